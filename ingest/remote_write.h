@@ -1,0 +1,74 @@
+// RemoteWriteReceiver: decodes Prometheus remote-write requests (1.0
+// prometheus.WriteRequest and 2.0 io.prometheus.write.v2.Request, snappy block
+// compressed), validates them and appends their samples to Storage.
+//
+// It knows nothing of HTTP: the caller passes the request's headers and body
+// and maps the returned status to a response:
+//   OK                  -> 204
+//   kInvalidArgument    -> 400 (bad snappy/protobuf, invalid labels, samples too
+//                          far in the future, too old or conflicting); the
+//                          valid samples of the request are still stored
+//   kResourceExhausted  -> 413 (body or decoded size over the limit)
+//   kUnimplemented      -> 415 (wrong Content-Encoding or Content-Type)
+//   kUnavailable        -> 503 with Retry-After (back-pressure)
+//   others              -> 500
+// The message names the first offending series.
+//
+// Thread-safety: Receive() may be called concurrently.
+#ifndef MERIDIAN_INGEST_REMOTE_WRITE_H_
+#define MERIDIAN_INGEST_REMOTE_WRITE_H_
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "storage/status.h"
+#include "storage/storage.h"
+
+namespace meridian::ingest {
+
+struct RemoteWriteOptions {
+  size_t max_body_bytes = 64 << 20;     // compressed request body
+  size_t max_decoded_bytes = 256 << 20;  // as announced by the snappy header
+  int64_t max_future_ms = 10 * 60 * 1000;  // samples newer than now + this are rejected
+  std::function<int64_t()> now_ms;         // wall clock, injectable for tests
+};
+
+enum class RemoteWriteVersion { kV1, kV2 };
+
+// What one request did. Filled even when Receive() returns an error.
+struct RemoteWriteStats {
+  RemoteWriteVersion version = RemoteWriteVersion::kV1;
+  uint64_t samples_written = 0;      // appended or identical retries
+  uint64_t histograms_written = 0;   // native histograms stored
+  uint64_t exemplars_written = 0;    // exemplars stored
+  uint64_t histograms_dropped = 0;   // native histograms not stored (unsupported)
+  uint64_t exemplars_dropped = 0;    // exemplars not stored (unsupported)
+  uint64_t series_created = 0;
+  uint64_t metadata_written = 0;
+  // Rejected samples by reason.
+  uint64_t rejected_invalid_labels = 0;
+  uint64_t rejected_too_far_in_future = 0;
+  uint64_t rejected_too_old = 0;
+  uint64_t rejected_conflict = 0;
+};
+
+class RemoteWriteReceiver {
+ public:
+  // `storage` is borrowed and must outlive the receiver.
+  RemoteWriteReceiver(Storage* storage, RemoteWriteOptions options);
+
+  // Handles one request body for `tenant`. `content_type` and
+  // `content_encoding` are the raw header values ("" when absent).
+  absl::Status Receive(std::string_view tenant, std::string_view content_type,
+                       std::string_view content_encoding, std::string_view body,
+                       RemoteWriteStats* stats) const;
+
+ private:
+  Storage* storage_;
+  RemoteWriteOptions options_;
+};
+
+}  // namespace meridian::ingest
+
+#endif  // MERIDIAN_INGEST_REMOTE_WRITE_H_

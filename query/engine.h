@@ -1,0 +1,82 @@
+// Engine: evaluates PromQL with Prometheus 3 semantics over a Queryable.
+//
+//   Engine engine(EngineOptions{});
+//   auto r = engine.InstantQuery(*queryable, "sum by (job) (rate(x[5m]))", t_ms, {});
+//   if (r.ok()) use(r->value);      // Scalar | Vector | String (Matrix for a range selector)
+//   auto m = engine.RangeQuery(*queryable, "up", start_ms, end_ms, step_ms, {});
+//   // m->value is a Matrix (or Scalar-free: scalars become a one-series Matrix)
+//
+// Errors (absl status codes; the HTTP layer maps them to Prometheus errorType):
+//   kInvalidArgument    parse errors and bad parameters      -> bad_data (400)
+//   kFailedPrecondition execution errors (duplicate series,
+//                       many-to-many matching, ...)           -> execution (422)
+//   kResourceExhausted  too many samples loaded               -> execution (422)
+//   kDeadlineExceeded   query timeout                         -> timeout (503)
+//   kCancelled          the client went away                  -> canceled (499)
+//   kInternal, others   storage faults                        -> internal (500)
+// Thread-safety: an Engine is thread-safe; each call evaluates independently.
+#ifndef MERIDIAN_QUERY_ENGINE_H_
+#define MERIDIAN_QUERY_ENGINE_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "query/value.h"
+#include "storage/queryable.h"
+#include "storage/status.h"
+
+namespace meridian::promql {
+
+struct EngineOptions {
+  int64_t lookback_delta_ms = 5 * 60 * 1000;
+  // Maximum number of samples held in memory by one query at once.
+  int64_t max_samples = 50'000'000;
+  std::chrono::milliseconds timeout{120'000};
+  // Default subquery resolution when a subquery has no step.
+  int64_t default_eval_interval_ms = 60'000;
+  bool enable_experimental_functions = true;
+};
+
+struct QueryOptions {
+  // Overrides EngineOptions::timeout when > 0.
+  std::chrono::milliseconds timeout{0};
+  // Overrides EngineOptions::lookback_delta_ms when > 0.
+  int64_t lookback_delta_ms = 0;
+  // Polled during evaluation; when it becomes true the query stops with kCancelled.
+  const std::atomic<bool>* cancelled = nullptr;
+};
+
+struct QueryResult {
+  Value value;
+  std::vector<std::string> warnings;
+  std::vector<std::string> infos;
+};
+
+class Engine {
+ public:
+  explicit Engine(EngineOptions options);
+
+  // Evaluates `query` at `t_ms`.
+  absl::StatusOr<QueryResult> InstantQuery(const Queryable& queryable, std::string_view query,
+                                           int64_t t_ms, const QueryOptions& opts) const;
+
+  // Evaluates `query` at start, start+step, ... <= end. The result is always a
+  // Matrix (series sorted by labels); a scalar result becomes one series with
+  // empty labels. REQUIRES: step_ms > 0, end_ms >= start_ms.
+  absl::StatusOr<QueryResult> RangeQuery(const Queryable& queryable, std::string_view query,
+                                         int64_t start_ms, int64_t end_ms, int64_t step_ms,
+                                         const QueryOptions& opts) const;
+
+  const EngineOptions& options() const { return options_; }
+
+ private:
+  EngineOptions options_;
+};
+
+}  // namespace meridian::promql
+
+#endif  // MERIDIAN_QUERY_ENGINE_H_

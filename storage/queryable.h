@@ -1,0 +1,97 @@
+// The read interface of meridian's storage, as the query engine, the HTTP
+// label/series endpoints and the compactor see it. It knows nothing of HTTP or
+// PromQL. A remote region (remote-read) can stand behind the same interface.
+//
+// Usage:
+//   std::unique_ptr<Queryable> q = storage->ForTenant("default");
+//   auto querier = q->NewQuerier(mint_ms, maxt_ms);
+//   auto set = (*querier)->Select(matchers, {.start_ms = mint, .end_ms = maxt});
+//   std::vector<Sample> samples;
+//   while (set->Next()) {
+//     const Labels& ls = set->labels();
+//     set->Samples(&samples);
+//   }
+//   if (!set->status().ok()) ...
+#ifndef MERIDIAN_STORAGE_QUERYABLE_H_
+#define MERIDIAN_STORAGE_QUERYABLE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/labels.h"
+#include "storage/matcher.h"
+#include "storage/status.h"
+
+namespace meridian {
+
+// One float sample. Values are stored bit-exactly: NaN payloads, +-Inf and the
+// Prometheus stale marker (kStaleNaNBits) survive a round trip.
+struct Sample {
+  int64_t t_ms;
+  double v;
+};
+
+inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
+bool IsStaleNaN(double v);
+double StaleNaN();
+
+// Time range and hints for one Select. Samples returned lie in [start_ms, end_ms].
+struct SelectHints {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  // Optional, for implementations that can use them (e.g. downsampled reads).
+  int64_t step_ms = 0;
+  std::string func;
+};
+
+// Iterates the series of one Select, sorted by labels (Labels::Compare).
+// Not thread-safe. Valid while the Querier that made it lives.
+class SeriesSet {
+ public:
+  virtual ~SeriesSet() = default;
+  // Advances to the next series; false at the end or on error (see status()).
+  virtual bool Next() = 0;
+  // Labels of the current series. REQUIRES: Next() returned true.
+  virtual const Labels& labels() const = 0;
+  // Replaces *out with the current series' samples in the hinted range, sorted
+  // by time, no duplicate timestamps. REQUIRES: Next() returned true.
+  virtual absl::Status Samples(std::vector<Sample>* out) = 0;
+  // The first error met, if any.
+  virtual absl::Status status() const = 0;
+};
+
+// A read view over a fixed time range. Sees a consistent snapshot of the data
+// as of its creation for data older than that; not thread-safe.
+class Querier {
+ public:
+  virtual ~Querier() = default;
+
+  // Series that match all `matchers` and have at least one sample in the
+  // hinted range. REQUIRES: at least one matcher; a selector whose matchers
+  // all match the empty string is the caller's error to reject.
+  virtual absl::StatusOr<std::unique_ptr<SeriesSet>> Select(
+      const std::vector<Matcher>& matchers, const SelectHints& hints) = 0;
+
+  // Sorted, unique label names of series that match `matchers` (all series
+  // when empty) within the querier's range.
+  virtual absl::StatusOr<std::vector<std::string>> LabelNames(
+      const std::vector<Matcher>& matchers) = 0;
+
+  // Sorted, unique values of label `name` on matching series within range.
+  virtual absl::StatusOr<std::vector<std::string>> LabelValues(
+      const std::string& name, const std::vector<Matcher>& matchers) = 0;
+};
+
+// Makes Queriers. Thread-safe.
+class Queryable {
+ public:
+  virtual ~Queryable() = default;
+  virtual absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms,
+                                                              int64_t maxt_ms) const = 0;
+};
+
+}  // namespace meridian
+
+#endif  // MERIDIAN_STORAGE_QUERYABLE_H_

@@ -1,0 +1,151 @@
+// Storage: meridian's durable, tenant-partitioned time-series store on
+// RocksDB. Series are identified by their label set; samples are kept in
+// compressed chunks; an inverted index answers matcher queries.
+//
+// Durability contract: when Append() returns OK, every sample it counted as
+// appended is on disk (the write-ahead log is fsynced, group-committed across
+// concurrent callers) and survives a crash of the process or the machine.
+// See docs/format/storage.md for the key layout and chunk encoding.
+//
+// Thread-safety: all methods are thread-safe.
+//
+//   StorageOptions opts;
+//   opts.dir = "/var/lib/meridian";
+//   auto st = Storage::Open(opts);
+//   AppendBatch batch;  ... fill ...
+//   AppendResult result;
+//   absl::Status s = (*st)->Append("default", batch, &result);
+#ifndef MERIDIAN_STORAGE_STORAGE_H_
+#define MERIDIAN_STORAGE_STORAGE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "storage/labels.h"
+#include "storage/queryable.h"
+#include "storage/status.h"
+
+namespace meridian {
+
+struct StorageOptions {
+  std::string dir;  // created when missing
+  // Samples older than (newest sample of the series - out_of_order_window_ms)
+  // are rejected as too old; within the window they are merged in order.
+  int64_t out_of_order_window_ms = 2 * 3600 * 1000;
+  // Accept any sample newer than the retention cut-off regardless of the
+  // window (backfill); when false, the window applies.
+  bool allow_backfill = true;
+  // 0 keeps data forever. Enforced by EnforceRetention().
+  int64_t retention_ms = 0;
+  // fsync the WAL before acknowledging an append. Turning this off trades
+  // durability on machine crash (not process crash) for throughput.
+  bool sync_wal = true;
+  // Upper bound on memory for the label-set -> series-id cache, in series.
+  size_t max_cached_series = 2'000'000;
+  // Wall clock, injectable for tests.
+  std::function<int64_t()> now_ms;
+};
+
+// One series' worth of samples in an append. Labels are borrowed views,
+// sorted by name, unique, with non-empty values (ingest validates them).
+struct AppendSeries {
+  std::span<const LabelView> labels;
+  std::span<const Sample> samples;  // any order
+};
+
+struct AppendBatch {
+  std::vector<AppendSeries> series;
+};
+
+enum class AppendErrorKind {
+  kTooOld,             // before the out-of-order window or the retention cut-off
+  kDuplicateConflict,  // same timestamp already stored with a different value
+};
+
+struct AppendError {
+  size_t series_index;  // index into AppendBatch::series
+  AppendErrorKind kind;
+  int64_t t_ms;
+};
+
+struct AppendResult {
+  uint64_t samples_appended = 0;
+  uint64_t samples_duplicate = 0;  // identical retries, accepted silently
+  uint64_t series_created = 0;
+  std::vector<AppendError> errors;  // rejected samples, at most one per series
+  uint64_t samples_rejected = 0;
+};
+
+enum class MetricType { kUnknown, kCounter, kGauge, kHistogram, kGaugeHistogram, kSummary, kInfo, kStateset };
+std::string_view MetricTypeString(MetricType t);  // "counter", "gauge", ...
+
+struct MetricMetadata {
+  std::string metric_family;
+  MetricType type = MetricType::kUnknown;
+  std::string help;
+  std::string unit;
+};
+
+struct StorageStats {
+  uint64_t series = 0;           // all tenants, in memory
+  uint64_t samples_appended = 0;  // since start
+  uint64_t disk_bytes = 0;       // live files in the data dir
+  uint64_t cached_series = 0;
+  uint64_t cache_bytes = 0;      // estimated memory of the series cache
+  int64_t min_time_ms = 0;
+  int64_t max_time_ms = 0;
+};
+
+// Cardinality statistics for /api/v1/status/tsdb.
+struct CardinalityStats {
+  uint64_t num_series = 0;
+  struct Entry {
+    std::string name;
+    uint64_t value;
+  };
+  std::vector<Entry> series_count_by_metric_name;
+  std::vector<Entry> label_value_count_by_label_name;
+  std::vector<Entry> memory_in_bytes_by_label_name;
+  std::vector<Entry> series_count_by_label_value_pair;  // name "a=b"
+};
+
+class Storage {
+ public:
+  static absl::StatusOr<std::unique_ptr<Storage>> Open(const StorageOptions& options);
+  virtual ~Storage() = default;
+
+  // Appends durably. Per-sample rejections are reported in *result, never as
+  // an error status; a non-OK status is a server fault (kInternal, kDataLoss)
+  // or back-pressure (kUnavailable), and then nothing of the batch is
+  // acknowledged. Idempotent: appending an identical sample again is a no-op.
+  virtual absl::Status Append(std::string_view tenant, const AppendBatch& batch,
+                              AppendResult* result) = 0;
+
+  // Keeps the latest metadata per metric family.
+  virtual absl::Status PutMetadata(std::string_view tenant,
+                                   std::span<const MetricMetadata> metadata) = 0;
+  // Metadata for `metric` (all when empty), at most `limit` families (0 = all).
+  virtual absl::StatusOr<std::vector<MetricMetadata>> Metadata(std::string_view tenant,
+                                                               std::string_view metric,
+                                                               size_t limit) const = 0;
+
+  // A read view of one tenant's data. The Storage must outlive it.
+  virtual std::unique_ptr<Queryable> ForTenant(std::string_view tenant) = 0;
+
+  // Deletes every sample older than now - retention and frees the disk space.
+  virtual absl::Status EnforceRetention() = 0;
+  // Persists in-memory head chunks and flushes memtables (tests, shutdown).
+  virtual absl::Status Flush() = 0;
+
+  virtual StorageStats Stats() const = 0;
+  virtual CardinalityStats Cardinality(std::string_view tenant, size_t limit) const = 0;
+};
+
+}  // namespace meridian
+
+#endif  // MERIDIAN_STORAGE_STORAGE_H_
