@@ -1,0 +1,60 @@
+// PrometheusApi: the Prometheus-compatible HTTP API (/api/v1/...) over
+// meridian's storage and PromQL engine, with the same JSON envelopes, value
+// encodings, error types and status codes as Prometheus 3.
+//
+// Tenancy: the THANOS-TENANT or X-Scope-OrgID request header selects the
+// tenant; requests without one use ApiOptions::default_tenant.
+//
+// Thread-safety: handlers run concurrently on the HTTP server's threads; the
+// object is immutable after Register().
+#ifndef MERIDIAN_SERVER_API_H_
+#define MERIDIAN_SERVER_API_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "query/engine.h"
+#include "server/metrics.h"
+#include "storage/storage.h"
+
+namespace httplib {
+class Server;
+struct Request;
+}  // namespace httplib
+
+namespace meridian::server {
+
+struct ApiOptions {
+  std::string default_tenant = "default-tenant";
+  int64_t max_points_per_series = 11000;
+  std::string version = "0.1.0";
+  // Shown by /api/v1/status/flags.
+  std::map<std::string, std::string> flags;
+  std::string start_time_rfc3339;
+  std::string cwd;
+  std::string storage_retention = "0s";
+};
+
+// Picks the tenant of a request from its headers.
+std::string TenantOf(const httplib::Request& req, const std::string& default_tenant);
+
+class PrometheusApi {
+ public:
+  // All pointers are borrowed and must outlive the API.
+  PrometheusApi(Storage* storage, const promql::Engine* engine, Metrics* metrics,
+                ApiOptions options);
+
+  // Registers every /api/v1 read route on `server`.
+  void Register(httplib::Server* server);
+
+ private:
+  Storage* storage_;
+  const promql::Engine* engine_;
+  Metrics* metrics_;
+  ApiOptions options_;
+};
+
+}  // namespace meridian::server
+
+#endif  // MERIDIAN_SERVER_API_H_

@@ -1,0 +1,210 @@
+#include "server/config.h"
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <vector>
+
+#include "server/params.h"
+
+namespace meridian::server {
+namespace {
+
+std::string Trim(std::string s) {
+  size_t b = s.find_first_not_of(" \t\r");
+  size_t e = s.find_last_not_of(" \t\r");
+  if (b == std::string::npos) return "";
+  s = s.substr(b, e - b + 1);
+  if (s.size() >= 2 && (s.front() == '"' || s.front() == '\'') && s.back() == s.front()) {
+    s = s.substr(1, s.size() - 2);
+  }
+  return s;
+}
+
+absl::Status ParseBool(const std::string& v, bool* out) {
+  if (v == "true" || v == "1" || v == "yes") {
+    *out = true;
+  } else if (v == "false" || v == "0" || v == "no") {
+    *out = false;
+  } else {
+    return absl::InvalidArgumentError("expected true or false, got \"" + v + "\"");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseInt(const std::string& v, int64_t* out) {
+  char* end = nullptr;
+  long long x = std::strtoll(v.c_str(), &end, 10);
+  if (v.empty() || *end != 0) return absl::InvalidArgumentError("expected an integer, got \"" + v + "\"");
+  *out = x;
+  return absl::OkStatus();
+}
+
+absl::Status ParseDur(const std::string& v, int64_t* out) {
+  auto d = ParseDurationMs(v);
+  if (!d.ok()) return d.status();
+  *out = *d;
+  return absl::OkStatus();
+}
+
+struct Setting {
+  const char* name;
+  const char* help;
+  std::function<absl::Status(Config*, const std::string&)> set;
+  std::function<std::string(const Config&)> get;
+};
+
+std::string Dur(int64_t ms) {
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+const std::vector<Setting>& Settings() {
+  static const std::vector<Setting> kSettings = {
+      {"listen", "HOST:PORT for every HTTP surface (default 0.0.0.0:9097)",
+       [](Config* c, const std::string& v) { c->listen = v; return absl::OkStatus(); },
+       [](const Config& c) { return c.listen; }},
+      {"data-dir", "data directory, created when missing (default ./meridian-data)",
+       [](Config* c, const std::string& v) { c->data_dir = v; return absl::OkStatus(); },
+       [](const Config& c) { return c.data_dir; }},
+      {"default-tenant", "tenant of requests without THANOS-TENANT/X-Scope-OrgID",
+       [](Config* c, const std::string& v) { c->default_tenant = v; return absl::OkStatus(); },
+       [](const Config& c) { return c.default_tenant; }},
+      {"retention", "delete samples older than this (0 keeps forever), e.g. 90d",
+       [](Config* c, const std::string& v) { return ParseDur(v, &c->retention_ms); },
+       [](const Config& c) { return Dur(c.retention_ms); }},
+      {"out-of-order-window", "accept samples this much older than a series' newest",
+       [](Config* c, const std::string& v) { return ParseDur(v, &c->out_of_order_window_ms); },
+       [](const Config& c) { return Dur(c.out_of_order_window_ms); }},
+      {"allow-backfill", "accept samples older than the out-of-order window (true/false)",
+       [](Config* c, const std::string& v) { return ParseBool(v, &c->allow_backfill); },
+       [](const Config& c) { return std::string(c.allow_backfill ? "true" : "false"); }},
+      {"max-future", "reject samples further than this in the future",
+       [](Config* c, const std::string& v) { return ParseDur(v, &c->max_future_ms); },
+       [](const Config& c) { return Dur(c.max_future_ms); }},
+      {"max-body-bytes", "largest compressed remote-write body (413 above)",
+       [](Config* c, const std::string& v) { return ParseInt(v, &c->max_body_bytes); },
+       [](const Config& c) { return std::to_string(c.max_body_bytes); }},
+      {"max-decoded-bytes", "largest decoded remote-write body (413 above)",
+       [](Config* c, const std::string& v) { return ParseInt(v, &c->max_decoded_bytes); },
+       [](const Config& c) { return std::to_string(c.max_decoded_bytes); }},
+      {"max-inflight-writes", "concurrent remote-writes before answering 503",
+       [](Config* c, const std::string& v) {
+         int64_t x;
+         MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &x));
+         c->max_inflight_writes = static_cast<int>(x);
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return std::to_string(c.max_inflight_writes); }},
+      {"sync-wal", "fsync the WAL before acknowledging writes (true/false)",
+       [](Config* c, const std::string& v) { return ParseBool(v, &c->sync_wal); },
+       [](const Config& c) { return std::string(c.sync_wal ? "true" : "false"); }},
+      {"query-timeout", "maximum time one query may run",
+       [](Config* c, const std::string& v) { return ParseDur(v, &c->query_timeout_ms); },
+       [](const Config& c) { return Dur(c.query_timeout_ms); }},
+      {"lookback-delta", "PromQL lookback delta",
+       [](Config* c, const std::string& v) { return ParseDur(v, &c->lookback_delta_ms); },
+       [](const Config& c) { return Dur(c.lookback_delta_ms); }},
+      {"max-samples", "maximum samples one query may hold in memory",
+       [](Config* c, const std::string& v) { return ParseInt(v, &c->max_samples); },
+       [](const Config& c) { return std::to_string(c.max_samples); }},
+      {"http-threads", "HTTP worker threads",
+       [](Config* c, const std::string& v) {
+         int64_t x;
+         MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &x));
+         c->http_threads = static_cast<int>(x);
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return std::to_string(c.http_threads); }},
+  };
+  return kSettings;
+}
+
+absl::Status Apply(Config* c, const std::string& key, const std::string& value,
+                   const std::string& where) {
+  for (const auto& s : Settings()) {
+    if (key == s.name) {
+      absl::Status st = s.set(c, value);
+      if (!st.ok()) {
+        return absl::InvalidArgumentError(where + ": invalid value for " + key + ": " +
+                                          std::string(st.message()));
+      }
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(where + ": unknown setting \"" + key + "\"");
+}
+
+absl::Status LoadFile(Config* c, const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError("cannot read config file " + path);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (size_t h = line.find('#'); h != std::string::npos) line = line.substr(0, h);
+    line = Trim(line);
+    if (line.empty()) continue;
+    size_t colon = line.find(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError(path + ":" + std::to_string(n) + ": expected key: value");
+    }
+    MERIDIAN_RETURN_IF_ERROR(Apply(c, Trim(line.substr(0, colon)), Trim(line.substr(colon + 1)),
+                                   path + ":" + std::to_string(n)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::map<std::string, std::string> Config::AsFlags() const {
+  std::map<std::string, std::string> out;
+  for (const auto& s : Settings()) out[s.name] = s.get(*this);
+  out["config"] = config_file;
+  return out;
+}
+
+std::string Usage() {
+  std::ostringstream o;
+  o << "usage: meridian [--FLAG VALUE | --FLAG=VALUE ...]\n\n"
+    << "  --config FILE  read settings from FILE (key: value lines); flags override it\n";
+  for (const auto& s : Settings()) {
+    std::string n = s.name;
+    o << "  --" << n << std::string(n.size() < 21 ? 21 - n.size() : 1, ' ') << s.help << "\n";
+  }
+  return o.str();
+}
+
+absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help" || a == "-help") return absl::CancelledError(Usage());
+    if (a.rfind("--", 0) != 0) {
+      return absl::InvalidArgumentError("unexpected argument \"" + a + "\"\n" + Usage());
+    }
+    a = a.substr(2);
+    std::string value;
+    if (size_t eq = a.find('='); eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return absl::InvalidArgumentError("flag --" + a + " needs a value");
+    }
+    flags.emplace_back(a, value);
+  }
+  Config c;
+  for (const auto& [k, v] : flags) {
+    if (k == "config") c.config_file = v;
+  }
+  if (!c.config_file.empty()) MERIDIAN_RETURN_IF_ERROR(LoadFile(&c, c.config_file));
+  for (const auto& [k, v] : flags) {
+    if (k == "config") continue;
+    MERIDIAN_RETURN_IF_ERROR(Apply(&c, k, v, "flag --" + k));
+  }
+  return c;
+}
+
+}  // namespace meridian::server

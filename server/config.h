@@ -1,0 +1,52 @@
+// Config: meridian's settings, from built-in defaults, an optional config file
+// and command-line flags (flags win). With no flags at all meridian starts on
+// 0.0.0.0:9097 with data in ./meridian-data.
+//
+// Config file format: one `key: value` per line (a flat YAML subset), `#`
+// comments; keys are the flag names without dashes, e.g.
+//   listen: 0.0.0.0:9097
+//   data-dir: /var/lib/meridian
+//   retention: 90d
+#ifndef MERIDIAN_SERVER_CONFIG_H_
+#define MERIDIAN_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "storage/status.h"
+
+namespace meridian::server {
+
+struct Config {
+  std::string listen = "0.0.0.0:9097";
+  std::string data_dir = "meridian-data";
+  std::string config_file;
+  std::string default_tenant = "default-tenant";
+  int64_t retention_ms = 0;                       // 0: keep forever
+  int64_t out_of_order_window_ms = 2 * 3600'000;  // accepted lateness per series
+  bool allow_backfill = true;
+  int64_t max_future_ms = 10 * 60'000;
+  int64_t max_body_bytes = 64 << 20;
+  int64_t max_decoded_bytes = 256 << 20;
+  int max_inflight_writes = 32;  // more concurrent remote-writes get 503
+  bool sync_wal = true;
+  int64_t query_timeout_ms = 120'000;
+  int64_t lookback_delta_ms = 5 * 60'000;
+  int64_t max_samples = 50'000'000;
+  int http_threads = 64;
+
+  // Every setting as name -> value text, for /api/v1/status/flags.
+  std::map<std::string, std::string> AsFlags() const;
+};
+
+// Parses argv (and the --config file it names). Returns InvalidArgument with a
+// message naming the bad flag or line; NotFound-free: a missing config file is
+// an error. `--help` yields a status with code kCancelled and the usage text.
+absl::StatusOr<Config> ParseConfig(int argc, char** argv);
+
+std::string Usage();
+
+}  // namespace meridian::server
+
+#endif  // MERIDIAN_SERVER_CONFIG_H_

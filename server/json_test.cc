@@ -1,0 +1,73 @@
+#include "server/json.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace meridian::server {
+namespace {
+
+std::string Float(double v) {
+  std::string s;
+  AppendPromFloat(&s, v);
+  return s;
+}
+
+std::string Ts(int64_t t) {
+  std::string s;
+  AppendPromTimestamp(&s, t);
+  return s;
+}
+
+TEST(PromFloatTest, MatchesGoFormatting) {
+  // Expected strings are what Prometheus's jsonutil.MarshalFloat produces.
+  EXPECT_EQ(Float(1), "1");
+  EXPECT_EQ(Float(0), "0");
+  EXPECT_EQ(Float(-0.0), "-0");
+  EXPECT_EQ(Float(1.5), "1.5");
+  EXPECT_EQ(Float(0.1), "0.1");
+  EXPECT_EQ(Float(1e-6), "0.000001");
+  EXPECT_EQ(Float(1e-7), "1e-07");
+  EXPECT_EQ(Float(2.5e-7), "2.5e-07");
+  EXPECT_EQ(Float(1e20), "100000000000000000000");
+  EXPECT_EQ(Float(1e21), "1e+21");
+  EXPECT_EQ(Float(123456789012345678.0), "123456789012345680");
+  EXPECT_EQ(Float(std::numeric_limits<double>::quiet_NaN()), "NaN");
+  EXPECT_EQ(Float(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(Float(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(Float(1.7976931348623157e308), "1.7976931348623157e+308");
+}
+
+TEST(PromTimestampTest, MatchesPrometheus) {
+  EXPECT_EQ(Ts(0), "0");
+  EXPECT_EQ(Ts(1000), "1");
+  EXPECT_EQ(Ts(1500), "1.500");
+  EXPECT_EQ(Ts(1), "0.001");
+  EXPECT_EQ(Ts(1435781451781), "1435781451.781");
+  EXPECT_EQ(Ts(-1500), "-1.500");
+  EXPECT_EQ(Ts(4000), "4");
+}
+
+TEST(JsonWriterTest, NestsWithCommas) {
+  std::string out;
+  JsonWriter w(&out);
+  w.BeginObject();
+  w.Key("status").String("success");
+  w.Key("data").BeginArray();
+  w.PromPoint(1000, 2).PromPoint(2000, 3);
+  w.BeginObject().Key("a").Int(1).EndObject();
+  w.EndArray();
+  w.EndObject();
+  EXPECT_EQ(out, R"({"status":"success","data":[[1,"2"],[2,"3"],{"a":1}]})");
+}
+
+TEST(JsonWriterTest, EscapesStringsAndLabels) {
+  std::string out;
+  JsonWriter w(&out);
+  w.LabelSet(Labels::FromUnsorted({{"__name__", "up"}, {"path", "a\"b\\c\n\x01"}}));
+  EXPECT_EQ(out, R"({"__name__":"up","path":"a\"b\\c\n\u0001"})");
+}
+
+}  // namespace
+}  // namespace meridian::server

@@ -1,0 +1,43 @@
+// meridian: a metrics federation and long-term store. See README.md.
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "server/config.h"
+#include "server/server.h"
+
+int main(int argc, char** argv) {
+  auto config = meridian::server::ParseConfig(argc, argv);
+  if (!config.ok()) {
+    bool help = config.status().code() == absl::StatusCode::kCancelled;
+    std::fprintf(help ? stdout : stderr, "%s%s\n", help ? "" : "meridian: ",
+                 std::string(config.status().message()).c_str());
+    return help ? 0 : 2;
+  }
+  // Block the stop signals in every thread; one thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto server = meridian::server::MeridianServer::Create(*config);
+  if (!server.ok()) {
+    std::fprintf(stderr, "meridian: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    std::fprintf(stderr, "meridian: signal %d, shutting down\n", sig);
+    (*server)->Stop();
+  });
+  absl::Status st = (*server)->Run();
+  if (!st.ok()) {
+    std::fprintf(stderr, "meridian: %s\n", st.ToString().c_str());
+    std::_Exit(1);
+  }
+  waiter.join();
+  return 0;
+}

@@ -1,0 +1,59 @@
+// Metrics: meridian's own metrics, exposed at /metrics through prometheus-cpp.
+// Thread-safe (prometheus-cpp metrics are atomic).
+#ifndef MERIDIAN_SERVER_METRICS_H_
+#define MERIDIAN_SERVER_METRICS_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include "storage/storage.h"
+
+namespace meridian::server {
+
+class Metrics {
+ public:
+  Metrics();
+
+  // Request latency and count for one endpoint (handler label) and status code.
+  void ObserveRequest(std::string_view handler, int code, double seconds);
+
+  // Remote-write accounting.
+  prometheus::Counter& samples_ingested() { return *samples_ingested_; }
+  prometheus::Counter& series_created() { return *series_created_; }
+  prometheus::Counter& metadata_ingested() { return *metadata_ingested_; }
+  prometheus::Counter& histograms_dropped() { return *histograms_dropped_; }
+  prometheus::Counter& exemplars_dropped() { return *exemplars_dropped_; }
+  // reason: invalid_labels, too_far_in_future, too_old, conflict, bad_request, too_large
+  prometheus::Counter& samples_rejected(std::string_view reason);
+
+  // Renders the text exposition format, refreshing gauges from `storage` first.
+  std::string Render(const Storage& storage);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Histogram>* request_duration_;
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Counter* samples_ingested_;
+  prometheus::Counter* series_created_;
+  prometheus::Counter* metadata_ingested_;
+  prometheus::Counter* histograms_dropped_;
+  prometheus::Counter* exemplars_dropped_;
+  prometheus::Gauge* active_series_;
+  prometheus::Gauge* disk_bytes_;
+  prometheus::Gauge* cached_series_;
+  prometheus::Gauge* cache_bytes_;
+  prometheus::Gauge* head_min_time_;
+  prometheus::Gauge* head_max_time_;
+};
+
+}  // namespace meridian::server
+
+#endif  // MERIDIAN_SERVER_METRICS_H_

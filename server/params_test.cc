@@ -1,0 +1,53 @@
+#include "server/params.h"
+
+#include <gtest/gtest.h>
+
+namespace meridian::server {
+namespace {
+
+TEST(ParseTimeTest, UnixSecondsAndRfc3339) {
+  EXPECT_EQ(*ParseTimeMs("4"), 4000);
+  EXPECT_EQ(*ParseTimeMs("1435781451.781"), 1435781451781);
+  EXPECT_EQ(*ParseTimeMs("-1.5"), -1500);
+  EXPECT_EQ(*ParseTimeMs("1e3"), 1000000);
+  EXPECT_EQ(*ParseTimeMs("2015-07-01T20:10:51.781Z"), 1435781451781);
+  EXPECT_EQ(*ParseTimeMs("2015-07-01T22:10:51.781+02:00"), 1435781451781);
+  EXPECT_EQ(*ParseTimeMs("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(*ParseTimeMs("2000-02-29T00:00:00.5Z"), 951782400500);
+}
+
+TEST(ParseTimeTest, Errors) {
+  for (const char* bad : {"", "abc", "2015-07-01", "2015-13-01T00:00:00Z", "1.5x", "NaN"}) {
+    auto t = ParseTimeMs(bad);
+    ASSERT_FALSE(t.ok()) << bad;
+    EXPECT_EQ(t.status().message(), "cannot parse \"" + std::string(bad) + "\" to a valid timestamp");
+  }
+}
+
+TEST(ParseDurationTest, SecondsAndPromDurations) {
+  EXPECT_EQ(*ParseDurationMs("15"), 15000);
+  EXPECT_EQ(*ParseDurationMs("0.5"), 500);
+  EXPECT_EQ(*ParseDurationMs("-1"), -1000);
+  EXPECT_EQ(*ParseDurationMs("1m30s"), 90000);
+  EXPECT_EQ(*ParseDurationMs("1h"), 3600000);
+  EXPECT_EQ(*ParseDurationMs("100ms"), 100);
+  auto bad = ParseDurationMs("abc");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "cannot parse \"abc\" to a valid duration");
+}
+
+TEST(ErrorForTest, MapsToPrometheusTypes) {
+  EXPECT_EQ(ErrorFor(absl::InvalidArgumentError("x")).type, "bad_data");
+  EXPECT_EQ(ErrorFor(absl::InvalidArgumentError("x")).http_status, 400);
+  EXPECT_EQ(ErrorFor(absl::FailedPreconditionError("x")).type, "execution");
+  EXPECT_EQ(ErrorFor(absl::FailedPreconditionError("x")).http_status, 422);
+  EXPECT_EQ(ErrorFor(absl::ResourceExhaustedError("x")).http_status, 422);
+  EXPECT_EQ(ErrorFor(absl::DeadlineExceededError("x")).type, "timeout");
+  EXPECT_EQ(ErrorFor(absl::DeadlineExceededError("x")).http_status, 503);
+  EXPECT_EQ(ErrorFor(absl::CancelledError("x")).type, "canceled");
+  EXPECT_EQ(ErrorFor(absl::InternalError("x")).type, "internal");
+  EXPECT_EQ(ErrorFor(absl::InternalError("x")).http_status, 500);
+}
+
+}  // namespace
+}  // namespace meridian::server

@@ -1,0 +1,42 @@
+// MeridianServer: owns every component and thread of one meridian process and
+// wires them: storage, remote-write receiver, PromQL engine, the HTTP routes
+// (remote-write, Prometheus API, health, /metrics) and the retention loop.
+//
+//   auto s = MeridianServer::Create(config);
+//   (*s)->Run();   // blocks until Stop() is called from another thread
+//
+// Thread-safety: Stop() may be called from any thread; the rest from one.
+#ifndef MERIDIAN_SERVER_SERVER_H_
+#define MERIDIAN_SERVER_SERVER_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "server/config.h"
+#include "storage/status.h"
+
+namespace meridian::server {
+
+class MeridianServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<MeridianServer>> Create(const Config& config);
+  ~MeridianServer();
+
+  // Binds the listen address and serves until Stop(). Returns an error when
+  // the address cannot be bound.
+  absl::Status Run();
+  // Stops serving, persists in-memory data and returns once Run() can return.
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit MeridianServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace meridian::server
+
+#endif  // MERIDIAN_SERVER_SERVER_H_
