@@ -1,0 +1,329 @@
+#include "ingest/decoder.h"
+
+#include <limits>
+
+#include "ingest/error_message.h"
+#include "ingest/wire.h"
+
+namespace meridian::ingest {
+namespace {
+
+// Builds the error for malformed input; only runs on the error path.
+absl::Status Malformed(std::string_view message, size_t ts_index, std::string_view where,
+                       const WireReader& r) {
+  return absl::InvalidArgumentError(ErrorMessage("malformed ", message, ".timeseries[", ts_index,
+                                                 "]", where, ": ", r.error(), " at byte ",
+                                                 r.offset()));
+}
+
+absl::Status MalformedTop(std::string_view message, std::string_view where, const WireReader& r) {
+  return absl::InvalidArgumentError(
+      ErrorMessage("malformed ", message, where, ": ", r.error(), " at byte ", r.offset()));
+}
+
+MetricType ToMetricType(uint64_t v) {
+  // 1.0 MetricMetadata.MetricType and 2.0 Metadata.MetricType share numbering.
+  return v <= 7 ? static_cast<MetricType>(v) : MetricType::kUnknown;
+}
+
+// Sample (1.0 and 2.0): value = 1 (double), timestamp = 2 (int64); 2.0's
+// start_timestamp = 3 is skipped as unknown.
+bool DecodeSample(std::string_view buf, Sample* out, WireReader* err) {
+  WireReader r(buf);
+  out->t_ms = 0;
+  out->v = 0;
+  while (!r.done()) {
+    uint32_t field;
+    WireType wt;
+    if (!r.ReadTag(&field, &wt)) break;
+    if (field == 1 && wt == WireType::kFixed64) {
+      if (!r.ReadDouble(&out->v)) break;
+    } else if (field == 2 && wt == WireType::kVarint) {
+      uint64_t t;
+      if (!r.ReadVarint(&t)) break;
+      out->t_ms = static_cast<int64_t>(t);
+    } else if (!r.Skip(field, wt)) {
+      break;
+    }
+  }
+  if (r.done() && *r.error() == '\0') return true;
+  *err = r;
+  return false;
+}
+
+// 1.0 Label: name = 1, value = 2.
+bool DecodeLabel(std::string_view buf, LabelView* out, WireReader* err) {
+  WireReader r(buf);
+  *out = LabelView{};
+  while (!r.done()) {
+    uint32_t field;
+    WireType wt;
+    if (!r.ReadTag(&field, &wt)) break;
+    if (field == 1 && wt == WireType::kLen) {
+      if (!r.ReadBytes(&out->name)) break;
+    } else if (field == 2 && wt == WireType::kLen) {
+      if (!r.ReadBytes(&out->value)) break;
+    } else if (!r.Skip(field, wt)) {
+      break;
+    }
+  }
+  if (r.done() && *r.error() == '\0') return true;
+  *err = r;
+  return false;
+}
+
+absl::Status DecodeSeriesV1(std::string_view buf, size_t index, DecodedRequest* out) {
+  DecodedSeries ts;
+  ts.labels_begin = static_cast<uint32_t>(out->labels.size());
+  ts.samples_begin = static_cast<uint32_t>(out->samples.size());
+  WireReader r(buf);
+  WireReader err(std::string_view{});
+  while (!r.done()) {
+    uint32_t field;
+    WireType wt;
+    if (!r.ReadTag(&field, &wt)) return Malformed("WriteRequest", index, "", r);
+    if (wt != WireType::kLen || field > 4) {
+      if (!r.Skip(field, wt)) return Malformed("WriteRequest", index, "", r);
+      continue;
+    }
+    std::string_view sub;
+    if (!r.ReadBytes(&sub)) return Malformed("WriteRequest", index, "", r);
+    switch (field) {
+      case 1:
+        if (!DecodeLabel(sub, &out->labels.emplace_back(), &err)) {
+          return Malformed("WriteRequest", index, ".labels", err);
+        }
+        break;
+      case 2:
+        if (!DecodeSample(sub, &out->samples.emplace_back(), &err)) {
+          return Malformed("WriteRequest", index, ".samples", err);
+        }
+        break;
+      case 3:
+        ++ts.exemplars;
+        break;
+      case 4:
+        ++ts.histograms;
+        break;
+    }
+  }
+  ts.labels_end = static_cast<uint32_t>(out->labels.size());
+  ts.samples_end = static_cast<uint32_t>(out->samples.size());
+  out->series.push_back(ts);
+  return absl::OkStatus();
+}
+
+// 1.0 MetricMetadata: type = 1, metric_family_name = 2, help = 4, unit = 5.
+absl::Status DecodeMetadataV1(std::string_view buf, DecodedRequest* out) {
+  DecodedMetadata md;
+  WireReader r(buf);
+  while (!r.done()) {
+    uint32_t field;
+    WireType wt;
+    bool ok = r.ReadTag(&field, &wt);
+    if (ok && field == 1 && wt == WireType::kVarint) {
+      uint64_t v;
+      ok = r.ReadVarint(&v);
+      md.type = ToMetricType(v);
+    } else if (ok && field == 2 && wt == WireType::kLen) {
+      ok = r.ReadBytes(&md.metric_family);
+    } else if (ok && field == 4 && wt == WireType::kLen) {
+      ok = r.ReadBytes(&md.help);
+    } else if (ok && field == 5 && wt == WireType::kLen) {
+      ok = r.ReadBytes(&md.unit);
+    } else if (ok) {
+      ok = r.Skip(field, wt);
+    }
+    if (!ok) return MalformedTop("WriteRequest", ".metadata", r);
+  }
+  out->metadata.push_back(md);
+  return absl::OkStatus();
+}
+
+// Reads one uint32 element of a repeated field, packed or not.
+bool ReadRefs(WireReader* r, WireType wt, std::vector<uint32_t>* refs) {
+  uint64_t v;
+  if (wt == WireType::kVarint) {
+    if (!r->ReadVarint(&v)) return false;
+    refs->push_back(static_cast<uint32_t>(v));
+    return true;
+  }
+  std::string_view packed;
+  if (!r->ReadBytes(&packed)) return false;
+  WireReader p(packed);
+  while (!p.done()) {
+    if (!p.ReadVarint(&v)) {
+      *r = p;
+      return false;
+    }
+    refs->push_back(static_cast<uint32_t>(v));
+  }
+  return true;
+}
+
+// 2.0 Metadata: type = 1, help_ref = 3, unit_ref = 4.
+bool DecodeMetadataV2(std::string_view buf, uint64_t* type, uint64_t* help_ref, uint64_t* unit_ref,
+                      WireReader* err) {
+  WireReader r(buf);
+  while (!r.done()) {
+    uint32_t field;
+    WireType wt;
+    bool ok = r.ReadTag(&field, &wt);
+    if (ok && wt == WireType::kVarint && (field == 1 || field == 3 || field == 4)) {
+      ok = r.ReadVarint(field == 1 ? type : field == 3 ? help_ref : unit_ref);
+    } else if (ok) {
+      ok = r.Skip(field, wt);
+    }
+    if (!ok) {
+      *err = r;
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status DecodeSeriesV2(std::string_view buf, size_t index, DecodedRequest* out) {
+  DecodedSeries ts;
+  ts.labels_begin = static_cast<uint32_t>(out->labels.size());
+  ts.samples_begin = static_cast<uint32_t>(out->samples.size());
+  out->refs.clear();
+  uint64_t md_type = 0, help_ref = 0, unit_ref = 0;
+  WireReader r(buf);
+  WireReader err(std::string_view{});
+  while (!r.done()) {
+    uint32_t field;
+    WireType wt;
+    if (!r.ReadTag(&field, &wt)) return Malformed("Request", index, "", r);
+    if (field == 1 && (wt == WireType::kVarint || wt == WireType::kLen)) {
+      if (!ReadRefs(&r, wt, &out->refs)) return Malformed("Request", index, ".labels_refs", r);
+      continue;
+    }
+    if (wt != WireType::kLen || field > 5) {
+      if (!r.Skip(field, wt)) return Malformed("Request", index, "", r);
+      continue;
+    }
+    std::string_view sub;
+    if (!r.ReadBytes(&sub)) return Malformed("Request", index, "", r);
+    switch (field) {
+      case 2:
+        if (!DecodeSample(sub, &out->samples.emplace_back(), &err)) {
+          return Malformed("Request", index, ".samples", err);
+        }
+        break;
+      case 3:
+        ++ts.histograms;
+        break;
+      case 4:
+        ++ts.exemplars;
+        break;
+      case 5:
+        // Repeated occurrences merge: later fields overwrite earlier ones.
+        ts.has_metadata = true;
+        if (!DecodeMetadataV2(sub, &md_type, &help_ref, &unit_ref, &err)) {
+          return Malformed("Request", index, ".metadata", err);
+        }
+        break;
+    }
+  }
+  const size_t nsym = out->symbols.size();
+  if (out->refs.size() % 2 != 0) {
+    return absl::InvalidArgumentError(ErrorMessage("invalid Request.timeseries[", index,
+                                                   "]: odd number of label references (",
+                                                   out->refs.size(), ")"));
+  }
+  for (size_t i = 0; i < out->refs.size(); i += 2) {
+    uint32_t n = out->refs[i], v = out->refs[i + 1];
+    if (n >= nsym || v >= nsym) {
+      return absl::InvalidArgumentError(
+          ErrorMessage("invalid Request.timeseries[", index, "]: label symbol reference ",
+                       n >= nsym ? n : v, " out of range (", nsym, " symbols)"));
+    }
+    out->labels.push_back(LabelView{out->symbols[n], out->symbols[v]});
+  }
+  if (ts.has_metadata) {
+    if (help_ref >= nsym || unit_ref >= nsym) {
+      return absl::InvalidArgumentError(
+          ErrorMessage("invalid Request.timeseries[", index, "].metadata: symbol reference ",
+                       help_ref >= nsym ? help_ref : unit_ref, " out of range (", nsym,
+                       " symbols)"));
+    }
+    ts.metadata_type = ToMetricType(md_type);
+    ts.metadata_help = out->symbols[help_ref];
+    ts.metadata_unit = out->symbols[unit_ref];
+  }
+  ts.labels_end = static_cast<uint32_t>(out->labels.size());
+  ts.samples_end = static_cast<uint32_t>(out->samples.size());
+  out->series.push_back(ts);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void DecodedRequest::Clear() {
+  series.clear();
+  labels.clear();
+  samples.clear();
+  metadata.clear();
+  symbols.clear();
+  raw_series.clear();
+  refs.clear();
+}
+
+absl::Status DecodeWriteRequestV1(std::string_view buf, DecodedRequest* out) {
+  out->Clear();
+  if (buf.size() >= std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError("remote-write request over 4 GiB");
+  }
+  WireReader r(buf);
+  size_t index = 0;
+  while (!r.done()) {
+    uint32_t field;
+    WireType wt;
+    if (!r.ReadTag(&field, &wt)) return MalformedTop("WriteRequest", "", r);
+    std::string_view sub;
+    if (field == 1 && wt == WireType::kLen) {
+      if (!r.ReadBytes(&sub)) return MalformedTop("WriteRequest", ".timeseries", r);
+      MERIDIAN_RETURN_IF_ERROR(DecodeSeriesV1(sub, index++, out));
+    } else if (field == 3 && wt == WireType::kLen) {
+      if (!r.ReadBytes(&sub)) return MalformedTop("WriteRequest", ".metadata", r);
+      MERIDIAN_RETURN_IF_ERROR(DecodeMetadataV1(sub, out));
+    } else if (!r.Skip(field, wt)) {
+      return MalformedTop("WriteRequest", "", r);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeWriteRequestV2(std::string_view buf, DecodedRequest* out) {
+  out->Clear();
+  if (buf.size() >= std::numeric_limits<uint32_t>::max()) {
+    return absl::InvalidArgumentError("remote-write request over 4 GiB");
+  }
+  // Pass 1: the symbol table and the series' extents, in whatever order the
+  // fields come; pass 2 resolves each series against the complete table.
+  WireReader r(buf);
+  while (!r.done()) {
+    uint32_t field;
+    WireType wt;
+    if (!r.ReadTag(&field, &wt)) return MalformedTop("Request", "", r);
+    std::string_view sub;
+    if ((field == 4 || field == 5) && wt == WireType::kLen) {
+      if (!r.ReadBytes(&sub)) {
+        return MalformedTop("Request", field == 4 ? ".symbols" : ".timeseries", r);
+      }
+      (field == 4 ? out->symbols : out->raw_series).push_back(sub);
+    } else if (!r.Skip(field, wt)) {
+      return MalformedTop("Request", "", r);
+    }
+  }
+  if (!out->symbols.empty() && !out->symbols[0].empty()) {
+    return absl::InvalidArgumentError(
+        "invalid Request: symbols[0] must be the empty string");
+  }
+  for (size_t i = 0; i < out->raw_series.size(); ++i) {
+    MERIDIAN_RETURN_IF_ERROR(DecodeSeriesV2(out->raw_series[i], i, out));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace meridian::ingest

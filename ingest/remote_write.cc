@@ -1,0 +1,260 @@
+#include "ingest/remote_write.h"
+
+#include <snappy.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ingest/error_message.h"
+#include "ingest/decoder.h"
+#include "ingest/labels_check.h"
+#include "ingest/negotiation.h"
+
+namespace meridian::ingest {
+namespace {
+
+// Per-thread buffers reused across requests so that a warmed-up receiver does
+// no per-sample (and almost no per-request) heap allocation.
+struct Scratch {
+  std::unique_ptr<char[]> buf;  // decompressed body; DecodedRequest views point here
+  size_t cap = 0;
+  DecodedRequest req;
+  AppendBatch batch;
+  std::vector<uint32_t> batch_to_series;  // AppendBatch index -> DecodedRequest::series index
+  std::vector<DecodedMetadata> metadata_views;
+  std::vector<MetricMetadata> metadata;
+};
+
+// Buffers above this size are freed after the request instead of kept.
+constexpr size_t kMaxKeptBufferBytes = 32 << 20;
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+// Frees oversized scratch memory when a request is done.
+struct ScratchTrim {
+  Scratch* s;
+  ~ScratchTrim() {
+    if (s->cap > kMaxKeptBufferBytes) {
+      s->buf.reset();
+      s->cap = 0;
+      s->req = DecodedRequest{};
+      s->batch = AppendBatch{};
+      s->batch_to_series = {};
+    }
+  }
+};
+
+int64_t WallClockMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void LogDroppedOnce() {
+  static std::atomic<bool> logged{false};
+  if (!logged.exchange(true)) {
+    std::fprintf(stderr,
+                 "meridian ingest: native histograms and exemplars are not supported by "
+                 "storage; dropping them (counted in histograms_dropped/exemplars_dropped)\n");
+  }
+}
+
+// The first offending series of a request, by position in the request.
+struct FirstError {
+  size_t series = std::numeric_limits<size_t>::max();
+  std::string message;
+  bool set() const { return series != std::numeric_limits<size_t>::max(); }
+};
+
+// Collects metadata (1.0 entries, or 2.0 per-series metadata keyed by the
+// series' metric name), keeping one entry per family (the last one).
+void CollectMetadata(Scratch* s, std::string* error) {
+  auto& views = s->metadata_views;
+  std::stable_sort(views.begin(), views.end(), [](const DecodedMetadata& a, const DecodedMetadata& b) {
+    return a.metric_family < b.metric_family;
+  });
+  s->metadata.clear();
+  for (size_t i = 0; i < views.size(); ++i) {
+    if (i + 1 < views.size() && views[i + 1].metric_family == views[i].metric_family) continue;
+    const DecodedMetadata& md = views[i];
+    if (md.metric_family.empty() || !IsValidUtf8(md.metric_family) || !IsValidUtf8(md.help) ||
+        !IsValidUtf8(md.unit)) {
+      if (error->empty()) {
+        *error = ErrorMessage("invalid metadata for metric family \"",
+                              EscapeForMessage(md.metric_family, 256), "\": ",
+                              md.metric_family.empty() ? "empty family name" : "invalid UTF-8");
+      }
+      continue;
+    }
+    s->metadata.push_back(MetricMetadata{std::string(md.metric_family), md.type,
+                                         std::string(md.help), std::string(md.unit)});
+  }
+}
+
+}  // namespace
+
+RemoteWriteReceiver::RemoteWriteReceiver(Storage* storage, RemoteWriteOptions options)
+    : storage_(storage), options_(std::move(options)) {}
+
+absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_view content_type,
+                                          std::string_view content_encoding, std::string_view body,
+                                          RemoteWriteStats* stats) const {
+  *stats = RemoteWriteStats{};
+  absl::StatusOr<RemoteWriteVersion> version = NegotiateRemoteWrite(content_type, content_encoding);
+  if (!version.ok()) return version.status();
+  stats->version = *version;
+
+  // Size limits come before any decompression work.
+  if (body.size() > options_.max_body_bytes) {
+    return absl::ResourceExhaustedError(ErrorMessage("remote write body of ", body.size(),
+                                                     " bytes exceeds the limit of ",
+                                                     options_.max_body_bytes, " bytes"));
+  }
+  size_t decoded_len = 0;
+  if (!snappy::GetUncompressedLength(body.data(), body.size(), &decoded_len)) {
+    return absl::InvalidArgumentError(
+        "decompressing remote write body: not snappy block format (bad length header)");
+  }
+  if (decoded_len > options_.max_decoded_bytes) {
+    return absl::ResourceExhaustedError(ErrorMessage(
+        "remote write body decompresses to ", decoded_len, " bytes, over the limit of ",
+        options_.max_decoded_bytes, " bytes"));
+  }
+
+  Scratch& s = ThreadScratch();
+  ScratchTrim trim{&s};
+  if (s.cap < decoded_len || !s.buf) {
+    s.cap = std::max<size_t>(decoded_len, 4096);
+    s.buf.reset(new char[s.cap]);
+  }
+  if (!snappy::RawUncompress(body.data(), body.size(), s.buf.get())) {
+    return absl::InvalidArgumentError("decompressing remote write body: corrupt snappy data");
+  }
+  std::string_view decoded(s.buf.get(), decoded_len);
+  DecodedRequest& req = s.req;
+  absl::Status decode = *version == RemoteWriteVersion::kV1 ? DecodeWriteRequestV1(decoded, &req)
+                                                            : DecodeWriteRequestV2(decoded, &req);
+  if (!decode.ok()) return decode;
+
+  // Validate series, drop samples too far in the future, build the batch.
+  const int64_t now_ms = options_.now_ms ? options_.now_ms() : WallClockMs();
+  const int64_t max_t_ms = now_ms > std::numeric_limits<int64_t>::max() - options_.max_future_ms
+                               ? std::numeric_limits<int64_t>::max()
+                               : now_ms + options_.max_future_ms;
+  FirstError first;
+  s.batch.series.clear();
+  s.batch_to_series.clear();
+  s.metadata_views.clear();
+  for (const DecodedMetadata& md : req.metadata) s.metadata_views.push_back(md);
+  for (size_t i = 0; i < req.series.size(); ++i) {
+    const DecodedSeries& ts = req.series[i];
+    stats->histograms_dropped += ts.histograms;
+    stats->exemplars_dropped += ts.exemplars;
+    const size_t num_samples = ts.samples_end - ts.samples_begin;
+    std::span<LabelView> labels = req.Labels(ts);
+    size_t num_labels = 0;
+    LabelsCheck check = NormalizeLabels(labels, &num_labels);
+    labels = labels.first(num_labels);
+    if (check.problem != LabelsProblem::kNone) {
+      stats->rejected_invalid_labels += num_samples;
+      if (!first.set()) {
+        first = {i, ErrorMessage("invalid series ", FormatSeries(labels), ": ",
+                                 DescribeProblem(check))};
+      }
+      continue;
+    }
+    if (ts.has_metadata && (ts.metadata_type != MetricType::kUnknown ||
+                            !ts.metadata_help.empty() || !ts.metadata_unit.empty())) {
+      for (const LabelView& l : labels) {
+        if (l.name == kMetricName) {
+          s.metadata_views.push_back({ts.metadata_type, l.value, ts.metadata_help, ts.metadata_unit});
+        }
+      }
+    }
+    Sample* samples = req.samples.data() + ts.samples_begin;
+    size_t kept = 0;
+    for (size_t j = 0; j < num_samples; ++j) {
+      if (samples[j].t_ms > max_t_ms) {
+        ++stats->rejected_too_far_in_future;
+        if (!first.set()) {
+          first = {i, ErrorMessage("series ", FormatSeries(labels), ": sample timestamp ",
+                                   samples[j].t_ms, " is too far in the future (more than ",
+                                   options_.max_future_ms, " ms after now, ", now_ms, ")")};
+        }
+        continue;
+      }
+      samples[kept++] = samples[j];
+    }
+    if (kept == 0) continue;
+    s.batch.series.push_back(AppendSeries{labels, std::span<const Sample>(samples, kept)});
+    s.batch_to_series.push_back(static_cast<uint32_t>(i));
+  }
+  if (stats->histograms_dropped + stats->exemplars_dropped > 0) LogDroppedOnce();
+
+  if (!s.batch.series.empty()) {
+    AppendResult result;
+    MERIDIAN_RETURN_IF_ERROR(storage_->Append(tenant, s.batch, &result));
+    stats->samples_written = result.samples_appended + result.samples_duplicate;
+    stats->series_created = result.series_created;
+    uint64_t too_old = 0, conflict = 0;
+    const AppendError* first_storage = nullptr;
+    for (const AppendError& e : result.errors) {
+      (e.kind == AppendErrorKind::kTooOld ? too_old : conflict) += 1;
+      if (first_storage == nullptr || e.series_index < first_storage->series_index) {
+        first_storage = &e;
+      }
+    }
+    // Errors are reported at most once per series; attribute any further
+    // rejected samples to the kind seen (too old first: the common case).
+    uint64_t extra = result.samples_rejected > result.errors.size()
+                         ? result.samples_rejected - result.errors.size()
+                         : 0;
+    (too_old > 0 || conflict == 0 ? too_old : conflict) += extra;
+    stats->rejected_too_old = too_old;
+    stats->rejected_conflict = conflict;
+    if (first_storage != nullptr && first_storage->series_index < s.batch_to_series.size()) {
+      size_t series = s.batch_to_series[first_storage->series_index];
+      if (series < first.series) {
+        const AppendSeries& as = s.batch.series[first_storage->series_index];
+        first = {series,
+                 ErrorMessage("series ", FormatSeries(as.labels), ": sample at timestamp ",
+                              first_storage->t_ms,
+                              first_storage->kind == AppendErrorKind::kTooOld
+                                  ? " is too old (before the out-of-order window or the "
+                                    "retention cut-off)"
+                                  : " conflicts with a different value already stored for "
+                                    "that timestamp (duplicate sample for timestamp)")};
+      }
+    }
+  }
+
+  std::string metadata_error;
+  if (!s.metadata_views.empty()) {
+    CollectMetadata(&s, &metadata_error);
+    if (!s.metadata.empty()) {
+      MERIDIAN_RETURN_IF_ERROR(storage_->PutMetadata(tenant, s.metadata));
+      stats->metadata_written = s.metadata.size();
+    }
+  }
+
+  if (first.set()) {
+    uint64_t rejected = stats->rejected_invalid_labels + stats->rejected_too_far_in_future +
+                        stats->rejected_too_old + stats->rejected_conflict;
+    if (rejected > 1) first.message += ErrorMessage(" (", rejected, " samples rejected in total)");
+    return absl::InvalidArgumentError(first.message);
+  }
+  if (!metadata_error.empty()) return absl::InvalidArgumentError(metadata_error);
+  return absl::OkStatus();
+}
+
+}  // namespace meridian::ingest
