@@ -1,0 +1,521 @@
+// Aggregation operators, following Prometheus's rangeEvalAgg, aggregation,
+// aggregationK and aggregationCountValues.
+#include <algorithm>
+#include <cstdio>
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "query/eval.h"
+
+namespace meridian::promql::eval {
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 when it is invalid.
+size_t Utf8Len(std::string_view s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n;
+  if (c < 0x80) return 1;
+  if ((c >> 5) == 6) {
+    n = 2;
+  } else if ((c >> 4) == 14) {
+    n = 3;
+  } else if ((c >> 3) == 30) {
+    n = 4;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return 0;
+  }
+  return n;
+}
+
+bool ValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = Utf8Len(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
+// Go's %q for a string that may hold invalid UTF-8.
+std::string GoQuote(std::string_view s) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = Utf8Len(s, i);
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (n == 0) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out.append(buf);
+      ++i;
+      continue;
+    }
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(c));
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else {
+      out.append(s.substr(i, n));
+    }
+    i += n;
+  }
+  out.push_back('"');
+  return out;
+}
+
+bool IsKOp(AggOp op) {
+  return op == AggOp::kTopk || op == AggOp::kBottomk || op == AggOp::kLimitK ||
+         op == AggOp::kLimitRatio;
+}
+
+// Go's sort.Interface Less for vectorByValueHeap / vectorByReverseValueHeap.
+bool LessAsc(double a, double b) { return std::isnan(a) || a < b; }
+bool LessDesc(double a, double b) { return std::isnan(a) || a > b; }
+
+// Go's container/heap on a slice of (value, index), with a Less function.
+struct Heap {
+  std::vector<std::pair<double, int>> items;
+  bool (*less)(double, double) = LessAsc;
+  bool Less(size_t i, size_t j) const { return less(items[i].first, items[j].first); }
+  void Up(size_t j) {
+    while (j > 0) {
+      size_t i = (j - 1) / 2;
+      if (i == j || !Less(j, i)) break;
+      std::swap(items[i], items[j]);
+      j = i;
+    }
+  }
+  bool Down(size_t i0, size_t n) {
+    size_t i = i0;
+    while (true) {
+      size_t j1 = 2 * i + 1;
+      if (j1 >= n) break;
+      size_t j = j1;
+      if (size_t j2 = j1 + 1; j2 < n && Less(j2, j1)) j = j2;
+      if (!Less(j, i)) break;
+      std::swap(items[i], items[j]);
+      i = j;
+    }
+    return i > i0;
+  }
+  void Push(std::pair<double, int> x) {
+    items.push_back(x);
+    Up(items.size() - 1);
+  }
+  void Fix(size_t i) {
+    if (!Down(i, items.size())) Up(i);
+  }
+};
+
+}  // namespace
+
+// quantile as in Prometheus's quantile(): sorts `values`.
+double QuantileOf(double q, std::vector<double>* values) {
+  if (values->empty() || std::isnan(q)) return NAN;
+  if (q < 0) return -INFINITY;
+  if (q > 1) return INFINITY;
+  std::sort(values->begin(), values->end(), [](double a, double b) {
+    if (std::isnan(a)) return !std::isnan(b);
+    if (std::isnan(b)) return false;
+    return a < b;
+  });
+  const double n = static_cast<double>(values->size());
+  const double rank = q * (n - 1);
+  const double lower = std::max(0.0, std::floor(rank));
+  const double upper = std::min(n - 1, lower + 1);
+  const double weight = rank - std::floor(rank);
+  return (*values)[static_cast<size_t>(lower)] * (1 - weight) +
+         (*values)[static_cast<size_t>(upper)] * weight;
+}
+
+namespace {
+
+struct Grouping {
+  std::vector<int> group_of;         // input series -> group
+  std::vector<Labels> group_labels;  // per group (not for k-ops)
+  std::vector<bool> group_drop;      // OR of members' drop_name
+  int n_groups = 0;
+};
+
+Labels GroupLabels(const Labels& m, const AggregateExpr& a) {
+  LabelsBuilder b(m);
+  if (a.without) {
+    for (const auto& n : a.grouping) b.Del(n);
+    b.Del(kMetricName);
+  } else {
+    b.Keep(a.grouping);
+  }
+  return b.Build();
+}
+
+uint64_t GroupKey(const Labels& m, const AggregateExpr& a,
+                  const std::vector<std::string>& without_names) {
+  if (a.without) return m.HashFor(without_names, false);
+  return m.HashFor(a.grouping, true);
+}
+
+Grouping MakeGrouping(const EvalMatrix& in, const AggregateExpr& a, bool with_labels) {
+  Grouping g;
+  std::vector<std::string> without_names = a.grouping;
+  without_names.push_back(std::string(kMetricName));
+  absl::flat_hash_map<uint64_t, int> idx;
+  g.group_of.resize(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    uint64_t k = GroupKey(in[i].metric, a, without_names);
+    auto [it, inserted] = idx.try_emplace(k, g.n_groups);
+    if (inserted) {
+      ++g.n_groups;
+      if (with_labels) g.group_labels.push_back(GroupLabels(in[i].metric, a));
+      g.group_drop.push_back(false);
+    }
+    g.group_of[i] = it->second;
+    if (in[i].drop_name) g.group_drop[it->second] = true;
+  }
+  return g;
+}
+
+}  // namespace
+
+absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
+  if (a.op == AggOp::kCountValues) {
+    const Expr& p = Unwrap(*a.param);
+    if (p.kind != ExprKind::kString) {
+      return absl::InvalidArgumentError("count_values requires a string parameter");
+    }
+    const std::string& label = static_cast<const StringLiteral&>(p).value;
+    if (label.empty() || !ValidUtf8(label)) {
+      return absl::FailedPreconditionError(absl::StrCat("invalid label name ", GoQuote(label)));
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*a.expr));
+    return AggregateCountValues(a, std::move(in.matrix), label);
+  }
+  std::vector<double> params;
+  if (a.param != nullptr) {
+    MERIDIAN_ASSIGN_OR_RETURN(params, EvalScalarSteps(this, *a.param));
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*a.expr));
+  if (IsKOp(a.op)) return AggregateK(a, std::move(in.matrix), params);
+  if (a.op == AggOp::kQuantile) {
+    // Prometheus takes the quantile from the first step.
+    double q = params.empty() ? NAN : params[0];
+    if (std::isnan(q) || q < 0 || q > 1) {
+      q_->annos.Warn(absl::StrCat("PromQL warning: quantile value should be between 0 and 1, got ",
+                                  FormatFloatG(q), " (", q_->Pos(*a.param), ")"));
+    }
+    return AggregateSimple(a, std::move(in.matrix), q);
+  }
+  return AggregateSimple(a, std::move(in.matrix), 0);
+}
+
+absl::StatusOr<EvalResult> Evaluator::AggregateSimple(const AggregateExpr& a, EvalMatrix in,
+                                                      double param) {
+  Grouping g = MakeGrouping(in, a, true);
+  struct Acc {
+    double value = 0, mean = 0, c = 0, count = 0;
+    bool seen = false, incremental = false;
+  };
+  std::vector<Acc> acc(g.n_groups);
+  std::vector<std::vector<double>> qvals(a.op == AggOp::kQuantile ? g.n_groups : 0);
+  EvalMatrix out(g.n_groups);
+  for (int i = 0; i < g.n_groups; ++i) {
+    out[i].metric = std::move(g.group_labels[i]);
+    out[i].drop_name = g.group_drop[i];
+  }
+  StepCursor cur(&in);
+  const AggOp op = a.op;
+  for (int step = 0; step < num_steps_; ++step) {
+    if ((step & 15) == 15) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+    const int64_t ts = StepTime(step);
+    for (auto& x : acc) x.seen = false;
+    for (size_t s = 0; s < in.size(); ++s) {
+      double f;
+      if (!cur.At(s, ts, &f)) continue;
+      const int gi = g.group_of[s];
+      Acc& x = acc[gi];
+      if (!x.seen) {
+        x = Acc{};
+        x.seen = true;
+        x.value = f;
+        x.mean = f;
+        x.count = 1;
+        switch (op) {
+          case AggOp::kStddev:
+          case AggOp::kStdvar:
+            x.value = (std::isnan(f) || std::isinf(f)) ? NAN : 0;
+            break;
+          case AggOp::kQuantile:
+            qvals[gi].clear();
+            qvals[gi].push_back(f);
+            break;
+          case AggOp::kGroup:
+            x.value = 1;
+            break;
+          default:
+            break;
+        }
+        continue;
+      }
+      switch (op) {
+        case AggOp::kSum:
+          KahanInc(f, &x.value, &x.c);
+          break;
+        case AggOp::kAvg: {
+          x.count++;
+          if (!x.incremental) {
+            double nv = x.value, nc = x.c;
+            KahanInc(f, &nv, &nc);
+            if (!std::isinf(nv)) {
+              x.value = nv;
+              x.c = nc;
+              break;
+            }
+            x.incremental = true;
+            x.mean = x.value / (x.count - 1);
+            x.c /= (x.count - 1);
+          }
+          if (std::isinf(x.mean)) {
+            if (std::isinf(f) && (x.mean > 0) == (f > 0)) break;
+            if (!std::isinf(f) && !std::isnan(f)) break;
+          }
+          const double current = x.mean + x.c;
+          KahanInc(f / x.count - current / x.count, &x.mean, &x.c);
+          break;
+        }
+        case AggOp::kGroup:
+          break;
+        case AggOp::kMax:
+          if (x.value < f || std::isnan(x.value)) x.value = f;
+          break;
+        case AggOp::kMin:
+          if (x.value > f || std::isnan(x.value)) x.value = f;
+          break;
+        case AggOp::kCount:
+          x.count++;
+          break;
+        case AggOp::kStddev:
+        case AggOp::kStdvar: {
+          x.count++;
+          const double delta = f - x.mean;
+          x.mean += delta / x.count;
+          x.value += delta * (f - x.mean);
+          break;
+        }
+        case AggOp::kQuantile:
+          qvals[gi].push_back(f);
+          break;
+        default:
+          break;
+      }
+    }
+    for (int gi = 0; gi < g.n_groups; ++gi) {
+      Acc& x = acc[gi];
+      if (!x.seen) continue;
+      double v = x.value;
+      switch (op) {
+        case AggOp::kAvg:
+          v = x.incremental ? x.mean + x.c : (x.value + x.c) / x.count;
+          break;
+        case AggOp::kCount:
+          v = x.count;
+          break;
+        case AggOp::kStdvar:
+          v = x.value / x.count;
+          break;
+        case AggOp::kStddev:
+          v = std::sqrt(x.value / x.count);
+          break;
+        case AggOp::kQuantile:
+          v = QuantileOf(param, &qvals[gi]);
+          break;
+        case AggOp::kSum:
+          v = x.value + x.c;
+          break;
+        default:
+          break;
+      }
+      out[gi].points.push_back(Point{ts, v});
+    }
+  }
+  const int64_t in_points = CountPoints(in);
+  std::erase_if(out, [](const EvalSeries& s) { return s.points.empty(); });
+  EvalResult r;
+  r.type = ValueType::kVector;
+  r.matrix = std::move(out);
+  MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(CountPoints(r.matrix) - in_points));
+  return r;
+}
+
+absl::StatusOr<EvalResult> Evaluator::AggregateK(const AggregateExpr& a, EvalMatrix in,
+                                                 const std::vector<double>& params) {
+  Grouping g = MakeGrouping(in, a, false);
+  EvalResult r;
+  r.type = ValueType::kVector;
+  const AggOp op = a.op;
+  // Validate and annotate parameters for all steps first.
+  for (int step = 0; step < num_steps_; ++step) {
+    const double p = step < static_cast<int>(params.size()) ? params[step] : NAN;
+    if (op == AggOp::kLimitRatio) {
+      if (std::isnan(p)) return absl::FailedPreconditionError("Ratio value is NaN");
+      if (p < -1.0 || p > 1.0) {
+        q_->annos.Warn(absl::StrCat("PromQL warning: ratio value should be between -1 and 1, got ",
+                                    FormatFloatG(p), ", capping to ", p < 0 ? "-1" : "1", " (",
+                                    q_->Pos(*a.param), ")"));
+      }
+    } else {
+      if (std::isnan(p)) return absl::FailedPreconditionError("Parameter value is NaN");
+      if (p >= 9.223372036854775807e18 || p < -9.223372036854775808e18) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("Scalar value ", FormatFloatG(p), " overflows int64"));
+      }
+    }
+  }
+  // Output: one series per input series that is ever selected.
+  std::vector<int> out_index(in.size(), -1);
+  EvalMatrix out;
+  std::vector<Heap> heaps(g.n_groups);
+  std::vector<bool> seen(g.n_groups);
+  std::vector<int> group_order;
+  StepCursor cur(&in);
+  std::vector<double> vals(in.size());
+  std::vector<bool> present(in.size());
+  for (int step = 0; step < num_steps_; ++step) {
+    if ((step & 15) == 15) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+    const int64_t ts = StepTime(step);
+    const double p = params[step];
+    int64_t k = 0;
+    double ratio = 0;
+    if (op == AggOp::kLimitRatio) {
+      if (p == 0) continue;
+      ratio = std::clamp(p, -1.0, 1.0);
+    } else {
+      k = static_cast<int64_t>(p);
+      if (k > static_cast<int64_t>(in.size())) k = static_cast<int64_t>(in.size());
+      if (k < 1) continue;
+    }
+    for (int gi = 0; gi < g.n_groups; ++gi) {
+      seen[gi] = false;
+      heaps[gi].items.clear();
+      heaps[gi].less = op == AggOp::kBottomk ? LessDesc : LessAsc;
+    }
+    group_order.clear();
+    for (size_t s = 0; s < in.size(); ++s) {
+      double f;
+      if (!cur.At(s, ts, &f)) continue;
+      const int gi = g.group_of[s];
+      Heap& h = heaps[gi];
+      if (!seen[gi]) {
+        seen[gi] = true;
+        group_order.push_back(gi);
+      }
+      switch (op) {
+        case AggOp::kTopk:
+          if (static_cast<int64_t>(h.items.size()) < k) {
+            h.Push({f, static_cast<int>(s)});
+          } else if (h.items[0].first < f || (std::isnan(h.items[0].first) && !std::isnan(f))) {
+            h.items[0] = {f, static_cast<int>(s)};
+            if (k > 1) h.Fix(0);
+          }
+          break;
+        case AggOp::kBottomk:
+          if (static_cast<int64_t>(h.items.size()) < k) {
+            h.Push({f, static_cast<int>(s)});
+          } else if (h.items[0].first > f || (std::isnan(h.items[0].first) && !std::isnan(f))) {
+            h.items[0] = {f, static_cast<int>(s)};
+            if (k > 1) h.Fix(0);
+          }
+          break;
+        case AggOp::kLimitK:
+          if (static_cast<int64_t>(h.items.size()) < k) h.items.push_back({f, static_cast<int>(s)});
+          break;
+        case AggOp::kLimitRatio: {
+          const double offset = static_cast<double>(in[s].metric.Hash()) /
+                                static_cast<double>(std::numeric_limits<uint64_t>::max());
+          if ((ratio >= 0 && offset < ratio) || (ratio < 0 && offset >= 1.0 + ratio)) {
+            h.items.push_back({f, static_cast<int>(s)});
+          }
+          break;
+        }
+        default:
+          break;
+      }
+    }
+    for (int gi : group_order) {
+      auto& items = heaps[gi].items;
+      if (op == AggOp::kTopk) {
+        std::stable_sort(items.begin(), items.end(), [](const auto& x, const auto& y) {
+          return LessAsc(y.first, x.first) && !LessAsc(x.first, y.first);
+        });
+      } else if (op == AggOp::kBottomk) {
+        std::stable_sort(items.begin(), items.end(), [](const auto& x, const auto& y) {
+          return LessDesc(y.first, x.first) && !LessDesc(x.first, y.first);
+        });
+      }
+      for (const auto& [v, s] : items) {
+        if (out_index[s] < 0) {
+          out_index[s] = static_cast<int>(out.size());
+          out.push_back(EvalSeries{in[s].metric, {}, in[s].drop_name});
+        }
+        out[out_index[s]].points.push_back(Point{ts, v});
+      }
+    }
+  }
+  const int64_t in_points = CountPoints(in);
+  r.matrix = std::move(out);
+  MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(CountPoints(r.matrix) - in_points));
+  return r;
+}
+
+absl::StatusOr<EvalResult> Evaluator::AggregateCountValues(const AggregateExpr& a, EvalMatrix in,
+                                                           const std::string& label) {
+  AggregateExpr grouping_expr;  // only grouping/without are used
+  grouping_expr.without = a.without;
+  grouping_expr.grouping = a.grouping;
+  if (!a.without) grouping_expr.grouping.push_back(label);
+  std::vector<std::string> without_names = grouping_expr.grouping;
+  without_names.push_back(std::string(kMetricName));
+  SeriesAccumulator acc;
+  StepCursor cur(&in);
+  struct Group {
+    int series;
+    double count;
+  };
+  absl::flat_hash_map<uint64_t, Group> groups;
+  std::vector<uint64_t> order;
+  for (int step = 0; step < num_steps_; ++step) {
+    if ((step & 15) == 15) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+    const int64_t ts = StepTime(step);
+    groups.clear();
+    order.clear();
+    for (size_t s = 0; s < in.size(); ++s) {
+      double f;
+      if (!cur.At(s, ts, &f)) continue;
+      Labels m = LabelsBuilder(in[s].metric).Set(label, FormatFloatPlain(f)).Build();
+      uint64_t key = GroupKey(m, grouping_expr, without_names);
+      auto it = groups.find(key);
+      if (it == groups.end()) {
+        Labels gl = GroupLabels(m, grouping_expr);
+        int idx = acc.SeriesFor(gl.Hash(), false, [&] { return gl; });
+        groups.emplace(key, Group{idx, 1});
+        order.push_back(key);
+      } else {
+        it->second.count++;
+      }
+    }
+    for (uint64_t key : order) {
+      const Group& gr = groups[key];
+      MERIDIAN_RETURN_IF_ERROR(acc.Add(gr.series, ts, gr.count));
+    }
+  }
+  EvalResult r;
+  r.type = ValueType::kVector;
+  r.matrix = acc.Take();
+  MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(CountPoints(r.matrix) - CountPoints(in)));
+  return r;
+}
+
+}  // namespace meridian::promql::eval

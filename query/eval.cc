@@ -1,0 +1,459 @@
+#include "query/eval.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace meridian::promql::eval {
+
+void Annotations::Warn(std::string msg) {
+  if (seen_.insert(msg).second) warnings_.push_back(std::move(msg));
+}
+void Annotations::Info(std::string msg) {
+  if (seen_.insert(msg).second) infos_.push_back(std::move(msg));
+}
+
+absl::Status QueryContext::CheckInterrupt() const {
+  if (cancelled != nullptr && cancelled->load(std::memory_order_relaxed)) {
+    return absl::CancelledError("query was canceled in expression evaluation");
+  }
+  if (std::chrono::steady_clock::now() > deadline) {
+    return absl::DeadlineExceededError("query timed out in expression evaluation");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status QueryContext::AddSamples(int64_t n) {
+  current_samples += n;
+  if (current_samples > max_samples) {
+    return absl::ResourceExhaustedError(
+        "query processing would load too many samples into memory in query execution");
+  }
+  return absl::OkStatus();
+}
+
+std::string QueryContext::Pos(const Expr& e) const {
+  int pos = std::clamp(e.pos.start, 0, static_cast<int>(query.size()));
+  int line = 1;
+  int col = pos + 1;
+  for (int i = 0; i < pos; ++i) {
+    if (query[i] == '\n') {
+      ++line;
+      col = pos - i;
+    }
+  }
+  return absl::StrCat(line, ":", col);
+}
+
+namespace {
+
+void AppendGoQuoted(std::string* out, std::string_view v) {
+  out->push_back('"');
+  for (unsigned char c : v) {
+    switch (c) {
+      case '\\': out->append("\\\\"); break;
+      case '"': out->append("\\\""); break;
+      case '\n': out->append("\\n"); break;
+      case '\t': out->append("\\t"); break;
+      case '\r': out->append("\\r"); break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+          out->append(buf);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+std::string LabelsString(const Labels& ls) {
+  std::string out = "{";
+  bool first = true;
+  for (const auto& l : ls) {
+    if (!first) out.append(", ");
+    first = false;
+    out.append(l.name);
+    out.push_back('=');
+    AppendGoQuoted(&out, l.value);
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string FormatFloatPlain(double f) {
+  if (std::isnan(f)) return "NaN";
+  if (std::isinf(f)) return f > 0 ? "+Inf" : "-Inf";
+  char buf[400];
+  auto r = std::to_chars(buf, buf + sizeof(buf), f, std::chars_format::fixed);
+  return std::string(buf, r.ptr);
+}
+
+std::string FormatFloatG(double f) {
+  if (std::isnan(f)) return "NaN";
+  if (std::isinf(f)) return f > 0 ? "+Inf" : "-Inf";
+  // Go's %g uses the shortest representation, exponent when exp < -4 || exp >= 21.
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof(buf), f);
+  std::string s(buf, r.ptr);
+  // to_chars picks the shorter of fixed/scientific; Go's format uses "e+06" style.
+  size_t e = s.find('e');
+  if (e != std::string::npos) {
+    std::string mant = s.substr(0, e);
+    std::string ex = s.substr(e + 1);
+    char sign = '+';
+    if (!ex.empty() && (ex[0] == '-' || ex[0] == '+')) {
+      sign = ex[0];
+      ex = ex.substr(1);
+    }
+    if (ex.size() < 2) ex = "0" + ex;
+    s = mant + "e" + sign + ex;
+  }
+  return s;
+}
+
+bool ParseGoFloat(std::string_view s, double* out) {
+  if (s.empty()) return false;
+  std::string str(s);
+  std::string lower;
+  for (char c : str) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  std::string_view body = lower;
+  bool neg = false;
+  if (!body.empty() && (body[0] == '+' || body[0] == '-')) {
+    neg = body[0] == '-';
+    body.remove_prefix(1);
+  }
+  if (body == "inf" || body == "infinity") {
+    *out = neg ? -INFINITY : INFINITY;
+    return true;
+  }
+  if (body == "nan") {
+    *out = NAN;
+    return true;
+  }
+  // Reject forms strtod accepts but Go does not.
+  for (char c : body) {
+    bool ok = (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'x' || c == 'p' ||
+              c == '+' || c == '-' || (c >= 'a' && c <= 'f') || c == '_';
+    if (!ok) return false;
+  }
+  std::string clean;
+  for (char c : str) {
+    if (c != '_') clean.push_back(c);
+  }
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(clean.c_str(), &end);
+  if (end != clean.c_str() + clean.size()) return false;
+  *out = v;
+  return true;
+}
+
+absl::Status SeriesAccumulator::Add(int series, int64_t t_ms, double v) {
+  if (last_t_[series] == t_ms) {
+    return absl::FailedPreconditionError("vector cannot contain metrics with the same labelset");
+  }
+  last_t_[series] = t_ms;
+  out_[series].points.push_back(Point{t_ms, v});
+  return absl::OkStatus();
+}
+
+const Expr& Unwrap(const Expr& e) {
+  const Expr* p = &e;
+  while (true) {
+    if (p->kind == ExprKind::kParen) {
+      p = static_cast<const ParenExpr*>(p)->expr.get();
+    } else if (p->kind == ExprKind::kStepInvariant) {
+      p = static_cast<const StepInvariantExpr*>(p)->expr.get();
+    } else {
+      return *p;
+    }
+  }
+}
+
+int64_t CountPoints(const EvalMatrix& m) {
+  int64_t n = 0;
+  for (const auto& s : m) n += static_cast<int64_t>(s.points.size());
+  return n;
+}
+
+absl::StatusOr<std::vector<double>> EvalScalarSteps(Evaluator* ev, const Expr& e) {
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult r, ev->Eval(e));
+  if (r.type != ValueType::kScalar) {
+    return absl::InvalidArgumentError("expected scalar expression");
+  }
+  return std::move(r.scalar);
+}
+
+Evaluator::Evaluator(QueryContext* q, int64_t start_ms, int64_t end_ms, int64_t interval_ms)
+    : q_(q), start_(start_ms), end_(end_ms), interval_(interval_ms > 0 ? interval_ms : 1) {
+  num_steps_ = end_ >= start_ ? static_cast<int>((end_ - start_) / interval_) + 1 : 0;
+}
+
+int64_t Evaluator::AtTime(AtKind k, int64_t at_ms) const {
+  switch (k) {
+    case AtKind::kStart: return q_->query_start_ms;
+    case AtKind::kEnd: return q_->query_end_ms;
+    default: return at_ms;
+  }
+}
+
+absl::StatusOr<EvalResult> Evaluator::Eval(const Expr& e) {
+  MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+  switch (e.kind) {
+    case ExprKind::kNumber: {
+      EvalResult r;
+      r.type = ValueType::kScalar;
+      r.scalar.assign(num_steps_, static_cast<const NumberLiteral&>(e).value);
+      return r;
+    }
+    case ExprKind::kString: {
+      EvalResult r;
+      r.type = ValueType::kString;
+      r.str = static_cast<const StringLiteral&>(e).value;
+      return r;
+    }
+    case ExprKind::kParen:
+      return Eval(*static_cast<const ParenExpr&>(e).expr);
+    case ExprKind::kStepInvariant:
+      return EvalStepInvariant(static_cast<const StepInvariantExpr&>(e));
+    case ExprKind::kVectorSelector:
+      return EvalVectorSelector(static_cast<const VectorSelector&>(e), false);
+    case ExprKind::kMatrixSelector:
+      return EvalMatrixSelectorTop(static_cast<const MatrixSelector&>(e));
+    case ExprKind::kSubquery:
+      return EvalSubquery(static_cast<const SubqueryExpr&>(e));
+    case ExprKind::kUnary:
+      return EvalUnary(static_cast<const UnaryExpr&>(e));
+    case ExprKind::kBinary:
+      return EvalBinary(static_cast<const BinaryExpr&>(e));
+    case ExprKind::kAggregate:
+      return EvalAggregate(static_cast<const AggregateExpr&>(e));
+    case ExprKind::kCall:
+      return EvalCall(static_cast<const Call&>(e));
+  }
+  return absl::InternalError("unhandled expression kind");
+}
+
+absl::Status Evaluator::SelectSeries(const VectorSelector& vs, int64_t mint_ms, int64_t maxt_ms,
+                                     std::unique_ptr<Querier>* querier,
+                                     std::unique_ptr<SeriesSet>* set) {
+  MERIDIAN_ASSIGN_OR_RETURN(*querier, q_->queryable->NewQuerier(mint_ms, maxt_ms));
+  SelectHints hints;
+  hints.start_ms = mint_ms;
+  hints.end_ms = maxt_ms;
+  MERIDIAN_ASSIGN_OR_RETURN(*set, (*querier)->Select(vs.matchers, hints));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EvalResult> Evaluator::EvalVectorSelector(const VectorSelector& vs,
+                                                         bool want_timestamps) {
+  EvalResult r;
+  r.type = ValueType::kVector;
+  if (num_steps_ == 0) return r;
+  const bool has_at = vs.at != AtKind::kNone;
+  const int64_t at = AtTime(vs.at, vs.at_ms);
+  const int64_t lo_ref = (has_at ? at : start_) - vs.offset_ms;
+  const int64_t hi_ref = (has_at ? at : end_) - vs.offset_ms;
+  const int64_t lookback = q_->lookback_ms;
+  std::unique_ptr<Querier> querier;
+  std::unique_ptr<SeriesSet> set;
+  MERIDIAN_RETURN_IF_ERROR(SelectSeries(vs, lo_ref - lookback + 1, hi_ref, &querier, &set));
+  std::vector<Sample> buf;
+  int n_series = 0;
+  while (set->Next()) {
+    if ((++n_series & 255) == 0) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+    MERIDIAN_RETURN_IF_ERROR(set->Samples(&buf));
+    EvalSeries out;
+    size_t j = 0;  // number of samples with t <= ref
+    auto pick = [&](int64_t ref, Sample* s) -> bool {
+      while (j < buf.size() && buf[j].t_ms <= ref) ++j;
+      if (j == 0) return false;
+      const Sample& c = buf[j - 1];
+      if (c.t_ms <= ref - lookback || IsStaleNaN(c.v)) return false;
+      *s = c;
+      return true;
+    };
+    if (has_at) {
+      Sample s;
+      if (pick(at - vs.offset_ms, &s)) {
+        out.points.reserve(num_steps_);
+        double v = want_timestamps ? static_cast<double>(s.t_ms) / 1000.0 : s.v;
+        for (int i = 0; i < num_steps_; ++i) out.points.push_back(Point{StepTime(i), v});
+      }
+    } else {
+      for (int i = 0; i < num_steps_; ++i) {
+        int64_t ts = StepTime(i);
+        Sample s;
+        if (!pick(ts - vs.offset_ms, &s)) continue;
+        if (out.points.empty()) out.points.reserve(num_steps_ - i);
+        out.points.push_back(
+            Point{ts, want_timestamps ? static_cast<double>(s.t_ms) / 1000.0 : s.v});
+      }
+    }
+    if (out.points.empty()) continue;
+    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(out.points.size())));
+    out.metric = set->labels();
+    r.matrix.push_back(std::move(out));
+  }
+  MERIDIAN_RETURN_IF_ERROR(set->status());
+  return r;
+}
+
+absl::Status Evaluator::ForEachRangeSeries(
+    const Expr& arg, RangeSpec* spec,
+    absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn) {
+  const Expr& a = Unwrap(arg);
+  if (a.kind == ExprKind::kMatrixSelector) {
+    const auto& ms = static_cast<const MatrixSelector&>(a);
+    const VectorSelector& vs = *ms.selector;
+    spec->range_ms = ms.range_ms;
+    spec->offset_ms = vs.offset_ms;
+    spec->has_at = vs.at != AtKind::kNone;
+    spec->at_ms = AtTime(vs.at, vs.at_ms);
+    spec->selector = &vs;
+    const int64_t hi = (spec->has_at ? spec->at_ms : end_) - vs.offset_ms;
+    const int64_t lo = (spec->has_at ? spec->at_ms : start_) - vs.offset_ms - ms.range_ms;
+    std::unique_ptr<Querier> querier;
+    std::unique_ptr<SeriesSet> set;
+    MERIDIAN_RETURN_IF_ERROR(SelectSeries(vs, lo + 1, hi, &querier, &set));
+    std::vector<Sample> buf;
+    int n_series = 0;
+    while (set->Next()) {
+      if ((++n_series & 255) == 0) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+      MERIDIAN_RETURN_IF_ERROR(set->Samples(&buf));
+      // Drop stale markers and anything outside (lo, hi] in place.
+      size_t w = 0;
+      for (size_t i = 0; i < buf.size(); ++i) {
+        if (buf[i].t_ms <= lo || buf[i].t_ms > hi || IsStaleNaN(buf[i].v)) continue;
+        buf[w++] = buf[i];
+      }
+      buf.resize(w);
+      if (buf.empty()) continue;
+      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(w)));
+      absl::Status st = fn(set->labels(), false, std::span<const Point>(buf.data(), buf.size()));
+      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-static_cast<int64_t>(w)));
+      MERIDIAN_RETURN_IF_ERROR(st);
+    }
+    return set->status();
+  }
+  if (a.kind == ExprKind::kSubquery) {
+    const auto& sq = static_cast<const SubqueryExpr&>(a);
+    spec->range_ms = sq.range_ms;
+    spec->offset_ms = sq.offset_ms;
+    spec->has_at = sq.at != AtKind::kNone;
+    spec->at_ms = AtTime(sq.at, sq.at_ms);
+    MERIDIAN_ASSIGN_OR_RETURN(EvalResult sub, EvalSubquery(sq));
+    for (auto& s : sub.matrix) {
+      MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+      if (s.drop_name) s.metric = LabelsBuilder(s.metric).Del(kMetricName).Build();
+      MERIDIAN_RETURN_IF_ERROR(fn(s.metric, false, s.points));
+    }
+    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-CountPoints(sub.matrix)));
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError("expected a range vector argument");
+}
+
+absl::StatusOr<EvalResult> Evaluator::EvalMatrixSelectorTop(const MatrixSelector& ms) {
+  if (start_ != end_) {
+    return absl::InvalidArgumentError("cannot do range evaluation of matrix selector");
+  }
+  EvalResult r;
+  r.type = ValueType::kMatrix;
+  RangeSpec spec;
+  // Evaluate exactly the window at the single step.
+  const VectorSelector& vs = *ms.selector;
+  const bool has_at = vs.at != AtKind::kNone;
+  const int64_t hi = (has_at ? AtTime(vs.at, vs.at_ms) : start_) - vs.offset_ms;
+  const int64_t lo = hi - ms.range_ms;
+  MERIDIAN_RETURN_IF_ERROR(ForEachRangeSeries(
+      ms, &spec, [&](const Labels& ls, bool drop, std::span<const Point> pts) -> absl::Status {
+        EvalSeries s;
+        for (const Point& p : pts) {
+          if (p.t_ms > lo && p.t_ms <= hi) s.points.push_back(p);
+        }
+        if (s.points.empty()) return absl::OkStatus();
+        MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(s.points.size())));
+        s.metric = ls;
+        s.drop_name = drop;
+        r.matrix.push_back(std::move(s));
+        return absl::OkStatus();
+      }));
+  return r;
+}
+
+absl::StatusOr<EvalResult> Evaluator::EvalSubquery(const SubqueryExpr& sq) {
+  const bool has_at = sq.at != AtKind::kNone;
+  const int64_t at = AtTime(sq.at, sq.at_ms);
+  int64_t step = sq.step_ms > 0 ? sq.step_ms : q_->default_eval_interval_ms;
+  if (step <= 0) step = 60'000;
+  const int64_t hi = (has_at ? at : end_) - sq.offset_ms;
+  const int64_t lo = (has_at ? at : start_) - sq.offset_ms - sq.range_ms;
+  int64_t sub_start = step * (lo / step);
+  if (sub_start <= lo) sub_start += step;
+  Evaluator sub(q_, sub_start, hi, step);
+  EvalResult r;
+  r.type = ValueType::kMatrix;
+  if (sub.num_steps() == 0) return r;
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult inner, sub.Eval(*sq.expr));
+  if (inner.type == ValueType::kScalar) {
+    EvalSeries s;
+    for (int i = 0; i < sub.num_steps(); ++i) {
+      s.points.push_back(Point{sub.StepTime(i), inner.scalar[i]});
+    }
+    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(s.points.size())));
+    r.matrix.push_back(std::move(s));
+    return r;
+  }
+  r.matrix = std::move(inner.matrix);
+  return r;
+}
+
+absl::StatusOr<EvalResult> Evaluator::EvalUnary(const UnaryExpr& u) {
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult r, Eval(*u.expr));
+  if (!u.negate) return r;
+  if (r.type == ValueType::kScalar) {
+    for (double& v : r.scalar) v = -v;
+    return r;
+  }
+  for (auto& s : r.matrix) {
+    s.drop_name = true;
+    for (auto& p : s.points) p.v = -p.v;
+  }
+  return r;
+}
+
+absl::StatusOr<EvalResult> Evaluator::EvalStepInvariant(const StepInvariantExpr& e) {
+  const Expr& inner = *e.expr;
+  if (inner.kind == ExprKind::kNumber || inner.kind == ExprKind::kString) return Eval(inner);
+  if (num_steps_ <= 1) return Eval(inner);
+  Evaluator once(q_, start_, start_, interval_);
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult r, once.Eval(inner));
+  if (r.type == ValueType::kMatrix || r.type == ValueType::kString) return r;
+  if (r.type == ValueType::kScalar) {
+    double v = r.scalar.empty() ? 0 : r.scalar[0];
+    r.scalar.assign(num_steps_, v);
+    return r;
+  }
+  for (auto& s : r.matrix) {
+    if (s.points.empty()) continue;
+    double v = s.points[0].v;
+    s.points.clear();
+    s.points.reserve(num_steps_);
+    for (int i = 0; i < num_steps_; ++i) s.points.push_back(Point{StepTime(i), v});
+    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(num_steps_ - 1));
+  }
+  return r;
+}
+
+}  // namespace meridian::promql::eval

@@ -1,0 +1,258 @@
+// Internal to the query module: the PromQL evaluator behind Engine
+// (query/engine.h). Not a public interface.
+//
+// An Evaluator evaluates an expression at the steps start, start+interval, ...
+// <= end. Every instant-vector or scalar node evaluates to all its steps at
+// once, the way Prometheus's rangeEval does: a vector becomes an EvalMatrix
+// whose series hold one point per step where they have a value (timestamps are
+// the step times), a scalar becomes one value per step. Range-vector nodes are
+// consumed by the functions that take them without ever being materialised,
+// except for a matrix selector or subquery at the top of an instant query.
+//
+// Storage is read once per selector: one Select over the whole time range the
+// selector needs across all steps, then cursors walk the samples step by step.
+//
+// Not thread-safe: one Evaluator (and QueryContext) per query.
+#ifndef MERIDIAN_QUERY_EVAL_H_
+#define MERIDIAN_QUERY_EVAL_H_
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
+#include "query/ast.h"
+#include "query/value.h"
+#include "storage/labels.h"
+#include "storage/queryable.h"
+#include "storage/status.h"
+
+namespace meridian::promql::eval {
+
+// One series of an evaluated node. `drop_name` is Prometheus 3's delayed
+// __name__ removal: the name stays on the labels (grouping and matching still
+// see it) and is dropped when the query's result is assembled.
+struct EvalSeries {
+  Labels metric;
+  std::vector<Point> points;
+  bool drop_name = false;
+};
+using EvalMatrix = std::vector<EvalSeries>;
+
+// The value of a node over all steps.
+struct EvalResult {
+  ValueType type = ValueType::kNone;
+  EvalMatrix matrix;           // kVector: points at step times; kMatrix: raw samples
+  std::vector<double> scalar;  // kScalar: one value per step
+  std::string str;             // kString
+};
+
+// Warnings and infos of one query, deduplicated, in order of first report.
+class Annotations {
+ public:
+  void Warn(std::string msg);
+  void Info(std::string msg);
+  std::vector<std::string> TakeWarnings() { return std::move(warnings_); }
+  std::vector<std::string> TakeInfos() { return std::move(infos_); }
+
+ private:
+  absl::flat_hash_set<std::string> seen_;
+  std::vector<std::string> warnings_;
+  std::vector<std::string> infos_;
+};
+
+// State shared by all evaluators of one query.
+struct QueryContext {
+  const Queryable* queryable = nullptr;
+  std::string_view query;     // the query text, for annotation positions
+  int64_t query_start_ms = 0;  // `@ start()`
+  int64_t query_end_ms = 0;    // `@ end()`
+  int64_t lookback_ms = 0;
+  int64_t default_eval_interval_ms = 60'000;
+  int64_t max_samples = 0;
+  int64_t current_samples = 0;
+  std::chrono::steady_clock::time_point deadline;
+  const std::atomic<bool>* cancelled = nullptr;
+  Annotations annos;
+  bool range_query = false;
+
+  // kDeadlineExceeded / kCancelled when the query must stop.
+  absl::Status CheckInterrupt() const;
+  // Accounts `n` more samples held (n may be negative); kResourceExhausted
+  // when over max_samples.
+  absl::Status AddSamples(int64_t n);
+  // "line:col" of the start of `e` in the query text, as Prometheus prints it.
+  std::string Pos(const Expr& e) const;
+};
+
+// Formats labels the way Go's labels.Labels.String() does:
+// {__name__="a", job="b"}.
+std::string LabelsString(const Labels& ls);
+// Go's strconv.FormatFloat(f, 'f', -1, 64).
+std::string FormatFloatPlain(double f);
+// Go's strconv.FormatFloat(f, 'g', -1, 64) as used in annotation texts (%g).
+std::string FormatFloatG(double f);
+// Go's strconv.ParseFloat(s, 64) acceptance (decimal, hex, Inf, NaN).
+bool ParseGoFloat(std::string_view s, double* out);
+
+// Kahan-Babuska (Neumaier) summation step, as Prometheus's kahansum.Inc.
+inline void KahanInc(double inc, double* sum, double* c) {
+  double t = *sum + inc;
+  if (std::isinf(t)) {
+    *c = 0;
+  } else if (std::fabs(*sum) >= std::fabs(inc)) {
+    *c += (*sum - t) + inc;
+  } else {
+    *c += (inc - t) + *sum;
+  }
+  *sum = t;
+}
+
+// Accumulates per-step output samples into series keyed by label hash, as
+// Prometheus's rangeEval does. Two samples of the same labels at one step
+// are the "vector cannot contain metrics with the same labelset" error.
+class SeriesAccumulator {
+ public:
+  // Index of the output series for `hash`, creating it with `make_labels()`
+  // when new.
+  template <typename MakeLabels>
+  int SeriesFor(uint64_t hash, bool drop_name, MakeLabels&& make_labels) {
+    auto [it, inserted] = index_.try_emplace(hash, static_cast<int>(out_.size()));
+    if (inserted) {
+      out_.push_back(EvalSeries{make_labels(), {}, drop_name});
+      last_t_.push_back(INT64_MIN);
+    }
+    return it->second;
+  }
+  absl::Status Add(int series, int64_t t_ms, double v);
+  EvalMatrix Take() { return std::move(out_); }
+  size_t size() const { return out_.size(); }
+
+ private:
+  absl::flat_hash_map<uint64_t, int> index_;
+  EvalMatrix out_;
+  std::vector<int64_t> last_t_;
+};
+
+// Walks an EvalMatrix step by step. At() gives the value of series s at the
+// current step, if it has one.
+class StepCursor {
+ public:
+  explicit StepCursor(const EvalMatrix* m) : m_(m), pos_(m->size(), 0) {}
+  // Returns true and sets *v when series `s` has a point at `t_ms`. Calls for
+  // one series must come with non-decreasing t_ms.
+  bool At(size_t s, int64_t t_ms, double* v) {
+    const auto& pts = (*m_)[s].points;
+    size_t& p = pos_[s];
+    while (p < pts.size() && pts[p].t_ms < t_ms) ++p;
+    if (p < pts.size() && pts[p].t_ms == t_ms) {
+      *v = pts[p].v;
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  const EvalMatrix* m_;
+  std::vector<size_t> pos_;
+};
+
+class Evaluator {
+ public:
+  Evaluator(QueryContext* q, int64_t start_ms, int64_t end_ms, int64_t interval_ms);
+
+  absl::StatusOr<EvalResult> Eval(const Expr& e);
+
+  int64_t start() const { return start_; }
+  int64_t end() const { return end_; }
+  int64_t interval() const { return interval_; }
+  int num_steps() const { return num_steps_; }
+  int64_t StepTime(int i) const { return start_ + i * interval_; }
+  int StepIndex(int64_t t) const { return static_cast<int>((t - start_) / interval_); }
+
+  // How a range argument (matrix selector or subquery) windows its samples:
+  // at step time t the window is (end - range_ms, end] with
+  // end = (has_at ? at_ms : t) - offset_ms.
+  struct RangeSpec {
+    int64_t range_ms = 0;
+    int64_t offset_ms = 0;
+    bool has_at = false;
+    int64_t at_ms = 0;
+    const VectorSelector* selector = nullptr;  // set for matrix selectors
+  };
+  // Calls fn(labels, drop_name, samples) for each series of the range
+  // argument `arg`, with all samples any step's window needs, stale markers
+  // removed. Storage series are streamed: `samples` is valid during the call.
+  absl::Status ForEachRangeSeries(
+      const Expr& arg, RangeSpec* spec,
+      absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn);
+
+ private:
+  absl::StatusOr<EvalResult> EvalVectorSelector(const VectorSelector& vs, bool want_timestamps);
+  absl::StatusOr<EvalResult> EvalMatrixSelectorTop(const MatrixSelector& ms);
+  absl::StatusOr<EvalResult> EvalSubquery(const SubqueryExpr& sq);
+  absl::StatusOr<EvalResult> EvalUnary(const UnaryExpr& u);
+  absl::StatusOr<EvalResult> EvalStepInvariant(const StepInvariantExpr& e);
+  absl::StatusOr<EvalResult> EvalBinary(const BinaryExpr& b);
+  absl::StatusOr<EvalResult> EvalAggregate(const AggregateExpr& a);
+  absl::StatusOr<EvalResult> EvalCall(const Call& c);
+
+  // Binary operators (binop.cc).
+  absl::StatusOr<EvalResult> ScalarScalarBinop(const BinaryExpr& b, EvalResult l, EvalResult r);
+  absl::StatusOr<EvalResult> VectorScalarBinop(const BinaryExpr& b, EvalResult vec,
+                                               const EvalResult& sc, bool scalar_left);
+  absl::StatusOr<EvalResult> VectorVectorBinop(const BinaryExpr& b, EvalResult l, EvalResult r);
+  absl::StatusOr<EvalResult> SetBinop(const BinaryExpr& b, EvalResult l, EvalResult r);
+
+  // Aggregations (aggregate.cc).
+  absl::StatusOr<EvalResult> AggregateSimple(const AggregateExpr& a, EvalMatrix in,
+                                             double param);
+  absl::StatusOr<EvalResult> AggregateK(const AggregateExpr& a, EvalMatrix in,
+                                        const std::vector<double>& params);
+  absl::StatusOr<EvalResult> AggregateCountValues(const AggregateExpr& a, EvalMatrix in,
+                                                  const std::string& label);
+
+  // Resolves the time an `@` modifier pins to.
+  int64_t AtTime(AtKind k, int64_t at_ms) const;
+
+  absl::Status SelectSeries(const VectorSelector& vs, int64_t mint_ms, int64_t maxt_ms,
+                            std::unique_ptr<Querier>* querier,
+                            std::unique_ptr<SeriesSet>* set);
+
+  QueryContext* q_;
+  int64_t start_;
+  int64_t end_;
+  int64_t interval_;
+  int num_steps_;
+};
+
+// Unwraps parentheses and step-invariant wrappers.
+const Expr& Unwrap(const Expr& e);
+
+// Number of points held by a matrix.
+int64_t CountPoints(const EvalMatrix& m);
+
+// Prometheus's quantile() over `values` (sorts them in place).
+double QuantileOf(double q, std::vector<double>* values);
+
+// histogram_quantile (is_fraction=false, p1 = q) or histogram_fraction
+// (p1 = lower, p2 = upper) over classic `le` buckets in `in` (histogram.cc).
+absl::StatusOr<EvalResult> EvalClassicHistogramFunc(Evaluator* ev, QueryContext* q,
+                                                    bool is_fraction, const Expr& vec_arg,
+                                                    const std::vector<double>& p1,
+                                                    const std::vector<double>& p2,
+                                                    const Expr& pos_arg, EvalMatrix in);
+
+// Value of a scalar expression that must be a literal-ish parameter at step i.
+absl::StatusOr<std::vector<double>> EvalScalarSteps(Evaluator* ev, const Expr& e);
+
+}  // namespace meridian::promql::eval
+
+#endif  // MERIDIAN_QUERY_EVAL_H_
