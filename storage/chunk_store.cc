@@ -1,0 +1,75 @@
+#include "storage/chunk_store.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "rocksdb/db.h"
+#include "storage/chunk_codec.h"
+#include "storage/coding.h"
+#include "storage/keys.h"
+
+namespace meridian {
+namespace {
+
+int64_t SaturatingSub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) return std::numeric_limits<int64_t>::min();
+  return r;
+}
+
+}  // namespace
+
+std::unique_ptr<rocksdb::Iterator> ChunkStore::NewIterator() const {
+  rocksdb::ReadOptions ro;
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, chunks_));
+}
+
+absl::Status ChunkStore::Read(rocksdb::Iterator* it, uint64_t series_id, int64_t start_ms,
+                              int64_t end_ms, std::vector<Sample>* out) const {
+  std::string seek = keys::ChunkKey(series_id, SaturatingSub(start_ms, kMaxChunkSpanMs));
+  for (it->Seek(seek); it->Valid(); it->Next()) {
+    rocksdb::Slice k = it->key();
+    if (k.size() != 16 || coding::DecodeFixed64BE(k.data()) != series_id) break;
+    if (coding::DecodeTimeKey(k.data() + 8) > end_ms) break;
+    std::string_view chunk(it->value().data(), it->value().size());
+    ChunkHeader h;
+    MERIDIAN_RETURN_IF_ERROR(DecodeChunkHeader(chunk, &h));
+    if (h.max_t_ms < start_ms) continue;
+    size_t base = out->size();
+    absl::Status s = DecodeChunk(chunk, out);
+    if (!s.ok()) {
+      return absl::DataLossError("series " + std::to_string(series_id) + ": " +
+                                 std::string(s.message()));
+    }
+    if (h.min_t_ms < start_ms || h.max_t_ms > end_ms) {
+      out->erase(std::remove_if(out->begin() + static_cast<ptrdiff_t>(base), out->end(),
+                                [&](const Sample& x) { return x.t_ms < start_ms || x.t_ms > end_ms; }),
+                 out->end());
+    }
+  }
+  if (!it->status().ok()) {
+    return absl::InternalError("reading chunks of series " + std::to_string(series_id) + ": " +
+                               it->status().ToString());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<double>> ChunkStore::ValueAt(uint64_t series_id, int64_t t_ms) {
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator();
+  std::vector<Sample> samples;
+  MERIDIAN_RETURN_IF_ERROR(Read(it.get(), series_id, t_ms, t_ms, &samples));
+  if (samples.empty()) return std::nullopt;
+  return samples.front().v;
+}
+
+void SortAndDedupe(std::vector<Sample>* samples) {
+  auto by_time = [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; };
+  if (!std::is_sorted(samples->begin(), samples->end(), by_time)) {
+    std::stable_sort(samples->begin(), samples->end(), by_time);
+  }
+  samples->erase(std::unique(samples->begin(), samples->end(),
+                             [](const Sample& a, const Sample& b) { return a.t_ms == b.t_ms; }),
+                 samples->end());
+}
+
+}  // namespace meridian

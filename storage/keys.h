@@ -1,0 +1,50 @@
+// RocksDB key and value layouts of the storage (docs/format/storage.md).
+// Pure functions; no I/O.
+#ifndef MERIDIAN_STORAGE_KEYS_H_
+#define MERIDIAN_STORAGE_KEYS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "storage/labels.h"
+#include "storage/status.h"
+#include "storage/storage.h"
+
+namespace meridian::keys {
+
+// Column family "default" (small metadata), one-byte prefixes.
+inline constexpr char kTenantPrefix = 't';    // 't' name                -> fixed32BE tenant id
+inline constexpr char kSeriesPrefix = 's';    // 's' fixed64BE series id -> SeriesValue
+inline constexpr char kRangePrefix = 'r';     // 'r' fixed64BE series id -> RangeValue
+inline constexpr char kMetadataPrefix = 'm';  // 'm' fixed32BE tenant family -> MetadataValue
+inline constexpr std::string_view kCheckpointKey = "c";  // -> fixed64BE last checkpointed wal seq
+
+// Column family names.
+inline constexpr const char* kChunksFamily = "chunks";  // SeriesId(8) TimeKey(8) -> chunk
+inline constexpr const char* kWalFamily = "wal";        // fixed64BE seq -> wal record
+
+std::string TenantKey(std::string_view name);
+std::string SeriesKey(uint64_t series_id);
+std::string RangeKey(uint64_t series_id);
+std::string MetadataKey(uint32_t tenant_id, std::string_view family);
+std::string MetadataPrefix(uint32_t tenant_id);
+std::string ChunkKey(uint64_t series_id, int64_t min_t_ms);
+std::string WalKey(uint64_t seq);
+
+// Series value: varint tenant id, varint label count, then per label the
+// length-prefixed name and value.
+std::string EncodeSeriesValue(uint32_t tenant_id, const LabelView* labels, size_t n);
+absl::Status DecodeSeriesValue(std::string_view value, uint32_t* tenant_id, Labels* labels);
+
+// Range value: time span of the series' persisted chunks.
+std::string EncodeRangeValue(int64_t min_t_ms, int64_t max_t_ms);
+absl::Status DecodeRangeValue(std::string_view value, int64_t* min_t_ms, int64_t* max_t_ms);
+
+std::string EncodeMetadataValue(const MetricMetadata& m);
+absl::Status DecodeMetadataValue(std::string_view family, std::string_view value,
+                                 MetricMetadata* m);
+
+}  // namespace meridian::keys
+
+#endif  // MERIDIAN_STORAGE_KEYS_H_

@@ -1,0 +1,179 @@
+#include "storage/mem_series.h"
+
+#include <algorithm>
+
+#include "storage/chunk_codec.h"
+#include "storage/coding.h"
+
+namespace meridian {
+namespace {
+
+bool SameBits(double a, double b) { return coding::DoubleBits(a) == coding::DoubleBits(b); }
+
+const Sample* FindSample(const std::vector<Sample>& v, int64_t t_ms) {
+  auto it = std::lower_bound(v.begin(), v.end(), t_ms,
+                             [](const Sample& s, int64_t t) { return s.t_ms < t; });
+  return it != v.end() && it->t_ms == t_ms ? &*it : nullptr;
+}
+
+ClosedChunk Encode(std::span<const Sample> samples) {
+  ClosedChunk c{samples.front().t_ms, samples.back().t_ms, {}};
+  EncodeChunk(samples, &c.data);
+  return c;
+}
+
+}  // namespace
+
+absl::StatusOr<AppendOutcome> MemSeries::Append(const Sample& s, const AppendLimits& limits,
+                                                PersistedSampleReader* persisted) {
+  if (s.t_ms < limits.min_valid_t_ms) return AppendOutcome::kTooOld;
+  if (s.t_ms > newest_t_ms_) {
+    AppendHead(s);
+    return AppendOutcome::kAppended;
+  }
+  if (!head_.empty() && head_.back().t_ms == s.t_ms) {
+    return SameBits(head_.back().v, s.v) ? AppendOutcome::kDuplicate : AppendOutcome::kConflict;
+  }
+  // Duplicates are looked up before the window check so that retries of
+  // old samples stay idempotent.
+  std::optional<double> existing = MemoryValueAt(s.t_ms);
+  if (!existing && s.t_ms >= persisted_min_t_ms_ && s.t_ms <= persisted_max_t_ms_) {
+    MERIDIAN_ASSIGN_OR_RETURN(existing, persisted->ValueAt(id_, s.t_ms));
+  }
+  if (existing) {
+    return SameBits(*existing, s.v) ? AppendOutcome::kDuplicate : AppendOutcome::kConflict;
+  }
+  if (!limits.allow_backfill &&
+      static_cast<uint64_t>(newest_t_ms_) - static_cast<uint64_t>(s.t_ms) >
+          static_cast<uint64_t>(limits.out_of_order_window_ms)) {
+    return AppendOutcome::kTooOld;
+  }
+  auto it = std::lower_bound(ooo_.begin(), ooo_.end(), s.t_ms,
+                             [](const Sample& a, int64_t t) { return a.t_ms < t; });
+  ooo_.insert(it, s);
+  Widen(s.t_ms);
+  if (ooo_.size() >= kChunkSamples) CutOutOfOrder();
+  return AppendOutcome::kAppended;
+}
+
+void MemSeries::AppendHead(const Sample& s) {
+  if (!head_.empty() &&
+      (head_.size() >= kChunkSamples || s.t_ms - head_.front().t_ms >= kMaxChunkSpanMs)) {
+    CutHead();
+  }
+  head_.push_back(s);
+  newest_t_ms_ = s.t_ms;
+  Widen(s.t_ms);
+}
+
+void MemSeries::CutHead() {
+  closed_.push_back(Encode(head_));
+  head_.clear();  // keeps capacity: no allocation for the next chunk
+  head_persisted_ = 0;
+  ++head_generation_;
+}
+
+void MemSeries::CutOutOfOrder() {
+  size_t i = 0;
+  while (i < ooo_.size()) {
+    size_t j = i + 1;
+    while (j < ooo_.size() && j - i < kChunkSamples &&
+           ooo_[j].t_ms - ooo_[i].t_ms < kMaxChunkSpanMs) {
+      ++j;
+    }
+    closed_.push_back(Encode(std::span<const Sample>(ooo_.data() + i, j - i)));
+    i = j;
+  }
+  ooo_.clear();
+}
+
+std::optional<double> MemSeries::MemoryValueAt(int64_t t_ms) const {
+  if (const Sample* s = FindSample(head_, t_ms)) return s->v;
+  if (const Sample* s = FindSample(ooo_, t_ms)) return s->v;
+  std::vector<Sample> tmp;
+  for (const ClosedChunk& c : closed_) {
+    if (t_ms < c.min_t_ms || t_ms > c.max_t_ms) continue;
+    tmp.clear();
+    if (!DecodeChunk(c.data, &tmp).ok()) continue;  // our own encoding; cannot fail
+    if (const Sample* s = FindSample(tmp, t_ms)) return s->v;
+  }
+  return std::nullopt;
+}
+
+absl::Status MemSeries::ReadMemory(int64_t start_ms, int64_t end_ms,
+                                   std::vector<Sample>* out) const {
+  for (const ClosedChunk& c : closed_) {
+    if (c.max_t_ms < start_ms || c.min_t_ms > end_ms) continue;
+    size_t base = out->size();
+    MERIDIAN_RETURN_IF_ERROR(DecodeChunk(c.data, out));
+    auto first = out->begin() + static_cast<ptrdiff_t>(base);
+    out->erase(std::remove_if(first, out->end(),
+                              [&](const Sample& s) { return s.t_ms < start_ms || s.t_ms > end_ms; }),
+               out->end());
+  }
+  for (const auto* v : {&head_, &ooo_}) {
+    for (const Sample& s : *v) {
+      if (s.t_ms >= start_ms && s.t_ms <= end_ms) out->push_back(s);
+    }
+  }
+  return absl::OkStatus();
+}
+
+MemSeries::PersistSnapshot MemSeries::SnapshotForPersist() {
+  if (!ooo_.empty()) CutOutOfOrder();
+  PersistSnapshot snap;
+  snap.chunks = closed_;
+  snap.num_closed = closed_.size();
+  snap.head_generation = head_generation_;
+  if (head_.size() > head_persisted_) {
+    snap.chunks.push_back(Encode(head_));
+    snap.head_samples = head_.size();
+  }
+  return snap;
+}
+
+void MemSeries::MarkPersisted(const PersistSnapshot& snap) {
+  closed_.erase(closed_.begin(), closed_.begin() + static_cast<ptrdiff_t>(snap.num_closed));
+  if (snap.head_samples > 0 && snap.head_generation == head_generation_) {
+    head_persisted_ = snap.head_samples;
+  }
+  for (const ClosedChunk& c : snap.chunks) {
+    persisted_min_t_ms_ = std::min(persisted_min_t_ms_, c.min_t_ms);
+    persisted_max_t_ms_ = std::max(persisted_max_t_ms_, c.max_t_ms);
+  }
+}
+
+bool MemSeries::TrimBefore(int64_t cutoff_ms) {
+  std::erase_if(closed_, [&](const ClosedChunk& c) { return c.max_t_ms < cutoff_ms; });
+  std::erase_if(ooo_, [&](const Sample& s) { return s.t_ms < cutoff_ms; });
+  if (!head_.empty() && head_.front().t_ms < cutoff_ms) {
+    std::erase_if(head_, [&](const Sample& s) { return s.t_ms < cutoff_ms; });
+    head_persisted_ = 0;  // the stored copy is keyed by the old first sample
+    ++head_generation_;
+  }
+  return MemoryEmpty();
+}
+
+void MemSeries::SetPersistedRange(int64_t min_t_ms, int64_t max_t_ms) {
+  persisted_min_t_ms_ = min_t_ms;
+  persisted_max_t_ms_ = max_t_ms;
+  newest_t_ms_ = std::max(newest_t_ms_, max_t_ms);
+  if (min_t_ms <= max_t_ms) {
+    Widen(min_t_ms);
+    Widen(max_t_ms);
+  }
+}
+
+void MemSeries::Widen(int64_t t_ms) {
+  if (t_ms < min_t_ms_.load(std::memory_order_relaxed)) min_t_ms_.store(t_ms, std::memory_order_relaxed);
+  if (t_ms > max_t_ms_.load(std::memory_order_relaxed)) max_t_ms_.store(t_ms, std::memory_order_relaxed);
+}
+
+size_t MemSeries::MemoryBytes() const {
+  size_t n = sizeof(*this) + (head_.capacity() + ooo_.capacity()) * sizeof(Sample);
+  for (const ClosedChunk& c : closed_) n += sizeof(c) + c.data.capacity();
+  for (const Label& l : labels_) n += sizeof(l) + l.name.capacity() + l.value.capacity();
+  return n;
+}
+
+}  // namespace meridian

@@ -1,0 +1,142 @@
+// MemSeries: the in-memory head of one series (like a Prometheus head
+// series): the open head chunk as plain samples, closed chunks that are
+// encoded but not yet persisted, and an out-of-order buffer. It decides
+// whether an appended sample is new, a duplicate, a conflict or too old.
+//
+// Thread-safety: fields marked GUARDED_BY(mu) need `mu`; the atomics and
+// the immutable id/labels may be read without it.
+#ifndef MERIDIAN_STORAGE_MEM_SERIES_H_
+#define MERIDIAN_STORAGE_MEM_SERIES_H_
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/labels.h"
+#include "storage/queryable.h"
+#include "storage/status.h"
+
+namespace meridian {
+
+// Head chunks are cut at this many samples or when they would span more
+// than kMaxChunkSpanMs; every stored chunk obeys the span bound, which lets
+// readers seek to (start - kMaxChunkSpanMs).
+inline constexpr size_t kChunkSamples = 240;
+inline constexpr int64_t kMaxChunkSpanMs = 2 * 3600 * 1000;
+
+struct ClosedChunk {
+  int64_t min_t_ms;
+  int64_t max_t_ms;
+  std::string data;  // chunk_codec encoding
+};
+
+enum class AppendOutcome { kAppended, kDuplicate, kTooOld, kConflict };
+
+struct AppendLimits {
+  int64_t min_valid_t_ms = std::numeric_limits<int64_t>::min();  // retention cut-off
+  int64_t out_of_order_window_ms = 0;
+  bool allow_backfill = false;
+};
+
+// Looks up a persisted sample; implemented over the chunk column family.
+class PersistedSampleReader {
+ public:
+  virtual ~PersistedSampleReader() = default;
+  // The value stored at exactly t_ms, or nullopt.
+  virtual absl::StatusOr<std::optional<double>> ValueAt(uint64_t series_id, int64_t t_ms) = 0;
+};
+
+class MemSeries {
+ public:
+  MemSeries(uint64_t id, Labels labels) : id_(id), labels_(std::move(labels)) {}
+  MemSeries(const MemSeries&) = delete;
+  MemSeries& operator=(const MemSeries&) = delete;
+
+  uint64_t id() const { return id_; }
+  const Labels& labels() const { return labels_; }
+
+  // Classifies and, when accepted, stores one sample. `persisted` is asked
+  // only for samples at or before the newest timestamp that are not in
+  // memory. Returns the reader's error, if any.
+  absl::StatusOr<AppendOutcome> Append(const Sample& s, const AppendLimits& limits,
+                                       PersistedSampleReader* persisted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Appends the in-memory samples with t in [start, end] to *out, unsorted.
+  absl::Status ReadMemory(int64_t start_ms, int64_t end_ms, std::vector<Sample>* out) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu);
+
+  // What a checkpoint writes for this series: the closed chunks followed by
+  // the open head chunk when it changed since it was last persisted.
+  struct PersistSnapshot {
+    std::vector<ClosedChunk> chunks;
+    size_t num_closed = 0;
+    size_t head_samples = 0;  // 0 when the head is not in `chunks`
+    uint64_t head_generation = 0;
+  };
+  // Closes the out-of-order buffer into chunks and copies what to persist.
+  PersistSnapshot SnapshotForPersist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // After `snap` is durable: drops its closed chunks from memory (they are
+  // readable from disk now) and widens the persisted range. REQUIRES: no
+  // TrimBefore() since the snapshot (the caller serializes them).
+  void MarkPersisted(const PersistSnapshot& snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Retention: drops in-memory samples before `cutoff_ms`. Returns true when
+  // nothing is left in memory.
+  bool TrimBefore(int64_t cutoff_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool MemoryEmpty() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return head_.empty() && ooo_.empty() && closed_.empty();
+  }
+
+  // Loading at open: the span of this series' persisted chunks.
+  void SetPersistedRange(int64_t min_t_ms, int64_t max_t_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  bool has_persisted() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_max_t_ms_ >= persisted_min_t_ms_; }
+  int64_t persisted_min_t_ms() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_min_t_ms_; }
+  int64_t persisted_max_t_ms() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_max_t_ms_; }
+
+  // Approximate bounds of all data of the series, for range filtering
+  // without the lock (may be stale by a concurrent append).
+  int64_t min_t_ms() const { return min_t_ms_.load(std::memory_order_relaxed); }
+  int64_t max_t_ms() const { return max_t_ms_.load(std::memory_order_relaxed); }
+  bool Overlaps(int64_t start_ms, int64_t end_ms) const {
+    return min_t_ms() <= end_ms && max_t_ms() >= start_ms;
+  }
+  void ResetMinTime(int64_t t_ms) { min_t_ms_.store(t_ms, std::memory_order_relaxed); }
+
+  // Whether the series definition is durably stored.
+  std::atomic<bool> definition_persisted{false};
+  // Approximate heap bytes held by this series' samples.
+  size_t MemoryBytes() const ABSL_SHARED_LOCKS_REQUIRED(mu);
+
+  mutable absl::Mutex mu;
+
+ private:
+  void AppendHead(const Sample& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void CutHead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void CutOutOfOrder() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The value stored in memory at t_ms, if any.
+  std::optional<double> MemoryValueAt(int64_t t_ms) const ABSL_SHARED_LOCKS_REQUIRED(mu);
+  void Widen(int64_t t_ms);
+
+  const uint64_t id_;
+  const Labels labels_;
+  std::vector<Sample> head_ ABSL_GUARDED_BY(mu);  // strictly increasing t
+  size_t head_persisted_ ABSL_GUARDED_BY(mu) = 0;  // head samples in the stored copy
+  uint64_t head_generation_ ABSL_GUARDED_BY(mu) = 0;  // bumped when head_ restarts
+  std::vector<Sample> ooo_ ABSL_GUARDED_BY(mu);   // strictly increasing t
+  std::vector<ClosedChunk> closed_ ABSL_GUARDED_BY(mu);
+  int64_t newest_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
+  int64_t persisted_min_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::max();
+  int64_t persisted_max_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
+  std::atomic<int64_t> min_t_ms_{std::numeric_limits<int64_t>::max()};
+  std::atomic<int64_t> max_t_ms_{std::numeric_limits<int64_t>::min()};
+};
+
+}  // namespace meridian
+
+#endif  // MERIDIAN_STORAGE_MEM_SERIES_H_

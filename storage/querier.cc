@@ -1,0 +1,172 @@
+#include "storage/querier.h"
+
+#include <algorithm>
+
+#include "absl/container/btree_set.h"
+#include "rocksdb/db.h"
+#include "storage/rocks_storage.h"
+
+namespace meridian {
+namespace {
+
+using SeriesList = std::vector<std::shared_ptr<MemSeries>>;
+
+class MergedSeriesSet : public SeriesSet {
+ public:
+  MergedSeriesSet(const ChunkStore* store, SeriesList series, int64_t start_ms, int64_t end_ms)
+      : store_(store), series_(std::move(series)), start_ms_(start_ms), end_ms_(end_ms) {}
+
+  bool Next() override {
+    while (status_.ok() && ++pos_ < series_.size()) {
+      samples_.clear();
+      const MemSeries& s = *series_[pos_];
+      {
+        absl::ReaderMutexLock l(&s.mu);
+        status_ = s.ReadMemory(start_ms_, end_ms_, &samples_);
+      }
+      if (!status_.ok()) return false;
+      // Read disk after memory: a checkpoint writes chunks before dropping
+      // them from memory, so nothing can fall between the two reads.
+      if (!it_) {
+        it_ = store_->NewIterator();
+      } else {
+        it_->Refresh();
+      }
+      status_ = store_->Read(it_.get(), s.id(), start_ms_, end_ms_, &samples_);
+      if (!status_.ok()) return false;
+      if (samples_.empty()) continue;
+      SortAndDedupe(&samples_);
+      return true;
+    }
+    return false;
+  }
+
+  const Labels& labels() const override { return series_[pos_]->labels(); }
+
+  absl::Status Samples(std::vector<Sample>* out) override {
+    *out = samples_;
+    return absl::OkStatus();
+  }
+
+  absl::Status status() const override { return status_; }
+
+ private:
+  const ChunkStore* store_;
+  SeriesList series_;
+  int64_t start_ms_, end_ms_;
+  size_t pos_ = static_cast<size_t>(-1);
+  std::vector<Sample> samples_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+  absl::Status status_;
+};
+
+class TenantQuerier : public Querier {
+ public:
+  TenantQuerier(const RocksStorage* storage, TenantHead* head, int64_t mint_ms, int64_t maxt_ms)
+      : storage_(storage), head_(head), mint_ms_(mint_ms), maxt_ms_(maxt_ms) {}
+
+  absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<Matcher>& matchers,
+                                                    const SelectHints& hints) override {
+    if (matchers.empty()) return absl::InvalidArgumentError("select needs at least one matcher");
+    int64_t start = hints.start_ms, end = hints.end_ms;
+    if (start == 0 && end == 0) {
+      start = mint_ms_;
+      end = maxt_ms_;
+    }
+    SeriesList series;
+    if (head_ != nullptr && start <= end) {
+      series = head_->Select(matchers);
+      std::erase_if(series, [&](const auto& s) { return !s->Overlaps(start, end); });
+      std::sort(series.begin(), series.end(),
+                [](const auto& a, const auto& b) { return a->labels() < b->labels(); });
+    }
+    return std::unique_ptr<SeriesSet>(
+        new MergedSeriesSet(&storage_->chunk_store(), std::move(series), start, end));
+  }
+
+  absl::StatusOr<std::vector<std::string>> LabelNames(const std::vector<Matcher>& matchers) override {
+    absl::btree_set<std::string> names;
+    if (head_ == nullptr) return std::vector<std::string>();
+    if (matchers.empty()) {
+      head_->ReadIndex([&](const PostingsIndex& index, auto lookup) {
+        for (const auto& [name, values] : index.names()) {
+          if (AnyInRange(values, lookup)) names.insert(name);
+        }
+      });
+    } else {
+      for (const auto& s : head_->Select(matchers)) {
+        if (!s->Overlaps(mint_ms_, maxt_ms_)) continue;
+        for (const Label& l : s->labels()) names.insert(l.name);
+      }
+    }
+    return std::vector<std::string>(names.begin(), names.end());
+  }
+
+  absl::StatusOr<std::vector<std::string>> LabelValues(
+      const std::string& name, const std::vector<Matcher>& matchers) override {
+    absl::btree_set<std::string> values;
+    if (head_ == nullptr) return std::vector<std::string>();
+    if (matchers.empty()) {
+      head_->ReadIndex([&](const PostingsIndex& index, auto lookup) {
+        auto it = index.names().find(name);
+        if (it == index.names().end()) return;
+        for (const auto& [value, ids] : it->second) {
+          for (uint64_t id : ids) {
+            const MemSeries* s = lookup(id);
+            if (s != nullptr && s->Overlaps(mint_ms_, maxt_ms_)) {
+              values.insert(value);
+              break;
+            }
+          }
+        }
+      });
+    } else {
+      for (const auto& s : head_->Select(matchers)) {
+        if (!s->Overlaps(mint_ms_, maxt_ms_)) continue;
+        std::string_view v = s->labels().Get(name);
+        if (!v.empty()) values.emplace(v);
+      }
+    }
+    return std::vector<std::string>(values.begin(), values.end());
+  }
+
+ private:
+  template <typename Lookup>
+  bool AnyInRange(const PostingsIndex::ValueMap& values, Lookup& lookup) const {
+    for (const auto& [value, ids] : values) {
+      for (uint64_t id : ids) {
+        const MemSeries* s = lookup(id);
+        if (s != nullptr && s->Overlaps(mint_ms_, maxt_ms_)) return true;
+      }
+    }
+    return false;
+  }
+
+  const RocksStorage* storage_;
+  TenantHead* head_;  // null when the tenant has no data
+  int64_t mint_ms_, maxt_ms_;
+};
+
+class TenantQueryable : public Queryable {
+ public:
+  TenantQueryable(const RocksStorage* storage, std::string tenant)
+      : storage_(storage), tenant_(std::move(tenant)) {}
+
+  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms,
+                                                      int64_t maxt_ms) const override {
+    return std::unique_ptr<Querier>(
+        new TenantQuerier(storage_, storage_->FindTenant(tenant_), mint_ms, maxt_ms));
+  }
+
+ private:
+  const RocksStorage* storage_;
+  std::string tenant_;
+};
+
+}  // namespace
+
+std::unique_ptr<Queryable> NewTenantQueryable(const RocksStorage* storage, std::string tenant) {
+  return std::make_unique<TenantQueryable>(storage, std::move(tenant));
+}
+
+}  // namespace meridian

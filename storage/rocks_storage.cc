@@ -1,0 +1,412 @@
+#include "storage/rocks_storage.h"
+
+#include <chrono>
+#include <filesystem>
+#include <limits>
+
+#include "rocksdb/db.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+#include "storage/coding.h"
+#include "storage/keys.h"
+#include "storage/querier.h"
+#include "storage/wal_record.h"
+
+namespace meridian {
+namespace {
+
+// A checkpoint starts when this many WAL bytes accumulated, or after
+// kCheckpointInterval of wall time.
+constexpr uint64_t kCheckpointWalBytes = 256ull << 20;
+constexpr absl::Duration kCheckpointInterval = absl::Minutes(10);
+
+absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = std::string(what) + ": " + s.ToString();
+  if (s.IsCorruption()) return absl::DataLossError(msg);
+  return absl::InternalError(msg);
+}
+
+rocksdb::ColumnFamilyOptions ChunkFamilyOptions() {
+  rocksdb::ColumnFamilyOptions o;
+  o.compression = rocksdb::kZSTD;
+  o.bottommost_compression = rocksdb::kZSTD;
+  o.bottommost_compression_opts.level = 6;
+  o.bottommost_compression_opts.enabled = true;
+  o.write_buffer_size = 64 << 20;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_size = 32 << 10;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const StorageOptions& options) {
+  return RocksStorage::Open(options);
+}
+
+RocksStorage::RocksStorage(const StorageOptions& options) : options_(options) {
+  cache_limits_.max_cached_series = options.max_cached_series;
+}
+
+absl::StatusOr<std::unique_ptr<Storage>> RocksStorage::Open(const StorageOptions& options) {
+  if (options.dir.empty()) return absl::InvalidArgumentError("storage dir is empty");
+  std::unique_ptr<RocksStorage> st(new RocksStorage(options));
+  MERIDIAN_RETURN_IF_ERROR(st->OpenDb());
+  MERIDIAN_RETURN_IF_ERROR(st->Load());
+  MERIDIAN_RETURN_IF_ERROR(st->ReplayWal());
+  RocksStorage* raw = st.get();
+  st->checkpointer_ = std::thread([raw] { raw->CheckpointLoop(); });
+  return std::unique_ptr<Storage>(std::move(st));
+}
+
+RocksStorage::~RocksStorage() {
+  {
+    absl::MutexLock l(&bg_mu_);
+    stop_ = true;
+  }
+  if (checkpointer_.joinable()) checkpointer_.join();
+  if (db_) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    db_->Close();
+  }
+}
+
+absl::Status RocksStorage::OpenDb() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.dir, ec);
+  if (ec) return absl::InternalError("creating storage dir " + options_.dir + ": " + ec.message());
+  rocksdb::DBOptions db;
+  db.create_if_missing = true;
+  db.create_missing_column_families = true;
+  db.max_background_jobs = 2;
+  db.info_log_level = rocksdb::WARN_LEVEL;
+  db.keep_log_file_num = 2;
+  db.max_total_wal_size = 512ull << 20;
+  rocksdb::ColumnFamilyOptions meta;
+  meta.compression = rocksdb::kZSTD;
+  rocksdb::ColumnFamilyOptions wal;
+  wal.compression = rocksdb::kNoCompression;
+  wal.write_buffer_size = 128 << 20;
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, meta},
+      {keys::kChunksFamily, ChunkFamilyOptions()},
+      {keys::kWalFamily, wal},
+  };
+  rocksdb::DB* raw = nullptr;
+  MERIDIAN_RETURN_IF_ERROR(
+      FromRocks(rocksdb::DB::Open(db, options_.dir, cfs, &handles_, &raw), "opening " + options_.dir));
+  db_.reset(raw);
+  meta_ = handles_[0];
+  chunks_ = handles_[1];
+  wal_ = handles_[2];
+  chunk_store_ = std::make_unique<ChunkStore>(db_.get(), chunks_);
+  return absl::OkStatus();
+}
+
+TenantHead* RocksStorage::AddTenant(uint32_t id, std::string name) {
+  auto head = std::make_unique<TenantHead>(id, name, &cache_limits_);
+  TenantHead* raw = head.get();
+  tenants_by_id_[id] = raw;
+  tenants_[std::move(name)] = std::move(head);
+  next_tenant_id_ = std::max(next_tenant_id_, id + 1);
+  return raw;
+}
+
+absl::Status RocksStorage::Load() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  {
+    absl::MutexLock l(&tenants_mu_);
+    std::string prefix(1, keys::kTenantPrefix);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->value().size() != 4) return absl::DataLossError("corrupt tenant key");
+      AddTenant(coding::DecodeFixed32BE(it->value().data()), it->key().ToString().substr(1));
+    }
+  }
+  uint64_t max_id = 0;
+  std::string prefix(1, keys::kSeriesPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != 9) return absl::DataLossError("corrupt series key");
+    uint64_t id = coding::DecodeFixed64BE(it->key().data() + 1);
+    uint32_t tenant_id;
+    Labels labels;
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(
+        std::string_view(it->value().data(), it->value().size()), &tenant_id, &labels));
+    TenantHead* head;
+    {
+      absl::MutexLock l(&tenants_mu_);
+      auto t = tenants_by_id_.find(tenant_id);
+      if (t == tenants_by_id_.end()) return absl::DataLossError("series of unknown tenant");
+      head = t->second;
+    }
+    head->Load(id, std::move(labels));
+    max_id = std::max(max_id, id);
+  }
+  cache_limits_.next_series_id.store(max_id + 1);
+  prefix.assign(1, keys::kRangePrefix);
+  std::vector<TenantHead*> tenants = AllTenants();
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != 9) return absl::DataLossError("corrupt range key");
+    uint64_t id = coding::DecodeFixed64BE(it->key().data() + 1);
+    int64_t mint, maxt;
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(
+        std::string_view(it->value().data(), it->value().size()), &mint, &maxt));
+    for (TenantHead* t : tenants) {
+      if (auto s = t->Find(id)) {
+        absl::MutexLock l(&s->mu);
+        s->SetPersistedRange(mint, maxt);
+        break;
+      }
+    }
+  }
+  return FromRocks(it->status(), "loading series");
+}
+
+absl::Status RocksStorage::ReplayWal() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), wal_));
+  AppendLimits lenient;
+  lenient.allow_backfill = true;
+  std::vector<Sample> samples;
+  uint64_t last_seq = 0, bytes = 0;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != 8) return absl::DataLossError("corrupt wal key");
+    last_seq = coding::DecodeFixed64BE(it->key().data());
+    bytes += it->value().size();
+    WalRecordReader r(std::string_view(it->value().data(), it->value().size()));
+    TenantHead* head = nullptr;
+    {
+      absl::MutexLock l(&tenants_mu_);
+      auto t = tenants_by_id_.find(r.tenant_id());
+      if (t != tenants_by_id_.end()) head = t->second;
+    }
+    uint64_t id;
+    while (head != nullptr && r.Next(&id, &samples)) {
+      std::shared_ptr<MemSeries> s = head->Find(id);
+      if (!s) continue;  // removed by retention after the record was written
+      absl::MutexLock l(&s->mu);
+      for (const Sample& x : samples) {
+        MERIDIAN_RETURN_IF_ERROR(s->Append(x, lenient, chunk_store_.get()).status());
+      }
+    }
+    if (!r.status().ok()) {
+      return absl::DataLossError("wal record " + std::to_string(last_seq) + ": " +
+                                 std::string(r.status().message()));
+    }
+  }
+  next_wal_seq_.store(last_seq + 1);
+  wal_bytes_.store(bytes);
+  return FromRocks(it->status(), "replaying wal");
+}
+
+std::vector<TenantHead*> RocksStorage::AllTenants() const {
+  absl::MutexLock l(&tenants_mu_);
+  std::vector<TenantHead*> out;
+  for (const auto& [id, t] : tenants_by_id_) out.push_back(t);
+  return out;
+}
+
+TenantHead* RocksStorage::FindTenant(std::string_view tenant) const {
+  absl::MutexLock l(&tenants_mu_);
+  auto it = tenants_.find(absl::string_view(tenant.data(), tenant.size()));
+  return it == tenants_.end() ? nullptr : it->second.get();
+}
+
+absl::StatusOr<TenantHead*> RocksStorage::GetOrCreateTenant(std::string_view tenant) {
+  if (TenantHead* t = FindTenant(tenant)) return t;
+  absl::MutexLock l(&tenants_mu_);
+  auto it = tenants_.find(absl::string_view(tenant.data(), tenant.size()));
+  if (it != tenants_.end()) return it->second.get();
+  uint32_t id = next_tenant_id_;
+  std::string value;
+  coding::PutFixed32BE(&value, id);
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_wal;
+  MERIDIAN_RETURN_IF_ERROR(
+      FromRocks(db_->Put(wo, meta_, keys::TenantKey(tenant), value), "creating tenant"));
+  return AddTenant(id, std::string(tenant));
+}
+
+int64_t RocksStorage::NowMs() const {
+  if (options_.now_ms) return options_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+AppendLimits RocksStorage::CurrentLimits() const {
+  AppendLimits l;
+  l.out_of_order_window_ms = options_.out_of_order_window_ms;
+  l.allow_backfill = options_.allow_backfill;
+  if (options_.retention_ms > 0) l.min_valid_t_ms = NowMs() - options_.retention_ms;
+  return l;
+}
+
+absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& batch,
+                                  AppendResult* result) {
+  *result = AppendResult{};
+  MERIDIAN_ASSIGN_OR_RETURN(TenantHead * head, GetOrCreateTenant(tenant));
+  const AppendLimits limits = CurrentLimits();
+  // Reused per thread so that steady-state appends do not allocate.
+  thread_local std::string record;
+  thread_local std::vector<Sample> accepted;
+  thread_local std::vector<MemSeries*> new_definitions;
+  new_definitions.clear();
+  rocksdb::WriteBatch wb;
+  absl::ReaderMutexLock gate(&gate_);
+  WalRecordWriter wal(&record, head->id());
+  for (size_t i = 0; i < batch.series.size(); ++i) {
+    const AppendSeries& in = batch.series[i];
+    if (in.samples.empty()) continue;
+    if (in.labels.empty()) {
+      result->samples_rejected += in.samples.size();
+      continue;
+    }
+    bool created;
+    MemSeries* s = head->GetOrCreate(in.labels.data(), in.labels.size(),
+                                     HashLabelViews(in.labels.data(), in.labels.size()), &created);
+    result->series_created += created;
+    accepted.clear();
+    bool reported = false;
+    {
+      absl::MutexLock l(&s->mu);
+      for (const Sample& x : in.samples) {
+        MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, s->Append(x, limits, chunk_store_.get()));
+        switch (o) {
+          case AppendOutcome::kAppended: accepted.push_back(x); break;
+          case AppendOutcome::kDuplicate: ++result->samples_duplicate; break;
+          case AppendOutcome::kTooOld:
+          case AppendOutcome::kConflict:
+            ++result->samples_rejected;
+            if (!reported) {
+              result->errors.push_back({i,
+                                        o == AppendOutcome::kTooOld ? AppendErrorKind::kTooOld
+                                                                    : AppendErrorKind::kDuplicateConflict,
+                                        x.t_ms});
+              reported = true;
+            }
+            break;
+        }
+      }
+    }
+    if (accepted.empty()) continue;
+    // A series is defined on disk with its first accepted samples.
+    if (!s->definition_persisted.load(std::memory_order_acquire)) {
+      MERIDIAN_RETURN_IF_ERROR(FromRocks(
+          wb.Put(meta_, keys::SeriesKey(s->id()),
+                 keys::EncodeSeriesValue(head->id(), in.labels.data(), in.labels.size())),
+          "staging series"));
+      new_definitions.push_back(s);
+    }
+    wal.AddSeries(s->id(), accepted);
+    result->samples_appended += accepted.size();
+  }
+  if (wal.num_series() > 0) {
+    uint64_t seq = next_wal_seq_.fetch_add(1, std::memory_order_relaxed);
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(wal_, keys::WalKey(seq), record), "staging wal"));
+  }
+  if (wb.Count() == 0) return absl::OkStatus();
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_wal;
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing wal record"));
+  for (MemSeries* s : new_definitions) s->definition_persisted.store(true, std::memory_order_release);
+  samples_appended_.fetch_add(result->samples_appended, std::memory_order_relaxed);
+  if (wal_bytes_.fetch_add(record.size(), std::memory_order_relaxed) + record.size() >=
+      kCheckpointWalBytes) {
+    absl::MutexLock l(&bg_mu_);  // wakes CheckpointLoop
+  }
+  return absl::OkStatus();
+}
+
+void RocksStorage::CheckpointLoop() {
+  for (;;) {
+    {
+      absl::MutexLock l(&bg_mu_);
+      auto due = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) {
+        return stop_ || wal_bytes_.load(std::memory_order_relaxed) >= kCheckpointWalBytes;
+      };
+      bg_mu_.AwaitWithTimeout(absl::Condition(&due), kCheckpointInterval);
+      if (stop_) return;
+    }
+    if (wal_bytes_.load(std::memory_order_relaxed) == 0) continue;
+    (void)Checkpoint();  // a failed checkpoint keeps the WAL; retried next round
+  }
+}
+
+absl::Status RocksStorage::PutMetadata(std::string_view tenant,
+                                       std::span<const MetricMetadata> metadata) {
+  MERIDIAN_ASSIGN_OR_RETURN(TenantHead * head, GetOrCreateTenant(tenant));
+  rocksdb::WriteBatch wb;
+  for (const MetricMetadata& m : metadata) {
+    if (m.metric_family.empty()) continue;
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(
+        wb.Put(meta_, keys::MetadataKey(head->id(), m.metric_family), keys::EncodeMetadataValue(m)),
+        "staging metadata"));
+  }
+  rocksdb::WriteOptions wo;
+  wo.sync = options_.sync_wal;
+  return FromRocks(db_->Write(wo, &wb), "writing metadata");
+}
+
+absl::StatusOr<std::vector<MetricMetadata>> RocksStorage::Metadata(std::string_view tenant,
+                                                                   std::string_view metric,
+                                                                   size_t limit) const {
+  std::vector<MetricMetadata> out;
+  TenantHead* head = FindTenant(tenant);
+  if (head == nullptr) return out;
+  std::string prefix = keys::MetadataPrefix(head->id());
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  std::string start = metric.empty() ? prefix : keys::MetadataKey(head->id(), metric);
+  for (it->Seek(start); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    std::string_view family(it->key().data() + prefix.size(), it->key().size() - prefix.size());
+    if (!metric.empty() && family != metric) break;
+    MetricMetadata m;
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeMetadataValue(
+        family, std::string_view(it->value().data(), it->value().size()), &m));
+    out.push_back(std::move(m));
+    if (limit > 0 && out.size() >= limit) break;
+  }
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "reading metadata"));
+  return out;
+}
+
+std::unique_ptr<Queryable> RocksStorage::ForTenant(std::string_view tenant) {
+  return NewTenantQueryable(this, std::string(tenant));
+}
+
+absl::Status RocksStorage::Flush() {
+  MERIDIAN_RETURN_IF_ERROR(Checkpoint());
+  rocksdb::FlushOptions fo;
+  return FromRocks(db_->Flush(fo, handles_), "flushing memtables");
+}
+
+StorageStats RocksStorage::Stats() const {
+  StorageStats st;
+  st.samples_appended = samples_appended_.load(std::memory_order_relaxed);
+  st.cached_series = cache_limits_.cached_series.load(std::memory_order_relaxed);
+  int64_t mint = std::numeric_limits<int64_t>::max(), maxt = std::numeric_limits<int64_t>::min();
+  for (TenantHead* t : AllTenants()) {
+    st.cache_bytes += t->CacheBytes();
+    t->ReadIndex([&](const PostingsIndex& index, auto lookup) {
+      st.series += index.all().size();
+      for (uint64_t id : index.all()) {
+        const MemSeries* s = lookup(id);
+        if (s->min_t_ms() <= s->max_t_ms()) {
+          mint = std::min(mint, s->min_t_ms());
+          maxt = std::max(maxt, s->max_t_ms());
+        }
+      }
+    });
+  }
+  if (mint <= maxt) {
+    st.min_time_ms = mint;
+    st.max_time_ms = maxt;
+  }
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(options_.dir, ec)) {
+    if (e.is_regular_file(ec)) st.disk_bytes += e.file_size(ec);
+  }
+  return st;
+}
+
+}  // namespace meridian

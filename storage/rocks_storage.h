@@ -1,0 +1,105 @@
+// RocksStorage: the Storage implementation on RocksDB. Internal to the
+// storage module; others use storage/storage.h. Layout and policies:
+// docs/format/storage.md.
+//
+// Write path: Append resolves series through the per-tenant label-set cache,
+// classifies each sample under the series' own mutex, stores it in the
+// in-memory head, and writes one WAL record (plus any new series
+// definitions) in one RocksDB WriteBatch (sync = options.sync_wal; RocksDB
+// group-commits concurrent writers). A checkpoint (background, or Flush())
+// persists closed and open head chunks and deletes the WAL records it
+// covers. Open() loads series and replays the WAL.
+//
+// Locking order: gate_ (shared by appends, exclusive for checkpoint
+// cut-over and series removal) -> TenantHead locks -> MemSeries::mu.
+// maintenance_mu_ serializes checkpoints and retention.
+#ifndef MERIDIAN_STORAGE_ROCKS_STORAGE_H_
+#define MERIDIAN_STORAGE_ROCKS_STORAGE_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/chunk_store.h"
+#include "storage/storage.h"
+#include "storage/tenant_head.h"
+
+namespace rocksdb {
+class ColumnFamilyHandle;
+class DB;
+}  // namespace rocksdb
+
+namespace meridian {
+
+class RocksStorage : public Storage {
+ public:
+  static absl::StatusOr<std::unique_ptr<Storage>> Open(const StorageOptions& options);
+  ~RocksStorage() override;
+
+  absl::Status Append(std::string_view tenant, const AppendBatch& batch,
+                      AppendResult* result) override;
+  absl::Status PutMetadata(std::string_view tenant,
+                           std::span<const MetricMetadata> metadata) override;
+  absl::StatusOr<std::vector<MetricMetadata>> Metadata(std::string_view tenant,
+                                                       std::string_view metric,
+                                                       size_t limit) const override;
+  std::unique_ptr<Queryable> ForTenant(std::string_view tenant) override;
+  absl::Status EnforceRetention() override;
+  absl::Status Flush() override;
+  StorageStats Stats() const override;
+  CardinalityStats Cardinality(std::string_view tenant, size_t limit) const override;
+
+  // For the read path: the tenant's head, or null when it has no data yet.
+  TenantHead* FindTenant(std::string_view tenant) const;
+  const ChunkStore& chunk_store() const { return *chunk_store_; }
+
+  // Persists head chunks and deletes the WAL records they cover.
+  absl::Status Checkpoint();
+
+ private:
+  explicit RocksStorage(const StorageOptions& options);
+  absl::Status OpenDb();
+  absl::Status Load();
+  absl::Status ReplayWal();
+  absl::StatusOr<TenantHead*> GetOrCreateTenant(std::string_view tenant);
+  TenantHead* AddTenant(uint32_t id, std::string name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tenants_mu_);
+  std::vector<TenantHead*> AllTenants() const;
+  int64_t NowMs() const;
+  AppendLimits CurrentLimits() const;
+  void CheckpointLoop();
+
+  StorageOptions options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;    // "default"
+  rocksdb::ColumnFamilyHandle* chunks_ = nullptr;  // "chunks"
+  rocksdb::ColumnFamilyHandle* wal_ = nullptr;     // "wal"
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::unique_ptr<ChunkStore> chunk_store_;
+
+  SeriesCacheLimits cache_limits_;
+
+  mutable absl::Mutex tenants_mu_;
+  absl::flat_hash_map<std::string, std::unique_ptr<TenantHead>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
+  absl::flat_hash_map<uint32_t, TenantHead*> tenants_by_id_ ABSL_GUARDED_BY(tenants_mu_);
+  uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
+
+  absl::Mutex gate_;
+  std::atomic<uint64_t> next_wal_seq_{1};
+  std::atomic<uint64_t> wal_bytes_{0};  // since the last checkpoint
+  std::atomic<uint64_t> samples_appended_{0};
+
+  absl::Mutex maintenance_mu_ ABSL_ACQUIRED_BEFORE(gate_);
+
+  absl::Mutex bg_mu_;
+  bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;
+  std::thread checkpointer_;
+};
+
+}  // namespace meridian
+
+#endif  // MERIDIAN_STORAGE_ROCKS_STORAGE_H_

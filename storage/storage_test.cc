@@ -1,0 +1,434 @@
+#include "storage/storage.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "storage/coding.h"
+
+namespace meridian {
+namespace {
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/meridian_storage_test_XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Matcher M(MatchType t, std::string n, std::string v) { return *Matcher::Make(t, std::move(n), std::move(v)); }
+Matcher Eq(std::string n, std::string v) { return M(MatchType::kEqual, std::move(n), std::move(v)); }
+
+struct Result {
+  Labels labels;
+  std::vector<Sample> samples;
+};
+
+class StorageTest : public ::testing::Test {
+ protected:
+  StorageOptions Options() {
+    StorageOptions o;
+    o.dir = dir_.path() + "/data";
+    o.sync_wal = false;
+    o.now_ms = [this] { return now_ms_.load(); };
+    o.out_of_order_window_ms = 60'000;
+    o.allow_backfill = false;
+    return o;
+  }
+  void Open(StorageOptions o) {
+    st_.reset();
+    auto s = Storage::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    st_ = std::move(*s);
+  }
+  void Open() { Open(Options()); }
+
+  AppendResult Append(std::string_view tenant, std::vector<LabelView> labels,
+                      std::vector<Sample> samples) {
+    AppendBatch b;
+    b.series.push_back({labels, samples});
+    AppendResult r;
+    absl::Status s = st_->Append(tenant, b, &r);
+    EXPECT_TRUE(s.ok()) << s;
+    return r;
+  }
+
+  std::vector<Result> Select(std::string_view tenant, std::vector<Matcher> ms, int64_t start,
+                             int64_t end) {
+    auto q = st_->ForTenant(tenant)->NewQuerier(start, end);
+    EXPECT_TRUE(q.ok());
+    auto set = (*q)->Select(ms, {.start_ms = start, .end_ms = end});
+    EXPECT_TRUE(set.ok()) << set.status();
+    std::vector<Result> out;
+    while ((*set)->Next()) {
+      Result r{(*set)->labels(), {}};
+      EXPECT_TRUE((*set)->Samples(&r.samples).ok());
+      out.push_back(std::move(r));
+    }
+    EXPECT_TRUE((*set)->status().ok()) << (*set)->status();
+    return out;
+  }
+
+  TempDir dir_;
+  std::atomic<int64_t> now_ms_{10'000'000};
+  std::unique_ptr<Storage> st_;
+};
+
+std::vector<Sample> Samples(int64_t t0, int n, int64_t step = 15'000) {
+  std::vector<Sample> v;
+  for (int i = 0; i < n; ++i) v.push_back({t0 + i * step, static_cast<double>(i)});
+  return v;
+}
+
+TEST_F(StorageTest, AppendAndSelect) {
+  Open();
+  AppendResult r = Append("t", {{"__name__", "up"}, {"job", "a"}}, Samples(1000, 300));
+  EXPECT_EQ(r.samples_appended, 300u);
+  EXPECT_EQ(r.series_created, 1u);
+  Append("t", {{"__name__", "up"}, {"job", "b"}}, Samples(1000, 10));
+  auto res = Select("t", {Eq("__name__", "up")}, 0, 1'000'000'000);
+  ASSERT_EQ(res.size(), 2u);
+  EXPECT_EQ(res[0].labels.Get("job"), "a");
+  EXPECT_EQ(res[0].samples.size(), 300u);
+  EXPECT_EQ(res[1].samples.size(), 10u);
+  // Range restriction, inclusive ends.
+  res = Select("t", {Eq("job", "a")}, 1000 + 15'000, 1000 + 3 * 15'000);
+  ASSERT_EQ(res.size(), 1u);
+  ASSERT_EQ(res[0].samples.size(), 3u);
+  EXPECT_EQ(res[0].samples[0].v, 1.0);
+  // Series without samples in range are not returned.
+  EXPECT_TRUE(Select("t", {Eq("job", "b")}, 1000 + 11 * 15'000, 1'000'000'000).empty());
+  StorageStats stats = st_->Stats();
+  EXPECT_EQ(stats.series, 2u);
+  EXPECT_EQ(stats.samples_appended, 310u);
+  EXPECT_EQ(stats.min_time_ms, 1000);
+  EXPECT_EQ(stats.cached_series, 2u);
+  EXPECT_GT(stats.cache_bytes, 0u);
+}
+
+TEST_F(StorageTest, MatchersIncludingEmpty) {
+  Open();
+  Append("t", {{"__name__", "up"}, {"env", "prod"}, {"job", "api"}}, {{1, 1}});
+  Append("t", {{"__name__", "up"}, {"job", "web"}}, {{1, 2}});
+  Append("t", {{"__name__", "up"}, {"env", "dev"}, {"job", "db"}}, {{1, 3}});
+  auto jobs = [&](std::vector<Matcher> ms) {
+    std::vector<std::string> out;
+    for (auto& r : Select("t", ms, 0, 10)) out.emplace_back(r.labels.Get("job"));
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kNotEqual, "job", "api")}), (V{"db", "web"}));
+  EXPECT_EQ(jobs({M(MatchType::kRegexMatch, "job", "a.*|d.*")}), (V{"db", "api"}));  // env=dev first
+  EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kRegexNoMatch, "job", "a.*")}), (V{"db", "web"}));
+  EXPECT_EQ(jobs({Eq("__name__", "up"), Eq("env", "")}), (V{"web"}));
+  EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kRegexNoMatch, "env", ".+")}), (V{"web"}));
+  EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kRegexMatch, "env", "prod|")}), (V{"api", "web"}));
+  // Sorted by labels: env=dev < env=prod < no env? Labels compare name by name.
+  auto all = Select("t", {Eq("__name__", "up")}, 0, 10);
+  ASSERT_EQ(all.size(), 3u);
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_TRUE(all[i - 1].labels < all[i].labels);
+}
+
+TEST_F(StorageTest, TenantIsolation) {
+  Open();
+  Append("a", {{"__name__", "x"}}, {{1, 1}});
+  Append("b", {{"__name__", "x"}}, {{1, 2}});
+  Append("b", {{"__name__", "y"}}, {{1, 3}});
+  auto a = Select("a", {M(MatchType::kRegexMatch, "__name__", ".+")}, 0, 10);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].samples[0].v, 1);
+  EXPECT_EQ(Select("b", {M(MatchType::kRegexMatch, "__name__", ".+")}, 0, 10).size(), 2u);
+  EXPECT_TRUE(Select("c", {Eq("__name__", "x")}, 0, 10).empty());
+  auto q = st_->ForTenant("a")->NewQuerier(0, 10);
+  EXPECT_EQ(*(*q)->LabelValues("__name__", {}), (std::vector<std::string>{"x"}));
+}
+
+TEST_F(StorageTest, OutOfOrderDuplicatesAndConflicts) {
+  Open();
+  std::vector<LabelView> ls = {{"__name__", "m"}};
+  Append("t", ls, {{100'000, 1}, {200'000, 2}});
+  // Within the 60 s window: merged in order.
+  AppendResult r = Append("t", ls, {{150'000, 1.5}, {199'999, 1.9}});
+  EXPECT_EQ(r.samples_appended, 2u);
+  // Too old (window), then a good one in the same request is unaffected.
+  r = Append("t", ls, {{139'999, 9}, {210'000, 3}});
+  EXPECT_EQ(r.samples_appended, 1u);
+  EXPECT_EQ(r.samples_rejected, 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].kind, AppendErrorKind::kTooOld);
+  EXPECT_EQ(r.errors[0].t_ms, 139'999);
+  // Duplicates (newest, in-order and out-of-order) are accepted silently.
+  r = Append("t", ls, {{210'000, 3}, {150'000, 1.5}, {100'000, 1}});
+  EXPECT_EQ(r.samples_duplicate, 3u);
+  EXPECT_EQ(r.samples_rejected, 0u);
+  // Conflicts are rejected and the stored value stays.
+  r = Append("t", ls, {{210'000, 4}, {150'000, 7}, {220'000, 5}});
+  EXPECT_EQ(r.samples_rejected, 2u);
+  EXPECT_EQ(r.samples_appended, 1u);
+  ASSERT_EQ(r.errors.size(), 1u);  // at most one per series
+  EXPECT_EQ(r.errors[0].kind, AppendErrorKind::kDuplicateConflict);
+  auto check = [&] {
+    auto res = Select("t", {Eq("__name__", "m")}, 0, 1'000'000);
+    ASSERT_EQ(res.size(), 1u);
+    std::vector<Sample> want = {{100'000, 1}, {150'000, 1.5}, {199'999, 1.9}, {200'000, 2}, {210'000, 3}, {220'000, 5}};
+    ASSERT_EQ(res[0].samples.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(res[0].samples[i].t_ms, want[i].t_ms);
+      EXPECT_EQ(res[0].samples[i].v, want[i].v);
+    }
+  };
+  check();
+  // After persisting, duplicate and conflict detection still works.
+  ASSERT_TRUE(st_->Flush().ok());
+  check();
+  r = Append("t", ls, {{150'000, 7}, {199'999, 1.9}});
+  EXPECT_EQ(r.samples_rejected, 1u);
+  EXPECT_EQ(r.samples_duplicate, 1u);
+  Open();
+  check();
+  r = Append("t", ls, {{150'000, 7}, {220'000, 5}, {215'000, 4.5}});
+  EXPECT_EQ(r.samples_rejected, 1u);
+  EXPECT_EQ(r.samples_duplicate, 1u);
+  EXPECT_EQ(r.samples_appended, 1u);
+}
+
+TEST_F(StorageTest, BackfillAcceptsOldSamples) {
+  StorageOptions o = Options();
+  o.allow_backfill = true;
+  o.retention_ms = 5'000'000;
+  Open(o);
+  std::vector<LabelView> ls = {{"__name__", "m"}};
+  Append("t", ls, {{9'000'000, 1}});
+  AppendResult r = Append("t", ls, {{6'000'000, 2}, {4'000'000, 3}});
+  EXPECT_EQ(r.samples_appended, 1u);  // 4'000'000 is before now - retention
+  EXPECT_EQ(r.errors.at(0).kind, AppendErrorKind::kTooOld);
+  EXPECT_EQ(Select("t", {Eq("__name__", "m")}, 0, 10'000'000).at(0).samples.size(), 2u);
+}
+
+TEST_F(StorageTest, SpecialValuesSurvivePersistence) {
+  Open();
+  double payload = coding::BitsDouble(0x7ff8000000000abcULL);
+  std::vector<Sample> in = {{1, StaleNaN()}, {2, payload}, {3, INFINITY}, {4, -INFINITY}, {5, -0.0}, {6, 0.1}};
+  Append("t", {{"__name__", "m"}}, in);
+  ASSERT_TRUE(st_->Flush().ok());
+  Open();
+  auto res = Select("t", {Eq("__name__", "m")}, 0, 10);
+  ASSERT_EQ(res.size(), 1u);
+  ASSERT_EQ(res[0].samples.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    EXPECT_EQ(coding::DoubleBits(res[0].samples[i].v), coding::DoubleBits(in[i].v)) << i;
+  }
+  EXPECT_TRUE(IsStaleNaN(res[0].samples[0].v));
+}
+
+TEST_F(StorageTest, DurableWithoutFlush) {
+  Open();
+  Append("t", {{"__name__", "m"}, {"i", "1"}}, Samples(0, 500));
+  Append("u", {{"__name__", "m"}, {"i", "2"}}, Samples(0, 5));
+  st_.reset();  // no Flush
+  Open();
+  EXPECT_EQ(Select("t", {Eq("__name__", "m")}, 0, 1'000'000'000).at(0).samples.size(), 500u);
+  EXPECT_EQ(Select("u", {Eq("__name__", "m")}, 0, 1'000'000'000).at(0).samples.size(), 5u);
+  // Appends continue after reopen, and a second reopen replays them.
+  AppendResult r = Append("t", {{"__name__", "m"}, {"i", "1"}}, Samples(500 * 15'000, 10));
+  EXPECT_EQ(r.samples_appended, 10u);
+  EXPECT_EQ(r.series_created, 0u);
+  ASSERT_TRUE(st_->Flush().ok());
+  Append("t", {{"__name__", "m"}, {"i", "1"}}, Samples(510 * 15'000, 10));
+  Open();
+  auto res = Select("t", {Eq("__name__", "m")}, 0, 1'000'000'000);
+  ASSERT_EQ(res.at(0).samples.size(), 520u);
+  for (size_t i = 1; i < 520; ++i) EXPECT_LT(res[0].samples[i - 1].t_ms, res[0].samples[i].t_ms);
+  EXPECT_EQ(st_->Stats().series, 2u);
+}
+
+TEST_F(StorageTest, SurvivesSigkill) {
+  StorageOptions o = Options();
+  o.sync_wal = true;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto s = Storage::Open(o);
+    if (!s.ok()) _exit(2);
+    std::vector<LabelView> ls = {{"__name__", "k"}};
+    std::vector<Sample> samples = Samples(0, 1000);
+    AppendBatch b;
+    b.series.push_back({ls, samples});
+    AppendResult r;
+    if (!(*s)->Append("t", b, &r).ok()) _exit(3);
+    raise(SIGKILL);
+    _exit(4);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << status;
+  Open(o);
+  EXPECT_EQ(Select("t", {Eq("__name__", "k")}, 0, 1'000'000'000).at(0).samples.size(), 1000u);
+}
+
+TEST_F(StorageTest, RetentionFreesSpaceAndDropsSeries) {
+  StorageOptions o = Options();
+  o.retention_ms = 3'600'000;
+  o.allow_backfill = true;
+  now_ms_ = 0;
+  Open(o);
+  // 200 old series with many samples each, then one recent series.
+  std::vector<std::string> names;
+  for (int i = 0; i < 200; ++i) names.push_back(std::to_string(i));
+  for (int i = 0; i < 200; ++i) {
+    std::vector<Sample> v;
+    for (int j = 0; j < 2000; ++j) v.push_back({j * 1000, std::sin(i * 1000.0 + j)});
+    Append("t", {{"__name__", "old"}, {"i", names[i]}}, v);
+  }
+  ASSERT_TRUE(st_->Flush().ok());
+  now_ms_ = 10'000'000;
+  Append("t", {{"__name__", "new"}}, Samples(9'000'000, 100, 1000));
+  ASSERT_TRUE(st_->Flush().ok());
+  uint64_t before = st_->Stats().disk_bytes;
+  EXPECT_EQ(st_->Stats().series, 201u);
+  ASSERT_TRUE(st_->EnforceRetention().ok());
+  StorageStats after = st_->Stats();
+  EXPECT_EQ(after.series, 1u);
+  EXPECT_LT(after.disk_bytes, before / 2) << before;
+  EXPECT_TRUE(Select("t", {Eq("__name__", "old")}, 0, 100'000'000).empty());
+  EXPECT_EQ(Select("t", {Eq("__name__", "new")}, 0, 100'000'000).at(0).samples.size(), 100u);
+  auto q = st_->ForTenant("t")->NewQuerier(0, 100'000'000);
+  EXPECT_EQ(*(*q)->LabelValues("__name__", {}), (std::vector<std::string>{"new"}));
+  // Too old for retention now.
+  AppendResult r = Append("t", {{"__name__", "old"}, {"i", "1"}}, {{5000, 1}});
+  EXPECT_EQ(r.samples_rejected, 1u);
+  Open(o);
+  EXPECT_EQ(st_->Stats().series, 1u);
+  EXPECT_TRUE(Select("t", {Eq("__name__", "old")}, 0, 100'000'000).empty());
+}
+
+TEST_F(StorageTest, Metadata) {
+  Open();
+  std::vector<MetricMetadata> md = {{"http_requests_total", MetricType::kCounter, "Requests.", ""},
+                                    {"temp", MetricType::kGauge, "Temperature.", "celsius"}};
+  ASSERT_TRUE(st_->PutMetadata("t", md).ok());
+  md[0].help = "Requests served.";
+  ASSERT_TRUE(st_->PutMetadata("t", std::span(md).first(1)).ok());
+  Open();
+  auto all = st_->Metadata("t", "", 0);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].help, "Requests served.");
+  EXPECT_EQ((*all)[1].unit, "celsius");
+  EXPECT_EQ((*all)[1].type, MetricType::kGauge);
+  EXPECT_EQ(st_->Metadata("t", "temp", 0)->size(), 1u);
+  EXPECT_EQ(st_->Metadata("t", "tem", 0)->size(), 0u);
+  EXPECT_EQ(st_->Metadata("t", "", 1)->size(), 1u);
+  EXPECT_TRUE(st_->Metadata("other", "", 0)->empty());
+  EXPECT_EQ(MetricTypeString(MetricType::kCounter), "counter");
+  EXPECT_EQ(MetricTypeString(MetricType::kGaugeHistogram), "gaugehistogram");
+}
+
+TEST_F(StorageTest, LabelNamesAndValuesWithTimeRange) {
+  Open();
+  Append("t", {{"__name__", "a"}, {"x", "1"}}, {{1000, 1}});
+  Append("t", {{"__name__", "b"}, {"y", "2"}}, {{5000, 1}});
+  auto q = *st_->ForTenant("t")->NewQuerier(0, 2000);
+  using V = std::vector<std::string>;
+  EXPECT_EQ(*q->LabelNames({}), (V{"__name__", "x"}));
+  EXPECT_EQ(*q->LabelValues("__name__", {}), (V{"a"}));
+  q = *st_->ForTenant("t")->NewQuerier(0, 10'000);
+  EXPECT_EQ(*q->LabelNames({}), (V{"__name__", "x", "y"}));
+  EXPECT_EQ(*q->LabelNames({Eq("__name__", "b")}), (V{"__name__", "y"}));
+  EXPECT_EQ(*q->LabelValues("__name__", {M(MatchType::kRegexMatch, "y", ".+")}), (V{"b"}));
+  EXPECT_TRUE(q->LabelValues("nope", {})->empty());
+}
+
+TEST_F(StorageTest, Cardinality) {
+  Open();
+  for (int i = 0; i < 3; ++i) Append("t", {{"__name__", "a"}, {"i", std::to_string(i)}}, {{1, 1}});
+  Append("t", {{"__name__", "b"}}, {{1, 1}});
+  CardinalityStats c = st_->Cardinality("t", 10);
+  EXPECT_EQ(c.num_series, 4u);
+  ASSERT_EQ(c.series_count_by_metric_name.size(), 2u);
+  EXPECT_EQ(c.series_count_by_metric_name[0].name, "a");
+  EXPECT_EQ(c.series_count_by_metric_name[0].value, 3u);
+  EXPECT_EQ(c.label_value_count_by_label_name[0].name, "i");
+  EXPECT_EQ(c.series_count_by_label_value_pair[0].name, "__name__=a");
+  EXPECT_EQ(st_->Cardinality("t", 1).series_count_by_label_value_pair.size(), 1u);
+}
+
+TEST_F(StorageTest, BoundedSeriesCache) {
+  StorageOptions o = Options();
+  o.max_cached_series = 10;
+  Open(o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 100; ++i) ids.push_back(std::to_string(i));
+  for (int round = 0; round < 2; ++round) {
+    uint64_t created = 0;
+    for (int i = 0; i < 100; ++i) {
+      created += Append("t", {{"__name__", "m"}, {"i", ids[i]}}, {{1000 + round, 1}}).series_created;
+    }
+    EXPECT_EQ(created, round == 0 ? 100u : 0u);
+  }
+  EXPECT_LE(st_->Stats().cached_series, 10u);
+  EXPECT_EQ(st_->Stats().series, 100u);
+}
+
+TEST_F(StorageTest, ConcurrentAppendAndRead) {
+  Open();
+  std::atomic<bool> done{false};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w) {
+    writers.emplace_back([&, w] {
+      std::vector<std::string> vals;
+      for (int i = 0; i < 50; ++i) vals.push_back(std::to_string(i));
+      std::string wname = std::to_string(w);
+      for (int round = 0; round < 200; ++round) {
+        std::vector<std::vector<LabelView>> labels(50);
+        std::vector<Sample> sample = {{round * 1000, static_cast<double>(round)}};
+        AppendBatch b;
+        for (int i = 0; i < 50; ++i) {
+          labels[i] = {{"__name__", "c"}, {"i", vals[i]}, {"w", wname}};
+          b.series.push_back({labels[i], sample});
+        }
+        AppendResult r;
+        ASSERT_TRUE(st_->Append("t", b, &r).ok());
+        ASSERT_EQ(r.samples_appended, 50u);
+      }
+    });
+  }
+  std::thread reader([&] {
+    while (!done) {
+      for (auto& r : Select("t", {Eq("__name__", "c")}, 0, 1'000'000'000)) {
+        for (size_t i = 1; i < r.samples.size(); ++i) {
+          ASSERT_LT(r.samples[i - 1].t_ms, r.samples[i].t_ms);
+        }
+      }
+    }
+  });
+  std::thread flusher([&] {
+    while (!done) ASSERT_TRUE(st_->Flush().ok());
+  });
+  for (auto& t : writers) t.join();
+  done = true;
+  reader.join();
+  flusher.join();
+  auto res = Select("t", {Eq("__name__", "c")}, 0, 1'000'000'000);
+  ASSERT_EQ(res.size(), 200u);
+  for (auto& r : res) EXPECT_EQ(r.samples.size(), 200u);
+  Open();
+  res = Select("t", {Eq("__name__", "c")}, 0, 1'000'000'000);
+  ASSERT_EQ(res.size(), 200u);
+  for (auto& r : res) EXPECT_EQ(r.samples.size(), 200u);
+}
+
+}  // namespace
+}  // namespace meridian

@@ -1,0 +1,150 @@
+#include "storage/tenant_head.h"
+
+namespace meridian {
+
+bool SameLabels(const Labels& labels, const LabelView* views, size_t n) {
+  if (labels.size() != n) return false;
+  const std::vector<Label>& items = labels.items();
+  for (size_t i = 0; i < n; ++i) {
+    if (items[i].name != views[i].name || items[i].value != views[i].value) return false;
+  }
+  return true;
+}
+
+TenantHead::TenantHead(uint32_t id, std::string name, SeriesCacheLimits* limits)
+    : id_(id), name_(std::move(name)), limits_(limits), cache_(new CacheShard[kCacheShards]) {}
+
+MemSeries* TenantHead::CacheLookup(CacheShard& shard, const LabelView* labels, size_t n,
+                                   uint64_t hash) {
+  absl::MutexLock l(&shard.mu);
+  auto it = shard.map.find(hash);
+  if (it == shard.map.end()) return nullptr;
+  for (MemSeries* s : it->second) {
+    if (SameLabels(s->labels(), labels, n)) return s;
+  }
+  return nullptr;
+}
+
+void TenantHead::CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s) {
+  absl::MutexLock l(&shard.mu);
+  if (limits_->cached_series.load(std::memory_order_relaxed) >= limits_->max_cached_series) {
+    if (shard.map.empty() || limits_->max_cached_series == 0) return;
+    auto victim = shard.map.begin();
+    limits_->cached_series.fetch_sub(victim->second.size(), std::memory_order_relaxed);
+    shard.map.erase(victim);
+  }
+  shard.map[hash].push_back(s);
+  limits_->cached_series.fetch_add(1, std::memory_order_relaxed);
+}
+
+MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t hash,
+                                   bool* created) {
+  *created = false;
+  CacheShard& shard = cache_[hash % kCacheShards];
+  if (MemSeries* s = CacheLookup(shard, labels, n, hash)) return s;
+  MemSeries* found = nullptr;
+  {
+    absl::MutexLock l(&mu_);
+    // The cache is bounded, so a miss may be an evicted series.
+    for (uint64_t id : index_.WithAll(labels, n)) {
+      MemSeries* s = series_.at(id).get();
+      if (SameLabels(s->labels(), labels, n)) {
+        found = s;
+        break;
+      }
+    }
+    if (found == nullptr) {
+      uint64_t id = limits_->next_series_id.fetch_add(1, std::memory_order_relaxed);
+      found = AddLocked(id, Labels::FromViews(labels, n));
+      *created = true;
+    }
+  }
+  CacheInsert(shard, hash, found);
+  return found;
+}
+
+MemSeries* TenantHead::Load(uint64_t id, Labels labels) {
+  uint64_t hash = labels.Hash();
+  MemSeries* s;
+  {
+    absl::MutexLock l(&mu_);
+    s = AddLocked(id, std::move(labels));
+  }
+  s->definition_persisted.store(true, std::memory_order_relaxed);
+  CacheInsert(cache_[hash % kCacheShards], hash, s);
+  return s;
+}
+
+MemSeries* TenantHead::AddLocked(uint64_t id, Labels labels) {
+  auto s = std::make_shared<MemSeries>(id, std::move(labels));
+  index_.Add(id, s->labels());
+  MemSeries* raw = s.get();
+  series_.emplace(id, std::move(s));
+  return raw;
+}
+
+std::shared_ptr<MemSeries> TenantHead::Find(uint64_t id) const {
+  absl::ReaderMutexLock l(&mu_);
+  auto it = series_.find(id);
+  return it == series_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<MemSeries>> TenantHead::Select(
+    const std::vector<Matcher>& matchers) const {
+  absl::ReaderMutexLock l(&mu_);
+  Postings ids = index_.Select(matchers);
+  std::vector<std::shared_ptr<MemSeries>> out;
+  out.reserve(ids.size());
+  for (uint64_t id : ids) out.push_back(series_.at(id));
+  return out;
+}
+
+std::vector<std::shared_ptr<MemSeries>> TenantHead::AllSeries() const {
+  absl::ReaderMutexLock l(&mu_);
+  std::vector<std::shared_ptr<MemSeries>> out;
+  out.reserve(series_.size());
+  for (uint64_t id : index_.all()) out.push_back(series_.at(id));
+  return out;
+}
+
+void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
+  if (series.empty()) return;
+  for (const auto& s : series) {
+    uint64_t hash = s->labels().Hash();
+    CacheShard& shard = cache_[hash % kCacheShards];
+    absl::MutexLock l(&shard.mu);
+    auto it = shard.map.find(hash);
+    if (it == shard.map.end()) continue;
+    auto& vec = it->second;
+    for (size_t i = 0; i < vec.size(); ++i) {
+      if (vec[i] == s.get()) {
+        vec.erase(vec.begin() + static_cast<ptrdiff_t>(i));
+        limits_->cached_series.fetch_sub(1, std::memory_order_relaxed);
+        break;
+      }
+    }
+    if (vec.empty()) shard.map.erase(it);
+  }
+  absl::MutexLock l(&mu_);
+  std::vector<std::pair<uint64_t, const Labels*>> gone;
+  for (const auto& s : series) gone.push_back({s->id(), &s->labels()});
+  index_.Remove(gone);
+  for (const auto& s : series) series_.erase(s->id());
+}
+
+size_t TenantHead::num_series() const {
+  absl::ReaderMutexLock l(&mu_);
+  return series_.size();
+}
+
+size_t TenantHead::CacheBytes() const {
+  size_t bytes = 0;
+  using Map = decltype(CacheShard::map);
+  for (size_t i = 0; i < kCacheShards; ++i) {
+    absl::MutexLock l(&cache_[i].mu);
+    bytes += cache_[i].map.capacity() * (sizeof(typename Map::value_type) + 1);
+  }
+  return bytes;
+}
+
+}  // namespace meridian

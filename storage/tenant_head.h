@@ -1,0 +1,98 @@
+// TenantHead: all in-memory series of one tenant: the series table, its
+// postings index, and the bounded label-set -> series cache that keeps the
+// append path free of index and RocksDB lookups.
+//
+// Thread-safety: thread-safe. Series pointers returned by GetOrCreate stay
+// valid until Remove(); callers that may race with Remove() hold
+// shared_ptrs (readers) or exclude Remove() by other means (the storage's
+// append gate).
+#ifndef MERIDIAN_STORAGE_TENANT_HEAD_H_
+#define MERIDIAN_STORAGE_TENANT_HEAD_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/mem_series.h"
+#include "storage/postings_index.h"
+
+namespace meridian {
+
+// Counters shared by all tenants of one storage.
+struct SeriesCacheLimits {
+  size_t max_cached_series = 0;
+  std::atomic<uint64_t> cached_series{0};
+  std::atomic<uint64_t> next_series_id{1};
+};
+
+class TenantHead {
+ public:
+  // `limits` is borrowed and must outlive the head.
+  TenantHead(uint32_t id, std::string name, SeriesCacheLimits* limits);
+  TenantHead(const TenantHead&) = delete;
+  TenantHead& operator=(const TenantHead&) = delete;
+
+  uint32_t id() const { return id_; }
+  const std::string& name() const { return name_; }
+
+  // Returns the series with exactly `labels` (sorted views), creating it
+  // with a fresh id when absent (then *created is true). `hash` is
+  // HashLabelViews(labels, n).
+  MemSeries* GetOrCreate(const LabelView* labels, size_t n, uint64_t hash, bool* created);
+  // Adds a series loaded from disk. REQUIRES: ids loaded in increasing order.
+  MemSeries* Load(uint64_t id, Labels labels);
+  // The series with `id`, or null.
+  std::shared_ptr<MemSeries> Find(uint64_t id) const;
+
+  // Series matching all matchers (all series when empty), sorted by id.
+  std::vector<std::shared_ptr<MemSeries>> Select(const std::vector<Matcher>& matchers) const;
+  // Calls fn(const PostingsIndex&, lookup) under the reader lock, where
+  // lookup(id) returns the MemSeries* (borrowed for the call only).
+  template <typename Fn>
+  void ReadIndex(Fn&& fn) const {
+    absl::ReaderMutexLock l(&mu_);
+    auto lookup = [this](uint64_t id) ABSL_NO_THREAD_SAFETY_ANALYSIS -> const MemSeries* {
+      auto it = series_.find(id);
+      return it == series_.end() ? nullptr : it->second.get();
+    };
+    fn(index_, lookup);
+  }
+  std::vector<std::shared_ptr<MemSeries>> AllSeries() const;
+  // Drops series from the table, index and cache.
+  void Remove(const std::vector<std::shared_ptr<MemSeries>>& series);
+
+  size_t num_series() const;
+  // Approximate bytes held by the label-set cache.
+  size_t CacheBytes() const;
+
+ private:
+  static constexpr size_t kCacheShards = 64;
+  struct CacheShard {
+    absl::Mutex mu;
+    absl::flat_hash_map<uint64_t, absl::InlinedVector<MemSeries*, 1>> map ABSL_GUARDED_BY(mu);
+  };
+  MemSeries* CacheLookup(CacheShard& shard, const LabelView* labels, size_t n, uint64_t hash);
+  void CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s);
+  MemSeries* AddLocked(uint64_t id, Labels labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const uint32_t id_;
+  const std::string name_;
+  SeriesCacheLimits* const limits_;
+  mutable absl::Mutex mu_;
+  PostingsIndex index_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, std::shared_ptr<MemSeries>> series_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<CacheShard[]> cache_;
+};
+
+// True when `labels` equals the sorted views.
+bool SameLabels(const Labels& labels, const LabelView* views, size_t n);
+
+}  // namespace meridian
+
+#endif  // MERIDIAN_STORAGE_TENANT_HEAD_H_
