@@ -1,5 +1,12 @@
 #include "query/ast.h"
 
+#include <algorithm>
+#include <cstdio>
+
+#include "absl/strings/str_join.h"
+#include "query/lexer.h"
+#include "storage/labels.h"
+
 namespace meridian::promql {
 
 std::string_view ValueTypeName(ValueType t) {
@@ -12,6 +19,7 @@ std::string_view ValueTypeName(ValueType t) {
   }
   return "none";
 }
+
 std::string_view ValueTypeApiName(ValueType t) {
   switch (t) {
     case ValueType::kNone: return "none";
@@ -22,10 +30,239 @@ std::string_view ValueTypeApiName(ValueType t) {
   }
   return "none";
 }
-std::string_view AggOpName(AggOp op) { return "?"; }
-std::string_view BinOpName(BinOp op) { return "?"; }
-bool IsComparison(BinOp op) { return false; }
-bool IsSetOperator(BinOp op) { return false; }
-std::string Format(const Expr& e) { return ""; }
+
+std::string_view AggOpName(AggOp op) {
+  switch (op) {
+    case AggOp::kSum: return "sum";
+    case AggOp::kAvg: return "avg";
+    case AggOp::kCount: return "count";
+    case AggOp::kMin: return "min";
+    case AggOp::kMax: return "max";
+    case AggOp::kGroup: return "group";
+    case AggOp::kStddev: return "stddev";
+    case AggOp::kStdvar: return "stdvar";
+    case AggOp::kTopk: return "topk";
+    case AggOp::kBottomk: return "bottomk";
+    case AggOp::kQuantile: return "quantile";
+    case AggOp::kCountValues: return "count_values";
+    case AggOp::kLimitK: return "limitk";
+    case AggOp::kLimitRatio: return "limit_ratio";
+  }
+  return "?";
+}
+
+std::string_view BinOpName(BinOp op) {
+  switch (op) {
+    case BinOp::kAdd: return "+";
+    case BinOp::kSub: return "-";
+    case BinOp::kMul: return "*";
+    case BinOp::kDiv: return "/";
+    case BinOp::kMod: return "%";
+    case BinOp::kPow: return "^";
+    case BinOp::kAtan2: return "atan2";
+    case BinOp::kEql: return "==";
+    case BinOp::kNeq: return "!=";
+    case BinOp::kGtr: return ">";
+    case BinOp::kLss: return "<";
+    case BinOp::kGte: return ">=";
+    case BinOp::kLte: return "<=";
+    case BinOp::kAnd: return "and";
+    case BinOp::kOr: return "or";
+    case BinOp::kUnless: return "unless";
+  }
+  return "?";
+}
+
+bool IsComparison(BinOp op) {
+  switch (op) {
+    case BinOp::kEql:
+    case BinOp::kNeq:
+    case BinOp::kGtr:
+    case BinOp::kLss:
+    case BinOp::kGte:
+    case BinOp::kLte: return true;
+    default: return false;
+  }
+}
+
+bool IsSetOperator(BinOp op) { return op == BinOp::kAnd || op == BinOp::kOr || op == BinOp::kUnless; }
+
+namespace {
+
+// The printer follows Prometheus's promql/parser/printer.go (String methods).
+
+bool IsLegacyMetricName(std::string_view s) {
+  if (s.empty()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = c == '_' || c == ':' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// labels.Matcher.shouldQuoteName.
+bool ShouldQuoteLabelName(std::string_view s) {
+  if (s.empty()) return true;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return true;
+  }
+  return false;
+}
+
+std::string MatcherString(const Matcher& m) {
+  std::string out = ShouldQuoteLabelName(m.name()) ? GoQuote(m.name()) : m.name();
+  out.append(MatchTypeString(m.type()));
+  out.append(GoQuote(m.value()));
+  return out;
+}
+
+// joinLabels: grouping labels, quoted when not valid legacy names.
+std::string JoinGrouping(const std::vector<std::string>& labels) {
+  std::string out;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (i > 0) out.append(", ");
+    out.append(IsLegacyMetricName(labels[i]) ? labels[i] : GoQuote(labels[i]));
+  }
+  return out;
+}
+
+std::string OffsetString(int64_t offset_ms) {
+  if (offset_ms > 0) return " offset " + FormatPromDuration(offset_ms);
+  if (offset_ms < 0) return " offset -" + FormatPromDuration(-offset_ms);
+  return "";
+}
+
+std::string AtString(AtKind at, int64_t at_ms) {
+  switch (at) {
+    case AtKind::kNone: return "";
+    case AtKind::kStart: return " @ start()";
+    case AtKind::kEnd: return " @ end()";
+    case AtKind::kTimestamp: {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), " @ %.3f", static_cast<double>(at_ms) / 1000.0);
+      return buf;
+    }
+  }
+  return "";
+}
+
+// The selector without its @ and offset (a matrix selector prints them after the range).
+std::string SelectorBase(const VectorSelector& vs) {
+  std::vector<std::string> parts;
+  for (const Matcher& m : vs.matchers) {
+    if (m.name() == kMetricName && m.type() == MatchType::kEqual && m.value() == vs.name && !m.value().empty()) {
+      continue;
+    }
+    parts.push_back(MatcherString(m));
+  }
+  if (parts.empty()) return vs.name;
+  std::sort(parts.begin(), parts.end());
+  return vs.name + "{" + absl::StrJoin(parts, ",") + "}";
+}
+
+void Print(const Expr& e, std::string* out) {
+  switch (e.kind) {
+    case ExprKind::kNumber: out->append(FormatGoFloat(static_cast<const NumberLiteral&>(e).value)); return;
+    case ExprKind::kString: out->append(GoQuote(static_cast<const StringLiteral&>(e).value)); return;
+    case ExprKind::kVectorSelector: {
+      const auto& vs = static_cast<const VectorSelector&>(e);
+      out->append(SelectorBase(vs));
+      out->append(AtString(vs.at, vs.at_ms));
+      out->append(OffsetString(vs.offset_ms));
+      return;
+    }
+    case ExprKind::kMatrixSelector: {
+      const auto& m = static_cast<const MatrixSelector&>(e);
+      out->append(SelectorBase(*m.selector));
+      out->append("[" + FormatPromDuration(m.range_ms) + "]");
+      out->append(AtString(m.selector->at, m.selector->at_ms));
+      out->append(OffsetString(m.selector->offset_ms));
+      return;
+    }
+    case ExprKind::kSubquery: {
+      const auto& s = static_cast<const SubqueryExpr&>(e);
+      Print(*s.expr, out);
+      out->append("[" + FormatPromDuration(s.range_ms) + ":");
+      if (s.step_ms != 0) out->append(FormatPromDuration(s.step_ms));
+      out->append("]");
+      out->append(AtString(s.at, s.at_ms));
+      out->append(OffsetString(s.offset_ms));
+      return;
+    }
+    case ExprKind::kCall: {
+      const auto& c = static_cast<const Call&>(e);
+      out->append(c.func->name);
+      out->push_back('(');
+      for (size_t i = 0; i < c.args.size(); ++i) {
+        if (i > 0) out->append(", ");
+        Print(*c.args[i], out);
+      }
+      out->push_back(')');
+      return;
+    }
+    case ExprKind::kAggregate: {
+      const auto& a = static_cast<const AggregateExpr&>(e);
+      out->append(AggOpName(a.op));
+      if (a.without) {
+        out->append(" without (" + JoinGrouping(a.grouping) + ") ");
+      } else if (!a.grouping.empty()) {
+        out->append(" by (" + JoinGrouping(a.grouping) + ") ");
+      }
+      out->push_back('(');
+      if (a.param != nullptr) {
+        Print(*a.param, out);
+        out->append(", ");
+      }
+      Print(*a.expr, out);
+      out->push_back(')');
+      return;
+    }
+    case ExprKind::kBinary: {
+      const auto& b = static_cast<const BinaryExpr&>(e);
+      Print(*b.lhs, out);
+      out->push_back(' ');
+      out->append(BinOpName(b.op));
+      if (b.return_bool) out->append(" bool");
+      if (b.matching && (!b.matching->matching_labels.empty() || b.matching->on)) {
+        const VectorMatching& vm = *b.matching;
+        out->append(vm.on ? " on (" : " ignoring (");
+        out->append(absl::StrJoin(vm.matching_labels, ", "));
+        out->push_back(')');
+        if (vm.card == Cardinality::kManyToOne || vm.card == Cardinality::kOneToMany) {
+          out->append(vm.card == Cardinality::kManyToOne ? " group_left (" : " group_right (");
+          out->append(absl::StrJoin(vm.include, ", "));
+          out->push_back(')');
+        }
+      }
+      out->push_back(' ');
+      Print(*b.rhs, out);
+      return;
+    }
+    case ExprKind::kUnary: {
+      const auto& u = static_cast<const UnaryExpr&>(e);
+      out->append(u.negate ? "-" : "+");
+      Print(*u.expr, out);
+      return;
+    }
+    case ExprKind::kParen:
+      out->push_back('(');
+      Print(*static_cast<const ParenExpr&>(e).expr, out);
+      out->push_back(')');
+      return;
+    case ExprKind::kStepInvariant: Print(*static_cast<const StepInvariantExpr&>(e).expr, out); return;
+  }
+}
+
+}  // namespace
+
+std::string Format(const Expr& e) {
+  std::string out;
+  Print(e, &out);
+  return out;
+}
 
 }  // namespace meridian::promql
