@@ -201,19 +201,18 @@ absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
   MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*a.expr));
   if (IsKOp(a.op)) return AggregateK(a, std::move(in.matrix), params);
   if (a.op == AggOp::kQuantile) {
-    // Prometheus takes the quantile from the first step.
-    double q = params.empty() ? NAN : params[0];
-    if (std::isnan(q) || q < 0 || q > 1) {
-      q_->annos.Warn(absl::StrCat("PromQL warning: quantile value should be between 0 and 1, got ",
-                                  FormatFloatG(q), " (", q_->Pos(*a.param), ")"));
+    for (double q : params) {
+      if (std::isnan(q) || q < 0 || q > 1) {
+        q_->annos.Warn(absl::StrCat("PromQL warning: quantile value should be between 0 and 1, got ",
+                                    FormatFloatG(q), " (", q_->Pos(*a.param), ")"));
+      }
     }
-    return AggregateSimple(a, std::move(in.matrix), q);
   }
-  return AggregateSimple(a, std::move(in.matrix), 0);
+  return AggregateSimple(a, std::move(in.matrix), params);
 }
 
 absl::StatusOr<EvalResult> Evaluator::AggregateSimple(const AggregateExpr& a, EvalMatrix in,
-                                                      double param) {
+                                                      const std::vector<double>& params) {
   Grouping g = MakeGrouping(in, a, true);
   struct Acc {
     double value = 0, mean = 0, c = 0, count = 0;
@@ -330,7 +329,7 @@ absl::StatusOr<EvalResult> Evaluator::AggregateSimple(const AggregateExpr& a, Ev
           v = std::sqrt(x.value / x.count);
           break;
         case AggOp::kQuantile:
-          v = QuantileOf(param, &qvals[gi]);
+          v = QuantileOf(params[step], &qvals[gi]);
           break;
         case AggOp::kSum:
           v = x.value + x.c;

@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
 #include "query/eval.h"
 
 namespace meridian::promql::eval {
@@ -296,11 +297,14 @@ absl::StatusOr<EvalResult> Evaluator::VectorVectorBinop(const BinaryExpr& b, Eva
       one_val[j] = v;
       auto [it, inserted] = one_by_sig.try_emplace(osig[j], static_cast<int>(j));
       if (!inserted) {
+        const Labels* a = &one[it->second].metric;
+        const Labels* b2 = &one[j].metric;
+        if (Labels::Compare(*b2, *a) < 0) std::swap(a, b2);
         return absl::FailedPreconditionError(absl::StrCat(
             "found duplicate series for the match group ",
             LabelsString(MatchLabels(one[j].metric, m)), " on the ",
-            swapped ? "left" : "right", " hand-side of the operation: [",
-            LabelsString(one[j].metric), ", ", LabelsString(one[it->second].metric),
+            swapped ? "left" : "right", " hand-side of the operation: [", LabelsString(*a),
+            ", ", LabelsString(*b2),
             "];many-to-many matching not allowed: matching labels must be unique on one side"));
       }
     }
@@ -315,6 +319,12 @@ absl::StatusOr<EvalResult> Evaluator::VectorVectorBinop(const BinaryExpr& b, Eva
       const size_t j = static_cast<size_t>(it->second);
       double fl = mv, fr = one_val[j];
       if (swapped) std::swap(fl, fr);
+      // Matching errors are found even for elements a comparison filters out.
+      if (m.card == Cardinality::kOneToOne && !matched_sigs.insert(msig[i]).second) {
+        return absl::FailedPreconditionError(
+            "multiple matches for labels: many-to-one matching must be explicit "
+            "(group_left/group_right)");
+      }
       double val;
       bool keep = ElemBinop(b.op, fl, fr, &val);
       if (b.return_bool) {
@@ -323,13 +333,8 @@ absl::StatusOr<EvalResult> Evaluator::VectorVectorBinop(const BinaryExpr& b, Eva
         continue;
       }
       OutRef ref = output_for(i, j);
-      if (m.card == Cardinality::kOneToOne) {
-        if (!matched_sigs.insert(msig[i]).second) {
-          return absl::FailedPreconditionError(
-              "multiple matches for labels: many-to-one matching must be explicit "
-              "(group_left/group_right)");
-        }
-      } else if (!matched_results.insert({msig[i], ref.hash}).second) {
+      if (m.card != Cardinality::kOneToOne &&
+          !matched_results.insert({msig[i], ref.hash}).second) {
         return absl::FailedPreconditionError(
             "multiple matches for labels: grouping labels must ensure unique matches");
       }

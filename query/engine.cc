@@ -16,13 +16,17 @@ using eval::QueryContext;
 
 // Drops __name__ where delayed removal asked for it, then rejects duplicate
 // label sets (Prometheus's cleanupMetricLabels).
-absl::Status CleanupMetricLabels(EvalMatrix* m) {
+absl::Status CleanupMetricLabels(EvalMatrix* m, bool merge) {
   for (auto& s : *m) {
     if (s.drop_name && s.metric.Has(kMetricName)) {
       s.metric = LabelsBuilder(s.metric).Del(kMetricName).Build();
     }
   }
   if (m->size() < 2) return absl::OkStatus();
+  if (merge) {
+    MERIDIAN_ASSIGN_OR_RETURN(*m, eval::MergeSameLabelset(std::move(*m)));
+    return absl::OkStatus();
+  }
   absl::flat_hash_map<uint64_t, size_t> seen;
   seen.reserve(m->size());
   for (size_t i = 0; i < m->size(); ++i) {
@@ -87,7 +91,7 @@ absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable,
       out.value = String{t_ms, std::move(r->str)};
       break;
     case ValueType::kMatrix: {
-      MERIDIAN_RETURN_IF_ERROR(CleanupMetricLabels(&r->matrix));
+      MERIDIAN_RETURN_IF_ERROR(CleanupMetricLabels(&r->matrix, false));
       Matrix m;
       m.reserve(r->matrix.size());
       for (auto& s : r->matrix) m.push_back(Series{std::move(s.metric), std::move(s.points)});
@@ -95,7 +99,7 @@ absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable,
       break;
     }
     default: {
-      MERIDIAN_RETURN_IF_ERROR(CleanupMetricLabels(&r->matrix));
+      MERIDIAN_RETURN_IF_ERROR(CleanupMetricLabels(&r->matrix, false));
       Vector v;
       v.reserve(r->matrix.size());
       for (auto& s : r->matrix) {
@@ -132,6 +136,7 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   ctx.query_start_ms = start_ms;
   ctx.query_end_ms = end_ms;
   ctx.range_query = true;
+  ctx.query_step_ms = step_ms;
   Evaluator ev(&ctx, start_ms, end_ms, step_ms);
   absl::StatusOr<EvalResult> r = ev.Eval(*expr);
   if (!r.ok()) return FinalStatus(r.status());
@@ -141,7 +146,7 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
     for (int i = 0; i < ev.num_steps(); ++i) s.points.push_back(Point{ev.StepTime(i), r->scalar[i]});
     m.push_back(std::move(s));
   } else {
-    MERIDIAN_RETURN_IF_ERROR(CleanupMetricLabels(&r->matrix));
+    MERIDIAN_RETURN_IF_ERROR(CleanupMetricLabels(&r->matrix, true));
     m.reserve(r->matrix.size());
     for (auto& s : r->matrix) {
       if (s.points.empty()) continue;

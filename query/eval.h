@@ -74,6 +74,7 @@ struct QueryContext {
   std::string_view query;     // the query text, for annotation positions
   int64_t query_start_ms = 0;  // `@ start()`
   int64_t query_end_ms = 0;    // `@ end()`
+  int64_t query_step_ms = 0;   // 0 for instant queries
   int64_t lookback_ms = 0;
   int64_t default_eval_interval_ms = 60'000;
   int64_t max_samples = 0;
@@ -213,7 +214,7 @@ class Evaluator {
 
   // Aggregations (aggregate.cc).
   absl::StatusOr<EvalResult> AggregateSimple(const AggregateExpr& a, EvalMatrix in,
-                                             double param);
+                                             const std::vector<double>& params);
   absl::StatusOr<EvalResult> AggregateK(const AggregateExpr& a, EvalMatrix in,
                                         const std::vector<double>& params);
   absl::StatusOr<EvalResult> AggregateCountValues(const AggregateExpr& a, EvalMatrix in,
@@ -242,13 +243,24 @@ int64_t CountPoints(const EvalMatrix& m);
 // Prometheus's quantile() over `values` (sorts them in place).
 double QuantileOf(double q, std::vector<double>* values);
 
-// histogram_quantile (is_fraction=false, p1 = q) or histogram_fraction
-// (p1 = lower, p2 = upper) over classic `le` buckets in `in` (histogram.cc).
-absl::StatusOr<EvalResult> EvalClassicHistogramFunc(Evaluator* ev, QueryContext* q,
-                                                    bool is_fraction, const Expr& vec_arg,
-                                                    const std::vector<double>& p1,
-                                                    const std::vector<double>& p2,
-                                                    const Expr& pos_arg, EvalMatrix in);
+// Classic-histogram (`le` bucket) functions, in histogram.cc:
+//   kQuantile:  histogram_quantile, params[0] = q per step
+//   kFraction:  histogram_fraction, params[0] = lower, params[1] = upper
+//   kQuantiles: histogram_quantiles, params = one q per step each; the
+//               output carries `quantile_label` = the q.
+enum class HistFunc { kQuantile, kFraction, kQuantiles };
+absl::StatusOr<EvalResult> EvalClassicHistogramFunc(
+    Evaluator* ev, QueryContext* q, HistFunc kind, const Expr& vec_arg,
+    const std::vector<std::vector<double>>& params, const std::string& quantile_label,
+    EvalMatrix in);
+
+// Merges series with identical labels whose points do not overlap
+// (Prometheus's mergeSeriesWithSameLabelset); overlap is the "vector cannot
+// contain metrics with the same labelset" error.
+absl::StatusOr<EvalMatrix> MergeSameLabelset(EvalMatrix m);
+
+// Escapes bytes that are not valid UTF-8 as \xNN (for error texts).
+std::string EscapeInvalidUtf8(std::string_view s);
 
 // Value of a scalar expression that must be a literal-ish parameter at step i.
 absl::StatusOr<std::vector<double>> EvalScalarSteps(Evaluator* ev, const Expr& e);

@@ -26,7 +26,8 @@ enum class Fn {
   // Others.
   kTime, kPi, kVector, kScalar, kAbsent, kTimestamp, kDaysInMonth, kDayOfMonth, kDayOfWeek,
   kDayOfYear, kHour, kMinute, kMonth, kYear, kSort, kSortDesc, kSortByLabel, kSortByLabelDesc,
-  kHistogramQuantile, kHistogramFraction, kLabelReplace, kLabelJoin,
+  kHistogramQuantile, kHistogramFraction, kHistogramQuantiles, kLabelReplace, kLabelJoin,
+  kStep, kRange, kStart, kEnd, kMinOf, kMaxOf,
 };
 
 Fn LookupFn(std::string_view name) {
@@ -61,7 +62,9 @@ Fn LookupFn(std::string_view name) {
       {"sort_by_label_desc", Fn::kSortByLabelDesc},
       {"histogram_quantile", Fn::kHistogramQuantile},
       {"histogram_fraction", Fn::kHistogramFraction}, {"label_replace", Fn::kLabelReplace},
-      {"label_join", Fn::kLabelJoin},
+      {"label_join", Fn::kLabelJoin}, {"histogram_quantiles", Fn::kHistogramQuantiles},
+      {"step", Fn::kStep}, {"range", Fn::kRange}, {"start", Fn::kStart}, {"end", Fn::kEnd},
+      {"min_of", Fn::kMinOf}, {"max_of", Fn::kMaxOf},
   };
   auto it = table->find(name);
   return it == table->end() ? Fn::kUnknown : it->second;
@@ -281,6 +284,12 @@ bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl:
     case Fn::kStddevOT: *out = std::sqrt(Variance(w)); return true;
     case Fn::kStdvarOT: *out = Variance(w); return true;
     case Fn::kMadOT: {
+      for (const Point& p : w) {
+        if (std::isnan(p.v)) {
+          *out = NAN;
+          return true;
+        }
+      }
       std::vector<double> vals;
       vals.reserve(w.size());
       for (const Point& p : w) vals.push_back(p.v);
@@ -539,6 +548,14 @@ bool ValidLabelName(std::string_view s) {
   return true;
 }
 
+std::string StringArg(const Expr& e) {
+  const Expr& a = Unwrap(e);
+  if (a.kind == ExprKind::kString) return static_cast<const StringLiteral&>(a).value;
+  return "";
+}
+
+}  // namespace
+
 // Merges series that ended up with the same labels (Prometheus's
 // mergeSeriesWithSameLabelset); overlapping points are an error.
 absl::StatusOr<EvalMatrix> MergeSameLabelset(EvalMatrix m) {
@@ -546,7 +563,6 @@ absl::StatusOr<EvalMatrix> MergeSameLabelset(EvalMatrix m) {
   absl::flat_hash_map<uint64_t, size_t> first;
   EvalMatrix out;
   out.reserve(m.size());
-  bool merged = false;
   for (auto& s : m) {
     uint64_t h = s.metric.Hash();
     auto [it, inserted] = first.try_emplace(h, out.size());
@@ -554,7 +570,6 @@ absl::StatusOr<EvalMatrix> MergeSameLabelset(EvalMatrix m) {
       out.push_back(std::move(s));
       continue;
     }
-    merged = true;
     EvalSeries& t = out[it->second];
     std::vector<Point> pts;
     pts.reserve(t.points.size() + s.points.size());
@@ -569,17 +584,30 @@ absl::StatusOr<EvalMatrix> MergeSameLabelset(EvalMatrix m) {
     }
     t.points = std::move(pts);
   }
-  (void)merged;
   return out;
 }
 
-std::string StringArg(const Expr& e) {
-  const Expr& a = Unwrap(e);
-  if (a.kind == ExprKind::kString) return static_cast<const StringLiteral&>(a).value;
-  return "";
+std::string EscapeInvalidUtf8(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size();) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) ok = false;
+    }
+    if (!ok) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
+      out.append(buf);
+      ++i;
+      continue;
+    }
+    out.append(s.substr(i, n));
+    i += n;
+  }
+  return out;
 }
-
-}  // namespace
 
 absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
   const std::string& name = c.func->name;
@@ -687,6 +715,34 @@ absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
       r.scalar.resize(num_steps_);
       for (int i = 0; i < num_steps_; ++i) {
         r.scalar[i] = f == Fn::kPi ? M_PI : static_cast<double>(StepTime(i)) / 1000;
+      }
+      return r;
+    }
+    case Fn::kStep:
+    case Fn::kRange:
+    case Fn::kStart:
+    case Fn::kEnd: {
+      double v = 0;
+      switch (f) {
+        case Fn::kStep: v = static_cast<double>(q_->query_step_ms) / 1000; break;
+        case Fn::kRange:
+          v = static_cast<double>(q_->query_end_ms - q_->query_start_ms) / 1000;
+          break;
+        case Fn::kStart: v = static_cast<double>(q_->query_start_ms) / 1000; break;
+        default: v = static_cast<double>(q_->query_end_ms) / 1000; break;
+      }
+      r.type = ValueType::kScalar;
+      r.scalar.assign(num_steps_, v);
+      return r;
+    }
+    case Fn::kMinOf:
+    case Fn::kMaxOf: {
+      MERIDIAN_ASSIGN_OR_RETURN(auto a, EvalScalarSteps(this, *c.args[0]));
+      MERIDIAN_ASSIGN_OR_RETURN(auto b, EvalScalarSteps(this, *c.args[1]));
+      r.type = ValueType::kScalar;
+      r.scalar.resize(num_steps_);
+      for (int i = 0; i < num_steps_; ++i) {
+        r.scalar[i] = f == Fn::kMinOf ? GoMin(a[i], b[i]) : GoMax(a[i], b[i]);
       }
       return r;
     }
@@ -811,24 +867,45 @@ absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
       return r;
     }
     case Fn::kHistogramQuantile:
-    case Fn::kHistogramFraction: {
-      const bool frac = f == Fn::kHistogramFraction;
-      MERIDIAN_ASSIGN_OR_RETURN(auto p1, EvalScalarSteps(this, *c.args[0]));
-      std::vector<double> p2;
-      if (frac) {
-        MERIDIAN_ASSIGN_OR_RETURN(p2, EvalScalarSteps(this, *c.args[1]));
+    case Fn::kHistogramFraction:
+    case Fn::kHistogramQuantiles: {
+      std::vector<std::vector<double>> params;
+      std::string qlabel;
+      const Expr* vec_arg;
+      std::vector<const Expr*> qargs;
+      HistFunc kind;
+      if (f == Fn::kHistogramFraction) {
+        kind = HistFunc::kFraction;
+        vec_arg = c.args[2].get();
+        for (int i = 0; i < 2; ++i) {
+          MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(this, *c.args[i]));
+          params.push_back(std::move(v));
+        }
       } else {
-        for (double q : p1) {
-          if (std::isnan(q) || q < 0 || q > 1) {
-            q_->annos.Warn(absl::StrCat(
-                "PromQL warning: quantile value should be between 0 and 1, got ",
-                FormatFloatG(q), " (", q_->Pos(*c.args[0]), ")"));
+        if (f == Fn::kHistogramQuantile) {
+          kind = HistFunc::kQuantile;
+          vec_arg = c.args[1].get();
+          qargs.push_back(c.args[0].get());
+        } else {
+          kind = HistFunc::kQuantiles;
+          vec_arg = c.args[0].get();
+          qlabel = StringArg(*c.args[1]);
+          for (size_t i = 2; i < c.args.size(); ++i) qargs.push_back(c.args[i].get());
+        }
+        for (const Expr* qa : qargs) {
+          MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(this, *qa));
+          for (double q : v) {
+            if (std::isnan(q) || q < 0 || q > 1) {
+              q_->annos.Warn(absl::StrCat(
+                  "PromQL warning: quantile value should be between 0 and 1, got ",
+                  FormatFloatG(q), " (", q_->Pos(*qa), ")"));
+            }
           }
+          params.push_back(std::move(v));
         }
       }
-      const Expr& vec_arg = *c.args[frac ? 2 : 1];
-      MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(vec_arg));
-      return EvalClassicHistogramFunc(this, q_, frac, vec_arg, p1, p2, vec_arg,
+      MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*vec_arg));
+      return EvalClassicHistogramFunc(this, q_, kind, *vec_arg, params, qlabel,
                                       std::move(in.matrix));
     }
     case Fn::kLabelReplace: {
@@ -842,11 +919,11 @@ absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
       RE2 re("^(?s:" + regex + ")$", opts);
       if (!re.ok()) {
         return absl::FailedPreconditionError(
-            absl::StrCat("invalid regular expression in label_replace(): ", regex));
+            absl::StrCat("invalid regular expression in label_replace(): ", EscapeInvalidUtf8(regex)));
       }
       if (!ValidLabelName(dst)) {
         return absl::FailedPreconditionError(
-            absl::StrCat("invalid destination label name in label_replace(): ", dst));
+            absl::StrCat("invalid destination label name in label_replace(): ", EscapeInvalidUtf8(dst)));
       }
       MERIDIAN_ASSIGN_OR_RETURN(r, Eval(*c.args[0]));
       const int ngroups = re.NumberOfCapturingGroups() + 1;
@@ -874,13 +951,13 @@ absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
         std::string s = StringArg(*c.args[i]);
         if (!ValidLabelName(s)) {
           return absl::FailedPreconditionError(
-              absl::StrCat("invalid source label name in label_join(): ", s));
+              absl::StrCat("invalid source label name in label_join(): ", EscapeInvalidUtf8(s)));
         }
         srcs.push_back(std::move(s));
       }
       if (!ValidLabelName(dst)) {
         return absl::FailedPreconditionError(
-            absl::StrCat("invalid destination label name in label_join(): ", dst));
+            absl::StrCat("invalid destination label name in label_join(): ", EscapeInvalidUtf8(dst)));
       }
       MERIDIAN_ASSIGN_OR_RETURN(r, Eval(*c.args[0]));
       std::vector<std::string> vals(srcs.size());

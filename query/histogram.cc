@@ -120,8 +120,12 @@ double BucketFraction(double lower, double upper, std::vector<Bucket> b) {
       lb = b[0].upper > 0 ? 0 : -INFINITY;
     }
     const double ub = b[i].upper;
+    // Infinite-width buckets contribute nothing to a boundary inside them.
+    // Infinite-width buckets are not interpolated: a boundary in the -Inf
+    // bucket sits at its end, one in the +Inf bucket at its start.
     auto interp = [&](double v) {
-      if (std::isinf(ub)) return rank;  // nothing known inside the +Inf bucket
+      if (std::isinf(lb)) return b[i].count;
+      if (std::isinf(ub)) return rank;
       return rank + (b[i].count - rank) * (v - lb) / (ub - lb);
     };
     if (!lower_set && lb >= lower) {
@@ -134,11 +138,11 @@ double BucketFraction(double lower, double upper, std::vector<Bucket> b) {
     }
     if (lower_set && upper_set) break;
     if (!lower_set && lb < lower && ub > lower) {
-      lower_rank = std::isinf(lb) ? rank : interp(lower);
+      lower_rank = interp(lower);
       lower_set = true;
     }
     if (!upper_set && lb < upper && ub > upper) {
-      upper_rank = std::isinf(lb) ? rank : interp(upper);
+      upper_rank = interp(upper);
       upper_set = true;
     }
     if (lower_set && upper_set) break;
@@ -151,42 +155,57 @@ double BucketFraction(double lower, double upper, std::vector<Bucket> b) {
 
 }  // namespace
 
-absl::StatusOr<EvalResult> EvalClassicHistogramFunc(Evaluator* ev, QueryContext* q,
-                                                    bool is_fraction, const Expr& vec_arg,
-                                                    const std::vector<double>& p1,
-                                                    const std::vector<double>& p2,
-                                                    const Expr& pos_arg, EvalMatrix in) {
+namespace {
+
+// prometheus/common's FormatOpenMetricsFloat.
+std::string FormatOpenMetricsFloat(double f) {
+  if (f == 1) return "1.0";
+  if (f == 0) return "0.0";
+  if (f == -1) return "-1.0";
+  std::string s = FormatFloatG(f);
+  if (std::isnan(f) || std::isinf(f)) return s;
+  if (s.find_first_of("e.") == std::string::npos) s += ".0";
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<EvalResult> EvalClassicHistogramFunc(
+    Evaluator* ev, QueryContext* q, HistFunc kind, const Expr& vec_arg,
+    const std::vector<std::vector<double>>& params, const std::string& quantile_label,
+    EvalMatrix in) {
   // Group bucket series by their labels without `le`.
   const std::vector<std::string> le = {"le"};
-  struct Group {
-    int out;
-    std::vector<Bucket> buckets;
-  };
   std::vector<int> group_of(in.size(), -1);
   std::vector<double> upper(in.size());
   absl::flat_hash_map<uint64_t, int> index;
-  EvalMatrix out;
+  std::vector<Labels> group_labels;
   for (size_t s = 0; s < in.size(); ++s) {
     std::string_view lv = in[s].metric.Get("le");
     double u;
     if (!ParseGoFloat(lv, &u)) {
       q->annos.Warn(absl::StrCat(
-          "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"", std::string(lv),
-          "\" for metric name \"", std::string(in[s].metric.MetricName()), "\" (", q->Pos(vec_arg), ")"));
+          "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"",
+          std::string(lv), "\" for metric name \"", std::string(in[s].metric.MetricName()),
+          "\" (", q->Pos(vec_arg), ")"));
       continue;
     }
     upper[s] = u;
     uint64_t key = in[s].metric.HashFor(le, false);
-    auto [it, inserted] = index.try_emplace(key, static_cast<int>(out.size()));
-    if (inserted) {
-      out.push_back(EvalSeries{LabelsBuilder(in[s].metric).Del("le").Build(), {}, true});
-    }
+    auto [it, inserted] = index.try_emplace(key, static_cast<int>(group_labels.size()));
+    if (inserted) group_labels.push_back(LabelsBuilder(in[s].metric).Del("le").Build());
     group_of[s] = it->second;
   }
-  std::vector<std::vector<Bucket>> buckets(out.size());
+  SeriesAccumulator acc;
+  std::vector<uint64_t> group_hash(group_labels.size());
+  for (size_t g = 0; g < group_labels.size(); ++g) group_hash[g] = group_labels[g].Hash();
+  // (group, quantile index) -> output series and the q it was made for.
+  absl::flat_hash_map<uint64_t, std::pair<int, double>> qseries;
+  std::vector<std::vector<Bucket>> buckets(group_labels.size());
   StepCursor cur(&in);
   bool forced_any = false;
   std::string forced_name;
+  const size_t nq = kind == HistFunc::kFraction ? 1 : params.size();
   for (int step = 0; step < ev->num_steps(); ++step) {
     const int64_t ts = ev->StepTime(step);
     for (auto& b : buckets) b.clear();
@@ -195,20 +214,40 @@ absl::StatusOr<EvalResult> EvalClassicHistogramFunc(Evaluator* ev, QueryContext*
       if (group_of[s] < 0 || !cur.At(s, ts, &v)) continue;
       buckets[group_of[s]].push_back(Bucket{upper[s], v});
     }
-    for (size_t g = 0; g < out.size(); ++g) {
-      if (buckets[g].empty()) continue;
-      double v;
-      if (is_fraction) {
-        v = BucketFraction(p1[step], p2[step], buckets[g]);
-      } else {
-        bool forced;
-        v = BucketQuantile(p1[step], buckets[g], &forced);
-        if (forced && !forced_any) {
-          forced_any = true;
-          forced_name = std::string(out[g].metric.MetricName());
+    for (size_t qi = 0; qi < nq; ++qi) {
+      for (size_t g = 0; g < group_labels.size(); ++g) {
+        if (buckets[g].empty()) continue;
+        double v;
+        int out;
+        if (kind == HistFunc::kFraction) {
+          v = BucketFraction(params[0][step], params[1][step], buckets[g]);
+          out = acc.SeriesFor(group_hash[g], true, [&] { return group_labels[g]; });
+        } else {
+          const double qv = params[qi][step];
+          bool forced;
+          v = BucketQuantile(qv, buckets[g], &forced);
+          if (forced && !forced_any) {
+            forced_any = true;
+            forced_name = std::string(group_labels[g].MetricName());
+          }
+          if (kind == HistFunc::kQuantile) {
+            out = acc.SeriesFor(group_hash[g], true, [&] { return group_labels[g]; });
+          } else {
+            const uint64_t key = static_cast<uint64_t>(g) * nq + qi;
+            auto it = qseries.find(key);
+            if (it == qseries.end() || !(it->second.second == qv)) {
+              Labels ls = LabelsBuilder(group_labels[g])
+                              .Set(quantile_label, FormatOpenMetricsFloat(qv))
+                              .Build();
+              const uint64_t h = ls.Hash();
+              int idx = acc.SeriesFor(h, true, [&] { return std::move(ls); });
+              it = qseries.insert_or_assign(key, std::make_pair(idx, qv)).first;
+            }
+            out = it->second.first;
+          }
         }
+        MERIDIAN_RETURN_IF_ERROR(acc.Add(out, ts, v));
       }
-      out[g].points.push_back(Point{ts, v});
     }
   }
   if (forced_any) {
@@ -218,10 +257,9 @@ absl::StatusOr<EvalResult> EvalClassicHistogramFunc(Evaluator* ev, QueryContext*
         "for metric name \"",
         forced_name, "\" (", q->Pos(vec_arg), ")"));
   }
-  std::erase_if(out, [](const EvalSeries& s) { return s.points.empty(); });
   EvalResult r;
   r.type = ValueType::kVector;
-  r.matrix = std::move(out);
+  r.matrix = acc.Take();
   MERIDIAN_RETURN_IF_ERROR(q->AddSamples(CountPoints(r.matrix) - CountPoints(in)));
   return r;
 }
