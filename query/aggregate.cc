@@ -181,6 +181,161 @@ Grouping MakeGrouping(const EvalMatrix& in, const AggregateExpr& a, bool with_la
 
 }  // namespace
 
+namespace {
+
+// Running state of one (group, step) of sum/avg/count/min/max/group/stddev/
+// stdvar/quantile, updated exactly as Prometheus's aggregation().
+struct Acc {
+  double value = 0, mean = 0, c = 0, count = 0;
+  bool seen = false, incremental = false;
+};
+
+inline void AccFirst(AggOp op, Acc* x, double f) {
+  *x = Acc{};
+  x->seen = true;
+  x->value = f;
+  x->mean = f;
+  x->count = 1;
+  if (op == AggOp::kStddev || op == AggOp::kStdvar) {
+    x->value = (std::isnan(f) || std::isinf(f)) ? NAN : 0;
+  } else if (op == AggOp::kGroup) {
+    x->value = 1;
+  }
+}
+
+inline void AccAdd(AggOp op, Acc* x, double f) {
+  switch (op) {
+    case AggOp::kSum:
+      KahanInc(f, &x->value, &x->c);
+      break;
+    case AggOp::kAvg: {
+      x->count++;
+      if (!x->incremental) {
+        double nv = x->value, nc = x->c;
+        KahanInc(f, &nv, &nc);
+        if (!std::isinf(nv)) {
+          x->value = nv;
+          x->c = nc;
+          break;
+        }
+        x->incremental = true;
+        x->mean = x->value / (x->count - 1);
+        x->c /= (x->count - 1);
+      }
+      if (std::isinf(x->mean)) {
+        if (std::isinf(f) && (x->mean > 0) == (f > 0)) break;
+        if (!std::isinf(f) && !std::isnan(f)) break;
+      }
+      const double current = x->mean + x->c;
+      KahanInc(f / x->count - current / x->count, &x->mean, &x->c);
+      break;
+    }
+    case AggOp::kMax:
+      if (x->value < f || std::isnan(x->value)) x->value = f;
+      break;
+    case AggOp::kMin:
+      if (x->value > f || std::isnan(x->value)) x->value = f;
+      break;
+    case AggOp::kCount:
+      x->count++;
+      break;
+    case AggOp::kStddev:
+    case AggOp::kStdvar: {
+      x->count++;
+      const double delta = f - x->mean;
+      x->mean += delta / x->count;
+      x->value += delta * (f - x->mean);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+inline double AccFinal(AggOp op, const Acc& x) {
+  switch (op) {
+    case AggOp::kAvg: return x.incremental ? x.mean + x.c : (x.value + x.c) / x.count;
+    case AggOp::kCount: return x.count;
+    case AggOp::kStdvar: return x.value / x.count;
+    case AggOp::kStddev: return std::sqrt(x.value / x.count);
+    case AggOp::kSum: return x.value + x.c;
+    default: return x.value;
+  }
+}
+
+// Series-major aggregation for the ops whose per-step state is an Acc
+// (everything but quantile and the k-ops): input series are added one at a
+// time, in input order, so each (group, step) sees its values in the same
+// order as Prometheus's step-major loop.
+class SeriesAggregator {
+ public:
+  SeriesAggregator(const AggregateExpr& a, Evaluator* ev, QueryContext* q)
+      : a_(a), ev_(ev), q_(q), steps_(ev->num_steps()) {
+    without_names_ = a.grouping;
+    without_names_.push_back(std::string(kMetricName));
+  }
+
+  absl::Status Add(const Labels& ls, bool drop, std::span<const Point> pts) {
+    const uint64_t key = GroupKey(ls, a_, without_names_);
+    auto [it, inserted] = index_.try_emplace(key, static_cast<int>(labels_.size()));
+    const int g = it->second;
+    if (inserted) {
+      labels_.push_back(GroupLabels(ls, a_));
+      drop_.push_back(drop);
+      acc_.resize(acc_.size() + steps_);
+      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(steps_));
+    } else if (drop) {
+      drop_[g] = true;
+    }
+    Acc* row = acc_.data() + static_cast<size_t>(g) * steps_;
+    const AggOp op = a_.op;
+    for (const Point& p : pts) {
+      Acc* x = row + ev_->StepIndex(p.t_ms);
+      if (!x->seen) {
+        AccFirst(op, x, p.v);
+      } else {
+        AccAdd(op, x, p.v);
+      }
+    }
+    return q_->AddSamples(-static_cast<int64_t>(pts.size()));
+  }
+
+  absl::StatusOr<EvalResult> Finish() {
+    EvalResult r;
+    r.type = ValueType::kVector;
+    r.matrix.reserve(labels_.size());
+    for (size_t g = 0; g < labels_.size(); ++g) {
+      const Acc* row = acc_.data() + g * steps_;
+      EvalSeries s;
+      for (int i = 0; i < steps_; ++i) {
+        if (!row[i].seen) continue;
+        if (s.points.empty()) s.points.reserve(steps_ - i);
+        s.points.push_back(Point{ev_->StepTime(i), AccFinal(a_.op, row[i])});
+      }
+      if (s.points.empty()) continue;
+      s.metric = std::move(labels_[g]);
+      s.drop_name = drop_[g];
+      r.matrix.push_back(std::move(s));
+    }
+    MERIDIAN_RETURN_IF_ERROR(
+        q_->AddSamples(CountPoints(r.matrix) - static_cast<int64_t>(acc_.size())));
+    return r;
+  }
+
+ private:
+  const AggregateExpr& a_;
+  Evaluator* ev_;
+  QueryContext* q_;
+  const int steps_;
+  std::vector<std::string> without_names_;
+  absl::flat_hash_map<uint64_t, int> index_;
+  std::vector<Labels> labels_;
+  std::vector<bool> drop_;
+  std::vector<Acc> acc_;  // group-major: acc_[g * steps_ + step]
+};
+
+}  // namespace
+
 absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
   if (a.op == AggOp::kCountValues) {
     const Expr& p = Unwrap(*a.param);
@@ -198,6 +353,28 @@ absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
   if (a.param != nullptr) {
     MERIDIAN_ASSIGN_OR_RETURN(params, EvalScalarSteps(this, *a.param));
   }
+  if (!IsKOp(a.op) && a.op != AggOp::kQuantile) {
+    SeriesAggregator agg(a, this, q_);
+    auto sink = [&](const Labels& ls, bool drop, std::vector<Point>* pts) {
+      return agg.Add(ls, drop, *pts);
+    };
+    const Expr& inner = Unwrap(*a.expr);
+    const int mi = inner.kind == ExprKind::kCall
+                       ? RangeArgIndex(static_cast<const Call&>(inner))
+                       : -1;
+    if (mi >= 0 && static_cast<const Call&>(inner).func->name != "absent_over_time") {
+      MERIDIAN_RETURN_IF_ERROR(StreamRangeFunction(static_cast<const Call&>(inner), mi, sink));
+    } else if (inner.kind == ExprKind::kVectorSelector) {
+      MERIDIAN_RETURN_IF_ERROR(
+          StreamVectorSelector(static_cast<const VectorSelector&>(inner), false, sink));
+    } else {
+      MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*a.expr));
+      for (const auto& s : in.matrix) {
+        MERIDIAN_RETURN_IF_ERROR(agg.Add(s.metric, s.drop_name, s.points));
+      }
+    }
+    return agg.Finish();
+  }
   MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*a.expr));
   if (IsKOp(a.op)) return AggregateK(a, std::move(in.matrix), params);
   if (a.op == AggOp::kQuantile) {
@@ -214,10 +391,6 @@ absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
 absl::StatusOr<EvalResult> Evaluator::AggregateSimple(const AggregateExpr& a, EvalMatrix in,
                                                       const std::vector<double>& params) {
   Grouping g = MakeGrouping(in, a, true);
-  struct Acc {
-    double value = 0, mean = 0, c = 0, count = 0;
-    bool seen = false, incremental = false;
-  };
   std::vector<Acc> acc(g.n_groups);
   std::vector<std::vector<double>> qvals(a.op == AggOp::kQuantile ? g.n_groups : 0);
   EvalMatrix out(g.n_groups);

@@ -259,7 +259,18 @@ absl::StatusOr<EvalResult> Evaluator::EvalVectorSelector(const VectorSelector& v
                                                          bool want_timestamps) {
   EvalResult r;
   r.type = ValueType::kVector;
-  if (num_steps_ == 0) return r;
+  MERIDIAN_RETURN_IF_ERROR(StreamVectorSelector(
+      vs, want_timestamps,
+      [&](const Labels& ls, bool drop, std::vector<Point>* pts) -> absl::Status {
+        r.matrix.push_back(EvalSeries{ls, std::move(*pts), drop});
+        return absl::OkStatus();
+      }));
+  return r;
+}
+
+absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want_timestamps,
+                                             SeriesSink sink) {
+  if (num_steps_ == 0) return absl::OkStatus();
   const bool has_at = vs.at != AtKind::kNone;
   const int64_t at = AtTime(vs.at, vs.at_ms);
   const int64_t lo_ref = (has_at ? at : start_) - vs.offset_ms;
@@ -269,44 +280,42 @@ absl::StatusOr<EvalResult> Evaluator::EvalVectorSelector(const VectorSelector& v
   std::unique_ptr<SeriesSet> set;
   MERIDIAN_RETURN_IF_ERROR(SelectSeries(vs, lo_ref - lookback + 1, hi_ref, &querier, &set));
   std::vector<Sample> buf;
+  std::vector<Point> points;
   int n_series = 0;
   while (set->Next()) {
     if ((++n_series & 255) == 0) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
     MERIDIAN_RETURN_IF_ERROR(set->Samples(&buf));
-    EvalSeries out;
+    points.clear();
     size_t j = 0;  // number of samples with t <= ref
     auto pick = [&](int64_t ref, Sample* s) -> bool {
       while (j < buf.size() && buf[j].t_ms <= ref) ++j;
       if (j == 0) return false;
       const Sample& c = buf[j - 1];
-      if (c.t_ms <= ref - lookback || IsStaleNaN(c.v)) return false;
+      if (c.t_ms <= ref - lookback || IsStaleMarker(c.v)) return false;
       *s = c;
       return true;
     };
     if (has_at) {
       Sample s;
       if (pick(at - vs.offset_ms, &s)) {
-        out.points.reserve(num_steps_);
+        points.reserve(num_steps_);
         double v = want_timestamps ? static_cast<double>(s.t_ms) / 1000.0 : s.v;
-        for (int i = 0; i < num_steps_; ++i) out.points.push_back(Point{StepTime(i), v});
+        for (int i = 0; i < num_steps_; ++i) points.push_back(Point{StepTime(i), v});
       }
     } else {
       for (int i = 0; i < num_steps_; ++i) {
         int64_t ts = StepTime(i);
         Sample s;
         if (!pick(ts - vs.offset_ms, &s)) continue;
-        if (out.points.empty()) out.points.reserve(num_steps_ - i);
-        out.points.push_back(
-            Point{ts, want_timestamps ? static_cast<double>(s.t_ms) / 1000.0 : s.v});
+        if (points.empty()) points.reserve(num_steps_ - i);
+        points.push_back(Point{ts, want_timestamps ? static_cast<double>(s.t_ms) / 1000.0 : s.v});
       }
     }
-    if (out.points.empty()) continue;
-    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(out.points.size())));
-    out.metric = set->labels();
-    r.matrix.push_back(std::move(out));
+    if (points.empty()) continue;
+    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(points.size())));
+    MERIDIAN_RETURN_IF_ERROR(sink(set->labels(), false, &points));
   }
-  MERIDIAN_RETURN_IF_ERROR(set->status());
-  return r;
+  return set->status();
 }
 
 absl::Status Evaluator::ForEachRangeSeries(
@@ -334,7 +343,7 @@ absl::Status Evaluator::ForEachRangeSeries(
       // Drop stale markers and anything outside (lo, hi] in place.
       size_t w = 0;
       for (size_t i = 0; i < buf.size(); ++i) {
-        if (buf[i].t_ms <= lo || buf[i].t_ms > hi || IsStaleNaN(buf[i].v)) continue;
+        if (buf[i].t_ms <= lo || buf[i].t_ms > hi || IsStaleMarker(buf[i].v)) continue;
         buf[w++] = buf[i];
       }
       buf.resize(w);

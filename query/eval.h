@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -102,6 +103,13 @@ std::string FormatFloatPlain(double f);
 std::string FormatFloatG(double f);
 // Go's strconv.ParseFloat(s, 64) acceptance (decimal, hex, Inf, NaN).
 bool ParseGoFloat(std::string_view s, double* out);
+
+// IsStaleNaN, inlined for hot loops.
+inline bool IsStaleMarker(double v) {
+  uint64_t bits;
+  std::memcpy(&bits, &v, sizeof(bits));
+  return bits == kStaleNaNBits;
+}
 
 // Kahan-Babuska (Neumaier) summation step, as Prometheus's kahansum.Inc.
 inline void KahanInc(double inc, double* sum, double* c) {
@@ -196,7 +204,19 @@ class Evaluator {
       absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn);
 
  private:
+  // Receives the output series of a streaming evaluation one at a time;
+  // `points` may be moved from.
+  using SeriesSink =
+      absl::FunctionRef<absl::Status(const Labels&, bool drop_name, std::vector<Point>* points)>;
+
   absl::StatusOr<EvalResult> EvalVectorSelector(const VectorSelector& vs, bool want_timestamps);
+  absl::Status StreamVectorSelector(const VectorSelector& vs, bool want_timestamps,
+                                    SeriesSink sink);
+  // Index of the range-vector argument of `c`, or -1.
+  static int RangeArgIndex(const Call& c);
+  // Evaluates a function with a range-vector argument (not absent_over_time),
+  // one output series at a time.
+  absl::Status StreamRangeFunction(const Call& c, int matrix_arg, SeriesSink sink);
   absl::StatusOr<EvalResult> EvalMatrixSelectorTop(const MatrixSelector& ms);
   absl::StatusOr<EvalResult> EvalSubquery(const SubqueryExpr& sq);
   absl::StatusOr<EvalResult> EvalUnary(const UnaryExpr& u);

@@ -93,6 +93,10 @@ struct Window {
   int64_t range_ms;
   double a;  // first scalar argument, if any
   double b;  // second scalar argument, if any
+  // For rate/increase: indices k (into `all`) of counter resets inside the
+  // window, i.e. all[k].v < all[k-1].v.
+  std::span<const uint32_t> resets;
+  const Point* all = nullptr;
 };
 
 bool ExtrapolatedRate(std::span<const Point> w, const Window& c, bool counter, bool rate,
@@ -102,9 +106,7 @@ bool ExtrapolatedRate(std::span<const Point> w, const Window& c, bool counter, b
   const Point& last = w.back();
   double result = last.v - first.v;
   if (counter) {
-    for (size_t i = 1; i < w.size(); ++i) {
-      if (w[i].v < w[i - 1].v) result += w[i - 1].v;
-    }
+    for (uint32_t k : c.resets) result += c.all[k - 1].v;
   }
   double to_start = static_cast<double>(first.t_ms - c.range_start) / 1000;
   double to_end = static_cast<double>(c.range_end - last.t_ms) / 1000;
@@ -609,6 +611,94 @@ std::string EscapeInvalidUtf8(std::string_view s) {
   return out;
 }
 
+int Evaluator::RangeArgIndex(const Call& c) {
+  for (size_t i = 0; i < c.args.size(); ++i) {
+    const Expr& a = Unwrap(*c.args[i]);
+    if (a.kind == ExprKind::kMatrixSelector || a.kind == ExprKind::kSubquery) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, SeriesSink sink) {
+  const Fn f = LookupFn(c.func->name);
+  std::vector<std::vector<double>> sargs;
+  for (size_t i = 0; i < c.args.size(); ++i) {
+    if (static_cast<int>(i) == matrix_arg) continue;
+    MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(this, *c.args[i]));
+    sargs.push_back(std::move(v));
+  }
+  if (f == Fn::kQuantileOT && !sargs.empty()) {
+    for (double q : sargs[0]) {
+      if (std::isnan(q) || q < 0 || q > 1) {
+        q_->annos.Warn(absl::StrCat(
+            "PromQL warning: quantile value should be between 0 and 1, got ", FormatFloatG(q),
+            " (", q_->Pos(*c.args[0]), ")"));
+      }
+    }
+  }
+  const bool keep_name = f == Fn::kLastOT || f == Fn::kFirstOT;
+  const bool counter = f == Fn::kRate || f == Fn::kIncrease;
+  RangeSpec spec;
+  absl::Status fn_err;
+  std::vector<Point> out;
+  std::vector<uint32_t> resets;
+  return ForEachRangeSeries(
+      *c.args[matrix_arg], &spec,
+      [&](const Labels& ls, bool, std::span<const Point> pts) -> absl::Status {
+        out.clear();
+        resets.clear();
+        if (counter) {
+          for (size_t k = 1; k < pts.size(); ++k) {
+            if (pts[k].v < pts[k - 1].v) resets.push_back(static_cast<uint32_t>(k));
+          }
+        }
+        size_t lo = 0, hi = 0, rlo = 0, rhi = 0;
+        Window win{};
+        win.range_ms = spec.range_ms;
+        win.all = pts.data();
+        for (int i = 0; i < num_steps_; ++i) {
+          const int64_t ts = StepTime(i);
+          const int64_t wend = (spec.has_at ? spec.at_ms : ts) - spec.offset_ms;
+          const int64_t wstart = wend - spec.range_ms;
+          while (hi < pts.size() && pts[hi].t_ms <= wend) ++hi;
+          while (lo < pts.size() && pts[lo].t_ms <= wstart) ++lo;
+          if (lo >= hi) continue;
+          if (counter) {
+            // Resets inside the window: indices k with lo < k < hi.
+            while (rhi < resets.size() && resets[rhi] < hi) ++rhi;
+            while (rlo < resets.size() && resets[rlo] <= lo) ++rlo;
+            win.resets = std::span<const uint32_t>(resets.data() + rlo, rhi > rlo ? rhi - rlo : 0);
+          }
+          win.ts = ts;
+          win.range_start = wstart;
+          win.range_end = wend;
+          win.a = sargs.size() > 0 ? sargs[0][i] : 0;
+          win.b = sargs.size() > 1 ? sargs[1][i] : 0;
+          double v;
+          if (RangeFn(f, pts.subspan(lo, hi - lo), win, &v, &fn_err)) {
+            if (out.empty()) out.reserve(num_steps_ - i);
+            out.push_back(Point{ts, v});
+          }
+          if (!fn_err.ok()) return fn_err;
+        }
+        if (out.empty()) return absl::OkStatus();
+        if (counter) {
+          std::string_view mn = ls.MetricName();
+          if (!mn.empty() && !mn.ends_with("_total") && !mn.ends_with("_sum") &&
+              !mn.ends_with("_count") && !mn.ends_with("_bucket")) {
+            q_->annos.Info(absl::StrCat(
+                "PromQL info: metric might not be a counter, name does not end in "
+                "_total/_sum/_count/_bucket: \"",
+                std::string(mn), "\" (", q_->Pos(*c.args[matrix_arg]), ")"));
+          }
+        }
+        MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(out.size())));
+        return sink(ls, !keep_name, &out);
+      });
+}
+
 absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
   const std::string& name = c.func->name;
   const Fn f = LookupFn(name);
@@ -619,92 +709,39 @@ absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
   r.type = ValueType::kVector;
 
   // Range-vector functions.
-  int matrix_arg = -1;
-  for (size_t i = 0; i < c.args.size(); ++i) {
-    const Expr& a = Unwrap(*c.args[i]);
-    if (a.kind == ExprKind::kMatrixSelector || a.kind == ExprKind::kSubquery) {
-      matrix_arg = static_cast<int>(i);
-      break;
-    }
-  }
-  if (matrix_arg >= 0) {
-    std::vector<std::vector<double>> sargs;
-    for (size_t i = 0; i < c.args.size(); ++i) {
-      if (static_cast<int>(i) == matrix_arg) continue;
-      MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(this, *c.args[i]));
-      sargs.push_back(std::move(v));
-    }
-    if (f == Fn::kQuantileOT && !sargs.empty()) {
-      for (double q : sargs[0]) {
-        if (std::isnan(q) || q < 0 || q > 1) {
-          q_->annos.Warn(absl::StrCat(
-              "PromQL warning: quantile value should be between 0 and 1, got ", FormatFloatG(q),
-              " (", q_->Pos(*c.args[0]), ")"));
-        }
-      }
-    }
-    const bool keep_name = f == Fn::kLastOT || f == Fn::kFirstOT;
-    std::vector<bool> found(f == Fn::kAbsentOT ? num_steps_ : 0);
+  const int matrix_arg = RangeArgIndex(c);
+  if (matrix_arg >= 0 && f == Fn::kAbsentOT) {
+    std::vector<bool> found(num_steps_);
     RangeSpec spec;
-    absl::Status fn_err;
     MERIDIAN_RETURN_IF_ERROR(ForEachRangeSeries(
         *c.args[matrix_arg], &spec,
-        [&](const Labels& ls, bool, std::span<const Point> pts) -> absl::Status {
-          EvalSeries s;
+        [&](const Labels&, bool, std::span<const Point> pts) -> absl::Status {
           size_t lo = 0, hi = 0;
-          Window win{};
-          win.range_ms = spec.range_ms;
           for (int i = 0; i < num_steps_; ++i) {
-            const int64_t ts = StepTime(i);
-            const int64_t wend = (spec.has_at ? spec.at_ms : ts) - spec.offset_ms;
-            const int64_t wstart = wend - spec.range_ms;
+            const int64_t wend = (spec.has_at ? spec.at_ms : StepTime(i)) - spec.offset_ms;
             while (hi < pts.size() && pts[hi].t_ms <= wend) ++hi;
-            while (lo < pts.size() && pts[lo].t_ms <= wstart) ++lo;
-            if (lo >= hi) continue;
-            if (f == Fn::kAbsentOT) {
-              found[i] = true;
-              continue;
-            }
-            win.ts = ts;
-            win.range_start = wstart;
-            win.range_end = wend;
-            win.a = sargs.size() > 0 ? sargs[0][i] : 0;
-            win.b = sargs.size() > 1 ? sargs[1][i] : 0;
-            double v;
-            if (RangeFn(f, pts.subspan(lo, hi - lo), win, &v, &fn_err)) {
-              if (s.points.empty()) s.points.reserve(num_steps_ - i);
-              s.points.push_back(Point{ts, v});
-            }
-            if (!fn_err.ok()) return fn_err;
+            while (lo < pts.size() && pts[lo].t_ms <= wend - spec.range_ms) ++lo;
+            if (lo < hi) found[i] = true;
           }
-          if (s.points.empty()) return absl::OkStatus();
-          if (f == Fn::kRate || f == Fn::kIncrease) {
-            std::string_view mn = ls.MetricName();
-            if (!mn.empty() && !mn.ends_with("_total") && !mn.ends_with("_sum") &&
-                !mn.ends_with("_count") && !mn.ends_with("_bucket")) {
-              q_->annos.Info(absl::StrCat(
-                  "PromQL info: metric might not be a counter, name does not end in "
-                  "_total/_sum/_count/_bucket: \"",
-                  std::string(mn), "\" (", q_->Pos(*c.args[matrix_arg]), ")"));
-            }
-          }
-          MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(s.points.size())));
-          s.metric = ls;
-          s.drop_name = !keep_name;
-          r.matrix.push_back(std::move(s));
           return absl::OkStatus();
         }));
-    if (f == Fn::kAbsentOT) {
-      EvalSeries s;
-      for (int i = 0; i < num_steps_; ++i) {
-        if (!found[i]) s.points.push_back(Point{StepTime(i), 1});
-      }
-      if (!s.points.empty()) {
-        s.metric = AbsentLabels(*c.args[matrix_arg]);
-        s.drop_name = true;
-        r.matrix.push_back(std::move(s));
-      }
+    EvalSeries s;
+    for (int i = 0; i < num_steps_; ++i) {
+      if (!found[i]) s.points.push_back(Point{StepTime(i), 1});
     }
+    if (!s.points.empty()) {
+      s.metric = AbsentLabels(*c.args[matrix_arg]);
+      s.drop_name = true;
+      r.matrix.push_back(std::move(s));
+    }
+    return r;
+  }
+  if (matrix_arg >= 0) {
+    MERIDIAN_RETURN_IF_ERROR(StreamRangeFunction(
+        c, matrix_arg, [&](const Labels& ls, bool drop, std::vector<Point>* pts) -> absl::Status {
+          r.matrix.push_back(EvalSeries{ls, std::move(*pts), drop});
+          return absl::OkStatus();
+        }));
     return r;
   }
 
