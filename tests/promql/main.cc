@@ -40,6 +40,7 @@ struct Flags {
   bool isolate = true;
   bool at_variants = true;
   bool range_check = true;
+  bool trace = false;
   int64_t max_samples = 10000;  // promqltest.DefaultMaxSamplesPerQuery
 };
 
@@ -89,9 +90,14 @@ void WriteAll(int fd, std::string_view s) {
   ropts.skip_through_line = skip_through;
   ropts.at_modifier_variants = flags.at_variants;
   ropts.range_mode_check = flags.range_check;
-  ropts.on_case_start = [fd](int line) {
+  ropts.trace = flags.trace;
+  // Self-test of crash isolation: abort when starting this line.
+  const char* abort_env = std::getenv("PROMQL_CONFORMANCE_SELFTEST_ABORT_LINE");
+  const int abort_line = abort_env != nullptr ? std::atoi(abort_env) : -1;
+  ropts.on_case_start = [fd, abort_line](int line) {
     alarm(kCaseTimeoutS);
     WriteAll(fd, Cat("S ", line, "\n"));
+    if (line == abort_line) abort();
   };
   ScriptRunner runner(&engine, ropts);
   absl::Status st = runner.Run(script, [fd](const CaseResult& r) {
@@ -201,6 +207,7 @@ std::map<int, CaseResult> RunInProcess(const Script& script, const std::string& 
   ropts.storage_dir = storage_dir;
   ropts.at_modifier_variants = flags.at_variants;
   ropts.range_mode_check = flags.range_check;
+  ropts.trace = flags.trace;
   ScriptRunner runner(&engine, ropts);
   std::map<int, CaseResult> results;
   absl::Status st = runner.Run(script, [&](const CaseResult& r) { results[r.line] = r; });
@@ -253,6 +260,8 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->isolate = false;
     } else if (a == "--no-at-variants") {
       f->at_variants = false;
+    } else if (a == "--trace") {
+      f->trace = true;
     } else if (a == "--no-range-check") {
       f->range_check = false;
     } else if (a == "--max-samples") {
@@ -269,7 +278,7 @@ int Main(int argc, char** argv) {
   if (!ParseFlags(argc, argv, &flags)) {
     std::cerr << "usage: promql_conformance [--dir DIR] [--file NAME ...] [--verbose] [--baseline FILE]\n"
                  "                          [--write-baseline FILE] [--no-isolate] [--no-at-variants]\n"
-                 "                          [--no-range-check] [--max-samples N]\n";
+                 "                          [--no-range-check] [--max-samples N] [--trace]\n";
     return 1;
   }
   if (flags.dir.empty()) {
@@ -326,7 +335,11 @@ int Main(int argc, char** argv) {
     std::map<int, CaseResult> results;
     auto skipped = SkippedFiles().find(file);
     if (skipped != SkippedFiles().end()) {
-      for (const auto& [line, _] : cases) results[line] = {line, Outcome::kSkip, skipped->second};
+      for (const Command& c : script.commands) {
+        if (const auto* e = std::get_if<EvalCmd>(&c)) results[e->line] = {e->line, Outcome::kSkip, skipped->second};
+      }
+      // Lines the parser could not read are not cases in a skipped file.
+      std::erase_if(cases, [&](const auto& kv) { return !results.contains(kv.first); });
     } else {
       std::string dir = Cat(tmp_root, "/", file);
       results = flags.isolate ? RunIsolated(script, dir, flags) : RunInProcess(script, dir, flags);

@@ -2,6 +2,7 @@
 #include "tests/promql/strutil.h"
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <utility>
 
@@ -194,6 +195,10 @@ CaseResult ScriptRunner::RunEval(const EvalCmd& cmd) {
 }
 
 absl::Status ScriptRunner::RunRange(const EvalCmd& cmd) {
+  if (options_.trace) {
+    std::cerr << "  range " << cmd.expr << " from " << cmd.start_ms << " to " << cmd.end_ms << " step " << cmd.step_ms
+              << "\n";
+  }
   auto res = engine_->RangeQuery(*queryable_, cmd.expr, cmd.start_ms, cmd.end_ms, cmd.step_ms, {});
   const std::string where = Cat(cmd.expr, " from ", cmd.start_ms, " to ", cmd.end_ms, " step ", cmd.step_ms);
   if (!res.ok()) {
@@ -211,6 +216,7 @@ absl::Status ScriptRunner::RunRange(const EvalCmd& cmd) {
 }
 
 absl::Status ScriptRunner::RunInstant(const EvalCmd& cmd, const std::string& expr, int64_t t_ms) {
+  if (options_.trace) std::cerr << "  instant " << expr << " at " << t_ms << "\n";
   auto res = engine_->InstantQuery(*queryable_, expr, t_ms, {});
   if (!res.ok()) {
     if (cmd.IsFail()) {
@@ -230,6 +236,7 @@ absl::Status ScriptRunner::RunInstant(const EvalCmd& cmd, const std::string& exp
   static const RE2 kQueryContextFuncs(R"((start|end|range|step)\(\))");
   if (RE2::PartialMatch(expr, kQueryContextFuncs)) return absl::OkStatus();
 
+  if (options_.trace) std::cerr << "  range-mode " << expr << " around " << t_ms << "\n";
   auto range = engine_->RangeQuery(*queryable_, expr, t_ms - kMinuteMs, t_ms + kMinuteMs, kMinuteMs, {});
   if (!range.ok()) {
     return Failure("instant query run as range query", expr, t_ms,

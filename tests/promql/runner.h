@@ -48,6 +48,8 @@ struct RunnerOptions {
   int skip_through_line = 0;
   bool at_modifier_variants = true;
   bool range_mode_check = true;
+  // Print every query the runner sends to the engine on stderr.
+  bool trace = false;
   // Called before each eval is evaluated (e.g. to note it for crash reports).
   std::function<void(int line)> on_case_start;
 };
