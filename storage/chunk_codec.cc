@@ -1,7 +1,7 @@
 #include "storage/chunk_codec.h"
 
 #include <cmath>
-#include <cstdlib>
+#include <numeric>
 
 #include "storage/coding.h"
 
@@ -12,23 +12,26 @@ using coding::BitsDouble;
 using coding::DoubleBits;
 using coding::PutSignedVarint;
 using coding::PutVarint;
+using coding::ZigZag;
 
 constexpr uint8_t kVersion = 1;
 // Value encodings (low nibble of the first byte).
 constexpr uint8_t kValuesDecimal = 0;
 constexpr uint8_t kValuesXor = 1;
+// Timestamp modes.
+constexpr uint8_t kTimeDoubleDelta = 0;
+constexpr uint8_t kTimeGrid = 1;
 // Integer-stream modes for decimal values.
 constexpr uint8_t kIntDelta = 0;
 constexpr uint8_t kIntDoubleDelta = 1;
-// XOR modes.
-constexpr uint8_t kXorVarint = 0;         // varint(bits ^ prev)
-constexpr uint8_t kXorSwappedVarint = 1;  // varint(bswap(bits ^ prev))
-constexpr uint8_t kXorRaw = 2;            // fixed64 little endian of bits ^ prev
 
 constexpr int kMaxExponent = 15;
 constexpr double kPow10[kMaxExponent + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                              1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 constexpr double kMaxMantissa = 9007199254740992.0;  // 2^53
+
+inline uint64_t Sub(uint64_t a, uint64_t b) { return a - b; }  // wrapping
+inline int BitLen(uint64_t x) { return x == 0 ? 0 : 64 - __builtin_clzll(x); }
 
 // True when v == m / 10^e bit for bit with |m| <= 2^53; stores m.
 inline bool ScaledExact(double v, int e, int64_t* m) {
@@ -49,7 +52,68 @@ int MinExponent(double v) {
   return -1;
 }
 
-inline uint64_t ByteSwap(uint64_t x) { return __builtin_bswap64(x); }
+// An integer stream as byte planes: one width byte W (0..8), then W planes
+// of `n` bytes each, plane b holding byte b (little-endian) of every value.
+// Planes keep similar bytes together, which the block compressor exploits.
+void PutPlanes(std::string* out, const std::vector<uint64_t>& v) {
+  uint64_t all = 0;
+  for (uint64_t x : v) all |= x;
+  const int w = (BitLen(all) + 7) / 8;
+  out->push_back(static_cast<char>(w));
+  const size_t n = v.size(), base = out->size();
+  out->resize(base + static_cast<size_t>(w) * n);
+  char* p = out->data() + base;
+  for (int b = 0; b < w; ++b) {
+    for (size_t i = 0; i < n; ++i) *p++ = static_cast<char>(v[i] >> (8 * b));
+  }
+}
+
+bool GetPlanes(coding::Reader* r, size_t n, std::vector<uint64_t>* v) {
+  uint8_t w;
+  if (!r->GetByte(&w) || w > 8) return false;
+  std::string_view bytes;
+  if (!r->GetRaw(static_cast<size_t>(w) * n, &bytes)) return false;
+  v->assign(n, 0);
+  const char* p = bytes.data();
+  for (int b = 0; b < w; ++b) {
+    for (size_t i = 0; i < n; ++i) (*v)[i] |= static_cast<uint64_t>(static_cast<uint8_t>(*p++)) << (8 * b);
+  }
+  return true;
+}
+
+uint64_t StreamCost(const std::vector<uint64_t>& v) {
+  uint64_t bits = 0;
+  for (uint64_t x : v) bits += static_cast<uint64_t>(BitLen(x)) + 1;
+  return bits;
+}
+
+void EncodeTimestamps(std::span<const Sample> s, std::string* out) {
+  const size_t n = s.size();
+  const uint64_t t0 = static_cast<uint64_t>(s[0].t_ms);
+  // Grid: offsets from t0 + i * step, step the mean interval.
+  const uint64_t span = Sub(static_cast<uint64_t>(s[n - 1].t_ms), t0);
+  const uint64_t step = (span + (n - 1) / 2) / (n - 1);
+  std::vector<uint64_t> grid(n - 1), dod(n - 2);
+  for (size_t i = 1; i < n; ++i) {
+    grid[i - 1] = ZigZag(static_cast<int64_t>(Sub(static_cast<uint64_t>(s[i].t_ms), t0 + i * step)));
+  }
+  const uint64_t d1 = Sub(static_cast<uint64_t>(s[1].t_ms), t0);
+  uint64_t d = d1;
+  for (size_t i = 2; i < n; ++i) {
+    uint64_t di = Sub(static_cast<uint64_t>(s[i].t_ms), static_cast<uint64_t>(s[i - 1].t_ms));
+    dod[i - 2] = ZigZag(static_cast<int64_t>(Sub(di, d)));
+    d = di;
+  }
+  if (StreamCost(grid) < StreamCost(dod)) {
+    out->push_back(static_cast<char>(kTimeGrid));
+    PutVarint(out, step);
+    PutPlanes(out, grid);
+  } else {
+    out->push_back(static_cast<char>(kTimeDoubleDelta));
+    PutVarint(out, d1);
+    PutPlanes(out, dod);
+  }
+}
 
 // Encodes values as decimal integers. Returns false (and leaves *out
 // untouched) when too many values are not exact decimals.
@@ -78,19 +142,27 @@ bool EncodeDecimal(std::span<const Sample> samples, std::string* out) {
     prev = m[i];
   }
   if (exceptions.size() * 4 > n) return false;
-  size_t delta_bytes = 0, dod_bytes = 0;
+  // Deltas share a common factor g (e.g. 4096-byte pages); store d / g.
+  uint64_t g = 0;
   for (size_t i = 1; i < n; ++i) {
-    int64_t d = static_cast<int64_t>(static_cast<uint64_t>(m[i]) - static_cast<uint64_t>(m[i - 1]));
-    delta_bytes += coding::VarintLength(coding::ZigZag(d));
-    int64_t pd = i >= 2 ? static_cast<int64_t>(static_cast<uint64_t>(m[i - 1]) -
-                                               static_cast<uint64_t>(m[i - 2]))
-                        : 0;
-    dod_bytes += coding::VarintLength(
-        coding::ZigZag(static_cast<int64_t>(static_cast<uint64_t>(d) - static_cast<uint64_t>(pd))));
+    int64_t d = static_cast<int64_t>(Sub(static_cast<uint64_t>(m[i]), static_cast<uint64_t>(m[i - 1])));
+    g = std::gcd(g, d < 0 ? 0 - static_cast<uint64_t>(d) : static_cast<uint64_t>(d));
   }
-  uint8_t mode = dod_bytes < delta_bytes ? kIntDoubleDelta : kIntDelta;
+  if (g == 0) g = 1;
+  std::vector<uint64_t> delta(n - 1), dod(n - 1);
+  int64_t pd = 0;
+  for (size_t i = 1; i < n; ++i) {
+    int64_t d = static_cast<int64_t>(Sub(static_cast<uint64_t>(m[i]), static_cast<uint64_t>(m[i - 1])));
+    int64_t q = d / static_cast<int64_t>(g);
+    if (g > static_cast<uint64_t>(INT64_MAX)) q = d < 0 ? -1 : (d > 0 ? 1 : 0);
+    delta[i - 1] = ZigZag(q);
+    dod[i - 1] = ZigZag(static_cast<int64_t>(Sub(static_cast<uint64_t>(q), static_cast<uint64_t>(pd))));
+    pd = q;
+  }
+  const bool use_dod = StreamCost(dod) < StreamCost(delta);
   out->push_back(static_cast<char>(e));
-  out->push_back(static_cast<char>(mode));
+  out->push_back(static_cast<char>(use_dod ? kIntDoubleDelta : kIntDelta));
+  PutVarint(out, g);
   PutVarint(out, exceptions.size());
   uint32_t last = 0;
   for (uint32_t idx : exceptions) {
@@ -99,45 +171,17 @@ bool EncodeDecimal(std::span<const Sample> samples, std::string* out) {
     coding::PutFixed64LE(out, DoubleBits(samples[idx].v));
   }
   PutSignedVarint(out, m[0]);
-  int64_t pd = 0;
-  for (size_t i = 1; i < n; ++i) {
-    uint64_t d = static_cast<uint64_t>(m[i]) - static_cast<uint64_t>(m[i - 1]);
-    if (mode == kIntDelta) {
-      PutVarint(out, coding::ZigZag(static_cast<int64_t>(d)));
-    } else {
-      PutVarint(out, coding::ZigZag(static_cast<int64_t>(d - static_cast<uint64_t>(pd))));
-    }
-    pd = static_cast<int64_t>(d);
-  }
+  PutPlanes(out, use_dod ? dod : delta);
   return true;
 }
 
+// XOR with the previous value's bits, as varints: similar values share
+// their sign, exponent and high mantissa bits, leaving small numbers.
 void EncodeXor(std::span<const Sample> samples, std::string* out) {
-  size_t plain = 0, swapped = 0;
   uint64_t prev = 0;
   for (const Sample& s : samples) {
-    uint64_t x = DoubleBits(s.v) ^ prev;
+    PutVarint(out, DoubleBits(s.v) ^ prev);
     prev = DoubleBits(s.v);
-    plain += coding::VarintLength(x);
-    swapped += coding::VarintLength(ByteSwap(x));
-  }
-  uint8_t mode = kXorRaw;
-  size_t best = samples.size() * 8;
-  if (plain < best) {
-    mode = kXorVarint;
-    best = plain;
-  }
-  if (swapped < best) mode = kXorSwappedVarint;
-  out->push_back(static_cast<char>(mode));
-  prev = 0;
-  for (const Sample& s : samples) {
-    uint64_t x = DoubleBits(s.v) ^ prev;
-    prev = DoubleBits(s.v);
-    switch (mode) {
-      case kXorVarint: PutVarint(out, x); break;
-      case kXorSwappedVarint: PutVarint(out, ByteSwap(x)); break;
-      default: coding::PutFixed64LE(out, x);
-    }
   }
 }
 
@@ -160,6 +204,96 @@ absl::Status ReadHeader(coding::Reader* r, uint8_t* encoding, ChunkHeader* h) {
   return absl::OkStatus();
 }
 
+absl::Status DecodeTimestamps(coding::Reader* r, const ChunkHeader& h, Sample* s) {
+  const size_t n = h.num_samples;
+  const uint64_t t0 = static_cast<uint64_t>(h.min_t_ms);
+  s[0].t_ms = h.min_t_ms;
+  if (n == 1) return absl::OkStatus();
+  uint8_t mode;
+  uint64_t param;
+  std::vector<uint64_t> v;
+  if (!r->GetByte(&mode) || mode > kTimeGrid || !r->GetVarint(&param)) return Corrupt("bad time header");
+  if (mode == kTimeGrid) {
+    if (!GetPlanes(r, n - 1, &v)) return Corrupt("truncated timestamps");
+    for (size_t i = 1; i < n; ++i) {
+      s[i].t_ms = static_cast<int64_t>(t0 + i * param + static_cast<uint64_t>(coding::UnZigZag(v[i - 1])));
+    }
+  } else {
+    if (!GetPlanes(r, n - 2, &v)) return Corrupt("truncated timestamps");
+    uint64_t d = param, t = t0 + d;
+    s[1].t_ms = static_cast<int64_t>(t);
+    for (size_t i = 2; i < n; ++i) {
+      d += static_cast<uint64_t>(coding::UnZigZag(v[i - 2]));
+      t += d;
+      s[i].t_ms = static_cast<int64_t>(t);
+    }
+  }
+  if (s[n - 1].t_ms != h.max_t_ms) return Corrupt("timestamps disagree with header");
+  return absl::OkStatus();
+}
+
+absl::Status DecodeDecimal(coding::Reader* r, size_t n, Sample* s) {
+  uint8_t e, mode;
+  uint64_t g, num_exc;
+  if (!r->GetByte(&e) || !r->GetByte(&mode) || !r->GetVarint(&g) || !r->GetVarint(&num_exc)) {
+    return Corrupt("truncated values");
+  }
+  if (e > kMaxExponent || mode > kIntDoubleDelta || num_exc > n) return Corrupt("bad value header");
+  std::vector<std::pair<uint64_t, uint64_t>> exc(num_exc);
+  uint64_t idx = 0;
+  for (auto& [i, bits] : exc) {
+    uint64_t step;
+    if (!r->GetVarint(&step) || !r->GetFixed64LE(&bits)) return Corrupt("truncated exceptions");
+    idx += step;
+    if (idx >= n) return Corrupt("exception index out of range");
+    i = idx;
+  }
+  int64_t m0;
+  std::vector<uint64_t> v;
+  if (!r->GetSignedVarint(&m0) || !GetPlanes(r, n - 1, &v)) return Corrupt("truncated values");
+  uint64_t m = static_cast<uint64_t>(m0), q = 0;
+  const double scale = kPow10[e];
+  s[0].v = static_cast<double>(static_cast<int64_t>(m)) / scale;
+  for (size_t i = 1; i < n; ++i) {
+    uint64_t x = static_cast<uint64_t>(coding::UnZigZag(v[i - 1]));
+    q = mode == kIntDelta ? x : q + x;
+    m += q * g;
+    s[i].v = static_cast<double>(static_cast<int64_t>(m)) / scale;
+  }
+  for (const auto& [i, bits] : exc) s[i].v = BitsDouble(bits);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeInto(std::string_view chunk, std::vector<Sample>* out) {
+  coding::Reader r(chunk);
+  uint8_t enc;
+  ChunkHeader h;
+  MERIDIAN_RETURN_IF_ERROR(ReadHeader(&r, &enc, &h));
+  const size_t n = h.num_samples;
+  // Every sample costs at least one byte in the planes unless they are all
+  // zero; bound the allocation by a generous multiple of the input.
+  if (n > 64 * chunk.size()) return Corrupt("sample count exceeds size");
+  const size_t base = out->size();
+  out->resize(base + n);
+  Sample* s = out->data() + base;
+  MERIDIAN_RETURN_IF_ERROR(DecodeTimestamps(&r, h, s));
+  if (enc == kValuesDecimal) {
+    MERIDIAN_RETURN_IF_ERROR(DecodeDecimal(&r, n, s));
+  } else if (enc == kValuesXor) {
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint64_t x;
+      if (!r.GetVarint(&x)) return Corrupt("truncated values");
+      prev ^= x;
+      s[i].v = BitsDouble(prev);
+    }
+  } else {
+    return Corrupt("unknown value encoding");
+  }
+  if (!r.empty()) return Corrupt("trailing bytes");
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void EncodeChunk(std::span<const Sample> samples, std::string* out) {
@@ -167,20 +301,11 @@ void EncodeChunk(std::span<const Sample> samples, std::string* out) {
   const size_t header_pos = out->size();
   out->push_back(0);  // patched below
   PutVarint(out, n);
-  int64_t t0 = samples[0].t_ms;
-  PutSignedVarint(out, t0);
-  PutVarint(out, static_cast<uint64_t>(samples[n - 1].t_ms) - static_cast<uint64_t>(t0));
-  if (n >= 2) {
-    uint64_t d = static_cast<uint64_t>(samples[1].t_ms) - static_cast<uint64_t>(t0);
-    PutVarint(out, d);
-    for (size_t i = 2; i < n; ++i) {
-      uint64_t di = static_cast<uint64_t>(samples[i].t_ms) - static_cast<uint64_t>(samples[i - 1].t_ms);
-      PutSignedVarint(out, static_cast<int64_t>(di - d));
-      d = di;
-    }
-  }
+  PutSignedVarint(out, samples[0].t_ms);
+  PutVarint(out, Sub(static_cast<uint64_t>(samples[n - 1].t_ms), static_cast<uint64_t>(samples[0].t_ms)));
+  if (n >= 2) EncodeTimestamps(samples, out);
   uint8_t enc = kValuesDecimal;
-  if (!EncodeDecimal(samples, out)) {
+  if (n < 2 || !EncodeDecimal(samples, out)) {
     enc = kValuesXor;
     EncodeXor(samples, out);
   }
@@ -193,84 +318,9 @@ absl::Status DecodeChunkHeader(std::string_view chunk, ChunkHeader* header) {
   return ReadHeader(&r, &enc, header);
 }
 
-static absl::Status DecodeChunkInto(std::string_view chunk, std::vector<Sample>* out) {
-  coding::Reader r(chunk);
-  uint8_t enc;
-  ChunkHeader h;
-  MERIDIAN_RETURN_IF_ERROR(ReadHeader(&r, &enc, &h));
-  const size_t n = h.num_samples;
-  // Every sample costs at least one byte per stream, so a count larger than
-  // the input is corrupt; this bounds the allocation below.
-  if (n > chunk.size()) return Corrupt("sample count exceeds size");
-  const size_t base = out->size();
-  out->resize(base + n);
-  Sample* s = out->data() + base;
-  s[0].t_ms = h.min_t_ms;
-  if (n >= 2) {
-    uint64_t d;
-    if (!r.GetVarint(&d)) return Corrupt("truncated timestamps");
-    uint64_t t = static_cast<uint64_t>(h.min_t_ms) + d;
-    s[1].t_ms = static_cast<int64_t>(t);
-    for (size_t i = 2; i < n; ++i) {
-      int64_t dod;
-      if (!r.GetSignedVarint(&dod)) return Corrupt("truncated timestamps");
-      d += static_cast<uint64_t>(dod);
-      t += d;
-      s[i].t_ms = static_cast<int64_t>(t);
-    }
-    if (static_cast<int64_t>(t) != h.max_t_ms) return Corrupt("timestamps disagree with header");
-  }
-  if (enc == kValuesDecimal) {
-    uint8_t e, mode;
-    uint64_t num_exc;
-    if (!r.GetByte(&e) || !r.GetByte(&mode) || !r.GetVarint(&num_exc)) return Corrupt("truncated values");
-    if (e > kMaxExponent || mode > kIntDoubleDelta || num_exc > n) return Corrupt("bad value header");
-    // Exceptions are stashed in t order; mark them with their raw bits.
-    std::vector<std::pair<uint64_t, uint64_t>> exc(num_exc);
-    uint64_t idx = 0;
-    for (auto& [i, bits] : exc) {
-      uint64_t step;
-      if (!r.GetVarint(&step) || !r.GetFixed64LE(&bits)) return Corrupt("truncated exceptions");
-      idx += step;
-      if (idx >= n) return Corrupt("exception index out of range");
-      i = idx;
-    }
-    int64_t m0;
-    if (!r.GetSignedVarint(&m0)) return Corrupt("truncated values");
-    uint64_t m = static_cast<uint64_t>(m0), pd = 0;
-    const double scale = kPow10[e];
-    s[0].v = static_cast<double>(static_cast<int64_t>(m)) / scale;
-    for (size_t i = 1; i < n; ++i) {
-      int64_t x;
-      if (!r.GetSignedVarint(&x)) return Corrupt("truncated values");
-      uint64_t d = mode == kIntDelta ? static_cast<uint64_t>(x) : pd + static_cast<uint64_t>(x);
-      pd = d;
-      m += d;
-      s[i].v = static_cast<double>(static_cast<int64_t>(m)) / scale;
-    }
-    for (const auto& [i, bits] : exc) s[i].v = BitsDouble(bits);
-  } else if (enc == kValuesXor) {
-    uint8_t mode;
-    if (!r.GetByte(&mode) || mode > kXorRaw) return Corrupt("bad xor mode");
-    uint64_t prev = 0;
-    for (size_t i = 0; i < n; ++i) {
-      uint64_t x;
-      bool ok = mode == kXorRaw ? r.GetFixed64LE(&x) : r.GetVarint(&x);
-      if (!ok) return Corrupt("truncated values");
-      if (mode == kXorSwappedVarint) x = ByteSwap(x);
-      prev ^= x;
-      s[i].v = BitsDouble(prev);
-    }
-  } else {
-    return Corrupt("unknown value encoding");
-  }
-  if (!r.empty()) return Corrupt("trailing bytes");
-  return absl::OkStatus();
-}
-
 absl::Status DecodeChunk(std::string_view chunk, std::vector<Sample>* out) {
   const size_t base = out->size();
-  absl::Status s = DecodeChunkInto(chunk, out);
+  absl::Status s = DecodeInto(chunk, out);
   if (!s.ok()) out->resize(base);
   return s;
 }

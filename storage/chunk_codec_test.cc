@@ -139,7 +139,8 @@ TEST(ChunkCodecTest, CompactForRealisticCounters) {
   }
   std::string enc;
   EncodeChunk(v, &enc);
-  EXPECT_LT(enc.size(), 120u * 3);
+  // Byte planes trade raw size for compressibility; zstd does the rest.
+  EXPECT_LT(enc.size(), 120u * 4);
 }
 
 }  // namespace

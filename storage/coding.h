@@ -129,6 +129,12 @@ class Reader {
     p_ += n;
     return true;
   }
+  bool GetRaw(size_t n, std::string_view* s) {
+    if (static_cast<size_t>(end_ - p_) < n) return false;
+    *s = std::string_view(p_, n);
+    p_ += n;
+    return true;
+  }
   size_t remaining() const { return static_cast<size_t>(end_ - p_); }
   bool empty() const { return p_ == end_; }
 

@@ -9,6 +9,7 @@
 #define MERIDIAN_STORAGE_MEM_SERIES_H_
 
 #include <atomic>
+#include <mutex>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -113,7 +114,7 @@ class MemSeries {
   // Approximate heap bytes held by this series' samples.
   size_t MemoryBytes() const ABSL_SHARED_LOCKS_REQUIRED(mu);
 
-  mutable absl::Mutex mu;
+  mutable std::mutex mu;
 
  private:
   void AppendHead(const Sample& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);

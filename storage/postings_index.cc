@@ -88,6 +88,18 @@ Postings PostingsIndex::WithAll(const LabelView* labels, size_t n) const {
   return result;
 }
 
+const Postings* PostingsIndex::ShortestOf(const LabelView* labels, size_t n) const {
+  const Postings* best = nullptr;
+  for (size_t i = 0; i < n; ++i) {
+    auto name = names_.find(absl::string_view(labels[i].name.data(), labels[i].name.size()));
+    if (name == names_.end()) return nullptr;
+    auto value = name->second.find(absl::string_view(labels[i].value.data(), labels[i].value.size()));
+    if (value == name->second.end()) return nullptr;
+    if (best == nullptr || value->second.size() < best->size()) best = &value->second;
+  }
+  return best;
+}
+
 Postings Intersect(const Postings& a, const Postings& b) {
   Postings out;
   std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));

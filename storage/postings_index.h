@@ -34,9 +34,13 @@ class PostingsIndex {
 
   // Sorted ids of the series matching every matcher (all series when empty).
   Postings Select(const std::vector<Matcher>& matchers) const;
-  // Sorted ids of the series whose labels include all of `labels` (used to
-  // find a series by its exact label set when the cache misses).
+  // Sorted ids of the series whose labels include all of `labels`.
   Postings WithAll(const LabelView* labels, size_t n) const;
+  // The shortest posting list among the pairs of `labels` (a superset of the
+  // series with exactly these labels), or null when a pair has none. Used to
+  // find a series by its label set when the cache misses; borrowed until
+  // the next mutation.
+  const Postings* ShortestOf(const LabelView* labels, size_t n) const;
 
   const Postings& all() const { return all_; }
   const NameMap& names() const { return names_; }

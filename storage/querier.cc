@@ -21,7 +21,7 @@ class MergedSeriesSet : public SeriesSet {
       samples_.clear();
       const MemSeries& s = *series_[pos_];
       {
-        absl::ReaderMutexLock l(&s.mu);
+        std::lock_guard l(s.mu);
         status_ = s.ReadMemory(start_ms_, end_ms_, &samples_);
       }
       if (!status_.ok()) return false;

@@ -17,7 +17,7 @@ namespace {
 
 // A checkpoint starts when this many WAL bytes accumulated, or after
 // kCheckpointInterval of wall time.
-constexpr uint64_t kCheckpointWalBytes = 256ull << 20;
+constexpr uint64_t kCheckpointWalBytes = 128ull << 20;
 constexpr absl::Duration kCheckpointInterval = absl::Minutes(10);
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
@@ -83,12 +83,14 @@ absl::Status RocksStorage::OpenDb() {
   db.max_background_jobs = 2;
   db.info_log_level = rocksdb::WARN_LEVEL;
   db.keep_log_file_num = 2;
-  db.max_total_wal_size = 512ull << 20;
+  db.max_total_wal_size = 1ull << 30;
   rocksdb::ColumnFamilyOptions meta;
   meta.compression = rocksdb::kZSTD;
   rocksdb::ColumnFamilyOptions wal;
   wal.compression = rocksdb::kNoCompression;
-  wal.write_buffer_size = 128 << 20;
+  // Large enough that checkpoints (every kCheckpointWalBytes) usually delete
+  // WAL records before their memtable is flushed; the flush then drops them.
+  wal.write_buffer_size = 2 * kCheckpointWalBytes;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, meta},
       {keys::kChunksFamily, ChunkFamilyOptions()},
@@ -154,7 +156,7 @@ absl::Status RocksStorage::Load() {
         std::string_view(it->value().data(), it->value().size()), &mint, &maxt));
     for (TenantHead* t : tenants) {
       if (auto s = t->Find(id)) {
-        absl::MutexLock l(&s->mu);
+        std::lock_guard l(s->mu);
         s->SetPersistedRange(mint, maxt);
         break;
       }
@@ -184,7 +186,7 @@ absl::Status RocksStorage::ReplayWal() {
     while (head != nullptr && r.Next(&id, &samples)) {
       std::shared_ptr<MemSeries> s = head->Find(id);
       if (!s) continue;  // removed by retention after the record was written
-      absl::MutexLock l(&s->mu);
+      std::lock_guard l(s->mu);
       for (const Sample& x : samples) {
         MERIDIAN_RETURN_IF_ERROR(s->Append(x, lenient, chunk_store_.get()).status());
       }
@@ -253,7 +255,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   thread_local std::vector<MemSeries*> new_definitions;
   new_definitions.clear();
   rocksdb::WriteBatch wb;
-  absl::ReaderMutexLock gate(&gate_);
+  std::shared_lock gate(gate_);
   WalRecordWriter wal(&record, head->id());
   for (size_t i = 0; i < batch.series.size(); ++i) {
     const AppendSeries& in = batch.series[i];
@@ -269,7 +271,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     accepted.clear();
     bool reported = false;
     {
-      absl::MutexLock l(&s->mu);
+      std::lock_guard l(s->mu);
       for (const Sample& x : in.samples) {
         MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, s->Append(x, limits, chunk_store_.get()));
         switch (o) {

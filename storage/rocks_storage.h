@@ -17,6 +17,7 @@
 #define MERIDIAN_STORAGE_ROCKS_STORAGE_H_
 
 #include <atomic>
+#include <shared_mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -60,6 +61,10 @@ class RocksStorage : public Storage {
 
   // Persists head chunks and deletes the WAL records they cover.
   absl::Status Checkpoint();
+  // Compacts every column family fully (benchmarks, tools).
+  absl::Status CompactAll();
+  // "name=bytes ..." of each column family's live SST files (benchmarks).
+  std::string FamilySizes() const;
 
  private:
   explicit RocksStorage(const StorageOptions& options);
@@ -88,12 +93,12 @@ class RocksStorage : public Storage {
   absl::flat_hash_map<uint32_t, TenantHead*> tenants_by_id_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
 
-  absl::Mutex gate_;
+  std::shared_mutex gate_;
   std::atomic<uint64_t> next_wal_seq_{1};
   std::atomic<uint64_t> wal_bytes_{0};  // since the last checkpoint
   std::atomic<uint64_t> samples_appended_{0};
 
-  absl::Mutex maintenance_mu_ ABSL_ACQUIRED_BEFORE(gate_);
+  absl::Mutex maintenance_mu_ ;
 
   absl::Mutex bg_mu_;
   bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;

@@ -1,1 +1,247 @@
-int main() { return 0; }
+// storage_bench: appends realistic remote-write-shaped data (many series,
+// one sample per series per request, 15 s scrapes with ms jitter) and
+// reports the append cost per sample and the bytes per sample on disk after
+// Flush and a full compaction.
+//
+//   storage_bench [num_series=100000] [samples_per_series=120] [sync_wal=0]
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <zstd.h>
+
+#include "storage/chunk_codec.h"
+#include "storage/rocks_storage.h"
+#include "storage/storage.h"
+
+namespace meridian {
+namespace {
+
+double CpuSeconds() {
+  rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);  // the appending thread only
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// One synthetic series: its labels and a value generator.
+struct SynthSeries {
+  std::vector<std::string> strings;  // name, value, name, value, ...
+  std::vector<LabelView> views;
+  int kind = 0;
+  double value = 0;
+  double rate = 0;
+};
+
+const char* kKinds[] = {"counter", "gauge_int", "gauge_dec", "histogram_bucket", "gauge_float"};
+
+// Roughly normal noise (sum of uniforms), mean 0, sd 1.
+double Noise(std::mt19937_64& rng) {
+  double x = 0;
+  for (int i = 0; i < 4; ++i) x += static_cast<double>(rng() % 1'000'000) / 1e6;
+  return (x - 2.0) * 1.732;
+}
+
+// Per-scrape updates modelled on node_exporter / app metrics. `rate` is the
+// series' mean events per scrape (log-uniform over 0.05..500).
+double Next(SynthSeries& s, std::mt19937_64& rng) {
+  switch (s.kind) {
+    case 0:  // counter: Poisson-like event counts per scrape
+    case 3:  // histogram bucket: the same, with a per-bucket share of events
+      s.value += std::max(0.0, std::round(s.rate + std::sqrt(s.rate) * Noise(rng)));
+      break;
+    case 1:  // integer gauge (bytes): page-granular random walk
+      s.value += std::round(Noise(rng) * 16) * 4096;
+      break;
+    case 2:  // decimal gauge with 2 digits (temperatures, cpu seconds)
+      s.value = std::round(s.value * 100 + std::round(Noise(rng) * 20)) / 100;
+      break;
+    default:  // computed float gauge (ratios): not a short decimal
+      s.value = static_cast<double>(rng() % 1000) / 7.0;
+  }
+  return s.value;
+}
+
+double RandomRate(std::mt19937_64& rng) {
+  return 0.05 * std::pow(10000.0, static_cast<double>(rng() % 1'000'000) / 1e6);
+}
+
+// Codec-only view: bytes per sample per data kind before and after zstd of
+// the concatenated chunks (what RocksDB's block compression sees).
+int CodecReport() {
+  std::mt19937_64 rng(99);
+  for (int kind = 0; kind < 5; ++kind) {
+    std::string all;
+    size_t n = 0;
+    for (int i = 0; i < 2000; ++i) {
+      SynthSeries s;
+      s.kind = kind;
+      s.rate = RandomRate(rng);
+      s.value = kind == 1 ? 1e9 : kind == 2 ? 50.0 : 0;
+      std::vector<Sample> v;
+      for (int j = 0; j < 120; ++j) {
+        v.push_back({1'700'000'000'000 + j * 15'000 + static_cast<int64_t>(rng() % 11) - 5, Next(s, rng)});
+      }
+      EncodeChunk(v, &all);
+      n += v.size();
+    }
+    std::string z(ZSTD_compressBound(all.size()), '\0');
+    size_t zn = ZSTD_compress(z.data(), z.size(), all.data(), all.size(), 6);
+    std::printf("%-18s raw %.3f B/sample, zstd(6) %.3f B/sample\n", kKinds[kind],
+                static_cast<double>(all.size()) / static_cast<double>(n),
+                static_cast<double>(zn) / static_cast<double>(n));
+  }
+  // Mixed kinds in 32 KiB blocks, as RocksDB stores them.
+  std::string block, all_z;
+  size_t n = 0, z_total = 0;
+  std::vector<SynthSeries> mix(1000);
+  std::vector<std::vector<Sample>> data(mix.size());
+  for (size_t i = 0; i < mix.size(); ++i) {
+    size_t r = rng() % 100;
+    mix[i].kind = r < 35 ? 0 : r < 50 ? 1 : r < 65 ? 2 : r < 95 ? 3 : 4;
+    mix[i].rate = RandomRate(rng);
+    mix[i].value = mix[i].kind == 1 ? 1e9 : mix[i].kind == 2 ? 50.0 : 0;
+    for (int j = 0; j < 120; ++j) {
+      data[i].push_back({1'700'000'000'000 + j * 15'000 + static_cast<int64_t>(rng() % 11) - 5, Next(mix[i], rng)});
+    }
+  }
+  auto flush = [&] {
+    std::string z(ZSTD_compressBound(block.size()), '\0');
+    z_total += ZSTD_compress(z.data(), z.size(), block.data(), block.size(), getenv("ZL") ? atoi(getenv("ZL")) : 6);
+    block.clear();
+  };
+  size_t raw = 0;
+  for (size_t i = 0; i < mix.size(); ++i) {
+    std::string c;
+    EncodeChunk(data[i], &c);
+    raw += c.size();
+    block += c;
+    n += data[i].size();
+    if (block.size() >= (getenv("BS") ? size_t(atoi(getenv("BS"))) : 32u) << 10) flush();
+  }
+  flush();
+  std::printf("%-18s raw %.3f B/sample, zstd(6) %.3f B/sample\n", "mixed 32KiB blocks",
+              static_cast<double>(raw) / static_cast<double>(n), static_cast<double>(z_total) / static_cast<double>(n));
+  return 0;
+}
+
+int Run(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "codec") return CodecReport();
+  const size_t num_series = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100'000;
+  const size_t per_series = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 120;
+  const bool sync_wal = argc > 3 && std::atoi(argv[3]) != 0;
+  const size_t batch_series = 2000;  // series (= samples) per remote-write request
+
+  std::string dir = "/tmp/meridian_storage_bench_" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  StorageOptions opts;
+  opts.dir = dir;
+  opts.sync_wal = sync_wal;
+  auto opened = Storage::Open(opts);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "open: %s\n", opened.status().ToString().c_str());
+    return 1;
+  }
+  std::unique_ptr<Storage> st = std::move(*opened);
+
+  std::mt19937_64 rng(12345);
+  std::vector<SynthSeries> series(num_series);
+  const char* les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"};
+  for (size_t i = 0; i < num_series; ++i) {
+    SynthSeries& s = series[i];
+    size_t r = rng() % 100;
+    s.kind = r < 35 ? 0 : r < 50 ? 1 : r < 65 ? 2 : r < 95 ? 3 : 4;
+    s.rate = RandomRate(rng);
+    s.value = s.kind == 1 ? 1e9 : s.kind == 2 ? 50.0 : 0;
+    std::string metric = std::string(kKinds[s.kind]) + "_metric_" + std::to_string(i % 300);
+    s.strings = {"__name__", metric, "instance", "10.0.0." + std::to_string(i % 250) + ":9100",
+                 "job", "node"};
+    if (s.kind == 3) {
+      s.strings.insert(s.strings.begin() + 4, {"le", les[i % 12]});
+    }
+    s.strings.push_back("series");
+    s.strings.push_back(std::to_string(i));
+    for (size_t j = 0; j + 1 < s.strings.size(); j += 2) s.views.push_back({s.strings[j], s.strings[j + 1]});
+  }
+
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<Sample> samples(num_series);
+  AppendBatch batch;
+  AppendResult result;
+  double append_wall = 0, append_cpu = 0;
+  uint64_t appended = 0;
+  auto process_cpu = [] {
+    rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  };
+  const double process0 = process_cpu();
+  for (size_t round = 0; round < per_series; ++round) {
+    for (size_t i = 0; i < num_series; ++i) {
+      int64_t jitter = static_cast<int64_t>(rng() % 11) - 5;
+      samples[i] = {t0 + static_cast<int64_t>(round) * 15'000 + jitter, Next(series[i], rng)};
+    }
+    for (size_t b = 0; b < num_series; b += batch_series) {
+      batch.series.clear();
+      for (size_t i = b; i < std::min(num_series, b + batch_series); ++i) {
+        batch.series.push_back({series[i].views, std::span<const Sample>(&samples[i], 1)});
+      }
+      auto w0 = std::chrono::steady_clock::now();
+      double c0 = CpuSeconds();
+      absl::Status s = st->Append("bench", batch, &result);
+      append_cpu += CpuSeconds() - c0;
+      append_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+      if (!s.ok()) {
+        std::fprintf(stderr, "append: %s\n", s.ToString().c_str());
+        return 1;
+      }
+      appended += result.samples_appended;
+    }
+  }
+  const double process_s = process_cpu() - process0;
+  StorageStats before = st->Stats();
+  auto f0 = std::chrono::steady_clock::now();
+  absl::Status s = st->Flush();
+  if (s.ok()) s = static_cast<RocksStorage*>(st.get())->CompactAll();
+  double flush_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - f0).count();
+  if (!s.ok()) {
+    std::fprintf(stderr, "flush: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  StorageStats after = st->Stats();
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  std::printf("series=%zu samples=%llu sync_wal=%d batch=%zu samples/request\n", num_series,
+              static_cast<unsigned long long>(appended), sync_wal ? 1 : 0, batch_series);
+  std::printf("append: %.1f ns/sample wall, %.1f ns/sample cpu of the appending thread (%.2f M samples/cpu-s)\n",
+              append_wall * 1e9 / static_cast<double>(appended),
+              append_cpu * 1e9 / static_cast<double>(appended),
+              static_cast<double>(appended) / append_cpu / 1e6);
+  std::printf("process cpu during the ingest loop (incl. data generation, RocksDB threads): %.1f ns/sample\n",
+              process_s * 1e9 / static_cast<double>(appended));
+  std::printf("disk before flush: %.1f MB; after flush+compaction: %llu bytes = %.3f bytes/sample (flush+compact %.1f s)\n",
+              static_cast<double>(before.disk_bytes) / 1e6,
+              static_cast<unsigned long long>(after.disk_bytes),
+              static_cast<double>(after.disk_bytes) / static_cast<double>(appended), flush_s);
+  std::printf("column families: %s\n", static_cast<RocksStorage*>(st.get())->FamilySizes().c_str());
+  std::printf("cached_series=%llu cache_bytes=%.1f MB max_rss=%.1f MB\n",
+              static_cast<unsigned long long>(after.cached_series),
+              static_cast<double>(after.cache_bytes) / 1e6, static_cast<double>(ru.ru_maxrss) / 1e3);
+  st.reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
+}  // namespace
+}  // namespace meridian
+
+int main(int argc, char** argv) { return meridian::Run(argc, argv); }

@@ -46,7 +46,7 @@ absl::Status RocksStorage::Checkpoint() {
   absl::MutexLock maintenance(&maintenance_mu_);
   uint64_t covered;  // every WAL record <= covered is applied to memory
   {
-    absl::WriterMutexLock gate(&gate_);
+    std::unique_lock gate(gate_);
     covered = next_wal_seq_.load() - 1;
     wal_bytes_.store(0);
   }
@@ -56,7 +56,7 @@ absl::Status RocksStorage::Checkpoint() {
   auto commit = [&]() -> absl::Status {
     if (wb.Count() > 0) MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing chunks"));
     for (PendingSeries& p : pending) {
-      absl::MutexLock l(&p.series->mu);
+      std::lock_guard l(p.series->mu);
       p.series->MarkPersisted(p.snap);
     }
     wb.Clear();
@@ -68,7 +68,7 @@ absl::Status RocksStorage::Checkpoint() {
       PendingSeries p{s, {}};
       int64_t pmin, pmax;
       {
-        absl::MutexLock l(&s->mu);
+        std::lock_guard l(s->mu);
         p.snap = s->SnapshotForPersist();
         pmin = s->persisted_min_t_ms();
         pmax = s->persisted_max_t_ms();
@@ -97,7 +97,21 @@ absl::Status RocksStorage::Checkpoint() {
   MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(meta_, keys::kCheckpointKey, seq), "staging checkpoint"));
   rocksdb::WriteOptions sync;
   sync.sync = true;
-  return FromRocks(db_->Write(sync, &wb), "writing checkpoint");
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(sync, &wb), "writing checkpoint"));
+  // Drop the deleted records' files now rather than at the next compaction.
+  std::string end = keys::WalKey(covered + 1);
+  rocksdb::Slice end_slice(end);
+  return FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), wal_, nullptr, &end_slice),
+                   "compacting wal");
+}
+
+absl::Status RocksStorage::CompactAll() {
+  rocksdb::CompactRangeOptions co;
+  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
+  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_}) {
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compacting"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status RocksStorage::EnforceRetention() {
@@ -112,7 +126,7 @@ absl::Status RocksStorage::EnforceRetention() {
       int64_t pmin, pmax;
       bool memory_empty;
       {
-        absl::MutexLock l(&s->mu);
+        std::lock_guard l(s->mu);
         memory_empty = s->TrimBefore(cutoff);
         pmin = s->persisted_min_t_ms();
         pmax = s->persisted_max_t_ms();
@@ -152,7 +166,7 @@ absl::Status RocksStorage::EnforceRetention() {
         MERIDIAN_RETURN_IF_ERROR(close_run(end_key));
         bool any_left = kept_min != std::numeric_limits<int64_t>::max();
         {
-          absl::MutexLock l(&s->mu);
+          std::lock_guard l(s->mu);
           if (any_left) {
             s->SetPersistedRange(kept_min, pmax);
           } else {
@@ -175,10 +189,10 @@ absl::Status RocksStorage::EnforceRetention() {
   }
   {
     // No append holds a series pointer while we own the gate.
-    absl::WriterMutexLock gate(&gate_);
+    std::unique_lock gate(gate_);
     absl::flat_hash_map<TenantHead*, std::vector<std::shared_ptr<MemSeries>>> removed;
     for (auto& [t, s] : maybe_empty) {
-      absl::MutexLock l(&s->mu);
+      std::lock_guard l(s->mu);
       if (!s->MemoryEmpty() || s->has_persisted()) continue;  // appended meanwhile
       MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, keys::SeriesKey(s->id())), "staging series delete"));
       removed[t].push_back(s);
@@ -192,6 +206,16 @@ absl::Status RocksStorage::EnforceRetention() {
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
   MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, chunks_, nullptr, nullptr), "compacting chunks"));
   return FromRocks(db_->CompactRange(co, meta_, nullptr, nullptr), "compacting metadata");
+}
+
+std::string RocksStorage::FamilySizes() const {
+  std::string out;
+  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_}) {
+    rocksdb::ColumnFamilyMetaData md;
+    db_->GetColumnFamilyMetaData(h, &md);
+    out += md.name + "=" + std::to_string(md.size) + " ";
+  }
+  return out;
 }
 
 CardinalityStats RocksStorage::Cardinality(std::string_view tenant, size_t limit) const {

@@ -16,7 +16,7 @@ TenantHead::TenantHead(uint32_t id, std::string name, SeriesCacheLimits* limits)
 
 MemSeries* TenantHead::CacheLookup(CacheShard& shard, const LabelView* labels, size_t n,
                                    uint64_t hash) {
-  absl::MutexLock l(&shard.mu);
+  std::lock_guard l(shard.mu);
   auto it = shard.map.find(hash);
   if (it == shard.map.end()) return nullptr;
   for (MemSeries* s : it->second) {
@@ -26,7 +26,7 @@ MemSeries* TenantHead::CacheLookup(CacheShard& shard, const LabelView* labels, s
 }
 
 void TenantHead::CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s) {
-  absl::MutexLock l(&shard.mu);
+  std::lock_guard l(shard.mu);
   if (limits_->cached_series.load(std::memory_order_relaxed) >= limits_->max_cached_series) {
     if (shard.map.empty() || limits_->max_cached_series == 0) return;
     auto victim = shard.map.begin();
@@ -46,11 +46,13 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
   {
     absl::MutexLock l(&mu_);
     // The cache is bounded, so a miss may be an evicted series.
-    for (uint64_t id : index_.WithAll(labels, n)) {
-      MemSeries* s = series_.at(id).get();
-      if (SameLabels(s->labels(), labels, n)) {
-        found = s;
-        break;
+    if (const Postings* candidates = index_.ShortestOf(labels, n)) {
+      for (uint64_t id : *candidates) {
+        MemSeries* s = series_.at(id).get();
+        if (SameLabels(s->labels(), labels, n)) {
+          found = s;
+          break;
+        }
       }
     }
     if (found == nullptr) {
@@ -112,7 +114,7 @@ void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
   for (const auto& s : series) {
     uint64_t hash = s->labels().Hash();
     CacheShard& shard = cache_[hash % kCacheShards];
-    absl::MutexLock l(&shard.mu);
+    std::lock_guard l(shard.mu);
     auto it = shard.map.find(hash);
     if (it == shard.map.end()) continue;
     auto& vec = it->second;
@@ -141,7 +143,7 @@ size_t TenantHead::CacheBytes() const {
   size_t bytes = 0;
   using Map = decltype(CacheShard::map);
   for (size_t i = 0; i < kCacheShards; ++i) {
-    absl::MutexLock l(&cache_[i].mu);
+    std::lock_guard l(cache_[i].mu);
     bytes += cache_[i].map.capacity() * (sizeof(typename Map::value_type) + 1);
   }
   return bytes;

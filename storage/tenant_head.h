@@ -10,6 +10,7 @@
 #define MERIDIAN_STORAGE_TENANT_HEAD_H_
 
 #include <atomic>
+#include <mutex>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -74,7 +75,7 @@ class TenantHead {
  private:
   static constexpr size_t kCacheShards = 64;
   struct CacheShard {
-    absl::Mutex mu;
+    std::mutex mu;
     absl::flat_hash_map<uint64_t, absl::InlinedVector<MemSeries*, 1>> map ABSL_GUARDED_BY(mu);
   };
   MemSeries* CacheLookup(CacheShard& shard, const LabelView* labels, size_t n, uint64_t hash);
