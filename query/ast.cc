@@ -222,24 +222,31 @@ void Print(const Expr& e, std::string* out) {
       return;
     }
     case ExprKind::kBinary: {
-      const auto& b = static_cast<const BinaryExpr&>(e);
-      Print(*b.lhs, out);
-      out->push_back(' ');
-      out->append(BinOpName(b.op));
-      if (b.return_bool) out->append(" bool");
-      if (b.matching && (!b.matching->matching_labels.empty() || b.matching->on)) {
-        const VectorMatching& vm = *b.matching;
-        out->append(vm.on ? " on (" : " ignoring (");
-        out->append(absl::StrJoin(vm.matching_labels, ", "));
-        out->push_back(')');
-        if (vm.card == Cardinality::kManyToOne || vm.card == Cardinality::kOneToMany) {
-          out->append(vm.card == Cardinality::kManyToOne ? " group_left (" : " group_right (");
-          out->append(absl::StrJoin(vm.include, ", "));
-          out->push_back(')');
-        }
+      // Left-deep chains (a + b + c + ...) are printed without recursion.
+      std::vector<const BinaryExpr*> spine;
+      for (const Expr* x = &e; x->kind == ExprKind::kBinary; x = static_cast<const BinaryExpr*>(x)->lhs.get()) {
+        spine.push_back(static_cast<const BinaryExpr*>(x));
       }
-      out->push_back(' ');
-      Print(*b.rhs, out);
+      Print(*spine.back()->lhs, out);
+      for (auto it = spine.rbegin(); it != spine.rend(); ++it) {
+        const BinaryExpr& b = **it;
+        out->push_back(' ');
+        out->append(BinOpName(b.op));
+        if (b.return_bool) out->append(" bool");
+        if (b.matching && (!b.matching->matching_labels.empty() || b.matching->on)) {
+          const VectorMatching& vm = *b.matching;
+          out->append(vm.on ? " on (" : " ignoring (");
+          out->append(absl::StrJoin(vm.matching_labels, ", "));
+          out->push_back(')');
+          if (vm.card == Cardinality::kManyToOne || vm.card == Cardinality::kOneToMany) {
+            out->append(vm.card == Cardinality::kManyToOne ? " group_left (" : " group_right (");
+            out->append(absl::StrJoin(vm.include, ", "));
+            out->push_back(')');
+          }
+        }
+        out->push_back(' ');
+        Print(*b.rhs, out);
+      }
       return;
     }
     case ExprKind::kUnary: {

@@ -16,7 +16,6 @@
 #include <limits>
 #include <string>
 #include <type_traits>
-#include <unordered_map>
 
 #include "query/functions.h"
 #include "query/lexer.h"
@@ -226,6 +225,8 @@ class Parser {
 
   ValueType Check(ExprPtr& node, bool bypass_empty_matcher_check = false);
   void ExpectType(ExprPtr& node, ValueType want, std::string_view context);
+  // The checks of one binary expression, its operands already checked.
+  void CheckBinary(BinaryExpr& n, ValueType lt, ValueType rt);
 
   std::string_view in_;
   const ParseOptions& opts_;
@@ -236,7 +237,6 @@ class Parser {
   int depth_ = 0;
   int agg_depth_ = 0;
   int last_closing_ = 0;  // end of the last consumed ) } ] number or duration
-  std::unordered_map<const Expr*, int> op_pos_;  // BinaryExpr -> operator position
 };
 
 const Token& Parser::Peek() {
@@ -365,7 +365,6 @@ P Parser::ParseExpr(int min_prec) {
     bin->pos = {lhs.e->pos.start, rhs.e->pos.end};
     bin->lhs = std::move(lhs.e);
     bin->rhs = std::move(rhs.e);
-    op_pos_[bin.get()] = op.pos;
     lhs = P{std::move(bin), h};
   }
   return lhs;
@@ -489,7 +488,7 @@ bool Parser::ParseMatchers(VectorSelector* vs) {
       }
     } else if (label.type == Tok::kString) {
       Consume();
-      label_name = *UnquoteString(label.text);
+      label_name = UnquoteString(label.text).value_or("");
     } else {
       Unexpected(label, kCtx, "identifier or \"}\"");
       return false;
@@ -501,7 +500,7 @@ bool Parser::ParseMatchers(VectorSelector* vs) {
         return false;
       }
       Token value = Consume();
-      auto m = Matcher::Make(ToMatchType(op.type), std::move(label_name), *UnquoteString(value.text));
+      auto m = Matcher::Make(ToMatchType(op.type), std::move(label_name), UnquoteString(value.text).value_or(""));
       if (!m.ok()) {
         Fail(label.pos, std::string(m.status().message()));
         return false;
@@ -545,7 +544,7 @@ bool Parser::ParseGroupingLabels(std::vector<std::string>* labels) {
       return false;
     }
     Token label = Consume();
-    labels->push_back(label.type == Tok::kString ? *UnquoteString(label.text) : std::string(label.text));
+    labels->push_back(label.type == Tok::kString ? UnquoteString(label.text).value_or("") : std::string(label.text));
     Tok next = Peek().type;
     if (next == Tok::kComma) {
       Consume();
@@ -912,7 +911,67 @@ void Parser::ExpectType(ExprPtr& node, ValueType want, std::string_view context)
   }
 }
 
+void Parser::CheckBinary(BinaryExpr& n, ValueType lt, ValueType rt) {
+  // Prometheus's opRange(): the first non-space byte after the left operand.
+  int op_pos = n.lhs->pos.end;
+  while (op_pos < static_cast<int>(in_.size()) && (in_[op_pos] == ' ' || in_[op_pos] == '\t' ||
+                                                   in_[op_pos] == '\n' || in_[op_pos] == '\r')) {
+    ++op_pos;
+  }
+  const std::string op_name = GoQuote(BinOpName(n.op));
+  if (n.return_bool && !IsComparison(n.op)) {
+    Fail(op_pos, "bool modifier can only be used on comparison operators");
+  }
+  if (IsComparison(n.op) && !n.return_bool && lt == ValueType::kScalar && rt == ValueType::kScalar) {
+    Fail(op_pos, "comparisons between scalars must use BOOL modifier");
+  }
+  VectorMatching& vm = *n.matching;
+  if (IsSetOperator(n.op) && vm.card == Cardinality::kOneToOne) vm.card = Cardinality::kManyToMany;
+  if (vm.on) {
+    for (const auto& l1 : vm.matching_labels) {
+      for (const auto& l2 : vm.include) {
+        if (l1 == l2) Fail(op_pos, Cat("label ", GoQuote(l1), " must not occur in ON and GROUP clause at once"));
+      }
+    }
+  }
+  if (lt != ValueType::kScalar && lt != ValueType::kVector) {
+    Fail(n.lhs->pos.start, "binary expression must contain only scalar and instant vector types");
+  }
+  if (rt != ValueType::kScalar && rt != ValueType::kVector) {
+    Fail(n.rhs->pos.start, "binary expression must contain only scalar and instant vector types");
+  }
+  if (lt != ValueType::kVector || rt != ValueType::kVector) {
+    if (!vm.matching_labels.empty()) Fail(n.pos.start, "vector matching only allowed between instant vectors");
+    n.matching.reset();
+  } else if (IsSetOperator(n.op)) {
+    if (vm.card == Cardinality::kOneToMany || vm.card == Cardinality::kManyToOne) {
+      Fail(n.pos.start, Cat("no grouping allowed for ", op_name, " operation"));
+    }
+    if (vm.card != Cardinality::kManyToMany) Fail(n.pos.start, "set operations must always be many-to-many");
+  }
+  if ((lt == ValueType::kScalar || rt == ValueType::kScalar) && IsSetOperator(n.op)) {
+    Fail(n.pos.start, Cat("set operator ", op_name, " not allowed in binary scalar expression"));
+  }
+}
+
 ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
+  if (node->kind == ExprKind::kBinary) {
+    // Left-deep operator chains (a + b + c + ...) are checked iteratively,
+    // innermost first, which is the order of Prometheus's recursion. Types
+    // are computed bottom-up here: BinaryExpr::type() recurses.
+    std::vector<BinaryExpr*> spine;
+    for (Expr* e = node.get(); e->kind == ExprKind::kBinary; e = static_cast<BinaryExpr*>(e)->lhs.get()) {
+      spine.push_back(static_cast<BinaryExpr*>(e));
+    }
+    ValueType lt = Check(spine.back()->lhs);
+    for (auto it = spine.rbegin(); it != spine.rend(); ++it) {
+      BinaryExpr& n = **it;
+      const ValueType rt = Check(n.rhs);
+      CheckBinary(n, lt, rt);
+      lt = lt == ValueType::kScalar && rt == ValueType::kScalar ? ValueType::kScalar : ValueType::kVector;
+    }
+    return lt;
+  }
   const ValueType typ = node->type();
   switch (node->kind) {
     case ExprKind::kAggregate: {
@@ -925,48 +984,7 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
       if (n.op == AggOp::kCountValues) ExpectType(n.param, ValueType::kString, "aggregation parameter");
       break;
     }
-    case ExprKind::kBinary: {
-      auto& n = static_cast<BinaryExpr&>(*node);
-      const ValueType lt = Check(n.lhs);
-      const ValueType rt = Check(n.rhs);
-      const int op_pos = op_pos_[&n];
-      const std::string op_name = GoQuote(BinOpName(n.op));
-      if (n.return_bool && !IsComparison(n.op)) {
-        Fail(op_pos, "bool modifier can only be used on comparison operators");
-      }
-      if (IsComparison(n.op) && !n.return_bool && n.lhs->type() == ValueType::kScalar &&
-          n.rhs->type() == ValueType::kScalar) {
-        Fail(op_pos, "comparisons between scalars must use BOOL modifier");
-      }
-      VectorMatching& vm = *n.matching;
-      if (IsSetOperator(n.op) && vm.card == Cardinality::kOneToOne) vm.card = Cardinality::kManyToMany;
-      if (vm.on) {
-        for (const auto& l1 : vm.matching_labels) {
-          for (const auto& l2 : vm.include) {
-            if (l1 == l2) Fail(op_pos, Cat("label ", GoQuote(l1), " must not occur in ON and GROUP clause at once"));
-          }
-        }
-      }
-      if (lt != ValueType::kScalar && lt != ValueType::kVector) {
-        Fail(n.lhs->pos.start, "binary expression must contain only scalar and instant vector types");
-      }
-      if (rt != ValueType::kScalar && rt != ValueType::kVector) {
-        Fail(n.rhs->pos.start, "binary expression must contain only scalar and instant vector types");
-      }
-      if (lt != ValueType::kVector || rt != ValueType::kVector) {
-        if (!vm.matching_labels.empty()) Fail(n.pos.start, "vector matching only allowed between instant vectors");
-        n.matching.reset();
-      } else if (IsSetOperator(n.op)) {
-        if (vm.card == Cardinality::kOneToMany || vm.card == Cardinality::kManyToOne) {
-          Fail(n.pos.start, Cat("no grouping allowed for ", op_name, " operation"));
-        }
-        if (vm.card != Cardinality::kManyToMany) Fail(n.pos.start, "set operations must always be many-to-many");
-      }
-      if ((lt == ValueType::kScalar || rt == ValueType::kScalar) && IsSetOperator(n.op)) {
-        Fail(n.pos.start, Cat("set operator ", op_name, " not allowed in binary scalar expression"));
-      }
-      break;
-    }
+    case ExprKind::kBinary: break;  // handled above
     case ExprKind::kCall: {
       auto& n = static_cast<Call&>(*node);
       const FunctionInfo& f = *n.func;
