@@ -189,6 +189,21 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
       res.set_content("404 page not found\n", "text/plain; charset=utf-8");
     }
   });
+  // httplib would try to inflate gzip/deflate/br bodies itself and answer 400
+  // when that fails; remote-write with a non-snappy encoding is a 415.
+  p->http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    std::string enc = req.get_header_value("Content-Encoding");
+    if (req.method != "POST" || enc.empty() || enc == "snappy" ||
+        (req.path != "/api/v1/write" && req.path != "/api/v1/receive" &&
+         req.path != "/api/v1/push")) {
+      return httplib::Server::HandlerResponse::Unhandled;
+    }
+    res.status = 415;
+    res.set_header("Connection", "close");  // the unread body must not be parsed as a request
+    res.set_content("unsupported Content-Encoding \"" + enc + "\": remote write needs snappy\n",
+                    "text/plain; charset=utf-8");
+    return httplib::Server::HandlerResponse::Handled;
+  });
   p->RegisterWriteRoutes();
   p->api->Register(&p->http);
   p->http.Get("/-/healthy", [](const httplib::Request&, httplib::Response& res) {

@@ -145,7 +145,7 @@ TEST_F(ApiTest, ErrorEnvelopes) {
       {"/api/v1/query_range?query=1&start=1&end=10&step=abc", 400,
        R"({"status":"error","errorType":"bad_data","error":"invalid parameter \"step\": cannot parse \"abc\" to a valid duration"})"},
       {"/api/v1/query_range?query=1&start=0&end=100000&step=1", 400,
-       R"({"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"})"},
+       R"x({"status":"error","errorType":"bad_data","error":"exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"})x"},
       {"/api/v1/query?query=1&timeout=abc", 400,
        R"({"status":"error","errorType":"bad_data","error":"invalid parameter \"timeout\": cannot parse \"abc\" to a valid duration"})"},
       {"/api/v1/series", 400,
@@ -176,7 +176,7 @@ TEST_F(ApiTest, ExecutionErrorIs422) {
   auto c = server_->Client();
   ASSERT_EQ(PostWrite(*c, EncodeWriteRequest(req))->status, 204);
   auto j = nlohmann::json::parse(
-      Body("/api/v1/query?query=" + UrlEncode("abs({__name__=~\"dup_.\"})") + "&time=" + S(t0_ms_),
+      Body("/api/v1/query?query=" + UrlEncode(R"x(abs({__name__=~"dup_."}))x") + "&time=" + S(t0_ms_),
            &status));
   EXPECT_EQ(status, 422);
   EXPECT_EQ(j["errorType"], "execution");
@@ -186,7 +186,7 @@ TEST_F(ApiTest, ExecutionErrorIs422) {
 TEST_F(ApiTest, FormatQueryAndEmptyExemplars) {
   int status = 0;
   EXPECT_EQ(Body("/api/v1/format_query?query=" + UrlEncode("sum(x)by(a)"), &status),
-            R"({"status":"success","data":"sum by (a) (x)"})");
+            R"x({"status":"success","data":"sum by (a) (x)"})x");
   EXPECT_EQ(Body("/api/v1/query_exemplars?query=up&start=1&end=2", &status),
             R"({"status":"success","data":[]})");
 }
