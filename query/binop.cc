@@ -252,10 +252,7 @@ absl::StatusOr<EvalResult> Evaluator::VectorVectorBinop(const BinaryExpr& b, Eva
     uint64_t hash;
   };
   absl::flat_hash_map<uint64_t, OutRef> out_cache;
-  auto output_for = [&](size_t i, size_t j) -> OutRef {
-    uint64_t key = static_cast<uint64_t>(i) * one.size() + j;
-    auto it = out_cache.find(key);
-    if (it != out_cache.end()) return it->second;
+  auto result_labels = [&](size_t i, size_t j) -> Labels {
     LabelsBuilder lb(many[i].metric);
     if (drop_op_name) lb.Del(kMetricName);
     if (m.card == Cardinality::kOneToOne) {
@@ -273,7 +270,13 @@ absl::StatusOr<EvalResult> Evaluator::VectorVectorBinop(const BinaryExpr& b, Eva
         lb.Del(n);
       }
     }
-    Labels ls = lb.Build();
+    return lb.Build();
+  };
+  auto output_for = [&](size_t i, size_t j) -> OutRef {
+    uint64_t key = static_cast<uint64_t>(i) * one.size() + j;
+    auto it = out_cache.find(key);
+    if (it != out_cache.end()) return it->second;
+    Labels ls = result_labels(i, j);
     uint64_t h = ls.Hash();
     bool drop = b.return_bool || (cmp && many[i].drop_name);
     int idx = acc.SeriesFor(h, drop, [&] { return std::move(ls); });
@@ -281,6 +284,78 @@ absl::StatusOr<EvalResult> Evaluator::VectorVectorBinop(const BinaryExpr& b, Eva
     out_cache.emplace(key, ref);
     return ref;
   };
+
+  // Fast path: when every signature is unique on the "one" side (and on the
+  // "many" side for one-to-one), and no two pairs share a result label set,
+  // the pairs are the same at every step and no matching error can occur:
+  // walk each pair's points together, series by series.
+  {
+    absl::flat_hash_map<uint64_t, int> one_of_sig;
+    bool fast = true;
+    for (size_t j = 0; j < one.size() && fast; ++j) {
+      fast = one_of_sig.try_emplace(osig[j], static_cast<int>(j)).second;
+    }
+    if (fast && m.card == Cardinality::kOneToOne) {
+      absl::flat_hash_set<uint64_t> seen;
+      for (size_t i = 0; i < many.size() && fast; ++i) fast = seen.insert(msig[i]).second;
+    }
+    std::vector<int> pair(many.size(), -1);
+    std::vector<Labels> labels;
+    std::vector<uint64_t> hashes;
+    if (fast) {
+      absl::flat_hash_set<uint64_t> seen;
+      labels.resize(many.size());
+      hashes.resize(many.size());
+      for (size_t i = 0; i < many.size() && fast; ++i) {
+        auto it = one_of_sig.find(msig[i]);
+        if (it == one_of_sig.end()) continue;
+        pair[i] = it->second;
+        labels[i] = result_labels(i, static_cast<size_t>(it->second));
+        hashes[i] = labels[i].Hash();
+        fast = seen.insert(hashes[i]).second;
+      }
+    }
+    if (fast) {
+      for (size_t i = 0; i < many.size(); ++i) {
+        if (pair[i] < 0) continue;
+        if ((i & 1023) == 1023) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+        const auto& mp = many[i].points;
+        const auto& op = one[pair[i]].points;
+        int idx = -1;
+        size_t a = 0, bi = 0;
+        while (a < mp.size() && bi < op.size()) {
+          if (mp[a].t_ms < op[bi].t_ms) {
+            ++a;
+            continue;
+          }
+          if (op[bi].t_ms < mp[a].t_ms) {
+            ++bi;
+            continue;
+          }
+          double fl = mp[a].v, fr = op[bi].v;
+          if (swapped) std::swap(fl, fr);
+          double val;
+          bool keep = ElemBinop(b.op, fl, fr, &val);
+          if (b.return_bool) {
+            val = keep ? 1 : 0;
+            keep = true;
+          }
+          if (keep) {
+            if (idx < 0) {
+              const bool drop = b.return_bool || (cmp && many[i].drop_name);
+              idx = acc.SeriesFor(hashes[i], drop, [&] { return std::move(labels[i]); });
+            }
+            MERIDIAN_RETURN_IF_ERROR(acc.Add(idx, mp[a].t_ms, val));
+          }
+          ++a;
+          ++bi;
+        }
+      }
+      out.matrix = acc.Take();
+      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(CountPoints(out.matrix) - in_points));
+      return out;
+    }
+  }
 
   StepCursor mc(&many), oc(&one);
   absl::flat_hash_map<uint64_t, int> one_by_sig;

@@ -152,8 +152,10 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
       if (s.points.empty()) continue;
       m.push_back(Series{std::move(s.metric), std::move(s.points)});
     }
-    std::sort(m.begin(), m.end(),
-              [](const Series& a, const Series& b) { return Labels::Compare(a.metric, b.metric) < 0; });
+    auto by_labels = [](const Series& a, const Series& b) {
+      return Labels::Compare(a.metric, b.metric) < 0;
+    };
+    if (!std::is_sorted(m.begin(), m.end(), by_labels)) std::sort(m.begin(), m.end(), by_labels);
   }
   QueryResult out;
   out.value = std::move(m);
