@@ -22,7 +22,31 @@ ClosedChunk Encode(std::span<const Sample> samples) {
   return c;
 }
 
+std::string Flatten(const Labels& labels) {
+  std::string out;
+  for (const Label& l : labels) {
+    coding::PutLengthPrefixed(&out, l.name);
+    coding::PutLengthPrefixed(&out, l.value);
+  }
+  return out;
+}
+
 }  // namespace
+
+MemSeries::MemSeries(uint64_t id, Labels labels)
+    : id_(id), flat_labels_(Flatten(labels)), labels_(std::move(labels)) {}
+
+bool MemSeries::HasLabels(const LabelView* views, size_t n) const {
+  coding::Reader r(flat_labels_);
+  std::string_view name, value;
+  for (size_t i = 0; i < n; ++i) {
+    if (!r.GetLengthPrefixed(&name) || !r.GetLengthPrefixed(&value) || name != views[i].name ||
+        value != views[i].value) {
+      return false;
+    }
+  }
+  return r.empty();
+}
 
 absl::StatusOr<AppendOutcome> MemSeries::Append(const Sample& s, const AppendLimits& limits,
                                                 PersistedSampleReader* persisted) {
@@ -170,7 +194,7 @@ void MemSeries::Widen(int64_t t_ms) {
 }
 
 size_t MemSeries::MemoryBytes() const {
-  size_t n = sizeof(*this) + (head_.capacity() + ooo_.capacity()) * sizeof(Sample);
+  size_t n = sizeof(*this) + flat_labels_.capacity() + (head_.capacity() + ooo_.capacity()) * sizeof(Sample);
   for (const ClosedChunk& c : closed_) n += sizeof(c) + c.data.capacity();
   for (const Label& l : labels_) n += sizeof(l) + l.name.capacity() + l.value.capacity();
   return n;

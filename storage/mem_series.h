@@ -54,12 +54,15 @@ class PersistedSampleReader {
 
 class MemSeries {
  public:
-  MemSeries(uint64_t id, Labels labels) : id_(id), labels_(std::move(labels)) {}
+  MemSeries(uint64_t id, Labels labels);
   MemSeries(const MemSeries&) = delete;
   MemSeries& operator=(const MemSeries&) = delete;
 
   uint64_t id() const { return id_; }
   const Labels& labels() const { return labels_; }
+  // True when the series' labels equal the sorted views. Compares one
+  // contiguous copy of the labels (cache friendly on the append path).
+  bool HasLabels(const LabelView* views, size_t n) const;
 
   // Classifies and, when accepted, stores one sample. `persisted` is asked
   // only for samples at or before the newest timestamp that are not in
@@ -125,6 +128,7 @@ class MemSeries {
   void Widen(int64_t t_ms);
 
   const uint64_t id_;
+  const std::string flat_labels_;  // per label: varint len, name, varint len, value
   const Labels labels_;
   std::vector<Sample> head_ ABSL_GUARDED_BY(mu);  // strictly increasing t
   size_t head_persisted_ ABSL_GUARDED_BY(mu) = 0;  // head samples in the stored copy

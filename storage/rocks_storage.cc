@@ -266,7 +266,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     }
     bool created;
     MemSeries* s = head->GetOrCreate(in.labels.data(), in.labels.size(),
-                                     HashLabelViews(in.labels.data(), in.labels.size()), &created);
+                                     SeriesCacheHash(in.labels.data(), in.labels.size()), &created);
     result->series_created += created;
     accepted.clear();
     bool reported = false;
@@ -305,7 +305,8 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   }
   if (wal.num_series() > 0) {
     uint64_t seq = next_wal_seq_.fetch_add(1, std::memory_order_relaxed);
-    MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(wal_, keys::WalKey(seq), record), "staging wal"));
+    rocksdb::Slice value(wal.record().data(), wal.record().size());
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(wal_, keys::WalKey(seq), value), "staging wal"));
   }
   if (wb.Count() == 0) return absl::OkStatus();
   rocksdb::WriteOptions wo;
@@ -313,7 +314,8 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing wal record"));
   for (MemSeries* s : new_definitions) s->definition_persisted.store(true, std::memory_order_release);
   samples_appended_.fetch_add(result->samples_appended, std::memory_order_relaxed);
-  if (wal_bytes_.fetch_add(record.size(), std::memory_order_relaxed) + record.size() >=
+  const size_t record_bytes = wal.record().size();
+  if (wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed) + record_bytes >=
       kCheckpointWalBytes) {
     absl::MutexLock l(&bg_mu_);  // wakes CheckpointLoop
   }

@@ -1,14 +1,48 @@
 #include "storage/tenant_head.h"
 
+#include <cstring>
+
 namespace meridian {
 
-bool SameLabels(const Labels& labels, const LabelView* views, size_t n) {
-  if (labels.size() != n) return false;
-  const std::vector<Label>& items = labels.items();
-  for (size_t i = 0; i < n; ++i) {
-    if (items[i].name != views[i].name || items[i].value != views[i].value) return false;
+namespace {
+
+constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+
+inline uint64_t HashString(uint64_t h, std::string_view s) {
+  const char* p = s.data();
+  size_t n = s.size();
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+    p += 8;
+    n -= 8;
   }
-  return true;
+  uint64_t w = static_cast<uint64_t>(n) << 56;
+  std::memcpy(&w, p, n);  // n < 8: the length byte stays intact
+  h = (h ^ w) * kMul;
+  return h ^ (h >> 29);
+}
+
+inline uint64_t Finish(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  return h ^ (h >> 33);
+}
+
+}  // namespace
+
+uint64_t SeriesCacheHash(const LabelView* views, size_t n) {
+  uint64_t h = n;
+  for (size_t i = 0; i < n; ++i) h = HashString(HashString(h, views[i].name), views[i].value);
+  return Finish(h);
+}
+
+uint64_t SeriesCacheHash(const Labels& labels) {
+  uint64_t h = labels.size();
+  for (const Label& l : labels) h = HashString(HashString(h, l.name), l.value);
+  return Finish(h);
 }
 
 TenantHead::TenantHead(uint32_t id, std::string name, SeriesCacheLimits* limits)
@@ -20,7 +54,7 @@ MemSeries* TenantHead::CacheLookup(CacheShard& shard, const LabelView* labels, s
   auto it = shard.map.find(hash);
   if (it == shard.map.end()) return nullptr;
   for (MemSeries* s : it->second) {
-    if (SameLabels(s->labels(), labels, n)) return s;
+    if (s->HasLabels(labels, n)) return s;
   }
   return nullptr;
 }
@@ -49,7 +83,7 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
     if (const Postings* candidates = index_.ShortestOf(labels, n)) {
       for (uint64_t id : *candidates) {
         MemSeries* s = series_.at(id).get();
-        if (SameLabels(s->labels(), labels, n)) {
+        if (s->HasLabels(labels, n)) {
           found = s;
           break;
         }
@@ -66,7 +100,7 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
 }
 
 MemSeries* TenantHead::Load(uint64_t id, Labels labels) {
-  uint64_t hash = labels.Hash();
+  uint64_t hash = SeriesCacheHash(labels);
   MemSeries* s;
   {
     absl::MutexLock l(&mu_);
@@ -112,7 +146,7 @@ std::vector<std::shared_ptr<MemSeries>> TenantHead::AllSeries() const {
 void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
   if (series.empty()) return;
   for (const auto& s : series) {
-    uint64_t hash = s->labels().Hash();
+    uint64_t hash = SeriesCacheHash(s->labels());
     CacheShard& shard = cache_[hash % kCacheShards];
     std::lock_guard l(shard.mu);
     auto it = shard.map.find(hash);

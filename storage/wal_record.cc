@@ -1,23 +1,47 @@
 #include "storage/wal_record.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace meridian {
 
+namespace {
+
+inline char* PutVarintRaw(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+}  // namespace
+
+
 WalRecordWriter::WalRecordWriter(std::string* out, uint32_t tenant_id) : out_(out) {
-  out_->clear();
-  coding::PutVarint(out_, tenant_id);
+  if (out_->size() < 16) out_->resize(16);
+  pos_ = static_cast<size_t>(PutVarintRaw(out_->data(), tenant_id) - out_->data());
 }
 
 void WalRecordWriter::AddSeries(uint64_t series_id, std::span<const Sample> samples) {
   if (samples.empty()) return;
-  coding::PutVarint(out_, series_id);
-  coding::PutVarint(out_, samples.size());
-  int64_t prev = 0;
+  // Worst case: two 10-byte varints, then 10 + 8 bytes per sample.
+  // Grows geometrically; the zero fill of resize() is amortized away.
+  const size_t need = pos_ + 20 + samples.size() * 18;
+  if (need > out_->size()) out_->resize(std::max(need, 2 * out_->size()));
+  char* p = out_->data() + pos_;
+  p = PutVarintRaw(p, series_id);
+  p = PutVarintRaw(p, samples.size());
+  uint64_t prev = 0;
   for (const Sample& s : samples) {
-    coding::PutSignedVarint(out_, static_cast<int64_t>(static_cast<uint64_t>(s.t_ms) -
-                                                       static_cast<uint64_t>(prev)));
-    prev = s.t_ms;
-    coding::PutFixed64LE(out_, coding::DoubleBits(s.v));
+    p = PutVarintRaw(p, coding::ZigZag(static_cast<int64_t>(static_cast<uint64_t>(s.t_ms) - prev)));
+    prev = static_cast<uint64_t>(s.t_ms);
+    uint64_t bits = coding::DoubleBits(s.v);
+    std::memcpy(p, &bits, 8);  // little endian hosts only (x86-64, arm64)
+    p += 8;
   }
+  pos_ = static_cast<size_t>(p - out_->data());
   ++num_series_;
 }
 

@@ -26,16 +26,20 @@ namespace meridian {
 
 class WalRecordWriter {
  public:
-  // Clears *out and starts a record for `tenant_id`. *out is borrowed for the
-  // writer's lifetime.
+  // Starts a record for `tenant_id` in *out, which is borrowed for the
+  // writer's lifetime and used as a growable buffer (its capacity is reused
+  // across records): the record is record(), not *out.
   WalRecordWriter(std::string* out, uint32_t tenant_id);
   // Appends one series entry. Samples may be in any order. No-op when empty.
   void AddSeries(uint64_t series_id, std::span<const Sample> samples);
   // Number of series entries added so far.
   size_t num_series() const { return num_series_; }
+  // The encoded record so far.
+  std::string_view record() const { return std::string_view(out_->data(), pos_); }
 
  private:
   std::string* out_;
+  size_t pos_ = 0;
   size_t num_series_ = 0;
 };
 

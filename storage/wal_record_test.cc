@@ -14,7 +14,7 @@ TEST(WalRecordTest, RoundTrip) {
   w.AddSeries(4, {});
   w.AddSeries(1ull << 40, b);
   EXPECT_EQ(w.num_series(), 2u);
-  WalRecordReader r(buf);
+  WalRecordReader r(w.record());
   EXPECT_EQ(r.tenant_id(), 7u);
   uint64_t id;
   std::vector<Sample> got;
@@ -36,8 +36,8 @@ TEST(WalRecordTest, TruncationIsDataLoss) {
   WalRecordWriter w(&buf, 1);
   std::vector<Sample> a = {{1, 1}, {2, 2}};
   w.AddSeries(9, a);
-  for (size_t n = 2; n < buf.size(); ++n) {  // 1 byte: an empty record
-    WalRecordReader r(std::string_view(buf.data(), n));
+  for (size_t n = 2; n < w.record().size(); ++n) {  // 1 byte: an empty record
+    WalRecordReader r(w.record().substr(0, n));
     uint64_t id;
     std::vector<Sample> got;
     while (r.Next(&id, &got)) {
