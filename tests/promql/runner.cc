@@ -156,11 +156,19 @@ absl::Status ScriptRunner::Run(const Script& script, const std::function<void(co
       if (eval.line <= options_.skip_through_line) continue;
       if (options_.on_case_start) options_.on_case_start(eval.line);
       std::string skip = SkipReason(eval);
-      if (!skip.empty()) {
+      if (eval.expects_histogram) {
         report({eval.line, Outcome::kSkip, skip});
         continue;
       }
-      report(RunEval(eval));
+      CaseResult r = RunEval(eval);
+      // An eval that reads series whose histogram samples were left out still
+      // counts when it gives Prometheus's answer (the histogram samples did
+      // not matter to it); when it does not, the missing data may be why.
+      if (!skip.empty() && r.outcome == Outcome::kFail) {
+        r.outcome = Outcome::kSkip;
+        r.detail = Cat(skip, "; fails without them: ", r.detail.substr(0, r.detail.find('\n')));
+      }
+      report(r);
     }
   }
   queryable_.reset();

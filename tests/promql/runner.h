@@ -6,8 +6,9 @@
 //     times (atModifierTestCases), and each of those, unless the eval
 //     expects a range vector or a string, again as a range query from t-1m to
 //     t+1m step 1m whose middle step must give the same result;
-//   - evals that read series with native-histogram samples (which this
-//     runner does not load), or that expect histograms, are skipped.
+//   - evals that expect histograms are skipped; evals that read series with
+//     native-histogram samples (which this runner does not load) are run on
+//     the float samples alone and count as skipped when they then fail.
 //
 //   ScriptRunner runner(&engine, {.storage_dir = "/tmp/x"});
 //   runner.Run(script, [](const CaseResult& r) { ... });
