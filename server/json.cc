@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 
 namespace meridian::server {
 
@@ -16,10 +17,40 @@ void AppendPromFloat(std::string* out, double v) {
   }
   char buf[64];
   double a = std::fabs(v);
-  auto fmt = (a != 0 && (a < 1e-6 || a >= 1e21)) ? std::chars_format::scientific
-                                                  : std::chars_format::fixed;
-  auto res = std::to_chars(buf, buf + sizeof(buf), v, fmt);
-  out->append(buf, res.ptr);
+  // The shortest round-trip digits, as Go's strconv.FormatFloat(v, fmt, -1, 64).
+  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  std::string_view sci(buf, res.ptr - buf);
+  if (a != 0 && (a < 1e-6 || a >= 1e21)) {
+    out->append(sci);  // "1e-07", "1.5e+21": the same form as Go's 'e'
+    return;
+  }
+  // Lay the digits out in fixed notation ('f' with the shortest digits): unlike
+  // std::to_chars(fixed), large integers get zeros, not their exact expansion
+  // (2^64 prints as 18446744073709552000, as in Prometheus).
+  size_t epos = sci.find('e');
+  int exp = std::atoi(std::string(sci.substr(epos + 1)).c_str());
+  std::string digits;
+  size_t i = 0;
+  if (sci[0] == '-') {
+    out->push_back('-');
+    i = 1;
+  }
+  for (; i < epos; ++i) {
+    if (sci[i] != '.') digits.push_back(sci[i]);
+  }
+  int n = static_cast<int>(digits.size());
+  if (exp < 0) {
+    out->append("0.");
+    out->append(static_cast<size_t>(-exp - 1), '0');
+    out->append(digits);
+  } else if (exp >= n - 1) {
+    out->append(digits);
+    out->append(static_cast<size_t>(exp - (n - 1)), '0');
+  } else {
+    out->append(digits, 0, static_cast<size_t>(exp + 1));
+    out->push_back('.');
+    out->append(digits, static_cast<size_t>(exp + 1), std::string::npos);
+  }
 }
 
 void AppendPromTimestamp(std::string* out, int64_t t_ms) {

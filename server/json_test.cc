@@ -33,6 +33,12 @@ TEST(PromFloatTest, MatchesGoFormatting) {
   EXPECT_EQ(Float(1e20), "100000000000000000000");
   EXPECT_EQ(Float(1e21), "1e+21");
   EXPECT_EQ(Float(123456789012345678.0), "123456789012345680");
+  EXPECT_EQ(Float(18446744073709551616.0), "18446744073709552000");  // 2^64, as Go prints it
+  EXPECT_EQ(Float(-123.456), "-123.456");
+  EXPECT_EQ(Float(0.000123), "0.000123");
+  EXPECT_EQ(Float(1e-7 * -1), "-1e-07");
+  EXPECT_EQ(Float(100), "100");
+  EXPECT_EQ(Float(12.5), "12.5");
   EXPECT_EQ(Float(std::numeric_limits<double>::quiet_NaN()), "NaN");
   EXPECT_EQ(Float(std::numeric_limits<double>::infinity()), "+Inf");
   EXPECT_EQ(Float(-std::numeric_limits<double>::infinity()), "-Inf");

@@ -105,7 +105,7 @@ TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
 
   // 1. Raw samples: identical timestamps and values, series by series.
   std::string raw_q = "/api/v1/query?query=" + UrlEncode(std::string(R"({__name__=~".+"}[)") +
-                                                         std::to_string(range_ms) + "ms])") +
+                                                         std::to_string(range_ms) + "ms]") +
                       "&time=" + Secs(end_ms);
   auto prom_raw = GetJson(pc, raw_q);
   auto mer_raw = GetJson(*mc, raw_q);
