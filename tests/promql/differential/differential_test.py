@@ -44,7 +44,6 @@ import urllib.request
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 REL_TOL = 1e-9
-ABS_TOL = 1e-12  # only for values that cancel to ~0 (e.g. deriv of a flat line)
 
 # ---------------------------------------------------------------------------
 # Remote-write encoding: prometheus.WriteRequest as protobuf, snappy-framed.
@@ -291,7 +290,7 @@ def close(a, b):
     if math.isinf(a) or math.isinf(b) or math.isnan(a) or math.isnan(b):
         return False
     d = abs(a - b)
-    return d <= REL_TOL * max(abs(a), abs(b)) or d <= ABS_TOL
+    return d <= REL_TOL * max(abs(a), abs(b))
 
 
 def has_data(r):
