@@ -85,6 +85,10 @@ void MemSeries::AppendHead(const Sample& s) {
       (head_.size() >= kChunkSamples || s.t_ms - head_.front().t_ms >= kMaxChunkSpanMs)) {
     CutHead();
   }
+  if (head_.size() == head_.capacity()) {
+    // Few, geometric allocations per chunk; never one per sample.
+    head_.reserve(std::min(kChunkSamples, std::max<size_t>(16, head_.capacity() * 4)));
+  }
   head_.push_back(s);
   newest_t_ms_ = s.t_ms;
   Widen(s.t_ms);
@@ -92,7 +96,7 @@ void MemSeries::AppendHead(const Sample& s) {
 
 void MemSeries::CutHead() {
   closed_.push_back(Encode(head_));
-  head_.clear();  // keeps capacity: no allocation for the next chunk
+  std::vector<Sample>().swap(head_);  // idle series should not pin a full chunk
   head_persisted_ = 0;
   ++head_generation_;
 }

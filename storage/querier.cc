@@ -27,11 +27,7 @@ class MergedSeriesSet : public SeriesSet {
       if (!status_.ok()) return false;
       // Read disk after memory: a checkpoint writes chunks before dropping
       // them from memory, so nothing can fall between the two reads.
-      if (!it_) {
-        it_ = store_->NewIterator();
-      } else {
-        it_->Refresh();
-      }
+      if (!it_ || !it_->Refresh().ok()) it_ = store_->NewIterator();
       status_ = store_->Read(it_.get(), s.id(), start_ms_, end_ms_, &samples_);
       if (!status_.ok()) return false;
       if (samples_.empty()) continue;

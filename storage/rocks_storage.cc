@@ -255,7 +255,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   thread_local std::vector<MemSeries*> new_definitions;
   new_definitions.clear();
   rocksdb::WriteBatch wb;
-  std::shared_lock gate(gate_);
+  absl::ReaderMutexLock gate(&gate_);
   WalRecordWriter wal(&record, head->id());
   for (size_t i = 0; i < batch.series.size(); ++i) {
     const AppendSeries& in = batch.series[i];

@@ -17,7 +17,6 @@
 #define MERIDIAN_STORAGE_ROCKS_STORAGE_H_
 
 #include <atomic>
-#include <shared_mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -93,7 +92,10 @@ class RocksStorage : public Storage {
   absl::flat_hash_map<uint32_t, TenantHead*> tenants_by_id_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
 
-  std::shared_mutex gate_;
+  // absl::Mutex rather than std::shared_mutex: waiting writers (checkpoint,
+  // retention) block new readers, so a steady stream of appends cannot
+  // starve them. Taken once per Append, not per sample.
+  absl::Mutex gate_;
   std::atomic<uint64_t> next_wal_seq_{1};
   std::atomic<uint64_t> wal_bytes_{0};  // since the last checkpoint
   std::atomic<uint64_t> samples_appended_{0};

@@ -46,7 +46,7 @@ absl::Status RocksStorage::Checkpoint() {
   absl::MutexLock maintenance(&maintenance_mu_);
   uint64_t covered;  // every WAL record <= covered is applied to memory
   {
-    std::unique_lock gate(gate_);
+    absl::WriterMutexLock gate(&gate_);
     covered = next_wal_seq_.load() - 1;
     wal_bytes_.store(0);
   }
@@ -189,7 +189,7 @@ absl::Status RocksStorage::EnforceRetention() {
   }
   {
     // No append holds a series pointer while we own the gate.
-    std::unique_lock gate(gate_);
+    absl::WriterMutexLock gate(&gate_);
     absl::flat_hash_map<TenantHead*, std::vector<std::shared_ptr<MemSeries>>> removed;
     for (auto& [t, s] : maybe_empty) {
       std::lock_guard l(s->mu);
