@@ -27,7 +27,7 @@ enum class Fn {
   kTime, kPi, kVector, kScalar, kAbsent, kTimestamp, kDaysInMonth, kDayOfMonth, kDayOfWeek,
   kDayOfYear, kHour, kMinute, kMonth, kYear, kSort, kSortDesc, kSortByLabel, kSortByLabelDesc,
   kHistogramQuantile, kHistogramFraction, kHistogramQuantiles, kLabelReplace, kLabelJoin,
-  kStep, kRange, kStart, kEnd, kMinOf, kMaxOf,
+  kStep, kRange, kStart, kEnd, kMinOf, kMaxOf, kNativeHistogramOnly, kInfo,
 };
 
 Fn LookupFn(std::string_view name) {
@@ -65,6 +65,10 @@ Fn LookupFn(std::string_view name) {
       {"label_join", Fn::kLabelJoin}, {"histogram_quantiles", Fn::kHistogramQuantiles},
       {"step", Fn::kStep}, {"range", Fn::kRange}, {"start", Fn::kStart}, {"end", Fn::kEnd},
       {"min_of", Fn::kMinOf}, {"max_of", Fn::kMaxOf},
+      {"histogram_avg", Fn::kNativeHistogramOnly}, {"histogram_count", Fn::kNativeHistogramOnly},
+      {"histogram_sum", Fn::kNativeHistogramOnly},
+      {"histogram_stddev", Fn::kNativeHistogramOnly},
+      {"histogram_stdvar", Fn::kNativeHistogramOnly}, {"info", Fn::kInfo},
   };
   auto it = table->find(name);
   return it == table->end() ? Fn::kUnknown : it->second;
@@ -772,6 +776,15 @@ absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
       r.scalar.assign(num_steps_, v);
       return r;
     }
+    case Fn::kNativeHistogramOnly: {
+      // These read native histogram samples only; float samples are ignored.
+      MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*c.args[0]));
+      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-CountPoints(in.matrix)));
+      return r;
+    }
+    case Fn::kInfo:
+      // Without info-metric enrichment (experimental), info() is the identity.
+      return Eval(*c.args[0]);
     case Fn::kMinOf:
     case Fn::kMaxOf: {
       MERIDIAN_ASSIGN_OR_RETURN(auto a, EvalScalarSteps(this, *c.args[0]));
