@@ -255,19 +255,19 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   thread_local std::vector<MemSeries*> new_definitions;
   new_definitions.clear();
   rocksdb::WriteBatch wb;
+  thread_local std::vector<MemSeries*> resolved;
   absl::ReaderMutexLock gate(&gate_);
+  resolved.resize(batch.series.size());
+  head->ResolveBatch(batch.series, resolved.data(), &result->series_created);
   WalRecordWriter wal(&record, head->id());
   for (size_t i = 0; i < batch.series.size(); ++i) {
     const AppendSeries& in = batch.series[i];
     if (in.samples.empty()) continue;
-    if (in.labels.empty()) {
+    MemSeries* s = resolved[i];
+    if (s == nullptr) {  // no labels
       result->samples_rejected += in.samples.size();
       continue;
     }
-    bool created;
-    MemSeries* s = head->GetOrCreate(in.labels.data(), in.labels.size(),
-                                     SeriesCacheHash(in.labels.data(), in.labels.size()), &created);
-    result->series_created += created;
     accepted.clear();
     bool reported = false;
     {

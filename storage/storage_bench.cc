@@ -176,6 +176,8 @@ int Run(int argc, char** argv) {
   std::vector<Sample> samples(num_series);
   AppendBatch batch;
   AppendResult result;
+  std::string arena;
+  std::vector<LabelView> views;
   double append_wall = 0, append_cpu = 0;
   uint64_t appended = 0;
   auto process_cpu = [] {
@@ -191,9 +193,31 @@ int Run(int argc, char** argv) {
       samples[i] = {t0 + static_cast<int64_t>(round) * 15'000 + jitter, Next(series[i], rng)};
     }
     for (size_t b = 0; b < num_series; b += batch_series) {
-      batch.series.clear();
+      // Like a decoded request: the batch's label strings in one buffer.
+      arena.clear();
       for (size_t i = b; i < std::min(num_series, b + batch_series); ++i) {
-        batch.series.push_back({series[i].views, std::span<const Sample>(&samples[i], 1)});
+        for (const LabelView& l : series[i].views) {
+          arena.append(l.name);
+          arena.append(l.value);
+        }
+      }
+      views.clear();
+      size_t pos = 0;
+      for (size_t i = b; i < std::min(num_series, b + batch_series); ++i) {
+        for (const LabelView& l : series[i].views) {
+          std::string_view name(arena.data() + pos, l.name.size());
+          pos += l.name.size();
+          views.push_back({name, std::string_view(arena.data() + pos, l.value.size())});
+          pos += l.value.size();
+        }
+      }
+      batch.series.clear();
+      pos = 0;
+      for (size_t i = b; i < std::min(num_series, b + batch_series); ++i) {
+        const size_t nl = series[i].views.size();
+        batch.series.push_back({std::span<const LabelView>(views.data() + pos, nl),
+                                std::span<const Sample>(&samples[i], 1)});
+        pos += nl;
       }
       auto w0 = std::chrono::steady_clock::now();
       double c0 = CpuSeconds();

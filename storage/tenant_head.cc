@@ -99,6 +99,52 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
   return found;
 }
 
+void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** out,
+                              uint64_t* created) {
+  const size_t n = batch.size();
+  thread_local std::vector<uint64_t> hashes;
+  thread_local std::vector<uint32_t> order;
+  hashes.resize(n);
+  order.resize(n);
+  uint32_t count[kCacheShards + 1] = {};
+  for (size_t i = 0; i < n; ++i) {
+    const auto& ls = batch[i].labels;
+    hashes[i] = SeriesCacheHash(ls.data(), ls.size());
+    ++count[hashes[i] % kCacheShards + 1];
+  }
+  for (size_t s = 1; s <= kCacheShards; ++s) count[s] += count[s - 1];
+  for (size_t i = 0; i < n; ++i) order[count[hashes[i] % kCacheShards]++] = static_cast<uint32_t>(i);
+  // count[s] is now the end of shard s's run in `order`.
+  size_t begin = 0;
+  for (size_t s = 0; s < kCacheShards; ++s) {
+    const size_t end = count[s];
+    if (begin == end) continue;
+    CacheShard& shard = cache_[s];
+    std::lock_guard l(shard.mu);
+    for (size_t k = begin; k < end; ++k) {
+      const uint32_t i = order[k];
+      out[i] = nullptr;
+      auto it = shard.map.find(hashes[i]);
+      if (it == shard.map.end()) continue;
+      const auto& ls = batch[i].labels;
+      for (MemSeries* cand : it->second) {
+        if (cand->HasLabels(ls.data(), ls.size())) {
+          out[i] = cand;
+          break;
+        }
+      }
+    }
+    begin = end;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const auto& ls = batch[i].labels;
+    if (out[i] != nullptr || ls.empty() || batch[i].samples.empty()) continue;
+    bool was_created;
+    out[i] = GetOrCreate(ls.data(), ls.size(), hashes[i], &was_created);
+    *created += was_created;
+  }
+}
+
 MemSeries* TenantHead::Load(uint64_t id, Labels labels) {
   uint64_t hash = SeriesCacheHash(labels);
   MemSeries* s;

@@ -13,6 +13,7 @@
 #include <mutex>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "storage/mem_series.h"
 #include "storage/postings_index.h"
+#include "storage/storage.h"
 
 namespace meridian {
 
@@ -46,6 +48,12 @@ class TenantHead {
   // with a fresh id when absent (then *created is true). `hash` is
   // SeriesCacheHash(labels, n).
   MemSeries* GetOrCreate(const LabelView* labels, size_t n, uint64_t hash, bool* created);
+  // Resolves every series of a batch: out[i] becomes the series of
+  // batch[i].labels (created when absent; *created counts new series).
+  // Series with no labels resolve to null. Faster than GetOrCreate per
+  // series: cache lookups are grouped by shard, one lock per shard, so their
+  // cache misses overlap.
+  void ResolveBatch(std::span<const AppendSeries> batch, MemSeries** out, uint64_t* created);
   // Adds a series loaded from disk. REQUIRES: ids loaded in increasing order.
   MemSeries* Load(uint64_t id, Labels labels);
   // The series with `id`, or null.
