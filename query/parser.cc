@@ -753,7 +753,9 @@ void Parser::ParseRangeOrSubquery(P* base) {
     return;
   }
   int64_t range_ms;
-  DurationLiteral(Consume(), &range_ms);
+  Token range_tok = Consume();
+  DurationLiteral(range_tok, &range_ms);
+  if (ok() && range_ms <= 0) Fail(range_tok.pos, "duration must be greater than 0");
   if (!ok()) return;
   if (Peek().type == Tok::kRightBracket) {
     Token rb = Consume();

@@ -475,6 +475,10 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"foo[5m1h]", "1:5: parse error: not a valid duration string: \"5m1h\""},
         ErrorCase{"foo[5m1m]", "1:5: parse error: not a valid duration string: \"5m1m\""},
         ErrorCase{"foo[300y]", "1:5: parse error: duration out of range"},
+        ErrorCase{"foo[0m]", "1:5: parse error: duration must be greater than 0"},
+        ErrorCase{"foo[0]", "1:5: parse error: duration must be greater than 0"},
+        ErrorCase{"foo[0s:1m]", "1:5: parse error: duration must be greater than 0"},
+        ErrorCase{"foo offset 0s", "OK: foo"},
         ErrorCase{"foo[\"5m\"]", "1:5: parse error: bad number or duration syntax: \"\""},
         ErrorCase{"foo[]", "1:5: parse error: bad number or duration syntax: \"\""},
         ErrorCase{"foo[", "1:5: parse error: bad number or duration syntax: \"\""},
@@ -685,6 +689,21 @@ TEST(ParserHostileTest, FiftyThousandNestedParens) {
   auto e = ParseExpr(q);
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().message(), "1:1001: parse error: expression is nested too deeply (the limit is 1000 levels)");
+}
+
+TEST(ParserHostileTest, NestingUpToTheLimitIsFine) {
+  // Just under max_depth (1000): parsing, checking, printing and destroying
+  // the tree recurse at most that deep (also under ASan's larger frames).
+  std::string q;
+  for (int i = 0; i < 490; ++i) q += "abs((";
+  q += "foo";
+  for (int i = 0; i < 490; ++i) q += "))";
+  auto e = ParseExpr(q);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(Format(**e), q);
+  std::string minus(990, '-');
+  auto m = ParseExpr(minus + "foo");
+  ASSERT_TRUE(m.ok()) << m.status();
 }
 
 TEST(ParserHostileTest, FiftyThousandUnclosedParens) {
