@@ -63,6 +63,7 @@ class MemSeries {
   // True when the series' labels equal the sorted views. Compares one
   // contiguous copy of the labels (cache friendly on the append path).
   bool HasLabels(const LabelView* views, size_t n) const;
+  void PrefetchLabels() const { __builtin_prefetch(flat_labels_.data()); }
 
   // Classifies and, when accepted, stores one sample. `persisted` is asked
   // only for samples at or before the newest timestamp that are not in

@@ -178,7 +178,7 @@ int Run(int argc, char** argv) {
   AppendResult result;
   std::string arena;
   std::vector<LabelView> views;
-  double append_wall = 0, append_cpu = 0;
+  double append_wall = 0, append_cpu = 0, steady_cpu = 0;
   uint64_t appended = 0;
   auto process_cpu = [] {
     rusage ru;
@@ -223,6 +223,7 @@ int Run(int argc, char** argv) {
       double c0 = CpuSeconds();
       absl::Status s = st->Append("bench", batch, &result);
       append_cpu += CpuSeconds() - c0;
+      if (round > 0) steady_cpu += CpuSeconds() - c0;
       append_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
       if (!s.ok()) {
         std::fprintf(stderr, "append: %s\n", s.ToString().c_str());
@@ -250,6 +251,10 @@ int Run(int argc, char** argv) {
               append_wall * 1e9 / static_cast<double>(appended),
               append_cpu * 1e9 / static_cast<double>(appended),
               static_cast<double>(appended) / append_cpu / 1e6);
+  if (per_series > 1) {
+    std::printf("append steady state (rounds after series creation): %.1f ns/sample cpu\n",
+                steady_cpu * 1e9 / static_cast<double>(num_series * (per_series - 1)));
+  }
   std::printf("process cpu during the ingest loop (incl. data generation, RocksDB threads): %.1f ns/sample\n",
               process_s * 1e9 / static_cast<double>(appended));
   std::printf("disk before flush: %.1f MB; after flush+compaction: %llu bytes = %.3f bytes/sample (flush+compact %.1f s)\n",

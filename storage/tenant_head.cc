@@ -1,5 +1,6 @@
 #include "storage/tenant_head.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace meridian {
@@ -104,8 +105,10 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
   const size_t n = batch.size();
   thread_local std::vector<uint64_t> hashes;
   thread_local std::vector<uint32_t> order;
+  thread_local std::vector<MemSeries*> cand;
   hashes.resize(n);
   order.resize(n);
+  cand.resize(n);
   uint32_t count[kCacheShards + 1] = {};
   for (size_t i = 0; i < n; ++i) {
     const auto& ls = batch[i].labels;
@@ -121,15 +124,33 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
     if (begin == end) continue;
     CacheShard& shard = cache_[s];
     std::lock_guard l(shard.mu);
+    // Software pipeline over the shard's run: prefetch the table slot 8
+    // ahead, look up the candidate series 4 ahead (prefetching it) and its
+    // flat labels 2 ahead, so that the cache misses of lookups overlap.
+    auto first_candidate = [&](size_t k) -> MemSeries* {
+      auto it = shard.map.find(hashes[order[k]]);
+      return it == shard.map.end() || it->second.empty() ? nullptr : it->second[0];
+    };
+    for (size_t k = begin; k < std::min(end, begin + 8); ++k) shard.map.prefetch(hashes[order[k]]);
+    for (size_t k = begin; k < std::min(end, begin + 4); ++k) cand[k] = first_candidate(k);
     for (size_t k = begin; k < end; ++k) {
+      if (k + 8 < end) shard.map.prefetch(hashes[order[k + 8]]);
+      if (k + 4 < end) {
+        cand[k + 4] = first_candidate(k + 4);
+        if (cand[k + 4] != nullptr) __builtin_prefetch(cand[k + 4]);
+      }
+      if (k + 2 < end && cand[k + 2] != nullptr) cand[k + 2]->PrefetchLabels();
       const uint32_t i = order[k];
-      out[i] = nullptr;
-      auto it = shard.map.find(hashes[i]);
-      if (it == shard.map.end()) continue;
       const auto& ls = batch[i].labels;
-      for (MemSeries* cand : it->second) {
-        if (cand->HasLabels(ls.data(), ls.size())) {
-          out[i] = cand;
+      out[i] = nullptr;
+      if (cand[k] == nullptr) continue;
+      if (cand[k]->HasLabels(ls.data(), ls.size())) {
+        out[i] = cand[k];
+        continue;
+      }
+      for (MemSeries* c : shard.map.find(hashes[i])->second) {  // hash collision
+        if (c->HasLabels(ls.data(), ls.size())) {
+          out[i] = c;
           break;
         }
       }
