@@ -123,10 +123,11 @@ run_one() {  # name
 
   local cpu0 cpu1 cpu2 out
   cpu0=$(cpu_ticks "$SERVER_PID")
-  out=$(timeout "$PHASE_TIMEOUT_S" "$LOADGEN_BIN" --url "$url" --series "$SERIES" \
-        --scrapes "$SCRAPES" --concurrency "$CONCURRENCY" --batch "$BATCH" | tee /dev/stderr) || {
+  timeout "$PHASE_TIMEOUT_S" "$LOADGEN_BIN" --url "$url" --series "$SERIES" \
+    --scrapes "$SCRAPES" --concurrency "$CONCURRENCY" --batch "$BATCH" >"$WORK/$name.loadgen" ||
     echo "loadgen against $name failed or timed out" >&2
-  }
+  cat "$WORK/$name.loadgen" >&2
+  out=$(cat "$WORK/$name.loadgen")
   cpu1=$(cpu_ticks "$SERVER_PID")
 
   # Settle.

@@ -1,5 +1,6 @@
 #include "ingest/decoder.h"
 
+#include <cstring>
 #include <limits>
 
 #include "ingest/error_message.h"
@@ -29,6 +30,22 @@ MetricType ToMetricType(uint64_t v) {
 // Sample (1.0 and 2.0): value = 1 (double), timestamp = 2 (int64); 2.0's
 // start_timestamp = 3 is skipped as unknown.
 bool DecodeSample(std::string_view buf, Sample* out, WireReader* err) {
+  // Fast path for the canonical encoding: 0x09 <8-byte double> 0x10 <varint>
+  // with the varint ending exactly at the end of the message.
+  const auto* b = reinterpret_cast<const uint8_t*>(buf.data());
+  if (buf.size() >= 11 && buf.size() <= 20 && b[0] == 0x09 && b[9] == 0x10) {
+    uint64_t t = 0;
+    size_t i = 10;
+    for (int shift = 0; i < buf.size() && shift < 70; shift += 7, ++i) {
+      t |= static_cast<uint64_t>(b[i] & 0x7F) << shift;
+      if (b[i] < 0x80) break;
+    }
+    if (i + 1 == buf.size() && b[i] < 0x80) {
+      std::memcpy(&out->v, b + 1, 8);
+      out->t_ms = static_cast<int64_t>(t);
+      return true;
+    }
+  }
   WireReader r(buf);
   out->t_ms = 0;
   out->v = 0;
@@ -53,6 +70,19 @@ bool DecodeSample(std::string_view buf, Sample* out, WireReader* err) {
 
 // 1.0 Label: name = 1, value = 2.
 bool DecodeLabel(std::string_view buf, LabelView* out, WireReader* err) {
+  // Fast path for the canonical encoding every sender emits:
+  // 0x0A len name 0x12 len value, both lengths < 128.
+  const auto* b = reinterpret_cast<const uint8_t*>(buf.data());
+  const size_t n = buf.size();
+  if (n >= 4 && b[0] == 0x0A && b[1] < 0x80) {
+    const size_t name_len = b[1];
+    if (name_len + 4 <= n && b[2 + name_len] == 0x12 && b[3 + name_len] < 0x80 &&
+        name_len + 4 + b[3 + name_len] == n) {
+      out->name = std::string_view(buf.data() + 2, name_len);
+      out->value = std::string_view(buf.data() + 4 + name_len, b[3 + name_len]);
+      return true;
+    }
+  }
   WireReader r(buf);
   *out = LabelView{};
   while (!r.done()) {

@@ -79,6 +79,19 @@ TEST(DecoderV1, RoundTripIsBitExact) {
   EXPECT_LT(req.labels[0].name.data(), raw.data() + raw.size());
 }
 
+TEST(DecoderV1, FastPathEdges) {
+  // Long strings (2-byte length varints), zero values and timestamps (fields
+  // omitted by the serializer), negative timestamps (10-byte varints).
+  std::vector<TestSeries> series = {
+      {{{"__name__", std::string(300, 'm')}, {std::string(128, 'n'), std::string(127, 'v')}},
+       {{0, 0.0}, {-1, 1.0}, {std::numeric_limits<int64_t>::min(), 0.0}, {1, -0.0}}},
+  };
+  std::string raw = testing::ToV1(series).SerializeAsString();
+  DecodedRequest req;
+  ASSERT_TRUE(DecodeWriteRequestV1(raw, &req).ok());
+  ExpectDecoded(req, series);
+}
+
 TEST(DecoderV1, EmptyRequestAndReuse) {
   DecodedRequest req;
   std::string raw = testing::ToV1(SampleSeries()).SerializeAsString();

@@ -53,6 +53,25 @@ bool IsValidUtf8(std::string_view s) {
   return true;
 }
 
+namespace {
+
+// Branch-free ASCII test; short strings are the common case for labels.
+inline bool AllAscii(std::string_view s) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  size_t n = s.size(), i = 0;
+  uint64_t acc = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    acc |= w;
+  }
+  uint8_t tail = 0;
+  for (; i < n; ++i) tail |= p[i];
+  return ((acc & 0x8080808080808080ULL) | (tail & 0x80)) == 0;
+}
+
+}  // namespace
+
 LabelsCheck NormalizeLabels(std::span<LabelView> labels, size_t* size) {
   size_t n = 0;
   bool sorted = true;
@@ -63,9 +82,9 @@ LabelsCheck NormalizeLabels(std::span<LabelView> labels, size_t* size) {
     if (check.problem == LabelsProblem::kNone) {
       if (l.name.empty()) {
         check = {LabelsProblem::kEmptyLabelName, l.name};
-      } else if (!IsValidUtf8(l.name)) {
+      } else if (!AllAscii(l.name) && !IsValidUtf8(l.name)) {
         check = {LabelsProblem::kInvalidUtf8Name, l.name};
-      } else if (!IsValidUtf8(l.value)) {
+      } else if (!AllAscii(l.value) && !IsValidUtf8(l.value)) {
         check = {LabelsProblem::kInvalidUtf8Value, l.name};
       }
     }
