@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "rocksdb/db.h"
 #include "storage/coding.h"
 
 namespace meridian {
@@ -380,6 +381,82 @@ TEST_F(StorageTest, BoundedSeriesCache) {
   }
   EXPECT_LE(st_->Stats().cached_series, 10u);
   EXPECT_EQ(st_->Stats().series, 100u);
+}
+
+TEST_F(StorageTest, ManyChunksAndOutOfOrderAcrossHeadAndDisk) {
+  StorageOptions o = Options();
+  o.out_of_order_window_ms = 3'600'000;
+  Open(o);
+  std::vector<LabelView> ls = {{"__name__", "m"}};
+  // 1000 in-order samples every 10 s (several cut chunks), every 7th skipped.
+  std::vector<Sample> in, skipped;
+  for (int i = 0; i < 1000; ++i) (i % 7 ? in : skipped).push_back({i * 10'000, i * 0.5});
+  EXPECT_EQ(Append("t", ls, in).samples_appended, in.size());
+  ASSERT_TRUE(st_->Flush().ok());
+  // Out-of-order fill-in: only the last hour is inside the window.
+  AppendResult r = Append("t", ls, skipped);
+  size_t in_window = 0;
+  for (const Sample& x : skipped) in_window += x.t_ms >= 999 * 10'000 - 3'600'000;
+  EXPECT_EQ(r.samples_appended, in_window);
+  auto check = [&](size_t want) {
+    auto res = Select("t", {Eq("__name__", "m")}, 0, 100'000'000);
+    ASSERT_EQ(res.size(), 1u);
+    ASSERT_EQ(res[0].samples.size(), want);
+    for (size_t i = 1; i < want; ++i) ASSERT_LT(res[0].samples[i - 1].t_ms, res[0].samples[i].t_ms);
+    for (const Sample& x : res[0].samples) ASSERT_EQ(x.v, static_cast<double>(x.t_ms / 10'000) * 0.5);
+  };
+  check(in.size() + in_window);
+  Open(o);  // replays the out-of-order samples from the WAL
+  check(in.size() + in_window);
+  ASSERT_TRUE(st_->Flush().ok());
+  Open(o);
+  check(in.size() + in_window);
+  // A sub-range read crosses chunk boundaries.
+  auto res = Select("t", {Eq("__name__", "m")}, 2'000'000, 2'500'000);
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].samples.front().t_ms, 2'000'000);
+  EXPECT_EQ(res[0].samples.back().t_ms, 2'500'000);
+}
+
+TEST_F(StorageTest, CorruptChunkIsDataLossNotCrash) {
+  Open();
+  Append("t", {{"__name__", "m"}}, Samples(0, 100));
+  ASSERT_TRUE(st_->Flush().ok());
+  st_.reset();
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), Options().dir, cfs, &handles, &db).ok());
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
+    it->SeekToFirst();
+    ASSERT_TRUE(it->Valid());
+    std::string value = it->value().ToString();
+    value.resize(value.size() / 2);
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], it->key(), value).ok());
+    it.reset();
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  Open();
+  auto q = *st_->ForTenant("t")->NewQuerier(0, 10'000'000);
+  auto set = *q->Select({Eq("__name__", "m")}, {.start_ms = 0, .end_ms = 10'000'000});
+  EXPECT_FALSE(set->Next());
+  EXPECT_EQ(set->status().code(), absl::StatusCode::kDataLoss) << set->status();
+}
+
+TEST_F(StorageTest, RejectsSeriesWithoutLabelsAndEmptySelect) {
+  Open();
+  AppendBatch b;
+  std::vector<Sample> samples = {{1, 1}};
+  b.series.push_back({{}, samples});
+  AppendResult r;
+  ASSERT_TRUE(st_->Append("t", b, &r).ok());
+  EXPECT_EQ(r.samples_rejected, 1u);
+  EXPECT_EQ(st_->Stats().series, 0u);
+  auto q = *st_->ForTenant("t")->NewQuerier(0, 10);
+  EXPECT_FALSE(q->Select({}, {}).ok());
 }
 
 TEST_F(StorageTest, ConcurrentAppendAndRead) {
