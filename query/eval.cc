@@ -101,24 +101,20 @@ std::string FormatFloatPlain(double f) {
 std::string FormatFloatG(double f) {
   if (std::isnan(f)) return "NaN";
   if (std::isinf(f)) return f > 0 ? "+Inf" : "-Inf";
-  // Go's %g uses the shortest representation, exponent when exp < -4 || exp >= 21.
+  // Go's %g (strconv 'g', shortest digits): %e form when exp < -4 || exp >= 6.
   char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof(buf), f);
-  std::string s(buf, r.ptr);
-  // to_chars picks the shorter of fixed/scientific; Go's format uses "e+06" style.
-  size_t e = s.find('e');
-  if (e != std::string::npos) {
-    std::string mant = s.substr(0, e);
-    std::string ex = s.substr(e + 1);
-    char sign = '+';
-    if (!ex.empty() && (ex[0] == '-' || ex[0] == '+')) {
-      sign = ex[0];
-      ex = ex.substr(1);
-    }
-    if (ex.size() < 2) ex = "0" + ex;
-    s = mant + "e" + sign + ex;
+  auto r = std::to_chars(buf, buf + sizeof(buf), f, std::chars_format::scientific);
+  std::string sci(buf, r.ptr);
+  const size_t e = sci.find('e');
+  const int exp = std::atoi(sci.c_str() + e + 1);
+  if (exp < -4 || exp >= 6) {
+    std::string mant = sci.substr(0, e);
+    std::string digits = std::to_string(exp < 0 ? -exp : exp);
+    if (digits.size() < 2) digits = "0" + digits;
+    return mant + "e" + (exp < 0 ? "-" : "+") + digits;
   }
-  return s;
+  r = std::to_chars(buf, buf + sizeof(buf), f, std::chars_format::fixed);
+  return std::string(buf, r.ptr);
 }
 
 bool ParseGoFloat(std::string_view s, double* out) {
