@@ -196,7 +196,7 @@ absl::Status ReadHeader(coding::Reader* r, uint8_t* encoding, ChunkHeader* h) {
   if (!r->GetByte(&first)) return Corrupt("empty");
   if ((first >> 4) != kVersion) return Corrupt("unknown version");
   *encoding = first & 0x0f;
-  if (!r->GetVarint(&n) || n == 0 || n > (1u << 24)) return Corrupt("bad sample count");
+  if (!r->GetVarint(&n) || n == 0 || n > kMaxChunkSamples) return Corrupt("bad sample count");
   if (!r->GetSignedVarint(&t0) || !r->GetVarint(&span)) return Corrupt("truncated header");
   h->num_samples = static_cast<uint32_t>(n);
   h->min_t_ms = t0;
@@ -270,9 +270,8 @@ absl::Status DecodeInto(std::string_view chunk, std::vector<Sample>* out) {
   ChunkHeader h;
   MERIDIAN_RETURN_IF_ERROR(ReadHeader(&r, &enc, &h));
   const size_t n = h.num_samples;
-  // Every sample costs at least one byte in the planes unless they are all
-  // zero; bound the allocation by a generous multiple of the input.
-  if (n > 64 * chunk.size()) return Corrupt("sample count exceeds size");
+  // n <= kMaxChunkSamples bounds the allocation (all-zero planes take no
+  // bytes, so the input size cannot bound it).
   const size_t base = out->size();
   out->resize(base + n);
   Sample* s = out->data() + base;

@@ -37,9 +37,11 @@ struct ChunkHeader {
   int64_t max_t_ms = 0;
 };
 
+inline constexpr size_t kMaxChunkSamples = 1 << 16;
+
 // Appends the encoding of `samples` to *out.
 // REQUIRES: samples non-empty, sorted by t_ms with strictly increasing
-// timestamps, at most 2^24 samples.
+// timestamps, at most kMaxChunkSamples samples.
 void EncodeChunk(std::span<const Sample> samples, std::string* out);
 
 // Reads the header of an encoded chunk. Returns DataLoss when malformed.

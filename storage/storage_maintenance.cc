@@ -28,20 +28,6 @@ struct PendingSeries {
 
 }  // namespace
 
-std::string_view MetricTypeString(MetricType t) {
-  switch (t) {
-    case MetricType::kUnknown: return "unknown";
-    case MetricType::kCounter: return "counter";
-    case MetricType::kGauge: return "gauge";
-    case MetricType::kHistogram: return "histogram";
-    case MetricType::kGaugeHistogram: return "gaugehistogram";
-    case MetricType::kSummary: return "summary";
-    case MetricType::kInfo: return "info";
-    case MetricType::kStateset: return "stateset";
-  }
-  return "unknown";
-}
-
 absl::Status RocksStorage::Checkpoint() {
   absl::MutexLock maintenance(&maintenance_mu_);
   uint64_t covered;  // every WAL record <= covered is applied to memory
