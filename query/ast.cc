@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unordered_map>
 
 #include "absl/strings/str_join.h"
 #include "query/lexer.h"
@@ -164,7 +165,23 @@ std::string SelectorBase(const VectorSelector& vs) {
   return vs.name + "{" + absl::StrJoin(parts, ",") + "}";
 }
 
-void Print(const Expr& e, std::string* out) {
+// The [begin, end) of each node's one-line form within the root's: every
+// node's String() is a substring of its parent's, so one printing pass gives
+// the form of every node (used by Pretty).
+using Spans = std::unordered_map<const Expr*, std::pair<size_t, size_t>>;
+
+void Print(const Expr& e, std::string* out, Spans* spans = nullptr);
+
+void PrintNode(const Expr& e, std::string* out, Spans* spans);
+
+void Print(const Expr& e, std::string* out, Spans* spans) {
+  if (spans == nullptr) return PrintNode(e, out, nullptr);
+  const size_t begin = out->size();
+  PrintNode(e, out, spans);
+  (*spans)[&e] = {begin, out->size()};
+}
+
+void PrintNode(const Expr& e, std::string* out, Spans* spans) {
   switch (e.kind) {
     case ExprKind::kNumber: out->append(FormatGoFloat(static_cast<const NumberLiteral&>(e).value)); return;
     case ExprKind::kString: out->append(GoQuote(static_cast<const StringLiteral&>(e).value)); return;
@@ -185,7 +202,7 @@ void Print(const Expr& e, std::string* out) {
     }
     case ExprKind::kSubquery: {
       const auto& s = static_cast<const SubqueryExpr&>(e);
-      Print(*s.expr, out);
+      Print(*s.expr, out, spans);
       out->append("[" + FormatPromDuration(s.range_ms) + ":");
       if (s.step_ms != 0) out->append(FormatPromDuration(s.step_ms));
       out->append("]");
@@ -199,7 +216,7 @@ void Print(const Expr& e, std::string* out) {
       out->push_back('(');
       for (size_t i = 0; i < c.args.size(); ++i) {
         if (i > 0) out->append(", ");
-        Print(*c.args[i], out);
+        Print(*c.args[i], out, spans);
       }
       out->push_back(')');
       return;
@@ -214,10 +231,10 @@ void Print(const Expr& e, std::string* out) {
       }
       out->push_back('(');
       if (a.param != nullptr) {
-        Print(*a.param, out);
+        Print(*a.param, out, spans);
         out->append(", ");
       }
-      Print(*a.expr, out);
+      Print(*a.expr, out, spans);
       out->push_back(')');
       return;
     }
@@ -227,7 +244,8 @@ void Print(const Expr& e, std::string* out) {
       for (const Expr* x = &e; x->kind == ExprKind::kBinary; x = static_cast<const BinaryExpr*>(x)->lhs.get()) {
         spine.push_back(static_cast<const BinaryExpr*>(x));
       }
-      Print(*spine.back()->lhs, out);
+      const size_t begin = out->size();
+      Print(*spine.back()->lhs, out, spans);
       for (auto it = spine.rbegin(); it != spine.rend(); ++it) {
         const BinaryExpr& b = **it;
         out->push_back(' ');
@@ -245,26 +263,128 @@ void Print(const Expr& e, std::string* out) {
           }
         }
         out->push_back(' ');
-        Print(*b.rhs, out);
+        Print(*b.rhs, out, spans);
+        if (spans != nullptr) (*spans)[&b] = {begin, out->size()};
       }
       return;
     }
     case ExprKind::kUnary: {
       const auto& u = static_cast<const UnaryExpr&>(e);
       out->append(u.negate ? "-" : "+");
-      Print(*u.expr, out);
+      Print(*u.expr, out, spans);
       return;
     }
     case ExprKind::kParen:
       out->push_back('(');
-      Print(*static_cast<const ParenExpr&>(e).expr, out);
+      Print(*static_cast<const ParenExpr&>(e).expr, out, spans);
       out->push_back(')');
       return;
-    case ExprKind::kStepInvariant: Print(*static_cast<const StepInvariantExpr&>(e).expr, out); return;
+    case ExprKind::kStepInvariant: Print(*static_cast<const StepInvariantExpr&>(e).expr, out, spans); return;
   }
 }
 
+// prettier.go.
+class Prettifier {
+ public:
+  Prettifier(const Expr& root, size_t max_line) : max_line_(max_line) { Print(root, &flat_, &spans_); }
+
+  std::string Pretty(const Expr& e, int level) {
+    switch (e.kind) {
+      case ExprKind::kAggregate: {
+        if (!NeedsSplit(e)) return Indent(level) + Flat(e);
+        const auto& a = static_cast<const AggregateExpr&>(e);
+        std::string s = Indent(level);
+        s.append(AggOpName(a.op));
+        if (a.without) {
+          s += " without (" + JoinGrouping(a.grouping) + ") ";
+        } else if (!a.grouping.empty()) {
+          s += " by (" + JoinGrouping(a.grouping) + ") ";
+        }
+        s += "(\n";
+        if (a.param != nullptr) s += Pretty(*a.param, level + 1) + ",\n";
+        s += Pretty(*a.expr, level + 1) + "\n" + Indent(level) + ")";
+        return s;
+      }
+      case ExprKind::kBinary: {
+        if (!NeedsSplit(e)) return Indent(level) + Flat(e);
+        const auto& b = static_cast<const BinaryExpr&>(e);
+        std::string s = Pretty(*b.lhs, level + 1) + "\n" + Indent(level);
+        s.append(BinOpName(b.op));
+        if (b.return_bool) s += " bool";
+        s += MatchingString(b);
+        s += "\n" + Pretty(*b.rhs, level + 1);
+        return s;
+      }
+      case ExprKind::kCall: {
+        if (!NeedsSplit(e)) return Indent(level) + Flat(e);
+        const auto& c = static_cast<const Call&>(e);
+        std::string s = Indent(level) + c.func->name + "(\n";
+        for (size_t i = 0; i < c.args.size(); ++i) {
+          if (i > 0) s += ",\n";
+          s += Pretty(*c.args[i], level + 1);
+        }
+        s += "\n" + Indent(level) + ")";
+        return s;
+      }
+      case ExprKind::kParen: {
+        if (!NeedsSplit(e)) return Indent(level) + Flat(e);
+        return Indent(level) + "(\n" + Pretty(*static_cast<const ParenExpr&>(e).expr, level + 1) + "\n" +
+               Indent(level) + ")";
+      }
+      case ExprKind::kStepInvariant: return Pretty(*static_cast<const StepInvariantExpr&>(e).expr, level);
+      case ExprKind::kSubquery: {
+        // As in Prometheus, an unsplit subquery is not indented.
+        if (!NeedsSplit(e)) return Flat(e);
+        const auto& sq = static_cast<const SubqueryExpr&>(e);
+        const std::string inner = Flat(*sq.expr);
+        return Pretty(*sq.expr, level) + Flat(e).substr(inner.size());
+      }
+      case ExprKind::kUnary: {
+        const auto& u = static_cast<const UnaryExpr&>(e);
+        std::string child = Pretty(*u.expr, level);
+        size_t b = child.find_first_not_of(" \t\n\r\v\f");
+        size_t end = child.find_last_not_of(" \t\n\r\v\f");
+        child = b == std::string::npos ? "" : child.substr(b, end - b + 1);
+        return Indent(level) + (u.negate ? "-" : "+") + child;
+      }
+      default: return Indent(level) + Flat(e);
+    }
+  }
+
+ private:
+  static std::string Indent(int level) { return std::string(2 * static_cast<size_t>(level), ' '); }
+  std::string Flat(const Expr& e) const {
+    auto it = spans_.find(&e);
+    return flat_.substr(it->second.first, it->second.second - it->second.first);
+  }
+  bool NeedsSplit(const Expr& e) const {
+    auto it = spans_.find(&e);
+    return it->second.second - it->second.first > max_line_;
+  }
+  static std::string MatchingString(const BinaryExpr& b) {
+    std::string out;
+    if (b.matching && (!b.matching->matching_labels.empty() || b.matching->on)) {
+      const VectorMatching& vm = *b.matching;
+      out += vm.on ? " on (" : " ignoring (";
+      out += absl::StrJoin(vm.matching_labels, ", ") + ")";
+      if (vm.card == Cardinality::kManyToOne || vm.card == Cardinality::kOneToMany) {
+        out += vm.card == Cardinality::kManyToOne ? " group_left (" : " group_right (";
+        out += absl::StrJoin(vm.include, ", ") + ")";
+      }
+    }
+    return out;
+  }
+
+  const size_t max_line_;
+  std::string flat_;
+  Spans spans_;
+};
+
 }  // namespace
+
+std::string PrettyWithLineLimit(const Expr& e, size_t max_line) { return Prettifier(e, max_line).Pretty(e, 0); }
+
+std::string Pretty(const Expr& e) { return PrettyWithLineLimit(e, 100); }
 
 std::string Format(const Expr& e) {
   std::string out;

@@ -181,7 +181,14 @@ struct StepInvariantExpr : Expr {
 };
 
 // Prints `e` in Prometheus's canonical form (what /api/v1/format_query returns).
+// This is the one-line form of printer.go; /api/v1/format_query returns
+// Pretty(e), which is the same string for expressions of up to 100 characters.
 std::string Format(const Expr& e);
+
+// Prints `e` as Prometheus's prettifier does (prettier.go, Pretty(0)): like
+// Format, but expressions longer than 100 characters are split over lines
+// indented by two spaces per level. This is what /api/v1/format_query returns.
+std::string Pretty(const Expr& e);
 
 }  // namespace meridian::promql
 

@@ -162,6 +162,11 @@ std::string FormatPromDuration(int64_t ms);
 // "+Inf", "-Inf", "NaN".
 std::string FormatGoFloat(double v);
 
+// Pretty(e) with another line limit than Prometheus's 100 characters
+// (prettier.go's maxCharactersPerLine); for tests. Defined in ast.cc.
+struct Expr;
+std::string PrettyWithLineLimit(const Expr& e, size_t max_line);
+
 }  // namespace meridian::promql
 
 #endif  // MERIDIAN_QUERY_LEXER_H_
