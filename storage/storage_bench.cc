@@ -3,7 +3,8 @@
 // reports the append cost per sample and the bytes per sample on disk after
 // Flush and a full compaction.
 //
-//   storage_bench [num_series=100000] [samples_per_series=120] [sync_wal=0]
+//   storage_bench [num_series=100000] [samples_per_series=120] [sync_wal=0] [threads=1]
+//   storage_bench codec      # codec-only bytes per sample by data kind
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <zstd.h>
@@ -138,6 +140,7 @@ int Run(int argc, char** argv) {
   const size_t num_series = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100'000;
   const size_t per_series = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 120;
   const bool sync_wal = argc > 3 && std::atoi(argv[3]) != 0;
+  const size_t num_threads = argc > 4 ? std::max(1, std::atoi(argv[4])) : 1;
   const size_t batch_series = 2000;  // series (= samples) per remote-write request
 
   std::string dir = "/tmp/meridian_storage_bench_" + std::to_string(getpid());
@@ -173,13 +176,68 @@ int Run(int argc, char** argv) {
   }
 
   const int64_t t0 = 1'700'000'000'000;
-  std::vector<Sample> samples(num_series);
-  AppendBatch batch;
-  AppendResult result;
-  std::string arena;
-  std::vector<LabelView> views;
-  double append_wall = 0, append_cpu = 0, steady_cpu = 0;
-  uint64_t appended = 0;
+  struct WorkerStats {
+    double wall = 0, cpu = 0, steady_cpu = 0;
+    uint64_t appended = 0;
+    bool ok = true;
+  };
+  // One remote-write client: appends the series [lo, hi) round by round.
+  auto worker = [&](size_t lo, size_t hi, uint64_t seed, WorkerStats* ws) {
+    std::mt19937_64 wrng(seed);
+    std::vector<Sample> samples(hi - lo);
+    AppendBatch batch;
+    AppendResult result;
+    std::string arena;
+    std::vector<LabelView> views;
+    for (size_t round = 0; round < per_series; ++round) {
+      for (size_t i = lo; i < hi; ++i) {
+        int64_t jitter = static_cast<int64_t>(wrng() % 11) - 5;
+        samples[i - lo] = {t0 + static_cast<int64_t>(round) * 15'000 + jitter, Next(series[i], wrng)};
+      }
+      for (size_t b = lo; b < hi; b += batch_series) {
+        const size_t e = std::min(hi, b + batch_series);
+        // Like a decoded request: the batch's label strings in one buffer.
+        arena.clear();
+        for (size_t i = b; i < e; ++i) {
+          for (const LabelView& l : series[i].views) {
+            arena.append(l.name);
+            arena.append(l.value);
+          }
+        }
+        views.clear();
+        size_t pos = 0;
+        for (size_t i = b; i < e; ++i) {
+          for (const LabelView& l : series[i].views) {
+            std::string_view name(arena.data() + pos, l.name.size());
+            pos += l.name.size();
+            views.push_back({name, std::string_view(arena.data() + pos, l.value.size())});
+            pos += l.value.size();
+          }
+        }
+        batch.series.clear();
+        pos = 0;
+        for (size_t i = b; i < e; ++i) {
+          const size_t nl = series[i].views.size();
+          batch.series.push_back({std::span<const LabelView>(views.data() + pos, nl),
+                                  std::span<const Sample>(&samples[i - lo], 1)});
+          pos += nl;
+        }
+        auto w0 = std::chrono::steady_clock::now();
+        double c0 = CpuSeconds();
+        absl::Status s = st->Append("bench", batch, &result);
+        double c = CpuSeconds() - c0;
+        ws->cpu += c;
+        if (round > 0) ws->steady_cpu += c;
+        ws->wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+        if (!s.ok()) {
+          std::fprintf(stderr, "append: %s\n", s.ToString().c_str());
+          ws->ok = false;
+          return;
+        }
+        ws->appended += result.samples_appended;
+      }
+    }
+  };
   auto process_cpu = [] {
     rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -187,50 +245,23 @@ int Run(int argc, char** argv) {
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
   };
   const double process0 = process_cpu();
-  for (size_t round = 0; round < per_series; ++round) {
-    for (size_t i = 0; i < num_series; ++i) {
-      int64_t jitter = static_cast<int64_t>(rng() % 11) - 5;
-      samples[i] = {t0 + static_cast<int64_t>(round) * 15'000 + jitter, Next(series[i], rng)};
-    }
-    for (size_t b = 0; b < num_series; b += batch_series) {
-      // Like a decoded request: the batch's label strings in one buffer.
-      arena.clear();
-      for (size_t i = b; i < std::min(num_series, b + batch_series); ++i) {
-        for (const LabelView& l : series[i].views) {
-          arena.append(l.name);
-          arena.append(l.value);
-        }
-      }
-      views.clear();
-      size_t pos = 0;
-      for (size_t i = b; i < std::min(num_series, b + batch_series); ++i) {
-        for (const LabelView& l : series[i].views) {
-          std::string_view name(arena.data() + pos, l.name.size());
-          pos += l.name.size();
-          views.push_back({name, std::string_view(arena.data() + pos, l.value.size())});
-          pos += l.value.size();
-        }
-      }
-      batch.series.clear();
-      pos = 0;
-      for (size_t i = b; i < std::min(num_series, b + batch_series); ++i) {
-        const size_t nl = series[i].views.size();
-        batch.series.push_back({std::span<const LabelView>(views.data() + pos, nl),
-                                std::span<const Sample>(&samples[i], 1)});
-        pos += nl;
-      }
-      auto w0 = std::chrono::steady_clock::now();
-      double c0 = CpuSeconds();
-      absl::Status s = st->Append("bench", batch, &result);
-      append_cpu += CpuSeconds() - c0;
-      if (round > 0) steady_cpu += CpuSeconds() - c0;
-      append_wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
-      if (!s.ok()) {
-        std::fprintf(stderr, "append: %s\n", s.ToString().c_str());
-        return 1;
-      }
-      appended += result.samples_appended;
-    }
+  const auto ingest0 = std::chrono::steady_clock::now();
+  std::vector<WorkerStats> stats(num_threads);
+  std::vector<std::thread> threads;
+  for (size_t w = 0; w < num_threads; ++w) {
+    threads.emplace_back(worker, num_series * w / num_threads, num_series * (w + 1) / num_threads,
+                         1000 + w, &stats[w]);
+  }
+  for (auto& t : threads) t.join();
+  const double ingest_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - ingest0).count();
+  double append_wall = 0, append_cpu = 0, steady_cpu = 0;
+  uint64_t appended = 0;
+  for (const WorkerStats& ws : stats) {
+    if (!ws.ok) return 1;
+    append_wall += ws.wall;
+    append_cpu += ws.cpu;
+    steady_cpu += ws.steady_cpu;
+    appended += ws.appended;
   }
   const double process_s = process_cpu() - process0;
   StorageStats before = st->Stats();
@@ -245,9 +276,11 @@ int Run(int argc, char** argv) {
   StorageStats after = st->Stats();
   rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("series=%zu samples=%llu sync_wal=%d batch=%zu samples/request\n", num_series,
-              static_cast<unsigned long long>(appended), sync_wal ? 1 : 0, batch_series);
-  std::printf("append: %.1f ns/sample wall, %.1f ns/sample cpu of the appending thread (%.2f M samples/cpu-s)\n",
+  std::printf("series=%zu samples=%llu sync_wal=%d batch=%zu samples/request threads=%zu\n", num_series,
+              static_cast<unsigned long long>(appended), sync_wal ? 1 : 0, batch_series, num_threads);
+  std::printf("ingest: %.2f M samples/s wall over all threads\n",
+              static_cast<double>(appended) / ingest_wall / 1e6);
+  std::printf("append: %.1f ns/sample wall in Append (per thread), %.1f ns/sample cpu of the appending threads (%.2f M samples/cpu-s)\n",
               append_wall * 1e9 / static_cast<double>(appended),
               append_cpu * 1e9 / static_cast<double>(appended),
               static_cast<double>(appended) / append_cpu / 1e6);
