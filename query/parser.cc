@@ -17,6 +17,8 @@
 #include <string>
 #include <type_traits>
 
+#include <re2/re2.h>
+
 #include "query/functions.h"
 #include "query/lexer.h"
 #include "storage/labels.h"
@@ -179,6 +181,34 @@ int64_t GoFloatToInt64(double f) {
     return std::numeric_limits<int64_t>::min();
   }
   return static_cast<int64_t>(f);
+}
+
+// The error Go's regexp.Compile reports for Prometheus's "^(?s:" + v + ")$"
+// (labels.NewFastRegexMatcher), from RE2's diagnosis of the same pattern.
+std::string GoRegexpError(const std::string& v, std::string_view fallback) {
+  RE2::Options opts;
+  opts.set_log_errors(false);
+  RE2 re("^(?s:" + v + ")$", opts);
+  std::string_view code;
+  switch (re.error_code()) {
+    case RE2::NoError: return std::string(fallback);
+    case RE2::ErrorBadEscape: code = "invalid escape sequence"; break;
+    case RE2::ErrorBadCharClass: code = "invalid character class"; break;
+    case RE2::ErrorBadCharRange: code = "invalid character class range"; break;
+    case RE2::ErrorMissingBracket: code = "missing closing ]"; break;
+    case RE2::ErrorMissingParen: code = "missing closing )"; break;
+    case RE2::ErrorUnexpectedParen: code = "unexpected )"; break;
+    case RE2::ErrorTrailingBackslash: code = "trailing backslash at end of expression"; break;
+    case RE2::ErrorRepeatArgument: code = "missing argument to repetition operator"; break;
+    case RE2::ErrorRepeatSize: code = "invalid repeat count"; break;
+    case RE2::ErrorRepeatOp: code = "invalid nested repetition operator"; break;
+    case RE2::ErrorBadPerlOp: code = "invalid or unsupported Perl syntax"; break;
+    case RE2::ErrorBadUTF8: code = "invalid UTF-8"; break;
+    case RE2::ErrorBadNamedCapture: code = "invalid named capture"; break;
+    case RE2::ErrorPatternTooLarge: code = "expression too large"; break;
+    default: return std::string(fallback);
+  }
+  return Cat("error parsing regexp: ", code, ": `", re.error_arg(), "`");
 }
 
 // A parsed subtree and its height (for the depth bound).
@@ -500,9 +530,10 @@ bool Parser::ParseMatchers(VectorSelector* vs) {
         return false;
       }
       Token value = Consume();
-      auto m = Matcher::Make(ToMatchType(op.type), std::move(label_name), UnquoteString(value.text).value_or(""));
+      std::string v = UnquoteString(value.text).value_or("");
+      auto m = Matcher::Make(ToMatchType(op.type), std::move(label_name), v);
       if (!m.ok()) {
-        Fail(label.pos, std::string(m.status().message()));
+        Fail(label.pos, GoRegexpError(v, std::string(m.status().message())));
         return false;
       }
       vs->matchers.push_back(std::move(*m));

@@ -638,7 +638,12 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"info(foo, 1)", "1:1: parse error: expected type instant vector in call to function \"info\", got scalar"},
         ErrorCase{"info(foo, {})", "OK: info(foo, )"},
         // Regex errors surface as parse errors at the label.
-        ErrorCase{"foo{a=~\"(\"}", "1:5: parse error: invalid regular expression \"(\": missing ): ^(?:()$"}));
+        ErrorCase{"foo{a=~\"(\"}", "1:5: parse error: error parsing regexp: missing closing ): `^(?s:()$`"},
+        ErrorCase{"foo{a!~\"[a\"}", "1:5: parse error: error parsing regexp: missing closing ]: `[a)$`"},
+        ErrorCase{"foo{a=~\"a**\"}", "1:5: parse error: error parsing regexp: invalid nested repetition operator: `**`"},
+        ErrorCase{"foo{a=~\"*\"}", "1:5: parse error: error parsing regexp: missing argument to repetition operator: `*`"},
+        ErrorCase{"foo{a=~\"\\\\q\"}", "1:5: parse error: error parsing regexp: invalid escape sequence: `\\q`"},
+        ErrorCase{"foo{x=\"(\"}", "OK: foo{x=\"(\"}"}));
 
 // ---------------------------------------------------------------------------
 // Options.
@@ -850,7 +855,7 @@ TEST(ParseMetricSelectorTest, Errors) {
       {"up[5m]", "1:3: parse error: unexpected \"[\""},
       {"1", "1:1: parse error: unexpected number \"1\""},
       {"up{", "1:4: parse error: unexpected end of input inside braces"},
-      {"up{a=~\"(\"}", "1:4: parse error: invalid regular expression \"(\": missing ): ^(?:()$"},
+      {"up{a=~\"(\"}", "1:4: parse error: error parsing regexp: missing closing ): `^(?s:()$`"},
   };
   for (const Case& c : cases) {
     auto m = ParseMetricSelector(c.in);
