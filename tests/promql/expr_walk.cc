@@ -73,18 +73,21 @@ bool IsAtUnsafe(std::string_view name) {
 }
 
 // Mirrors test.go: selectors and subqueries not below a subquery that has an
-// `@` get `@ ts`; calls below such a subquery are not inspected.
+// `@` get `@ ts` unless they have an `@ <number>` already; `@ start()` and
+// `@ end()` become `@ ts` too (test.go sets the Timestamp field, which wins
+// over StartOrEnd when the query is printed). Calls below such a subquery are
+// not inspected.
 void SetAt(Expr& e, bool below_at_subquery, int64_t ts, bool* unsafe) {
   if (!below_at_subquery) {
     switch (e.kind) {
       case ExprKind::kVectorSelector: {
         auto& v = static_cast<promql::VectorSelector&>(e);
-        if (v.at == promql::AtKind::kNone) v.at = promql::AtKind::kTimestamp, v.at_ms = ts;
+        if (v.at != promql::AtKind::kTimestamp) v.at = promql::AtKind::kTimestamp, v.at_ms = ts;
         break;
       }
       case ExprKind::kSubquery: {
         auto& s = static_cast<promql::SubqueryExpr&>(e);
-        if (s.at == promql::AtKind::kNone) s.at = promql::AtKind::kTimestamp, s.at_ms = ts;
+        if (s.at != promql::AtKind::kTimestamp) s.at = promql::AtKind::kTimestamp, s.at_ms = ts;
         break;
       }
       case ExprKind::kCall: {

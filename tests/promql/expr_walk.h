@@ -2,7 +2,8 @@
 // PromQL AST (query/ast.h):
 //  - the `@` modifier variants Prometheus's test runner evaluates for every
 //    instant eval (promqltest/test.go atModifierTestCases): each selector and
-//    subquery outside subqueries gets `@ <eval time>`, and the query is then
+//    subquery outside subqueries gets `@ <eval time>` (replacing `@ start()`
+//    and `@ end()`), and the query is then
 //    evaluated at other times, where it must give the same result;
 //  - the label matchers of every selector, to tell whether an eval reads
 //    series the runner could not load (native histograms).

@@ -247,9 +247,13 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     if (a == "--dir") {
       if (!value(&f->dir)) return false;
     } else if (a == "--file") {
-      if (!value(&v)) return false;
-      if (!v.ends_with(".test")) v += ".test";
-      f->files.push_back(v);
+      // `--file a b c` and `--file a --file b` both work.
+      if (i + 1 >= argc) return false;
+      while (i + 1 < argc && std::string_view(argv[i + 1]).substr(0, 1) != "-") {
+        v = argv[++i];
+        if (!v.ends_with(".test")) v += ".test";
+        f->files.push_back(v);
+      }
     } else if (a == "--verbose" || a == "-v") {
       f->verbose = true;
     } else if (a == "--baseline") {
