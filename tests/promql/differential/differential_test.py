@@ -3,7 +3,7 @@
 
 Writes the same realistic data set (three regions; counters with resets,
 gauges, classic histograms, irregular scrape timestamps, a series that
-vanishes, a long scrape gap) by remote write to both a Prometheus (Debian's
+vanishes behind a stale marker, a long scrape gap) by remote write to both a Prometheus (Debian's
 /usr/bin/prometheus, 2.42) and a meridian server, then evaluates every query
 of queries.txt as instant queries at several times and as a range query on
 both, and compares the answers: same status, same result type, same series,
@@ -103,6 +103,7 @@ def snappy_block(data):
 # The data set.
 
 REGIONS = {"eu-west": 3, "us-east": 3, "ap-south": 2}
+STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]  # Prometheus staleness marker
 SCRAPE_S = 15
 SPAN_S = 2 * 3600 + 40 * 60  # under 3h: Prometheus does not compact the head meanwhile
 
@@ -193,10 +194,11 @@ def generate(base_ms, seed=42):
             add({"__name__": "up", **nlbl}, up)
             add({"__name__": "node_uname_info", "version": f"6.{i}.0", "nodename": f"host{i}.{region}", **nlbl},
                 [(t, 1.0) for t in ntimes])
-        # A batch job that exists only in the first hour of each region.
+        # A batch job that exists only in the first hour of each region; its
+        # target goes away, so the last scrape is followed by a stale marker.
         jt = scrape_times(rng, base_ms, 3600)
         add({"__name__": "batch_jobs_running", "region": region, "job": "batch"},
-            [(t, float(rng.randint(1, 9))) for t in jt])
+            [(t, float(rng.randint(1, 9))) for t in jt] + [(jt[-1] + SCRAPE_S * 1000, STALE_NAN)])
     # Something to compare against across regions with group_left.
     for region, n in REGIONS.items():
         add({"__name__": "region_capacity", "region": region},
