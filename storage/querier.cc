@@ -1,6 +1,7 @@
 #include "storage/querier.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/container/btree_set.h"
 #include "rocksdb/db.h"
@@ -20,18 +21,35 @@ class MergedSeriesSet : public SeriesSet {
     while (status_.ok() && ++pos_ < series_.size()) {
       samples_.clear();
       const MemSeries& s = *series_[pos_];
+      bool on_disk;
       {
         std::lock_guard l(s.mu);
         status_ = s.ReadMemory(start_ms_, end_ms_, &samples_);
+        // The persisted range changes together with the memory it replaces.
+        on_disk = s.has_persisted() && s.persisted_min_t_ms() <= end_ms_ &&
+                  s.persisted_max_t_ms() >= start_ms_;
       }
       if (!status_.ok()) return false;
-      // Read disk after memory: a checkpoint writes chunks before dropping
-      // them from memory, so nothing can fall between the two reads.
-      if (!it_ || !it_->Refresh().ok()) it_ = store_->NewIterator();
-      status_ = store_->Read(it_.get(), s.id(), start_ms_, end_ms_, &samples_);
-      if (!status_.ok()) return false;
-      if (samples_.empty()) continue;
+      if (on_disk) {
+        // Read disk after memory: a checkpoint writes chunks before dropping
+        // them from memory, so nothing can fall between the two reads.
+        if (!it_ || !it_->Refresh().ok()) it_ = store_->NewIterator();
+        disk_.clear();
+        status_ = store_->Read(it_.get(), s.id(), start_ms_, end_ms_, &disk_);
+        if (!status_.ok()) return false;
+      }
+      if (samples_.empty() && (!on_disk || disk_.empty())) continue;
       SortAndDedupe(&samples_);
+      if (on_disk && !disk_.empty()) {
+        // Both sides are usually sorted already: merge in linear time.
+        SortAndDedupe(&disk_);
+        merged_.clear();
+        std::merge(samples_.begin(), samples_.end(), disk_.begin(), disk_.end(),
+                   std::back_inserter(merged_),
+                   [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; });
+        samples_.swap(merged_);
+        SortAndDedupe(&samples_);  // drops the timestamps present on both sides
+      }
       return true;
     }
     return false;
@@ -51,7 +69,7 @@ class MergedSeriesSet : public SeriesSet {
   SeriesList series_;
   int64_t start_ms_, end_ms_;
   size_t pos_ = static_cast<size_t>(-1);
-  std::vector<Sample> samples_;
+  std::vector<Sample> samples_, disk_, merged_;
   std::unique_ptr<rocksdb::Iterator> it_;
   absl::Status status_;
 };

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "rocksdb/db.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "storage/coding.h"
@@ -19,6 +20,9 @@ namespace {
 // kCheckpointInterval of wall time.
 constexpr uint64_t kCheckpointWalBytes = 128ull << 20;
 constexpr absl::Duration kCheckpointInterval = absl::Minutes(10);
+// Uncompressed chunk blocks kept for reads (a chunk read decompresses a
+// whole 32 KiB block).
+constexpr size_t kBlockCacheBytes = 256 << 20;
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -27,7 +31,7 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return absl::InternalError(msg);
 }
 
-rocksdb::ColumnFamilyOptions ChunkFamilyOptions() {
+rocksdb::ColumnFamilyOptions ChunkFamilyOptions(std::shared_ptr<rocksdb::Cache> cache) {
   rocksdb::ColumnFamilyOptions o;
   o.compression = rocksdb::kZSTD;
   o.bottommost_compression = rocksdb::kZSTD;
@@ -36,6 +40,7 @@ rocksdb::ColumnFamilyOptions ChunkFamilyOptions() {
   o.write_buffer_size = 64 << 20;
   rocksdb::BlockBasedTableOptions t;
   t.block_size = 32 << 10;
+  t.block_cache = std::move(cache);
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return o;
 }
@@ -107,7 +112,7 @@ absl::Status RocksStorage::OpenDb() {
   wal.write_buffer_size = 2 * kCheckpointWalBytes;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, meta},
-      {keys::kChunksFamily, ChunkFamilyOptions()},
+      {keys::kChunksFamily, ChunkFamilyOptions(rocksdb::NewLRUCache(kBlockCacheBytes))},
       {keys::kWalFamily, wal},
   };
   rocksdb::DB* raw = nullptr;
@@ -181,8 +186,11 @@ absl::Status RocksStorage::Load() {
 
 absl::Status RocksStorage::ReplayWal() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), wal_));
+  // The samples were accepted once: ignore the out-of-order window, but not
+  // retention (records may predate an EnforceRetention()).
   AppendLimits lenient;
   lenient.allow_backfill = true;
+  lenient.min_valid_t_ms = CurrentLimits().min_valid_t_ms;
   std::vector<Sample> samples;
   uint64_t last_seq = 0, bytes = 0;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
