@@ -235,6 +235,10 @@ void PrometheusApi::Register(httplib::Server* srv) {
          if (!limit.ok()) return {limit.status()};
          auto opts = QueryOpts(req);
          if (!opts.ok()) return {opts.status()};
+         std::atomic<bool> cancelled{false};
+         opts->cancelled = &cancelled;
+         ScopedDisconnectWatch watch(&disconnects_, req.remote_addr, req.remote_port,
+                                     req.local_port, &cancelled);
          auto q = storage_->ForTenant(TenantOf(req, options_.default_tenant));
          auto result = engine_->InstantQuery(*q, Param(req, "query"), *t, *opts);
          if (!result.ok()) return {QueryError(result.status())};
@@ -273,6 +277,10 @@ void PrometheusApi::Register(httplib::Server* srv) {
          if (!limit.ok()) return {limit.status()};
          auto opts = QueryOpts(req);
          if (!opts.ok()) return {opts.status()};
+         std::atomic<bool> cancelled{false};
+         opts->cancelled = &cancelled;
+         ScopedDisconnectWatch watch(&disconnects_, req.remote_addr, req.remote_port,
+                                     req.local_port, &cancelled);
          auto q = storage_->ForTenant(TenantOf(req, options_.default_tenant));
          auto result = engine_->RangeQuery(*q, Param(req, "query"), *start, *end, *step, *opts);
          if (!result.ok()) return {QueryError(result.status())};

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "query/engine.h"
+#include "server/disconnect.h"
 #include "server/metrics.h"
 #include "storage/storage.h"
 
@@ -53,6 +54,7 @@ class PrometheusApi {
   const promql::Engine* engine_;
   Metrics* metrics_;
   ApiOptions options_;
+  DisconnectWatch disconnects_;  // cancels queries whose client went away
 };
 
 }  // namespace meridian::server

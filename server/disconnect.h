@@ -1,0 +1,76 @@
+// DisconnectWatch: notices when the client of an in-flight HTTP request has
+// closed its connection, so that a long query is cancelled instead of running
+// to completion for nobody (Prometheus cancels the query context then).
+//
+// cpp-httplib does not expose a request's socket, so the watch finds it by its
+// endpoints (local port, peer address and port) among the process's sockets,
+// only for requests still running after a grace period, and then peeks at it
+// every poll: a zero-byte read means the peer has gone.
+//
+// Thread-safety: thread-safe. One background thread per DisconnectWatch.
+#ifndef MERIDIAN_SERVER_DISCONNECT_H_
+#define MERIDIAN_SERVER_DISCONNECT_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace meridian::server {
+
+class DisconnectWatch {
+ public:
+  explicit DisconnectWatch(std::chrono::milliseconds poll = std::chrono::milliseconds(100));
+  ~DisconnectWatch();
+
+  // Starts watching the connection peer_addr:peer_port -> local_port. Sets
+  // *cancelled to true once the peer has closed it. `cancelled` is borrowed
+  // until Unwatch() returns. Returns a token for Unwatch().
+  uint64_t Watch(const std::string& peer_addr, int peer_port, int local_port,
+                 std::atomic<bool>* cancelled);
+  void Unwatch(uint64_t token);
+
+ private:
+  struct Entry {
+    std::string peer_addr;
+    int peer_port;
+    int local_port;
+    std::atomic<bool>* cancelled;
+    std::chrono::steady_clock::time_point since;
+    int fd = -1;  // found lazily
+  };
+  void Loop();
+
+  const std::chrono::milliseconds poll_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Entry> entries_;  // guarded by mu_
+  uint64_t next_token_ = 1;            // guarded by mu_
+  bool stop_ = false;                  // guarded by mu_
+  std::thread thread_;
+};
+
+// RAII registration of one request.
+class ScopedDisconnectWatch {
+ public:
+  ScopedDisconnectWatch(DisconnectWatch* w, const std::string& peer_addr, int peer_port,
+                        int local_port, std::atomic<bool>* cancelled)
+      : w_(w), token_(w ? w->Watch(peer_addr, peer_port, local_port, cancelled) : 0) {}
+  ~ScopedDisconnectWatch() {
+    if (w_) w_->Unwatch(token_);
+  }
+  ScopedDisconnectWatch(const ScopedDisconnectWatch&) = delete;
+  ScopedDisconnectWatch& operator=(const ScopedDisconnectWatch&) = delete;
+
+ private:
+  DisconnectWatch* w_;
+  uint64_t token_;
+};
+
+}  // namespace meridian::server
+
+#endif  // MERIDIAN_SERVER_DISCONNECT_H_
