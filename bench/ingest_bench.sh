@@ -24,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SERIES=100000
-SCRAPES=20
+SCRAPES=120
 CONCURRENCY=4
 BATCH=2000
 ONLY=""
@@ -131,6 +131,10 @@ run_one() {  # name
   cpu1=$(cpu_ticks "$SERVER_PID")
 
   # Settle.
+  if [[ $name == meridian ]]; then
+    curl -fsS --max-time 120 "http://127.0.0.1:$port/internal/force_flush" >/dev/null ||
+      echo "meridian force_flush failed" >&2
+  fi
   if [[ $name == vm ]]; then
     curl -fsS --max-time 60 "http://127.0.0.1:$port/internal/force_flush" >/dev/null || true
     curl -fsS --max-time 60 "http://127.0.0.1:$port/internal/force_merge" >/dev/null || true

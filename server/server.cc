@@ -217,6 +217,16 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
       res.set_content("Service Unavailable\n", "text/plain; charset=utf-8");
     }
   });
+  // Like VictoriaMetrics' /internal/force_flush: persist the in-memory head now
+  // (tests and benchmarks use it to measure settled disk usage).
+  auto force_flush = [p](const httplib::Request&, httplib::Response& res) {
+    absl::Status st = p->storage->Flush();
+    res.status = st.ok() ? 200 : 500;
+    res.set_content(st.ok() ? "flushed\n" : std::string(st.message()) + "\n",
+                    "text/plain; charset=utf-8");
+  };
+  p->http.Get("/internal/force_flush", force_flush);
+  p->http.Post("/internal/force_flush", force_flush);
   p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
     res.set_content(p->metrics->Render(*p->storage), "text/plain; version=0.0.4; charset=utf-8");
   });
