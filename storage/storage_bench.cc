@@ -321,7 +321,7 @@ int Run(int argc, char** argv) {
               static_cast<unsigned long long>(after.cached_series),
               static_cast<double>(after.cache_bytes) / 1e6, static_cast<double>(ru.ru_maxrss) / 1e3);
   st.reset();
-  std::filesystem::remove_all(dir);
+  if (std::getenv("KEEP_DIR") == nullptr) std::filesystem::remove_all(dir);
   return 0;
 }
 
