@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "query/functions.h"
+#include "query/lexer.h"
 
 namespace meridian::promql {
 namespace {
@@ -817,6 +818,56 @@ TEST(ParserHostileTest, GarbageDoesNotCrash) {
     auto e = ParseExpr(std::string_view(in, in[0] == '\0' ? 1 : std::strlen(in)));
     EXPECT_FALSE(e.ok()) << in;
   }
+}
+
+// Random token soup: nothing crashes, and whatever parses prints to a form
+// that parses back to the same form (also through Pretty's line splitting).
+TEST(ParserFuzzTest, RandomTokenSoupRoundTrips) {
+  const char* tokens[] = {
+      "foo", "bar:baz", "sum", "by", "without", "(", ")", "(", ")", "{", "}", "a=\"b\"", "c!~\"d.*\"",
+      "\"s\"", "'q'", "1", "0x1f", "2.5e3", "Inf", "NaN", "5m", "1h30m", "[5m]", "[1h:5m]", "[30m:]",
+      "offset 5m", "offset -1m", "@ 100", "@ start()", "@ end()", "+", "-", "*", "/", "%", "^", "atan2",
+      "==", "!=", ">", "<", ">=", "<=", "bool", "and", "or", "unless", "on(a)", "ignoring(b)",
+      "group_left(c)", "group_right", "rate(", "abs(", "time()", "topk(", "count_values(", "quantile(",
+      "label_join(", "histogram_quantile(", "vector(", "scalar(", ",", " ", "# c\n", "by (x)", "without ()",
+      "sum(", "max by (le) (", "{__name__=\"x\"}", "{\"u.t\"}", "start", "end", "offset", ":", "]", "[",
+  };
+  const size_t n = sizeof(tokens) / sizeof(tokens[0]);
+  uint64_t state = 42;
+  auto next = [&]() {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  int parsed = 0;
+  for (int iter = 0; iter < 30000; ++iter) {
+    std::string q;
+    const int len = 1 + static_cast<int>(next() % 12);
+    for (int i = 0; i < len; ++i) {
+      q += tokens[next() % n];
+      if (next() % 2) q += ' ';
+    }
+    auto e = ParseExpr(q);
+    if (!e.ok()) {
+      EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << q;
+      EXPECT_NE(e.status().message().find("parse error: "), std::string::npos) << q << " -> " << e.status();
+      continue;
+    }
+    ++parsed;
+    const std::string f = Format(**e);
+    auto again = ParseExpr(f);
+    ASSERT_TRUE(again.ok()) << q << " -> " << f << " -> " << again.status();
+    EXPECT_EQ(Format(**again), f) << q;
+    auto pretty = ParseExpr(Pretty(**e));
+    ASSERT_TRUE(pretty.ok()) << q << " -> " << Pretty(**e);
+    EXPECT_EQ(Format(**pretty), f) << q;
+    const std::string narrow = PrettyWithLineLimit(**e, 10);
+    auto split = ParseExpr(narrow);
+    ASSERT_TRUE(split.ok()) << q << " -> " << narrow << " -> " << split.status();
+    EXPECT_EQ(Format(**split), f) << q;
+  }
+  EXPECT_GT(parsed, 300);
 }
 
 // ---------------------------------------------------------------------------
