@@ -90,6 +90,7 @@ void MemSeries::AppendHead(const Sample& s) {
     head_.reserve(std::min(kChunkSamples, std::max<size_t>(16, head_.capacity() * 4)));
   }
   head_.push_back(s);
+  head_end_hint_.store(head_.data() + head_.size(), std::memory_order_relaxed);
   newest_t_ms_ = s.t_ms;
   Widen(s.t_ms);
 }

@@ -64,6 +64,9 @@ class MemSeries {
   // contiguous copy of the labels (cache friendly on the append path).
   bool HasLabels(const LabelView* views, size_t n) const;
   void PrefetchLabels() const { __builtin_prefetch(flat_labels_.data()); }
+  // Prefetches the slot the next in-order sample will be written to (a hint
+  // read without the lock; a stale address is harmless).
+  void PrefetchHead() const { __builtin_prefetch(head_end_hint_.load(std::memory_order_relaxed), 1); }
 
   // Classifies and, when accepted, stores one sample. `persisted` is asked
   // only for samples at or before the newest timestamp that are not in
@@ -139,6 +142,7 @@ class MemSeries {
   int64_t newest_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
   int64_t persisted_min_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::max();
   int64_t persisted_max_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
+  std::atomic<const Sample*> head_end_hint_{nullptr};
   std::atomic<int64_t> min_t_ms_{std::numeric_limits<int64_t>::max()};
   std::atomic<int64_t> max_t_ms_{std::numeric_limits<int64_t>::min()};
 };

@@ -283,6 +283,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   head->ResolveBatch(batch.series, resolved.data(), &result->series_created);
   WalRecordWriter wal(&record, head->id());
   for (size_t i = 0; i < batch.series.size(); ++i) {
+    if (i + 4 < batch.series.size() && resolved[i + 4] != nullptr) resolved[i + 4]->PrefetchHead();
     const AppendSeries& in = batch.series[i];
     if (in.samples.empty()) continue;
     MemSeries* s = resolved[i];
