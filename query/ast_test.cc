@@ -66,7 +66,7 @@ std::unique_ptr<VectorSelector> Sel(std::string name, std::vector<Matcher> extra
 TEST(FormatTest, Numbers) {
   struct Case {
     double v;
-    const char* want;
+    std::string want;
   };
   const Case cases[] = {
       {0, "0"},
@@ -78,12 +78,17 @@ TEST(FormatTest, Numbers) {
       {1e-7, "0.0000001"},
       {123456789.125, "123456789.125"},
       {1.0 / 3, "0.3333333333333333"},
+      {1.2345678901234568e20, "123456789012345680000"},
+      {-2.5e-5, "-0.000025"},
+      {100, "100"},
+      {1e100, "1" + std::string(100, '0')},
       {std::numeric_limits<double>::infinity(), "+Inf"},
       {-std::numeric_limits<double>::infinity(), "-Inf"},
       {std::numeric_limits<double>::quiet_NaN(), "NaN"},
   };
   for (const Case& c : cases) EXPECT_EQ(Format(*Num(c.v)), c.want) << c.v;
   EXPECT_EQ(Format(*Num(5e-324)), "0." + std::string(323, '0') + "5");
+  EXPECT_EQ(Format(*Num(1.7976931348623157e308)), "17976931348623157" + std::string(292, '0'));
 }
 
 TEST(FormatTest, Durations) {
