@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -457,6 +458,65 @@ TEST_F(StorageTest, RejectsSeriesWithoutLabelsAndEmptySelect) {
   EXPECT_EQ(st_->Stats().series, 0u);
   auto q = *st_->ForTenant("t")->NewQuerier(0, 10);
   EXPECT_FALSE(q->Select({}, {}).ok());
+}
+
+TEST_F(StorageTest, RetentionConcurrentWithAppends) {
+  StorageOptions o = Options();
+  o.retention_ms = 50'000;
+  o.allow_backfill = true;
+  now_ms_ = 0;
+  Open(o);
+  std::atomic<bool> done{false};
+  std::vector<std::thread> writers;
+  int64_t last_t[2] = {0, 0};
+  for (int w = 0; w < 2; ++w) {
+    writers.emplace_back([&, w] {
+      std::vector<std::string> ids;
+      for (int i = 0; i < 20; ++i) ids.push_back(std::to_string(w * 100 + i));
+      for (int round = 0; round < 300; ++round) {
+        int64_t t = now_ms_.fetch_add(1000) + 1000;
+        last_t[w] = t;
+        std::vector<std::vector<LabelView>> labels(ids.size());
+        std::vector<Sample> sample = {{t, static_cast<double>(round)}};
+        AppendBatch b;
+        for (size_t i = 0; i < ids.size(); ++i) {
+          // Half of the series stop early so that retention drops them.
+          if (i % 2 && round > 100) continue;
+          labels[i] = {{"__name__", "r"}, {"i", ids[i]}};
+          b.series.push_back({labels[i], sample});
+        }
+        AppendResult r;
+        ASSERT_TRUE(st_->Append("t", b, &r).ok());
+      }
+    });
+  }
+  std::thread maintenance([&] {
+    while (!done) {
+      ASSERT_TRUE(st_->EnforceRetention().ok());
+      ASSERT_TRUE(st_->Flush().ok());
+    }
+  });
+  for (auto& t : writers) t.join();
+  done = true;
+  maintenance.join();
+  ASSERT_TRUE(st_->EnforceRetention().ok());
+  const int64_t cutoff = now_ms_ - 50'000;
+  // Writers may run one after the other: only series written after the
+  // cut-off survive (10 per writer that was still running then).
+  const size_t want = 10 * ((last_t[0] >= cutoff) + (last_t[1] >= cutoff));
+  auto check = [&] {
+    auto res = Select("t", {Eq("__name__", "r")}, std::numeric_limits<int64_t>::min() / 2, now_ms_.load());
+    EXPECT_EQ(res.size(), want);
+    for (auto& r : res) {
+      ASSERT_FALSE(r.samples.empty());
+      EXPECT_GE(r.samples.back().t_ms, cutoff);
+      for (size_t i = 1; i < r.samples.size(); ++i) ASSERT_LT(r.samples[i - 1].t_ms, r.samples[i].t_ms);
+    }
+  };
+  check();
+  EXPECT_EQ(st_->Stats().series, want);
+  Open(o);
+  check();
 }
 
 TEST_F(StorageTest, ConcurrentAppendAndRead) {
