@@ -12,64 +12,104 @@ namespace meridian::promql {
 
 std::string_view ValueTypeName(ValueType t) {
   switch (t) {
-    case ValueType::kNone: return "none";
-    case ValueType::kScalar: return "scalar";
-    case ValueType::kVector: return "instant vector";
-    case ValueType::kMatrix: return "range vector";
-    case ValueType::kString: return "string";
+    case ValueType::kNone:
+      return "none";
+    case ValueType::kScalar:
+      return "scalar";
+    case ValueType::kVector:
+      return "instant vector";
+    case ValueType::kMatrix:
+      return "range vector";
+    case ValueType::kString:
+      return "string";
   }
   return "none";
 }
 
 std::string_view ValueTypeApiName(ValueType t) {
   switch (t) {
-    case ValueType::kNone: return "none";
-    case ValueType::kScalar: return "scalar";
-    case ValueType::kVector: return "vector";
-    case ValueType::kMatrix: return "matrix";
-    case ValueType::kString: return "string";
+    case ValueType::kNone:
+      return "none";
+    case ValueType::kScalar:
+      return "scalar";
+    case ValueType::kVector:
+      return "vector";
+    case ValueType::kMatrix:
+      return "matrix";
+    case ValueType::kString:
+      return "string";
   }
   return "none";
 }
 
 std::string_view AggOpName(AggOp op) {
   switch (op) {
-    case AggOp::kSum: return "sum";
-    case AggOp::kAvg: return "avg";
-    case AggOp::kCount: return "count";
-    case AggOp::kMin: return "min";
-    case AggOp::kMax: return "max";
-    case AggOp::kGroup: return "group";
-    case AggOp::kStddev: return "stddev";
-    case AggOp::kStdvar: return "stdvar";
-    case AggOp::kTopk: return "topk";
-    case AggOp::kBottomk: return "bottomk";
-    case AggOp::kQuantile: return "quantile";
-    case AggOp::kCountValues: return "count_values";
-    case AggOp::kLimitK: return "limitk";
-    case AggOp::kLimitRatio: return "limit_ratio";
+    case AggOp::kSum:
+      return "sum";
+    case AggOp::kAvg:
+      return "avg";
+    case AggOp::kCount:
+      return "count";
+    case AggOp::kMin:
+      return "min";
+    case AggOp::kMax:
+      return "max";
+    case AggOp::kGroup:
+      return "group";
+    case AggOp::kStddev:
+      return "stddev";
+    case AggOp::kStdvar:
+      return "stdvar";
+    case AggOp::kTopk:
+      return "topk";
+    case AggOp::kBottomk:
+      return "bottomk";
+    case AggOp::kQuantile:
+      return "quantile";
+    case AggOp::kCountValues:
+      return "count_values";
+    case AggOp::kLimitK:
+      return "limitk";
+    case AggOp::kLimitRatio:
+      return "limit_ratio";
   }
   return "?";
 }
 
 std::string_view BinOpName(BinOp op) {
   switch (op) {
-    case BinOp::kAdd: return "+";
-    case BinOp::kSub: return "-";
-    case BinOp::kMul: return "*";
-    case BinOp::kDiv: return "/";
-    case BinOp::kMod: return "%";
-    case BinOp::kPow: return "^";
-    case BinOp::kAtan2: return "atan2";
-    case BinOp::kEql: return "==";
-    case BinOp::kNeq: return "!=";
-    case BinOp::kGtr: return ">";
-    case BinOp::kLss: return "<";
-    case BinOp::kGte: return ">=";
-    case BinOp::kLte: return "<=";
-    case BinOp::kAnd: return "and";
-    case BinOp::kOr: return "or";
-    case BinOp::kUnless: return "unless";
+    case BinOp::kAdd:
+      return "+";
+    case BinOp::kSub:
+      return "-";
+    case BinOp::kMul:
+      return "*";
+    case BinOp::kDiv:
+      return "/";
+    case BinOp::kMod:
+      return "%";
+    case BinOp::kPow:
+      return "^";
+    case BinOp::kAtan2:
+      return "atan2";
+    case BinOp::kEql:
+      return "==";
+    case BinOp::kNeq:
+      return "!=";
+    case BinOp::kGtr:
+      return ">";
+    case BinOp::kLss:
+      return "<";
+    case BinOp::kGte:
+      return ">=";
+    case BinOp::kLte:
+      return "<=";
+    case BinOp::kAnd:
+      return "and";
+    case BinOp::kOr:
+      return "or";
+    case BinOp::kUnless:
+      return "unless";
   }
   return "?";
 }
@@ -81,12 +121,16 @@ bool IsComparison(BinOp op) {
     case BinOp::kGtr:
     case BinOp::kLss:
     case BinOp::kGte:
-    case BinOp::kLte: return true;
-    default: return false;
+    case BinOp::kLte:
+      return true;
+    default:
+      return false;
   }
 }
 
-bool IsSetOperator(BinOp op) { return op == BinOp::kAnd || op == BinOp::kOr || op == BinOp::kUnless; }
+bool IsSetOperator(BinOp op) {
+  return op == BinOp::kAnd || op == BinOp::kOr || op == BinOp::kUnless;
+}
 
 namespace {
 
@@ -108,7 +152,8 @@ bool ShouldQuoteLabelName(std::string_view s) {
   if (s.empty()) return true;
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
-    bool ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (i > 0 && c >= '0' && c <= '9');
+    bool ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (i > 0 && c >= '0' && c <= '9');
     if (!ok) return true;
   }
   return false;
@@ -139,9 +184,12 @@ std::string OffsetString(int64_t offset_ms) {
 
 std::string AtString(AtKind at, int64_t at_ms) {
   switch (at) {
-    case AtKind::kNone: return "";
-    case AtKind::kStart: return " @ start()";
-    case AtKind::kEnd: return " @ end()";
+    case AtKind::kNone:
+      return "";
+    case AtKind::kStart:
+      return " @ start()";
+    case AtKind::kEnd:
+      return " @ end()";
     case AtKind::kTimestamp: {
       char buf[64];
       std::snprintf(buf, sizeof(buf), " @ %.3f", static_cast<double>(at_ms) / 1000.0);
@@ -155,7 +203,8 @@ std::string AtString(AtKind at, int64_t at_ms) {
 std::string SelectorBase(const VectorSelector& vs) {
   std::vector<std::string> parts;
   for (const Matcher& m : vs.matchers) {
-    if (m.name() == kMetricName && m.type() == MatchType::kEqual && m.value() == vs.name && !m.value().empty()) {
+    if (m.name() == kMetricName && m.type() == MatchType::kEqual && m.value() == vs.name &&
+        !m.value().empty()) {
       continue;
     }
     parts.push_back(MatcherString(m));
@@ -183,8 +232,12 @@ void Print(const Expr& e, std::string* out, Spans* spans) {
 
 void PrintNode(const Expr& e, std::string* out, Spans* spans) {
   switch (e.kind) {
-    case ExprKind::kNumber: out->append(FormatGoFloat(static_cast<const NumberLiteral&>(e).value)); return;
-    case ExprKind::kString: out->append(GoQuote(static_cast<const StringLiteral&>(e).value)); return;
+    case ExprKind::kNumber:
+      out->append(FormatGoFloat(static_cast<const NumberLiteral&>(e).value));
+      return;
+    case ExprKind::kString:
+      out->append(GoQuote(static_cast<const StringLiteral&>(e).value));
+      return;
     case ExprKind::kVectorSelector: {
       const auto& vs = static_cast<const VectorSelector&>(e);
       out->append(SelectorBase(vs));
@@ -241,7 +294,8 @@ void PrintNode(const Expr& e, std::string* out, Spans* spans) {
     case ExprKind::kBinary: {
       // Left-deep chains (a + b + c + ...) are printed without recursion.
       std::vector<const BinaryExpr*> spine;
-      for (const Expr* x = &e; x->kind == ExprKind::kBinary; x = static_cast<const BinaryExpr*>(x)->lhs.get()) {
+      for (const Expr* x = &e; x->kind == ExprKind::kBinary;
+           x = static_cast<const BinaryExpr*>(x)->lhs.get()) {
         spine.push_back(static_cast<const BinaryExpr*>(x));
       }
       const size_t begin = out->size();
@@ -279,14 +333,18 @@ void PrintNode(const Expr& e, std::string* out, Spans* spans) {
       Print(*static_cast<const ParenExpr&>(e).expr, out, spans);
       out->push_back(')');
       return;
-    case ExprKind::kStepInvariant: Print(*static_cast<const StepInvariantExpr&>(e).expr, out, spans); return;
+    case ExprKind::kStepInvariant:
+      Print(*static_cast<const StepInvariantExpr&>(e).expr, out, spans);
+      return;
   }
 }
 
 // prettier.go.
 class Prettifier {
  public:
-  Prettifier(const Expr& root, size_t max_line) : max_line_(max_line) { Print(root, &flat_, &spans_); }
+  Prettifier(const Expr& root, size_t max_line) : max_line_(max_line) {
+    Print(root, &flat_, &spans_);
+  }
 
   std::string Pretty(const Expr& e, int level) {
     switch (e.kind) {
@@ -328,10 +386,11 @@ class Prettifier {
       }
       case ExprKind::kParen: {
         if (!NeedsSplit(e)) return Indent(level) + Flat(e);
-        return Indent(level) + "(\n" + Pretty(*static_cast<const ParenExpr&>(e).expr, level + 1) + "\n" +
-               Indent(level) + ")";
+        return Indent(level) + "(\n" + Pretty(*static_cast<const ParenExpr&>(e).expr, level + 1) +
+               "\n" + Indent(level) + ")";
       }
-      case ExprKind::kStepInvariant: return Pretty(*static_cast<const StepInvariantExpr&>(e).expr, level);
+      case ExprKind::kStepInvariant:
+        return Pretty(*static_cast<const StepInvariantExpr&>(e).expr, level);
       case ExprKind::kSubquery: {
         // As in Prometheus, an unsplit subquery is not indented.
         if (!NeedsSplit(e)) return Flat(e);
@@ -347,7 +406,8 @@ class Prettifier {
         child = b == std::string::npos ? "" : child.substr(b, end - b + 1);
         return Indent(level) + (u.negate ? "-" : "+") + child;
       }
-      default: return Indent(level) + Flat(e);
+      default:
+        return Indent(level) + Flat(e);
     }
   }
 
@@ -382,7 +442,9 @@ class Prettifier {
 
 }  // namespace
 
-std::string PrettyWithLineLimit(const Expr& e, size_t max_line) { return Prettifier(e, max_line).Pretty(e, 0); }
+std::string PrettyWithLineLimit(const Expr& e, size_t max_line) {
+  return Prettifier(e, max_line).Pretty(e, 0);
+}
 
 std::string Pretty(const Expr& e) { return PrettyWithLineLimit(e, 100); }
 

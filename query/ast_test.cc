@@ -43,7 +43,8 @@ TEST(AstNamesTest, Operators) {
     EXPECT_TRUE(IsSetOperator(op));
     EXPECT_FALSE(IsComparison(op));
   }
-  for (BinOp op : {BinOp::kAdd, BinOp::kSub, BinOp::kMul, BinOp::kDiv, BinOp::kMod, BinOp::kPow, BinOp::kAtan2}) {
+  for (BinOp op : {BinOp::kAdd, BinOp::kSub, BinOp::kMul, BinOp::kDiv, BinOp::kMod, BinOp::kPow,
+                   BinOp::kAtan2}) {
     EXPECT_FALSE(IsComparison(op));
     EXPECT_FALSE(IsSetOperator(op));
   }
@@ -129,7 +130,8 @@ TEST(FormatTest, Selectors) {
   EXPECT_EQ(Format(*vs), "foo{\"a.b\"!=\"x\\\"y\",env!~\"\",job=~\"a|b\"} @ -1.500 offset -1m30s");
 
   // A name matcher that differs from the name is printed; an empty one too.
-  auto odd = Sel("", {*Matcher::Make(MatchType::kEqual, "__name__", "x:y"), *Matcher::Make(MatchType::kEqual, "a1", "")});
+  auto odd = Sel("", {*Matcher::Make(MatchType::kEqual, "__name__", "x:y"),
+                      *Matcher::Make(MatchType::kEqual, "a1", "")});
   EXPECT_EQ(Format(*odd), "{__name__=\"x:y\",a1=\"\"}");
 
   auto m = std::make_unique<MatrixSelector>();
@@ -173,7 +175,8 @@ TEST(FormatTest, Composite) {
   bin->matching = VectorMatching{Cardinality::kOneToMany, true, {"a"}, {"b", "c"}};
 
   EXPECT_EQ(Format(*bin),
-            "(quantile by (job, le, \"odd-label\") (0.99, rate(http_requests_total[1m]))[1h:] @ start() offset 1s) "
+            "(quantile by (job, le, \"odd-label\") (0.99, rate(http_requests_total[1m]))[1h:] @ "
+            "start() offset 1s) "
             "> bool on (a) group_right (b, c) -x");
 
   auto inv = std::make_unique<StepInvariantExpr>();
@@ -196,7 +199,6 @@ TEST(FormatTest, FunctionTableTypesMatchCalls) {
   }
 }
 
-
 // Prometheus's prettier_test.go cases (maxCharactersPerLine = 10).
 TEST(PrettyTest, PrometheusCases) {
   struct Case {
@@ -208,23 +210,29 @@ TEST(PrettyTest, PrometheusCases) {
       {"sum by() (task:errors:rate10s{job=\"s\"})", "sum(\n  task:errors:rate10s{job=\"s\"}\n)"},
       {"sum without(job,foo) (task:errors:rate10s{job=\"s\"})",
        "sum without (job, foo) (\n  task:errors:rate10s{job=\"s\"}\n)"},
-      {"topk(10, ask:errors:rate10s{job=\"s\"})", "topk(\n  10,\n  ask:errors:rate10s{job=\"s\"}\n)"},
-      {"sum by(job,foo) # Comment 1.\n(sum by(job,foo) ( # Comment 2.\ntask:errors:rate10s{job=\"s\"}))",
+      {"topk(10, ask:errors:rate10s{job=\"s\"})",
+       "topk(\n  10,\n  ask:errors:rate10s{job=\"s\"}\n)"},
+      {"sum by(job,foo) # Comment 1.\n(sum by(job,foo) ( # Comment "
+       "2.\ntask:errors:rate10s{job=\"s\"}))",
        "sum by (job, foo) (\n  sum by (job, foo) (\n    task:errors:rate10s{job=\"s\"}\n  )\n)"},
       {"a+b", "a + b"},
       {"a == bool 1", "  a\n== bool\n  1"},
       {"a + ignoring(job) b", "  a\n+ ignoring (job)\n  b"},
       {"foo_1 + foo_2 + foo_3", "    foo_1\n  +\n    foo_2\n+\n  foo_3"},
       {"foo + baar + foo_3", "  foo + baar\n+\n  foo_3"},
-      {"foo_1 + ignoring(foo) foo_2 + ignoring(job) group_left foo_3 + on(instance) group_right foo_4",
-       "      foo_1\n    + ignoring (foo)\n      foo_2\n  + ignoring (job) group_left ()\n    foo_3\n"
+      {"foo_1 + ignoring(foo) foo_2 + ignoring(job) group_left foo_3 + on(instance) group_right "
+       "foo_4",
+       "      foo_1\n    + ignoring (foo)\n      foo_2\n  + ignoring (job) group_left ()\n    "
+       "foo_3\n"
        "+ on (instance) group_right ()\n  foo_4"},
       {"rate(foo[1m])", "rate(\n  foo[1m]\n)"},
       {"rate(long_vector_selector[10m:1m] @ start() offset 1m)",
        "rate(\n  long_vector_selector[10m:1m] @ start() offset 1m\n)"},
-      {"histogram_quantile(0.9, rate(foo[1m]))", "histogram_quantile(\n  0.9,\n  rate(\n    foo[1m]\n  )\n)"},
+      {"histogram_quantile(0.9, rate(foo[1m]))",
+       "histogram_quantile(\n  0.9,\n  rate(\n    foo[1m]\n  )\n)"},
       {"max_over_time(rate(demo_api_request_duration_seconds_count[1m])[1m:] @ start() offset 1m)",
-       "max_over_time(\n  rate(\n    demo_api_request_duration_seconds_count[1m]\n  )[1m:] @ start() offset 1m\n)"},
+       "max_over_time(\n  rate(\n    demo_api_request_duration_seconds_count[1m]\n  )[1m:] @ "
+       "start() offset 1m\n)"},
       {"(foo)", "(foo)"},
       {"((foo_long))", "(\n  (foo_long)\n)"},
       {"((_foo_long_))", "(\n  (\n    _foo_long_\n  )\n)"},
@@ -232,23 +240,30 @@ TEST(PrettyTest, PrometheusCases) {
       {"vector_selector @ start()", "vector_selector @ start()"},
       {"(foo_long + bar_long + bar_2_long)",
        "(\n      foo_long\n    +\n      bar_long\n  +\n    bar_2_long\n)"},
-      {"1 - ((node_memory_MemAvailable_bytes{job=\"node\"} or (node_memory_Buffers_bytes{job=\"node\"} + "
+      {"1 - ((node_memory_MemAvailable_bytes{job=\"node\"} or "
+       "(node_memory_Buffers_bytes{job=\"node\"} + "
        "node_memory_Cached_bytes{job=\"node\"} + node_memory_MemFree_bytes{job=\"node\"} + "
        "node_memory_Slab_bytes{job=\"node\"}) ) / node_memory_MemTotal_bytes{job=\"node\"})",
-       "  1\n-\n  (\n      (\n          node_memory_MemAvailable_bytes{job=\"node\"}\n        or\n          (\n"
+       "  1\n-\n  (\n      (\n          node_memory_MemAvailable_bytes{job=\"node\"}\n        or\n "
+       "         (\n"
        "                  node_memory_Buffers_bytes{job=\"node\"}\n                +\n"
        "                  node_memory_Cached_bytes{job=\"node\"}\n              +\n"
        "                node_memory_MemFree_bytes{job=\"node\"}\n            +\n"
        "              node_memory_Slab_bytes{job=\"node\"}\n          )\n      )\n    /\n"
        "      node_memory_MemTotal_bytes{job=\"node\"}\n  )"},
-      {"(node_filesystem_avail_bytes{job=\"node\",fstype!=\"\"} / node_filesystem_size_bytes{job=\"node\",fstype!=\"\"} "
-       "* 100 < 40 and predict_linear(node_filesystem_avail_bytes{job=\"node\",fstype!=\"\"}[6h], 24*60*60) < 0 and "
+      {"(node_filesystem_avail_bytes{job=\"node\",fstype!=\"\"} / "
+       "node_filesystem_size_bytes{job=\"node\",fstype!=\"\"} "
+       "* 100 < 40 and predict_linear(node_filesystem_avail_bytes{job=\"node\",fstype!=\"\"}[6h], "
+       "24*60*60) < 0 and "
        "node_filesystem_readonly{job=\"node\",fstype!=\"\"} == 0)",
        "(\n            node_filesystem_avail_bytes{fstype!=\"\",job=\"node\"}\n          /\n"
-       "            node_filesystem_size_bytes{fstype!=\"\",job=\"node\"}\n        *\n          100\n      <\n"
+       "            node_filesystem_size_bytes{fstype!=\"\",job=\"node\"}\n        *\n          "
+       "100\n      <\n"
        "        40\n    and\n        predict_linear(\n"
-       "          node_filesystem_avail_bytes{fstype!=\"\",job=\"node\"}[6h],\n            24 * 60\n          *\n"
-       "            60\n        )\n      <\n        0\n  and\n      node_filesystem_readonly{fstype!=\"\",job=\"node\"}\n"
+       "          node_filesystem_avail_bytes{fstype!=\"\",job=\"node\"}[6h],\n            24 * "
+       "60\n          *\n"
+       "            60\n        )\n      <\n        0\n  and\n      "
+       "node_filesystem_readonly{fstype!=\"\",job=\"node\"}\n"
        "    ==\n      0\n)"},
       {"-1", "-1"},
       {"-vector_selector", "-vector_selector"},
@@ -268,12 +283,15 @@ TEST(PrettyTest, ShortExpressionsAreFormatted) {
   ASSERT_TRUE(e.ok());
   EXPECT_EQ(Pretty(**e), Format(**e));
   std::string long_query =
-      "sum by (job) (rate(http_requests_total{job=\"api-server\",handler=\"/api/v1/query_range/long\"}[5m]))";
+      "sum by (job) "
+      "(rate(http_requests_total{job=\"api-server\",handler=\"/api/v1/query_range/long\"}[5m]))";
   e = ParseExpr(long_query + " / 2");
   ASSERT_TRUE(e.ok());
-  EXPECT_EQ(Pretty(**e),
-            "  sum by (job) (rate(http_requests_total{handler=\"/api/v1/query_range/long\",job=\"api-server\"}[5m]))\n"
-            "/\n  2");  // the 98-character aggregation stays on one line
+  EXPECT_EQ(
+      Pretty(**e),
+      "  sum by (job) "
+      "(rate(http_requests_total{handler=\"/api/v1/query_range/long\",job=\"api-server\"}[5m]))\n"
+      "/\n  2");  // the 98-character aggregation stays on one line
 }
 
 }  // namespace

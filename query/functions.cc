@@ -109,7 +109,8 @@ std::vector<FunctionInfo> BuildTable() {
       F("vector", {S}, V),
       F("year", {V}, V, 1),
   };
-  std::sort(t.begin(), t.end(), [](const FunctionInfo& a, const FunctionInfo& b) { return a.name < b.name; });
+  std::sort(t.begin(), t.end(),
+            [](const FunctionInfo& a, const FunctionInfo& b) { return a.name < b.name; });
   return t;
 }
 

@@ -24,21 +24,36 @@ struct Keyword {
 };
 // Prometheus's `key` map (lex.go), matched case-insensitively.
 constexpr Keyword kKeywords[] = {
-    {"and", Tok::kLand},           {"or", Tok::kLor},
-    {"unless", Tok::kLunless},     {"atan2", Tok::kAtan2},
-    {"sum", Tok::kSum},            {"avg", Tok::kAvg},
-    {"count", Tok::kCount},        {"min", Tok::kMin},
-    {"max", Tok::kMax},            {"group", Tok::kGroup},
-    {"stddev", Tok::kStddev},      {"stdvar", Tok::kStdvar},
-    {"topk", Tok::kTopk},          {"bottomk", Tok::kBottomk},
-    {"count_values", Tok::kCountValues}, {"quantile", Tok::kQuantile},
-    {"limitk", Tok::kLimitk},      {"limit_ratio", Tok::kLimitRatio},
-    {"offset", Tok::kOffset},      {"by", Tok::kBy},
-    {"without", Tok::kWithout},    {"on", Tok::kOn},
-    {"ignoring", Tok::kIgnoring},  {"group_left", Tok::kGroupLeft},
-    {"group_right", Tok::kGroupRight}, {"bool", Tok::kBool},
-    {"start", Tok::kStart},        {"end", Tok::kEnd},
-    {"inf", Tok::kNumber},         {"nan", Tok::kNumber},
+    {"and", Tok::kLand},
+    {"or", Tok::kLor},
+    {"unless", Tok::kLunless},
+    {"atan2", Tok::kAtan2},
+    {"sum", Tok::kSum},
+    {"avg", Tok::kAvg},
+    {"count", Tok::kCount},
+    {"min", Tok::kMin},
+    {"max", Tok::kMax},
+    {"group", Tok::kGroup},
+    {"stddev", Tok::kStddev},
+    {"stdvar", Tok::kStdvar},
+    {"topk", Tok::kTopk},
+    {"bottomk", Tok::kBottomk},
+    {"count_values", Tok::kCountValues},
+    {"quantile", Tok::kQuantile},
+    {"limitk", Tok::kLimitk},
+    {"limit_ratio", Tok::kLimitRatio},
+    {"offset", Tok::kOffset},
+    {"by", Tok::kBy},
+    {"without", Tok::kWithout},
+    {"on", Tok::kOn},
+    {"ignoring", Tok::kIgnoring},
+    {"group_left", Tok::kGroupLeft},
+    {"group_right", Tok::kGroupRight},
+    {"bool", Tok::kBool},
+    {"start", Tok::kStart},
+    {"end", Tok::kEnd},
+    {"inf", Tok::kNumber},
+    {"nan", Tok::kNumber},
 };
 
 // Go's unicode.IsPrint, approximated for non-ASCII: everything except
@@ -51,8 +66,8 @@ bool IsPrintRune(int32_t r) {
   if ((r >= 0x205F && r <= 0x206F) || r == 0x3000 || r == 0xFEFF) return false;
   if (r >= 0xD800 && r <= 0xF8FF) return false;  // surrogates and private use
   if (r >= 0xFFF9 && r <= 0xFFFB) return false;
-  if ((r & 0xFFFE) == 0xFFFE) return false;      // noncharacters
-  if (r >= 0xF0000) return false;                // planes 15-16: private use
+  if ((r & 0xFFFE) == 0xFFFE) return false;  // noncharacters
+  if (r >= 0xF0000) return false;            // planes 15-16: private use
   return r <= 0x10FFFF;
 }
 
@@ -108,13 +123,27 @@ void AppendEscapedRune(std::string* out, int32_t r, char quote) {
     return;
   }
   switch (r) {
-    case '\a': out->append("\\a"); return;
-    case '\b': out->append("\\b"); return;
-    case '\f': out->append("\\f"); return;
-    case '\n': out->append("\\n"); return;
-    case '\r': out->append("\\r"); return;
-    case '\t': out->append("\\t"); return;
-    case '\v': out->append("\\v"); return;
+    case '\a':
+      out->append("\\a");
+      return;
+    case '\b':
+      out->append("\\b");
+      return;
+    case '\f':
+      out->append("\\f");
+      return;
+    case '\n':
+      out->append("\\n");
+      return;
+    case '\r':
+      out->append("\\r");
+      return;
+    case '\t':
+      out->append("\\t");
+      return;
+    case '\v':
+      out->append("\\v");
+      return;
   }
   if (r < ' ' || r == 0x7F) {
     out->append("\\x");
@@ -198,11 +227,15 @@ std::string GoRuneU(int32_t r) {
 std::string DescribeToken(const Token& t) {
   auto item_string = [&]() -> std::string {
     switch (t.type) {
-      case Tok::kEOF: return "EOF";
-      case Tok::kError: return t.message;
+      case Tok::kEOF:
+        return "EOF";
+      case Tok::kError:
+        return t.message;
       case Tok::kIdentifier:
-      case Tok::kMetricIdentifier: return GoQuote(t.text);
-      default: break;
+      case Tok::kMetricIdentifier:
+        return GoQuote(t.text);
+      default:
+        break;
     }
     if (IsKeywordTok(t.type)) return "<" + std::string(t.text) + ">";
     if (IsOperatorTok(t.type)) return "<op:" + std::string(t.text) + ">";
@@ -220,15 +253,24 @@ std::string DescribeToken(const Token& t) {
     return GoQuote(t.text);
   };
   switch (t.type) {
-    case Tok::kEOF: return "end of input";
-    case Tok::kError: return "error " + item_string();
-    case Tok::kComment: return "comment " + item_string();
-    case Tok::kIdentifier: return "identifier " + item_string();
-    case Tok::kMetricIdentifier: return "metric identifier " + item_string();
-    case Tok::kString: return "string " + item_string();
-    case Tok::kNumber: return "number " + item_string();
-    case Tok::kDuration: return "duration " + item_string();
-    default: return item_string();
+    case Tok::kEOF:
+      return "end of input";
+    case Tok::kError:
+      return "error " + item_string();
+    case Tok::kComment:
+      return "comment " + item_string();
+    case Tok::kIdentifier:
+      return "identifier " + item_string();
+    case Tok::kMetricIdentifier:
+      return "metric identifier " + item_string();
+    case Tok::kString:
+      return "string " + item_string();
+    case Tok::kNumber:
+      return "number " + item_string();
+    case Tok::kDuration:
+      return "duration " + item_string();
+    default:
+      return item_string();
   }
 }
 
@@ -310,14 +352,22 @@ Token Lexer::LexStatements() {
       if (paren_depth_ != 0) return Error("unclosed left parenthesis");
       if (bracket_open_) return Error("unclosed left bracket");
       return Emit(Tok::kEOF);
-    case ',': return Emit(Tok::kComma);
-    case '*': return Emit(Tok::kMul);
-    case '/': return Emit(Tok::kDiv);
-    case '%': return Emit(Tok::kMod);
-    case '+': return Emit(Tok::kAdd);
-    case '-': return Emit(Tok::kSub);
-    case '^': return Emit(Tok::kPow);
-    case '@': return Emit(Tok::kAt);
+    case ',':
+      return Emit(Tok::kComma);
+    case '*':
+      return Emit(Tok::kMul);
+    case '/':
+      return Emit(Tok::kDiv);
+    case '%':
+      return Emit(Tok::kMod);
+    case '+':
+      return Emit(Tok::kAdd);
+    case '-':
+      return Emit(Tok::kSub);
+    case '^':
+      return Emit(Tok::kPow);
+    case '@':
+      return Emit(Tok::kAt);
     case '=':
       if (Peek() == '=') {
         ++pos_;
@@ -343,8 +393,10 @@ Token Lexer::LexStatements() {
       }
       return Emit(Tok::kGtr);
     case '"':
-    case '\'': return LexString(static_cast<char>(r));
-    case '`': return LexRawString();
+    case '\'':
+      return LexString(static_cast<char>(r));
+    case '`':
+      return LexRawString();
     case '(':
       ++paren_depth_;
       return Emit(Tok::kLeftParen);
@@ -370,7 +422,8 @@ Token Lexer::LexStatements() {
       if (!bracket_open_) return Error("unexpected right bracket ']'");
       bracket_open_ = false;
       return Emit(Tok::kRightBracket);
-    default: break;
+    default:
+      break;
   }
   if (IsDigit(r) || (r == '.' && IsDigit(Peek()))) {
     Backup();
@@ -394,11 +447,15 @@ Token Lexer::LexInsideBraces() {
   if (Peek() == '#') return LexLineComment();
   int32_t r = NextRune();
   switch (r) {
-    case kEofRune: return Error("unexpected end of input inside braces");
-    case ',': return Emit(Tok::kComma);
+    case kEofRune:
+      return Error("unexpected end of input inside braces");
+    case ',':
+      return Emit(Tok::kComma);
     case '"':
-    case '\'': return LexString(static_cast<char>(r));
-    case '`': return LexRawString();
+    case '\'':
+      return LexString(static_cast<char>(r));
+    case '`':
+      return LexRawString();
     case '=':
       if (Peek() == '~') {
         ++pos_;
@@ -411,11 +468,13 @@ Token Lexer::LexInsideBraces() {
       if (nr == '=') return Emit(Tok::kNeq);
       return Error("unexpected character after '!' inside braces: " + GoQuoteRune(nr));
     }
-    case '{': return Error("unexpected left brace '{'");
+    case '{':
+      return Error("unexpected left brace '{'");
     case '}':
       brace_open_ = false;
       return Emit(Tok::kRightBrace);
-    default: break;
+    default:
+      break;
   }
   if (IsAlpha(r)) {
     Backup();
@@ -429,9 +488,23 @@ bool Lexer::LexEscape(char quote, Token* err) {
   int n;
   uint32_t base, max;
   switch (ch) {
-    case 'a': case 'b': case 'f': case 'n': case 'r': case 't': case 'v': case '\\':
+    case 'a':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+    case 'v':
+    case '\\':
       return true;
-    case '0': case '1': case '2': case '3': case '4': case '5': case '6': case '7':
+    case '0':
+    case '1':
+    case '2':
+    case '3':
+    case '4':
+    case '5':
+    case '6':
+    case '7':
       n = 3, base = 8, max = 255;
       break;
     case 'x':
@@ -602,20 +675,37 @@ absl::StatusOr<std::string> UnquoteString(std::string_view q) {
     char e = s[i + 1];
     i += 2;
     switch (e) {
-      case 'a': out.push_back('\a'); continue;
-      case 'b': out.push_back('\b'); continue;
-      case 'f': out.push_back('\f'); continue;
-      case 'n': out.push_back('\n'); continue;
-      case 'r': out.push_back('\r'); continue;
-      case 't': out.push_back('\t'); continue;
-      case 'v': out.push_back('\v'); continue;
-      case '\\': out.push_back('\\'); continue;
+      case 'a':
+        out.push_back('\a');
+        continue;
+      case 'b':
+        out.push_back('\b');
+        continue;
+      case 'f':
+        out.push_back('\f');
+        continue;
+      case 'n':
+        out.push_back('\n');
+        continue;
+      case 'r':
+        out.push_back('\r');
+        continue;
+      case 't':
+        out.push_back('\t');
+        continue;
+      case 'v':
+        out.push_back('\v');
+        continue;
+      case '\\':
+        out.push_back('\\');
+        continue;
       case '\'':
       case '"':
         if (e != quote) return absl::InvalidArgumentError("invalid syntax");
         out.push_back(e);
         continue;
-      default: break;
+      default:
+        break;
     }
     int n = 0, base = 16;
     if (e >= '0' && e <= '7') {
@@ -639,7 +729,8 @@ absl::StatusOr<std::string> UnquoteString(std::string_view q) {
     }
     i += n;
     if (e == 'u' || e == 'U') {
-      if (v > 0x10FFFF || (v >= 0xD800 && v < 0xE000)) return absl::InvalidArgumentError("invalid syntax");
+      if (v > 0x10FFFF || (v >= 0xD800 && v < 0xE000))
+        return absl::InvalidArgumentError("invalid syntax");
       AppendUtf8(&out, static_cast<int32_t>(v));
     } else {
       if (v > 255) return absl::InvalidArgumentError("invalid syntax");
@@ -652,15 +743,21 @@ absl::StatusOr<std::string> UnquoteString(std::string_view q) {
 absl::StatusOr<int64_t> ParsePromDuration(std::string_view s) {
   if (s == "0") return 0;
   if (s.empty()) return absl::InvalidArgumentError("empty duration string");
-  auto invalid = [&] { return absl::InvalidArgumentError("not a valid duration string: " + GoQuote(s)); };
+  auto invalid = [&] {
+    return absl::InvalidArgumentError("not a valid duration string: " + GoQuote(s));
+  };
   // Units in the only order model.ParseDuration accepts, in ms.
   struct Unit {
     std::string_view name;
     int64_t ms;
   };
   static constexpr Unit kUnits[] = {
-      {"y", 365LL * 24 * 3600 * 1000}, {"w", 7LL * 24 * 3600 * 1000}, {"d", 24LL * 3600 * 1000},
-      {"h", 3600LL * 1000},            {"m", 60LL * 1000},            {"s", 1000},
+      {"y", 365LL * 24 * 3600 * 1000},
+      {"w", 7LL * 24 * 3600 * 1000},
+      {"d", 24LL * 3600 * 1000},
+      {"h", 3600LL * 1000},
+      {"m", 60LL * 1000},
+      {"s", 1000},
       {"ms", 1},
   };
   constexpr int64_t kMaxNs = std::numeric_limits<int64_t>::max();
@@ -674,8 +771,8 @@ absl::StatusOr<int64_t> ParsePromDuration(std::string_view s) {
     if (i == d) return invalid();
     std::string_view num = s.substr(d, i - d);
     size_t u = i;
-    while (i < s.size() && (s[i] == 'y' || s[i] == 'w' || s[i] == 'd' || s[i] == 'h' || s[i] == 'm' ||
-                            s[i] == 's')) {
+    while (i < s.size() && (s[i] == 'y' || s[i] == 'w' || s[i] == 'd' || s[i] == 'h' ||
+                            s[i] == 'm' || s[i] == 's')) {
       ++i;
       if (i - u == 2) break;
     }
@@ -768,7 +865,8 @@ std::string FormatGoFloat(double v) {
     if (c != '.') digits.push_back(c);
   }
   int exp10 = 0;
-  std::from_chars(sci.data() + e_pos + (sci[e_pos + 1] == '+' ? 2 : 1), sci.data() + sci.size(), exp10);
+  std::from_chars(sci.data() + e_pos + (sci[e_pos + 1] == '+' ? 2 : 1), sci.data() + sci.size(),
+                  exp10);
   const int point = exp10 + 1;  // digits before the decimal point
   const int n = static_cast<int>(digits.size());
   if (point <= 0) {

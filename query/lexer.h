@@ -91,9 +91,9 @@ bool IsKeywordTok(Tok t);
 
 struct Token {
   Tok type = Tok::kEOF;
-  int pos = 0;           // byte offset of the token's first byte
-  std::string_view text; // the token's source text (for kError: see message)
-  std::string message;   // kError only
+  int pos = 0;            // byte offset of the token's first byte
+  std::string_view text;  // the token's source text (for kError: see message)
+  std::string message;    // kError only
 };
 
 // Describes a token as Prometheus's Item.desc() does, for "unexpected ..." messages:
@@ -107,7 +107,7 @@ class Lexer {
   Token Next();
 
  private:
-  int Peek() const;  // next byte or -1
+  int Peek() const;    // next byte or -1
   int32_t NextRune();  // consumes one rune; -1 at end, 0xFFFD if invalid
   void Backup() { pos_ -= last_width_; }
   Token Emit(Tok t);
@@ -135,7 +135,7 @@ class Lexer {
   bool got_colon_ = false;
   bool number_next_ = false;  // just after '[': lex a number or duration
   bool done_ = false;
-  int last_width_ = 0;        // width of the last rune read, for Backup()
+  int last_width_ = 0;  // width of the last rune read, for Backup()
 };
 
 // Go's strconv.Quote (what fmt's %q prints for a string).

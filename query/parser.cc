@@ -10,14 +10,14 @@
 // recursive walk of the tree, including its destructor, is bounded too).
 #include "query/parser.h"
 
+#include <re2/re2.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <string>
 #include <type_traits>
-
-#include <re2/re2.h>
 
 #include "query/functions.h"
 #include "query/lexer.h"
@@ -32,10 +32,8 @@ void AppendPiece(std::string* o, std::string_view s) { o->append(s); }
 void AppendPiece(std::string* o, const char* s) { o->append(s); }
 void AppendPiece(std::string* o, const std::string& s) { o->append(s); }
 template <typename T>
-  requires std::is_integral_v<T>
-void AppendPiece(std::string* o, T v) {
-  o->append(std::to_string(v));
-}
+requires std::is_integral_v<T>
+void AppendPiece(std::string* o, T v) { o->append(std::to_string(v)); }
 template <typename... A>
 std::string Cat(const A&... a) {
   std::string o;
@@ -48,63 +46,100 @@ constexpr int kPrecOr = 1, kPrecAnd = 2, kPrecCmp = 3, kPrecAdd = 4, kPrecMul = 
 
 int BinaryPrec(Tok t) {
   switch (t) {
-    case Tok::kLor: return kPrecOr;
+    case Tok::kLor:
+      return kPrecOr;
     case Tok::kLand:
-    case Tok::kLunless: return kPrecAnd;
+    case Tok::kLunless:
+      return kPrecAnd;
     case Tok::kEqlc:
     case Tok::kNeq:
     case Tok::kLte:
     case Tok::kLss:
     case Tok::kGte:
-    case Tok::kGtr: return kPrecCmp;
+    case Tok::kGtr:
+      return kPrecCmp;
     case Tok::kAdd:
-    case Tok::kSub: return kPrecAdd;
+    case Tok::kSub:
+      return kPrecAdd;
     case Tok::kMul:
     case Tok::kDiv:
     case Tok::kMod:
-    case Tok::kAtan2: return kPrecMul;
-    case Tok::kPow: return kPrecPow;
-    default: return -1;
+    case Tok::kAtan2:
+      return kPrecMul;
+    case Tok::kPow:
+      return kPrecPow;
+    default:
+      return -1;
   }
 }
 
 BinOp ToBinOp(Tok t) {
   switch (t) {
-    case Tok::kAdd: return BinOp::kAdd;
-    case Tok::kSub: return BinOp::kSub;
-    case Tok::kMul: return BinOp::kMul;
-    case Tok::kDiv: return BinOp::kDiv;
-    case Tok::kMod: return BinOp::kMod;
-    case Tok::kPow: return BinOp::kPow;
-    case Tok::kAtan2: return BinOp::kAtan2;
-    case Tok::kEqlc: return BinOp::kEql;
-    case Tok::kNeq: return BinOp::kNeq;
-    case Tok::kGtr: return BinOp::kGtr;
-    case Tok::kLss: return BinOp::kLss;
-    case Tok::kGte: return BinOp::kGte;
-    case Tok::kLte: return BinOp::kLte;
-    case Tok::kLand: return BinOp::kAnd;
-    case Tok::kLor: return BinOp::kOr;
-    default: return BinOp::kUnless;
+    case Tok::kAdd:
+      return BinOp::kAdd;
+    case Tok::kSub:
+      return BinOp::kSub;
+    case Tok::kMul:
+      return BinOp::kMul;
+    case Tok::kDiv:
+      return BinOp::kDiv;
+    case Tok::kMod:
+      return BinOp::kMod;
+    case Tok::kPow:
+      return BinOp::kPow;
+    case Tok::kAtan2:
+      return BinOp::kAtan2;
+    case Tok::kEqlc:
+      return BinOp::kEql;
+    case Tok::kNeq:
+      return BinOp::kNeq;
+    case Tok::kGtr:
+      return BinOp::kGtr;
+    case Tok::kLss:
+      return BinOp::kLss;
+    case Tok::kGte:
+      return BinOp::kGte;
+    case Tok::kLte:
+      return BinOp::kLte;
+    case Tok::kLand:
+      return BinOp::kAnd;
+    case Tok::kLor:
+      return BinOp::kOr;
+    default:
+      return BinOp::kUnless;
   }
 }
 
 AggOp ToAggOp(Tok t) {
   switch (t) {
-    case Tok::kSum: return AggOp::kSum;
-    case Tok::kAvg: return AggOp::kAvg;
-    case Tok::kCount: return AggOp::kCount;
-    case Tok::kMin: return AggOp::kMin;
-    case Tok::kMax: return AggOp::kMax;
-    case Tok::kGroup: return AggOp::kGroup;
-    case Tok::kStddev: return AggOp::kStddev;
-    case Tok::kStdvar: return AggOp::kStdvar;
-    case Tok::kTopk: return AggOp::kTopk;
-    case Tok::kBottomk: return AggOp::kBottomk;
-    case Tok::kQuantile: return AggOp::kQuantile;
-    case Tok::kCountValues: return AggOp::kCountValues;
-    case Tok::kLimitk: return AggOp::kLimitK;
-    default: return AggOp::kLimitRatio;
+    case Tok::kSum:
+      return AggOp::kSum;
+    case Tok::kAvg:
+      return AggOp::kAvg;
+    case Tok::kCount:
+      return AggOp::kCount;
+    case Tok::kMin:
+      return AggOp::kMin;
+    case Tok::kMax:
+      return AggOp::kMax;
+    case Tok::kGroup:
+      return AggOp::kGroup;
+    case Tok::kStddev:
+      return AggOp::kStddev;
+    case Tok::kStdvar:
+      return AggOp::kStdvar;
+    case Tok::kTopk:
+      return AggOp::kTopk;
+    case Tok::kBottomk:
+      return AggOp::kBottomk;
+    case Tok::kQuantile:
+      return AggOp::kQuantile;
+    case Tok::kCountValues:
+      return AggOp::kCountValues;
+    case Tok::kLimitk:
+      return AggOp::kLimitK;
+    default:
+      return AggOp::kLimitRatio;
   }
 }
 
@@ -125,8 +160,10 @@ bool IsMetricIdentifier(Tok t) {
     case Tok::kLor:
     case Tok::kLunless:
     case Tok::kStart:
-    case Tok::kEnd: return true;
-    default: return IsAggregatorTok(t);
+    case Tok::kEnd:
+      return true;
+    default:
+      return IsAggregatorTok(t);
   }
 }
 
@@ -139,8 +176,10 @@ bool IsGroupingLabel(Tok t) {
     case Tok::kIgnoring:
     case Tok::kOn:
     case Tok::kAtan2:
-    case Tok::kString: return true;
-    default: return IsMetricIdentifier(t);
+    case Tok::kString:
+      return true;
+    default:
+      return IsMetricIdentifier(t);
   }
 }
 
@@ -150,19 +189,26 @@ bool IsMatchOp(Tok t) {
 
 MatchType ToMatchType(Tok t) {
   switch (t) {
-    case Tok::kNeq: return MatchType::kNotEqual;
-    case Tok::kEqlRegex: return MatchType::kRegexMatch;
-    case Tok::kNeqRegex: return MatchType::kRegexNoMatch;
-    default: return MatchType::kEqual;
+    case Tok::kNeq:
+      return MatchType::kNotEqual;
+    case Tok::kEqlRegex:
+      return MatchType::kRegexMatch;
+    case Tok::kNeqRegex:
+      return MatchType::kRegexNoMatch;
+    default:
+      return MatchType::kEqual;
   }
 }
 
 // Prometheus's DocumentedType.
 std::string_view DocumentedType(ValueType t) {
   switch (t) {
-    case ValueType::kVector: return "instant vector";
-    case ValueType::kMatrix: return "range vector";
-    default: return ValueTypeApiName(t);
+    case ValueType::kVector:
+      return "instant vector";
+    case ValueType::kMatrix:
+      return "range vector";
+    default:
+      return ValueTypeApiName(t);
   }
 }
 
@@ -191,22 +237,52 @@ std::string GoRegexpError(const std::string& v, std::string_view fallback) {
   RE2 re("^(?s:" + v + ")$", opts);
   std::string_view code;
   switch (re.error_code()) {
-    case RE2::NoError: return std::string(fallback);
-    case RE2::ErrorBadEscape: code = "invalid escape sequence"; break;
-    case RE2::ErrorBadCharClass: code = "invalid character class"; break;
-    case RE2::ErrorBadCharRange: code = "invalid character class range"; break;
-    case RE2::ErrorMissingBracket: code = "missing closing ]"; break;
-    case RE2::ErrorMissingParen: code = "missing closing )"; break;
-    case RE2::ErrorUnexpectedParen: code = "unexpected )"; break;
-    case RE2::ErrorTrailingBackslash: code = "trailing backslash at end of expression"; break;
-    case RE2::ErrorRepeatArgument: code = "missing argument to repetition operator"; break;
-    case RE2::ErrorRepeatSize: code = "invalid repeat count"; break;
-    case RE2::ErrorRepeatOp: code = "invalid nested repetition operator"; break;
-    case RE2::ErrorBadPerlOp: code = "invalid or unsupported Perl syntax"; break;
-    case RE2::ErrorBadUTF8: code = "invalid UTF-8"; break;
-    case RE2::ErrorBadNamedCapture: code = "invalid named capture"; break;
-    case RE2::ErrorPatternTooLarge: code = "expression too large"; break;
-    default: return std::string(fallback);
+    case RE2::NoError:
+      return std::string(fallback);
+    case RE2::ErrorBadEscape:
+      code = "invalid escape sequence";
+      break;
+    case RE2::ErrorBadCharClass:
+      code = "invalid character class";
+      break;
+    case RE2::ErrorBadCharRange:
+      code = "invalid character class range";
+      break;
+    case RE2::ErrorMissingBracket:
+      code = "missing closing ]";
+      break;
+    case RE2::ErrorMissingParen:
+      code = "missing closing )";
+      break;
+    case RE2::ErrorUnexpectedParen:
+      code = "unexpected )";
+      break;
+    case RE2::ErrorTrailingBackslash:
+      code = "trailing backslash at end of expression";
+      break;
+    case RE2::ErrorRepeatArgument:
+      code = "missing argument to repetition operator";
+      break;
+    case RE2::ErrorRepeatSize:
+      code = "invalid repeat count";
+      break;
+    case RE2::ErrorRepeatOp:
+      code = "invalid nested repetition operator";
+      break;
+    case RE2::ErrorBadPerlOp:
+      code = "invalid or unsupported Perl syntax";
+      break;
+    case RE2::ErrorBadUTF8:
+      code = "invalid UTF-8";
+      break;
+    case RE2::ErrorBadNamedCapture:
+      code = "invalid named capture";
+      break;
+    case RE2::ErrorPatternTooLarge:
+      code = "expression too large";
+      break;
+    default:
+      return std::string(fallback);
   }
   return Cat("error parsing regexp: ", code, ": `", re.error_arg(), "`");
 }
@@ -286,8 +362,11 @@ Token Parser::Consume() {
     case Tok::kRightBrace:
     case Tok::kRightBracket:
     case Tok::kNumber:
-    case Tok::kDuration: last_closing_ = tok_.pos + static_cast<int>(tok_.text.size()); break;
-    default: break;
+    case Tok::kDuration:
+      last_closing_ = tok_.pos + static_cast<int>(tok_.text.size());
+      break;
+    default:
+      break;
   }
   return tok_;
 }
@@ -323,8 +402,8 @@ bool Parser::CheckHeight(int h, int pos) {
 
 absl::StatusOr<ExprPtr> Parser::ParseQuery() {
   if (in_.size() > opts_.max_query_bytes) {
-    return absl::InvalidArgumentError(Cat("query is too long: ", in_.size(),
-                                                   " bytes, the limit is ", opts_.max_query_bytes));
+    return absl::InvalidArgumentError(
+        Cat("query is too long: ", in_.size(), " bytes, the limit is ", opts_.max_query_bytes));
   }
   if (Peek().type == Tok::kEOF) Fail(0, "no expression found in input");
   P root;
@@ -337,8 +416,8 @@ absl::StatusOr<ExprPtr> Parser::ParseQuery() {
 
 absl::StatusOr<std::vector<Matcher>> Parser::ParseSelectorOnly() {
   if (in_.size() > opts_.max_query_bytes) {
-    return absl::InvalidArgumentError(Cat("selector is too long: ", in_.size(),
-                                                   " bytes, the limit is ", opts_.max_query_bytes));
+    return absl::InvalidArgumentError(
+        Cat("selector is too long: ", in_.size(), " bytes, the limit is ", opts_.max_query_bytes));
   }
   const Token& t = Peek();
   P vs;
@@ -362,7 +441,8 @@ P Parser::ParseExpr(int min_prec) {
     ~Leave() { --*d; }
   } leave{&depth_};
   if (depth_ > opts_.max_depth) {
-    Fail(Peek().pos, Cat("expression is nested too deeply (the limit is ", opts_.max_depth, " levels)"));
+    Fail(Peek().pos,
+         Cat("expression is nested too deeply (the limit is ", opts_.max_depth, " levels)"));
     return {};
   }
   P lhs = ParseUnary();
@@ -383,8 +463,10 @@ P Parser::ParseExpr(int min_prec) {
       Tok g = Peek().type;
       if (g == Tok::kGroupLeft || g == Tok::kGroupRight) {
         Consume();
-        bin->matching->card = g == Tok::kGroupLeft ? Cardinality::kManyToOne : Cardinality::kOneToMany;
-        if (Peek().type == Tok::kLeftParen && !ParseGroupingLabels(&bin->matching->include)) return {};
+        bin->matching->card =
+            g == Tok::kGroupLeft ? Cardinality::kManyToOne : Cardinality::kOneToMany;
+        if (Peek().type == Tok::kLeftParen && !ParseGroupingLabels(&bin->matching->include))
+          return {};
       }
     }
     // '^' is right-associative; all others are left-associative.
@@ -461,8 +543,10 @@ P Parser::ParsePrimary() {
       paren->expr = std::move(inner.e);
       return P{std::move(paren), inner.h + 1};
     }
-    case Tok::kLeftBrace: return ParseVectorSelector(nullptr, t.pos);
-    default: break;
+    case Tok::kLeftBrace:
+      return ParseVectorSelector(nullptr, t.pos);
+    default:
+      break;
   }
   if (IsAggregatorTok(t.type) || t.type == Tok::kIdentifier) {
     Token name = Consume();
@@ -539,7 +623,8 @@ bool Parser::ParseMatchers(VectorSelector* vs) {
       vs->matchers.push_back(std::move(*m));
     } else {
       // A lone quoted string is the metric name: {"my.metric"}.
-      vs->matchers.push_back(*Matcher::Make(MatchType::kEqual, std::string(kMetricName), label_name));
+      vs->matchers.push_back(
+          *Matcher::Make(MatchType::kEqual, std::string(kMetricName), label_name));
     }
     Tok next = Peek().type;
     if (next == Tok::kComma) {
@@ -575,7 +660,8 @@ bool Parser::ParseGroupingLabels(std::vector<std::string>* labels) {
       return false;
     }
     Token label = Consume();
-    labels->push_back(label.type == Tok::kString ? UnquoteString(label.text).value_or("") : std::string(label.text));
+    labels->push_back(label.type == Tok::kString ? UnquoteString(label.text).value_or("")
+                                                 : std::string(label.text));
     Tok next = Peek().type;
     if (next == Tok::kComma) {
       Consume();
@@ -676,17 +762,18 @@ P Parser::ParseAggregate(const Token& op) {
   }
   size_t desired = 1;
   if (HasParam(agg->op)) {
-    if ((agg->op == AggOp::kLimitK || agg->op == AggOp::kLimitRatio) && !opts_.enable_experimental_functions) {
+    if ((agg->op == AggOp::kLimitK || agg->op == AggOp::kLimitRatio) &&
+        !opts_.enable_experimental_functions) {
       Fail(op.pos, Cat(AggOpName(agg->op),
-                                "() is experimental and must be enabled with "
-                                "--enable-feature=promql-experimental-functions"));
+                       "() is experimental and must be enabled with "
+                       "--enable-feature=promql-experimental-functions"));
       return {};
     }
     desired = 2;
   }
   if (args.size() != desired) {
     Fail(op.pos, Cat("wrong number of arguments for aggregate expression provided, expected ",
-                              desired, ", got ", args.size()));
+                     desired, ", got ", args.size()));
     return {};
   }
   int h = 0;
@@ -701,10 +788,17 @@ P Parser::ParseAggregate(const Token& op) {
 P Parser::ParsePostfix(P base) {
   while (ok()) {
     switch (Peek().type) {
-      case Tok::kLeftBracket: ParseRangeOrSubquery(&base); break;
-      case Tok::kOffset: ParseOffset(&base); break;
-      case Tok::kAt: ParseAt(&base); break;
-      default: return base;
+      case Tok::kLeftBracket:
+        ParseRangeOrSubquery(&base);
+        break;
+      case Tok::kOffset:
+        ParseOffset(&base);
+        break;
+      case Tok::kAt:
+        ParseAt(&base);
+        break;
+      default:
+        return base;
     }
   }
   return {};
@@ -729,7 +823,10 @@ double Parser::NumberValue(const Token& t) {
     bool valid = i < s.size();
     for (; valid && i < s.size(); ++i) {
       char c = s[i];
-      int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : 99;
+      int d = c >= '0' && c <= '9'   ? c - '0'
+              : c >= 'a' && c <= 'f' ? c - 'a' + 10
+              : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                     : 99;
       if (d >= base || v > (uint64_t{1} << 63) / base) {
         valid = false;
         break;
@@ -741,14 +838,16 @@ double Parser::NumberValue(const Token& t) {
   }
   // strconv.ParseFloat(s, 64).
   auto fail = [&](std::string_view why) {
-    Fail(t.pos, Cat("error parsing number: strconv.ParseFloat: parsing ", GoQuote(t.text), ": ", why));
+    Fail(t.pos,
+         Cat("error parsing number: strconv.ParseFloat: parsing ", GoQuote(t.text), ": ", why));
     return 0.0;
   };
   std::string lower = s;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower == "inf") return std::numeric_limits<double>::infinity();
   if (lower == "nan") return std::numeric_limits<double>::quiet_NaN();
-  if (lower.size() > 1 && lower[1] == 'x') return fail("invalid syntax");  // hex floats need a 'p' exponent
+  if (lower.size() > 1 && lower[1] == 'x')
+    return fail("invalid syntax");  // hex floats need a 'p' exponent
   errno = 0;
   char* end = nullptr;
   double v = std::strtod(s.c_str(), &end);
@@ -790,7 +889,9 @@ void Parser::ParseRangeOrSubquery(P* base) {
   if (!ok()) return;
   if (Peek().type == Tok::kRightBracket) {
     Token rb = Consume();
-    auto* vs = base->e->kind == ExprKind::kVectorSelector ? static_cast<VectorSelector*>(base->e.get()) : nullptr;
+    auto* vs = base->e->kind == ExprKind::kVectorSelector
+                   ? static_cast<VectorSelector*>(base->e.get())
+                   : nullptr;
     if (vs == nullptr) {
       Fail(lb.pos, "ranges only allowed for vector selectors");
     } else if (vs->offset_ms != 0) {
@@ -854,12 +955,19 @@ void Parser::ParseOffset(P* base) {
   Expr* e = base->e.get();
   int64_t* offset = nullptr;
   switch (e->kind) {
-    case ExprKind::kVectorSelector: offset = &static_cast<VectorSelector*>(e)->offset_ms; break;
-    case ExprKind::kMatrixSelector: offset = &static_cast<MatrixSelector*>(e)->selector->offset_ms; break;
-    case ExprKind::kSubquery: offset = &static_cast<SubqueryExpr*>(e)->offset_ms; break;
+    case ExprKind::kVectorSelector:
+      offset = &static_cast<VectorSelector*>(e)->offset_ms;
+      break;
+    case ExprKind::kMatrixSelector:
+      offset = &static_cast<MatrixSelector*>(e)->selector->offset_ms;
+      break;
+    case ExprKind::kSubquery:
+      offset = &static_cast<SubqueryExpr*>(e)->offset_ms;
+      break;
     default:
       Fail(e->pos.start,
-           "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");
+           "offset modifier must be preceded by an instant vector selector or range vector "
+           "selector or a subquery");
       return;
   }
   if (*offset != 0) {
@@ -886,7 +994,8 @@ void Parser::ParseAt(P* base) {
   if (t == Tok::kAdd || t == Tok::kSub) {
     sign = Consume().type == Tok::kSub ? -1 : 1;
   }
-  if (Peek().type != Tok::kNumber && Peek().type != Tok::kDuration) return Unexpected(Peek(), kCtx, kExpected);
+  if (Peek().type != Tok::kNumber && Peek().type != Tok::kDuration)
+    return Unexpected(Peek(), kCtx, kExpected);
   int64_t unused;
   double ts = sign * DurationLiteral(Consume(), &unused);
   if (!ok()) return;
@@ -895,8 +1004,8 @@ void Parser::ParseAt(P* base) {
 
 void Parser::SetAt(P* base, AtKind kind, double ts) {
   Expr* e = base->e.get();
-  if (kind == AtKind::kTimestamp &&
-      (std::isinf(ts) || std::isnan(ts) || ts >= 9223372036854775807.0 || ts <= -9223372036854775808.0)) {
+  if (kind == AtKind::kTimestamp && (std::isinf(ts) || std::isnan(ts) ||
+                                     ts >= 9223372036854775807.0 || ts <= -9223372036854775808.0)) {
     Fail(e->pos.start, "timestamp out of bounds for @ modifier: " + GoFormatF(ts));
     return;
   }
@@ -920,7 +1029,8 @@ void Parser::SetAt(P* base, AtKind kind, double ts) {
     }
     default:
       Fail(e->pos.start,
-           "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery");
+           "@ modifier must be preceded by an instant vector selector or range vector selector or "
+           "a subquery");
       return;
   }
   if (*at != AtKind::kNone) {
@@ -955,7 +1065,8 @@ void Parser::CheckBinary(BinaryExpr& n, ValueType lt, ValueType rt) {
   if (n.return_bool && !IsComparison(n.op)) {
     Fail(op_pos, "bool modifier can only be used on comparison operators");
   }
-  if (IsComparison(n.op) && !n.return_bool && lt == ValueType::kScalar && rt == ValueType::kScalar) {
+  if (IsComparison(n.op) && !n.return_bool && lt == ValueType::kScalar &&
+      rt == ValueType::kScalar) {
     Fail(op_pos, "comparisons between scalars must use BOOL modifier");
   }
   VectorMatching& vm = *n.matching;
@@ -963,7 +1074,9 @@ void Parser::CheckBinary(BinaryExpr& n, ValueType lt, ValueType rt) {
   if (vm.on) {
     for (const auto& l1 : vm.matching_labels) {
       for (const auto& l2 : vm.include) {
-        if (l1 == l2) Fail(op_pos, Cat("label ", GoQuote(l1), " must not occur in ON and GROUP clause at once"));
+        if (l1 == l2)
+          Fail(op_pos,
+               Cat("label ", GoQuote(l1), " must not occur in ON and GROUP clause at once"));
       }
     }
   }
@@ -974,13 +1087,15 @@ void Parser::CheckBinary(BinaryExpr& n, ValueType lt, ValueType rt) {
     Fail(n.rhs->pos.start, "binary expression must contain only scalar and instant vector types");
   }
   if (lt != ValueType::kVector || rt != ValueType::kVector) {
-    if (!vm.matching_labels.empty()) Fail(n.pos.start, "vector matching only allowed between instant vectors");
+    if (!vm.matching_labels.empty())
+      Fail(n.pos.start, "vector matching only allowed between instant vectors");
     n.matching.reset();
   } else if (IsSetOperator(n.op)) {
     if (vm.card == Cardinality::kOneToMany || vm.card == Cardinality::kManyToOne) {
       Fail(n.pos.start, Cat("no grouping allowed for ", op_name, " operation"));
     }
-    if (vm.card != Cardinality::kManyToMany) Fail(n.pos.start, "set operations must always be many-to-many");
+    if (vm.card != Cardinality::kManyToMany)
+      Fail(n.pos.start, "set operations must always be many-to-many");
   }
   if ((lt == ValueType::kScalar || rt == ValueType::kScalar) && IsSetOperator(n.op)) {
     Fail(n.pos.start, Cat("set operator ", op_name, " not allowed in binary scalar expression"));
@@ -993,7 +1108,8 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
     // innermost first, which is the order of Prometheus's recursion. Types
     // are computed bottom-up here: BinaryExpr::type() recurses.
     std::vector<BinaryExpr*> spine;
-    for (Expr* e = node.get(); e->kind == ExprKind::kBinary; e = static_cast<BinaryExpr*>(e)->lhs.get()) {
+    for (Expr* e = node.get(); e->kind == ExprKind::kBinary;
+         e = static_cast<BinaryExpr*>(e)->lhs.get()) {
       spine.push_back(static_cast<BinaryExpr*>(e));
     }
     ValueType lt = Check(spine.back()->lhs);
@@ -1001,7 +1117,8 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
       BinaryExpr& n = **it;
       const ValueType rt = Check(n.rhs);
       CheckBinary(n, lt, rt);
-      lt = lt == ValueType::kScalar && rt == ValueType::kScalar ? ValueType::kScalar : ValueType::kVector;
+      lt = lt == ValueType::kScalar && rt == ValueType::kScalar ? ValueType::kScalar
+                                                                : ValueType::kVector;
     }
     return lt;
   }
@@ -1010,14 +1127,16 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
     case ExprKind::kAggregate: {
       auto& n = static_cast<AggregateExpr&>(*node);
       ExpectType(n.expr, ValueType::kVector, "aggregation expression");
-      if (n.op == AggOp::kTopk || n.op == AggOp::kBottomk || n.op == AggOp::kQuantile || n.op == AggOp::kLimitK ||
-          n.op == AggOp::kLimitRatio) {
+      if (n.op == AggOp::kTopk || n.op == AggOp::kBottomk || n.op == AggOp::kQuantile ||
+          n.op == AggOp::kLimitK || n.op == AggOp::kLimitRatio) {
         ExpectType(n.param, ValueType::kScalar, "aggregation parameter");
       }
-      if (n.op == AggOp::kCountValues) ExpectType(n.param, ValueType::kString, "aggregation parameter");
+      if (n.op == AggOp::kCountValues)
+        ExpectType(n.param, ValueType::kString, "aggregation parameter");
       break;
     }
-    case ExprKind::kBinary: break;  // handled above
+    case ExprKind::kBinary:
+      break;  // handled above
     case ExprKind::kCall: {
       auto& n = static_cast<Call&>(*node);
       const FunctionInfo& f = *n.func;
@@ -1026,7 +1145,8 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
       const std::string fname = GoQuote(f.name);
       if (f.variadic == 0) {
         if (nargs != given) {
-          Fail(n.pos.start, Cat("expected ", nargs, " argument(s) in call to ", fname, ", got ", given));
+          Fail(n.pos.start,
+               Cat("expected ", nargs, " argument(s) in call to ", fname, ", got ", given));
         }
       } else {
         const int na = nargs - 1;
@@ -1034,18 +1154,19 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
           Fail(n.pos.start,
                Cat("expected at least ", na, " argument(s) in call to ", fname, ", got ", given));
         } else if (f.variadic > 0 && na + f.variadic < given) {
-          Fail(n.pos.start, Cat("expected at most ", na + f.variadic, " argument(s) in call to ", fname,
-                                         ", got ", given));
+          Fail(n.pos.start, Cat("expected at most ", na + f.variadic, " argument(s) in call to ",
+                                fname, ", got ", given));
         }
       }
       bool bypass_arg1 = false;
       if (f.name == "info" && given > 1) {
         Expr& a1 = *n.args[1];
         if (a1.type() != ValueType::kVector) {
-          Fail(n.pos.start, Cat("expected type instant vector in call to function ", fname, ", got ",
-                                         DocumentedType(a1.type())));
+          Fail(n.pos.start, Cat("expected type instant vector in call to function ", fname,
+                                ", got ", DocumentedType(a1.type())));
         }
-        if (a1.kind == ExprKind::kVectorSelector && !static_cast<VectorSelector&>(a1).name.empty()) {
+        if (a1.kind == ExprKind::kVectorSelector &&
+            !static_cast<VectorSelector&>(a1).name.empty()) {
           Fail(a1.pos.start, "expected label selectors only, got vector selector instead");
         } else if (a1.kind == ExprKind::kVectorSelector) {
           bypass_arg1 = true;
@@ -1061,21 +1182,27 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
         }
         const ValueType t = Check(n.args[i], bypass_arg1 && i == 1);
         if (t != f.arg_types[ti]) {
-          Fail(n.args[i]->pos.start, Cat("expected type ", DocumentedType(f.arg_types[ti]),
-                                                  " in call to function ", fname, ", got ", DocumentedType(t)));
+          Fail(n.args[i]->pos.start,
+               Cat("expected type ", DocumentedType(f.arg_types[ti]), " in call to function ",
+                   fname, ", got ", DocumentedType(t)));
         }
       }
       break;
     }
-    case ExprKind::kParen: Check(static_cast<ParenExpr&>(*node).expr); break;
-    case ExprKind::kStepInvariant: Check(static_cast<StepInvariantExpr&>(*node).expr); break;
+    case ExprKind::kParen:
+      Check(static_cast<ParenExpr&>(*node).expr);
+      break;
+    case ExprKind::kStepInvariant:
+      Check(static_cast<StepInvariantExpr&>(*node).expr);
+      break;
     case ExprKind::kUnary: {
       auto& n = static_cast<UnaryExpr&>(*node);
       const ValueType t = Check(n.expr);
       if (t != ValueType::kScalar && t != ValueType::kVector) {
-        Fail(n.pos.start, Cat("unary expression only allowed on expressions of type scalar or instant "
-                                       "vector, got ",
-                                       GoQuote(DocumentedType(t))));
+        Fail(n.pos.start,
+             Cat("unary expression only allowed on expressions of type scalar or instant "
+                 "vector, got ",
+                 GoQuote(DocumentedType(t))));
       }
       if (!n.negate) {  // fold a unary '+' away
         ExprPtr inner = std::move(n.expr);
@@ -1088,8 +1215,8 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
       auto& n = static_cast<SubqueryExpr&>(*node);
       const ValueType t = Check(n.expr);
       if (t != ValueType::kVector) {
-        Fail(n.pos.start, Cat("subquery is only allowed on instant vector, got ", ValueTypeApiName(t),
-                                       " instead"));
+        Fail(n.pos.start, Cat("subquery is only allowed on instant vector, got ",
+                              ValueTypeApiName(t), " instead"));
       }
       break;
     }
@@ -1107,7 +1234,7 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
         for (size_t i = 0; i + 1 < n.matchers.size(); ++i) {
           if (n.matchers[i].name() == kMetricName) {
             Fail(n.pos.start, Cat("metric name must not be set twice: ", GoQuote(n.name), " or ",
-                                           GoQuote(n.matchers[i].value())));
+                                  GoQuote(n.matchers[i].value())));
           }
         }
         break;
@@ -1115,12 +1242,14 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
       if (!bypass_empty_matcher_check) {
         bool not_empty = false;
         for (const Matcher& m : n.matchers) not_empty = not_empty || !m.MatchesEmpty();
-        if (!not_empty) Fail(n.pos.start, "vector selector must contain at least one non-empty matcher");
+        if (!not_empty)
+          Fail(n.pos.start, "vector selector must contain at least one non-empty matcher");
       }
       break;
     }
     case ExprKind::kNumber:
-    case ExprKind::kString: break;
+    case ExprKind::kString:
+      break;
   }
   return typ;
 }

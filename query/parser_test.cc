@@ -46,9 +46,14 @@ void DestroyIteratively(ExprPtr root) {
         stack.push_back(std::move(b.rhs));
         break;
       }
-      case ExprKind::kParen: stack.push_back(std::move(static_cast<ParenExpr&>(*e).expr)); break;
-      case ExprKind::kUnary: stack.push_back(std::move(static_cast<UnaryExpr&>(*e).expr)); break;
-      default: break;
+      case ExprKind::kParen:
+        stack.push_back(std::move(static_cast<ParenExpr&>(*e).expr));
+        break;
+      case ExprKind::kUnary:
+        stack.push_back(std::move(static_cast<UnaryExpr&>(*e).expr));
+        break;
+      default:
+        break;
     }
   }
 }
@@ -63,22 +68,28 @@ struct RoundTrip {
 
 class RoundTripTest : public testing::TestWithParam<RoundTrip> {};
 
-TEST_P(RoundTripTest, Formats) { EXPECT_EQ(ParseAndFormat(GetParam().in), GetParam().out) << GetParam().in; }
+TEST_P(RoundTripTest, Formats) {
+  EXPECT_EQ(ParseAndFormat(GetParam().in), GetParam().out) << GetParam().in;
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Parser, RoundTripTest,
     testing::Values(
         // Literals.
         RoundTrip{"1", "1"}, RoundTrip{"1.5", "1.5"}, RoundTrip{".5", "0.5"}, RoundTrip{"5.", "5"},
-        RoundTrip{"1e3", "1000"}, RoundTrip{"1E-3", "0.001"}, RoundTrip{"0x1F", "31"}, RoundTrip{"0X_1f", "31"},
-        RoundTrip{"010", "8"}, RoundTrip{"08", "8"}, RoundTrip{"1_000", "1000"}, RoundTrip{"1e21", "1000000000000000000000"},
-        RoundTrip{"1e-7", "0.0000001"}, RoundTrip{"Inf", "+Inf"}, RoundTrip{"inF", "+Inf"}, RoundTrip{"-Inf", "-Inf"},
-        RoundTrip{"NaN", "NaN"}, RoundTrip{"nan", "NaN"}, RoundTrip{"-1", "-1"}, RoundTrip{"+1", "1"},
-        RoundTrip{"- - 1", "1"}, RoundTrip{"-(1)", "-(1)"}, RoundTrip{"5m", "300"}, RoundTrip{"1h30m", "5400"},
-        RoundTrip{"100ms", "0.1"}, RoundTrip{"-5m", "-300"}, RoundTrip{"99999999999999999999", "100000000000000000000"},
+        RoundTrip{"1e3", "1000"}, RoundTrip{"1E-3", "0.001"}, RoundTrip{"0x1F", "31"},
+        RoundTrip{"0X_1f", "31"}, RoundTrip{"010", "8"}, RoundTrip{"08", "8"},
+        RoundTrip{"1_000", "1000"}, RoundTrip{"1e21", "1000000000000000000000"},
+        RoundTrip{"1e-7", "0.0000001"}, RoundTrip{"Inf", "+Inf"}, RoundTrip{"inF", "+Inf"},
+        RoundTrip{"-Inf", "-Inf"}, RoundTrip{"NaN", "NaN"}, RoundTrip{"nan", "NaN"},
+        RoundTrip{"-1", "-1"}, RoundTrip{"+1", "1"}, RoundTrip{"- - 1", "1"},
+        RoundTrip{"-(1)", "-(1)"}, RoundTrip{"5m", "300"}, RoundTrip{"1h30m", "5400"},
+        RoundTrip{"100ms", "0.1"}, RoundTrip{"-5m", "-300"},
+        RoundTrip{"99999999999999999999", "100000000000000000000"},
         RoundTrip{"0.1 + 0.2", "0.1 + 0.2"},
         RoundTrip{R"("a\n\t\\\"\x41\u00e9\U0001F600\101")", R"("a\n\t\\\"Aé😀A")"},
-        RoundTrip{R"('it\'s "q"')", R"("it's \"q\"")"}, RoundTrip{R"(`raw\n"x"`)", R"("raw\\n\"x\"")"},
+        RoundTrip{R"('it\'s "q"')", R"("it's \"q\"")"},
+        RoundTrip{R"(`raw\n"x"`)", R"("raw\\n\"x\"")"},
         RoundTrip{R"("\a\b\f\r\v\x00\x7f\xff")", R"("\a\b\f\r\v\x00\x7f\xff")"},
         // Selectors.
         RoundTrip{"foo", "foo"}, RoundTrip{"foo:bar_baz", "foo:bar_baz"}, RoundTrip{":foo", ":foo"},
@@ -87,64 +98,89 @@ INSTANTIATE_TEST_SUITE_P(
         RoundTrip{R"({__name__="foo"})", R"({__name__="foo"})"},
         RoundTrip{R"({__name__=~"foo|bar"})", R"({__name__=~"foo|bar"})"},
         RoundTrip{R"({"my.metric"})", R"({__name__="my.metric"})"},
-        RoundTrip{R"({"my.metric", "some.label"="v"})", R"({"some.label"="v",__name__="my.metric"})"},
+        RoundTrip{R"({"my.metric", "some.label"="v"})",
+                  R"({"some.label"="v",__name__="my.metric"})"},
         RoundTrip{R"(foo{"a"="b"})", R"(foo{a="b"})"},
         RoundTrip{R"(foo{a="new\nline"})", R"(foo{a="new\nline"})"},
         RoundTrip{R"({__name__="", a="b"})", R"({__name__="",a="b"})"},
         // Keywords as metric names and label names.
-        RoundTrip{"sum", "sum"}, RoundTrip{"sum + avg", "sum + avg"}, RoundTrip{"by", "by"}, RoundTrip{"offset", "offset"},
-        RoundTrip{"without{a=\"b\"}", "without{a=\"b\"}"}, RoundTrip{"start + end", "start + end"},
-        RoundTrip{"foo and and", "foo and and"}, RoundTrip{"count{a=\"b\"}", "count{a=\"b\"}"},
-        RoundTrip{R"(foo{by="x", offset="y", on="z", bool="w"})", R"(foo{bool="w",by="x",offset="y",on="z"})"},
+        RoundTrip{"sum", "sum"}, RoundTrip{"sum + avg", "sum + avg"}, RoundTrip{"by", "by"},
+        RoundTrip{"offset", "offset"}, RoundTrip{"without{a=\"b\"}", "without{a=\"b\"}"},
+        RoundTrip{"start + end", "start + end"}, RoundTrip{"foo and and", "foo and and"},
+        RoundTrip{"count{a=\"b\"}", "count{a=\"b\"}"},
+        RoundTrip{R"(foo{by="x", offset="y", on="z", bool="w"})",
+                  R"(foo{bool="w",by="x",offset="y",on="z"})"},
         RoundTrip{"sum by (by, offset, on, bool, group_left, atan2, sum) (x)",
                   "sum by (by, offset, on, bool, group_left, atan2, sum) (x)"},
         RoundTrip{"SUM BY (Job) (X)", "sum by (Job) (X)"},
         // Ranges, offsets, @.
-        RoundTrip{"foo[5m]", "foo[5m]"}, RoundTrip{"foo[1h30m]", "foo[1h30m]"}, RoundTrip{"foo[90m]", "foo[1h30m]"},
-        RoundTrip{"foo[1y]", "foo[1y]"}, RoundTrip{"foo[2w]", "foo[2w]"}, RoundTrip{"foo[14d]", "foo[2w]"},
-        RoundTrip{"foo[10d]", "foo[10d]"}, RoundTrip{"foo[100ms]", "foo[100ms]"}, RoundTrip{"foo[1500ms]", "foo[1s500ms]"},
-        RoundTrip{"foo[5]", "foo[5s]"}, RoundTrip{"foo[1.5]", "foo[1s500ms]"}, RoundTrip{"foo[ 5m ]", "foo[5m]"},
+        RoundTrip{"foo[5m]", "foo[5m]"}, RoundTrip{"foo[1h30m]", "foo[1h30m]"},
+        RoundTrip{"foo[90m]", "foo[1h30m]"}, RoundTrip{"foo[1y]", "foo[1y]"},
+        RoundTrip{"foo[2w]", "foo[2w]"}, RoundTrip{"foo[14d]", "foo[2w]"},
+        RoundTrip{"foo[10d]", "foo[10d]"}, RoundTrip{"foo[100ms]", "foo[100ms]"},
+        RoundTrip{"foo[1500ms]", "foo[1s500ms]"}, RoundTrip{"foo[5]", "foo[5s]"},
+        RoundTrip{"foo[1.5]", "foo[1s500ms]"}, RoundTrip{"foo[ 5m ]", "foo[5m]"},
         RoundTrip{"foo offset 5m", "foo offset 5m"}, RoundTrip{"foo OFFSET -5m", "foo offset -5m"},
         RoundTrip{"foo offset 5", "foo offset 5s"}, RoundTrip{"foo offset 0s", "foo"},
-        RoundTrip{"foo[5m] offset 1w", "foo[5m] offset 1w"}, RoundTrip{"foo @ 1609746000", "foo @ 1609746000.000"},
-        RoundTrip{"foo @ 1.5", "foo @ 1.500"}, RoundTrip{"foo @ -10", "foo @ -10.000"}, RoundTrip{"foo @ +10", "foo @ 10.000"},
-        RoundTrip{"foo @ 1m", "foo @ 60.000"}, RoundTrip{"foo @ 0.0005", "foo @ 0.001"},
-        RoundTrip{"foo @ start()", "foo @ start()"}, RoundTrip{"foo @ end()", "foo @ end()"},
-        RoundTrip{"foo offset 1m @ 10", "foo @ 10.000 offset 1m"}, RoundTrip{"foo @ 10 offset 1m", "foo @ 10.000 offset 1m"},
+        RoundTrip{"foo[5m] offset 1w", "foo[5m] offset 1w"},
+        RoundTrip{"foo @ 1609746000", "foo @ 1609746000.000"},
+        RoundTrip{"foo @ 1.5", "foo @ 1.500"}, RoundTrip{"foo @ -10", "foo @ -10.000"},
+        RoundTrip{"foo @ +10", "foo @ 10.000"}, RoundTrip{"foo @ 1m", "foo @ 60.000"},
+        RoundTrip{"foo @ 0.0005", "foo @ 0.001"}, RoundTrip{"foo @ start()", "foo @ start()"},
+        RoundTrip{"foo @ end()", "foo @ end()"},
+        RoundTrip{"foo offset 1m @ 10", "foo @ 10.000 offset 1m"},
+        RoundTrip{"foo @ 10 offset 1m", "foo @ 10.000 offset 1m"},
         RoundTrip{"foo[5m] @ 10 offset 1m", "foo[5m] @ 10.000 offset 1m"},
         RoundTrip{"foo[5m] offset 1m @ end()", "foo[5m] @ end() offset 1m"},
         // Subqueries.
         RoundTrip{"foo[30m:1m]", "foo[30m:1m]"}, RoundTrip{"foo[30m:]", "foo[30m:]"},
         RoundTrip{"foo[30m:0s]", "foo[30m:]"},
-        RoundTrip{"rate(foo[5m])[30m:1m] offset 1h @ end()", "rate(foo[5m])[30m:1m] @ end() offset 1h"},
-        RoundTrip{"(foo + bar)[5m:]", "(foo + bar)[5m:]"}, RoundTrip{"foo[5m:][10m:1m]", "ERROR: 1:1: parse error: subquery is only allowed on instant vector, got matrix instead"},
-        RoundTrip{"min_over_time(rate(foo[5m])[30m:1m] @ 100)", "min_over_time(rate(foo[5m])[30m:1m] @ 100.000)"},
+        RoundTrip{"rate(foo[5m])[30m:1m] offset 1h @ end()",
+                  "rate(foo[5m])[30m:1m] @ end() offset 1h"},
+        RoundTrip{"(foo + bar)[5m:]", "(foo + bar)[5m:]"},
+        RoundTrip{"foo[5m:][10m:1m]",
+                  "ERROR: 1:1: parse error: subquery is only allowed on instant vector, got matrix "
+                  "instead"},
+        RoundTrip{"min_over_time(rate(foo[5m])[30m:1m] @ 100)",
+                  "min_over_time(rate(foo[5m])[30m:1m] @ 100.000)"},
         // Operators and precedence (parentheses are kept as written).
-        RoundTrip{"1 + 2 * 3", "1 + 2 * 3"}, RoundTrip{"(1 + 2) * 3", "(1 + 2) * 3"}, RoundTrip{"-2^2", "-2 ^ 2"},
-        RoundTrip{"2^3^2", "2 ^ 3 ^ 2"}, RoundTrip{"a atan2 b", "a atan2 b"}, RoundTrip{"a % b", "a % b"},
+        RoundTrip{"1 + 2 * 3", "1 + 2 * 3"}, RoundTrip{"(1 + 2) * 3", "(1 + 2) * 3"},
+        RoundTrip{"-2^2", "-2 ^ 2"}, RoundTrip{"2^3^2", "2 ^ 3 ^ 2"},
+        RoundTrip{"a atan2 b", "a atan2 b"}, RoundTrip{"a % b", "a % b"},
         RoundTrip{"a == bool b", "a == bool b"}, RoundTrip{"1 < bool 2", "1 < bool 2"},
-        RoundTrip{"a and on(b) c", "a and on (b) c"}, RoundTrip{"a or ignoring(b, c) d", "a or ignoring (b, c) d"},
+        RoundTrip{"a and on(b) c", "a and on (b) c"},
+        RoundTrip{"a or ignoring(b, c) d", "a or ignoring (b, c) d"},
         RoundTrip{"a unless on() b", "a unless on () b"},
         RoundTrip{"a + on(b) group_left(c) d", "a + on (b) group_left (c) d"},
         RoundTrip{"a + on(b) group_left d", "a + on (b) group_left () d"},
         RoundTrip{"a - ignoring(b) group_right(c, e) d", "a - ignoring (b) group_right (c, e) d"},
         RoundTrip{"a > bool on(b) c", "a > bool on (b) c"},
-        RoundTrip{"a + ignoring() b", "a + b"},  // Prometheus prints nothing for an empty ignoring()
+        RoundTrip{"a + ignoring() b",
+                  "a + b"},  // Prometheus prints nothing for an empty ignoring()
         RoundTrip{"1 + on() 2", "1 + 2"}, RoundTrip{"-foo", "-foo"}, RoundTrip{"+foo", "foo"},
         RoundTrip{"- foo offset 5m", "-foo offset 5m"}, RoundTrip{"1 - -1", "1 - -1"},
         // Functions and aggregations.
         RoundTrip{"rate(foo[5m])", "rate(foo[5m])"}, RoundTrip{"time()", "time()"},
-        RoundTrip{"label_join(a, \"b\", \",\", \"c\", \"d\", \"e\")", "label_join(a, \"b\", \",\", \"c\", \"d\", \"e\")"},
+        RoundTrip{"label_join(a, \"b\", \",\", \"c\", \"d\", \"e\")",
+                  "label_join(a, \"b\", \",\", \"c\", \"d\", \"e\")"},
         RoundTrip{"round(foo)", "round(foo)"}, RoundTrip{"round(foo, 5)", "round(foo, 5)"},
         RoundTrip{"sum(foo)", "sum(foo)"}, RoundTrip{"sum by (job) (foo)", "sum by (job) (foo)"},
-        RoundTrip{"sum(foo) by (job)", "sum by (job) (foo)"}, RoundTrip{"sum without (a, b) (foo)", "sum without (a, b) (foo)"},
-        RoundTrip{"sum(foo) without ()", "sum without () (foo)"}, RoundTrip{"sum by () (foo)", "sum(foo)"},
-        RoundTrip{"sum by (a,) (foo)", "sum by (a) (foo)"}, RoundTrip{"max by (\"foo.bar\", job) (x)", "max by (\"foo.bar\", job) (x)"},
-        RoundTrip{"topk(3, foo) by (a)", "topk by (a) (3, foo)"}, RoundTrip{"bottomk(3, foo)", "bottomk(3, foo)"},
-        RoundTrip{"quantile(0.9, foo)", "quantile(0.9, foo)"}, RoundTrip{"count_values(\"v\", foo)", "count_values(\"v\", foo)"},
-        RoundTrip{"limitk(2, foo)", "limitk(2, foo)"}, RoundTrip{"limit_ratio(0.5, foo)", "limit_ratio(0.5, foo)"},
-        RoundTrip{"group(foo)", "group(foo)"}, RoundTrip{"stddev(foo)", "stddev(foo)"}, RoundTrip{"stdvar(foo)", "stdvar(foo)"},
-        RoundTrip{"sum by (job) (rate(foo{a=\"b\"}[5m] offset 1m))", "sum by (job) (rate(foo{a=\"b\"}[5m] offset 1m))"},
+        RoundTrip{"sum(foo) by (job)", "sum by (job) (foo)"},
+        RoundTrip{"sum without (a, b) (foo)", "sum without (a, b) (foo)"},
+        RoundTrip{"sum(foo) without ()", "sum without () (foo)"},
+        RoundTrip{"sum by () (foo)", "sum(foo)"},
+        RoundTrip{"sum by (a,) (foo)", "sum by (a) (foo)"},
+        RoundTrip{"max by (\"foo.bar\", job) (x)", "max by (\"foo.bar\", job) (x)"},
+        RoundTrip{"topk(3, foo) by (a)", "topk by (a) (3, foo)"},
+        RoundTrip{"bottomk(3, foo)", "bottomk(3, foo)"},
+        RoundTrip{"quantile(0.9, foo)", "quantile(0.9, foo)"},
+        RoundTrip{"count_values(\"v\", foo)", "count_values(\"v\", foo)"},
+        RoundTrip{"limitk(2, foo)", "limitk(2, foo)"},
+        RoundTrip{"limit_ratio(0.5, foo)", "limit_ratio(0.5, foo)"},
+        RoundTrip{"group(foo)", "group(foo)"}, RoundTrip{"stddev(foo)", "stddev(foo)"},
+        RoundTrip{"stdvar(foo)", "stdvar(foo)"},
+        RoundTrip{"sum by (job) (rate(foo{a=\"b\"}[5m] offset 1m))",
+                  "sum by (job) (rate(foo{a=\"b\"}[5m] offset 1m))"},
         RoundTrip{"histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))",
                   "histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))"},
         RoundTrip{"absent(nonexistent{job=\"x\"})", "absent(nonexistent{job=\"x\"})"},
@@ -170,8 +206,10 @@ TEST(ParserTest, PrecedenceShapes) {
         const auto& b = As<BinaryExpr>(e);
         return "(" + show(*b.lhs) + " " + std::string(BinOpName(b.op)) + " " + show(*b.rhs) + ")";
       }
-      case ExprKind::kUnary: return "(-" + show(*As<UnaryExpr>(e).expr) + ")";
-      default: return Format(e);
+      case ExprKind::kUnary:
+        return "(-" + show(*As<UnaryExpr>(e).expr) + ")";
+      default:
+        return Format(e);
     }
   };
   const Case cases[] = {
@@ -231,8 +269,17 @@ TEST(ParserTest, NumberValues) {
     double want;
   };
   const Case cases[] = {
-      {"0x10", 16}, {"0xff", 255}, {"017", 15}, {"019", 19}, {"1_0_0", 100}, {"1.5e2", 150},
-      {"9007199254740993", 9007199254740992}, {"1e-400", 0}, {"2m", 120}, {"1s100ms", 1.1}, {"1y", 31536000},
+      {"0x10", 16},
+      {"0xff", 255},
+      {"017", 15},
+      {"019", 19},
+      {"1_0_0", 100},
+      {"1.5e2", 150},
+      {"9007199254740993", 9007199254740992},
+      {"1e-400", 0},
+      {"2m", 120},
+      {"1s100ms", 1.1},
+      {"1y", 31536000},
   };
   for (const Case& c : cases) {
     auto e = ParseExpr(c.in);
@@ -408,7 +455,9 @@ struct ErrorCase {
 
 class ErrorTest : public testing::TestWithParam<ErrorCase> {};
 
-TEST_P(ErrorTest, Message) { EXPECT_EQ(ParseError(GetParam().in), GetParam().err) << GetParam().in; }
+TEST_P(ErrorTest, Message) {
+  EXPECT_EQ(ParseError(GetParam().in), GetParam().err) << GetParam().in;
+}
 
 INSTANTIATE_TEST_SUITE_P(
     Parser, ErrorTest,
@@ -432,7 +481,8 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"foo bar", "1:5: parse error: unexpected identifier \"bar\""},
         ErrorCase{"foo 1", "1:5: parse error: unexpected number \"1\""},
         ErrorCase{"foo \"a\"", "1:5: parse error: unexpected string \"\\\"a\\\"\""},
-        ErrorCase{"foo \"abcdefghijkl\"", "1:5: parse error: unexpected string \"\\\"abcdefghi\"..."},
+        ErrorCase{"foo \"abcdefghijkl\"",
+                  "1:5: parse error: unexpected string \"\\\"abcdefghi\"..."},
         ErrorCase{"foo sum", "1:5: parse error: unexpected <aggr:sum>"},
         ErrorCase{"foo by", "1:5: parse error: unexpected <by>"},
         ErrorCase{"foo:bar baz:qux", "1:9: parse error: unexpected metric identifier \"baz:qux\""},
@@ -454,16 +504,23 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"\"\\x4\"", "1:1: parse error: illegal character U+0022 '\"' in escape sequence"},
         ErrorCase{"\"\\u12", "1:1: parse error: escape sequence not terminated"},
         ErrorCase{"\"\\", "1:1: parse error: escape sequence not terminated"},
-        ErrorCase{"\"\\UFFFFFFFF\"", "1:1: parse error: escape sequence is an invalid Unicode code point"},
-        ErrorCase{"\"\\uD800\"", "1:1: parse error: escape sequence is an invalid Unicode code point"},
-        ErrorCase{"\"\\400\"", "1:1: parse error: escape sequence is an invalid Unicode code point"},
+        ErrorCase{"\"\\UFFFFFFFF\"",
+                  "1:1: parse error: escape sequence is an invalid Unicode code point"},
+        ErrorCase{"\"\\uD800\"",
+                  "1:1: parse error: escape sequence is an invalid Unicode code point"},
+        ErrorCase{"\"\\400\"",
+                  "1:1: parse error: escape sequence is an invalid Unicode code point"},
         ErrorCase{"'\\\"'", "1:1: parse error: unknown escape sequence U+0022 '\"'"},
         ErrorCase{"some_metric{a=\"\xff\"}", "1:15: parse error: invalid UTF-8 rune"},
-        ErrorCase{"label_replace(a, `b`, `c\xff`, `d`, `.*`)", "1:23: parse error: invalid UTF-8 rune"},
+        ErrorCase{"label_replace(a, `b`, `c\xff`, `d`, `.*`)",
+                  "1:23: parse error: invalid UTF-8 rune"},
         // Numbers and durations.
-        ErrorCase{"1e400", "1:1: parse error: error parsing number: strconv.ParseFloat: parsing \"1e400\": value out of range"},
+        ErrorCase{"1e400",
+                  "1:1: parse error: error parsing number: strconv.ParseFloat: parsing \"1e400\": "
+                  "value out of range"},
         ErrorCase{"0xFFFFFFFFFFFFFFFFF",
-                  "1:1: parse error: error parsing number: strconv.ParseFloat: parsing \"0xFFFFFFFFFFFFFFFFF\": invalid syntax"},
+                  "1:1: parse error: error parsing number: strconv.ParseFloat: parsing "
+                  "\"0xFFFFFFFFFFFFFFFFF\": invalid syntax"},
         ErrorCase{"1..2", "1:1: parse error: bad number or duration syntax: \"1..\""},
         ErrorCase{"1e", "1:1: parse error: bad number or duration syntax: \"1e\""},
         ErrorCase{"1__0", "1:1: parse error: bad number or duration syntax: \"1__\""},
@@ -485,165 +542,297 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"foo[", "1:5: parse error: bad number or duration syntax: \"\""},
         ErrorCase{"foo[5m", "1:7: parse error: unclosed left bracket"},
         ErrorCase{"foo[5m:1m:1m]", "1:10: parse error: unexpected colon ':'"},
-        ErrorCase{"foo[5m 1m]", "1:8: parse error: unexpected duration \"1m\" in subquery or range, expected \":\" or \"]\""},
-        ErrorCase{"foo[5m:1m 2m]", "1:11: parse error: unexpected duration \"2m\" in subquery selector, expected \"]\""},
-        ErrorCase{"foo[5m:,]", "1:8: parse error: unexpected \",\" in subquery selector, expected number or duration or \"]\""},
+        ErrorCase{"foo[5m 1m]",
+                  "1:8: parse error: unexpected duration \"1m\" in subquery or range, expected "
+                  "\":\" or \"]\""},
+        ErrorCase{
+            "foo[5m:1m 2m]",
+            "1:11: parse error: unexpected duration \"2m\" in subquery selector, expected \"]\""},
+        ErrorCase{"foo[5m:,]",
+                  "1:8: parse error: unexpected \",\" in subquery selector, expected number or "
+                  "duration or \"]\""},
         ErrorCase{"foo[5m[1m]]", "1:7: parse error: unexpected left bracket '['"},
         // Selectors.
         ErrorCase{"{", "1:2: parse error: unexpected end of input inside braces"},
         ErrorCase{"some{", "1:6: parse error: unexpected end of input inside braces"},
         ErrorCase{"some}", "1:5: parse error: unexpected character: '}'"},
-        ErrorCase{"some_metric{a=b}", "1:15: parse error: unexpected identifier \"b\" in label matching, expected string"},
-        ErrorCase{"some_metric{a:b=\"b\"}", "1:14: parse error: unexpected character inside braces: ':'"},
+        ErrorCase{
+            "some_metric{a=b}",
+            "1:15: parse error: unexpected identifier \"b\" in label matching, expected string"},
+        ErrorCase{"some_metric{a:b=\"b\"}",
+                  "1:14: parse error: unexpected character inside braces: ':'"},
         ErrorCase{"foo{a*\"b\"}", "1:6: parse error: unexpected character inside braces: '*'"},
         ErrorCase{"foo{a>=\"b\"}", "1:6: parse error: unexpected character inside braces: '>'"},
-        ErrorCase{"foo{a!\"b\"}", "1:6: parse error: unexpected character after '!' inside braces: '\"'"},
+        ErrorCase{"foo{a!\"b\"}",
+                  "1:6: parse error: unexpected character after '!' inside braces: '\"'"},
         ErrorCase{"foo{{}", "1:5: parse error: unexpected left brace '{'"},
-        ErrorCase{"foo{gibberish}", "1:14: parse error: unexpected \"}\" in label matching, expected label matching operator"},
+        ErrorCase{"foo{gibberish}",
+                  "1:14: parse error: unexpected \"}\" in label matching, expected label matching "
+                  "operator"},
         ErrorCase{"foo{1}", "1:5: parse error: unexpected character inside braces: '1'"},
-        ErrorCase{"foo{,}", "1:5: parse error: unexpected \",\" in label matching, expected identifier or \"}\""},
-        ErrorCase{"foo{a=\"b\",,}", "1:11: parse error: unexpected \",\" in label matching, expected identifier or \"}\""},
-        ErrorCase{"foo{__name__= =}", "1:15: parse error: unexpected \"=\" in label matching, expected string"},
-        ErrorCase{"foo{__name__ == \"bar\"}", "1:15: parse error: unexpected \"=\" in label matching, expected string"},
+        ErrorCase{
+            "foo{,}",
+            "1:5: parse error: unexpected \",\" in label matching, expected identifier or \"}\""},
+        ErrorCase{
+            "foo{a=\"b\",,}",
+            "1:11: parse error: unexpected \",\" in label matching, expected identifier or \"}\""},
+        ErrorCase{"foo{__name__= =}",
+                  "1:15: parse error: unexpected \"=\" in label matching, expected string"},
+        ErrorCase{"foo{__name__ == \"bar\"}",
+                  "1:15: parse error: unexpected \"=\" in label matching, expected string"},
         ErrorCase{"foo{__name__=\"bar\" lol}",
-                  "1:20: parse error: unexpected identifier \"lol\" in label matching, expected \",\" or \"}\""},
-        ErrorCase{"foo{\"a\" b}", "1:9: parse error: unexpected identifier \"b\" in label matching, expected \",\" or \"}\""},
-        ErrorCase{"foo{\"a\"=b}", "1:9: parse error: unexpected identifier \"b\" in label matching, expected string"},
-        ErrorCase{"{}", "1:1: parse error: vector selector must contain at least one non-empty matcher"},
-        ErrorCase{"{x=\"\"}", "1:1: parse error: vector selector must contain at least one non-empty matcher"},
-        ErrorCase{"{x=~\".*\"}", "1:1: parse error: vector selector must contain at least one non-empty matcher"},
-        ErrorCase{"{x!~\".+\"}", "1:1: parse error: vector selector must contain at least one non-empty matcher"},
-        ErrorCase{"{x!=\"a\"}", "1:1: parse error: vector selector must contain at least one non-empty matcher"},
-        ErrorCase{"{\"\"}", "1:1: parse error: vector selector must contain at least one non-empty matcher"},
-        ErrorCase{"1 + rate({}[5m])", "1:10: parse error: vector selector must contain at least one non-empty matcher"},
-        ErrorCase{"foo{__name__=\"bar\"}", "1:1: parse error: metric name must not be set twice: \"foo\" or \"bar\""},
-        ErrorCase{"foo{\"bar\"}", "1:1: parse error: metric name must not be set twice: \"foo\" or \"bar\""},
-        ErrorCase{"foo{__name__=~\"b.*\"}", "1:1: parse error: metric name must not be set twice: \"foo\" or \"b.*\""},
+                  "1:20: parse error: unexpected identifier \"lol\" in label matching, expected "
+                  "\",\" or \"}\""},
+        ErrorCase{"foo{\"a\" b}",
+                  "1:9: parse error: unexpected identifier \"b\" in label matching, expected \",\" "
+                  "or \"}\""},
+        ErrorCase{
+            "foo{\"a\"=b}",
+            "1:9: parse error: unexpected identifier \"b\" in label matching, expected string"},
+        ErrorCase{"{}",
+                  "1:1: parse error: vector selector must contain at least one non-empty matcher"},
+        ErrorCase{"{x=\"\"}",
+                  "1:1: parse error: vector selector must contain at least one non-empty matcher"},
+        ErrorCase{"{x=~\".*\"}",
+                  "1:1: parse error: vector selector must contain at least one non-empty matcher"},
+        ErrorCase{"{x!~\".+\"}",
+                  "1:1: parse error: vector selector must contain at least one non-empty matcher"},
+        ErrorCase{"{x!=\"a\"}",
+                  "1:1: parse error: vector selector must contain at least one non-empty matcher"},
+        ErrorCase{"{\"\"}",
+                  "1:1: parse error: vector selector must contain at least one non-empty matcher"},
+        ErrorCase{"1 + rate({}[5m])",
+                  "1:10: parse error: vector selector must contain at least one non-empty matcher"},
+        ErrorCase{"foo{__name__=\"bar\"}",
+                  "1:1: parse error: metric name must not be set twice: \"foo\" or \"bar\""},
+        ErrorCase{"foo{\"bar\"}",
+                  "1:1: parse error: metric name must not be set twice: \"foo\" or \"bar\""},
+        ErrorCase{"foo{__name__=~\"b.*\"}",
+                  "1:1: parse error: metric name must not be set twice: \"foo\" or \"b.*\""},
         // Offsets, @, ranges.
         ErrorCase{"1 offset 1d",
-                  "1:1: parse error: offset modifier must be preceded by an instant vector selector or range vector selector or a subquery"},
+                  "1:1: parse error: offset modifier must be preceded by an instant vector "
+                  "selector or range vector selector or a subquery"},
         ErrorCase{"sum(foo) offset 1d",
-                  "1:1: parse error: offset modifier must be preceded by an instant vector selector or range vector selector or a subquery"},
-        ErrorCase{"foo offset 1s offset 2s", "1:1: parse error: offset may not be set multiple times"},
-        ErrorCase{"foo[5m] offset 1s offset 2s", "1:1: parse error: offset may not be set multiple times"},
-        ErrorCase{"some_metric[5m] OFFSET", "1:23: parse error: unexpected end of input in offset, expected number or duration"},
-        ErrorCase{"foo offset -", "1:13: parse error: unexpected end of input in offset, expected number or duration"},
-        ErrorCase{"foo offset bar", "1:12: parse error: unexpected identifier \"bar\" in offset, expected number or duration"},
-        ErrorCase{"some_metric[5m] OFFSET 1mm", "1:24: parse error: bad number or duration syntax: \"1mm\""},
-        ErrorCase{"some_metric OFFSET 1m[5m]", "1:22: parse error: no offset modifiers allowed before range"},
-        ErrorCase{"some_metric @ 123 [5m]", "1:19: parse error: no @ modifiers allowed before range"},
+                  "1:1: parse error: offset modifier must be preceded by an instant vector "
+                  "selector or range vector selector or a subquery"},
+        ErrorCase{"foo offset 1s offset 2s",
+                  "1:1: parse error: offset may not be set multiple times"},
+        ErrorCase{"foo[5m] offset 1s offset 2s",
+                  "1:1: parse error: offset may not be set multiple times"},
+        ErrorCase{
+            "some_metric[5m] OFFSET",
+            "1:23: parse error: unexpected end of input in offset, expected number or duration"},
+        ErrorCase{
+            "foo offset -",
+            "1:13: parse error: unexpected end of input in offset, expected number or duration"},
+        ErrorCase{"foo offset bar",
+                  "1:12: parse error: unexpected identifier \"bar\" in offset, expected number or "
+                  "duration"},
+        ErrorCase{"some_metric[5m] OFFSET 1mm",
+                  "1:24: parse error: bad number or duration syntax: \"1mm\""},
+        ErrorCase{"some_metric OFFSET 1m[5m]",
+                  "1:22: parse error: no offset modifiers allowed before range"},
+        ErrorCase{"some_metric @ 123 [5m]",
+                  "1:19: parse error: no @ modifiers allowed before range"},
         ErrorCase{"(foo + bar)[5m]", "1:12: parse error: ranges only allowed for vector selectors"},
-        ErrorCase{"rate(food[1m])[1h] offset 1h", "1:15: parse error: ranges only allowed for vector selectors"},
+        ErrorCase{"rate(food[1m])[1h] offset 1h",
+                  "1:15: parse error: ranges only allowed for vector selectors"},
         ErrorCase{"foo[5m][1m]", "1:8: parse error: ranges only allowed for vector selectors"},
         ErrorCase{"rate(some_metric[5m]) @ 1234",
-                  "1:1: parse error: @ modifier must be preceded by an instant vector selector or range vector selector or a subquery"},
+                  "1:1: parse error: @ modifier must be preceded by an instant vector selector or "
+                  "range vector selector or a subquery"},
         ErrorCase{"foo @ 10 @ 20", "1:1: parse error: @ <timestamp> may not be set multiple times"},
-        ErrorCase{"foo @ start() @ end()", "1:1: parse error: @ <timestamp> may not be set multiple times"},
+        ErrorCase{"foo @ start() @ end()",
+                  "1:1: parse error: @ <timestamp> may not be set multiple times"},
         ErrorCase{"foo @ +Inf", "1:1: parse error: timestamp out of bounds for @ modifier: +Inf"},
         ErrorCase{"foo @ -Inf", "1:1: parse error: timestamp out of bounds for @ modifier: -Inf"},
         ErrorCase{"foo @ NaN", "1:1: parse error: timestamp out of bounds for @ modifier: NaN"},
-        ErrorCase{"foo @ 9.3e18", "1:1: parse error: timestamp out of bounds for @ modifier: 9300000000000000000.000000"},
+        ErrorCase{
+            "foo @ 9.3e18",
+            "1:1: parse error: timestamp out of bounds for @ modifier: 9300000000000000000.000000"},
         ErrorCase{"foo @", "1:6: parse error: unexpected end of input in @, expected timestamp"},
-        ErrorCase{"foo @ start", "1:12: parse error: unexpected end of input in @, expected timestamp"},
-        ErrorCase{"foo @ start(1)", "1:13: parse error: unexpected number \"1\" in @, expected timestamp"},
-        ErrorCase{"foo @ bar", "1:7: parse error: unexpected identifier \"bar\" in @, expected timestamp"},
-        ErrorCase{"test[5d] OFFSET 10s [10m:5s]", "1:1: parse error: subquery is only allowed on instant vector, got matrix instead"},
-        ErrorCase{"(foo + bar{nm=\"val\"})[5m:][10m:5s]",
-                  "1:1: parse error: subquery is only allowed on instant vector, got matrix instead"},
-        ErrorCase{"\"x\"[5m:]", "1:1: parse error: subquery is only allowed on instant vector, got string instead"},
+        ErrorCase{"foo @ start",
+                  "1:12: parse error: unexpected end of input in @, expected timestamp"},
+        ErrorCase{"foo @ start(1)",
+                  "1:13: parse error: unexpected number \"1\" in @, expected timestamp"},
+        ErrorCase{"foo @ bar",
+                  "1:7: parse error: unexpected identifier \"bar\" in @, expected timestamp"},
+        ErrorCase{
+            "test[5d] OFFSET 10s [10m:5s]",
+            "1:1: parse error: subquery is only allowed on instant vector, got matrix instead"},
+        ErrorCase{
+            "(foo + bar{nm=\"val\"})[5m:][10m:5s]",
+            "1:1: parse error: subquery is only allowed on instant vector, got matrix instead"},
+        ErrorCase{
+            "\"x\"[5m:]",
+            "1:1: parse error: subquery is only allowed on instant vector, got string instead"},
         // Operators.
-        ErrorCase{"1 and 1", "1:1: parse error: set operator \"and\" not allowed in binary scalar expression"},
-        ErrorCase{"1 or 1", "1:1: parse error: set operator \"or\" not allowed in binary scalar expression"},
-        ErrorCase{"1 unless 1", "1:1: parse error: set operator \"unless\" not allowed in binary scalar expression"},
-        ErrorCase{"foo and 1", "1:1: parse error: set operator \"and\" not allowed in binary scalar expression"},
-        ErrorCase{"1 or foo", "1:1: parse error: set operator \"or\" not allowed in binary scalar expression"},
+        ErrorCase{"1 and 1",
+                  "1:1: parse error: set operator \"and\" not allowed in binary scalar expression"},
+        ErrorCase{"1 or 1",
+                  "1:1: parse error: set operator \"or\" not allowed in binary scalar expression"},
+        ErrorCase{
+            "1 unless 1",
+            "1:1: parse error: set operator \"unless\" not allowed in binary scalar expression"},
+        ErrorCase{"foo and 1",
+                  "1:1: parse error: set operator \"and\" not allowed in binary scalar expression"},
+        ErrorCase{"1 or foo",
+                  "1:1: parse error: set operator \"or\" not allowed in binary scalar expression"},
         ErrorCase{"1 == 1", "1:3: parse error: comparisons between scalars must use BOOL modifier"},
-        ErrorCase{"(1) < (2)", "1:5: parse error: comparisons between scalars must use BOOL modifier"},
+        ErrorCase{"(1) < (2)",
+                  "1:5: parse error: comparisons between scalars must use BOOL modifier"},
         ErrorCase{"a - on(b) ignoring(c) d", "1:11: parse error: unexpected <ignoring>"},
         ErrorCase{"a == on(b) bool c", "1:12: parse error: unexpected <bool>"},
         ErrorCase{"a * group_left(b) c", "1:5: parse error: unexpected <group_left>"},
-        ErrorCase{"a + on b", "1:8: parse error: unexpected identifier \"b\" in grouping opts, expected \"(\""},
-        ErrorCase{"foo and on(bar) group_left(baz) bar", "1:1: parse error: no grouping allowed for \"and\" operation"},
-        ErrorCase{"foo and on(bar) group_right(baz) bar", "1:1: parse error: no grouping allowed for \"and\" operation"},
-        ErrorCase{"foo or on(bar) group_left(baz) bar", "1:1: parse error: no grouping allowed for \"or\" operation"},
-        ErrorCase{"foo unless on(bar) group_left(baz) bar", "1:1: parse error: no grouping allowed for \"unless\" operation"},
-        ErrorCase{"http_requests{group=\"production\"} + on(instance) group_left(job,instance) cpu_count{type=\"smp\"}",
-                  "1:35: parse error: label \"instance\" must not occur in ON and GROUP clause at once"},
-        ErrorCase{"foo + bool bar", "1:5: parse error: bool modifier can only be used on comparison operators"},
-        ErrorCase{"foo + bool 10", "1:5: parse error: bool modifier can only be used on comparison operators"},
-        ErrorCase{"foo and bool 10", "1:5: parse error: bool modifier can only be used on comparison operators"},
-        ErrorCase{"1 + on(a) foo", "1:1: parse error: vector matching only allowed between instant vectors"},
+        ErrorCase{"a + on b",
+                  "1:8: parse error: unexpected identifier \"b\" in grouping opts, expected \"(\""},
+        ErrorCase{"foo and on(bar) group_left(baz) bar",
+                  "1:1: parse error: no grouping allowed for \"and\" operation"},
+        ErrorCase{"foo and on(bar) group_right(baz) bar",
+                  "1:1: parse error: no grouping allowed for \"and\" operation"},
+        ErrorCase{"foo or on(bar) group_left(baz) bar",
+                  "1:1: parse error: no grouping allowed for \"or\" operation"},
+        ErrorCase{"foo unless on(bar) group_left(baz) bar",
+                  "1:1: parse error: no grouping allowed for \"unless\" operation"},
+        ErrorCase{
+            "http_requests{group=\"production\"} + on(instance) group_left(job,instance) "
+            "cpu_count{type=\"smp\"}",
+            "1:35: parse error: label \"instance\" must not occur in ON and GROUP clause at once"},
+        ErrorCase{"foo + bool bar",
+                  "1:5: parse error: bool modifier can only be used on comparison operators"},
+        ErrorCase{"foo + bool 10",
+                  "1:5: parse error: bool modifier can only be used on comparison operators"},
+        ErrorCase{"foo and bool 10",
+                  "1:5: parse error: bool modifier can only be used on comparison operators"},
+        ErrorCase{"1 + on(a) foo",
+                  "1:1: parse error: vector matching only allowed between instant vectors"},
         ErrorCase{"1 + on() group_left foo", "OK: 1 + foo"},
-        ErrorCase{"1 + ignoring(a) foo", "1:1: parse error: vector matching only allowed between instant vectors"},
-        ErrorCase{"\"a\" + 1", "1:1: parse error: binary expression must contain only scalar and instant vector types"},
-        ErrorCase{"1 + foo[5m]", "1:5: parse error: binary expression must contain only scalar and instant vector types"},
+        ErrorCase{"1 + ignoring(a) foo",
+                  "1:1: parse error: vector matching only allowed between instant vectors"},
+        ErrorCase{"\"a\" + 1",
+                  "1:1: parse error: binary expression must contain only scalar and instant vector "
+                  "types"},
+        ErrorCase{"1 + foo[5m]",
+                  "1:5: parse error: binary expression must contain only scalar and instant vector "
+                  "types"},
         ErrorCase{"-\"string\"",
-                  "1:1: parse error: unary expression only allowed on expressions of type scalar or instant vector, got \"string\""},
+                  "1:1: parse error: unary expression only allowed on expressions of type scalar "
+                  "or instant vector, got \"string\""},
         ErrorCase{"-test[5m]",
-                  "1:1: parse error: unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\""},
+                  "1:1: parse error: unary expression only allowed on expressions of type scalar "
+                  "or instant vector, got \"range vector\""},
         ErrorCase{"+test[5m]",
-                  "1:1: parse error: unary expression only allowed on expressions of type scalar or instant vector, got \"range vector\""},
+                  "1:1: parse error: unary expression only allowed on expressions of type scalar "
+                  "or instant vector, got \"range vector\""},
         // Aggregations.
         ErrorCase{"sum without(and, by, avg, count, alert, annotations)(some_metric)",
                   "OK: sum without (and, by, avg, count, alert, annotations) (some_metric)"},
-        ErrorCase{"sum without(==)(some_metric)", "1:13: parse error: unexpected <op:==> in grouping opts, expected label"},
-        ErrorCase{"sum without(,)(some_metric)", "1:13: parse error: unexpected \",\" in grouping opts, expected label"},
-        ErrorCase{"sum without(foo,,)(some_metric)", "1:17: parse error: unexpected \",\" in grouping opts, expected label"},
-        ErrorCase{"sum by (a b) (x)", "1:11: parse error: unexpected identifier \"b\" in grouping opts, expected \",\" or \")\""},
-        ErrorCase{"sum by (1) (x)", "1:9: parse error: unexpected number \"1\" in grouping opts, expected label"},
-        ErrorCase{"sum some_metric by (test)", "1:5: parse error: unexpected identifier \"some_metric\""},
-        ErrorCase{"sum (some_metric) by test", "1:22: parse error: unexpected identifier \"test\" in grouping opts, expected \"(\""},
+        ErrorCase{"sum without(==)(some_metric)",
+                  "1:13: parse error: unexpected <op:==> in grouping opts, expected label"},
+        ErrorCase{"sum without(,)(some_metric)",
+                  "1:13: parse error: unexpected \",\" in grouping opts, expected label"},
+        ErrorCase{"sum without(foo,,)(some_metric)",
+                  "1:17: parse error: unexpected \",\" in grouping opts, expected label"},
+        ErrorCase{"sum by (a b) (x)",
+                  "1:11: parse error: unexpected identifier \"b\" in grouping opts, expected \",\" "
+                  "or \")\""},
+        ErrorCase{"sum by (1) (x)",
+                  "1:9: parse error: unexpected number \"1\" in grouping opts, expected label"},
+        ErrorCase{"sum some_metric by (test)",
+                  "1:5: parse error: unexpected identifier \"some_metric\""},
+        ErrorCase{
+            "sum (some_metric) by test",
+            "1:22: parse error: unexpected identifier \"test\" in grouping opts, expected \"(\""},
         ErrorCase{"sum by (a)", "1:11: parse error: unexpected end of input in aggregation"},
         ErrorCase{"sum by (a) x", "1:12: parse error: unexpected identifier \"x\" in aggregation"},
         ErrorCase{"sum(foo + )", "1:11: parse error: unexpected \")\" in aggregation"},
-        ErrorCase{"sum(rate(x y))", "1:12: parse error: unexpected identifier \"y\" in aggregation"},
-        ErrorCase{"sum () by (test)", "1:1: parse error: no arguments for aggregate expression provided"},
-        ErrorCase{"MIN keep_common (some_metric)", "1:5: parse error: unexpected identifier \"keep_common\""},
-        ErrorCase{"MIN (some_metric) keep_common", "1:19: parse error: unexpected identifier \"keep_common\""},
-        ErrorCase{"sum (some_metric) without (test) by (test)", "1:34: parse error: unexpected <by>"},
-        ErrorCase{"sum without (test) (some_metric) by (test)", "1:34: parse error: unexpected <by>"},
+        ErrorCase{"sum(rate(x y))",
+                  "1:12: parse error: unexpected identifier \"y\" in aggregation"},
+        ErrorCase{"sum () by (test)",
+                  "1:1: parse error: no arguments for aggregate expression provided"},
+        ErrorCase{"MIN keep_common (some_metric)",
+                  "1:5: parse error: unexpected identifier \"keep_common\""},
+        ErrorCase{"MIN (some_metric) keep_common",
+                  "1:19: parse error: unexpected identifier \"keep_common\""},
+        ErrorCase{"sum (some_metric) without (test) by (test)",
+                  "1:34: parse error: unexpected <by>"},
+        ErrorCase{"sum without (test) (some_metric) by (test)",
+                  "1:34: parse error: unexpected <by>"},
         ErrorCase{"topk(some_metric)",
-                  "1:1: parse error: wrong number of arguments for aggregate expression provided, expected 2, got 1"},
-        ErrorCase{"sum(a, b)", "1:1: parse error: wrong number of arguments for aggregate expression provided, expected 1, got 2"},
-        ErrorCase{"topk(some_metric,)", "1:17: parse error: trailing commas not allowed in function call args"},
-        ErrorCase{"topk(some_metric, other_metric)",
-                  "1:6: parse error: expected type scalar in aggregation parameter, got instant vector"},
-        ErrorCase{"count_values(5, other_metric)", "1:14: parse error: expected type string in aggregation parameter, got scalar"},
-        ErrorCase{"sum(foo[5m])", "1:5: parse error: expected type instant vector in aggregation expression, got range vector"},
+                  "1:1: parse error: wrong number of arguments for aggregate expression provided, "
+                  "expected 2, got 1"},
+        ErrorCase{"sum(a, b)",
+                  "1:1: parse error: wrong number of arguments for aggregate expression provided, "
+                  "expected 1, got 2"},
+        ErrorCase{"topk(some_metric,)",
+                  "1:17: parse error: trailing commas not allowed in function call args"},
+        ErrorCase{
+            "topk(some_metric, other_metric)",
+            "1:6: parse error: expected type scalar in aggregation parameter, got instant vector"},
+        ErrorCase{"count_values(5, other_metric)",
+                  "1:14: parse error: expected type string in aggregation parameter, got scalar"},
+        ErrorCase{"sum(foo[5m])",
+                  "1:5: parse error: expected type instant vector in aggregation expression, got "
+                  "range vector"},
         ErrorCase{"quantile(\"a\", rate(x))",
-                  "1:20: parse error: expected type range vector in call to function \"rate\", got instant vector"},
+                  "1:20: parse error: expected type range vector in call to function \"rate\", got "
+                  "instant vector"},
         // Functions.
-        ErrorCase{"floor()", "1:1: parse error: expected 1 argument(s) in call to \"floor\", got 0"},
-        ErrorCase{"floor(some_metric, other_metric)", "1:1: parse error: expected 1 argument(s) in call to \"floor\", got 2"},
-        ErrorCase{"floor(1)", "1:7: parse error: expected type instant vector in call to function \"floor\", got scalar"},
+        ErrorCase{"floor()",
+                  "1:1: parse error: expected 1 argument(s) in call to \"floor\", got 0"},
+        ErrorCase{"floor(some_metric, other_metric)",
+                  "1:1: parse error: expected 1 argument(s) in call to \"floor\", got 2"},
+        ErrorCase{"floor(1)",
+                  "1:7: parse error: expected type instant vector in call to function \"floor\", "
+                  "got scalar"},
         ErrorCase{"hour(some_metric, some_metric, some_metric)",
                   "1:1: parse error: expected at most 1 argument(s) in call to \"hour\", got 3"},
-        ErrorCase{"label_join(a, \"b\")", "1:1: parse error: expected at least 3 argument(s) in call to \"label_join\", got 2"},
+        ErrorCase{
+            "label_join(a, \"b\")",
+            "1:1: parse error: expected at least 3 argument(s) in call to \"label_join\", got 2"},
         ErrorCase{"label_join(a, \"b\", \",\", \"c\", 1)",
-                  "1:30: parse error: expected type string in call to function \"label_join\", got scalar"},
-        ErrorCase{"time(some_metric)", "1:1: parse error: expected 0 argument(s) in call to \"time\", got 1"},
+                  "1:30: parse error: expected type string in call to function \"label_join\", got "
+                  "scalar"},
+        ErrorCase{"time(some_metric)",
+                  "1:1: parse error: expected 0 argument(s) in call to \"time\", got 1"},
         ErrorCase{"non_existent_function_far_bar()",
                   "1:1: parse error: unknown function with name \"non_existent_function_far_bar\""},
         ErrorCase{"foo()", "1:1: parse error: unknown function with name \"foo\""},
         ErrorCase{"a>b()", "1:3: parse error: unknown function with name \"b\""},
         ErrorCase{"rate(some_metric)",
-                  "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"},
-        ErrorCase{"rate(avg)", "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"},
+                  "1:6: parse error: expected type range vector in call to function \"rate\", got "
+                  "instant vector"},
+        ErrorCase{"rate(avg)",
+                  "1:6: parse error: expected type range vector in call to function \"rate\", got "
+                  "instant vector"},
         ErrorCase{"rate(foo[5m:1m] offset 1m)", "OK: rate(foo[5m:1m] offset 1m)"},
-        ErrorCase{"abs(foo, )", "1:8: parse error: trailing commas not allowed in function call args"},
+        ErrorCase{"abs(foo, )",
+                  "1:8: parse error: trailing commas not allowed in function call args"},
         ErrorCase{"abs(,foo)", "1:5: parse error: unexpected \",\""},
         ErrorCase{"abs(foo", "1:8: parse error: unclosed left parenthesis"},
         ErrorCase{"histogram_quantile(foo, bar)",
-                  "1:20: parse error: expected type scalar in call to function \"histogram_quantile\", got instant vector"},
-        ErrorCase{"info(foo, bar)", "1:11: parse error: expected label selectors only, got vector selector instead"},
-        ErrorCase{"info(foo, 1)", "1:1: parse error: expected type instant vector in call to function \"info\", got scalar"},
+                  "1:20: parse error: expected type scalar in call to function "
+                  "\"histogram_quantile\", got instant vector"},
+        ErrorCase{"info(foo, bar)",
+                  "1:11: parse error: expected label selectors only, got vector selector instead"},
+        ErrorCase{"info(foo, 1)",
+                  "1:1: parse error: expected type instant vector in call to function \"info\", "
+                  "got scalar"},
         ErrorCase{"info(foo, {})", "OK: info(foo, )"},
         // Regex errors surface as parse errors at the label.
-        ErrorCase{"foo{a=~\"(\"}", "1:5: parse error: error parsing regexp: missing closing ): `^(?s:()$`"},
-        ErrorCase{"foo{a!~\"[a\"}", "1:5: parse error: error parsing regexp: missing closing ]: `[a)$`"},
-        ErrorCase{"foo{a=~\"a**\"}", "1:5: parse error: error parsing regexp: invalid nested repetition operator: `**`"},
-        ErrorCase{"foo{a=~\"*\"}", "1:5: parse error: error parsing regexp: missing argument to repetition operator: `*`"},
-        ErrorCase{"foo{a=~\"\\\\q\"}", "1:5: parse error: error parsing regexp: invalid escape sequence: `\\q`"},
+        ErrorCase{"foo{a=~\"(\"}",
+                  "1:5: parse error: error parsing regexp: missing closing ): `^(?s:()$`"},
+        ErrorCase{"foo{a!~\"[a\"}",
+                  "1:5: parse error: error parsing regexp: missing closing ]: `[a)$`"},
+        ErrorCase{
+            "foo{a=~\"a**\"}",
+            "1:5: parse error: error parsing regexp: invalid nested repetition operator: `**`"},
+        ErrorCase{
+            "foo{a=~\"*\"}",
+            "1:5: parse error: error parsing regexp: missing argument to repetition operator: `*`"},
+        ErrorCase{"foo{a=~\"\\\\q\"}",
+                  "1:5: parse error: error parsing regexp: invalid escape sequence: `\\q`"},
         ErrorCase{"foo{x=\"(\"}", "OK: foo{x=\"(\"}"}));
 
 // ---------------------------------------------------------------------------
@@ -678,9 +867,11 @@ TEST(ParserTest, DepthLimit) {
   ParseOptions opts;
   opts.max_depth = 3;
   EXPECT_TRUE(ParseExpr("((1))", opts).ok());
-  EXPECT_EQ(ParseError("(((1)))", opts), "1:4: parse error: expression is nested too deeply (the limit is 3 levels)");
+  EXPECT_EQ(ParseError("(((1)))", opts),
+            "1:4: parse error: expression is nested too deeply (the limit is 3 levels)");
   EXPECT_TRUE(ParseExpr("1 + 2 + 3", opts).ok());
-  EXPECT_EQ(ParseError("1 + 2 + 3 + 4", opts), "1:11: parse error: expression is nested too deeply (the limit is 3 levels)");
+  EXPECT_EQ(ParseError("1 + 2 + 3 + 4", opts),
+            "1:11: parse error: expression is nested too deeply (the limit is 3 levels)");
   EXPECT_EQ(ParseError("abs(abs(abs(foo)))", opts),
             "1:13: parse error: expression is nested too deeply (the limit is 3 levels)");
 }
@@ -694,7 +885,8 @@ TEST(ParserHostileTest, FiftyThousandNestedParens) {
   q.append(50000, ')');
   auto e = ParseExpr(q);
   ASSERT_FALSE(e.ok());
-  EXPECT_EQ(e.status().message(), "1:1001: parse error: expression is nested too deeply (the limit is 1000 levels)");
+  EXPECT_EQ(e.status().message(),
+            "1:1001: parse error: expression is nested too deeply (the limit is 1000 levels)");
 }
 
 TEST(ParserHostileTest, NestingUpToTheLimitIsFine) {
@@ -744,7 +936,8 @@ TEST(ParserHostileTest, HundredKilobyteChainIsBoundedByMaxDepth) {
   // height passes max_depth.
   auto e = ParseExpr(q);
   ASSERT_FALSE(e.ok());
-  EXPECT_EQ(e.status().message(), "1:2000: parse error: expression is nested too deeply (the limit is 1000 levels)");
+  EXPECT_EQ(e.status().message(),
+            "1:2000: parse error: expression is nested too deeply (the limit is 1000 levels)");
 
   // With the bound raised, the 50,000-operator chain parses (in linear time).
   ParseOptions opts;
@@ -811,9 +1004,33 @@ TEST(ParserHostileTest, LargeFlatInputsParse) {
 }
 
 TEST(ParserHostileTest, GarbageDoesNotCrash) {
-  const char* inputs[] = {"\x00", "\xff\xfe", "{{{{", "[[[[", "]]]]", "@@@", "offset offset offset", "sum(", "sum by",
-                          "foo[5m:5m:5m]", "a @ start(", "\"\\u", "'", "`", "foo{a=\"\\", "0x", "0x_", ".", "..",
-                          "1e+", "#", "{\"", "by (", "on", "group_left", "foo{a=~\"\\\\\"}", "foo @ 1e400"};
+  const char* inputs[] = {"\x00",
+                          "\xff\xfe",
+                          "{{{{",
+                          "[[[[",
+                          "]]]]",
+                          "@@@",
+                          "offset offset offset",
+                          "sum(",
+                          "sum by",
+                          "foo[5m:5m:5m]",
+                          "a @ start(",
+                          "\"\\u",
+                          "'",
+                          "`",
+                          "foo{a=\"\\",
+                          "0x",
+                          "0x_",
+                          ".",
+                          "..",
+                          "1e+",
+                          "#",
+                          "{\"",
+                          "by (",
+                          "on",
+                          "group_left",
+                          "foo{a=~\"\\\\\"}",
+                          "foo @ 1e400"};
   for (const char* in : inputs) {
     auto e = ParseExpr(std::string_view(in, in[0] == '\0' ? 1 : std::strlen(in)));
     EXPECT_FALSE(e.ok()) << in;
@@ -824,13 +1041,82 @@ TEST(ParserHostileTest, GarbageDoesNotCrash) {
 // that parses back to the same form (also through Pretty's line splitting).
 TEST(ParserFuzzTest, RandomTokenSoupRoundTrips) {
   const char* tokens[] = {
-      "foo", "bar:baz", "sum", "by", "without", "(", ")", "(", ")", "{", "}", "a=\"b\"", "c!~\"d.*\"",
-      "\"s\"", "'q'", "1", "0x1f", "2.5e3", "Inf", "NaN", "5m", "1h30m", "[5m]", "[1h:5m]", "[30m:]",
-      "offset 5m", "offset -1m", "@ 100", "@ start()", "@ end()", "+", "-", "*", "/", "%", "^", "atan2",
-      "==", "!=", ">", "<", ">=", "<=", "bool", "and", "or", "unless", "on(a)", "ignoring(b)",
-      "group_left(c)", "group_right", "rate(", "abs(", "time()", "topk(", "count_values(", "quantile(",
-      "label_join(", "histogram_quantile(", "vector(", "scalar(", ",", " ", "# c\n", "by (x)", "without ()",
-      "sum(", "max by (le) (", "{__name__=\"x\"}", "{\"u.t\"}", "start", "end", "offset", ":", "]", "[",
+      "foo",
+      "bar:baz",
+      "sum",
+      "by",
+      "without",
+      "(",
+      ")",
+      "(",
+      ")",
+      "{",
+      "}",
+      "a=\"b\"",
+      "c!~\"d.*\"",
+      "\"s\"",
+      "'q'",
+      "1",
+      "0x1f",
+      "2.5e3",
+      "Inf",
+      "NaN",
+      "5m",
+      "1h30m",
+      "[5m]",
+      "[1h:5m]",
+      "[30m:]",
+      "offset 5m",
+      "offset -1m",
+      "@ 100",
+      "@ start()",
+      "@ end()",
+      "+",
+      "-",
+      "*",
+      "/",
+      "%",
+      "^",
+      "atan2",
+      "==",
+      "!=",
+      ">",
+      "<",
+      ">=",
+      "<=",
+      "bool",
+      "and",
+      "or",
+      "unless",
+      "on(a)",
+      "ignoring(b)",
+      "group_left(c)",
+      "group_right",
+      "rate(",
+      "abs(",
+      "time()",
+      "topk(",
+      "count_values(",
+      "quantile(",
+      "label_join(",
+      "histogram_quantile(",
+      "vector(",
+      "scalar(",
+      ",",
+      " ",
+      "# c\n",
+      "by (x)",
+      "without ()",
+      "sum(",
+      "max by (le) (",
+      "{__name__=\"x\"}",
+      "{\"u.t\"}",
+      "start",
+      "end",
+      "offset",
+      ":",
+      "]",
+      "[",
   };
   const size_t n = sizeof(tokens) / sizeof(tokens[0]);
   uint64_t state = 42;
@@ -851,7 +1137,8 @@ TEST(ParserFuzzTest, RandomTokenSoupRoundTrips) {
     auto e = ParseExpr(q);
     if (!e.ok()) {
       EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument) << q;
-      EXPECT_NE(e.status().message().find("parse error: "), std::string::npos) << q << " -> " << e.status();
+      EXPECT_NE(e.status().message().find("parse error: "), std::string::npos)
+          << q << " -> " << e.status();
       continue;
     }
     ++parsed;
@@ -922,9 +1209,18 @@ TEST(ParseDurationTest, Valid) {
     int64_t ms;
   };
   const Case cases[] = {
-      {"0", 0},           {"0s", 0},          {"5m", 300000},         {"1h30m", 5400000},      {"100ms", 100},
-      {"1y", 31536000000}, {"1w", 604800000}, {"1d", 86400000},       {"1s500ms", 1500},       {"90m", 5400000},
-      {"1y2w3d4h5m6s7ms", 31536000000 + 2 * 604800000 + 3 * 86400000 + 4 * 3600000 + 5 * 60000 + 6000 + 7},
+      {"0", 0},
+      {"0s", 0},
+      {"5m", 300000},
+      {"1h30m", 5400000},
+      {"100ms", 100},
+      {"1y", 31536000000},
+      {"1w", 604800000},
+      {"1d", 86400000},
+      {"1s500ms", 1500},
+      {"90m", 5400000},
+      {"1y2w3d4h5m6s7ms",
+       31536000000 + 2 * 604800000 + 3 * 86400000 + 4 * 3600000 + 5 * 60000 + 6000 + 7},
       {"292y", 292LL * 31536000000},
   };
   for (const Case& c : cases) {
@@ -980,17 +1276,87 @@ TEST(FunctionTableTest, Signatures) {
   EXPECT_TRUE(LookupFunction("info")->experimental);
   EXPECT_FALSE(LookupFunction("histogram_avg")->experimental);
 
-  const char* names[] = {
-      "abs", "absent", "absent_over_time", "acos", "acosh", "asin", "asinh", "atan", "atanh", "avg_over_time", "ceil",
-      "changes", "clamp", "clamp_max", "clamp_min", "cos", "cosh", "count_over_time", "day_of_month", "day_of_week",
-      "day_of_year", "days_in_month", "deg", "delta", "deriv", "exp", "floor", "histogram_avg", "histogram_count",
-      "histogram_fraction", "histogram_quantile", "histogram_stddev", "histogram_stdvar", "histogram_sum", "hour",
-      "idelta", "increase", "irate", "label_replace", "label_join", "last_over_time", "ln", "log10", "log2",
-      "mad_over_time", "max_over_time", "min_over_time", "minute", "month", "pi", "predict_linear",
-      "present_over_time", "quantile_over_time", "rad", "rate", "resets", "round", "scalar", "sgn", "sin", "sinh",
-      "sort", "sort_desc", "sort_by_label", "sort_by_label_desc", "sqrt", "stddev_over_time", "stdvar_over_time",
-      "sum_over_time", "tan", "tanh", "time", "timestamp", "vector", "year", "double_exponential_smoothing", "info",
-      "ts_of_min_over_time", "ts_of_max_over_time", "ts_of_last_over_time", "first_over_time"};
+  const char* names[] = {"abs",
+                         "absent",
+                         "absent_over_time",
+                         "acos",
+                         "acosh",
+                         "asin",
+                         "asinh",
+                         "atan",
+                         "atanh",
+                         "avg_over_time",
+                         "ceil",
+                         "changes",
+                         "clamp",
+                         "clamp_max",
+                         "clamp_min",
+                         "cos",
+                         "cosh",
+                         "count_over_time",
+                         "day_of_month",
+                         "day_of_week",
+                         "day_of_year",
+                         "days_in_month",
+                         "deg",
+                         "delta",
+                         "deriv",
+                         "exp",
+                         "floor",
+                         "histogram_avg",
+                         "histogram_count",
+                         "histogram_fraction",
+                         "histogram_quantile",
+                         "histogram_stddev",
+                         "histogram_stdvar",
+                         "histogram_sum",
+                         "hour",
+                         "idelta",
+                         "increase",
+                         "irate",
+                         "label_replace",
+                         "label_join",
+                         "last_over_time",
+                         "ln",
+                         "log10",
+                         "log2",
+                         "mad_over_time",
+                         "max_over_time",
+                         "min_over_time",
+                         "minute",
+                         "month",
+                         "pi",
+                         "predict_linear",
+                         "present_over_time",
+                         "quantile_over_time",
+                         "rad",
+                         "rate",
+                         "resets",
+                         "round",
+                         "scalar",
+                         "sgn",
+                         "sin",
+                         "sinh",
+                         "sort",
+                         "sort_desc",
+                         "sort_by_label",
+                         "sort_by_label_desc",
+                         "sqrt",
+                         "stddev_over_time",
+                         "stdvar_over_time",
+                         "sum_over_time",
+                         "tan",
+                         "tanh",
+                         "time",
+                         "timestamp",
+                         "vector",
+                         "year",
+                         "double_exponential_smoothing",
+                         "info",
+                         "ts_of_min_over_time",
+                         "ts_of_max_over_time",
+                         "ts_of_last_over_time",
+                         "first_over_time"};
   for (const char* n : names) EXPECT_NE(LookupFunction(n), nullptr) << n;
   auto all = AllFunctions();
   for (size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1].name, all[i].name);
