@@ -353,6 +353,11 @@ absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
   if (a.param != nullptr) {
     MERIDIAN_ASSIGN_OR_RETURN(params, EvalScalarSteps(this, *a.param));
   }
+  if ((IsKOp(a.op) || a.op == AggOp::kQuantile) &&
+      params.size() < static_cast<size_t>(num_steps_)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("parameter required for aggregation ", std::string(AggOpName(a.op))));
+  }
   if (!IsKOp(a.op) && a.op != AggOp::kQuantile) {
     SeriesAggregator agg(a, this, q_);
     auto sink = [&](const Labels& ls, bool drop, std::vector<Point>* pts) {

@@ -181,6 +181,64 @@ absl::StatusOr<EvalResult> Evaluator::SetBinop(const BinaryExpr& b, EvalResult l
     rhash[i] = rhs[i].metric.Hash();
   }
   SeriesAccumulator acc;
+
+  // Fast path: when every signature and every label set occurs at most once
+  // per side and no label set is on both sides, each output series is one
+  // input series filtered against at most one series of the other side.
+  {
+    absl::flat_hash_map<uint64_t, int> lby, rby;
+    absl::flat_hash_set<uint64_t> hashes;
+    bool fast = true;
+    for (size_t i = 0; i < lhs.size() && fast; ++i) {
+      fast = lby.try_emplace(lsig[i], static_cast<int>(i)).second && hashes.insert(lhash[i]).second;
+    }
+    for (size_t j = 0; j < rhs.size() && fast; ++j) {
+      fast = rby.try_emplace(rsig[j], static_cast<int>(j)).second && hashes.insert(rhash[j]).second;
+    }
+    if (fast) {
+      // Appends the points of `from` for which `other` has (keep_present)
+      // or lacks (!keep_present) a point at the same time.
+      auto filter = [&](const EvalSeries& from, uint64_t hash, const EvalSeries* other,
+                        bool keep_present) -> absl::Status {
+        int idx = -1;
+        size_t k = 0;
+        for (const Point& p : from.points) {
+          bool present = false;
+          if (other != nullptr) {
+            const auto& op = other->points;
+            while (k < op.size() && op[k].t_ms < p.t_ms) ++k;
+            present = k < op.size() && op[k].t_ms == p.t_ms;
+          }
+          if (present != keep_present) continue;
+          if (idx < 0) idx = acc.SeriesFor(hash, from.drop_name, [&] { return from.metric; });
+          MERIDIAN_RETURN_IF_ERROR(acc.Add(idx, p.t_ms, p.v));
+        }
+        return absl::OkStatus();
+      };
+      for (size_t i = 0; i < lhs.size(); ++i) {
+        if ((i & 1023) == 1023) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+        auto it = rby.find(lsig[i]);
+        const EvalSeries* other = it == rby.end() ? nullptr : &rhs[it->second];
+        if (b.op == BinOp::kOr) {
+          MERIDIAN_RETURN_IF_ERROR(filter(lhs[i], lhash[i], nullptr, false));
+        } else {
+          MERIDIAN_RETURN_IF_ERROR(filter(lhs[i], lhash[i], other, b.op == BinOp::kAnd));
+        }
+      }
+      if (b.op == BinOp::kOr) {
+        for (size_t j = 0; j < rhs.size(); ++j) {
+          auto it = lby.find(rsig[j]);
+          const EvalSeries* other = it == lby.end() ? nullptr : &lhs[it->second];
+          MERIDIAN_RETURN_IF_ERROR(filter(rhs[j], rhash[j], other, false));
+        }
+      }
+      out.matrix = acc.Take();
+      MERIDIAN_RETURN_IF_ERROR(
+          q_->AddSamples(CountPoints(out.matrix) - CountPoints(lhs) - CountPoints(rhs)));
+      return out;
+    }
+  }
+
   StepCursor lc(&lhs), rc(&rhs);
   absl::flat_hash_set<uint64_t> sigs;
   for (int step = 0; step < num_steps_; ++step) {

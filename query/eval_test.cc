@@ -249,6 +249,34 @@ TEST_F(EvalTest, BinaryMatching) {
   EXPECT_EQ(std::get<Scalar>(mod->value).v, -1);
 }
 
+TEST_F(EvalTest, SetOperatorsOverRanges) {
+  // a has points for steps 0..2 only, b for steps 2..4 (lookback 5m is longer
+  // than the data, so use staleness to cut the series).
+  data_.Add({{"__name__", "a"}, {"x", "1"}}, {{0, 1}, {kMin, 1}, {2 * kMin, 1}, {150 * kSec, StaleNaN()}});
+  data_.Add({{"__name__", "b"}, {"x", "1"}}, {{2 * kMin, 2}, {3 * kMin, 2}, {4 * kMin, 2}});
+  data_.Add({{"__name__", "b"}, {"x", "2"}}, {{0, 3}});
+  auto points = [&](std::string_view q) {
+    std::vector<std::string> out;
+    auto r = engine_.RangeQuery(data_, q, 0, 4 * kMin, kMin, {});
+    EXPECT_TRUE(r.ok()) << q << ": " << r.status();
+    if (!r.ok()) return out;
+    for (const auto& s : std::get<Matrix>(r->value)) {
+      std::string line = s.metric.ToString() + ":";
+      for (const auto& p : s.points) line += " " + std::to_string(p.t_ms / kMin) + "=" + std::to_string(static_cast<int>(p.v));
+      out.push_back(line);
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(points("a and on(x) b"), V{"a{x=\"1\"}: 2=1"});
+  EXPECT_EQ(points("a unless on(x) b"), V{"a{x=\"1\"}: 0=1 1=1"});
+  EXPECT_EQ(points("a or on(x) b"),
+            (V{"a{x=\"1\"}: 0=1 1=1 2=1", "b{x=\"1\"}: 3=2 4=2",
+               "b{x=\"2\"}: 0=3 1=3 2=3 3=3 4=3"}));
+  // Two lhs series with one signature: the step-by-step path.
+  EXPECT_EQ(points("b unless on() a"), (V{"b{x=\"1\"}: 3=2 4=2", "b{x=\"2\"}: 3=3 4=3"}));
+}
+
 TEST_F(EvalTest, AggregationsAndOrdering) {
   for (int i = 0; i < 5; ++i) {
     data_.Add({{"__name__", "v"}, {"i", std::to_string(i)}, {"g", i % 2 ? "odd" : "even"}},
