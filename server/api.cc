@@ -451,7 +451,7 @@ void PrometheusApi::Register(httplib::Server* srv) {
          auto expr = promql::ParseExpr(Param(req, "query"));
          if (!expr.ok()) return {InvalidParam("query", expr.status())};
          Reply r;
-         JsonWriter(&r.data).String(promql::Format(**expr));
+         JsonWriter(&r.data).String(promql::Pretty(**expr));
          return r;
        }));
 
