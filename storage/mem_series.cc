@@ -16,6 +16,14 @@ const Sample* FindSample(const std::vector<Sample>& v, int64_t t_ms) {
   return it != v.end() && it->t_ms == t_ms ? &*it : nullptr;
 }
 
+// Per-thread scratch space for head block encoding and merging, so that the
+// append path does not allocate.
+std::vector<Sample>& ScratchSamples() {
+  thread_local std::vector<Sample> v;
+  v.clear();
+  return v;
+}
+
 ClosedChunk Encode(std::span<const Sample> samples) {
   ClosedChunk c{samples.front().t_ms, samples.back().t_ms, {}};
   EncodeChunk(samples, &c.data);
@@ -55,7 +63,7 @@ absl::StatusOr<AppendOutcome> MemSeries::Append(const Sample& s, const AppendLim
     AppendHead(s);
     return AppendOutcome::kAppended;
   }
-  if (!head_.empty() && head_.back().t_ms == s.t_ms) {
+  if (!head_.empty() && head_.back().t_ms == s.t_ms) {  // a retry of the newest sample
     return SameBits(head_.back().v, s.v) ? AppendOutcome::kDuplicate : AppendOutcome::kConflict;
   }
   // Duplicates are looked up before the window check so that retries of
@@ -81,13 +89,16 @@ absl::StatusOr<AppendOutcome> MemSeries::Append(const Sample& s, const AppendLim
 }
 
 void MemSeries::AppendHead(const Sample& s) {
-  if (!head_.empty() &&
-      (head_.size() >= kChunkSamples || s.t_ms - head_.front().t_ms >= kMaxChunkSpanMs)) {
+  const size_t n = HeadSize();
+  if (n > 0 && (n >= kChunkSamples || s.t_ms - head_min_t_ms_ >= kMaxChunkSpanMs)) {
     CutHead();
+  } else if (head_.size() >= kHeadRawSamples) {
+    EncodeHeadBlock();
   }
+  if (HeadSize() == 0) head_min_t_ms_ = s.t_ms;
   if (head_.size() == head_.capacity()) {
-    // Few, geometric allocations per chunk; never one per sample.
-    head_.reserve(std::min(kChunkSamples, std::max<size_t>(16, head_.capacity() * 4)));
+    // Few, geometric allocations per series; never one per sample.
+    head_.reserve(std::min(kHeadRawSamples, std::max<size_t>(8, head_.capacity() * 2)));
   }
   head_.push_back(s);
   head_end_hint_.store(head_.data() + head_.size(), std::memory_order_relaxed);
@@ -96,10 +107,43 @@ void MemSeries::AppendHead(const Sample& s) {
 }
 
 void MemSeries::CutHead() {
-  closed_.push_back(Encode(head_));
-  std::vector<Sample>().swap(head_);  // idle series should not pin a full chunk
+  closed_.push_back(EncodeHead());
+  head_.clear();  // keeps its capacity: at most kHeadRawSamples samples
+  std::string().swap(head_blocks_);  // idle series should not pin a chunk's blocks
+  head_blocks_n_ = 0;
   head_persisted_ = 0;
   ++head_generation_;
+}
+
+void MemSeries::EncodeHeadBlock() {
+  thread_local std::string block;
+  block.clear();
+  EncodeChunk(head_, &block);
+  // Grows to the exact size (std::string would double its capacity): one
+  // allocation per block, a few bytes per sample.
+  std::string grown;
+  grown.reserve(head_blocks_.size() + block.size() + 4);
+  grown.append(head_blocks_);
+  coding::PutLengthPrefixed(&grown, block);
+  head_blocks_.swap(grown);
+  head_blocks_n_ += static_cast<uint32_t>(head_.size());
+  head_.clear();
+}
+
+void MemSeries::HeadSamples(std::vector<Sample>* out) const {
+  coding::Reader r(head_blocks_);
+  std::string_view block;
+  while (r.GetLengthPrefixed(&block)) {
+    (void)DecodeChunk(block, out);  // our own encoding; cannot fail
+  }
+  out->insert(out->end(), head_.begin(), head_.end());
+}
+
+ClosedChunk MemSeries::EncodeHead() const {
+  if (head_blocks_n_ == 0) return Encode(head_);
+  std::vector<Sample>& all = ScratchSamples();
+  HeadSamples(&all);
+  return Encode(all);
 }
 
 void MemSeries::CutOutOfOrder() {
@@ -120,6 +164,14 @@ std::optional<double> MemSeries::MemoryValueAt(int64_t t_ms) const {
   if (const Sample* s = FindSample(head_, t_ms)) return s->v;
   if (const Sample* s = FindSample(ooo_, t_ms)) return s->v;
   std::vector<Sample> tmp;
+  if (head_blocks_n_ > 0 && t_ms >= head_min_t_ms_) {
+    coding::Reader r(head_blocks_);
+    std::string_view block;
+    while (r.GetLengthPrefixed(&block)) {
+      (void)DecodeChunk(block, &tmp);  // our own encoding; cannot fail
+    }
+    if (const Sample* s = FindSample(tmp, t_ms)) return s->v;
+  }
   for (const ClosedChunk& c : closed_) {
     if (t_ms < c.min_t_ms || t_ms > c.max_t_ms) continue;
     tmp.clear();
@@ -140,6 +192,18 @@ absl::Status MemSeries::ReadMemory(int64_t start_ms, int64_t end_ms,
                               [&](const Sample& s) { return s.t_ms < start_ms || s.t_ms > end_ms; }),
                out->end());
   }
+  if (head_blocks_n_ > 0 && head_min_t_ms_ <= end_ms) {
+    coding::Reader r(head_blocks_);
+    std::string_view block;
+    while (r.GetLengthPrefixed(&block)) {
+      size_t base = out->size();
+      MERIDIAN_RETURN_IF_ERROR(DecodeChunk(block, out));
+      auto first = out->begin() + static_cast<ptrdiff_t>(base);
+      out->erase(std::remove_if(first, out->end(),
+                                [&](const Sample& s) { return s.t_ms < start_ms || s.t_ms > end_ms; }),
+                 out->end());
+    }
+  }
   for (const auto* v : {&head_, &ooo_}) {
     for (const Sample& s : *v) {
       if (s.t_ms >= start_ms && s.t_ms <= end_ms) out->push_back(s);
@@ -154,9 +218,9 @@ MemSeries::PersistSnapshot MemSeries::SnapshotForPersist() {
   snap.chunks = closed_;
   snap.num_closed = closed_.size();
   snap.head_generation = head_generation_;
-  if (head_.size() > head_persisted_) {
-    snap.chunks.push_back(Encode(head_));
-    snap.head_samples = head_.size();
+  if (HeadSize() > head_persisted_) {
+    snap.chunks.push_back(EncodeHead());
+    snap.head_samples = HeadSize();
   }
   return snap;
 }
@@ -175,8 +239,20 @@ void MemSeries::MarkPersisted(const PersistSnapshot& snap) {
 bool MemSeries::TrimBefore(int64_t cutoff_ms) {
   std::erase_if(closed_, [&](const ClosedChunk& c) { return c.max_t_ms < cutoff_ms; });
   std::erase_if(ooo_, [&](const Sample& s) { return s.t_ms < cutoff_ms; });
-  if (!head_.empty() && head_.front().t_ms < cutoff_ms) {
-    std::erase_if(head_, [&](const Sample& s) { return s.t_ms < cutoff_ms; });
+  if (HeadSize() > 0 && head_min_t_ms_ < cutoff_ms) {
+    std::vector<Sample> all;
+    HeadSamples(&all);
+    std::erase_if(all, [&](const Sample& s) { return s.t_ms < cutoff_ms; });
+    std::string().swap(head_blocks_);
+    head_blocks_n_ = 0;
+    head_.clear();
+    // Re-encodes the kept samples in blocks; the last (partial) one stays raw.
+    for (size_t i = 0; i < all.size(); i += kHeadRawSamples) {
+      const size_t end = std::min(all.size(), i + kHeadRawSamples);
+      head_.assign(all.begin() + static_cast<ptrdiff_t>(i), all.begin() + static_cast<ptrdiff_t>(end));
+      if (end < all.size()) EncodeHeadBlock();
+    }
+    if (!all.empty()) head_min_t_ms_ = all.front().t_ms;
     head_persisted_ = 0;  // the stored copy is keyed by the old first sample
     ++head_generation_;
   }
@@ -199,7 +275,8 @@ void MemSeries::Widen(int64_t t_ms) {
 }
 
 size_t MemSeries::MemoryBytes() const {
-  size_t n = sizeof(*this) + flat_labels_.capacity() + (head_.capacity() + ooo_.capacity()) * sizeof(Sample);
+  size_t n = sizeof(*this) + flat_labels_.capacity() + head_blocks_.capacity() +
+             (head_.capacity() + ooo_.capacity()) * sizeof(Sample);
   for (const ClosedChunk& c : closed_) n += sizeof(c) + c.data.capacity();
   for (const Label& l : labels_) n += sizeof(l) + l.name.capacity() + l.value.capacity();
   return n;

@@ -29,6 +29,10 @@ namespace meridian {
 // readers seek to (start - kMaxChunkSpanMs).
 inline constexpr size_t kChunkSamples = 240;
 inline constexpr int64_t kMaxChunkSpanMs = 2 * 3600 * 1000;
+// The open head chunk keeps at most this many samples raw (16 bytes each);
+// older ones are encoded in blocks of this size (a few bytes per sample)
+// and merged into one chunk when the head is cut or persisted.
+inline constexpr size_t kHeadRawSamples = 32;
 
 struct ClosedChunk {
   int64_t min_t_ms;
@@ -98,7 +102,7 @@ class MemSeries {
   // nothing is left in memory.
   bool TrimBefore(int64_t cutoff_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   bool MemoryEmpty() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
-    return head_.empty() && ooo_.empty() && closed_.empty();
+    return head_.empty() && head_blocks_n_ == 0 && ooo_.empty() && closed_.empty();
   }
 
   // Loading at open: the span of this series' persisted chunks.
@@ -126,6 +130,14 @@ class MemSeries {
  private:
   void AppendHead(const Sample& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void CutHead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Moves the raw head samples into a new encoded block.
+  void EncodeHeadBlock() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Samples of the open head chunk (blocks, then raw tail).
+  size_t HeadSize() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return head_blocks_n_ + head_.size(); }
+  // Appends every sample of the open head chunk to *out, in order.
+  void HeadSamples(std::vector<Sample>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu);
+  // The open head chunk as one encoded chunk. REQUIRES: HeadSize() > 0.
+  ClosedChunk EncodeHead() const ABSL_SHARED_LOCKS_REQUIRED(mu);
   void CutOutOfOrder() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // The value stored in memory at t_ms, if any.
   std::optional<double> MemoryValueAt(int64_t t_ms) const ABSL_SHARED_LOCKS_REQUIRED(mu);
@@ -134,7 +146,13 @@ class MemSeries {
   const uint64_t id_;
   const std::string flat_labels_;  // per label: varint len, name, varint len, value
   const Labels labels_;
-  std::vector<Sample> head_ ABSL_GUARDED_BY(mu);  // strictly increasing t
+  // The open head chunk: head_blocks_ holds its first head_blocks_n_
+  // samples as length-prefixed (uvarint) chunk_codec blocks of
+  // kHeadRawSamples each, head_ the newer ones raw.
+  std::string head_blocks_ ABSL_GUARDED_BY(mu);
+  uint32_t head_blocks_n_ ABSL_GUARDED_BY(mu) = 0;
+  int64_t head_min_t_ms_ ABSL_GUARDED_BY(mu) = 0;  // first sample of the open chunk
+  std::vector<Sample> head_ ABSL_GUARDED_BY(mu);  // strictly increasing t, after the blocks
   size_t head_persisted_ ABSL_GUARDED_BY(mu) = 0;  // head samples in the stored copy
   uint64_t head_generation_ ABSL_GUARDED_BY(mu) = 0;  // bumped when head_ restarts
   std::vector<Sample> ooo_ ABSL_GUARDED_BY(mu);   // strictly increasing t

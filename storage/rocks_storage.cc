@@ -1,5 +1,6 @@
 #include "storage/rocks_storage.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <limits>
@@ -16,13 +17,11 @@
 namespace meridian {
 namespace {
 
-// A checkpoint starts when this many WAL bytes accumulated, or after
-// kCheckpointInterval of wall time.
-constexpr uint64_t kCheckpointWalBytes = 128ull << 20;
+// A checkpoint starts when CheckpointWalBytes() of WAL records accumulated,
+// or after kCheckpointInterval of wall time.
 constexpr absl::Duration kCheckpointInterval = absl::Minutes(10);
-// Uncompressed chunk blocks kept for reads (a chunk read decompresses a
-// whole 32 KiB block).
-constexpr size_t kBlockCacheBytes = 256 << 20;
+// The smallest memtable sizes accepted (smaller options are raised).
+constexpr size_t kMinMemtableBytes = 1 << 20;
 
 absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   if (s.ok()) return absl::OkStatus();
@@ -31,13 +30,14 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return absl::InternalError(msg);
 }
 
-rocksdb::ColumnFamilyOptions ChunkFamilyOptions(std::shared_ptr<rocksdb::Cache> cache) {
+rocksdb::ColumnFamilyOptions ChunkFamilyOptions(std::shared_ptr<rocksdb::Cache> cache,
+                                                size_t memtable_bytes) {
   rocksdb::ColumnFamilyOptions o;
   o.compression = rocksdb::kZSTD;
   o.bottommost_compression = rocksdb::kZSTD;
   o.bottommost_compression_opts.level = 6;
   o.bottommost_compression_opts.enabled = true;
-  o.write_buffer_size = 64 << 20;
+  o.write_buffer_size = std::max(memtable_bytes, kMinMemtableBytes);
   rocksdb::BlockBasedTableOptions t;
   t.block_size = 32 << 10;
   t.block_cache = std::move(cache);
@@ -65,7 +65,10 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const StorageOptions& opt
   return RocksStorage::Open(options);
 }
 
-RocksStorage::RocksStorage(const StorageOptions& options) : options_(options) {
+RocksStorage::RocksStorage(const StorageOptions& options)
+    : options_(options),
+      // Half the WAL memtable: records are deleted while still in memory.
+      checkpoint_wal_bytes_(std::max(options.wal_memtable_bytes, kMinMemtableBytes) / 2) {
   cache_limits_.max_cached_series = options.max_cached_series;
 }
 
@@ -105,14 +108,18 @@ absl::Status RocksStorage::OpenDb() {
   db.max_total_wal_size = 1ull << 30;
   rocksdb::ColumnFamilyOptions meta;
   meta.compression = rocksdb::kZSTD;
+  // Series definitions, ranges and metadata: small values; RocksDB's 64 MiB
+  // default would only cost memory.
+  meta.write_buffer_size = 16 << 20;
   rocksdb::ColumnFamilyOptions wal;
   wal.compression = rocksdb::kNoCompression;
-  // Large enough that checkpoints (every kCheckpointWalBytes) usually delete
-  // WAL records before their memtable is flushed; the flush then drops them.
-  wal.write_buffer_size = 2 * kCheckpointWalBytes;
+  // Twice the checkpoint threshold, so that checkpoints usually delete WAL
+  // records before their memtable is flushed; the flush then drops them.
+  wal.write_buffer_size = 2 * checkpoint_wal_bytes_;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, meta},
-      {keys::kChunksFamily, ChunkFamilyOptions(rocksdb::NewLRUCache(kBlockCacheBytes))},
+      {keys::kChunksFamily, ChunkFamilyOptions(rocksdb::NewLRUCache(options_.block_cache_bytes),
+                                               options_.chunk_memtable_bytes)},
       {keys::kWalFamily, wal},
   };
   rocksdb::DB* raw = nullptr;
@@ -339,7 +346,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   samples_appended_.fetch_add(result->samples_appended, std::memory_order_relaxed);
   const size_t record_bytes = wal.record().size();
   if (wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed) + record_bytes >=
-      kCheckpointWalBytes) {
+      checkpoint_wal_bytes_) {
     absl::MutexLock l(&bg_mu_);  // wakes CheckpointLoop
   }
   return absl::OkStatus();
@@ -350,7 +357,7 @@ void RocksStorage::CheckpointLoop() {
     {
       absl::MutexLock l(&bg_mu_);
       auto due = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) {
-        return stop_ || wal_bytes_.load(std::memory_order_relaxed) >= kCheckpointWalBytes;
+        return stop_ || wal_bytes_.load(std::memory_order_relaxed) >= checkpoint_wal_bytes_;
       };
       bg_mu_.AwaitWithTimeout(absl::Condition(&due), kCheckpointInterval);
       if (stop_) return;

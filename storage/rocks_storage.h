@@ -78,6 +78,8 @@ class RocksStorage : public Storage {
   void CheckpointLoop();
 
   StorageOptions options_;
+  // A checkpoint starts when this many WAL record bytes accumulated.
+  const uint64_t checkpoint_wal_bytes_;
   std::unique_ptr<rocksdb::DB> db_;
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;    // "default"
   rocksdb::ColumnFamilyHandle* chunks_ = nullptr;  // "chunks"

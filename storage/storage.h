@@ -47,6 +47,15 @@ struct StorageOptions {
   bool sync_wal = true;
   // Upper bound on memory for the label-set -> series-id cache, in series.
   size_t max_cached_series = 2'000'000;
+  // RocksDB memory (docs/format/storage.md, "Memory"). The WAL family's
+  // memtable; a checkpoint starts when half of it holds WAL records, so the
+  // records are usually deleted before the memtable is flushed to an SST.
+  size_t wal_memtable_bytes = 64 << 20;
+  // The chunks family's memtable (checkpointed chunks before their flush).
+  size_t chunk_memtable_bytes = 32 << 20;
+  // LRU cache of uncompressed chunk blocks for reads (a chunk read
+  // decompresses a whole 32 KiB block).
+  size_t block_cache_bytes = 32 << 20;
   // Wall clock, injectable for tests.
   std::function<int64_t()> now_ms;
 };

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -26,6 +27,20 @@
 
 namespace meridian {
 namespace {
+
+// A "VmRSS:"-style field of /proc/self/status in MB (0 when unreadable).
+double ProcStatusMb(const char* field) {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  double kb = 0;
+  const size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    if (std::strncmp(line, field, n) == 0) kb = std::atof(line + n);
+  }
+  std::fclose(f);
+  return kb / 1e3;
+}
 
 double CpuSeconds() {
   rusage ru;
@@ -264,6 +279,8 @@ int Run(int argc, char** argv) {
     appended += ws.appended;
   }
   const double process_s = process_cpu() - process0;
+  const double rss_ingest = ProcStatusMb("VmRSS:");
+  const double hwm_ingest = ProcStatusMb("VmHWM:");
   StorageStats before = st->Stats();
   auto f0 = std::chrono::steady_clock::now();
   absl::Status s = st->Flush();
@@ -320,6 +337,8 @@ int Run(int argc, char** argv) {
   std::printf("cached_series=%llu cache_bytes=%.1f MB max_rss=%.1f MB\n",
               static_cast<unsigned long long>(after.cached_series),
               static_cast<double>(after.cache_bytes) / 1e6, static_cast<double>(ru.ru_maxrss) / 1e3);
+  std::printf("rss after ingest %.1f MB (peak so far %.1f MB); at the end %.1f MB, peak (VmHWM) %.1f MB\n",
+              rss_ingest, hwm_ingest, ProcStatusMb("VmRSS:"), ProcStatusMb("VmHWM:"));
   st.reset();
   if (std::getenv("KEEP_DIR") == nullptr) std::filesystem::remove_all(dir);
   return 0;

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -12,7 +13,9 @@
 
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
+#include "storage/chunk_codec.h"
 #include "storage/coding.h"
+#include "storage/mem_series.h"
 
 namespace meridian {
 namespace {
@@ -92,6 +95,75 @@ std::vector<Sample> Samples(int64_t t0, int n, int64_t step = 15'000) {
   std::vector<Sample> v;
   for (int i = 0; i < n; ++i) v.push_back({t0 + i * step, static_cast<double>(i)});
   return v;
+}
+
+// The open head chunk keeps only kHeadRawSamples raw samples; older ones are
+// encoded blocks that every read, duplicate check, persist and trim sees.
+TEST(MemSeriesTest, EncodedHeadBlocks) {
+  MemSeries s(1, Labels::FromSorted({{"__name__", "x"}}));
+  std::lock_guard l(s.mu);
+  AppendLimits limits;
+  limits.out_of_order_window_ms = 3'600'000;
+  std::vector<Sample> want;
+  for (int i = 0; i < 100; ++i) {
+    Sample x{1000 + i * 15'000 + (i % 3), i == 7 ? std::nan("") : i * 0.25};
+    want.push_back(x);
+    ASSERT_EQ(*s.Append(x, limits, nullptr), AppendOutcome::kAppended);
+  }
+  auto bits = [](const std::vector<Sample>& v) {
+    std::vector<std::pair<int64_t, uint64_t>> out;
+    for (const Sample& x : v) out.push_back({x.t_ms, coding::DoubleBits(x.v)});
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  std::vector<Sample> got;
+  ASSERT_TRUE(s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got).ok());
+  EXPECT_EQ(bits(got), bits(want));
+  got.clear();
+  ASSERT_TRUE(s.ReadMemory(want[10].t_ms, want[50].t_ms, &got).ok());
+  EXPECT_EQ(bits(got), bits(std::vector<Sample>(want.begin() + 10, want.begin() + 51)));
+  // Samples in the encoded blocks: duplicates, conflicts, out-of-order.
+  EXPECT_EQ(*s.Append(want[5], limits, nullptr), AppendOutcome::kDuplicate);
+  EXPECT_EQ(*s.Append(want[7], limits, nullptr), AppendOutcome::kDuplicate);
+  EXPECT_EQ(*s.Append({want[5].t_ms, 99.0}, limits, nullptr), AppendOutcome::kConflict);
+  EXPECT_EQ(*s.Append(want[99], limits, nullptr), AppendOutcome::kDuplicate);
+  // Far fewer than 16 bytes per head sample.
+  EXPECT_LT(s.MemoryBytes(), 100 * sizeof(Sample));
+  // A persist writes the whole open chunk as one chunk.
+  MemSeries::PersistSnapshot snap = s.SnapshotForPersist();
+  ASSERT_EQ(snap.chunks.size(), 1u);
+  EXPECT_EQ(snap.head_samples, 100u);
+  got.clear();
+  ASSERT_TRUE(DecodeChunk(snap.chunks[0].data, &got).ok());
+  EXPECT_EQ(bits(got), bits(want));
+  EXPECT_EQ(snap.chunks[0].min_t_ms, want.front().t_ms);
+  EXPECT_EQ(snap.chunks[0].max_t_ms, want.back().t_ms);
+  s.MarkPersisted(snap);
+  // Retention inside the encoded part keeps the rest, in blocks again.
+  EXPECT_FALSE(s.TrimBefore(want[40].t_ms));
+  want.erase(want.begin(), want.begin() + 40);
+  got.clear();
+  ASSERT_TRUE(s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got).ok());
+  EXPECT_EQ(bits(got), bits(want));
+  snap = s.SnapshotForPersist();
+  ASSERT_EQ(snap.chunks.size(), 1u);
+  EXPECT_EQ(snap.chunks[0].min_t_ms, want.front().t_ms);
+  // The chunk is cut at kChunkSamples, merged into one closed chunk.
+  for (int i = 100; want.size() < kChunkSamples + 5; ++i) {
+    Sample x{1000 + i * 15'000, i * 0.25};
+    want.push_back(x);
+    ASSERT_EQ(*s.Append(x, limits, nullptr), AppendOutcome::kAppended);
+  }
+  snap = s.SnapshotForPersist();
+  ASSERT_EQ(snap.chunks.size(), 2u);
+  EXPECT_EQ(snap.num_closed, 1u);
+  EXPECT_EQ(snap.head_samples, 5u);
+  ChunkHeader h;
+  ASSERT_TRUE(DecodeChunkHeader(snap.chunks[0].data, &h).ok());
+  EXPECT_EQ(h.num_samples, kChunkSamples);
+  got.clear();
+  ASSERT_TRUE(s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got).ok());
+  EXPECT_EQ(bits(got), bits(want));
 }
 
 TEST_F(StorageTest, AppendAndSelect) {
