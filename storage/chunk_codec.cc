@@ -266,7 +266,7 @@ absl::Status DecodeDecimal(coding::Reader* r, size_t n, Sample* s) {
 
 absl::Status DecodeInto(std::string_view chunk, std::vector<Sample>* out) {
   coding::Reader r(chunk);
-  uint8_t enc;
+  uint8_t enc = 0;
   ChunkHeader h;
   MERIDIAN_RETURN_IF_ERROR(ReadHeader(&r, &enc, &h));
   const size_t n = h.num_samples;
