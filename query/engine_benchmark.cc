@@ -25,6 +25,8 @@ struct Fixture {
   std::unique_ptr<Queryable> queryable;
 };
 
+Fixture* g_fixture = nullptr;
+
 Fixture* GetFixture() {
   static Fixture* f = [] {
     auto* fx = new Fixture;
@@ -69,6 +71,7 @@ Fixture* GetFixture() {
       if (!fx->storage->Append("default", b, &res).ok()) std::abort();
     }
     fx->queryable = fx->storage->ForTenant("default");
+    g_fixture = fx;
     return fx;
   }();
   return f;
@@ -107,4 +110,15 @@ BENCHMARK(BM_GroupLeft)->Unit(benchmark::kMillisecond);
 }  // namespace
 }  // namespace meridian::promql
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (auto* fx = meridian::promql::g_fixture; fx != nullptr) {
+    fx->queryable.reset();
+    fx->storage.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(fx->dir, ec);
+  }
+  return 0;
+}
