@@ -318,6 +318,8 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
         win.range_ms = spec.range_ms;
         win.all = pts.data();
         for (int i = 0; i < num_steps_; ++i) {
+          // One series can be a long job (many steps over wide windows).
+          if ((i & 63) == 63) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
           const int64_t ts = StepTime(i);
           const int64_t wend = (spec.has_at ? spec.at_ms : ts) - spec.offset_ms;
           const int64_t wstart = wend - spec.range_ms;
