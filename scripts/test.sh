@@ -10,11 +10,11 @@ scripts/install-deps.sh
 export MERIDIAN_PROMQL_TESTDATA=${MERIDIAN_PROMQL_TESTDATA:-$(cd .. && pwd)/shared/promql-testdata}
 
 scripts/build.sh release
-(cd build/release && ctest --output-on-failure --timeout 900)
+(cd build/release && ctest -j2 --output-on-failure --timeout 900)
 
 if [[ "${MERIDIAN_SKIP_ASAN:-0}" != 1 ]]; then
   scripts/build.sh asan
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-  (cd build/asan && ctest --output-on-failure --timeout 1200)
+  (cd build/asan && ctest -j2 --output-on-failure --timeout 1200)
 fi
