@@ -41,8 +41,17 @@ std::string Flatten(const Labels& labels) {
 
 }  // namespace
 
-MemSeries::MemSeries(uint64_t id, Labels labels)
-    : id_(id), flat_labels_(Flatten(labels)), labels_(std::move(labels)) {}
+MemSeries::MemSeries(uint64_t id, const Labels& labels) : id_(id), flat_labels_(Flatten(labels)) {}
+
+Labels MemSeries::labels() const {
+  std::vector<Label> out;
+  coding::Reader r(flat_labels_);
+  std::string_view name, value;
+  while (r.GetLengthPrefixed(&name) && r.GetLengthPrefixed(&value)) {
+    out.push_back({std::string(name), std::string(value)});
+  }
+  return Labels::FromSorted(std::move(out));
+}
 
 bool MemSeries::HasLabels(const LabelView* views, size_t n) const {
   coding::Reader r(flat_labels_);
@@ -278,7 +287,6 @@ size_t MemSeries::MemoryBytes() const {
   size_t n = sizeof(*this) + flat_labels_.capacity() + head_blocks_.capacity() +
              (head_.capacity() + ooo_.capacity()) * sizeof(Sample);
   for (const ClosedChunk& c : closed_) n += sizeof(c) + c.data.capacity();
-  for (const Label& l : labels_) n += sizeof(l) + l.name.capacity() + l.value.capacity();
   return n;
 }
 

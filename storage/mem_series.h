@@ -58,12 +58,14 @@ class PersistedSampleReader {
 
 class MemSeries {
  public:
-  MemSeries(uint64_t id, Labels labels);
+  MemSeries(uint64_t id, const Labels& labels);
   MemSeries(const MemSeries&) = delete;
   MemSeries& operator=(const MemSeries&) = delete;
 
   uint64_t id() const { return id_; }
-  const Labels& labels() const { return labels_; }
+  // The labels, decoded from the one flat copy kept in memory (a `Labels`
+  // per series would cost ~700 bytes more).
+  Labels labels() const;
   // True when the series' labels equal the sorted views. Compares one
   // contiguous copy of the labels (cache friendly on the append path).
   bool HasLabels(const LabelView* views, size_t n) const;
@@ -145,7 +147,6 @@ class MemSeries {
 
   const uint64_t id_;
   const std::string flat_labels_;  // per label: varint len, name, varint len, value
-  const Labels labels_;
   // The open head chunk: head_blocks_ holds its first head_blocks_n_
   // samples as length-prefixed (uvarint) chunk_codec blocks of
   // kHeadRawSamples each, head_ the newer ones raw.

@@ -10,17 +10,22 @@
 namespace meridian {
 namespace {
 
-using SeriesList = std::vector<std::shared_ptr<MemSeries>>;
+// Selected series with their labels decoded once (for sorting and output).
+struct LabeledSeries {
+  Labels labels;
+  std::shared_ptr<MemSeries> series;
+};
 
 class MergedSeriesSet : public SeriesSet {
  public:
-  MergedSeriesSet(const ChunkStore* store, SeriesList series, int64_t start_ms, int64_t end_ms)
+  MergedSeriesSet(const ChunkStore* store, std::vector<LabeledSeries> series, int64_t start_ms,
+                  int64_t end_ms)
       : store_(store), series_(std::move(series)), start_ms_(start_ms), end_ms_(end_ms) {}
 
   bool Next() override {
     while (status_.ok() && ++pos_ < series_.size()) {
       samples_.clear();
-      const MemSeries& s = *series_[pos_];
+      const MemSeries& s = *series_[pos_].series;
       bool on_disk;
       {
         std::lock_guard l(s.mu);
@@ -55,7 +60,7 @@ class MergedSeriesSet : public SeriesSet {
     return false;
   }
 
-  const Labels& labels() const override { return series_[pos_]->labels(); }
+  const Labels& labels() const override { return series_[pos_].labels; }
 
   absl::Status Samples(std::vector<Sample>* out) override {
     *out = samples_;
@@ -66,7 +71,7 @@ class MergedSeriesSet : public SeriesSet {
 
  private:
   const ChunkStore* store_;
-  SeriesList series_;
+  std::vector<LabeledSeries> series_;
   int64_t start_ms_, end_ms_;
   size_t pos_ = static_cast<size_t>(-1);
   std::vector<Sample> samples_, disk_, merged_;
@@ -87,12 +92,13 @@ class TenantQuerier : public Querier {
       start = mint_ms_;
       end = maxt_ms_;
     }
-    SeriesList series;
+    std::vector<LabeledSeries> series;
     if (head_ != nullptr && start <= end) {
-      series = head_->Select(matchers);
-      std::erase_if(series, [&](const auto& s) { return !s->Overlaps(start, end); });
+      for (std::shared_ptr<MemSeries>& s : head_->Select(matchers)) {
+        if (s->Overlaps(start, end)) series.push_back({s->labels(), std::move(s)});
+      }
       std::sort(series.begin(), series.end(),
-                [](const auto& a, const auto& b) { return a->labels() < b->labels(); });
+                [](const LabeledSeries& a, const LabeledSeries& b) { return a.labels < b.labels; });
     }
     return std::unique_ptr<SeriesSet>(
         new MergedSeriesSet(&storage_->chunk_store(), std::move(series), start, end));
@@ -110,7 +116,8 @@ class TenantQuerier : public Querier {
     } else {
       for (const auto& s : head_->Select(matchers)) {
         if (!s->Overlaps(mint_ms_, maxt_ms_)) continue;
-        for (const Label& l : s->labels()) names.insert(l.name);
+        const Labels labels = s->labels();
+        for (const Label& l : labels) names.insert(l.name);
       }
     }
     return std::vector<std::string>(names.begin(), names.end());
@@ -137,7 +144,8 @@ class TenantQuerier : public Querier {
     } else {
       for (const auto& s : head_->Select(matchers)) {
         if (!s->Overlaps(mint_ms_, maxt_ms_)) continue;
-        std::string_view v = s->labels().Get(name);
+        const Labels labels = s->labels();
+        std::string_view v = labels.Get(name);
         if (!v.empty()) values.emplace(v);
       }
     }

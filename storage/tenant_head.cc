@@ -179,8 +179,8 @@ MemSeries* TenantHead::Load(uint64_t id, Labels labels) {
 }
 
 MemSeries* TenantHead::AddLocked(uint64_t id, Labels labels) {
-  auto s = std::make_shared<MemSeries>(id, std::move(labels));
-  index_.Add(id, s->labels());
+  auto s = std::make_shared<MemSeries>(id, labels);
+  index_.Add(id, labels);
   MemSeries* raw = s.get();
   series_.emplace(id, std::move(s));
   return raw;
@@ -229,8 +229,11 @@ void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
     if (vec.empty()) shard.map.erase(it);
   }
   absl::MutexLock l(&mu_);
+  std::vector<Labels> labels;
+  labels.reserve(series.size());
+  for (const auto& s : series) labels.push_back(s->labels());
   std::vector<std::pair<uint64_t, const Labels*>> gone;
-  for (const auto& s : series) gone.push_back({s->id(), &s->labels()});
+  for (size_t i = 0; i < series.size(); ++i) gone.push_back({series[i]->id(), &labels[i]});
   index_.Remove(gone);
   for (const auto& s : series) series_.erase(s->id());
 }
