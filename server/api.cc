@@ -196,6 +196,69 @@ absl::StatusOr<promql::QueryOptions> QueryOpts(const httplib::Request& req) {
   return o;
 }
 
+
+// Prometheus's value-encoding escape for label names in URL paths:
+// "U__" + the name with "_XX_" hex escapes and "__" for "_".
+std::string UnescapeLabelName(const std::string& name) {
+  if (name.rfind("U__", 0) != 0) return name;
+  std::string out;
+  const std::string s = name.substr(3);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '_' && i + 1 < s.size()) {
+      size_t close = s.find('_', i + 1);
+      if (close != std::string::npos && close > i + 1) {
+        std::string hex = s.substr(i + 1, close - i - 1);
+        char* e = nullptr;
+        long cp = std::strtol(hex.c_str(), &e, 16);
+        if (*e == 0 && cp >= 0 && cp < 0x80) {
+          out.push_back(static_cast<char>(cp));
+          i = close;
+          continue;
+        }
+      }
+      if (s[i + 1] == '_') {
+        out.push_back('_');
+        ++i;
+        continue;
+      }
+    }
+    out.push_back(s[i]);
+  }
+  return out;
+}
+
+// The parameters shared by /series, /labels and /label/<name>/values, and a
+// querier over their time range.
+struct MetadataRequest {
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  std::vector<std::vector<Matcher>> selectors;  // match[]
+  size_t limit = 0;
+  std::unique_ptr<Queryable> queryable;  // outlives querier
+  std::unique_ptr<Querier> querier;
+};
+
+absl::StatusOr<MetadataRequest> ParseMetadataRequest(const httplib::Request& req,
+                                                     std::unique_ptr<Queryable> queryable) {
+  MetadataRequest m;
+  MERIDIAN_ASSIGN_OR_RETURN(m.start_ms, TimeParam(req, "start", kApiMinTimeMs));
+  MERIDIAN_ASSIGN_OR_RETURN(m.end_ms, TimeParam(req, "end", kApiMaxTimeMs));
+  MERIDIAN_ASSIGN_OR_RETURN(m.selectors, MatchersParam(req));
+  MERIDIAN_ASSIGN_OR_RETURN(m.limit, LimitParam(req));
+  m.queryable = std::move(queryable);
+  MERIDIAN_ASSIGN_OR_RETURN(m.querier, m.queryable->NewQuerier(m.start_ms, m.end_ms));
+  return m;
+}
+
+// A sorted list of names or values, truncated at `limit` with Prometheus's warning.
+Reply StringsReply(const std::set<std::string>& items, size_t limit) {
+  Reply r;
+  std::vector<std::string> v(items.begin(), items.end());
+  WriteStringArray(&r.data, v, limit);
+  if (limit != 0 && v.size() > limit) r.warnings.push_back(kTruncated);
+  return r;
+}
+
 }  // namespace
 
 std::string TenantOf(const httplib::Request& req, const std::string& default_tenant) {
@@ -296,21 +359,12 @@ void PrometheusApi::Register(httplib::Server* srv) {
          if (req.get_param_value_count("match[]") == 0) {
            return {absl::InvalidArgumentError("no match[] parameter provided")};
          }
-         auto start = TimeParam(req, "start", kApiMinTimeMs);
-         if (!start.ok()) return {start.status()};
-         auto end = TimeParam(req, "end", kApiMaxTimeMs);
-         if (!end.ok()) return {end.status()};
-         auto sets = MatchersParam(req);
-         if (!sets.ok()) return {sets.status()};
-         auto limit = LimitParam(req);
-         if (!limit.ok()) return {limit.status()};
-         auto q = storage_->ForTenant(TenantOf(req, options_.default_tenant));
-         auto querier = q->NewQuerier(*start, *end);
-         if (!querier.ok()) return {querier.status()};
+         auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)));
+         if (!m.ok()) return {m.status()};
          std::vector<Labels> all;
-         for (const auto& ms : *sets) {
-           auto ss = (*querier)->Select(ms, SelectHints{.start_ms = *start, .end_ms = *end,
-                                                        .func = "series"});
+         for (const auto& ms : m->selectors) {
+           auto ss = m->querier->Select(ms, SelectHints{.start_ms = m->start_ms, .end_ms = m->end_ms,
+                                                         .func = "series"});
            if (!ss.ok()) return {ss.status()};
            while ((*ss)->Next()) all.push_back((*ss)->labels());
            if (!(*ss)->status().ok()) return {(*ss)->status()};
@@ -321,7 +375,7 @@ void PrometheusApi::Register(httplib::Server* srv) {
          JsonWriter w(&r.data);
          w.BeginArray();
          for (size_t i = 0; i < all.size(); ++i) {
-           if (*limit != 0 && i >= *limit) {
+           if (m->limit != 0 && i >= m->limit) {
              r.warnings.push_back(kTruncated);
              break;
            }
@@ -332,87 +386,34 @@ void PrometheusApi::Register(httplib::Server* srv) {
        }));
 
   both("/api/v1/labels", route("/api/v1/labels", [this](const httplib::Request& req) -> Reply {
-         auto start = TimeParam(req, "start", kApiMinTimeMs);
-         if (!start.ok()) return {start.status()};
-         auto end = TimeParam(req, "end", kApiMaxTimeMs);
-         if (!end.ok()) return {end.status()};
-         auto sets = MatchersParam(req);
-         if (!sets.ok()) return {sets.status()};
-         auto limit = LimitParam(req);
-         if (!limit.ok()) return {limit.status()};
-         auto q = storage_->ForTenant(TenantOf(req, options_.default_tenant));
-         auto querier = q->NewQuerier(*start, *end);
-         if (!querier.ok()) return {querier.status()};
+         auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)));
+         if (!m.ok()) return {m.status()};
+         if (m->selectors.empty()) m->selectors.push_back({});
          std::set<std::string> names;
-         if (sets->empty()) sets->push_back({});
-         for (const auto& ms : *sets) {
-           auto n = (*querier)->LabelNames(ms);
+         for (const auto& ms : m->selectors) {
+           auto n = m->querier->LabelNames(ms);
            if (!n.ok()) return {n.status()};
            names.insert(n->begin(), n->end());
          }
-         Reply r;
-         std::vector<std::string> v(names.begin(), names.end());
-         WriteStringArray(&r.data, v, *limit);
-         if (*limit != 0 && v.size() > *limit) r.warnings.push_back(kTruncated);
-         return r;
+         return StringsReply(names, m->limit);
        }));
 
   srv->Get(R"(/api/v1/label/([^/]+)/values)",
            route("/api/v1/label/:name/values", [this](const httplib::Request& req) -> Reply {
-             std::string name = req.matches[1];
-             if (name.rfind("U__", 0) == 0) {
-               // Prometheus's value-encoding escape: U__ + name with _XX_ hex escapes.
-               std::string out;
-               const std::string s = name.substr(3);
-               for (size_t i = 0; i < s.size(); ++i) {
-                 if (s[i] == '_' && i + 1 < s.size()) {
-                   size_t close = s.find('_', i + 1);
-                   if (close != std::string::npos && close > i + 1) {
-                     std::string hex = s.substr(i + 1, close - i - 1);
-                     char* e = nullptr;
-                     long cp = std::strtol(hex.c_str(), &e, 16);
-                     if (*e == 0 && cp >= 0 && cp < 0x80) {
-                       out.push_back(static_cast<char>(cp));
-                       i = close;
-                       continue;
-                     }
-                   }
-                   if (s[i + 1] == '_') {
-                     out.push_back('_');
-                     ++i;
-                     continue;
-                   }
-                 }
-                 out.push_back(s[i]);
-               }
-               name = out;
-             }
+             std::string name = UnescapeLabelName(req.matches[1]);
              if (name.empty()) {
                return {absl::InvalidArgumentError("invalid label name: \"" + name + "\"")};
              }
-             auto start = TimeParam(req, "start", kApiMinTimeMs);
-             if (!start.ok()) return {start.status()};
-             auto end = TimeParam(req, "end", kApiMaxTimeMs);
-             if (!end.ok()) return {end.status()};
-             auto sets = MatchersParam(req);
-             if (!sets.ok()) return {sets.status()};
-             auto limit = LimitParam(req);
-             if (!limit.ok()) return {limit.status()};
-             auto q = storage_->ForTenant(TenantOf(req, options_.default_tenant));
-             auto querier = q->NewQuerier(*start, *end);
-             if (!querier.ok()) return {querier.status()};
+             auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)));
+             if (!m.ok()) return {m.status()};
+             if (m->selectors.empty()) m->selectors.push_back({});
              std::set<std::string> values;
-             if (sets->empty()) sets->push_back({});
-             for (const auto& ms : *sets) {
-               auto v = (*querier)->LabelValues(name, ms);
+             for (const auto& ms : m->selectors) {
+               auto v = m->querier->LabelValues(name, ms);
                if (!v.ok()) return {v.status()};
                values.insert(v->begin(), v->end());
              }
-             Reply r;
-             std::vector<std::string> v(values.begin(), values.end());
-             WriteStringArray(&r.data, v, *limit);
-             if (*limit != 0 && v.size() > *limit) r.warnings.push_back(kTruncated);
-             return r;
+             return StringsReply(values, m->limit);
            }));
 
   srv->Get("/api/v1/metadata", route("/api/v1/metadata", [this](const httplib::Request& req) -> Reply {
