@@ -10,6 +10,7 @@
 
 #include "query/ast.h"
 #include "query/parser.h"
+#include "server/ast_json.h"
 #include "server/json.h"
 #include "server/params.h"
 
@@ -453,6 +454,15 @@ void PrometheusApi::Register(httplib::Server* srv) {
          if (!expr.ok()) return {InvalidParam("query", expr.status())};
          Reply r;
          JsonWriter(&r.data).String(promql::Pretty(**expr));
+         return r;
+       }));
+
+  both("/api/v1/parse_query", route("/api/v1/parse_query", [](const httplib::Request& req) -> Reply {
+         auto expr = promql::ParseExpr(Param(req, "query"));
+         if (!expr.ok()) return {InvalidParam("query", expr.status())};
+         Reply r;
+         JsonWriter w(&r.data);
+         WriteAstJson(**expr, &w);
          return r;
        }));
 

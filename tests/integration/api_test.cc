@@ -191,6 +191,16 @@ TEST_F(ApiTest, FormatQueryAndEmptyExemplars) {
             R"({"status":"success","data":[]})");
 }
 
+TEST_F(ApiTest, ParseQueryReturnsTheSyntaxTree) {
+  int status = 0;
+  EXPECT_EQ(
+      Body("/api/v1/parse_query?query=" + UrlEncode(R"(sum by (job) (rate(x{a="b"}[5m])))"), &status),
+      R"x({"status":"success","data":{"expr":{"args":[{"anchored":false,"matchers":[{"name":"a","type":"=","value":"b"},{"name":"__name__","type":"=","value":"x"}],"name":"x","offset":0,"range":300000,"smoothed":false,"startOrEnd":null,"timestamp":null,"type":"matrixSelector"}],"func":{"argTypes":["matrix"],"name":"rate","returnType":"vector","variadic":0},"type":"call"},"grouping":["job"],"op":"sum","param":null,"type":"aggregation","without":false}})x");
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("-1 + foo @ end()"), &status),
+            R"x({"status":"success","data":{"bool":false,"lhs":{"type":"numberLiteral","val":"-1"},"matching":null,"op":"+","rhs":{"anchored":false,"matchers":[{"name":"__name__","type":"=","value":"foo"}],"name":"foo","offset":0,"smoothed":false,"startOrEnd":"end","timestamp":null,"type":"vectorSelector"},"type":"binaryExpr"}})x");
+}
+
 TEST_F(ApiTest, OwnMetricsAndHealth) {
   auto c = server_->Client();
   auto h = c->Get("/-/healthy");
