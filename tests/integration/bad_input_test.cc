@@ -269,3 +269,24 @@ TEST_F(BadInputTest, TenantsAreIsolated) {
 
 }  // namespace
 }  // namespace meridian::testing
+
+namespace meridian::testing {
+namespace {
+
+TEST(BackPressureTest, OverloadedReceiverAnswers503WithRetryAfter) {
+  // No write slots at all: every remote-write is told to back off and retry.
+  Meridian server("", {"--max-inflight-writes", "0"});
+  ASSERT_TRUE(server.WaitReady()) << server.process().Log();
+  prometheus::WriteRequest req;
+  AddSeries(&req, {{"__name__", "backpressure_metric"}}, {{NowMs(), 1}});
+  auto c = server.Client();
+  auto r = PostWrite(*c, EncodeWriteRequest(req));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  auto j = GetJson(*c, "/api/v1/series?match[]=backpressure_metric");
+  EXPECT_EQ(j["data"].size(), 0u) << "a 503 must not store anything";
+}
+
+}  // namespace
+}  // namespace meridian::testing
