@@ -560,6 +560,12 @@ P Parser::ParsePrimary() {
   }
   if (IsMetricIdentifier(t.type)) {
     Token name = Consume();
+    // start() and end() (experimental): the query's start and end time. The
+    // words are keywords (for `@ start()`), so they are function calls only
+    // when a '(' follows; alone they are metric names.
+    if ((name.type == Tok::kStart || name.type == Tok::kEnd) && Peek().type == Tok::kLeftParen) {
+      return ParseCall(name);
+    }
     return ParseVectorSelector(&name, name.pos);
   }
   UnexpectedHere(t);

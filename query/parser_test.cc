@@ -128,6 +128,24 @@ INSTANTIATE_TEST_SUITE_P(
         RoundTrip{"foo @ +10", "foo @ 10.000"}, RoundTrip{"foo @ 1m", "foo @ 60.000"},
         RoundTrip{"foo @ 0.0005", "foo @ 0.001"}, RoundTrip{"foo @ start()", "foo @ start()"},
         RoundTrip{"foo @ end()", "foo @ end()"},
+        // start(), end(), step() and range() (experimental): scalar functions of
+        // the query's time range; start and end alone stay metric names.
+        RoundTrip{"start()", "start()"}, RoundTrip{"end( )", "end()"},
+        RoundTrip{"step()", "step()"}, RoundTrip{"range()", "range()"},
+        RoundTrip{"end() - start()", "end() - start()"},
+        RoundTrip{"(end() + start()) / 2", "(end() + start()) / 2"},
+        RoundTrip{"vector(start())", "vector(start())"},
+        RoundTrip{"metric * step()", "metric * step()"},
+        RoundTrip{"start() + range()", "start() + range()"},
+        RoundTrip{"foo @ start() + end()", "foo @ start() + end()"},
+        RoundTrip{"start{a=\"b\"} + end", "start{a=\"b\"} + end"},
+        // min_of, max_of and histogram_quantiles (experimental).
+        RoundTrip{"min_of(3, 5)", "min_of(3, 5)"}, RoundTrip{"max_of(-2, -5)", "max_of(-2, -5)"},
+        RoundTrip{"min_of(NaN, step())", "min_of(NaN, step())"},
+        RoundTrip{"histogram_quantiles(foo, \"q\", 0.1, 0.5)",
+                  "histogram_quantiles(foo, \"q\", 0.1, 0.5)"},
+        RoundTrip{"histogram_quantiles(rate(foo_bucket[5m]), \"q\", 0.9)",
+                  "histogram_quantiles(rate(foo_bucket[5m]), \"q\", 0.9)"},
         RoundTrip{"foo offset 1m @ 10", "foo @ 10.000 offset 1m"},
         RoundTrip{"foo @ 10 offset 1m", "foo @ 10.000 offset 1m"},
         RoundTrip{"foo[5m] @ 10 offset 1m", "foo[5m] @ 10.000 offset 1m"},
@@ -487,7 +505,28 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"foo by", "1:5: parse error: unexpected <by>"},
         ErrorCase{"foo:bar baz:qux", "1:9: parse error: unexpected metric identifier \"baz:qux\""},
         ErrorCase{"foo{a=\"b\"}{c=\"d\"}", "1:11: parse error: unexpected \"{\""},
-        ErrorCase{"start()", "1:6: parse error: unexpected \"(\""},
+        ErrorCase{"start(", "1:7: parse error: unclosed left parenthesis"},
+        ErrorCase{"start(foo)",
+                  "1:1: parse error: expected 0 argument(s) in call to \"start\", got 1"},
+        ErrorCase{"end() @ 10",
+                  "1:1: parse error: @ modifier must be preceded by an instant vector selector "
+                  "or range vector selector or a subquery"},
+        ErrorCase{"step(1)",
+                  "1:1: parse error: expected 0 argument(s) in call to \"step\", got 1"},
+        ErrorCase{"min_of(1)",
+                  "1:1: parse error: expected 2 argument(s) in call to \"min_of\", got 1"},
+        ErrorCase{"max_of(1, foo)",
+                  "1:11: parse error: expected type scalar in call to function \"max_of\", got "
+                  "instant vector"},
+        ErrorCase{"histogram_quantiles(foo, \"q\")",
+                  "1:1: parse error: expected at least 3 argument(s) in call to "
+                  "\"histogram_quantiles\", got 2"},
+        ErrorCase{"histogram_quantiles(foo, \"q\", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11)",
+                  "1:1: parse error: expected at most 12 argument(s) in call to "
+                  "\"histogram_quantiles\", got 13"},
+        ErrorCase{"histogram_quantiles(foo, 0.5, 0.9)",
+                  "1:26: parse error: expected type string in call to function "
+                  "\"histogram_quantiles\", got scalar"},
         ErrorCase{"bool", "1:1: parse error: unexpected <bool>"},
         ErrorCase{"1 !~ 1", "1:3: parse error: unexpected character after '!': '~'"},
         ErrorCase{"1 =~ 1", "1:3: parse error: unexpected character after '=': '~'"},
@@ -849,6 +888,11 @@ TEST(ParserTest, ExperimentalFunctionsCanBeDisabled) {
   EXPECT_EQ(ParseError("limit_ratio(0.5, foo)", opts),
             "1:1: parse error: limit_ratio() is experimental and must be enabled with "
             "--enable-feature=promql-experimental-functions");
+  EXPECT_EQ(ParseError("start()", opts), "1:1: parse error: function \"start\" is not enabled");
+  EXPECT_EQ(ParseError("step()", opts), "1:1: parse error: function \"step\" is not enabled");
+  EXPECT_EQ(ParseError("min_of(1, 2)", opts),
+            "1:1: parse error: function \"min_of\" is not enabled");
+  EXPECT_EQ(ParseAndFormat("foo @ start()", opts), "foo @ start()");
   EXPECT_EQ(ParseAndFormat("rate(foo[5m])", opts), "rate(foo[5m])");
   EXPECT_EQ(ParseAndFormat("sort_by_label(foo, \"a\", \"b\")"), "sort_by_label(foo, \"a\", \"b\")");
 }
@@ -1275,6 +1319,26 @@ TEST(FunctionTableTest, Signatures) {
   EXPECT_TRUE(LookupFunction("mad_over_time")->experimental);
   EXPECT_TRUE(LookupFunction("info")->experimental);
   EXPECT_FALSE(LookupFunction("histogram_avg")->experimental);
+  for (const char* n : {"start", "end", "step", "range"}) {
+    const FunctionInfo* f = LookupFunction(n);
+    ASSERT_NE(f, nullptr) << n;
+    EXPECT_TRUE(f->arg_types.empty()) << n;
+    EXPECT_EQ(f->return_type, ValueType::kScalar) << n;
+    EXPECT_TRUE(f->experimental) << n;
+  }
+  for (const char* n : {"min_of", "max_of"}) {
+    const FunctionInfo* f = LookupFunction(n);
+    ASSERT_NE(f, nullptr) << n;
+    EXPECT_EQ(f->arg_types, (std::vector<ValueType>{ValueType::kScalar, ValueType::kScalar})) << n;
+    EXPECT_EQ(f->return_type, ValueType::kScalar) << n;
+    EXPECT_TRUE(f->experimental) << n;
+  }
+  const FunctionInfo* hq = LookupFunction("histogram_quantiles");
+  ASSERT_NE(hq, nullptr);
+  EXPECT_EQ(hq->arg_types, (std::vector<ValueType>{ValueType::kVector, ValueType::kString,
+                                                   ValueType::kScalar, ValueType::kScalar}));
+  EXPECT_EQ(hq->variadic, 9);
+  EXPECT_TRUE(hq->experimental);
 
   const char* names[] = {"abs",
                          "absent",
