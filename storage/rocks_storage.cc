@@ -67,8 +67,7 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const StorageOptions& opt
 
 RocksStorage::RocksStorage(const StorageOptions& options)
     : options_(options),
-      // Half the WAL memtable: records are deleted while still in memory.
-      checkpoint_wal_bytes_(std::max(options.wal_memtable_bytes, kMinMemtableBytes) / 2) {
+      checkpoint_wal_bytes_(std::max<uint64_t>(options.checkpoint_wal_bytes, 1)) {
   cache_limits_.max_cached_series = options.max_cached_series;
 }
 
@@ -113,9 +112,13 @@ absl::Status RocksStorage::OpenDb() {
   meta.write_buffer_size = 16 << 20;
   rocksdb::ColumnFamilyOptions wal;
   wal.compression = rocksdb::kNoCompression;
-  // Twice the checkpoint threshold, so that checkpoints usually delete WAL
-  // records before their memtable is flushed; the flush then drops them.
-  wal.write_buffer_size = 2 * checkpoint_wal_bytes_;
+  // Bounded memory: records beyond the memtable go to L0 SST files, which
+  // the checkpoint's DeleteRange + CompactRange drops. No automatic
+  // compactions (they would only rewrite records about to be deleted) and so
+  // no L0 write stalls; when the memtable is larger than the checkpoint
+  // threshold, records are deleted before they are ever flushed.
+  wal.write_buffer_size = std::max(options_.wal_memtable_bytes, kMinMemtableBytes);
+  wal.disable_auto_compactions = true;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, meta},
       {keys::kChunksFamily, ChunkFamilyOptions(rocksdb::NewLRUCache(options_.block_cache_bytes),

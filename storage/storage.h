@@ -47,10 +47,14 @@ struct StorageOptions {
   bool sync_wal = true;
   // Upper bound on memory for the label-set -> series-id cache, in series.
   size_t max_cached_series = 2'000'000;
+  // A checkpoint starts when this many bytes of WAL records accumulated
+  // (or after 10 minutes). Larger: fewer checkpoints (each rewrites every
+  // open head chunk), more WAL to replay at open.
+  size_t checkpoint_wal_bytes = 128 << 20;
   // RocksDB memory (docs/format/storage.md, "Memory"). The WAL family's
-  // memtable; a checkpoint starts when half of it holds WAL records, so the
-  // records are usually deleted before the memtable is flushed to an SST.
-  size_t wal_memtable_bytes = 64 << 20;
+  // memtable: WAL records beyond it are flushed to SST files (disk, not
+  // memory) until the checkpoint deletes them.
+  size_t wal_memtable_bytes = 16 << 20;
   // The chunks family's memtable (checkpointed chunks before their flush).
   size_t chunk_memtable_bytes = 32 << 20;
   // LRU cache of uncompressed chunk blocks for reads (a chunk read

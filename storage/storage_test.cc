@@ -328,6 +328,32 @@ TEST_F(StorageTest, DurableWithoutFlush) {
   EXPECT_EQ(st_->Stats().series, 2u);
 }
 
+TEST_F(StorageTest, WalBeyondTheMemtableReplaysFromSstFiles) {
+  StorageOptions o = Options();
+  o.wal_memtable_bytes = 1;  // raised to the 1 MiB minimum
+  o.checkpoint_wal_bytes = uint64_t{1} << 40;  // no checkpoint by size
+  Open(o);
+  constexpr int kSeries = 200, kSamples = 1000;  // a few MiB of WAL records
+  for (int round = 0; round < kSamples; round += 100) {
+    for (int i = 0; i < kSeries; ++i) {
+      std::string v = std::to_string(i);
+      std::vector<Sample> samples = Samples(int64_t{round} * 15'000, 100);
+      for (Sample& x : samples) x.v = x.v * 1.37 + i;
+      Append("t", {{"__name__", "w"}, {"i", v}}, samples);
+    }
+  }
+  st_.reset();  // no Flush: everything comes back from the wal family
+  Open(o);
+  auto res = Select("t", {Eq("__name__", "w")}, 0, 1'000'000'000);
+  ASSERT_EQ(res.size(), static_cast<size_t>(kSeries));
+  for (const Result& r : res) EXPECT_EQ(r.samples.size(), static_cast<size_t>(kSamples));
+  ASSERT_TRUE(st_->Flush().ok());
+  Open(o);
+  res = Select("t", {Eq("__name__", "w")}, 0, 1'000'000'000);
+  ASSERT_EQ(res.size(), static_cast<size_t>(kSeries));
+  for (const Result& r : res) EXPECT_EQ(r.samples.size(), static_cast<size_t>(kSamples));
+}
+
 TEST_F(StorageTest, SurvivesSigkill) {
   StorageOptions o = Options();
   o.sync_wal = true;
