@@ -248,7 +248,9 @@ void PrintNode(const Expr& e, std::string* out, Spans* spans) {
     case ExprKind::kMatrixSelector: {
       const auto& m = static_cast<const MatrixSelector&>(e);
       out->append(SelectorBase(*m.selector));
-      out->append("[" + FormatPromDuration(m.range_ms) + "]");
+      out->append("[");
+      out->append(FormatPromDuration(m.range_ms));
+      out->append("]");
       out->append(AtString(m.selector->at, m.selector->at_ms));
       out->append(OffsetString(m.selector->offset_ms));
       return;
@@ -256,7 +258,9 @@ void PrintNode(const Expr& e, std::string* out, Spans* spans) {
     case ExprKind::kSubquery: {
       const auto& s = static_cast<const SubqueryExpr&>(e);
       Print(*s.expr, out, spans);
-      out->append("[" + FormatPromDuration(s.range_ms) + ":");
+      out->append("[");  // separate appends: `"[" + std::string` trips GCC 12's -Wrestrict at -O3
+      out->append(FormatPromDuration(s.range_ms));
+      out->append(":");
       if (s.step_ms != 0) out->append(FormatPromDuration(s.step_ms));
       out->append("]");
       out->append(AtString(s.at, s.at_ms));
@@ -370,7 +374,8 @@ class Prettifier {
         s.append(BinOpName(b.op));
         if (b.return_bool) s += " bool";
         s += MatchingString(b);
-        s += "\n" + Pretty(*b.rhs, level + 1);
+        s += "\n";
+        s += Pretty(*b.rhs, level + 1);
         return s;
       }
       case ExprKind::kCall: {
@@ -381,7 +386,9 @@ class Prettifier {
           if (i > 0) s += ",\n";
           s += Pretty(*c.args[i], level + 1);
         }
-        s += "\n" + Indent(level) + ")";
+        s += "\n";
+        s += Indent(level);
+        s += ")";
         return s;
       }
       case ExprKind::kParen: {

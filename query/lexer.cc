@@ -237,9 +237,16 @@ std::string DescribeToken(const Token& t) {
       default:
         break;
     }
-    if (IsKeywordTok(t.type)) return "<" + std::string(t.text) + ">";
-    if (IsOperatorTok(t.type)) return "<op:" + std::string(t.text) + ">";
-    if (IsAggregatorTok(t.type)) return "<aggr:" + std::string(t.text) + ">";
+    // Built by appends: `"<" + std::string` trips GCC 12's -Wrestrict at -O3.
+    auto wrap = [&](std::string_view pre) {
+      std::string o(pre);
+      o.append(t.text);
+      o += '>';
+      return o;
+    };
+    if (IsKeywordTok(t.type)) return wrap("<");
+    if (IsOperatorTok(t.type)) return wrap("<op:");
+    if (IsAggregatorTok(t.type)) return wrap("<aggr:");
     if (t.text.size() > 10) {
       // %.10q: the first 10 runes, quoted, then "...".
       size_t i = 0;
