@@ -32,7 +32,7 @@ inline constexpr int64_t kMaxChunkSpanMs = 2 * 3600 * 1000;
 // The open head chunk keeps at most this many samples raw (16 bytes each);
 // older ones are encoded in blocks of this size (a few bytes per sample)
 // and merged into one chunk when the head is cut or persisted.
-inline constexpr size_t kHeadRawSamples = 32;
+inline constexpr size_t kHeadRawSamples = 16;
 
 struct ClosedChunk {
   int64_t min_t_ms;
