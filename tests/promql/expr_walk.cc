@@ -68,7 +68,9 @@ bool IsAtUnsafe(std::string_view name) {
   // Prometheus promql.AtModifierUnsafeFunctions.
   static const auto* kUnsafe = new absl::flat_hash_set<std::string_view>{
       "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour",     "minute",
-      "month",         "year",         "predict_linear", "time",     "timestamp"};
+      "month",         "year",         "predict_linear", "time",     "timestamp",
+      // The experimental query-range functions vary with the evaluation time too.
+      "start",         "end"};
   return kUnsafe->contains(name);
 }
 
