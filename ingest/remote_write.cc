@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,8 +21,8 @@
 namespace meridian::ingest {
 namespace {
 
-// Per-thread buffers reused across requests so that a warmed-up receiver does
-// no per-sample (and almost no per-request) heap allocation.
+// Buffers reused across requests so that a warmed-up receiver does no
+// per-sample (and almost no per-request) heap allocation.
 struct Scratch {
   std::unique_ptr<char[]> buf;  // decompressed body; DecodedRequest views point here
   size_t cap = 0;
@@ -32,26 +33,47 @@ struct Scratch {
   std::vector<MetricMetadata> metadata;
 };
 
-// Buffers above this size are freed after the request instead of kept.
-constexpr size_t kMaxKeptBufferBytes = 32 << 20;
+// Scratch whose body buffer grew above this is freed after the request.
+constexpr size_t kMaxKeptBufferBytes = 8 << 20;
+// At most this many idle Scratch objects are kept.
+constexpr size_t kMaxPooledScratch = 8;
 
-Scratch& ThreadScratch() {
-  thread_local Scratch scratch;
-  return scratch;
+// A free list shared by all threads: memory follows the number of concurrent
+// requests, not the number of HTTP threads (a thread_local per thread kept
+// ~2.5 MB on each of dozens of threads).
+class ScratchPool {
+ public:
+  std::unique_ptr<Scratch> Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!free_.empty()) {
+        auto s = std::move(free_.back());
+        free_.pop_back();
+        return s;
+      }
+    }
+    return std::make_unique<Scratch>();
+  }
+  void Release(std::unique_ptr<Scratch> s) {
+    if (s->cap > kMaxKeptBufferBytes) return;  // freed
+    std::lock_guard<std::mutex> lock(mu_);
+    if (free_.size() < kMaxPooledScratch) free_.push_back(std::move(s));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Scratch>> free_;
+};
+
+ScratchPool& Pool() {
+  static ScratchPool* pool = new ScratchPool;  // never destroyed: used until exit
+  return *pool;
 }
 
-// Frees oversized scratch memory when a request is done.
-struct ScratchTrim {
-  Scratch* s;
-  ~ScratchTrim() {
-    if (s->cap > kMaxKeptBufferBytes) {
-      s->buf.reset();
-      s->cap = 0;
-      s->req = DecodedRequest{};
-      s->batch = AppendBatch{};
-      s->batch_to_series = {};
-    }
-  }
+// Returns its Scratch to the pool when the request is done.
+struct ScratchLease {
+  std::unique_ptr<Scratch> s = Pool().Acquire();
+  ~ScratchLease() { Pool().Release(std::move(s)); }
 };
 
 int64_t WallClockMs() {
@@ -131,8 +153,8 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
         options_.max_decoded_bytes, " bytes"));
   }
 
-  Scratch& s = ThreadScratch();
-  ScratchTrim trim{&s};
+  ScratchLease lease;
+  Scratch& s = *lease.s;
   if (s.cap < decoded_len || !s.buf) {
     s.cap = std::max<size_t>(decoded_len, 4096);
     s.buf.reset(new char[s.cap]);

@@ -17,10 +17,10 @@
 // Thread-safety: Receive() may be called concurrently.
 //
 // Implementation notes (ingest/decoder.h, ingest/labels_check.h): the body is
-// decoded without copying strings; each calling thread keeps its scratch
-// buffers (decompressed body, label views, samples) between calls so a warmed
-// up thread does no per-sample allocation; buffers over 32 MiB are freed after
-// the request. Semantics: series without __name__, with empty or duplicate
+// decoded without copying strings; scratch buffers (decompressed body, label
+// views, samples) come from a small pool shared by all threads, so a warmed-up
+// receiver does no per-sample allocation and its memory follows the number of
+// concurrent requests; buffers over 8 MiB are freed after the request. Semantics: series without __name__, with empty or duplicate
 // label names or invalid UTF-8 are rejected (the rest of the request is still
 // appended); empty-valued labels are dropped; unsorted labels are sorted;
 // native histograms and exemplars are counted as dropped, never an error; 2.0

@@ -1,4 +1,6 @@
 // meridian: a metrics federation and long-term store. See README.md.
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdio>
 #include <thread>
@@ -7,6 +9,9 @@
 #include "server/server.h"
 
 int main(int argc, char** argv) {
+  // glibc gives each busy thread its own malloc arena; with dozens of HTTP
+  // threads that costs tens of MB of RSS for no throughput gain here.
+  mallopt(M_ARENA_MAX, 2);
   auto config = meridian::server::ParseConfig(argc, argv);
   if (!config.ok()) {
     bool help = config.status().code() == absl::StatusCode::kCancelled;
