@@ -247,6 +247,9 @@ absl::Status Evaluator::SelectSeries(const VectorSelector& vs, int64_t mint_ms, 
   SelectHints hints;
   hints.start_ms = mint_ms;
   hints.end_ms = maxt_ms;
+  // Range query results are sorted at the end, so their selectors may come
+  // in storage order (cheaper); instant results keep the selectors' order.
+  hints.sorted = !q_->range_query;
   MERIDIAN_ASSIGN_OR_RETURN(*set, (*querier)->Select(vs.matchers, hints));
   return absl::OkStatus();
 }

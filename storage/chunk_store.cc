@@ -24,10 +24,36 @@ std::unique_ptr<rocksdb::Iterator> ChunkStore::NewIterator() const {
   return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, chunks_));
 }
 
-absl::Status ChunkStore::Read(rocksdb::Iterator* it, uint64_t series_id, int64_t start_ms,
-                              int64_t end_ms, std::vector<Sample>* out) const {
+ChunkStore::Cursor::Cursor(const ChunkStore* store) : store_(store) { Reset(); }
+
+ChunkStore::Cursor::~Cursor() = default;
+
+void ChunkStore::Cursor::Reset() {
+  // The generation is read before the view is taken, so a bump that raced
+  // with taking it only causes one more (harmless) catch-up later.
+  generation_ = store_->generation();
+  if (it_ == nullptr || !it_->Refresh().ok()) it_ = store_->NewIterator();
+  positioned_ = false;
+}
+
+void ChunkStore::Cursor::CatchUp() {
+  if (store_->generation() != generation_) Reset();
+}
+
+absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int64_t end_ms,
+                                      std::vector<Sample>* out) {
+  rocksdb::Iterator* it = it_.get();
   std::string seek = keys::ChunkKey(series_id, SaturatingSub(start_ms, kMaxChunkSpanMs));
-  for (it->Seek(seek); it->Valid(); it->Next()) {
+  // Skip the Seek when it would land where the iterator stands: at the first
+  // unvisited key after last_seek_ (or at the end, when nothing is left).
+  bool here = positioned_ && it->status().ok() && last_seek_ <= seek &&
+              (!it->Valid() || std::string_view(seek) <= it->key().ToStringView());
+  if (!here) {
+    it->Seek(seek);
+    last_seek_ = std::move(seek);
+    positioned_ = true;
+  }
+  for (; it->Valid(); it->Next()) {
     rocksdb::Slice k = it->key();
     if (k.size() != 16 || coding::DecodeFixed64BE(k.data()) != series_id) break;
     if (coding::DecodeTimeKey(k.data() + 8) > end_ms) break;
@@ -48,6 +74,7 @@ absl::Status ChunkStore::Read(rocksdb::Iterator* it, uint64_t series_id, int64_t
     }
   }
   if (!it->status().ok()) {
+    positioned_ = false;
     return absl::InternalError("reading chunks of series " + std::to_string(series_id) + ": " +
                                it->status().ToString());
   }
@@ -55,9 +82,9 @@ absl::Status ChunkStore::Read(rocksdb::Iterator* it, uint64_t series_id, int64_t
 }
 
 absl::StatusOr<std::optional<double>> ChunkStore::ValueAt(uint64_t series_id, int64_t t_ms) {
-  std::unique_ptr<rocksdb::Iterator> it = NewIterator();
+  Cursor c(this);
   std::vector<Sample> samples;
-  MERIDIAN_RETURN_IF_ERROR(Read(it.get(), series_id, t_ms, t_ms, &samples));
+  MERIDIAN_RETURN_IF_ERROR(c.Read(series_id, t_ms, t_ms, &samples));
   if (samples.empty()) return std::nullopt;
   return samples.front().v;
 }

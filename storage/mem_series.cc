@@ -235,6 +235,10 @@ MemSeries::PersistSnapshot MemSeries::SnapshotForPersist() {
 }
 
 void MemSeries::MarkPersisted(const PersistSnapshot& snap) {
+  for (size_t i = 0; i < snap.num_closed; ++i) {
+    disk_only_min_t_ms_ = std::min(disk_only_min_t_ms_, closed_[i].min_t_ms);
+    disk_only_max_t_ms_ = std::max(disk_only_max_t_ms_, closed_[i].max_t_ms);
+  }
   closed_.erase(closed_.begin(), closed_.begin() + static_cast<ptrdiff_t>(snap.num_closed));
   if (snap.head_samples > 0 && snap.head_generation == head_generation_) {
     head_persisted_ = snap.head_samples;
@@ -268,9 +272,17 @@ bool MemSeries::TrimBefore(int64_t cutoff_ms) {
   return MemoryEmpty();
 }
 
+void MemSeries::LoadPersistedRange(int64_t min_t_ms, int64_t max_t_ms) {
+  disk_only_min_t_ms_ = min_t_ms;
+  disk_only_max_t_ms_ = max_t_ms;
+  SetPersistedRange(min_t_ms, max_t_ms);
+}
+
 void MemSeries::SetPersistedRange(int64_t min_t_ms, int64_t max_t_ms) {
   persisted_min_t_ms_ = min_t_ms;
   persisted_max_t_ms_ = max_t_ms;
+  disk_only_min_t_ms_ = std::max(disk_only_min_t_ms_, min_t_ms);
+  disk_only_max_t_ms_ = std::min(disk_only_max_t_ms_, max_t_ms);
   newest_t_ms_ = std::max(newest_t_ms_, max_t_ms);
   if (min_t_ms <= max_t_ms) {
     Widen(min_t_ms);

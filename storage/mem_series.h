@@ -107,8 +107,17 @@ class MemSeries {
     return head_.empty() && head_blocks_n_ == 0 && ooo_.empty() && closed_.empty();
   }
 
-  // Loading at open: the span of this series' persisted chunks.
+  // Loading at open: the span of this series' persisted chunks (none of
+  // which is in memory yet).
+  void LoadPersistedRange(int64_t min_t_ms, int64_t max_t_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Retention: the span of the chunks left on disk (empty: min > max).
   void SetPersistedRange(int64_t min_t_ms, int64_t max_t_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // False when every persisted sample with t in [start, end] is also in
+  // memory (the persisted copy of the open head chunk, say), so a reader
+  // that has read memory need not read disk.
+  bool DiskOnlyOverlaps(int64_t start_ms, int64_t end_ms) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return disk_only_min_t_ms_ <= end_ms && disk_only_max_t_ms_ >= start_ms;
+  }
   bool has_persisted() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_max_t_ms_ >= persisted_min_t_ms_; }
   int64_t persisted_min_t_ms() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_min_t_ms_; }
   int64_t persisted_max_t_ms() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_max_t_ms_; }
@@ -161,6 +170,9 @@ class MemSeries {
   int64_t newest_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
   int64_t persisted_min_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::max();
   int64_t persisted_max_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
+  // Covers every persisted sample that memory no longer holds.
+  int64_t disk_only_min_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::max();
+  int64_t disk_only_max_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
   std::atomic<const Sample*> head_end_hint_{nullptr};
   std::atomic<int64_t> min_t_ms_{std::numeric_limits<int64_t>::max()};
   std::atomic<int64_t> max_t_ms_{std::numeric_limits<int64_t>::min()};

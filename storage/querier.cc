@@ -10,19 +10,25 @@
 namespace meridian {
 namespace {
 
-// Selected series with their labels decoded once (for sorting and output).
-struct LabeledSeries {
-  Labels labels;
+// A selected series; its labels are decoded up front only when the set is
+// sorted by them, otherwise when first asked for.
+struct SelectedSeries {
   std::shared_ptr<MemSeries> series;
+  Labels labels;
 };
 
 class MergedSeriesSet : public SeriesSet {
  public:
-  MergedSeriesSet(const ChunkStore* store, std::vector<LabeledSeries> series, int64_t start_ms,
-                  int64_t end_ms)
-      : store_(store), series_(std::move(series)), start_ms_(start_ms), end_ms_(end_ms) {}
+  MergedSeriesSet(const ChunkStore* store, std::vector<SelectedSeries> series, bool have_labels,
+                  int64_t start_ms, int64_t end_ms)
+      : cursor_(store),
+        series_(std::move(series)),
+        have_labels_(have_labels),
+        start_ms_(start_ms),
+        end_ms_(end_ms) {}
 
   bool Next() override {
+    labels_ready_ = false;
     while (status_.ok() && ++pos_ < series_.size()) {
       samples_.clear();
       const MemSeries& s = *series_[pos_].series;
@@ -30,17 +36,17 @@ class MergedSeriesSet : public SeriesSet {
       {
         std::lock_guard l(s.mu);
         status_ = s.ReadMemory(start_ms_, end_ms_, &samples_);
-        // The persisted range changes together with the memory it replaces.
-        on_disk = s.has_persisted() && s.persisted_min_t_ms() <= end_ms_ &&
-                  s.persisted_max_t_ms() >= start_ms_;
+        // Changes together with the memory it replaces.
+        on_disk = s.DiskOnlyOverlaps(start_ms_, end_ms_);
       }
       if (!status_.ok()) return false;
       if (on_disk) {
         // Read disk after memory: a checkpoint writes chunks before dropping
-        // them from memory, so nothing can fall between the two reads.
-        if (!it_ || !it_->Refresh().ok()) it_ = store_->NewIterator();
+        // them from memory, and bumps the generation in between, so after
+        // CatchUp nothing can fall between the two reads.
+        cursor_.CatchUp();
         disk_.clear();
-        status_ = store_->Read(it_.get(), s.id(), start_ms_, end_ms_, &disk_);
+        status_ = cursor_.Read(s.id(), start_ms_, end_ms_, &disk_);
         if (!status_.ok()) return false;
       }
       if (samples_.empty() && (!on_disk || disk_.empty())) continue;
@@ -60,22 +66,31 @@ class MergedSeriesSet : public SeriesSet {
     return false;
   }
 
-  const Labels& labels() const override { return series_[pos_].labels; }
+  const Labels& labels() const override {
+    if (have_labels_) return series_[pos_].labels;
+    if (!labels_ready_) {
+      labels_ = series_[pos_].series->labels();
+      labels_ready_ = true;
+    }
+    return labels_;
+  }
 
   absl::Status Samples(std::vector<Sample>* out) override {
-    *out = samples_;
+    out->swap(samples_);  // the caller's old buffer becomes the next series' buffer
     return absl::OkStatus();
   }
 
   absl::Status status() const override { return status_; }
 
  private:
-  const ChunkStore* store_;
-  std::vector<LabeledSeries> series_;
+  ChunkStore::Cursor cursor_;
+  std::vector<SelectedSeries> series_;
+  const bool have_labels_;
   int64_t start_ms_, end_ms_;
   size_t pos_ = static_cast<size_t>(-1);
   std::vector<Sample> samples_, disk_, merged_;
-  std::unique_ptr<rocksdb::Iterator> it_;
+  mutable Labels labels_;
+  mutable bool labels_ready_ = false;
   absl::Status status_;
 };
 
@@ -92,16 +107,23 @@ class TenantQuerier : public Querier {
       start = mint_ms_;
       end = maxt_ms_;
     }
-    std::vector<LabeledSeries> series;
+    // Postings come in id order, which is also the order of the chunk keys:
+    // unsorted sets read the disk sequentially.
+    std::vector<SelectedSeries> series;
     if (head_ != nullptr && start <= end) {
       for (std::shared_ptr<MemSeries>& s : head_->Select(matchers)) {
-        if (s->Overlaps(start, end)) series.push_back({s->labels(), std::move(s)});
+        if (!s->Overlaps(start, end)) continue;
+        series.push_back({std::move(s), {}});
+        if (hints.sorted) series.back().labels = series.back().series->labels();
       }
-      std::sort(series.begin(), series.end(),
-                [](const LabeledSeries& a, const LabeledSeries& b) { return a.labels < b.labels; });
+      if (hints.sorted) {
+        std::sort(series.begin(), series.end(), [](const SelectedSeries& a, const SelectedSeries& b) {
+          return a.labels < b.labels;
+        });
+      }
     }
-    return std::unique_ptr<SeriesSet>(
-        new MergedSeriesSet(&storage_->chunk_store(), std::move(series), start, end));
+    return std::unique_ptr<SeriesSet>(new MergedSeriesSet(
+        &storage_->chunk_store(), std::move(series), hints.sorted, start, end));
   }
 
   absl::StatusOr<std::vector<std::string>> LabelNames(const std::vector<Matcher>& matchers) override {

@@ -44,10 +44,13 @@ struct SelectHints {
   // Optional, for implementations that can use them (e.g. downsampled reads).
   int64_t step_ms = 0;
   std::string func;
+  // When false, the SeriesSet may return series in any order (storage
+  // order, which is cheaper to produce), as Prometheus's Select(sortSeries=false).
+  bool sorted = true;
 };
 
-// Iterates the series of one Select, sorted by labels (Labels::Compare).
-// Not thread-safe. Valid while the Querier that made it lives.
+// Iterates the series of one Select, sorted by labels (Labels::Compare)
+// unless the hints allowed any order. Not thread-safe. Valid while the Querier that made it lives.
 class SeriesSet {
  public:
   virtual ~SeriesSet() = default;
@@ -56,7 +59,8 @@ class SeriesSet {
   // Labels of the current series. REQUIRES: Next() returned true.
   virtual const Labels& labels() const = 0;
   // Replaces *out with the current series' samples in the hinted range, sorted
-  // by time, no duplicate timestamps. REQUIRES: Next() returned true.
+  // by time, no duplicate timestamps. The old contents of *out may be reused
+  // as a buffer. REQUIRES: Next() returned true; at most one call per Next().
   virtual absl::Status Samples(std::vector<Sample>* out) = 0;
   // The first error met, if any.
   virtual absl::Status status() const = 0;

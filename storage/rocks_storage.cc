@@ -186,7 +186,7 @@ absl::Status RocksStorage::Load() {
     for (TenantHead* t : tenants) {
       if (auto s = t->Find(id)) {
         std::lock_guard l(s->mu);
-        s->SetPersistedRange(mint, maxt);
+        s->LoadPersistedRange(mint, maxt);
         break;
       }
     }

@@ -41,6 +41,9 @@ absl::Status RocksStorage::Checkpoint() {
   std::vector<PendingSeries> pending;
   auto commit = [&]() -> absl::Status {
     if (wb.Count() > 0) MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing chunks"));
+    // Readers holding an older iterator must refresh it before they trust
+    // that memory no longer holding these samples means disk does.
+    if (!pending.empty()) chunk_store_->BumpGeneration();
     for (PendingSeries& p : pending) {
       std::lock_guard l(p.series->mu);
       p.series->MarkPersisted(p.snap);
