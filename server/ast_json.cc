@@ -1,5 +1,8 @@
 #include "server/ast_json.h"
 
+#include <charconv>
+#include <cmath>
+
 namespace meridian::server {
 namespace {
 
@@ -50,10 +53,15 @@ std::string_view CardName(promql::Cardinality c) {
   return "";
 }
 
+// Prometheus's translateAST: strconv.FormatFloat(v, 'f', -1, 64), the
+// shortest round-tripping digits, never in exponent form (1e-7 is
+// "0.0000001"), and "+Inf"/"-Inf"/"NaN".
 std::string NumberText(double v) {
-  std::string s;
-  AppendPromFloat(&s, v);  // 'f' form; parse_query uses 'f' always
-  return s;
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[400];  // the longest fixed form of a double is ~330 characters
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+  return std::string(buf, ec == std::errc() ? end : buf);
 }
 
 }  // namespace

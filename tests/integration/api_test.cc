@@ -199,6 +199,14 @@ TEST_F(ApiTest, ParseQueryReturnsTheSyntaxTree) {
   EXPECT_EQ(status, 200);
   EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("-1 + foo @ end()"), &status),
             R"x({"status":"success","data":{"bool":false,"lhs":{"type":"numberLiteral","val":"-1"},"matching":null,"op":"+","rhs":{"anchored":false,"matchers":[{"name":"__name__","type":"=","value":"foo"}],"name":"foo","offset":0,"smoothed":false,"startOrEnd":"end","timestamp":null,"type":"vectorSelector"},"type":"binaryExpr"}})x");
+  // Number literals print as Go's FormatFloat(v, 'f', -1, 64): never in
+  // exponent form, unlike sample values.
+  EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("1e-7"), &status),
+            R"x({"status":"success","data":{"type":"numberLiteral","val":"0.0000001"}})x");
+  EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("2.5e21"), &status),
+            R"x({"status":"success","data":{"type":"numberLiteral","val":"2500000000000000000000"}})x");
+  EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("-Inf"), &status),
+            R"x({"status":"success","data":{"type":"numberLiteral","val":"-Inf"}})x");
 }
 
 TEST_F(ApiTest, OwnMetricsAndHealth) {
