@@ -56,38 +56,19 @@ if [[ "$ONLY" != meridian && ! -x "$VM_BIN" ]]; then
   timeout 300 apt-get install -y victoria-metrics >&2
 fi
 
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
 WORK=$(mktemp -d /tmp/meridian-ingest-bench.XXXXXX)
 SERVER_PID=""
 cleanup() {
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-  fi
+  [[ -n "$SERVER_PID" ]] && stop_pid "$SERVER_PID" 10
   if [[ "${KEEP_DATA:-0}" == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-cpu_ticks() {  # utime + stime of a PID (fields 14, 15 after the command name)
-  local stat
-  stat=$(cat "/proc/$1/stat")
-  stat=${stat##*) }
-  awk '{print $12 + $13}' <<<"$stat"
-}
-hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 disk_bytes() { du -sb "$1" 2>/dev/null | awk '{print $1}'; }
-wait_http() {  # URL, seconds
-  local deadline=$((SECONDS + $2))
-  until curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; do
-    ((SECONDS < deadline)) || return 1
-    kill -0 "$SERVER_PID" 2>/dev/null || return 1
-    sleep 0.2
-  done
-}
 # Polls the data dir until its size is unchanged for 3 polls 2 s apart.
 wait_disk_stable() {
   local dir=$1 deadline=$((SECONDS + SETTLE_TIMEOUT_S)) last=-1 same=0 now
@@ -112,11 +93,11 @@ run_one() {  # name
     # shellcheck disable=SC2086
     "$MERIDIAN_BIN" --listen "127.0.0.1:$port" --data-dir "$data" $MERIDIAN_FLAGS >"$log" 2>&1 &
     SERVER_PID=$!
-    wait_http "http://127.0.0.1:$port/-/ready" 60 || { echo "meridian did not start:" >&2; tail -20 "$log" >&2; return 1; }
+    wait_http "http://127.0.0.1:$port/-/ready" 60 "$SERVER_PID" || { echo "meridian did not start:" >&2; tail -20 "$log" >&2; return 1; }
   else
     "$VM_BIN" -httpListenAddr="127.0.0.1:$port" -storageDataPath="$data" >"$log" 2>&1 &
     SERVER_PID=$!
-    wait_http "http://127.0.0.1:$port/health" 60 || { echo "victoria-metrics did not start:" >&2; tail -20 "$log" >&2; return 1; }
+    wait_http "http://127.0.0.1:$port/health" 60 "$SERVER_PID" || { echo "victoria-metrics did not start:" >&2; tail -20 "$log" >&2; return 1; }
   fi
   url="http://127.0.0.1:$port/api/v1/write"
   echo "== $name (pid $SERVER_PID, port $port)" >&2
@@ -162,9 +143,7 @@ run_one() {  # name
   R[$name.hwm_kb]=$(hwm_kb "$SERVER_PID")
 
   # Graceful stop (meridian flushes its head on shutdown), then the final size.
-  kill "$SERVER_PID"
-  for _ in $(seq 150); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.2; done
-  kill -9 "$SERVER_PID" 2>/dev/null || true
+  stop_pid "$SERVER_PID" 30
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=""
   R[$name.disk_stopped]=$(disk_bytes "$data")

@@ -68,6 +68,9 @@ for b in "$MERIDIAN_BIN" "$LOADGEN_BIN" "$VM_BIN" "$PROM_BIN"; do
   [[ -x "$b" ]] || { echo "query_bench.sh: no executable $b (see the environment variables)" >&2; exit 1; }
 done
 
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
 WORK=$(mktemp -d /tmp/meridian-query-bench.XXXXXX)
 declare -A PID PORT
 cleanup() {
@@ -76,28 +79,11 @@ cleanup() {
     p=${PID[$n]}
     kill -0 "$p" 2>/dev/null && kill "$p" 2>/dev/null || true
   done
-  for n in "${!PID[@]}"; do
-    p=${PID[$n]}
-    for _ in $(seq 75); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$p" 2>/dev/null && kill -9 "$p" 2>/dev/null || true
-  done
+  for n in "${!PID[@]}"; do stop_pid "${PID[$n]}" 15; done
   if [[ "${KEEP_DATA:-0}" == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
-hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
-wait_http() {  # URL, seconds, pid
-  local deadline=$((SECONDS + $2))
-  until curl -fsS -o /dev/null --max-time 2 "$1" 2>/dev/null; do
-    ((SECONDS < deadline)) || return 1
-    kill -0 "$3" 2>/dev/null || return 1
-    sleep 0.2
-  done
-}
 
 start_server() {  # name
   local name=$1 port data log
@@ -145,8 +131,16 @@ declare -A LOAD_S
 for n in "${SERVERS[@]}"; do
   echo "== loading $n" >&2
   t0=$(date +%s.%N)
+  conc=$CONCURRENCY
+  if [[ $n == prometheus ]] && ((SCRAPES * 15 > 3600)); then
+    # Prometheus rejects samples more than 1 h older than its newest
+    # ("out of bounds"); over a long span parallel connections drift apart
+    # by more than that. One connection keeps every round in order.
+    conc=1
+    echo "   (prometheus: --concurrency 1, the span is longer than 1 h)" >&2
+  fi
   if ! timeout "$LOAD_TIMEOUT_S" "$LOADGEN_BIN" --url "http://127.0.0.1:${PORT[$n]}/api/v1/write" \
-      --series "$SERIES" --scrapes "$SCRAPES" --concurrency "$CONCURRENCY" --batch "$BATCH" \
+      --series "$SERIES" --scrapes "$SCRAPES" --concurrency "$conc" --batch "$BATCH" \
       --start-ms "$START_MS" >"$WORK/$n.loadgen" 2>&1; then
     echo "loadgen against $n failed or timed out:" >&2
     tail -5 "$WORK/$n.loadgen" >&2
