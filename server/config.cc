@@ -108,6 +108,13 @@ const std::vector<Setting>& Settings() {
       {"max-samples", "maximum samples one query may hold in memory",
        [](Config* c, const std::string& v) { return ParseInt(v, &c->max_samples); },
        [](const Config& c) { return std::to_string(c.max_samples); }},
+      {"block-cache-bytes", "memory for uncompressed chunk blocks of recent reads",
+       [](Config* c, const std::string& v) {
+         MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &c->block_cache_bytes));
+         if (c->block_cache_bytes < 0) return absl::InvalidArgumentError("must not be negative");
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return std::to_string(c.block_cache_bytes); }},
       {"http-threads", "HTTP worker threads",
        [](Config* c, const std::string& v) {
          int64_t x;

@@ -35,6 +35,7 @@ struct Config {
   int64_t lookback_delta_ms = 5 * 60'000;
   int64_t max_samples = 50'000'000;
   int http_threads = 64;
+  int64_t block_cache_bytes = 256 << 20;  // uncompressed chunk blocks kept for reads
 
   // Every setting as name -> value text, for /api/v1/status/flags.
   std::map<std::string, std::string> AsFlags() const;

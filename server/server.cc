@@ -147,6 +147,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   so.allow_backfill = config.allow_backfill;
   so.retention_ms = config.retention_ms;
   so.sync_wal = config.sync_wal;
+  so.block_cache_bytes = static_cast<size_t>(config.block_cache_bytes);
   auto storage = Storage::Open(so);
   if (!storage.ok()) return storage.status();
   impl->storage = *std::move(storage);

@@ -68,6 +68,12 @@ void PutPlanes(std::string* out, const std::vector<uint64_t>& v) {
   }
 }
 
+// Per-thread buffer for decoded planes: decoding allocates nothing.
+std::vector<uint64_t>& PlaneScratch() {
+  thread_local std::vector<uint64_t> v;
+  return v;
+}
+
 bool GetPlanes(coding::Reader* r, size_t n, std::vector<uint64_t>* v) {
   uint8_t w;
   if (!r->GetByte(&w) || w > 8) return false;
@@ -211,7 +217,7 @@ absl::Status DecodeTimestamps(coding::Reader* r, const ChunkHeader& h, Sample* s
   if (n == 1) return absl::OkStatus();
   uint8_t mode;
   uint64_t param;
-  std::vector<uint64_t> v;
+  std::vector<uint64_t>& v = PlaneScratch();
   if (!r->GetByte(&mode) || mode > kTimeGrid || !r->GetVarint(&param)) return Corrupt("bad time header");
   if (mode == kTimeGrid) {
     if (!GetPlanes(r, n - 1, &v)) return Corrupt("truncated timestamps");
@@ -249,16 +255,24 @@ absl::Status DecodeDecimal(coding::Reader* r, size_t n, Sample* s) {
     i = idx;
   }
   int64_t m0;
-  std::vector<uint64_t> v;
+  std::vector<uint64_t>& v = PlaneScratch();
   if (!r->GetSignedVarint(&m0) || !GetPlanes(r, n - 1, &v)) return Corrupt("truncated values");
   uint64_t m = static_cast<uint64_t>(m0), q = 0;
   const double scale = kPow10[e];
-  s[0].v = static_cast<double>(static_cast<int64_t>(m)) / scale;
-  for (size_t i = 1; i < n; ++i) {
-    uint64_t x = static_cast<uint64_t>(coding::UnZigZag(v[i - 1]));
-    q = mode == kIntDelta ? x : q + x;
-    m += q * g;
-    s[i].v = static_cast<double>(static_cast<int64_t>(m)) / scale;
+  auto decode = [&](auto to_double) {
+    s[0].v = to_double(m);
+    for (size_t i = 1; i < n; ++i) {
+      uint64_t x = static_cast<uint64_t>(coding::UnZigZag(v[i - 1]));
+      q = mode == kIntDelta ? x : q + x;
+      m += q * g;
+      s[i].v = to_double(m);
+    }
+  };
+  if (e == 0) {
+    // Integers (counts, buckets): x / 1.0 == x, without a division per sample.
+    decode([](uint64_t x) { return static_cast<double>(static_cast<int64_t>(x)); });
+  } else {
+    decode([scale](uint64_t x) { return static_cast<double>(static_cast<int64_t>(x)) / scale; });
   }
   for (const auto& [i, bits] : exc) s[i].v = BitsDouble(bits);
   return absl::OkStatus();

@@ -11,6 +11,42 @@
 namespace meridian {
 namespace {
 
+// Varints of every length, read with and without 8 bytes to spare (the
+// reader's word-at-a-time path and its byte loop), and truncated ones.
+TEST(CodingTest, VarintsOfEveryLengthRoundTrip) {
+  std::vector<uint64_t> values = {0, 1, 127, 128, ~uint64_t{0}};
+  for (int bits = 1; bits <= 64; ++bits) {
+    const uint64_t top = uint64_t{1} << (bits - 1);
+    values.push_back(top);
+    values.push_back(top | (top - 1));
+    values.push_back(top | 0x5555555555555555ULL >> (65 - bits));
+  }
+  for (uint64_t v : values) {
+    for (size_t pad : {0, 1, 7, 8, 16}) {
+      std::string buf;
+      coding::PutVarint(&buf, v);
+      const size_t len = buf.size();
+      buf.append(pad, '\xff');  // continuation bits everywhere after the varint
+      coding::Reader r(buf);
+      uint64_t got = 0;
+      ASSERT_TRUE(r.GetVarint(&got)) << v << " pad " << pad;
+      EXPECT_EQ(got, v) << "pad " << pad;
+      EXPECT_EQ(r.remaining(), pad) << v;
+      // Every truncation of the varint alone fails.
+      for (size_t cut = 0; cut < len; ++cut) {
+        coding::Reader t(std::string_view(buf.data(), cut));
+        EXPECT_FALSE(t.GetVarint(&got)) << v << " cut " << cut;
+      }
+    }
+  }
+  // Eight or more continuation bytes in a row fall back to the byte loop.
+  std::string many(12, '\x80');
+  many.push_back('\x01');
+  coding::Reader r(many);
+  uint64_t got;
+  EXPECT_FALSE(r.GetVarint(&got));  // longer than 64 bits
+}
+
 void ExpectRoundTrip(const std::vector<Sample>& in) {
   std::string enc;
   EncodeChunk(in, &enc);

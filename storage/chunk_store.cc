@@ -19,8 +19,9 @@ int64_t SaturatingSub(int64_t a, int64_t b) {
 
 }  // namespace
 
-std::unique_ptr<rocksdb::Iterator> ChunkStore::NewIterator() const {
+std::unique_ptr<rocksdb::Iterator> ChunkStore::NewIterator(bool fill_cache) const {
   rocksdb::ReadOptions ro;
+  ro.fill_cache = fill_cache;
   return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, chunks_));
 }
 
@@ -41,7 +42,11 @@ void ChunkStore::Cursor::CatchUp() {
 }
 
 absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int64_t end_ms,
-                                      std::vector<Sample>* out) {
+                                      std::vector<Sample>* out, bool* sorted) {
+  // Chunks come in key order (by first timestamp); each is strictly
+  // increasing inside, so the output is sorted unless two chunks overlap.
+  bool in_order = true;
+  int64_t last_max = std::numeric_limits<int64_t>::min();
   rocksdb::Iterator* it = it_.get();
   std::string seek = keys::ChunkKey(series_id, SaturatingSub(start_ms, kMaxChunkSpanMs));
   // Skip the Seek when it would land where the iterator stands: at the first
@@ -61,6 +66,8 @@ absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int6
     ChunkHeader h;
     MERIDIAN_RETURN_IF_ERROR(DecodeChunkHeader(chunk, &h));
     if (h.max_t_ms < start_ms) continue;
+    if (h.min_t_ms <= last_max) in_order = false;
+    last_max = std::max(last_max, h.max_t_ms);
     size_t base = out->size();
     absl::Status s = DecodeChunk(chunk, out);
     if (!s.ok()) {
@@ -78,6 +85,7 @@ absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int6
     return absl::InternalError("reading chunks of series " + std::to_string(series_id) + ": " +
                                it->status().ToString());
   }
+  if (sorted != nullptr) *sorted = in_order;
   return absl::OkStatus();
 }
 

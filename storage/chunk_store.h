@@ -40,7 +40,9 @@ class ChunkStore : public PersistedSampleReader {
   ChunkStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* chunks) : db_(db), chunks_(chunks) {}
 
   // A fresh iterator over the chunk family (reads the latest data).
-  std::unique_ptr<rocksdb::Iterator> NewIterator() const;
+  // `fill_cache` false: blocks read by a scan (retention) do not evict the
+  // blocks queries use.
+  std::unique_ptr<rocksdb::Iterator> NewIterator(bool fill_cache = true) const;
 
   // Counts the writes of chunks that replace samples held in memory. The
   // writer calls BumpGeneration() after the chunks are in RocksDB and before
@@ -58,9 +60,11 @@ class ChunkStore : public PersistedSampleReader {
 
     // Appends samples of `series_id` with t in [start_ms, end_ms] to *out,
     // unsorted and possibly with duplicate timestamps across overlapping
-    // chunks. Returns DataLoss for corrupt chunks, Internal for RocksDB errors.
+    // chunks. *sorted (optional) tells whether what was appended is already
+    // strictly increasing in time (no two chunks overlapped).
+    // Returns DataLoss for corrupt chunks, Internal for RocksDB errors.
     absl::Status Read(uint64_t series_id, int64_t start_ms, int64_t end_ms,
-                      std::vector<Sample>* out);
+                      std::vector<Sample>* out, bool* sorted = nullptr);
 
     // Makes the next Read see every chunk written before generation() last
     // changed. Cheap when nothing changed since the cursor's view was taken.

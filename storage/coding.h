@@ -12,6 +12,15 @@
 
 namespace meridian::coding {
 
+// A little-endian 64-bit word loaded with memcpy, in host order.
+inline uint64_t LittleEndian(uint64_t x) {
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  return __builtin_bswap64(x);
+#else
+  return x;
+#endif
+}
+
 inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
 inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
@@ -91,6 +100,29 @@ class Reader {
   explicit Reader(std::string_view in) : p_(in.data()), end_(in.data() + in.size()) {}
 
   bool GetVarint(uint64_t* v) {
+    if (end_ - p_ >= 8) {
+      // Branch-free for varints of up to 8 bytes (56 bits): the first byte
+      // without a continuation bit ends it; each byte gives 7 bits.
+      uint64_t word;
+      std::memcpy(&word, p_, 8);
+      word = LittleEndian(word);
+      const uint64_t stops = ~word & 0x8080808080808080ULL;
+      if (stops != 0) {
+        const int len = (__builtin_ctzll(stops) >> 3) + 1;
+        if (len < 8) word &= (uint64_t{1} << (8 * len)) - 1;
+        uint64_t r = word & 0x7f;
+        r |= (word >> 1) & (uint64_t{0x7f} << 7);
+        r |= (word >> 2) & (uint64_t{0x7f} << 14);
+        r |= (word >> 3) & (uint64_t{0x7f} << 21);
+        r |= (word >> 4) & (uint64_t{0x7f} << 28);
+        r |= (word >> 5) & (uint64_t{0x7f} << 35);
+        r |= (word >> 6) & (uint64_t{0x7f} << 42);
+        r |= (word >> 7) & (uint64_t{0x7f} << 49);
+        p_ += len;
+        *v = r;
+        return true;
+      }
+    }
     uint64_t result = 0;
     for (int shift = 0; shift <= 63 && p_ < end_; shift += 7) {
       uint64_t byte = static_cast<uint8_t>(*p_++);

@@ -32,7 +32,7 @@ class MergedSeriesSet : public SeriesSet {
     while (status_.ok() && ++pos_ < series_.size()) {
       samples_.clear();
       const MemSeries& s = *series_[pos_].series;
-      bool on_disk;
+      bool on_disk, disk_sorted = false;
       {
         std::lock_guard l(s.mu);
         status_ = s.ReadMemory(start_ms_, end_ms_, &samples_);
@@ -46,14 +46,19 @@ class MergedSeriesSet : public SeriesSet {
         // CatchUp nothing can fall between the two reads.
         cursor_.CatchUp();
         disk_.clear();
-        status_ = cursor_.Read(s.id(), start_ms_, end_ms_, &disk_);
+        status_ = cursor_.Read(s.id(), start_ms_, end_ms_, &disk_, &disk_sorted);
         if (!status_.ok()) return false;
       }
       if (samples_.empty() && (!on_disk || disk_.empty())) continue;
+      if (samples_.empty()) {
+        samples_.swap(disk_);  // all on disk: nothing to merge
+        if (!disk_sorted) SortAndDedupe(&samples_);
+        return true;
+      }
       SortAndDedupe(&samples_);
       if (on_disk && !disk_.empty()) {
         // Both sides are usually sorted already: merge in linear time.
-        SortAndDedupe(&disk_);
+        if (!disk_sorted) SortAndDedupe(&disk_);
         merged_.clear();
         std::merge(samples_.begin(), samples_.end(), disk_.begin(), disk_.end(),
                    std::back_inserter(merged_),

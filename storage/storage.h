@@ -58,8 +58,9 @@ struct StorageOptions {
   // The chunks family's memtable (checkpointed chunks before their flush).
   size_t chunk_memtable_bytes = 32 << 20;
   // LRU cache of uncompressed chunk blocks for reads (a chunk read
-  // decompresses a whole 32 KiB block).
-  size_t block_cache_bytes = 32 << 20;
+  // decompresses a whole 32 KiB block). Filled only by queries: it holds
+  // the working set of repeated dashboard queries over persisted data.
+  size_t block_cache_bytes = 256 << 20;
   // Wall clock, injectable for tests.
   std::function<int64_t()> now_ms;
 };

@@ -108,7 +108,7 @@ absl::Status RocksStorage::EnforceRetention() {
   const int64_t cutoff = NowMs() - options_.retention_ms;
   absl::MutexLock maintenance(&maintenance_mu_);
   rocksdb::WriteBatch wb;
-  std::unique_ptr<rocksdb::Iterator> it = chunk_store_->NewIterator();
+  std::unique_ptr<rocksdb::Iterator> it = chunk_store_->NewIterator(/*fill_cache=*/false);
   std::vector<std::pair<TenantHead*, std::shared_ptr<MemSeries>>> maybe_empty;
   for (TenantHead* t : AllTenants()) {
     for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
