@@ -71,10 +71,10 @@ class StorageTest : public ::testing::Test {
   }
 
   std::vector<Result> Select(std::string_view tenant, std::vector<Matcher> ms, int64_t start,
-                             int64_t end) {
+                             int64_t end, bool sorted = true) {
     auto q = st_->ForTenant(tenant)->NewQuerier(start, end);
     EXPECT_TRUE(q.ok());
-    auto set = (*q)->Select(ms, {.start_ms = start, .end_ms = end});
+    auto set = (*q)->Select(ms, {.start_ms = start, .end_ms = end, .sorted = sorted});
     EXPECT_TRUE(set.ok()) << set.status();
     std::vector<Result> out;
     while ((*set)->Next()) {
@@ -634,27 +634,13 @@ TEST_F(StorageTest, SortedAndUnsortedSelectsReadPersistedChunks) {
   }
   ASSERT_TRUE(st_->Flush().ok());
   Open();  // everything on disk, nothing in memory
-  auto read = [&](std::vector<Matcher> ms, int64_t start, int64_t end, bool sorted) {
-    auto q = st_->ForTenant("t")->NewQuerier(start, end);
-    EXPECT_TRUE(q.ok());
-    auto set = (*q)->Select(ms, {.start_ms = start, .end_ms = end, .sorted = sorted});
-    EXPECT_TRUE(set.ok());
-    std::vector<Result> out;
-    while ((*set)->Next()) {
-      Result r{(*set)->labels(), {}};
-      EXPECT_TRUE((*set)->Samples(&r.samples).ok());
-      out.push_back(std::move(r));
-    }
-    EXPECT_TRUE((*set)->status().ok()) << (*set)->status();
-    return out;
-  };
   for (int64_t start : {int64_t{0}, int64_t{10'000'000}, int64_t{30'000'000}}) {
     const int64_t end = start + 25'000'000;
     for (auto ms : {std::vector<Matcher>{Eq("__name__", "m")},
                     std::vector<Matcher>{Eq("__name__", "m"), M(MatchType::kNotEqual, "mod", "1")},
                     std::vector<Matcher>{Eq("__name__", "m"), M(MatchType::kRegexMatch, "i", "0[0-4].")}}) {
-      std::vector<Result> sorted = read(ms, start, end, true);
-      std::vector<Result> unsorted = read(ms, start, end, false);
+      std::vector<Result> sorted = Select("t", ms, start, end, true);
+      std::vector<Result> unsorted = Select("t", ms, start, end, false);
       ASSERT_FALSE(sorted.empty());
       ASSERT_EQ(sorted.size(), unsorted.size());
       for (size_t k = 1; k < sorted.size(); ++k) ASSERT_LT(sorted[k - 1].labels, sorted[k].labels);
