@@ -19,7 +19,7 @@ TEST(CodingTest, VarintsOfEveryLengthRoundTrip) {
     const uint64_t top = uint64_t{1} << (bits - 1);
     values.push_back(top);
     values.push_back(top | (top - 1));
-    values.push_back(top | 0x5555555555555555ULL >> (65 - bits));
+    values.push_back(top | ((0x5555555555555555ULL >> (64 - bits)) >> 1));
   }
   for (uint64_t v : values) {
     for (size_t pad : {0, 1, 7, 8, 16}) {

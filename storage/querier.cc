@@ -1,7 +1,12 @@
 #include "storage/querier.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <iterator>
+#include <mutex>
+#include <thread>
 
 #include "absl/container/btree_set.h"
 #include "rocksdb/db.h"
@@ -17,56 +22,89 @@ struct SelectedSeries {
   Labels labels;
 };
 
+// Reads one series' samples in a time range: memory, then (only where
+// memory dropped samples) disk through one shared cursor, merged.
+class SeriesReader {
+ public:
+  SeriesReader(const ChunkStore* store, int64_t start_ms, int64_t end_ms)
+      : cursor_(store), start_ms_(start_ms), end_ms_(end_ms) {}
+
+  // Replaces *out with the samples, sorted by time, without duplicates;
+  // empty when the series has none in range.
+  absl::Status Read(const MemSeries& s, std::vector<Sample>* out) {
+    out->clear();
+    bool on_disk, disk_sorted = false;
+    {
+      std::lock_guard l(s.mu);
+      MERIDIAN_RETURN_IF_ERROR(s.ReadMemory(start_ms_, end_ms_, out));
+      // Changes together with the memory it replaces.
+      on_disk = s.DiskOnlyOverlaps(start_ms_, end_ms_);
+    }
+    if (on_disk) {
+      // Read disk after memory: a checkpoint writes chunks before dropping
+      // them from memory, and bumps the generation in between, so after
+      // CatchUp nothing can fall between the two reads.
+      cursor_.CatchUp();
+      disk_.clear();
+      MERIDIAN_RETURN_IF_ERROR(cursor_.Read(s.id(), start_ms_, end_ms_, &disk_, &disk_sorted));
+    }
+    if (!on_disk || disk_.empty()) {
+      SortAndDedupe(out);
+      return absl::OkStatus();
+    }
+    if (out->empty()) {
+      out->swap(disk_);  // all on disk: nothing to merge
+      if (!disk_sorted) SortAndDedupe(out);
+      return absl::OkStatus();
+    }
+    // Both sides are usually sorted already: merge in linear time.
+    SortAndDedupe(out);
+    if (!disk_sorted) SortAndDedupe(&disk_);
+    merged_.clear();
+    std::merge(out->begin(), out->end(), disk_.begin(), disk_.end(), std::back_inserter(merged_),
+               [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; });
+    out->swap(merged_);
+    SortAndDedupe(out);  // drops the timestamps present on both sides
+    return absl::OkStatus();
+  }
+
+ private:
+  ChunkStore::Cursor cursor_;
+  const int64_t start_ms_, end_ms_;
+  std::vector<Sample> disk_, merged_;
+};
+
+// Selects of at least this many series read ahead on a second thread, so
+// that reading and decoding overlaps with the caller's evaluation.
+constexpr size_t kReadAheadMinSeries = 256;
+// Series the read-ahead thread may hold decoded before the caller takes them.
+constexpr size_t kReadAheadDepth = 16;
+
 class MergedSeriesSet : public SeriesSet {
  public:
   MergedSeriesSet(const ChunkStore* store, std::vector<SelectedSeries> series, bool have_labels,
                   int64_t start_ms, int64_t end_ms)
-      : cursor_(store),
-        series_(std::move(series)),
-        have_labels_(have_labels),
-        start_ms_(start_ms),
-        end_ms_(end_ms) {}
+      : reader_(store, start_ms, end_ms), series_(std::move(series)), have_labels_(have_labels) {
+    if (series_.size() >= kReadAheadMinSeries) worker_ = std::thread([this] { ReadAhead(); });
+  }
+
+  ~MergedSeriesSet() override {
+    if (!worker_.joinable()) return;
+    {
+      std::lock_guard l(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    worker_.join();  // at most one series read after stop_
+  }
 
   bool Next() override {
     labels_ready_ = false;
+    if (worker_.joinable()) return NextReadAhead();
     while (status_.ok() && ++pos_ < series_.size()) {
-      samples_.clear();
-      const MemSeries& s = *series_[pos_].series;
-      bool on_disk, disk_sorted = false;
-      {
-        std::lock_guard l(s.mu);
-        status_ = s.ReadMemory(start_ms_, end_ms_, &samples_);
-        // Changes together with the memory it replaces.
-        on_disk = s.DiskOnlyOverlaps(start_ms_, end_ms_);
-      }
+      status_ = reader_.Read(*series_[pos_].series, &samples_);
       if (!status_.ok()) return false;
-      if (on_disk) {
-        // Read disk after memory: a checkpoint writes chunks before dropping
-        // them from memory, and bumps the generation in between, so after
-        // CatchUp nothing can fall between the two reads.
-        cursor_.CatchUp();
-        disk_.clear();
-        status_ = cursor_.Read(s.id(), start_ms_, end_ms_, &disk_, &disk_sorted);
-        if (!status_.ok()) return false;
-      }
-      if (samples_.empty() && (!on_disk || disk_.empty())) continue;
-      if (samples_.empty()) {
-        samples_.swap(disk_);  // all on disk: nothing to merge
-        if (!disk_sorted) SortAndDedupe(&samples_);
-        return true;
-      }
-      SortAndDedupe(&samples_);
-      if (on_disk && !disk_.empty()) {
-        // Both sides are usually sorted already: merge in linear time.
-        if (!disk_sorted) SortAndDedupe(&disk_);
-        merged_.clear();
-        std::merge(samples_.begin(), samples_.end(), disk_.begin(), disk_.end(),
-                   std::back_inserter(merged_),
-                   [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; });
-        samples_.swap(merged_);
-        SortAndDedupe(&samples_);  // drops the timestamps present on both sides
-      }
-      return true;
+      if (!samples_.empty()) return true;
     }
     return false;
   }
@@ -81,22 +119,86 @@ class MergedSeriesSet : public SeriesSet {
   }
 
   absl::Status Samples(std::vector<Sample>* out) override {
-    out->swap(samples_);  // the caller's old buffer becomes the next series' buffer
+    out->swap(samples_);  // the caller's old buffer becomes a read buffer
     return absl::OkStatus();
   }
 
   absl::Status status() const override { return status_; }
 
  private:
-  ChunkStore::Cursor cursor_;
-  std::vector<SelectedSeries> series_;
+  struct Item {
+    size_t pos;  // series_.size(): the end (status_ of the worker says why)
+    std::vector<Sample> samples;
+  };
+
+  // The worker: reads series in order into a bounded queue.
+  void ReadAhead() {
+    std::vector<Sample> buf;
+    for (size_t pos = 0; pos < series_.size() && !stop_.load(std::memory_order_relaxed); ++pos) {
+      absl::Status st = reader_.Read(*series_[pos].series, &buf);
+      if (st.ok() && buf.empty()) continue;
+      std::unique_lock l(mu_);
+      cv_.wait(l, [&] { return stop_ || queue_.size() < kReadAheadDepth; });
+      if (stop_) return;
+      if (!st.ok()) {
+        worker_status_ = st;
+        break;
+      }
+      queue_.push_back(Item{pos, std::move(buf)});
+      buf.clear();
+      if (!free_.empty()) {
+        buf.swap(free_.back());
+        free_.pop_back();
+      }
+      l.unlock();
+      cv_.notify_all();
+    }
+    {
+      std::lock_guard l(mu_);
+      queue_.push_back(Item{series_.size(), {}});
+    }
+    cv_.notify_all();
+  }
+
+  bool NextReadAhead() {
+    if (done_) return false;
+    std::unique_lock l(mu_);
+    if (samples_.capacity() > 0 && free_.size() < kReadAheadDepth) {
+      free_.push_back(std::move(samples_));
+      samples_.clear();
+    }
+    cv_.wait(l, [&] { return !queue_.empty(); });
+    Item item = std::move(queue_.front());
+    queue_.pop_front();
+    if (item.pos == series_.size()) {
+      done_ = true;
+      status_ = worker_status_;
+      return false;
+    }
+    l.unlock();
+    cv_.notify_all();
+    pos_ = item.pos;
+    samples_.swap(item.samples);
+    return true;
+  }
+
+  SeriesReader reader_;  // the worker's alone while it runs
+  const std::vector<SelectedSeries> series_;
   const bool have_labels_;
-  int64_t start_ms_, end_ms_;
   size_t pos_ = static_cast<size_t>(-1);
-  std::vector<Sample> samples_, disk_, merged_;
+  std::vector<Sample> samples_;
   mutable Labels labels_;
   mutable bool labels_ready_ = false;
   absl::Status status_;
+  bool done_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;                 // guarded by mu_
+  std::vector<std::vector<Sample>> free_;  // guarded by mu_: buffers to reuse
+  absl::Status worker_status_;             // guarded by mu_
+  std::atomic<bool> stop_{false};          // set under mu_
+  std::thread worker_;                     // last: starts after the rest exists
 };
 
 class TenantQuerier : public Querier {

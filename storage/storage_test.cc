@@ -623,9 +623,11 @@ TEST_F(StorageTest, RetentionConcurrentWithAppends) {
 // that skip series so the cursor must tell a skipped series from the next.
 TEST_F(StorageTest, SortedAndUnsortedSelectsReadPersistedChunks) {
   Open();
-  // 60 series created in reverse label order; every third has no samples in
-  // the late part of the range. 20 min steps: 6 samples per 2 h chunk.
-  for (int i = 59; i >= 0; --i) {
+  // 300 series created in reverse label order (enough for the read-ahead
+  // thread; the regex below selects few enough to read inline); every third
+  // has no samples in the late part of the range. 20 min steps: 6 samples
+  // per 2 h chunk.
+  for (int i = 299; i >= 0; --i) {
     char name[8];
     snprintf(name, sizeof(name), "%03d", i);
     std::string v = name;
@@ -674,16 +676,18 @@ TEST_F(StorageTest, SortedAndUnsortedSelectsReadPersistedChunks) {
 // checkpoint moved from memory to disk must come from disk.
 TEST_F(StorageTest, SeriesSetOpenedBeforeCheckpointSeesMovedChunks) {
   Open();
-  for (int i = 0; i < 3; ++i) {
+  constexpr int kSeries = 300;  // read ahead on a second thread
+  for (int i = 0; i < kSeries; ++i) {
     Append("t", {{"__name__", "m"}, {"i", std::to_string(i)}}, Samples(0, 100, 600'000));
   }
   for (bool sorted : {false, true}) {
     auto q = *st_->ForTenant("t")->NewQuerier(0, 100'000'000);
     auto set = *q->Select({Eq("__name__", "m")}, {.start_ms = 0, .end_ms = 100'000'000, .sorted = sorted});
     ASSERT_TRUE(set->Next());  // the cursor's view is taken by now
-    Append("t", {{"__name__", "m"}, {"i", "0"}}, Samples(100 * 600'000, 1, 600'000));
-    Append("t", {{"__name__", "m"}, {"i", "1"}}, Samples(100 * 600'000, 1, 600'000));
-    Append("t", {{"__name__", "m"}, {"i", "2"}}, Samples(100 * 600'000, 1, 600'000));
+    for (int i = 0; i < kSeries; ++i) {  // cuts each series' open chunk
+      Append("t", {{"__name__", "m"}, {"i", std::to_string(i)}},
+             Samples((sorted ? 101 : 100) * 600'000, 1, 600'000));
+    }
     ASSERT_TRUE(st_->Flush().ok());  // closed chunks leave memory
     std::vector<Sample> got;
     int n = 0;
@@ -694,8 +698,13 @@ TEST_F(StorageTest, SeriesSetOpenedBeforeCheckpointSeesMovedChunks) {
       ++n;
     } while (set->Next());
     ASSERT_TRUE(set->status().ok());
-    EXPECT_EQ(n, 3);
+    EXPECT_EQ(n, kSeries);
   }
+  // A set dropped after one series stops its read-ahead thread.
+  auto q = *st_->ForTenant("t")->NewQuerier(0, 100'000'000);
+  auto set = *q->Select({Eq("__name__", "m")}, {.start_ms = 0, .end_ms = 100'000'000, .sorted = false});
+  ASSERT_TRUE(set->Next());
+  set.reset();
 }
 
 // A checkpoint writes closed chunks to disk and then drops them from memory.
