@@ -1,8 +1,5 @@
 #include "server/ast_json.h"
 
-#include <charconv>
-#include <cmath>
-
 namespace meridian::server {
 namespace {
 
@@ -53,15 +50,11 @@ std::string_view CardName(promql::Cardinality c) {
   return "";
 }
 
-// Prometheus's translateAST: strconv.FormatFloat(v, 'f', -1, 64), the
-// shortest round-tripping digits, never in exponent form (1e-7 is
-// "0.0000001"), and "+Inf"/"-Inf"/"NaN".
+// Prometheus's translateAST prints literals with strconv.FormatFloat(v, 'f', -1, 64).
 std::string NumberText(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[400];  // the longest fixed form of a double is ~330 characters
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
-  return std::string(buf, ec == std::errc() ? end : buf);
+  std::string s;
+  AppendGoFixedFloat(&s, v);
+  return s;
 }
 
 }  // namespace

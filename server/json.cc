@@ -6,21 +6,15 @@
 
 namespace meridian::server {
 
-void AppendPromFloat(std::string* out, double v) {
-  if (std::isnan(v)) {
-    out->append("NaN");
-    return;
-  }
-  if (std::isinf(v)) {
-    out->append(v > 0 ? "+Inf" : "-Inf");
-    return;
-  }
+namespace {
+
+// Go's strconv.FormatFloat(v, 'e' or 'f', -1, 64) for finite v: the shortest
+// round-trip digits, in exponent form when `exponent_form`.
+void AppendShortest(std::string* out, double v, bool exponent_form) {
   char buf[64];
-  double a = std::fabs(v);
-  // The shortest round-trip digits, as Go's strconv.FormatFloat(v, fmt, -1, 64).
   auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
   std::string_view sci(buf, res.ptr - buf);
-  if (a != 0 && (a < 1e-6 || a >= 1e21)) {
+  if (exponent_form) {
     out->append(sci);  // "1e-07", "1.5e+21": the same form as Go's 'e'
     return;
   }
@@ -51,6 +45,31 @@ void AppendPromFloat(std::string* out, double v) {
     out->push_back('.');
     out->append(digits, static_cast<size_t>(exp + 1), std::string::npos);
   }
+}
+
+// "NaN", "+Inf", "-Inf" as Go prints them; false for finite v.
+bool AppendNonFinite(std::string* out, double v) {
+  if (std::isnan(v)) {
+    out->append("NaN");
+    return true;
+  }
+  if (std::isinf(v)) {
+    out->append(v > 0 ? "+Inf" : "-Inf");
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void AppendPromFloat(std::string* out, double v) {
+  if (AppendNonFinite(out, v)) return;
+  const double a = std::fabs(v);
+  AppendShortest(out, v, a != 0 && (a < 1e-6 || a >= 1e21));
+}
+
+void AppendGoFixedFloat(std::string* out, double v) {
+  if (!AppendNonFinite(out, v)) AppendShortest(out, v, false);
 }
 
 void AppendPromTimestamp(std::string* out, int64_t t_ms) {

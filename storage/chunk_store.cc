@@ -25,7 +25,7 @@ std::unique_ptr<rocksdb::Iterator> ChunkStore::NewIterator(bool fill_cache) cons
   return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, chunks_));
 }
 
-ChunkStore::Cursor::Cursor(const ChunkStore* store) : store_(store) { Reset(); }
+ChunkStore::Cursor::Cursor(const ChunkStore* store) : store_(store) {}
 
 ChunkStore::Cursor::~Cursor() = default;
 
@@ -38,7 +38,8 @@ void ChunkStore::Cursor::Reset() {
 }
 
 void ChunkStore::Cursor::CatchUp() {
-  if (store_->generation() != generation_) Reset();
+  // No view yet: the first Read takes a fresh one.
+  if (it_ != nullptr && store_->generation() != generation_) Reset();
 }
 
 absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int64_t end_ms,
@@ -47,6 +48,7 @@ absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int6
   // increasing inside, so the output is sorted unless two chunks overlap.
   bool in_order = true;
   int64_t last_max = std::numeric_limits<int64_t>::min();
+  if (it_ == nullptr) Reset();  // series wholly in memory never open one
   rocksdb::Iterator* it = it_.get();
   std::string seek = keys::ChunkKey(series_id, SaturatingSub(start_ms, kMaxChunkSpanMs));
   // Skip the Seek when it would land where the iterator stands: at the first

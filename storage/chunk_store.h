@@ -67,7 +67,8 @@ class ChunkStore : public PersistedSampleReader {
                       std::vector<Sample>* out, bool* sorted = nullptr);
 
     // Makes the next Read see every chunk written before generation() last
-    // changed. Cheap when nothing changed since the cursor's view was taken.
+    // changed. Cheap when nothing changed since the cursor's view was taken
+    // (the view is taken by the first Read).
     void CatchUp();
 
    private:

@@ -676,33 +676,43 @@ TEST_F(StorageTest, SortedAndUnsortedSelectsReadPersistedChunks) {
 // checkpoint moved from memory to disk must come from disk.
 TEST_F(StorageTest, SeriesSetOpenedBeforeCheckpointSeesMovedChunks) {
   Open();
-  constexpr int kSeries = 300;  // read ahead on a second thread
-  for (int i = 0; i < kSeries; ++i) {
-    Append("t", {{"__name__", "m"}, {"i", std::to_string(i)}}, Samples(0, 100, 600'000));
-  }
-  for (bool sorted : {false, true}) {
-    auto q = *st_->ForTenant("t")->NewQuerier(0, 100'000'000);
-    auto set = *q->Select({Eq("__name__", "m")}, {.start_ms = 0, .end_ms = 100'000'000, .sorted = sorted});
-    ASSERT_TRUE(set->Next());  // the cursor's view is taken by now
-    for (int i = 0; i < kSeries; ++i) {  // cuts each series' open chunk
-      Append("t", {{"__name__", "m"}, {"i", std::to_string(i)}},
-             Samples((sorted ? 101 : 100) * 600'000, 1, 600'000));
+  // 3 series are read inline, 300 on the read-ahead thread.
+  for (int num_series : {3, 300}) {
+    const std::string name = "m" + std::to_string(num_series);
+    auto append = [&](int64_t t0, int n) {
+      for (int i = 0; i < num_series; ++i) {
+        Append("t", {{"__name__", name}, {"i", std::to_string(i)}}, Samples(t0, n, 600'000));
+      }
+    };
+    append(0, 100);
+    // Older chunks on disk: the set's first series reads disk, which takes
+    // the cursor's view of RocksDB before the checkpoint below.
+    ASSERT_TRUE(st_->Flush().ok());
+    int next = 100;  // samples appended so far, 10 min apart
+    for (bool sorted : {false, true}) {
+      append(next * 600'000, 24);  // closes a chunk that stays in memory
+      next += 24;
+      auto q = *st_->ForTenant("t")->NewQuerier(0, 100'000'000);
+      auto set = *q->Select({Eq("__name__", name)},
+                            {.start_ms = 0, .end_ms = 100'000'000, .sorted = sorted});
+      ASSERT_TRUE(set->Next());  // the cursor's view is taken by now
+      ASSERT_TRUE(st_->Flush().ok());  // the chunk closed above leaves memory
+      std::vector<Sample> got;
+      int n = 0;
+      do {
+        ASSERT_TRUE(set->Samples(&got).ok());
+        ASSERT_EQ(got.size(), static_cast<size_t>(next))
+            << set->labels().ToString() << " sorted=" << sorted;
+        for (size_t j = 0; j < got.size(); ++j) ASSERT_EQ(got[j].t_ms, static_cast<int64_t>(j) * 600'000);
+        ++n;
+      } while (set->Next());
+      ASSERT_TRUE(set->status().ok());
+      EXPECT_EQ(n, num_series);
     }
-    ASSERT_TRUE(st_->Flush().ok());  // closed chunks leave memory
-    std::vector<Sample> got;
-    int n = 0;
-    do {
-      ASSERT_TRUE(set->Samples(&got).ok());
-      ASSERT_GE(got.size(), 100u) << set->labels().ToString() << " sorted=" << sorted;
-      for (size_t j = 0; j < got.size(); ++j) ASSERT_EQ(got[j].t_ms, static_cast<int64_t>(j) * 600'000);
-      ++n;
-    } while (set->Next());
-    ASSERT_TRUE(set->status().ok());
-    EXPECT_EQ(n, kSeries);
   }
   // A set dropped after one series stops its read-ahead thread.
   auto q = *st_->ForTenant("t")->NewQuerier(0, 100'000'000);
-  auto set = *q->Select({Eq("__name__", "m")}, {.start_ms = 0, .end_ms = 100'000'000, .sorted = false});
+  auto set = *q->Select({Eq("__name__", "m300")}, {.start_ms = 0, .end_ms = 100'000'000, .sorted = false});
   ASSERT_TRUE(set->Next());
   set.reset();
 }

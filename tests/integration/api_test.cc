@@ -205,6 +205,8 @@ TEST_F(ApiTest, ParseQueryReturnsTheSyntaxTree) {
             R"x({"status":"success","data":{"type":"numberLiteral","val":"0.0000001"}})x");
   EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("2.5e21"), &status),
             R"x({"status":"success","data":{"type":"numberLiteral","val":"2500000000000000000000"}})x");
+  EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("18446744073709551616"), &status),
+            R"x({"status":"success","data":{"type":"numberLiteral","val":"18446744073709552000"}})x");
   EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("-Inf"), &status),
             R"x({"status":"success","data":{"type":"numberLiteral","val":"-Inf"}})x");
 }
