@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fails when an #include crosses a module boundary. Dependencies point one way:
 #   storage  <-  ingest, query, compactor  <-  server
+# model (the shared vocabulary: Go's number formats) depends on nothing of
+# meridian and on no RocksDB, protobuf or HTTP library; any module may use it.
 # storage knows nothing of HTTP, PromQL or protobuf; ingest and query see
 # storage's public headers only; only server includes everything.
 set -uo pipefail
@@ -15,6 +17,7 @@ check() {  # folder, forbidden-include regex, reason
     fail=1
   fi
 }
+check model     'storage/|ingest/|query/|server/|compactor/|proto/|tests/|bench/|rocksdb/|google/protobuf|httplib|prometheus/' "model depends on nothing of meridian (no RocksDB, protobuf, HTTP)"
 check storage   'query/|ingest/|server/|compactor/|proto/|httplib|prometheus/' "storage must not know PromQL, HTTP, protobuf"
 check ingest    'query/|server/|compactor/|httplib' "ingest depends on storage only"
 check query     'ingest/|server/|compactor/|httplib|proto/' "query depends on storage only"
