@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "model/gofloat.h"
 #include "query/eval.h"
 
 namespace meridian::promql::eval {
@@ -386,7 +387,7 @@ absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
     for (double q : params) {
       if (std::isnan(q) || q < 0 || q > 1) {
         q_->annos.Warn(absl::StrCat("PromQL warning: quantile value should be between 0 and 1, got ",
-                                    FormatFloatG(q), " (", q_->Pos(*a.param), ")"));
+                                    model::FormatGoFloat(q, 'g'), " (", q_->Pos(*a.param), ")"));
       }
     }
   }
@@ -540,14 +541,14 @@ absl::StatusOr<EvalResult> Evaluator::AggregateK(const AggregateExpr& a, EvalMat
       if (std::isnan(p)) return absl::FailedPreconditionError("Ratio value is NaN");
       if (p < -1.0 || p > 1.0) {
         q_->annos.Warn(absl::StrCat("PromQL warning: ratio value should be between -1 and 1, got ",
-                                    FormatFloatG(p), ", capping to ", p < 0 ? "-1" : "1", " (",
+                                    model::FormatGoFloat(p, 'g'), ", capping to ", p < 0 ? "-1" : "1", " (",
                                     q_->Pos(*a.param), ")"));
       }
     } else {
       if (std::isnan(p)) return absl::FailedPreconditionError("Parameter value is NaN");
       if (p >= 9.223372036854775807e18 || p < -9.223372036854775808e18) {
         return absl::FailedPreconditionError(
-            absl::StrCat("Scalar value ", FormatFloatG(p), " overflows int64"));
+            absl::StrCat("Scalar value ", model::FormatGoFloat(p, 'g'), " overflows int64"));
       }
     }
   }
@@ -671,7 +672,7 @@ absl::StatusOr<EvalResult> Evaluator::AggregateCountValues(const AggregateExpr& 
     for (size_t s = 0; s < in.size(); ++s) {
       double f;
       if (!cur.At(s, ts, &f)) continue;
-      Labels m = LabelsBuilder(in[s].metric).Set(label, FormatFloatPlain(f)).Build();
+      Labels m = LabelsBuilder(in[s].metric).Set(label, model::FormatGoFloat(f, 'f')).Build();
       uint64_t key = GroupKey(m, grouping_expr, without_names);
       auto it = groups.find(key);
       if (it == groups.end()) {

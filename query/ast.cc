@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "absl/strings/str_join.h"
+#include "model/gofloat.h"
 #include "query/lexer.h"
 #include "storage/labels.h"
 
@@ -233,7 +234,8 @@ void Print(const Expr& e, std::string* out, Spans* spans) {
 void PrintNode(const Expr& e, std::string* out, Spans* spans) {
   switch (e.kind) {
     case ExprKind::kNumber:
-      out->append(FormatGoFloat(static_cast<const NumberLiteral&>(e).value));
+      // printer.go (Prometheus 3): strconv.FormatFloat(node.Val, 'f', -1, 64).
+      model::AppendGoFloat(out, static_cast<const NumberLiteral&>(e).value, 'f');
       return;
     case ExprKind::kString:
       out->append(GoQuote(static_cast<const StringLiteral&>(e).value));

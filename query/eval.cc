@@ -1,7 +1,6 @@
 #include "query/eval.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -88,70 +87,6 @@ std::string LabelsString(const Labels& ls) {
   }
   out.push_back('}');
   return out;
-}
-
-std::string FormatFloatPlain(double f) {
-  if (std::isnan(f)) return "NaN";
-  if (std::isinf(f)) return f > 0 ? "+Inf" : "-Inf";
-  char buf[400];
-  auto r = std::to_chars(buf, buf + sizeof(buf), f, std::chars_format::fixed);
-  return std::string(buf, r.ptr);
-}
-
-std::string FormatFloatG(double f) {
-  if (std::isnan(f)) return "NaN";
-  if (std::isinf(f)) return f > 0 ? "+Inf" : "-Inf";
-  // Go's %g (strconv 'g', shortest digits): %e form when exp < -4 || exp >= 6.
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof(buf), f, std::chars_format::scientific);
-  std::string sci(buf, r.ptr);
-  const size_t e = sci.find('e');
-  const int exp = std::atoi(sci.c_str() + e + 1);
-  if (exp < -4 || exp >= 6) {
-    std::string mant = sci.substr(0, e);
-    std::string digits = std::to_string(exp < 0 ? -exp : exp);
-    if (digits.size() < 2) digits = "0" + digits;
-    return mant + "e" + (exp < 0 ? "-" : "+") + digits;
-  }
-  r = std::to_chars(buf, buf + sizeof(buf), f, std::chars_format::fixed);
-  return std::string(buf, r.ptr);
-}
-
-bool ParseGoFloat(std::string_view s, double* out) {
-  if (s.empty()) return false;
-  std::string str(s);
-  std::string lower;
-  for (char c : str) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  std::string_view body = lower;
-  bool neg = false;
-  if (!body.empty() && (body[0] == '+' || body[0] == '-')) {
-    neg = body[0] == '-';
-    body.remove_prefix(1);
-  }
-  if (body == "inf" || body == "infinity") {
-    *out = neg ? -INFINITY : INFINITY;
-    return true;
-  }
-  if (body == "nan") {
-    *out = NAN;
-    return true;
-  }
-  // Reject forms strtod accepts but Go does not.
-  for (char c : body) {
-    bool ok = (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'x' || c == 'p' ||
-              c == '+' || c == '-' || (c >= 'a' && c <= 'f') || c == '_';
-    if (!ok) return false;
-  }
-  std::string clean;
-  for (char c : str) {
-    if (c != '_') clean.push_back(c);
-  }
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(clean.c_str(), &end);
-  if (end != clean.c_str() + clean.size()) return false;
-  *out = v;
-  return true;
 }
 
 absl::Status SeriesAccumulator::Add(int series, int64_t t_ms, double v) {

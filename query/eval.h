@@ -97,12 +97,6 @@ struct QueryContext {
 // Formats labels the way Go's labels.Labels.String() does:
 // {__name__="a", job="b"}.
 std::string LabelsString(const Labels& ls);
-// Go's strconv.FormatFloat(f, 'f', -1, 64).
-std::string FormatFloatPlain(double f);
-// Go's strconv.FormatFloat(f, 'g', -1, 64) as used in annotation texts (%g).
-std::string FormatFloatG(double f);
-// Go's strconv.ParseFloat(s, 64) acceptance (decimal, hex, Inf, NaN).
-bool ParseGoFloat(std::string_view s, double* out);
 
 // IsStaleNaN, inlined for hot loops.
 inline bool IsStaleMarker(double v) {

@@ -296,6 +296,39 @@ TEST_F(EvalTest, AggregationsAndOrdering) {
   EXPECT_EQ(warn->warnings[0], "PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)");
 }
 
+// count_values' label is strconv.FormatFloat(v, 'f', -1, 64): the shortest
+// digits, zero-padded. The expected labels are the real Prometheus 2.42's
+// answers to the same queries (count_values("v", vector(X)) over its API).
+TEST_F(EvalTest, CountValuesLabelIsGoShortestFixed) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(InstantVector("count_values(\"v\", vector(18446744073709551616))", 0),
+            V{"{v=\"18446744073709552000\"}=1"});
+  EXPECT_EQ(InstantVector("count_values(\"v\", vector(123456789012345678))", 0),
+            V{"{v=\"123456789012345680\"}=1"});
+  EXPECT_EQ(InstantVector("count_values(\"v\", vector(1e21))", 0),
+            V{"{v=\"1000000000000000000000\"}=1"});
+  EXPECT_EQ(InstantVector("count_values(\"v\", vector(1e-7))", 0), V{"{v=\"0.0000001\"}=1"});
+  EXPECT_EQ(InstantVector("count_values(\"v\", vector(-0.0 * 1))", 0), V{"{v=\"-0\"}=1"});
+  EXPECT_EQ(InstantVector("count_values(\"v\", vector(0.1))", 0), V{"{v=\"0.1\"}=1"});
+}
+
+// histogram_quantile reads `le` with strconv.ParseFloat; a value Go rejects
+// is a malformed bucket (skipped with a warning), even where strtod would
+// accept it.
+TEST_F(EvalTest, HistogramLeParsedAsGoParseFloat) {
+  data_.Add({{"__name__", "h_bucket"}, {"le", "1"}}, {{0, 1}});
+  data_.Add({{"__name__", "h_bucket"}, {"le", "0x10"}}, {{0, 2}});  // hex needs a p exponent
+  data_.Add({{"__name__", "h_bucket"}, {"le", " 2"}}, {{0, 2}});
+  data_.Add({{"__name__", "h_bucket"}, {"le", "1e400"}}, {{0, 3}});  // out of range
+  data_.Add({{"__name__", "h_bucket"}, {"le", "+Inf"}}, {{0, 4}});
+  auto r = Instant("histogram_quantile(0.5, h_bucket)", 0);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->warnings.size(), 3u);
+  const Vector* v = std::get_if<Vector>(&r->value);
+  ASSERT_NE(v, nullptr);
+  EXPECT_EQ(Render(*v), std::vector<std::string>{"{}=1"});
+}
+
 TEST_F(EvalTest, SubqueryAlignsToAbsoluteSteps) {
   data_.AddLinear({{"__name__", "x"}}, 0, 1, 100, 10 * kSec);
   using V = std::vector<std::string>;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "model/gofloat.h"
 #include "query/eval.h"
 #include "query/functions_internal.h"
 
@@ -589,7 +590,7 @@ absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
             if (std::isnan(q) || q < 0 || q > 1) {
               q_->annos.Warn(absl::StrCat(
                   "PromQL warning: quantile value should be between 0 and 1, got ",
-                  FormatFloatG(q), " (", q_->Pos(*qa), ")"));
+                  model::FormatGoFloat(q, 'g'), " (", q_->Pos(*qa), ")"));
             }
           }
           params.push_back(std::move(v));

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "model/gofloat.h"
 #include "query/eval.h"
 #include "query/functions_internal.h"
 
@@ -292,7 +293,7 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
     for (double q : sargs[0]) {
       if (std::isnan(q) || q < 0 || q > 1) {
         q_->annos.Warn(absl::StrCat(
-            "PromQL warning: quantile value should be between 0 and 1, got ", FormatFloatG(q),
+            "PromQL warning: quantile value should be between 0 and 1, got ", model::FormatGoFloat(q, 'g'),
             " (", q_->Pos(*c.args[0]), ")"));
       }
     }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "model/gofloat.h"
 #include "query/eval.h"
 
 namespace meridian::promql::eval {
@@ -162,7 +163,7 @@ std::string FormatOpenMetricsFloat(double f) {
   if (f == 1) return "1.0";
   if (f == 0) return "0.0";
   if (f == -1) return "-1.0";
-  std::string s = FormatFloatG(f);
+  std::string s = model::FormatGoFloat(f, 'g');
   if (std::isnan(f) || std::isinf(f)) return s;
   if (s.find_first_of("e.") == std::string::npos) s += ".0";
   return s;
@@ -183,7 +184,7 @@ absl::StatusOr<EvalResult> EvalClassicHistogramFunc(
   for (size_t s = 0; s < in.size(); ++s) {
     std::string_view lv = in[s].metric.Get("le");
     double u;
-    if (!ParseGoFloat(lv, &u)) {
+    if (!model::ParseGoFloatOk(lv, &u)) {
       q->annos.Warn(absl::StrCat(
           "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"",
           std::string(lv), "\" for metric name \"", std::string(in[s].metric.MetricName()),

@@ -1,6 +1,5 @@
 #include "query/lexer.h"
 
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -851,39 +850,6 @@ std::string FormatPromDuration(int64_t ms) {
   f("s", 1000, false);
   f("ms", 1, false);
   return r;
-}
-
-std::string FormatGoFloat(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  // Go prints the shortest round-trip digits, padded with zeros; libstdc++'s
-  // fixed format would print the exact binary value of large numbers instead.
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
-  std::string_view sci(buf, res.ptr - buf);  // e.g. "-1.2345e+20"
-  std::string out;
-  if (sci.front() == '-') {
-    out.push_back('-');
-    sci.remove_prefix(1);
-  }
-  const size_t e_pos = sci.find('e');
-  std::string digits;
-  for (char c : sci.substr(0, e_pos)) {
-    if (c != '.') digits.push_back(c);
-  }
-  int exp10 = 0;
-  std::from_chars(sci.data() + e_pos + (sci[e_pos + 1] == '+' ? 2 : 1), sci.data() + sci.size(),
-                  exp10);
-  const int point = exp10 + 1;  // digits before the decimal point
-  const int n = static_cast<int>(digits.size());
-  if (point <= 0) {
-    out += "0." + std::string(-point, '0') + digits;
-  } else if (point >= n) {
-    out += digits + std::string(point - n, '0');
-  } else {
-    out += digits.substr(0, point) + "." + digits.substr(point);
-  }
-  return out;
 }
 
 }  // namespace meridian::promql

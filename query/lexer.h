@@ -158,10 +158,6 @@ absl::StatusOr<int64_t> ParsePromDuration(std::string_view s);
 // model.Duration.String(): "1h30m", "0s", "90d", "1w", "1y".
 std::string FormatPromDuration(int64_t ms);
 
-// strconv.FormatFloat(v, 'f', -1, 64): shortest round-trip, no exponent;
-// "+Inf", "-Inf", "NaN".
-std::string FormatGoFloat(double v);
-
 // Pretty(e) with another line limit than Prometheus's 100 characters
 // (prettier.go's maxCharactersPerLine); for tests. Defined in ast.cc.
 struct Expr;

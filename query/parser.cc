@@ -12,13 +12,13 @@
 
 #include <re2/re2.h>
 
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <string>
 #include <type_traits>
 
+#include "model/gofloat.h"
 #include "query/functions.h"
 #include "query/lexer.h"
 #include "storage/labels.h"
@@ -848,17 +848,12 @@ double Parser::NumberValue(const Token& t) {
          Cat("error parsing number: strconv.ParseFloat: parsing ", GoQuote(t.text), ": ", why));
     return 0.0;
   };
-  std::string lower = s;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == "inf") return std::numeric_limits<double>::infinity();
-  if (lower == "nan") return std::numeric_limits<double>::quiet_NaN();
-  if (lower.size() > 1 && lower[1] == 'x')
-    return fail("invalid syntax");  // hex floats need a 'p' exponent
-  errno = 0;
-  char* end = nullptr;
-  double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size()) return fail("invalid syntax");
-  if (errno == ERANGE && std::isinf(v)) return fail("value out of range");
+  double v;
+  switch (model::ParseGoFloat(s, &v)) {
+    case model::GoParse::kOk: return v;
+    case model::GoParse::kSyntax: return fail("invalid syntax");
+    case model::GoParse::kRange: return fail("value out of range");
+  }
   return v;
 }
 
