@@ -1,5 +1,7 @@
 #include "server/ast_json.h"
 
+#include "model/gofloat.h"
+
 namespace meridian::server {
 namespace {
 
@@ -51,11 +53,7 @@ std::string_view CardName(promql::Cardinality c) {
 }
 
 // Prometheus's translateAST prints literals with strconv.FormatFloat(v, 'f', -1, 64).
-std::string NumberText(double v) {
-  std::string s;
-  AppendGoFixedFloat(&s, v);
-  return s;
-}
+std::string NumberText(double v) { return model::FormatGoFloat(v, 'f'); }
 
 }  // namespace
 

@@ -2,74 +2,16 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
+
+#include "model/gofloat.h"
 
 namespace meridian::server {
 
-namespace {
-
-// Go's strconv.FormatFloat(v, 'e' or 'f', -1, 64) for finite v: the shortest
-// round-trip digits, in exponent form when `exponent_form`.
-void AppendShortest(std::string* out, double v, bool exponent_form) {
-  char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
-  std::string_view sci(buf, res.ptr - buf);
-  if (exponent_form) {
-    out->append(sci);  // "1e-07", "1.5e+21": the same form as Go's 'e'
-    return;
-  }
-  // Lay the digits out in fixed notation ('f' with the shortest digits): unlike
-  // std::to_chars(fixed), large integers get zeros, not their exact expansion
-  // (2^64 prints as 18446744073709552000, as in Prometheus).
-  size_t epos = sci.find('e');
-  int exp = std::atoi(std::string(sci.substr(epos + 1)).c_str());
-  std::string digits;
-  size_t i = 0;
-  if (sci[0] == '-') {
-    out->push_back('-');
-    i = 1;
-  }
-  for (; i < epos; ++i) {
-    if (sci[i] != '.') digits.push_back(sci[i]);
-  }
-  int n = static_cast<int>(digits.size());
-  if (exp < 0) {
-    out->append("0.");
-    out->append(static_cast<size_t>(-exp - 1), '0');
-    out->append(digits);
-  } else if (exp >= n - 1) {
-    out->append(digits);
-    out->append(static_cast<size_t>(exp - (n - 1)), '0');
-  } else {
-    out->append(digits, 0, static_cast<size_t>(exp + 1));
-    out->push_back('.');
-    out->append(digits, static_cast<size_t>(exp + 1), std::string::npos);
-  }
-}
-
-// "NaN", "+Inf", "-Inf" as Go prints them; false for finite v.
-bool AppendNonFinite(std::string* out, double v) {
-  if (std::isnan(v)) {
-    out->append("NaN");
-    return true;
-  }
-  if (std::isinf(v)) {
-    out->append(v > 0 ? "+Inf" : "-Inf");
-    return true;
-  }
-  return false;
-}
-
-}  // namespace
-
+// util/jsonutil MarshalFloat: strconv.AppendFloat(buf, f, fmt, -1, 64) with
+// fmt 'e' when 0 < |f| < 1e-6 or |f| >= 1e21, else 'f'.
 void AppendPromFloat(std::string* out, double v) {
-  if (AppendNonFinite(out, v)) return;
   const double a = std::fabs(v);
-  AppendShortest(out, v, a != 0 && (a < 1e-6 || a >= 1e21));
-}
-
-void AppendGoFixedFloat(std::string* out, double v) {
-  if (!AppendNonFinite(out, v)) AppendShortest(out, v, false);
+  model::AppendGoFloat(out, v, a != 0 && (a < 1e-6 || a >= 1e21) ? 'e' : 'f');
 }
 
 void AppendPromTimestamp(std::string* out, int64_t t_ms) {

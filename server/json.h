@@ -17,10 +17,6 @@ namespace meridian::server {
 
 // Appends the Prometheus string form of a sample value (without quotes).
 void AppendPromFloat(std::string* out, double v);
-// Appends Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest round-trip
-// digits, never in exponent form, zero-padded (2^64 -> 18446744073709552000);
-// "NaN", "+Inf", "-Inf". Number literals in /api/v1/parse_query use it.
-void AppendGoFixedFloat(std::string* out, double v);
 // Appends a millisecond timestamp as seconds, as Prometheus does: the integer
 // part, then "." and the fraction when non-zero: 1000 -> "1", 1 -> "0.001".
 void AppendPromTimestamp(std::string* out, int64_t t_ms);

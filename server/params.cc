@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "model/gofloat.h"
 #include "query/parser.h"
 
 namespace meridian::server {
@@ -12,19 +13,8 @@ namespace {
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-// Go's strconv.ParseFloat accepts what strtod accepts minus hex floats with
-// odd forms; close enough for API parameters. Rejects trailing garbage.
-bool ParseFloat(std::string_view s, double* out) {
-  if (s.empty() || s.size() > 64) return false;
-  std::string buf(s);
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(buf.c_str(), &end);
-  if (end != buf.c_str() + buf.size()) return false;
-  if (errno == ERANGE && std::isinf(v)) return false;
-  *out = v;
-  return true;
-}
+// Prometheus's parseTime and parseDuration try strconv.ParseFloat(s, 64) first.
+bool ParseFloat(std::string_view s, double* out) { return model::ParseGoFloatOk(s, out); }
 
 bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
   if (pos + n > s.size()) return false;

@@ -24,6 +24,25 @@ TEST(ParseTimeTest, Errors) {
   }
 }
 
+// strconv.ParseFloat's syntax, not strtod's: the real Prometheus 2.42
+// accepts and rejects these as the `time` of /api/v1/query.
+TEST(ParseTimeTest, GoParseFloatSyntax) {
+  EXPECT_EQ(ParseTimeMs("1_000").value_or(-1), 1000000);
+  EXPECT_EQ(ParseTimeMs("0x1p10").value_or(-1), 1024000);
+  EXPECT_EQ(ParseTimeMs("0X1P-2").value_or(-1), 250);
+  EXPECT_EQ(ParseTimeMs("+.5e1").value_or(-1), 5000);
+  EXPECT_EQ(ParseTimeMs("1e-400").value_or(-1), 0);
+  for (const char* bad : {"0x10", " 1", "1 ", "1__000", "_1000", "1000_", "+nan", "1e400", "infin"}) {
+    auto t = ParseTimeMs(bad);
+    EXPECT_FALSE(t.ok()) << bad;
+    if (!t.ok()) {
+      EXPECT_EQ(t.status().message(), "cannot parse \"" + std::string(bad) + "\" to a valid timestamp");
+    }
+  }
+  EXPECT_EQ(ParseDurationMs("1_5").value_or(-1), 15000);
+  EXPECT_FALSE(ParseDurationMs("0x10").ok());
+}
+
 TEST(ParseDurationTest, SecondsAndPromDurations) {
   EXPECT_EQ(*ParseDurationMs("15"), 15000);
   EXPECT_EQ(*ParseDurationMs("0.5"), 500);

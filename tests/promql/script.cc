@@ -2,13 +2,13 @@
 #include "tests/promql/strutil.h"
 
 #include <cctype>
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <utility>
 
+#include "model/gofloat.h"
 #include "re2/re2.h"
 #include "tests/promql/stale.h"
 
@@ -168,9 +168,11 @@ std::optional<double> ScanSeriesNumber(std::string_view s, size_t* i) {
     while (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) ++k;
     if (k > digits) j = k;
   }
-  std::string num(s.substr(start, j - start));
   *i = j;
-  return std::strtod(num.c_str(), nullptr);
+  // Well-formed by construction; an out-of-range literal comes back as ±Inf.
+  double v;
+  model::ParseGoFloat(s.substr(start, j - start), &v);
+  return v;
 }
 
 std::optional<uint64_t> ScanUint(std::string_view s, size_t* i) {
@@ -569,33 +571,11 @@ std::optional<double> ParseNumber(std::string_view s) {
       return neg ? -v : v;
     }
   }
-  // strconv.ParseFloat: decimal or hex floats, inf/infinity/nan in any case.
-  std::string lower = ToLower(s);
-  std::string_view body = lower;
-  bool neg = false;
-  if (!body.empty() && (body[0] == '+' || body[0] == '-')) {
-    neg = body[0] == '-';
-    body.remove_prefix(1);
-  }
-  if (body == "inf" || body == "infinity") {
-    return neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
-  }
-  if (body == "nan") return s[0] == '+' || s[0] == '-' ? std::nullopt : std::optional<double>(std::nan(""));
-  for (char c : body) {
-    if (!(std::isxdigit(static_cast<unsigned char>(c)) || c == '.' || c == 'x' || c == 'p' || c == '+' ||
-          c == '-' || c == '_')) {
-      return std::nullopt;
-    }
-  }
-  std::string cleaned;
-  for (char c : lower) {
-    if (c != '_') cleaned.push_back(c);
-  }
-  errno = 0;
-  char* end = nullptr;
-  double v = std::strtod(cleaned.c_str(), &end);
-  if (end == cleaned.c_str() || *end != '\0') return std::nullopt;
-  return v;  // out-of-range values come back as +-Inf, as Go returns them
+  // strconv.ParseFloat; an error (syntax or range) means "not a number", as
+  // in promqltest's parseNumber.
+  double v;
+  if (model::ParseGoFloat(s, &v) != model::GoParse::kOk) return std::nullopt;
+  return v;
 }
 
 absl::StatusOr<std::string> UnquoteGo(std::string_view s) {
