@@ -12,6 +12,7 @@
 #include "storage/coding.h"
 #include "storage/keys.h"
 #include "storage/querier.h"
+#include "storage/rocks_status.h"
 #include "storage/wal_record.h"
 
 namespace meridian {
@@ -22,13 +23,6 @@ namespace {
 constexpr absl::Duration kCheckpointInterval = absl::Minutes(10);
 // The smallest memtable sizes accepted (smaller options are raised).
 constexpr size_t kMinMemtableBytes = 1 << 20;
-
-absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  std::string msg = std::string(what) + ": " + s.ToString();
-  if (s.IsCorruption()) return absl::DataLossError(msg);
-  return absl::InternalError(msg);
-}
 
 rocksdb::ColumnFamilyOptions ChunkFamilyOptions(std::shared_ptr<rocksdb::Cache> cache,
                                                 size_t memtable_bytes) {

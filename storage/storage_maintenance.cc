@@ -9,17 +9,13 @@
 #include "storage/chunk_codec.h"
 #include "storage/coding.h"
 #include "storage/keys.h"
+#include "storage/rocks_status.h"
 #include "storage/rocks_storage.h"
 
 namespace meridian {
 namespace {
 
 constexpr size_t kCheckpointBatchBytes = 4 << 20;
-
-absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
-  if (s.ok()) return absl::OkStatus();
-  return absl::InternalError(std::string(what) + ": " + s.ToString());
-}
 
 struct PendingSeries {
   std::shared_ptr<MemSeries> series;
