@@ -129,13 +129,23 @@ bool UnderscoreOk(std::string_view s) {
 
 }  // namespace
 
-void AppendGoFloat(std::string* out, double v, char fmt) {
+void AppendGoFloat(std::string* out, double v, char fmt, int prec) {
   if (std::isnan(v)) {
     out->append("NaN");
     return;
   }
   if (std::isinf(v)) {
     out->append(v > 0 ? "+Inf" : "-Inf");
+    return;
+  }
+  if (prec >= 0 && (fmt == 'f' || fmt == 'e')) {
+    // A fixed number of digits: std::to_chars rounds the exact binary value
+    // half to even, as strconv does, and lays 'e' out as Go does (d.ddde±dd).
+    char buf[512];  // 309 integer digits, the point, up to 100 decimals
+    const auto res = std::to_chars(buf, buf + sizeof(buf), v,
+                                   fmt == 'f' ? std::chars_format::fixed : std::chars_format::scientific,
+                                   prec > 100 ? 100 : prec);
+    out->append(buf, res.ptr);
     return;
   }
   const ShortestDecimal s = Shortest(v);
@@ -158,9 +168,9 @@ void AppendGoFloat(std::string* out, double v, char fmt) {
   }
 }
 
-std::string FormatGoFloat(double v, char fmt) {
+std::string FormatGoFloat(double v, char fmt, int prec) {
   std::string out;
-  AppendGoFloat(&out, v, fmt);
+  AppendGoFloat(&out, v, fmt, prec);
   return out;
 }
 

@@ -41,10 +41,14 @@
 
 namespace meridian::model {
 
-// Appends strconv.FormatFloat(v, fmt, -1, 64); fmt is 'f', 'e' or 'g'
-// (any other value is treated as 'g').
-void AppendGoFloat(std::string* out, double v, char fmt);
-std::string FormatGoFloat(double v, char fmt);
+// Appends strconv.FormatFloat(v, fmt, prec, 64); fmt is 'f', 'e' or 'g'
+// (any other value is treated as 'g'). prec -1 gives the shortest digits;
+// prec >= 0 (for 'f' and 'e'; 'g' ignores it) gives exactly prec digits after
+// the point (at most 100), rounded half to even from the exact binary value
+// as Go rounds:
+// ('f', 6) is fmt's %f, ('f', 3) the "@ 1.500" of printed selectors.
+void AppendGoFloat(std::string* out, double v, char fmt, int prec = -1);
+std::string FormatGoFloat(double v, char fmt, int prec = -1);
 
 // The error of strconv.ParseFloat: nil, ErrSyntax or ErrRange.
 enum class GoParse { kOk, kSyntax, kRange };

@@ -118,6 +118,49 @@ TEST(GoFloatTest, FormatTable) {
   }
 }
 
+// A fixed number of digits (fmt's %f is 'f' with 6, printed @ times 'f' with
+// 3). The 'f' 6 strings of 1.0078125 (an exact tie, rounded to even), 2.5,
+// 1.0000005, 1e21, 2^64 and +Inf are the real Prometheus 2.42's, from its
+// holt_winters "got: %f" error; the rest follow strconv's rules.
+TEST(GoFloatTest, FixedPrecision) {
+  struct Row {
+    double v;
+    char fmt;
+    int prec;
+    const char* want;
+  };
+  const Row rows[] = {
+      {1.0078125, 'f', 6, "1.007812"},
+      {2.5, 'f', 6, "2.500000"},
+      {1.0000005, 'f', 6, "1.000001"},
+      {3, 'f', 6, "3.000000"},
+      {1e21, 'f', 6, "1000000000000000000000.000000"},
+      {18446744073709551616.0, 'f', 6, "18446744073709551616.000000"},  // exact digits
+      {std::numeric_limits<double>::infinity(), 'f', 6, "+Inf"},
+      {-std::numeric_limits<double>::infinity(), 'f', 6, "-Inf"},
+      {std::numeric_limits<double>::quiet_NaN(), 'f', 6, "NaN"},
+      {-0.0, 'f', 6, "-0.000000"},
+      {1.0 / 3, 'f', 6, "0.333333"},
+      {2.5, 'f', 0, "2"},
+      {3.5, 'f', 0, "4"},
+      {1.5, 'f', 3, "1.500"},
+      {-1234.5678, 'f', 3, "-1234.568"},
+      {0.0005, 'f', 3, "0.001"},  // 0.0005 is a little above the tie in binary
+      {123456, 'e', 3, "1.235e+05"},
+      {1, 'e', 0, "1e+00"},
+  };
+  for (const auto& r : rows) {
+    EXPECT_EQ(FormatGoFloat(r.v, r.fmt, r.prec), r.want) << r.v << " " << r.fmt << r.prec;
+  }
+  // The exact value of the largest double (Prometheus printed it so).
+  EXPECT_EQ(FormatGoFloat(std::numeric_limits<double>::max(), 'f', 6),
+            "17976931348623157081452742373170435679807056752584499659891747680315726078002853876058955"
+            "86327668781715404589535143824642343213268894641827684675467035375169860499105765512820762"
+            "45490090389328944075868508455133942304583236903222948165808559332123348274797826204144723"
+            "168738177180919299881250404026184124858368.000000");
+  EXPECT_EQ(FormatGoFloat(-0.0000005, 'f', 6), "-0.000000");
+}
+
 // Every formatted finite value parses back to the same bits.
 TEST(GoFloatTest, FormatRoundTrips) {
   uint64_t x = 0x9e3779b97f4a7c15;

@@ -1,7 +1,6 @@
 #include "query/ast.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <unordered_map>
 
 #include "absl/strings/str_join.h"
@@ -192,9 +191,8 @@ std::string AtString(AtKind at, int64_t at_ms) {
     case AtKind::kEnd:
       return " @ end()";
     case AtKind::kTimestamp: {
-      char buf[64];
-      std::snprintf(buf, sizeof(buf), " @ %.3f", static_cast<double>(at_ms) / 1000.0);
-      return buf;
+      // printer.go: " @ %.3f" / strconv.AppendFloat(…, 'f', 3, 64).
+      return " @ " + model::FormatGoFloat(static_cast<double>(at_ms) / 1000.0, 'f', 3);
     }
   }
   return "";

@@ -312,6 +312,19 @@ TEST_F(EvalTest, CountValuesLabelIsGoShortestFixed) {
   EXPECT_EQ(InstantVector("count_values(\"v\", vector(0.1))", 0), V{"{v=\"0.1\"}=1"});
 }
 
+// Error texts print factors with Go's %f (strconv 'f', 6 decimals, rounded
+// half to even, "+Inf"): the real Prometheus 2.42 says "got: +Inf" and
+// "got: 1.007812" for holt_winters(vector(1)[5m:1m], Inf / 1.0078125, 0.5).
+TEST_F(EvalTest, SmoothingFactorErrorsPrintGoPercentF) {
+  data_.AddLinear({{"__name__", "x"}}, 0, 1, 100, 10 * kSec);
+  auto inf = Instant("double_exponential_smoothing(x[5m], Inf, 0.5)", 600 * kSec);
+  ASSERT_FALSE(inf.ok());
+  EXPECT_EQ(inf.status().message(), "invalid smoothing factor. Expected: 0 < sf < 1, got: +Inf");
+  auto tie = Instant("double_exponential_smoothing(x[5m], 0.5, 1.0078125)", 600 * kSec);
+  ASSERT_FALSE(tie.ok());
+  EXPECT_EQ(tie.status().message(), "invalid trend factor. Expected: 0 < tf < 1, got: 1.007812");
+}
+
 // histogram_quantile reads `le` with strconv.ParseFloat; a value Go rejects
 // is a malformed bucket (skipped with a warning), even where strtod would
 // accept it.

@@ -3,7 +3,6 @@
 // linearRegression, the *_over_time family and double_exponential_smoothing.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "model/gofloat.h"
@@ -237,18 +236,15 @@ bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl:
     }
     case Fn::kDoubleExpSmoothing: {
       const double sf = c.a, tf = c.b;
+      // Go's %f: strconv 'f' with 6 decimals, "+Inf" (printf would say "inf").
       if (sf <= 0 || sf >= 1) {
-        char buf[64];
-        std::snprintf(buf, sizeof(buf), "%f", sf);
-        *err = absl::FailedPreconditionError(
-            absl::StrCat("invalid smoothing factor. Expected: 0 < sf < 1, got: ", buf));
+        *err = absl::FailedPreconditionError(absl::StrCat(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: ", model::FormatGoFloat(sf, 'f', 6)));
         return false;
       }
       if (tf <= 0 || tf >= 1) {
-        char buf[64];
-        std::snprintf(buf, sizeof(buf), "%f", tf);
-        *err = absl::FailedPreconditionError(
-            absl::StrCat("invalid trend factor. Expected: 0 < tf < 1, got: ", buf));
+        *err = absl::FailedPreconditionError(absl::StrCat(
+            "invalid trend factor. Expected: 0 < tf < 1, got: ", model::FormatGoFloat(tf, 'f', 6)));
         return false;
       }
       const size_t l = w.size();

@@ -213,13 +213,7 @@ std::string_view DocumentedType(ValueType t) {
 }
 
 // Go's fmt "%f".
-std::string GoFormatF(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
-  char buf[400];
-  std::snprintf(buf, sizeof(buf), "%f", v);
-  return buf;
-}
+std::string GoFormatF(double v) { return model::FormatGoFloat(v, 'f', 6); }
 
 // Go's int64(f) on amd64: out-of-range and NaN give math.MinInt64.
 int64_t GoFloatToInt64(double f) {
