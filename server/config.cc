@@ -5,6 +5,8 @@
 #include <sstream>
 #include <vector>
 
+#include <httplib.h>
+
 #include "server/params.h"
 
 namespace meridian::server {
@@ -47,6 +49,23 @@ absl::Status ParseDur(const std::string& v, int64_t* out) {
   return absl::OkStatus();
 }
 
+absl::Status ParseIntIn(const std::string& v, int64_t lo, int64_t hi, int* out) {
+  int64_t x;
+  MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &x));
+  if (x < lo || x > hi) {
+    return absl::InvalidArgumentError("must be between " + std::to_string(lo) + " and " +
+                                      std::to_string(hi));
+  }
+  *out = static_cast<int>(x);
+  return absl::OkStatus();
+}
+
+absl::Status ParsePositiveDur(const std::string& v, int64_t* out) {
+  MERIDIAN_RETURN_IF_ERROR(ParseDur(v, out));
+  if (*out <= 0) return absl::InvalidArgumentError("must be positive");
+  return absl::OkStatus();
+}
+
 struct Setting {
   const char* name;
   const char* help;
@@ -61,10 +80,16 @@ std::string Dur(int64_t ms) {
 
 const std::vector<Setting>& Settings() {
   static const std::vector<Setting> kSettings = {
-      {"listen", "HOST:PORT for every HTTP surface (default 0.0.0.0:9097)",
-       [](Config* c, const std::string& v) { c->listen = v; return absl::OkStatus(); },
+      {"listen", "HOST:PORT for every HTTP surface (port 0: any free port)",
+       [](Config* c, const std::string& v) {
+         std::string host;
+         int port;
+         MERIDIAN_RETURN_IF_ERROR(ParseListen(v, &host, &port));
+         c->listen = v;
+         return absl::OkStatus();
+       },
        [](const Config& c) { return c.listen; }},
-      {"data-dir", "data directory, created when missing (default ./meridian-data)",
+      {"data-dir", "data directory, created when missing",
        [](Config* c, const std::string& v) { c->data_dir = v; return absl::OkStatus(); },
        [](const Config& c) { return c.data_dir; }},
       {"default-tenant", "tenant of requests without THANOS-TENANT/X-Scope-OrgID",
@@ -115,14 +140,32 @@ const std::vector<Setting>& Settings() {
          return absl::OkStatus();
        },
        [](const Config& c) { return std::to_string(c.block_cache_bytes); }},
-      {"http-threads", "HTTP worker threads",
-       [](Config* c, const std::string& v) {
-         int64_t x;
-         MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &x));
-         c->http_threads = static_cast<int>(x);
-         return absl::OkStatus();
-       },
+      {"http-threads",
+       "HTTP worker threads running requests; idle keep-alive connections and requests "
+       "still arriving hold none (/-/healthy and /-/ready have 2 threads of their own)",
+       [](Config* c, const std::string& v) { return ParseIntIn(v, 1, 4096, &c->http_threads); },
        [](const Config& c) { return std::to_string(c.http_threads); }},
+      {"http-max-queued",
+       "complete requests that may wait for a busy worker; beyond, 503 + Retry-After",
+       [](Config* c, const std::string& v) {
+         return ParseIntIn(v, 0, 1 << 20, &c->http_max_queued);
+       },
+       [](const Config& c) { return std::to_string(c.http_max_queued); }},
+      {"http-max-connections",
+       "open HTTP connections (idle keep-alive included); beyond, 503 + Retry-After",
+       [](Config* c, const std::string& v) {
+         return ParseIntIn(v, 1, 1 << 20, &c->http_max_connections);
+       },
+       [](const Config& c) { return std::to_string(c.http_max_connections); }},
+      {"http-idle-timeout",
+       "close a keep-alive connection idle this long (above Prometheus remote-write's 5m, "
+       "so clients close first)",
+       [](Config* c, const std::string& v) { return ParsePositiveDur(v, &c->http_idle_timeout_ms); },
+       [](const Config& c) { return Dur(c.http_idle_timeout_ms); }},
+      {"http-read-timeout",
+       "a request (head and body) must arrive within this from its first byte; else 408",
+       [](Config* c, const std::string& v) { return ParsePositiveDur(v, &c->http_read_timeout_ms); },
+       [](const Config& c) { return Dur(c.http_read_timeout_ms); }},
   };
   return kSettings;
 }
@@ -173,13 +216,46 @@ std::map<std::string, std::string> Config::AsFlags() const {
 
 std::string Usage() {
   std::ostringstream o;
+  const Config defaults;
   o << "usage: meridian [--FLAG VALUE | --FLAG=VALUE ...]\n\n"
-    << "  --config FILE  read settings from FILE (key: value lines); flags override it\n";
+    << "  --config FILE          read settings from FILE (key: value lines); flags override it\n"
+    << "  --help                 show this help\n"
+    << "  --version              show the version\n";
   for (const auto& s : Settings()) {
     std::string n = s.name;
-    o << "  --" << n << std::string(n.size() < 21 ? 21 - n.size() : 1, ' ') << s.help << "\n";
+    o << "  --" << n << std::string(n.size() < 21 ? 21 - n.size() : 1, ' ') << s.help
+      << " (default " << s.get(defaults) << ")\n";
   }
   return o.str();
+}
+
+std::string VersionText() {
+  return std::string("meridian version ") + MERIDIAN_VERSION + " (cpp-httplib " +
+         CPPHTTPLIB_VERSION + ")";
+}
+
+absl::Status ParseListen(const std::string& listen, std::string* host, int* port) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError("listen address \"" + listen + "\" " + why);
+  };
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return bad("is not HOST:PORT");
+  std::string h = listen.substr(0, colon);
+  std::string p = listen.substr(colon + 1);
+  if (!h.empty() && h.front() == '[') {
+    if (h.size() < 3 || h.back() != ']') return bad("has a malformed [IPv6] host");
+    h = h.substr(1, h.size() - 2);
+  } else if (h.find(':') != std::string::npos) {
+    return bad("needs brackets around an IPv6 host, e.g. [::1]:9097");
+  }
+  if (p.empty() || p.size() > 5 || p.find_first_not_of("0123456789") != std::string::npos) {
+    return bad("has an invalid port \"" + p + "\" (want a number 0-65535)");
+  }
+  int n = std::stoi(p);
+  if (n > 65535) return bad("has an invalid port \"" + p + "\" (want a number 0-65535)");
+  *host = h;
+  *port = n;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
@@ -187,6 +263,7 @@ absl::StatusOr<Config> ParseConfig(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help" || a == "-help") return absl::CancelledError(Usage());
+    if (a == "--version" || a == "-version") return absl::CancelledError(VersionText());
     if (a.rfind("--", 0) != 0) {
       return absl::InvalidArgumentError("unexpected argument \"" + a + "\"\n" + Usage());
     }

@@ -34,7 +34,11 @@ struct Config {
   int64_t query_timeout_ms = 120'000;
   int64_t lookback_delta_ms = 5 * 60'000;
   int64_t max_samples = 50'000'000;
-  int http_threads = 64;
+  int http_threads = 64;                 // workers running requests (not connections)
+  int http_max_queued = 1024;            // complete requests waiting for a worker; then 503
+  int http_max_connections = 4096;       // open connections; then 503
+  int64_t http_idle_timeout_ms = 6 * 60'000;  // idle keep-alive connection closed after this
+  int64_t http_read_timeout_ms = 60'000;      // a request must arrive within this
   int64_t block_cache_bytes = 256 << 20;  // uncompressed chunk blocks kept for reads
 
   // Every setting as name -> value text, for /api/v1/status/flags.
@@ -43,10 +47,18 @@ struct Config {
 
 // Parses argv (and the --config file it names). Returns InvalidArgument with a
 // message naming the bad flag or line; NotFound-free: a missing config file is
-// an error. `--help` yields a status with code kCancelled and the usage text.
+// an error. `--help` and `--version` yield a status with code kCancelled and
+// the text to print.
 absl::StatusOr<Config> ParseConfig(int argc, char** argv);
 
 std::string Usage();
+
+// Splits a listen address HOST:PORT ([v6]:PORT; empty HOST: every address)
+// and checks the port is a number in 0..65535 (0: any free port).
+absl::Status ParseListen(const std::string& listen, std::string* host, int* port);
+
+// "meridian version X" and the build's libraries, for --version.
+std::string VersionText();
 
 }  // namespace meridian::server
 

@@ -1,5 +1,6 @@
 // meridian: a metrics federation and long-term store. See README.md.
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <csignal>
 #include <cstdio>
@@ -12,6 +13,12 @@ int main(int argc, char** argv) {
   // glibc gives each busy thread its own malloc arena; with dozens of HTTP
   // threads that costs tens of MB of RSS for no throughput gain here.
   mallopt(M_ARENA_MAX, 2);
+  // Each HTTP connection is a descriptor: use the hard limit, as Go does.
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   auto config = meridian::server::ParseConfig(argc, argv);
   if (!config.ok()) {
     bool help = config.status().code() == absl::StatusCode::kCancelled;

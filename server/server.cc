@@ -1,6 +1,6 @@
 #include "server/server.h"
 
-#include <httplib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +11,7 @@
 #include "ingest/remote_write.h"
 #include "query/engine.h"
 #include "server/api.h"
+#include "server/http_server.h"
 #include "server/metrics.h"
 #include "storage/storage.h"
 
@@ -45,6 +46,31 @@ class InflightLimiter {
   std::atomic<int> inflight_{0};
 };
 
+// The connection layer's counters in the text exposition format.
+std::string HttpMetricsText(const HttpServerStats& s) {
+  std::string o;
+  auto metric = [&o](const char* name, const char* type, const char* help, int64_t v) {
+    o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+         name + " " + std::to_string(v) + "\n";
+  };
+  metric("meridian_http_open_connections", "gauge", "Open HTTP connections.", s.connections);
+  metric("meridian_http_connections_accepted_total", "counter", "HTTP connections accepted.",
+         s.accepted);
+  metric("meridian_http_workers_busy", "gauge", "HTTP workers running a request.", s.workers_busy);
+  metric("meridian_http_requests_queued", "gauge", "Complete requests waiting for a worker.",
+         s.queued);
+  o += "# HELP meridian_http_rejected_total Requests answered by the connection layer "
+       "without a handler, by reason.\n# TYPE meridian_http_rejected_total counter\n";
+  o += "meridian_http_rejected_total{reason=\"overload\"} " + std::to_string(s.rejected_overload) +
+       "\n";
+  o += "meridian_http_rejected_total{reason=\"connections\"} " +
+       std::to_string(s.rejected_connections) + "\n";
+  o += "meridian_http_rejected_total{reason=\"read_timeout\"} " + std::to_string(s.read_timeouts) +
+       "\n";
+  o += "meridian_http_rejected_total{reason=\"too_large\"} " + std::to_string(s.too_large) + "\n";
+  return o;
+}
+
 }  // namespace
 
 struct MeridianServer::Impl {
@@ -55,7 +81,8 @@ struct MeridianServer::Impl {
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<PrometheusApi> api;
   std::unique_ptr<InflightLimiter> limiter;
-  httplib::Server http;
+  Router http;  // routes and handlers; connections are HttpServer's
+  std::unique_ptr<HttpServer> listener;
   std::thread retention_thread;
   std::mutex mu;
   std::condition_variable cv;
@@ -176,8 +203,6 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
                                               impl->metrics.get(), ao);
 
   Impl* p = impl.get();
-  int threads = config.http_threads;
-  p->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   // httplib answers 413 itself above this; the error handler explains.
   p->http.set_payload_max_length(static_cast<size_t>(config.max_body_bytes));
   p->http.set_error_handler([max = config.max_body_bytes](const httplib::Request&,
@@ -188,11 +213,27 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
                       "text/plain; charset=utf-8");
     } else if (res.status == 404 && res.body.empty()) {
       res.set_content("404 page not found\n", "text/plain; charset=utf-8");
+    } else if ((res.status == 414 || res.status == 431) && res.body.empty()) {
+      // The connection layer answers these itself; this covers httplib's own.
+      res.set_content(R"({"status":"error","errorType":"bad_data","error":"request head too large"})",
+                      "application/json");
     }
   });
   // httplib would try to inflate gzip/deflate/br bodies itself and answer 400
   // when that fails; remote-write with a non-snappy encoding is a 415.
   p->http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Writes, /internal/* and admin endpoints change state: POST only, as
+    // Prometheus answers 405 with Allow for a method a route does not take.
+    const std::string& path = req.path;
+    bool write_path =
+        path == "/api/v1/write" || path == "/api/v1/receive" || path == "/api/v1/push";
+    if (req.method != "POST" && (write_path || path.rfind("/internal/", 0) == 0 ||
+                                 path.rfind("/api/v1/admin/", 0) == 0)) {
+      res.status = 405;
+      res.set_header("Allow", "POST");
+      res.set_content("Method Not Allowed\n", "text/plain; charset=utf-8");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     std::string enc = req.get_header_value("Content-Encoding");
     if (req.method != "POST" || enc.empty() || enc == "snappy" ||
         (req.path != "/api/v1/write" && req.path != "/api/v1/receive" &&
@@ -226,32 +267,48 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     res.set_content(st.ok() ? "flushed\n" : std::string(st.message()) + "\n",
                     "text/plain; charset=utf-8");
   };
-  p->http.Get("/internal/force_flush", force_flush);
   p->http.Post("/internal/force_flush", force_flush);
   p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
-    res.set_content(p->metrics->Render(*p->storage), "text/plain; version=0.0.4; charset=utf-8");
+    std::string out = p->metrics->Render(*p->storage);
+    if (p->listener) out += HttpMetricsText(p->listener->Stats());
+    res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
   });
   return std::unique_ptr<MeridianServer>(new MeridianServer(std::move(impl)));
 }
 
 absl::Status MeridianServer::Run() {
-  const std::string& listen = impl_->config.listen;
-  size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError("listen address \"" + listen + "\" is not HOST:PORT");
+  const Config& c = impl_->config;
+  HttpServerOptions ho;
+  MERIDIAN_RETURN_IF_ERROR(ParseListen(c.listen, &ho.host, &ho.port));
+  ho.worker_threads = c.http_threads;
+  ho.max_queued = c.http_max_queued;
+  ho.max_connections = c.http_max_connections;
+  ho.idle_timeout = std::chrono::milliseconds(c.http_idle_timeout_ms);
+  ho.read_timeout = std::chrono::milliseconds(c.http_read_timeout_ms);
+  // Every connection is a descriptor; keep room for RocksDB's files.
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      static_cast<int64_t>(rl.rlim_cur) < ho.max_connections + 1024) {
+    int capped = std::max<int>(64, static_cast<int>(rl.rlim_cur) - 1024);
+    std::fprintf(stderr,
+                 "meridian: open-file limit %llu: serving at most %d connections "
+                 "(http-max-connections %d)\n",
+                 static_cast<unsigned long long>(rl.rlim_cur), capped, ho.max_connections);
+    ho.max_connections = capped;
   }
-  std::string host = listen.substr(0, colon);
-  if (host.empty()) host = "0.0.0.0";
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  int port = std::atoi(listen.substr(colon + 1).c_str());
-  if (!impl_->http.bind_to_port(host, port)) {
-    return absl::UnavailableError("cannot listen on " + listen);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (impl_->stopping) return absl::OkStatus();
+    impl_->listener = std::make_unique<HttpServer>(&impl_->http, ho);
   }
+  MERIDIAN_RETURN_IF_ERROR(impl_->listener->Bind());
   impl_->retention_thread = std::thread([this] { impl_->RetentionLoop(); });
   impl_->ready = true;
-  std::fprintf(stderr, "meridian: listening on %s, data in %s\n", listen.c_str(),
-               impl_->config.data_dir.c_str());
-  impl_->http.listen_after_bind();
+  std::string shown = ho.host.find(':') != std::string::npos ? "[" + ho.host + "]" : ho.host;
+  std::fprintf(stderr, "meridian: listening on %s:%d, data in %s\n",
+               shown.empty() ? "0.0.0.0" : shown.c_str(), impl_->listener->port(),
+               c.data_dir.c_str());
+  impl_->listener->Run();
   return absl::OkStatus();
 }
 
@@ -263,7 +320,7 @@ void MeridianServer::Stop() {
   }
   impl_->cv.notify_all();
   impl_->ready = false;
-  impl_->http.stop();
+  if (impl_->listener) impl_->listener->Stop();
   absl::Status st = impl_->storage->Flush();
   if (!st.ok()) std::fprintf(stderr, "meridian: flush on shutdown: %s\n", st.ToString().c_str());
 }
