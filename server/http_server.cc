@@ -1054,11 +1054,20 @@ void HttpServer::Impl::TakeReturned() {
   }
   for (auto& [c, keep] : back) {
     dispatched.fetch_sub(1);
-    if (!keep || stop) {
+    if (stop) {
       Close(c->fd);
       continue;
     }
     Conn* raw = c.get();
+    if (!keep) {
+      // Closing with unread input would reset the connection and could
+      // destroy the answer before the client reads it.
+      int fd = raw->fd;
+      conns.emplace(fd, std::move(c));
+      Arm(raw, EPOLLIN | EPOLLRDHUP, true);
+      Drain(raw);
+      continue;
+    }
     raw->scanned = 0;
     raw->state = raw->buf.empty() ? ConnState::kIdle : ConnState::kReading;
     raw->request_start = Clock::now();
