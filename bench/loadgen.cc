@@ -324,12 +324,14 @@ int main(int argc, char** argv) {
   std::map<std::string, uint64_t> final_errors;  // by status, requests given up on
   std::map<std::string, uint64_t> retried;       // by status, transient answers
   std::atomic<uint64_t> ok_samples{0}, ok_requests{0}, sent_requests{0};
+  std::vector<double> latencies_ms;  // every attempt, guarded by mu
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (int w = 0; w < flags.concurrency; ++w) {
     workers.emplace_back([&, w] {
       httplib::Client cli(scheme_host);
       cli.set_keep_alive(true);
+      cli.set_tcp_nodelay(true);  // as Prometheus' Go client does
       cli.set_connection_timeout(10);
       cli.set_read_timeout(60);
       cli.set_write_timeout(60);
@@ -337,7 +339,14 @@ int main(int argc, char** argv) {
         std::chrono::milliseconds backoff(30);
         for (int attempt = 0;; ++attempt) {
           sent_requests.fetch_add(1);
+          auto t0 = std::chrono::steady_clock::now();
           auto res = cli.Post(path, headers, req.body, "application/x-protobuf");
+          {
+            std::lock_guard<std::mutex> lock(mu);
+            latencies_ms.push_back(std::chrono::duration<double, std::milli>(
+                                       std::chrono::steady_clock::now() - t0)
+                                       .count());
+          }
           std::string status = res ? std::to_string(res->status)
                                    : "net:" + httplib::to_string(res.error());
           if (res && res->status / 100 == 2) {
@@ -378,10 +387,17 @@ int main(int argc, char** argv) {
   for (const auto& [status, n] : final_errors) {
     std::printf("failed: status %s x%llu\n", status.c_str(), static_cast<unsigned long long>(n));
   }
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  auto pct = [&](double q) {
+    if (latencies_ms.empty()) return 0.0;
+    size_t i = static_cast<size_t>(q * static_cast<double>(latencies_ms.size() - 1) + 0.5);
+    return latencies_ms[std::min(i, latencies_ms.size() - 1)];
+  };
   std::printf("RESULT samples_ok=%llu samples_total=%llu requests=%llu seconds=%.3f "
-              "samples_per_s=%.0f\n",
+              "samples_per_s=%.0f p50_ms=%.2f p99_ms=%.2f\n",
               static_cast<unsigned long long>(ok_samples.load()),
               static_cast<unsigned long long>(total_samples),
-              static_cast<unsigned long long>(ok_requests.load()), secs, ok_samples.load() / secs);
+              static_cast<unsigned long long>(ok_requests.load()), secs, ok_samples.load() / secs,
+              pct(0.5), pct(0.99));
   return final_errors.empty() ? 0 : 1;
 }

@@ -460,7 +460,26 @@ class ConnStream : public httplib::Stream {
     return static_cast<ssize_t>(n);
   }
 
+  // Writes are collected and sent together (a small response in one packet:
+  // httplib writes the head and the body separately) when 64 KiB have
+  // gathered, before waiting for input, and by Flush() after the request.
   ssize_t write(const char* ptr, size_t size) override {
+    if (write_failed_) return -1;
+    out_.append(ptr, size);
+    if (out_.size() >= 65536 && !Flush()) return -1;
+    return static_cast<ssize_t>(size);
+  }
+
+  bool Flush() {
+    if (write_failed_) return false;
+    if (out_.empty()) return true;
+    bool ok = SendNow(out_.data(), out_.size());
+    out_.clear();
+    if (out_.capacity() > 262144) out_.shrink_to_fit();
+    return ok;
+  }
+
+  bool SendNow(const char* ptr, size_t size) {
     size_t done = 0;
     while (done < size) {
       ssize_t n = send(c_->fd, ptr + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -476,9 +495,9 @@ class ConnStream : public httplib::Stream {
         if (r < 0 && errno == EINTR) continue;
       }
       write_failed_ = true;
-      return -1;
+      return false;
     }
-    return static_cast<ssize_t>(size);
+    return true;
   }
 
   void get_remote_ip_and_port(std::string& ip, int& port) const override {
@@ -501,6 +520,7 @@ class ConnStream : public httplib::Stream {
  private:
   // Appends what the socket has to c_->buf, waiting until the read deadline.
   ssize_t Fill() {
+    if (!out_.empty() && !Flush()) return -1;  // e.g. "100 Continue" before the body
     char tmp[65536];
     for (;;) {
       ssize_t n = recv(c_->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
@@ -528,6 +548,7 @@ class ConnStream : public httplib::Stream {
   Clock::time_point read_deadline_;
   std::chrono::milliseconds write_timeout_;
   bool write_failed_ = false;
+  std::string out_;  // written, not yet sent
 };
 
 bool SendAll(int fd, std::string_view data, std::chrono::milliseconds timeout) {
@@ -1205,6 +1226,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
         if (form_body) http_internal::ParseQueryText(*form_body, &req.params);
       });
   t_note = nullptr;
+  if (!strm.Flush()) ok = false;
   if (!ok || connection_closed || note.close || stop || strm.write_failed()) return false;
 
   // Whatever httplib left of the body (a handler that did not read it) is
