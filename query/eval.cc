@@ -249,6 +249,7 @@ absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want
     MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(points.size())));
     MERIDIAN_RETURN_IF_ERROR(sink(set->labels(), false, &points));
   }
+  for (std::string& w : set->warnings()) q_->annos.Warn(std::move(w));
   return set->status();
 }
 
@@ -287,6 +288,7 @@ absl::Status Evaluator::ForEachRangeSeries(
       MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-static_cast<int64_t>(w)));
       MERIDIAN_RETURN_IF_ERROR(st);
     }
+    for (std::string& w : set->warnings()) q_->annos.Warn(std::move(w));
     return set->status();
   }
   if (a.kind == ExprKind::kSubquery) {

@@ -1,6 +1,8 @@
 #include "storage/chunk_store.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <limits>
 
 #include "rocksdb/db.h"
@@ -66,13 +68,19 @@ absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int6
     if (coding::DecodeTimeKey(k.data() + 8) > end_ms) break;
     std::string_view chunk(it->value().data(), it->value().size());
     ChunkHeader h;
-    MERIDIAN_RETURN_IF_ERROR(DecodeChunkHeader(chunk, &h));
+    absl::Status hs = DecodeChunkHeader(chunk, &h);
+    if (!hs.ok()) {
+      positioned_ = false;
+      return absl::DataLossError("series " + std::to_string(series_id) + ": " +
+                                 std::string(hs.message()));
+    }
     if (h.max_t_ms < start_ms) continue;
     if (h.min_t_ms <= last_max) in_order = false;
     last_max = std::max(last_max, h.max_t_ms);
     size_t base = out->size();
     absl::Status s = DecodeChunk(chunk, out);
     if (!s.ok()) {
+      positioned_ = false;
       return absl::DataLossError("series " + std::to_string(series_id) + ": " +
                                  std::string(s.message()));
     }
@@ -83,9 +91,13 @@ absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int6
     }
   }
   if (!it->status().ok()) {
+    std::string msg = "reading chunks of series " + std::to_string(series_id) + ": " +
+                      it->status().ToString();
+    bool corrupt = it->status().IsCorruption();
+    // The next read starts over with a fresh iterator, away from the error.
+    it_.reset();
     positioned_ = false;
-    return absl::InternalError("reading chunks of series " + std::to_string(series_id) + ": " +
-                               it->status().ToString());
+    return corrupt ? absl::DataLossError(msg) : absl::InternalError(msg);
   }
   if (sorted != nullptr) *sorted = in_order;
   return absl::OkStatus();
@@ -97,6 +109,17 @@ absl::StatusOr<std::optional<double>> ChunkStore::ValueAt(uint64_t series_id, in
   MERIDIAN_RETURN_IF_ERROR(c.Read(series_id, t_ms, t_ms, &samples));
   if (samples.empty()) return std::nullopt;
   return samples.front().v;
+}
+
+void ChunkStore::CountCorruption(std::string_view detail) const {
+  uint64_t n = corruptions_.fetch_add(1, std::memory_order_relaxed) + 1;
+  int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
+  int64_t last = last_log_s_.load(std::memory_order_relaxed);
+  if (now_s == last || !last_log_s_.compare_exchange_strong(last, now_s)) return;
+  std::fprintf(stderr, "meridian: storage: corrupt data (%llu so far): %.*s\n",
+               static_cast<unsigned long long>(n), static_cast<int>(detail.size()), detail.data());
 }
 
 void SortAndDedupe(std::vector<Sample>* samples) {

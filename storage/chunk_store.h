@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/mem_series.h"
@@ -86,10 +87,18 @@ class ChunkStore : public PersistedSampleReader {
 
   absl::StatusOr<std::optional<double>> ValueAt(uint64_t series_id, int64_t t_ms) override;
 
+  // Counts one encounter with corrupt data (a read or a maintenance pass
+  // that met it) and logs `detail` to stderr (the operator's record: it may
+  // name files; at most one line per second). Thread-safe.
+  void CountCorruption(std::string_view detail) const;
+  uint64_t corruptions() const { return corruptions_.load(std::memory_order_relaxed); }
+
  private:
   rocksdb::DB* const db_;
   rocksdb::ColumnFamilyHandle* const chunks_;
   std::atomic<uint64_t> generation_{0};
+  mutable std::atomic<uint64_t> corruptions_{0};
+  mutable std::atomic<int64_t> last_log_s_{0};
 };
 
 // Sorts by time and drops repeated timestamps (keeping the first).

@@ -84,7 +84,10 @@ class MergedSeriesSet : public SeriesSet {
  public:
   MergedSeriesSet(const ChunkStore* store, std::vector<SelectedSeries> series, bool have_labels,
                   int64_t start_ms, int64_t end_ms)
-      : reader_(store, start_ms, end_ms), series_(std::move(series)), have_labels_(have_labels) {
+      : store_(store),
+        reader_(store, start_ms, end_ms),
+        series_(std::move(series)),
+        have_labels_(have_labels) {
     if (series_.size() >= kReadAheadMinSeries) worker_ = std::thread([this] { ReadAhead(); });
   }
 
@@ -103,6 +106,7 @@ class MergedSeriesSet : public SeriesSet {
     if (worker_.joinable()) return NextReadAhead();
     while (status_.ok() && ++pos_ < series_.size()) {
       status_ = reader_.Read(*series_[pos_].series, &samples_);
+      if (Skipped(pos_, &status_)) continue;
       if (!status_.ok()) return false;
       if (!samples_.empty()) return true;
     }
@@ -125,7 +129,29 @@ class MergedSeriesSet : public SeriesSet {
 
   absl::Status status() const override { return status_; }
 
+  std::vector<std::string> warnings() const override {
+    std::lock_guard l(warn_mu_);
+    return warnings_;
+  }
+
  private:
+  // Corrupt stored data makes the damage local: the series is skipped with
+  // a warning (a partial result), counted and logged; the rest is read.
+  // Clears *st and returns true when the series at `pos` was skipped.
+  bool Skipped(size_t pos, absl::Status* st) {
+    if (st->code() != absl::StatusCode::kDataLoss) return false;
+    store_->CountCorruption(std::string(st->message()));
+    const MemSeries& s = *series_[pos].series;
+    std::string w = "series " + (have_labels_ ? series_[pos].labels : s.labels()).ToString() +
+                    " skipped: its stored data is corrupt (partial result)";
+    {
+      std::lock_guard l(warn_mu_);
+      if (warnings_.size() < kMaxWarnings) warnings_.push_back(std::move(w));
+    }
+    *st = absl::OkStatus();
+    return true;
+  }
+
   struct Item {
     size_t pos;  // series_.size(): the end (status_ of the worker says why)
     std::vector<Sample> samples;
@@ -136,6 +162,7 @@ class MergedSeriesSet : public SeriesSet {
     std::vector<Sample> buf;
     for (size_t pos = 0; pos < series_.size() && !stop_.load(std::memory_order_relaxed); ++pos) {
       absl::Status st = reader_.Read(*series_[pos].series, &buf);
+      if (Skipped(pos, &st)) continue;
       if (st.ok() && buf.empty()) continue;
       std::unique_lock l(mu_);
       cv_.wait(l, [&] { return stop_ || queue_.size() < kReadAheadDepth; });
@@ -182,6 +209,10 @@ class MergedSeriesSet : public SeriesSet {
     return true;
   }
 
+  // At most this many warnings per set (each names a skipped series).
+  static constexpr size_t kMaxWarnings = 10;
+
+  const ChunkStore* const store_;
   SeriesReader reader_;  // the worker's alone while it runs
   const std::vector<SelectedSeries> series_;
   const bool have_labels_;
@@ -198,6 +229,8 @@ class MergedSeriesSet : public SeriesSet {
   std::vector<std::vector<Sample>> free_;  // guarded by mu_: buffers to reuse
   absl::Status worker_status_;             // guarded by mu_
   std::atomic<bool> stop_{false};          // set under mu_
+  mutable std::mutex warn_mu_;
+  std::vector<std::string> warnings_;  // guarded by warn_mu_
   std::thread worker_;                     // last: starts after the rest exists
 };
 

@@ -64,6 +64,11 @@ class SeriesSet {
   virtual absl::Status Samples(std::vector<Sample>* out) = 0;
   // The first error met, if any.
   virtual absl::Status status() const = 0;
+  // Problems that did not stop the iteration, for the query's "warnings":
+  // a series whose stored data is corrupt is skipped and named here (a
+  // partial result, as with Prometheus's storage warnings and Thanos's
+  // partial response). Complete once Next() returned false.
+  virtual std::vector<std::string> warnings() const { return {}; }
 };
 
 // A read view over a fixed time range. Sees a consistent snapshot of the data

@@ -2,14 +2,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <limits>
 
 #include "rocksdb/db.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "storage/coding.h"
+#include "storage/format.h"
 #include "storage/keys.h"
 #include "storage/querier.h"
 #include "storage/rocks_status.h"
@@ -40,6 +43,26 @@ rocksdb::ColumnFamilyOptions ChunkFamilyOptions(std::shared_ptr<rocksdb::Cache> 
 }
 
 }  // namespace
+
+// A compaction that meets a corrupt block fails; RocksDB would then refuse
+// every later write (paranoid_checks). The compaction's inputs are intact
+// and stay as they were, so the store goes on: the error is counted and
+// logged instead. Other background errors (flush, WAL) keep RocksDB's
+// handling.
+class RocksStorage::CorruptionListener : public rocksdb::EventListener {
+ public:
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override {
+    if (reason != rocksdb::BackgroundErrorReason::kCompaction || !error->IsCorruption()) return;
+    std::string detail = "compaction: " + error->ToString();
+    if (const ChunkStore* store = store_.load()) {
+      store->CountCorruption(detail);
+    } else {
+      std::fprintf(stderr, "meridian: storage: corrupt data: %s\n", detail.c_str());
+    }
+    *error = rocksdb::Status::OK();
+  }
+  std::atomic<const ChunkStore*> store_{nullptr};
+};
 
 std::string_view MetricTypeString(MetricType t) {
   switch (t) {
@@ -89,9 +112,7 @@ RocksStorage::~RocksStorage() {
 }
 
 absl::Status RocksStorage::OpenDb() {
-  std::error_code ec;
-  std::filesystem::create_directories(options_.dir, ec);
-  if (ec) return absl::InternalError("creating storage dir " + options_.dir + ": " + ec.message());
+  MERIDIAN_RETURN_IF_ERROR(PrepareDataDir(options_.dir));
   rocksdb::DBOptions db;
   db.create_if_missing = true;
   db.create_missing_column_families = true;
@@ -113,6 +134,8 @@ absl::Status RocksStorage::OpenDb() {
   // threshold, records are deleted before they are ever flushed.
   wal.write_buffer_size = std::max(options_.wal_memtable_bytes, kMinMemtableBytes);
   wal.disable_auto_compactions = true;
+  corruption_listener_ = std::make_shared<CorruptionListener>();
+  db.listeners.push_back(corruption_listener_);
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, meta},
       {keys::kChunksFamily, ChunkFamilyOptions(rocksdb::NewLRUCache(options_.block_cache_bytes),
@@ -127,6 +150,7 @@ absl::Status RocksStorage::OpenDb() {
   chunks_ = handles_[1];
   wal_ = handles_[2];
   chunk_store_ = std::make_unique<ChunkStore>(db_.get(), chunks_);
+  corruption_listener_->store_.store(chunk_store_.get());
   return absl::OkStatus();
 }
 
@@ -414,6 +438,7 @@ absl::Status RocksStorage::Flush() {
 StorageStats RocksStorage::Stats() const {
   StorageStats st;
   st.samples_appended = samples_appended_.load(std::memory_order_relaxed);
+  st.corruptions = chunk_store_->corruptions();
   st.cached_series = cache_limits_.cached_series.load(std::memory_order_relaxed);
   int64_t mint = std::numeric_limits<int64_t>::max(), maxt = std::numeric_limits<int64_t>::min();
   for (TenantHead* t : AllTenants()) {

@@ -17,6 +17,7 @@
 #define MERIDIAN_STORAGE_ROCKS_STORAGE_H_
 
 #include <atomic>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,6 +52,7 @@ class RocksStorage : public Storage {
   std::unique_ptr<Queryable> ForTenant(std::string_view tenant) override;
   absl::Status EnforceRetention() override;
   absl::Status Flush() override;
+  absl::StatusOr<std::string> Snapshot(bool persist_head) override;
   StorageStats Stats() const override;
   CardinalityStats Cardinality(std::string_view tenant, size_t limit) const override;
 
@@ -76,6 +78,10 @@ class RocksStorage : public Storage {
   int64_t NowMs() const;
   AppendLimits CurrentLimits() const;
   void CheckpointLoop();
+  // Retention's deletes for `cutoff` (chunks starting before `sure_cutoff`
+  // are deleted unread).
+  absl::Status DeleteExpired(int64_t cutoff, int64_t sure_cutoff)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
 
   StorageOptions options_;
   // A checkpoint starts when this many WAL record bytes accumulated.
@@ -86,6 +92,8 @@ class RocksStorage : public Storage {
   rocksdb::ColumnFamilyHandle* wal_ = nullptr;     // "wal"
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<ChunkStore> chunk_store_;
+  class CorruptionListener;
+  std::shared_ptr<CorruptionListener> corruption_listener_;
 
   SeriesCacheLimits cache_limits_;
 
@@ -102,7 +110,16 @@ class RocksStorage : public Storage {
   std::atomic<uint64_t> wal_bytes_{0};  // since the last checkpoint
   std::atomic<uint64_t> samples_appended_{0};
 
-  absl::Mutex maintenance_mu_ ;
+  absl::Mutex maintenance_mu_;
+  // Retention (storage_maintenance.cc). The cut-off of the last completed
+  // pass; the deleted chunk key span not compacted yet and its estimated
+  // bytes.
+  int64_t retention_done_cutoff_ ABSL_GUARDED_BY(maintenance_mu_) =
+      std::numeric_limits<int64_t>::min();
+  std::string retention_compact_begin_ ABSL_GUARDED_BY(maintenance_mu_);
+  std::string retention_compact_end_ ABSL_GUARDED_BY(maintenance_mu_);
+  uint64_t retention_garbage_bytes_ ABSL_GUARDED_BY(maintenance_mu_) = 0;
+  absl::Mutex retention_compact_mu_;  // one retention compaction at a time
 
   absl::Mutex bg_mu_;
   bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;

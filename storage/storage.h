@@ -113,6 +113,9 @@ struct StorageStats {
   uint64_t cache_bytes = 0;      // estimated memory of the series cache
   int64_t min_time_ms = 0;
   int64_t max_time_ms = 0;
+  // Encounters with corrupt stored data since start: reads that skipped a
+  // series, retention passes and compactions that met it.
+  uint64_t corruptions = 0;
 };
 
 // Cardinality statistics for /api/v1/status/tsdb.
@@ -155,6 +158,17 @@ class Storage {
   virtual absl::Status EnforceRetention() = 0;
   // Persists in-memory head chunks and flushes memtables (tests, shutdown).
   virtual absl::Status Flush() = 0;
+
+  // Writes a consistent copy of the store (a RocksDB checkpoint: hard links
+  // of its files where possible) to <dir>/snapshots/<name> and returns the
+  // name, e.g. "20171210T211224Z-2be650b6d019eb54". Every sample
+  // acknowledged before the call is in it. With persist_head the in-memory
+  // head is persisted first, so opening the snapshot replays little WAL;
+  // without, the samples are in the snapshot's WAL records. A snapshot is
+  // started from with RestoreSnapshot() (storage/format.h).
+  virtual absl::StatusOr<std::string> Snapshot(bool persist_head) {
+    return absl::UnimplementedError("this storage cannot make snapshots");
+  }
 
   virtual StorageStats Stats() const = 0;
   virtual CardinalityStats Cardinality(std::string_view tenant, size_t limit) const = 0;

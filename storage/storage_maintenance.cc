@@ -1,13 +1,19 @@
 // RocksStorage's background work: checkpoints, retention and the
 // cardinality report. See docs/format/storage.md.
 #include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <random>
 #include <limits>
 
 #include "absl/container/flat_hash_set.h"
 #include "rocksdb/db.h"
+#include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "storage/chunk_codec.h"
 #include "storage/coding.h"
+#include "storage/format.h"
 #include "storage/keys.h"
 #include "storage/rocks_status.h"
 #include "storage/rocks_storage.h"
@@ -16,11 +22,35 @@ namespace meridian {
 namespace {
 
 constexpr size_t kCheckpointBatchBytes = 4 << 20;
+// Retention compacts the deleted chunk ranges once they hold this share of
+// the chunk family's bytes.
+constexpr double kCompactGarbageFraction = 0.1;
+
+int64_t SaturatingSub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) return std::numeric_limits<int64_t>::min();
+  return r;
+}
 
 struct PendingSeries {
   std::shared_ptr<MemSeries> series;
   MemSeries::PersistSnapshot snap;
 };
+
+// Retention works in steps of cut-off: a tenth of the retention, at least a
+// minute, at most an hour; data outlives the retention by at most a step.
+int64_t RetentionStepMs(int64_t retention_ms) {
+  return std::clamp<int64_t>(retention_ms / 10, 60'000, 3'600'000);
+}
+
+int64_t RetentionCutoff(int64_t now_ms, int64_t retention_ms) {
+  int64_t cutoff = now_ms - retention_ms;
+  const int64_t step = RetentionStepMs(retention_ms);
+  // Round down (towards -inf) to a multiple of the step.
+  int64_t rem = cutoff % step;
+  if (rem < 0) rem += step;
+  return cutoff - rem;
+}
 
 }  // namespace
 
@@ -101,10 +131,51 @@ absl::Status RocksStorage::CompactAll() {
 
 absl::Status RocksStorage::EnforceRetention() {
   if (options_.retention_ms <= 0) return absl::OkStatus();
-  const int64_t cutoff = NowMs() - options_.retention_ms;
-  absl::MutexLock maintenance(&maintenance_mu_);
+  // The cut-off moves in steps (RetentionStepMs): between two steps nothing
+  // can become due, so most passes return here without any work.
+  const int64_t cutoff = RetentionCutoff(NowMs(), options_.retention_ms);
+  const int64_t sure_cutoff = SaturatingSub(cutoff, kMaxChunkSpanMs);
+  std::string compact_begin, compact_end;
+  {
+    absl::MutexLock maintenance(&maintenance_mu_);
+    if (cutoff <= retention_done_cutoff_) return absl::OkStatus();
+    MERIDIAN_RETURN_IF_ERROR(DeleteExpired(cutoff, sure_cutoff));
+    retention_done_cutoff_ = cutoff;
+    // Space is reclaimed by compacting just the span of the deleted chunk
+    // ranges, and only once they hold a fair share of the family's bytes:
+    // every compaction rewrites whole files, most of them live data.
+    // RocksDB's own compactions drop deleted chunks meanwhile.
+    if (retention_garbage_bytes_ == 0) return absl::OkStatus();
+    rocksdb::ColumnFamilyMetaData md;
+    db_->GetColumnFamilyMetaData(chunks_, &md);
+    if (static_cast<double>(retention_garbage_bytes_) < kCompactGarbageFraction * md.size) {
+      return absl::OkStatus();
+    }
+    compact_begin = std::move(retention_compact_begin_);
+    compact_end = std::move(retention_compact_end_);
+    retention_compact_begin_.clear();
+    retention_compact_end_.clear();
+    retention_garbage_bytes_ = 0;
+  }
+  // Outside the maintenance lock: checkpoints do not wait for the rewrite.
+  absl::MutexLock compacting(&retention_compact_mu_);
+  rocksdb::Slice b(compact_begin), e(compact_end);
+  absl::Status st = FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), chunks_, &b, &e),
+                              "compacting expired chunks");
+  if (st.code() == absl::StatusCode::kDataLoss) {
+    // A corrupt block in the span: the chunks stay deleted (invisible), the
+    // space is not reclaimed; the rest of the store keeps working.
+    chunk_store_->CountCorruption("retention compaction: " + std::string(st.message()));
+    return absl::OkStatus();
+  }
+  return st;
+}
+
+absl::Status RocksStorage::DeleteExpired(int64_t cutoff, int64_t sure_cutoff) {
   rocksdb::WriteBatch wb;
-  std::unique_ptr<rocksdb::Iterator> it = chunk_store_->NewIterator(/*fill_cache=*/false);
+  // Key ranges [begin, end) of chunks to delete, per series.
+  std::vector<std::pair<std::string, std::string>> ranges, series_ranges;
+  std::unique_ptr<rocksdb::Iterator> it;  // opened on the first scan
   std::vector<std::pair<TenantHead*, std::shared_ptr<MemSeries>>> maybe_empty;
   for (TenantHead* t : AllTenants()) {
     for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
@@ -117,38 +188,64 @@ absl::Status RocksStorage::EnforceRetention() {
         pmax = s->persisted_max_t_ms();
       }
       if (pmin <= pmax && pmin < cutoff) {
-        // Chunks are sorted by min time; any with min >= cutoff is kept.
+        const uint64_t id = s->id();
+        const std::string series_begin = keys::ChunkKey(id, std::numeric_limits<int64_t>::min());
+        const std::string series_end = keys::ChunkKey(id + 1, std::numeric_limits<int64_t>::min());
+        series_ranges.clear();
+        // Every chunk spans less than kMaxChunkSpanMs, so chunks starting
+        // before sure_cutoff end before cutoff: deleted without being read
+        // (even when they are unreadable). Only chunks starting in
+        // [sure_cutoff, cutoff) need their header read.
         int64_t kept_min = std::numeric_limits<int64_t>::max();
-        std::string run_start;
-        auto close_run = [&](const std::string& end) -> absl::Status {
-          if (run_start.empty()) return absl::OkStatus();
-          absl::Status st = FromRocks(wb.DeleteRange(chunks_, run_start, end), "staging chunk delete");
-          run_start.clear();
-          return st;
-        };
-        std::string end_key = keys::ChunkKey(s->id() + 1, std::numeric_limits<int64_t>::min());
-        for (it->Seek(keys::ChunkKey(s->id(), std::numeric_limits<int64_t>::min())); it->Valid();
-             it->Next()) {
-          rocksdb::Slice k = it->key();
-          if (k.size() != 16 || coding::DecodeFixed64BE(k.data()) != s->id()) break;
-          int64_t mint = coding::DecodeTimeKey(k.data() + 8);
-          if (mint >= cutoff) {
-            end_key = k.ToString();
-            kept_min = std::min(kept_min, mint);
-            break;
+        if (pmax < cutoff) {
+          series_ranges.push_back({series_begin, series_end});
+        } else {
+          std::string scan_from = series_begin;
+          if (pmin < sure_cutoff) {
+            scan_from = keys::ChunkKey(id, sure_cutoff);
+            series_ranges.push_back({series_begin, scan_from});
           }
-          ChunkHeader h;
-          MERIDIAN_RETURN_IF_ERROR(
-              DecodeChunkHeader(std::string_view(it->value().data(), it->value().size()), &h));
-          if (h.max_t_ms < cutoff) {
-            if (run_start.empty()) run_start = k.ToString();
-          } else {
-            MERIDIAN_RETURN_IF_ERROR(close_run(k.ToString()));
-            kept_min = std::min(kept_min, mint);
+          if (it == nullptr) it = chunk_store_->NewIterator(/*fill_cache=*/false);
+          std::string run_start, end_key = series_end;
+          absl::Status scan;
+          for (it->Seek(scan_from); it->Valid(); it->Next()) {
+            rocksdb::Slice k = it->key();
+            if (k.size() != 16 || coding::DecodeFixed64BE(k.data()) != id) break;
+            int64_t mint = coding::DecodeTimeKey(k.data() + 8);
+            if (mint >= cutoff) {
+              end_key = k.ToString();
+              kept_min = std::min(kept_min, mint);
+              break;
+            }
+            ChunkHeader h;
+            scan = DecodeChunkHeader(std::string_view(it->value().data(), it->value().size()), &h);
+            if (!scan.ok()) break;
+            if (h.max_t_ms < cutoff) {
+              if (run_start.empty()) run_start = k.ToString();
+            } else {
+              if (!run_start.empty()) series_ranges.push_back({std::move(run_start), k.ToString()});
+              run_start.clear();
+              kept_min = std::min(kept_min, mint);
+            }
+          }
+          if (scan.ok()) scan = FromRocks(it->status(), "scanning chunks");
+          if (!scan.ok()) {
+            // Unreadable chunks: keep what was not surely expired and go on
+            // with the other series; a fresh iterator for the next one.
+            if (scan.code() != absl::StatusCode::kDataLoss) return scan;
+            chunk_store_->CountCorruption("retention of series " + std::to_string(id) + ": " +
+                                          std::string(scan.message()));
+            it.reset();
+            series_ranges.resize(pmin < sure_cutoff ? 1 : 0);  // the unread prefix only
+            kept_min = std::max(pmin, sure_cutoff);
+          } else if (!run_start.empty()) {
+            series_ranges.push_back({std::move(run_start), end_key});
           }
         }
-        MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "scanning chunks"));
-        MERIDIAN_RETURN_IF_ERROR(close_run(end_key));
+        for (const auto& [b, e] : series_ranges) {
+          MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.DeleteRange(chunks_, b, e), "staging chunk delete"));
+          ranges.push_back({b, e});
+        }
         bool any_left = kept_min != std::numeric_limits<int64_t>::max();
         {
           std::lock_guard l(s->mu);
@@ -161,15 +258,36 @@ absl::Status RocksStorage::EnforceRetention() {
         }
         if (any_left) {
           MERIDIAN_RETURN_IF_ERROR(FromRocks(
-              wb.Put(meta_, keys::RangeKey(s->id()), keys::EncodeRangeValue(kept_min, pmax)),
+              wb.Put(meta_, keys::RangeKey(id), keys::EncodeRangeValue(kept_min, pmax)),
               "staging range"));
         } else {
-          MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, keys::RangeKey(s->id())), "staging range"));
+          MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, keys::RangeKey(id)), "staging range"));
           pmin = pmax + 1;  // nothing persisted now
         }
       }
       s->ResetMinTime(std::max(s->min_t_ms(), cutoff));
       if (memory_empty && !(pmin <= pmax)) maybe_empty.push_back({t, s});
+    }
+  }
+  it.reset();
+  // What the deletes free, measured before they hide it.
+  if (!ranges.empty()) {
+    std::vector<rocksdb::Range> rr;
+    rr.reserve(ranges.size());
+    for (const auto& [b, e] : ranges) rr.emplace_back(b, e);
+    std::vector<uint64_t> sizes(rr.size());
+    rocksdb::SizeApproximationOptions so;
+    so.include_memtables = true;
+    so.include_files = true;
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(
+        db_->GetApproximateSizes(so, chunks_, rr.data(), static_cast<int>(rr.size()), sizes.data()),
+        "estimating expired bytes"));
+    for (uint64_t n : sizes) retention_garbage_bytes_ += n;
+    // Ranges come in key order (series ids only grow per tenant, but tenants
+    // interleave): take the bounding span.
+    for (const auto& [b, e] : ranges) {
+      if (retention_compact_begin_.empty() || b < retention_compact_begin_) retention_compact_begin_ = b;
+      if (retention_compact_end_.empty() || e > retention_compact_end_) retention_compact_end_ = e;
     }
   }
   {
@@ -182,15 +300,50 @@ absl::Status RocksStorage::EnforceRetention() {
       MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, keys::SeriesKey(s->id())), "staging series delete"));
       removed[t].push_back(s);
     }
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing retention deletes"));
+    if (wb.Count() > 0) {
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing retention deletes"));
+    }
     for (auto& [t, list] : removed) t->Remove(list);
   }
-  rocksdb::CompactRangeOptions co;
-  co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-  MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, chunks_, nullptr, nullptr), "compacting chunks"));
-  return FromRocks(db_->CompactRange(co, meta_, nullptr, nullptr), "compacting metadata");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> RocksStorage::Snapshot(bool persist_head) {
+  if (persist_head) MERIDIAN_RETURN_IF_ERROR(Checkpoint());
+  // Prometheus's name: UTC time and 16 random hex digits.
+  std::string name;
+  {
+    std::time_t t = std::time(nullptr);
+    std::tm tm;
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &tm);
+    static std::mt19937_64 rng(std::random_device{}());
+    static absl::Mutex rng_mu;
+    uint64_t r;
+    {
+      absl::MutexLock l(&rng_mu);
+      r = rng() >> 1;  // as Go's rand.Int63
+    }
+    char hex[17];
+    std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(r));
+    name = std::string(buf) + "-" + hex;
+  }
+  const std::string parent = options_.dir + "/" + kSnapshotsDirName;
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  if (ec) return absl::InternalError("creating " + parent + ": " + ec.message());
+  const std::string dir = parent + "/" + name;
+  rocksdb::Checkpoint* raw = nullptr;
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(db_.get(), &raw), "snapshot"));
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  // log_size_for_flush 0: memtables are flushed first, so the snapshot is a
+  // consistent point in time of every family.
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(cp->CreateCheckpoint(dir, 0), "creating snapshot"));
+  MERIDIAN_RETURN_IF_ERROR(WriteFormatFile(dir));
+  return name;
 }
 
 std::string RocksStorage::FamilySizes() const {

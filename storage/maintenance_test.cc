@@ -1,0 +1,454 @@
+// Maintenance and faults: retention that rewrites only what expired, corrupt
+// chunks on disk (real byte flips in an SST data block), snapshots and the
+// data dir's format marker.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "rocksdb/metadata.h"
+#include "storage/coding.h"
+#include "storage/format.h"
+#include "storage/rocks_storage.h"
+#include "storage/storage.h"
+
+namespace meridian {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/meridian_maint_test_XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Matcher Eq(std::string n, std::string v) {
+  return *Matcher::Make(MatchType::kEqual, std::move(n), std::move(v));
+}
+Matcher Re(std::string n, std::string v) {
+  return *Matcher::Make(MatchType::kRegexMatch, std::move(n), std::move(v));
+}
+
+constexpr int64_t kHour = 3'600'000;
+
+struct Result {
+  Labels labels;
+  std::vector<Sample> samples;
+};
+
+class MaintenanceTest : public ::testing::Test {
+ protected:
+  StorageOptions Options() {
+    StorageOptions o;
+    o.dir = dir_.path() + "/data";
+    o.sync_wal = false;
+    o.now_ms = [this] { return now_ms_.load(); };
+    o.allow_backfill = true;
+    return o;
+  }
+  void Open(StorageOptions o) {
+    st_.reset();
+    auto s = Storage::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    st_ = std::move(*s);
+  }
+  RocksStorage* rocks() { return static_cast<RocksStorage*>(st_.get()); }
+
+  void Append(std::string_view tenant, std::vector<LabelView> labels, std::vector<Sample> samples) {
+    AppendBatch b;
+    b.series.push_back({labels, samples});
+    AppendResult r;
+    absl::Status s = st_->Append(tenant, b, &r);
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_EQ(r.samples_appended, samples.size());
+  }
+
+  // Selects; warnings and status are returned through the pointers.
+  std::vector<Result> Select(std::string_view tenant, std::vector<Matcher> ms, int64_t start,
+                             int64_t end, std::vector<std::string>* warnings,
+                             absl::Status* status, bool sorted = true) {
+    auto q = st_->ForTenant(tenant)->NewQuerier(start, end);
+    EXPECT_TRUE(q.ok());
+    auto set = (*q)->Select(ms, {.start_ms = start, .end_ms = end, .sorted = sorted});
+    EXPECT_TRUE(set.ok()) << set.status();
+    std::vector<Result> out;
+    while ((*set)->Next()) {
+      Result r{(*set)->labels(), {}};
+      EXPECT_TRUE((*set)->Samples(&r.samples).ok());
+      out.push_back(std::move(r));
+    }
+    *status = (*set)->status();
+    *warnings = (*set)->warnings();
+    return out;
+  }
+
+  // The names of the live SST files (a rewrite gives new file numbers).
+  std::set<std::string> SstFiles() {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(Options().dir)) {
+      if (e.path().extension() == ".sst") out.insert(e.path().filename().string());
+    }
+    return out;
+  }
+
+  TempDir dir_;
+  std::atomic<int64_t> now_ms_{0};
+  std::unique_ptr<Storage> st_;
+};
+
+std::vector<Sample> Random(int64_t t0, int n, int64_t step, uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> d(0, 1);
+  std::vector<Sample> v;
+  for (int i = 0; i < n; ++i) v.push_back({t0 + i * step, d(rng)});
+  return v;
+}
+
+// With nothing expired, a retention pass must not rewrite a single file (it
+// used to force a full compaction of the chunk and default families every
+// minute); once data expires, it is deleted and its space freed.
+TEST_F(MaintenanceTest, RetentionRewritesNothingUntilSomethingExpires) {
+  StorageOptions o = Options();
+  o.retention_ms = 24 * kHour;
+  now_ms_ = 30 * kHour;
+  Open(o);
+  // 40 series, 20 h of 1-minute samples each: 8 h .. 28 h.
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back(std::to_string(i));
+  for (int i = 0; i < 40; ++i) {
+    Append("t", {{"__name__", "m"}, {"i", names[i]}}, Random(8 * kHour, 1200, 60'000, i));
+  }
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_TRUE(rocks()->CompactAll().ok());
+  const std::set<std::string> files = SstFiles();
+  ASSERT_FALSE(files.empty());
+  // The cut-off (6 h) is before every sample; passes minutes apart.
+  for (int pass = 0; pass < 3; ++pass) {
+    ASSERT_TRUE(st_->EnforceRetention().ok());
+    EXPECT_EQ(SstFiles(), files) << "pass " << pass << " rewrote files";
+    now_ms_ += 60'000;
+  }
+  const uint64_t before = st_->Stats().disk_bytes;
+  // Cut-off at 18 h: half of every series expired.
+  now_ms_ = 42 * kHour;
+  ASSERT_TRUE(st_->EnforceRetention().ok());
+  std::vector<std::string> warnings;
+  absl::Status status;
+  auto res = Select("t", {Eq("__name__", "m")}, 0, 100 * kHour, &warnings, &status);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(res.size(), 40u);
+  for (const Result& r : res) {
+    ASSERT_FALSE(r.samples.empty());
+    // At most one chunk (2 h) of samples older than the cut-off survives.
+    EXPECT_GE(r.samples.front().t_ms, 16 * kHour) << r.labels.ToString();
+    EXPECT_EQ(r.samples.back().t_ms, 8 * kHour + 1199 * 60'000);
+  }
+  EXPECT_NE(SstFiles(), files);
+  EXPECT_LT(st_->Stats().disk_bytes, before * 3 / 4) << before;
+  // Once the expired ranges are compacted, the next pass within the same
+  // step rewrites nothing again.
+  const std::set<std::string> after = SstFiles();
+  now_ms_ += 60'000;
+  ASSERT_TRUE(st_->EnforceRetention().ok());
+  EXPECT_EQ(SstFiles(), after);
+}
+
+// Flips bytes in the first data block of the SST file holding the chunks of
+// series id `series_id` (the DB must be closed).
+void CorruptFirstDataBlock(const std::string& dir, uint64_t series_id) {
+  std::string path;
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, cfs, &handles, &db).ok());
+    std::vector<rocksdb::LiveFileMetaData> files;
+    db->GetLiveFilesMetaData(&files);
+    for (const auto& f : files) {
+      if (f.column_family_name != "chunks" || f.smallestkey.size() != 16) continue;
+      if (coding::DecodeFixed64BE(f.smallestkey.data()) == series_id) path = f.db_path + f.name;
+    }
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  ASSERT_FALSE(path.empty());
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << path;
+  // A data block starts at offset 0; flip 16 bytes well inside it.
+  char buf[16];
+  ASSERT_EQ(::pread(fd, buf, sizeof(buf), 200), static_cast<ssize_t>(sizeof(buf)));
+  for (char& c : buf) c = static_cast<char>(~c);
+  ASSERT_EQ(::pwrite(fd, buf, sizeof(buf), 200), static_cast<ssize_t>(sizeof(buf)));
+  ::close(fd);
+}
+
+// Real corruption (a checksum mismatch in one data block): reads of the
+// damaged series are skipped with a warning and counted, everything else
+// keeps working: other series, appends, retention, compactions.
+TEST_F(MaintenanceTest, CorruptDataBlockStaysLocal) {
+  StorageOptions o = Options();
+  now_ms_ = 40 * kHour;
+  Open(o);
+  // Series 1 ("bad"): 40 h of random values at 15 s, far more than one
+  // 32 KiB block; then 30 series of 10 h each, stored after it.
+  Append("t", {{"__name__", "bad"}}, Random(0, 9600, 15'000, 1));
+  std::vector<std::string> names;
+  for (int i = 0; i < 30; ++i) names.push_back(std::to_string(i));
+  for (int i = 0; i < 30; ++i) {
+    Append("t", {{"__name__", "good"}, {"i", names[i]}}, Random(0, 2400, 15'000, 100 + i));
+  }
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_TRUE(rocks()->CompactAll().ok());
+  st_.reset();
+  CorruptFirstDataBlock(o.dir, 1);
+  Open(o);  // a fresh block cache: the read goes to the file
+
+  std::vector<std::string> warnings;
+  absl::Status status;
+  for (bool sorted : {true, false}) {
+    auto res = Select("t", {Re("__name__", "bad|good")}, 0, 100 * kHour, &warnings, &status, sorted);
+    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_EQ(res.size(), 30u);
+    for (const Result& r : res) {
+      EXPECT_EQ(r.labels.Get("__name__"), "good");
+      EXPECT_EQ(r.samples.size(), 2400u);
+    }
+    ASSERT_EQ(warnings.size(), 1u);
+    EXPECT_EQ(warnings[0], "series bad{} skipped: its stored data is corrupt (partial result)");
+    EXPECT_EQ(warnings[0].find('/'), std::string::npos);
+  }
+  EXPECT_GE(st_->Stats().corruptions, 2u);
+  // Reading other series alone: no warning.
+  Select("t", {Eq("i", "7")}, 0, 100 * kHour, &warnings, &status);
+  EXPECT_TRUE(status.ok());
+  EXPECT_TRUE(warnings.empty());
+
+  // Retention with the cut-off inside the damaged block of "bad" (whose
+  // chunks around the cut-off cannot be read): the other series' expired
+  // data is still deleted, and the pass succeeds.
+  StorageOptions r = o;
+  r.retention_ms = 35 * kHour;  // cut-off 5 h at now = 40 h
+  Open(r);
+  const uint64_t corruptions_before = st_->Stats().corruptions;
+  ASSERT_TRUE(st_->EnforceRetention().ok());
+  EXPECT_GT(st_->Stats().corruptions, corruptions_before);
+  auto res = Select("t", {Eq("__name__", "good")}, 0, 100 * kHour, &warnings, &status);
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(res.size(), 30u);
+  for (const Result& x : res) EXPECT_GE(x.samples.front().t_ms, 3 * kHour);
+  // The store still takes writes and persists them (a compaction that met
+  // the corrupt block must not have made RocksDB read-only).
+  Append("t", {{"__name__", "good"}, {"i", "new"}}, Random(40 * kHour, 10, 15'000, 7));
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_TRUE(rocks()->CompactAll().ok() || true);
+  Append("t", {{"__name__", "good"}, {"i", "new2"}}, Random(40 * kHour, 10, 15'000, 8));
+  ASSERT_TRUE(st_->Flush().ok());
+  Open(r);
+  res = Select("t", {Re("i", "new.*")}, 0, 100 * kHour, &warnings, &status);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(res.size(), 2u);
+}
+
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+}
+
+std::set<std::string> Listing(const std::string& dir) {
+  std::set<std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
+  return out;
+}
+
+TEST_F(MaintenanceTest, NewDataDirRecordsItsFormat) {
+  Open(Options());
+  EXPECT_EQ(*ReadFormatVersion(Options().dir), kStorageFormatVersion);
+  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT").substr(0, 26), "meridian storage format 1\n");
+}
+
+// A dir of the layout before the marker existed (version 1, no FORMAT) is
+// recognized by its column families, marked, and read as before.
+TEST_F(MaintenanceTest, UnmarkedVersion1DataDirIsMarkedAndRead) {
+  Open(Options());
+  Append("t", {{"__name__", "m"}}, Random(0, 500, 15'000, 1));
+  ASSERT_TRUE(st_->Flush().ok());
+  Append("t", {{"__name__", "m"}}, Random(500 * 15'000, 10, 15'000, 2));  // WAL only
+  st_.reset();
+  ASSERT_TRUE(fs::remove(Options().dir + "/FORMAT"));
+  Open(Options());
+  EXPECT_EQ(*ReadFormatVersion(Options().dir), 1);
+  std::vector<std::string> warnings;
+  absl::Status status;
+  auto res = Select("t", {Eq("__name__", "m")}, 0, 100 * kHour, &warnings, &status);
+  ASSERT_TRUE(status.ok());
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].samples.size(), 510u);
+}
+
+// A dir written by a newer layout is refused with what to do, and left
+// exactly as it was.
+TEST_F(MaintenanceTest, NewerFormatIsRefusedUntouched) {
+  Open(Options());
+  Append("t", {{"__name__", "m"}}, Random(0, 100, 15'000, 1));
+  st_.reset();
+  WriteFile(Options().dir + "/FORMAT", "meridian storage format 2\n");
+  const std::set<std::string> before = Listing(Options().dir);
+  auto s = Storage::Open(Options());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("storage format version 2, newer than this meridian reads (1)"),
+            std::string::npos)
+      << s.status();
+  EXPECT_NE(s.status().message().find("run the meridian release that wrote it"), std::string::npos);
+  EXPECT_EQ(Listing(Options().dir), before);
+  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT"), "meridian storage format 2\n");
+}
+
+TEST_F(MaintenanceTest, UnreadableMarkerAndForeignDirsAreRefused) {
+  Open(Options());
+  st_.reset();
+  WriteFile(Options().dir + "/FORMAT", "garbage\n");
+  auto s = Storage::Open(Options());
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("unreadable"), std::string::npos) << s.status();
+  WriteFile(Options().dir + "/FORMAT", "meridian storage format 0\n");
+  EXPECT_FALSE(Storage::Open(Options()).ok());
+
+  // Some other RocksDB database, unmarked: not ours.
+  const std::string other = dir_.path() + "/other";
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, other, &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "k", "v").ok());
+    delete db;
+  }
+  StorageOptions o = Options();
+  o.dir = other;
+  s = Storage::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("not meridian's layout"), std::string::npos) << s.status();
+  EXPECT_FALSE(fs::exists(other + "/FORMAT"));
+
+  // A non-empty directory without a database.
+  const std::string stuff = dir_.path() + "/stuff";
+  fs::create_directories(stuff);
+  WriteFile(stuff + "/notes.txt", "hello");
+  o.dir = stuff;
+  s = Storage::Open(o);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("is not empty and is not a meridian data dir"), std::string::npos)
+      << s.status();
+  EXPECT_EQ(Listing(stuff), std::set<std::string>{"notes.txt"});
+}
+
+// Snapshots taken while appends run hold every sample acknowledged before
+// the snapshot started; a restored copy opens with all of them, with and
+// without persisting the head first.
+TEST_F(MaintenanceTest, SnapshotDuringIngestRestoresEveryAcknowledgedSample) {
+  now_ms_ = 100 * kHour;
+  Open(Options());
+  constexpr int kSeries = 50;
+  std::vector<std::string> names;
+  for (int i = 0; i < kSeries; ++i) names.push_back(std::to_string(i));
+  std::atomic<int> acked{0};  // rounds acknowledged
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    for (int round = 0; !stop.load(); ++round) {
+      std::vector<std::vector<LabelView>> labels(kSeries);
+      std::vector<Sample> sample = {{round * 1000LL, static_cast<double>(round)}};
+      AppendBatch b;
+      for (int i = 0; i < kSeries; ++i) {
+        labels[i] = {{"__name__", "c"}, {"i", names[i]}};
+        b.series.push_back({labels[i], sample});
+      }
+      AppendResult r;
+      ASSERT_TRUE(st_->Append("t", b, &r).ok());
+      ASSERT_EQ(r.samples_appended, static_cast<uint64_t>(kSeries));
+      acked.store(round + 1);
+    }
+  });
+  struct Taken {
+    std::string name;
+    int acked_before;
+  };
+  std::vector<Taken> taken;
+  for (bool persist_head : {true, false, true}) {
+    while (acked.load() < 200 * static_cast<int>(taken.size() + 1)) std::this_thread::yield();
+    const int before = acked.load();
+    auto name = st_->Snapshot(persist_head);
+    ASSERT_TRUE(name.ok()) << name.status();
+    // Prometheus's form: 20171210T211224Z-2be650b6d019eb54
+    ASSERT_EQ(name->size(), 33u) << *name;
+    EXPECT_EQ((*name)[8], 'T');
+    EXPECT_EQ((*name)[15], 'Z');
+    EXPECT_EQ((*name)[16], '-');
+    taken.push_back({*name, before});
+  }
+  stop = true;
+  writer.join();
+  st_.reset();
+  for (size_t k = 0; k < taken.size(); ++k) {
+    const std::string snap = Options().dir + "/snapshots/" + taken[k].name;
+    ASSERT_TRUE(fs::exists(snap + "/FORMAT"));
+    const std::string restored = dir_.path() + "/restored" + std::to_string(k);
+    std::string summary;
+    absl::Status rs = RestoreSnapshot(snap, restored, &summary);
+    ASSERT_TRUE(rs.ok()) << rs;
+    EXPECT_NE(summary.find("50 series"), std::string::npos) << summary;
+    StorageOptions o = Options();
+    o.dir = restored;
+    Open(o);
+    std::vector<std::string> warnings;
+    absl::Status status;
+    auto res = Select("t", {Eq("__name__", "c")}, 0, 100 * kHour, &warnings, &status);
+    ASSERT_TRUE(status.ok());
+    ASSERT_EQ(res.size(), static_cast<size_t>(kSeries));
+    for (const Result& r : res) {
+      ASSERT_GE(static_cast<int>(r.samples.size()), taken[k].acked_before) << "snapshot " << k;
+      for (size_t j = 0; j < r.samples.size(); ++j) {
+        ASSERT_EQ(r.samples[j].t_ms, static_cast<int64_t>(j) * 1000);
+      }
+    }
+    // Restoring over a non-empty dir is refused.
+    st_.reset();
+    rs = RestoreSnapshot(snap, restored, &summary);
+    EXPECT_EQ(rs.code(), absl::StatusCode::kFailedPrecondition) << rs;
+  }
+  std::string summary;
+  EXPECT_EQ(RestoreSnapshot(dir_.path() + "/nope", dir_.path() + "/x", &summary).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(dir_.path() + "/x"));
+}
+
+}  // namespace
+}  // namespace meridian
