@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <functional>
 #include <set>
 
@@ -49,7 +50,7 @@ void Send(const Reply& r, httplib::Response& res) {
     ApiError e = ErrorFor(r.status);
     w.Key("status").String("error");
     w.Key("errorType").String(e.type);
-    w.Key("error").String(std::string(r.status.message()));
+    w.Key("error").String(PublicMessage(r.status));
     res.status = e.http_status;
   }
   if (!r.warnings.empty()) {
@@ -175,6 +176,20 @@ void WriteQueryData(std::string* out, const promql::Value& v, size_t limit, bool
 }
 
 constexpr char kTruncated[] = "results truncated due to limit";
+
+// Go's strconv.ParseBool, with Prometheus's wrapping of its error.
+absl::StatusOr<bool> ParseGoBool(const std::string& s) {
+  for (const char* t : {"1", "t", "T", "TRUE", "true", "True"}) {
+    if (s == t) return true;
+  }
+  for (const char* f : {"0", "f", "F", "FALSE", "false", "False"}) {
+    if (s == f) return false;
+  }
+  std::string quoted;
+  JsonWriter(&quoted).String(s);  // Go's %q, close enough for an error message
+  return absl::InvalidArgumentError("unable to parse boolean: strconv.ParseBool: parsing " + quoted +
+                                    ": invalid syntax");
+}
 
 // Engine parse errors become "invalid parameter "query": ...".
 absl::Status QueryError(const absl::Status& s) {
@@ -363,16 +378,19 @@ void PrometheusApi::Register(httplib::Server* srv) {
          auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)));
          if (!m.ok()) return {m.status()};
          std::vector<Labels> all;
+         std::vector<std::string> warnings;
          for (const auto& ms : m->selectors) {
            auto ss = m->querier->Select(ms, SelectHints{.start_ms = m->start_ms, .end_ms = m->end_ms,
                                                          .func = "series"});
            if (!ss.ok()) return {ss.status()};
            while ((*ss)->Next()) all.push_back((*ss)->labels());
            if (!(*ss)->status().ok()) return {(*ss)->status()};
+           for (std::string& w : (*ss)->warnings()) warnings.push_back(std::move(w));
          }
          std::sort(all.begin(), all.end());
          all.erase(std::unique(all.begin(), all.end()), all.end());
          Reply r;
+         r.warnings = std::move(warnings);
          JsonWriter w(&r.data);
          w.BeginArray();
          for (size_t i = 0; i < all.size(); ++i) {
@@ -489,7 +507,7 @@ void PrometheusApi::Register(httplib::Server* srv) {
              w.Key("CWD").String(options_.cwd);
              w.Key("reloadConfigSuccess").Bool(true);
              w.Key("lastConfigTime").String(options_.start_time_rfc3339);
-             w.Key("corruptionCount").Int(0);
+             w.Key("corruptionCount").Int(static_cast<int64_t>(s.corruptions));
              w.Key("goroutineCount").Int(0);
              w.Key("GOMAXPROCS").Int(std::thread::hardware_concurrency());
              w.Key("GOMEMLIMIT").Int(0);
@@ -544,6 +562,27 @@ void PrometheusApi::Register(httplib::Server* srv) {
              w.EndObject();
              return r;
            }));
+
+  // Prometheus's TSDB snapshot: a consistent copy of the data dir under
+  // <data-dir>/snapshots/<name>; `meridian restore` starts a data dir from it.
+  srv->Post("/api/v1/admin/tsdb/snapshot",
+            route("/api/v1/admin/tsdb/snapshot", [this](const httplib::Request& req) -> Reply {
+              if (!options_.enable_admin_api) {
+                return {absl::UnavailableError("admin APIs disabled")};
+              }
+              bool skip_head = false;
+              if (HasParam(req, "skip_head") && !Param(req, "skip_head").empty()) {
+                auto b = ParseGoBool(Param(req, "skip_head"));
+                if (!b.ok()) return {InvalidParam("skip_head", b.status())};
+                skip_head = *b;
+              }
+              auto name = storage_->Snapshot(/*persist_head=*/!skip_head);
+              if (!name.ok()) return {name.status()};
+              Reply r;
+              JsonWriter w(&r.data);
+              w.BeginObject().Key("name").String(*name).EndObject();
+              return r;
+            }));
 
   // Grafana probes these on data source init; meridian has no rules engine.
   srv->Get("/api/v1/rules", route("/api/v1/rules", [](const httplib::Request&) {

@@ -35,6 +35,8 @@ struct ApiOptions {
   std::string start_time_rfc3339;
   std::string cwd;
   std::string storage_retention = "0s";
+  // Serve /api/v1/admin/* (otherwise 503 "admin APIs disabled", as Prometheus).
+  bool enable_admin_api = false;
 };
 
 // Picks the tenant of a request from its headers.

@@ -24,6 +24,7 @@ struct Config {
   std::string config_file;
   std::string default_tenant = "default-tenant";
   int64_t retention_ms = 0;                       // 0: keep forever
+  bool enable_admin_api = false;                  // as Prometheus's --web.enable-admin-api
   int64_t out_of_order_window_ms = 2 * 3600'000;  // accepted lateness per series
   bool allow_backfill = true;
   int64_t max_future_ms = 10 * 60'000;

@@ -4,15 +4,20 @@
 
 #include <csignal>
 #include <cstdio>
+#include <string_view>
 #include <thread>
 
 #include "server/config.h"
+#include "server/restore.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
   // glibc gives each busy thread its own malloc arena; with dozens of HTTP
   // threads that costs tens of MB of RSS for no throughput gain here.
   mallopt(M_ARENA_MAX, 2);
+  if (argc > 1 && std::string_view(argv[1]) == "restore") {
+    return meridian::server::RunRestore(argc - 1, argv + 1);
+  }
   // Each HTTP connection is a descriptor: use the hard limit, as Go does.
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {

@@ -36,6 +36,9 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   cache_bytes_ = gauge("meridian_storage_series_cache_bytes", "Estimated memory of the series cache.");
   head_min_time_ = gauge("meridian_storage_min_time_seconds", "Oldest sample timestamp stored.");
   head_max_time_ = gauge("meridian_storage_max_time_seconds", "Newest sample timestamp stored.");
+  corruptions_ = counter("meridian_storage_corruptions_total",
+                         "Encounters with corrupt stored data: reads that skipped a series (each "
+                         "read counts), retention passes and compactions that met it.");
 }
 
 void Metrics::ObserveRequest(std::string_view handler, int code, double seconds) {
@@ -58,6 +61,13 @@ std::string Metrics::Render(const Storage& storage) {
   cache_bytes_->Set(static_cast<double>(s.cache_bytes));
   head_min_time_->Set(static_cast<double>(s.min_time_ms) / 1000.0);
   head_max_time_->Set(static_cast<double>(s.max_time_ms) / 1000.0);
+  {
+    std::lock_guard l(corruptions_mu_);
+    if (s.corruptions > corruptions_seen_) {
+      corruptions_->Increment(static_cast<double>(s.corruptions - corruptions_seen_));
+      corruptions_seen_ = s.corruptions;
+    }
+  }
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());
 }

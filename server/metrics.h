@@ -3,7 +3,9 @@
 #ifndef MERIDIAN_SERVER_METRICS_H_
 #define MERIDIAN_SERVER_METRICS_H_
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -52,6 +54,10 @@ class Metrics {
   prometheus::Gauge* cache_bytes_;
   prometheus::Gauge* head_min_time_;
   prometheus::Gauge* head_max_time_;
+  // Mirrors StorageStats::corruptions (a counter kept by the storage).
+  prometheus::Counter* corruptions_;
+  std::mutex corruptions_mu_;
+  uint64_t corruptions_seen_ = 0;  // guarded by corruptions_mu_
 };
 
 }  // namespace meridian::server

@@ -1,5 +1,7 @@
 #include "server/params.h"
 
+#include <cstdio>
+
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -121,6 +123,14 @@ ApiError ErrorFor(const absl::Status& s) {
     case absl::StatusCode::kNotFound: return {"not_found", 404};
     default: return {"internal", 500};
   }
+}
+
+std::string PublicMessage(const absl::Status& s) {
+  if (ErrorFor(s).http_status != 500) return std::string(s.message());
+  std::fprintf(stderr, "meridian: request failed: %s\n", s.ToString().c_str());
+  return s.code() == absl::StatusCode::kDataLoss
+             ? "stored data is corrupt; details are in the server log"
+             : "internal server error; details are in the server log";
 }
 
 }  // namespace meridian::server

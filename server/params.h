@@ -32,6 +32,11 @@ struct ApiError {
 };
 ApiError ErrorFor(const absl::Status& s);
 
+// The text of `s` fit for a response body. Error bodies never carry file
+// paths or exception text: a server fault (what ErrorFor maps to 500) is
+// logged in full to stderr and answered with a generic message.
+std::string PublicMessage(const absl::Status& s);
+
 }  // namespace meridian::server
 
 #endif  // MERIDIAN_SERVER_PARAMS_H_

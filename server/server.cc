@@ -13,6 +13,7 @@
 #include "server/api.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
+#include "server/params.h"
 #include "storage/storage.h"
 
 namespace meridian::server {
@@ -136,7 +137,10 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
         break;
       default: res.status = 500;
     }
-    if (!st.ok()) res.set_content(std::string(st.message()) + "\n", "text/plain; charset=utf-8");
+    if (!st.ok()) {
+      std::string text = res.status == 500 ? PublicMessage(st) : std::string(st.message());
+      res.set_content(text + "\n", "text/plain; charset=utf-8");
+    }
     metrics->ObserveRequest("/api/v1/write", res.status,
                             std::chrono::duration<double>(Clock::now() - start).count());
   };
@@ -199,6 +203,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ao.start_time_rfc3339 = NowRfc3339();
   ao.cwd = std::filesystem::current_path().string();
   ao.storage_retention = config.retention_ms == 0 ? "0s" : ao.flags["retention"];
+  ao.enable_admin_api = config.enable_admin_api;
   impl->api = std::make_unique<PrometheusApi>(impl->storage.get(), impl->engine.get(),
                                               impl->metrics.get(), ao);
 
@@ -264,8 +269,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   auto force_flush = [p](const httplib::Request&, httplib::Response& res) {
     absl::Status st = p->storage->Flush();
     res.status = st.ok() ? 200 : 500;
-    res.set_content(st.ok() ? "flushed\n" : std::string(st.message()) + "\n",
-                    "text/plain; charset=utf-8");
+    res.set_content(st.ok() ? "flushed\n" : PublicMessage(st) + "\n", "text/plain; charset=utf-8");
   };
   p->http.Post("/internal/force_flush", force_flush);
   p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
