@@ -220,7 +220,8 @@ std::map<std::string, std::string> Config::AsFlags() const {
 std::string Usage() {
   std::ostringstream o;
   const Config defaults;
-  o << "usage: meridian [--FLAG VALUE | --FLAG=VALUE ...]\n\n"
+  o << "usage: meridian [--FLAG VALUE | --FLAG=VALUE ...]\n"
+    << "       meridian restore --from SNAPSHOT_DIR --data-dir NEW_DIR\n\n"
     << "  --config FILE          read settings from FILE (key: value lines); flags override it\n"
     << "  --help                 show this help\n"
     << "  --version              show the version\n";

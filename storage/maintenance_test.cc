@@ -444,6 +444,9 @@ TEST_F(MaintenanceTest, SnapshotDuringIngestRestoresEveryAcknowledgedSample) {
     rs = RestoreSnapshot(snap, restored, &summary);
     EXPECT_EQ(rs.code(), absl::StatusCode::kFailedPrecondition) << rs;
   }
+  // The data dir with its snapshots/ opens as before.
+  Open(Options());
+  EXPECT_EQ(st_->Stats().series, static_cast<uint64_t>(kSeries));
   std::string summary;
   EXPECT_EQ(RestoreSnapshot(dir_.path() + "/nope", dir_.path() + "/x", &summary).code(),
             absl::StatusCode::kInvalidArgument);
