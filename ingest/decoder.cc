@@ -53,9 +53,17 @@ bool DecodeSample(std::string_view buf, Sample* out, WireReader* err) {
     uint32_t field;
     WireType wt;
     if (!r.ReadTag(&field, &wt)) break;
-    if (field == 1 && wt == WireType::kFixed64) {
+    if (field == 1) {
+      if (wt != WireType::kFixed64) {
+        r.FailWrongWireType();
+        break;
+      }
       if (!r.ReadDouble(&out->v)) break;
-    } else if (field == 2 && wt == WireType::kVarint) {
+    } else if (field == 2) {
+      if (wt != WireType::kVarint) {
+        r.FailWrongWireType();
+        break;
+      }
       uint64_t t;
       if (!r.ReadVarint(&t)) break;
       out->t_ms = static_cast<int64_t>(t);
@@ -89,10 +97,12 @@ bool DecodeLabel(std::string_view buf, LabelView* out, WireReader* err) {
     uint32_t field;
     WireType wt;
     if (!r.ReadTag(&field, &wt)) break;
-    if (field == 1 && wt == WireType::kLen) {
-      if (!r.ReadBytes(&out->name)) break;
-    } else if (field == 2 && wt == WireType::kLen) {
-      if (!r.ReadBytes(&out->value)) break;
+    if (field == 1 || field == 2) {
+      if (wt != WireType::kLen) {
+        r.FailWrongWireType();
+        break;
+      }
+      if (!r.ReadBytes(field == 1 ? &out->name : &out->value)) break;
     } else if (!r.Skip(field, wt)) {
       break;
     }
@@ -102,29 +112,52 @@ bool DecodeLabel(std::string_view buf, LabelView* out, WireReader* err) {
   return false;
 }
 
-absl::Status DecodeSeriesV1(std::string_view buf, size_t index, DecodedRequest* out) {
+absl::Status TooManySamples(const DecodeLimits& limits) {
+  return absl::ResourceExhaustedError(ErrorMessage(
+      "remote write request holds more than ", limits.max_samples,
+      " samples, the limit per request; send smaller requests (Prometheus: "
+      "queue_config.max_samples_per_send)"));
+}
+
+// Keeps a decoded label unless its value is empty (an empty-valued label is
+// absent); keeps at most limits.max_labels_kept per series, counting all.
+void KeepLabel(const LabelView& l, const DecodeLimits& limits, DecodedSeries* ts,
+               DecodedRequest* out) {
+  if (l.value.empty()) return;
+  if (ts->labels_total++ < limits.max_labels_kept) out->labels.push_back(l);
+}
+
+absl::Status DecodeSeriesV1(std::string_view buf, size_t index, const DecodeLimits& limits,
+                            DecodedRequest* out) {
   DecodedSeries ts;
   ts.labels_begin = static_cast<uint32_t>(out->labels.size());
   ts.samples_begin = static_cast<uint32_t>(out->samples.size());
   WireReader r(buf);
   WireReader err(std::string_view{});
+  LabelView label;
   while (!r.done()) {
     uint32_t field;
     WireType wt;
     if (!r.ReadTag(&field, &wt)) return Malformed("WriteRequest", index, "", r);
-    if (wt != WireType::kLen || field > 4) {
+    if (field > 4) {
       if (!r.Skip(field, wt)) return Malformed("WriteRequest", index, "", r);
       continue;
+    }
+    if (wt != WireType::kLen) {
+      r.FailWrongWireType();
+      return Malformed("WriteRequest", index, "", r);
     }
     std::string_view sub;
     if (!r.ReadBytes(&sub)) return Malformed("WriteRequest", index, "", r);
     switch (field) {
       case 1:
-        if (!DecodeLabel(sub, &out->labels.emplace_back(), &err)) {
+        if (!DecodeLabel(sub, &label, &err)) {
           return Malformed("WriteRequest", index, ".labels", err);
         }
+        KeepLabel(label, limits, &ts, out);
         break;
       case 2:
+        if (out->samples.size() >= limits.max_samples) return TooManySamples(limits);
         if (!DecodeSample(sub, &out->samples.emplace_back(), &err)) {
           return Malformed("WriteRequest", index, ".samples", err);
         }
@@ -151,15 +184,18 @@ absl::Status DecodeMetadataV1(std::string_view buf, DecodedRequest* out) {
     uint32_t field;
     WireType wt;
     bool ok = r.ReadTag(&field, &wt);
-    if (ok && field == 1 && wt == WireType::kVarint) {
+    if (ok && (field == 1 || field == 2 || field == 4 || field == 5) &&
+        wt != (field == 1 ? WireType::kVarint : WireType::kLen)) {
+      ok = r.FailWrongWireType();
+    } else if (ok && field == 1) {
       uint64_t v;
       ok = r.ReadVarint(&v);
       md.type = ToMetricType(v);
-    } else if (ok && field == 2 && wt == WireType::kLen) {
+    } else if (ok && field == 2) {
       ok = r.ReadBytes(&md.metric_family);
-    } else if (ok && field == 4 && wt == WireType::kLen) {
+    } else if (ok && field == 4) {
       ok = r.ReadBytes(&md.help);
-    } else if (ok && field == 5 && wt == WireType::kLen) {
+    } else if (ok && field == 5) {
       ok = r.ReadBytes(&md.unit);
     } else if (ok) {
       ok = r.Skip(field, wt);
@@ -170,13 +206,14 @@ absl::Status DecodeMetadataV1(std::string_view buf, DecodedRequest* out) {
   return absl::OkStatus();
 }
 
-// Reads one uint32 element of a repeated field, packed or not.
-bool ReadRefs(WireReader* r, WireType wt, std::vector<uint32_t>* refs) {
+// Reads the elements of one occurrence of a repeated uint32 field, packed or
+// not, calling fn(value) for each; fn returns false to stop with an error.
+template <typename Fn>
+bool ReadRefs(WireReader* r, WireType wt, Fn&& fn) {
   uint64_t v;
   if (wt == WireType::kVarint) {
     if (!r->ReadVarint(&v)) return false;
-    refs->push_back(static_cast<uint32_t>(v));
-    return true;
+    return fn(static_cast<uint32_t>(v));
   }
   std::string_view packed;
   if (!r->ReadBytes(&packed)) return false;
@@ -186,7 +223,7 @@ bool ReadRefs(WireReader* r, WireType wt, std::vector<uint32_t>* refs) {
       *r = p;
       return false;
     }
-    refs->push_back(static_cast<uint32_t>(v));
+    if (!fn(static_cast<uint32_t>(v))) return false;
   }
   return true;
 }
@@ -199,8 +236,9 @@ bool DecodeMetadataV2(std::string_view buf, uint64_t* type, uint64_t* help_ref, 
     uint32_t field;
     WireType wt;
     bool ok = r.ReadTag(&field, &wt);
-    if (ok && wt == WireType::kVarint && (field == 1 || field == 3 || field == 4)) {
-      ok = r.ReadVarint(field == 1 ? type : field == 3 ? help_ref : unit_ref);
+    if (ok && (field == 1 || field == 3 || field == 4)) {
+      ok = wt == WireType::kVarint ? r.ReadVarint(field == 1 ? type : field == 3 ? help_ref : unit_ref)
+                                   : r.FailWrongWireType();
     } else if (ok) {
       ok = r.Skip(field, wt);
     }
@@ -212,30 +250,66 @@ bool DecodeMetadataV2(std::string_view buf, uint64_t* type, uint64_t* help_ref, 
   return true;
 }
 
-absl::Status DecodeSeriesV2(std::string_view buf, size_t index, DecodedRequest* out) {
+absl::Status DecodeSeriesV2(std::string_view buf, size_t index, const DecodeLimits& limits,
+                            DecodedRequest* out) {
   DecodedSeries ts;
   ts.labels_begin = static_cast<uint32_t>(out->labels.size());
   ts.samples_begin = static_cast<uint32_t>(out->samples.size());
-  out->refs.clear();
   uint64_t md_type = 0, help_ref = 0, unit_ref = 0;
+  const size_t nsym = out->symbols.size();
+  // Label references are resolved as they come (the symbol table is complete
+  // in pass 2), so a series with millions of references holds no memory.
+  uint64_t num_refs = 0;
+  uint32_t name_ref = 0;
+  uint32_t bad_ref = 0;
+  bool bad = false;
+  auto on_ref = [&](uint32_t ref) {
+    if (ref >= nsym) {
+      bad = true;
+      bad_ref = ref;
+      return false;
+    }
+    if (num_refs++ % 2 == 0) {
+      name_ref = ref;
+    } else {
+      KeepLabel(LabelView{out->symbols[name_ref], out->symbols[ref]}, limits, &ts, out);
+    }
+    return true;
+  };
   WireReader r(buf);
   WireReader err(std::string_view{});
   while (!r.done()) {
     uint32_t field;
     WireType wt;
     if (!r.ReadTag(&field, &wt)) return Malformed("Request", index, "", r);
-    if (field == 1 && (wt == WireType::kVarint || wt == WireType::kLen)) {
-      if (!ReadRefs(&r, wt, &out->refs)) return Malformed("Request", index, ".labels_refs", r);
+    if (field == 1) {
+      if (wt != WireType::kVarint && wt != WireType::kLen) {
+        r.FailWrongWireType();
+        return Malformed("Request", index, ".labels_refs", r);
+      }
+      if (!ReadRefs(&r, wt, on_ref)) {
+        if (bad) {
+          return absl::InvalidArgumentError(
+              ErrorMessage("invalid Request.timeseries[", index, "]: label symbol reference ",
+                           bad_ref, " out of range (", nsym, " symbols)"));
+        }
+        return Malformed("Request", index, ".labels_refs", r);
+      }
       continue;
     }
-    if (wt != WireType::kLen || field > 5) {
+    if (field > 5) {  // 6: created_timestamp of Prometheus <= 3.7, now reserved
       if (!r.Skip(field, wt)) return Malformed("Request", index, "", r);
       continue;
+    }
+    if (wt != WireType::kLen) {
+      r.FailWrongWireType();
+      return Malformed("Request", index, "", r);
     }
     std::string_view sub;
     if (!r.ReadBytes(&sub)) return Malformed("Request", index, "", r);
     switch (field) {
       case 2:
+        if (out->samples.size() >= limits.max_samples) return TooManySamples(limits);
         if (!DecodeSample(sub, &out->samples.emplace_back(), &err)) {
           return Malformed("Request", index, ".samples", err);
         }
@@ -255,20 +329,10 @@ absl::Status DecodeSeriesV2(std::string_view buf, size_t index, DecodedRequest* 
         break;
     }
   }
-  const size_t nsym = out->symbols.size();
-  if (out->refs.size() % 2 != 0) {
+  if (num_refs % 2 != 0) {
     return absl::InvalidArgumentError(ErrorMessage("invalid Request.timeseries[", index,
                                                    "]: odd number of label references (",
-                                                   out->refs.size(), ")"));
-  }
-  for (size_t i = 0; i < out->refs.size(); i += 2) {
-    uint32_t n = out->refs[i], v = out->refs[i + 1];
-    if (n >= nsym || v >= nsym) {
-      return absl::InvalidArgumentError(
-          ErrorMessage("invalid Request.timeseries[", index, "]: label symbol reference ",
-                       n >= nsym ? n : v, " out of range (", nsym, " symbols)"));
-    }
-    out->labels.push_back(LabelView{out->symbols[n], out->symbols[v]});
+                                                   num_refs, ")"));
   }
   if (ts.has_metadata) {
     if (help_ref >= nsym || unit_ref >= nsym) {
@@ -287,6 +351,12 @@ absl::Status DecodeSeriesV2(std::string_view buf, size_t index, DecodedRequest* 
   return absl::OkStatus();
 }
 
+absl::Status TooManySeries(const DecodeLimits& limits) {
+  return absl::ResourceExhaustedError(ErrorMessage(
+      "remote write request holds more than ", limits.max_series,
+      " series, the limit per request; send smaller requests"));
+}
+
 }  // namespace
 
 void DecodedRequest::Clear() {
@@ -296,10 +366,10 @@ void DecodedRequest::Clear() {
   metadata.clear();
   symbols.clear();
   raw_series.clear();
-  refs.clear();
 }
 
-absl::Status DecodeWriteRequestV1(std::string_view buf, DecodedRequest* out) {
+absl::Status DecodeWriteRequestV1(std::string_view buf, DecodedRequest* out,
+                                  const DecodeLimits& limits) {
   out->Clear();
   if (buf.size() >= std::numeric_limits<uint32_t>::max()) {
     return absl::InvalidArgumentError("remote-write request over 4 GiB");
@@ -311,11 +381,20 @@ absl::Status DecodeWriteRequestV1(std::string_view buf, DecodedRequest* out) {
     WireType wt;
     if (!r.ReadTag(&field, &wt)) return MalformedTop("WriteRequest", "", r);
     std::string_view sub;
-    if (field == 1 && wt == WireType::kLen) {
+    if ((field == 1 || field == 3) && wt != WireType::kLen) {
+      r.FailWrongWireType();
+      return MalformedTop("WriteRequest", field == 1 ? ".timeseries" : ".metadata", r);
+    } else if (field == 1) {
       if (!r.ReadBytes(&sub)) return MalformedTop("WriteRequest", ".timeseries", r);
-      MERIDIAN_RETURN_IF_ERROR(DecodeSeriesV1(sub, index++, out));
-    } else if (field == 3 && wt == WireType::kLen) {
+      if (index >= limits.max_series) return TooManySeries(limits);
+      MERIDIAN_RETURN_IF_ERROR(DecodeSeriesV1(sub, index++, limits, out));
+    } else if (field == 3) {
       if (!r.ReadBytes(&sub)) return MalformedTop("WriteRequest", ".metadata", r);
+      if (out->metadata.size() >= limits.max_series) {
+        return absl::ResourceExhaustedError(
+            ErrorMessage("remote write request holds more than ", limits.max_series,
+                         " metadata entries, the limit per request"));
+      }
       MERIDIAN_RETURN_IF_ERROR(DecodeMetadataV1(sub, out));
     } else if (!r.Skip(field, wt)) {
       return MalformedTop("WriteRequest", "", r);
@@ -324,7 +403,8 @@ absl::Status DecodeWriteRequestV1(std::string_view buf, DecodedRequest* out) {
   return absl::OkStatus();
 }
 
-absl::Status DecodeWriteRequestV2(std::string_view buf, DecodedRequest* out) {
+absl::Status DecodeWriteRequestV2(std::string_view buf, DecodedRequest* out,
+                                  const DecodeLimits& limits) {
   out->Clear();
   if (buf.size() >= std::numeric_limits<uint32_t>::max()) {
     return absl::InvalidArgumentError("remote-write request over 4 GiB");
@@ -337,9 +417,29 @@ absl::Status DecodeWriteRequestV2(std::string_view buf, DecodedRequest* out) {
     WireType wt;
     if (!r.ReadTag(&field, &wt)) return MalformedTop("Request", "", r);
     std::string_view sub;
-    if ((field == 4 || field == 5) && wt == WireType::kLen) {
+    if (field >= 1 && field <= 3) {
+      // Reserved in 2.0 so that a 1.0 WriteRequest (timeseries = 1,
+      // metadata = 3) never parses as an empty 2.0 Request.
+      return absl::UnimplementedError(ErrorMessage(
+          "prometheus.WriteRequest protobuf message sent as io.prometheus.write.v2.Request: "
+          "the body has field ", field,
+          ", reserved in io.prometheus.write.v2.Request (a remote-write 1.0 body); send it "
+          "with Content-Type: application/x-protobuf;proto=prometheus.WriteRequest"));
+    }
+    if ((field == 4 || field == 5) && wt != WireType::kLen) {
+      r.FailWrongWireType();
+      return MalformedTop("Request", field == 4 ? ".symbols" : ".timeseries", r);
+    } else if (field == 4 || field == 5) {
       if (!r.ReadBytes(&sub)) {
         return MalformedTop("Request", field == 4 ? ".symbols" : ".timeseries", r);
+      }
+      if (field == 5 && out->raw_series.size() >= limits.max_series) {
+        return TooManySeries(limits);
+      }
+      if (field == 4 && out->symbols.size() >= limits.max_symbols) {
+        return absl::ResourceExhaustedError(
+            ErrorMessage("remote write request holds more than ", limits.max_symbols,
+                         " symbols, the limit per request; send smaller requests"));
       }
       (field == 4 ? out->symbols : out->raw_series).push_back(sub);
     } else if (!r.Skip(field, wt)) {
@@ -351,7 +451,7 @@ absl::Status DecodeWriteRequestV2(std::string_view buf, DecodedRequest* out) {
         "invalid Request: symbols[0] must be the empty string");
   }
   for (size_t i = 0; i < out->raw_series.size(); ++i) {
-    MERIDIAN_RETURN_IF_ERROR(DecodeSeriesV2(out->raw_series[i], i, out));
+    MERIDIAN_RETURN_IF_ERROR(DecodeSeriesV2(out->raw_series[i], i, limits, out));
   }
   return absl::OkStatus();
 }

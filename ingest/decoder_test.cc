@@ -154,29 +154,134 @@ TEST(DecoderV1, UnknownFieldsAreSkippedAtEveryLevel) {
   ExpectDecoded(req, series);
 }
 
-TEST(DecoderV1, KnownFieldWithWrongWireTypeIsSkipped) {
-  // Sample{value as varint (wrong), timestamp=7}; Label{name, value as fixed32 (wrong)}.
-  std::string sample;
-  PutTag(&sample, 1, 0);
-  PutVarint(&sample, 3);
-  PutTag(&sample, 2, 0);
-  PutVarint(&sample, 7);
-  std::string label;
+struct BadCase {
+  const char* name;
+  std::string raw;
+  const char* want;  // substring of the message
+};
+
+// Prometheus's gogo-generated decoders reject a known field carrying another
+// wire type ("proto: wrong wireType"), at every level; so does meridian.
+TEST(DecoderV1, KnownFieldWithWrongWireTypeIsMalformed) {
+  auto wrap_ts = [](const std::string& ts) {
+    std::string raw;
+    PutLen(&raw, 1, ts);
+    return raw;
+  };
+  auto wrap_sample = [&](const std::string& sample) {
+    std::string ts;
+    PutLen(&ts, 2, sample);
+    return wrap_ts(ts);
+  };
+  std::string value_as_varint;  // Sample.value (double) sent as a varint
+  PutTag(&value_as_varint, 1, 0);
+  PutVarint(&value_as_varint, 3);
+  PutTag(&value_as_varint, 2, 0);
+  PutVarint(&value_as_varint, 7);
+  std::string ts_as_fixed64;  // Sample.timestamp (int64) sent as fixed64
+  PutTag(&ts_as_fixed64, 2, 1);
+  ts_as_fixed64.append(8, '\0');
+  std::string label;  // Label.value sent as fixed32
   PutLen(&label, 1, "__name__");
   PutTag(&label, 2, 5);
   label.append("abcd");
-  std::string ts;
-  PutLen(&ts, 1, label);
-  PutLen(&ts, 2, sample);
-  std::string raw;
-  PutLen(&raw, 1, ts);
+  std::string label_ts;
+  PutLen(&label_ts, 1, label);
+  std::string samples_as_varint;  // TimeSeries.samples sent as a varint
+  PutTag(&samples_as_varint, 2, 0);
+  PutVarint(&samples_as_varint, 1);
+  std::string top_varint;  // WriteRequest.timeseries sent as a varint
+  PutTag(&top_varint, 1, 0);
+  PutVarint(&top_varint, 5);
+  std::string metadata_fixed32;  // WriteRequest.metadata sent as fixed32
+  PutTag(&metadata_fixed32, 3, 5);
+  metadata_fixed32.append("abcd");
+  std::string md;  // MetricMetadata.type sent length-delimited
+  PutLen(&md, 1, "x");
+  std::string md_raw;
+  PutLen(&md_raw, 3, md);
+  std::vector<BadCase> cases = {
+      {"sample value as varint", wrap_sample(value_as_varint), "timeseries[0].samples: wrong wire type"},
+      {"sample timestamp as fixed64", wrap_sample(ts_as_fixed64), "timeseries[0].samples: wrong wire type"},
+      {"label value as fixed32", wrap_ts(label_ts), "timeseries[0].labels: wrong wire type"},
+      {"samples as varint", wrap_ts(samples_as_varint), "timeseries[0]: wrong wire type"},
+      {"timeseries as varint", top_varint, "WriteRequest.timeseries: wrong wire type"},
+      {"metadata as fixed32", metadata_fixed32, "WriteRequest.metadata: wrong wire type"},
+      {"metadata type as bytes", md_raw, "WriteRequest.metadata: wrong wire type"},
+  };
+  for (const BadCase& c : cases) {
+    DecodedRequest req;
+    absl::Status st = DecodeWriteRequestV1(c.raw, &req);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_NE(st.message().find(c.want), std::string::npos) << c.name << ": " << st;
+  }
+  // Unknown fields keep being skipped whatever their wire type.
+  std::string sample;
+  PutTag(&sample, 9, 0);
+  PutVarint(&sample, 1);
+  PutTag(&sample, 2, 0);
+  PutVarint(&sample, 7);
   DecodedRequest req;
-  ASSERT_TRUE(DecodeWriteRequestV1(raw, &req).ok());
-  ASSERT_EQ(req.samples.size(), 1u);
-  EXPECT_EQ(req.samples[0].t_ms, 7);
-  EXPECT_EQ(req.samples[0].v, 0.0);
-  ASSERT_EQ(req.labels.size(), 1u);
-  EXPECT_EQ(req.labels[0].value, "");
+  ASSERT_TRUE(DecodeWriteRequestV1(wrap_sample(sample), &req).ok());
+  EXPECT_EQ(req.samples.at(0).t_ms, 7);
+}
+
+TEST(DecoderV2, KnownFieldWithWrongWireTypeIsMalformed) {
+  std::string head;
+  for (const char* s : {"", "__name__", "up"}) PutLen(&head, 4, s);
+  std::string refs;
+  PutVarint(&refs, 1);
+  PutVarint(&refs, 2);
+  auto with_ts = [&](const std::string& extra) {
+    std::string ts;
+    PutLen(&ts, 1, refs);
+    ts += extra;
+    std::string raw = head;
+    PutLen(&raw, 5, ts);
+    return raw;
+  };
+  std::string value_as_varint;
+  PutTag(&value_as_varint, 1, 0);
+  PutVarint(&value_as_varint, 3);
+  std::string sample_bad;
+  PutLen(&sample_bad, 2, value_as_varint);
+  std::string samples_fixed32;
+  PutTag(&samples_fixed32, 2, 5);
+  samples_fixed32.append("abcd");
+  std::string refs_fixed64;
+  PutTag(&refs_fixed64, 1, 1);
+  refs_fixed64.append(8, '\0');
+  std::string md_bad;
+  {
+    std::string md;
+    PutTag(&md, 3, 1);  // help_ref as fixed64
+    md.append(8, '\0');
+    PutLen(&md_bad, 5, md);
+  }
+  std::string symbols_varint = head;
+  PutTag(&symbols_varint, 4, 0);
+  PutVarint(&symbols_varint, 1);
+  std::string created_ts;  // reserved 6 (created_timestamp <= 3.7): still skipped
+  PutTag(&created_ts, 6, 0);
+  PutVarint(&created_ts, 1234);
+  std::vector<BadCase> cases = {
+      {"sample value as varint", with_ts(sample_bad), "timeseries[0].samples: wrong wire type"},
+      {"samples as fixed32", with_ts(samples_fixed32), "timeseries[0]: wrong wire type"},
+      {"labels_refs as fixed64", with_ts(refs_fixed64), "labels_refs: wrong wire type"},
+      {"metadata help_ref as fixed64", with_ts(md_bad), "metadata: wrong wire type"},
+      {"symbols as varint", symbols_varint, "Request.symbols: wrong wire type"},
+  };
+  for (const BadCase& c : cases) {
+    DecodedRequest req;
+    absl::Status st = DecodeWriteRequestV2(c.raw, &req);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_NE(st.message().find(c.want), std::string::npos) << c.name << ": " << st;
+  }
+  DecodedRequest req;
+  const std::string raw = with_ts(created_ts);  // outlives the views into it
+  absl::Status st = DecodeWriteRequestV2(raw, &req);
+  ASSERT_TRUE(st.ok()) << st;
+  ExpectDecoded(req, {{{{"__name__", "up"}}, {}}});
 }
 
 TEST(DecoderV1, RepeatedScalarFieldLastWins) {
@@ -194,15 +299,9 @@ TEST(DecoderV1, RepeatedScalarFieldLastWins) {
   EXPECT_EQ(req.samples[0].t_ms, -2);
 }
 
-struct BadCase {
-  const char* name;
-  std::string raw;
-  const char* want;  // substring of the message
-};
-
 TEST(DecoderV1, MalformedInputIsInvalidArgument) {
   std::string long_varint;
-  PutTag(&long_varint, 1, 0);
+  PutTag(&long_varint, 9, 0);
   long_varint.append(11, '\xff');
   long_varint.push_back(0);
   std::string bad_len;
@@ -367,13 +466,66 @@ TEST(DecoderV2, BadSymbolsAndRefs) {
   }
 }
 
-TEST(DecoderV2, V1BodyDecodesAsEmptyV2) {
-  // Fields 1-3 are reserved in v2: a v1 body is an empty v2 request (hence
-  // the Content-Type negotiation).
+// Fields 1-3 are reserved in 2.0 so that a 1.0 body is recognized: a 1.0
+// WriteRequest sent with the 2.0 Content-Type is refused (415), not read as
+// an empty 2.0 request that stores nothing.
+TEST(DecoderV2, V1BodyIsUnsupportedMediaType) {
   std::string raw = testing::ToV1(SampleSeries()).SerializeAsString();
   DecodedRequest req;
-  ASSERT_TRUE(DecodeWriteRequestV2(raw, &req).ok());
-  EXPECT_TRUE(req.series.empty());
+  absl::Status st = DecodeWriteRequestV2(raw, &req);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnimplemented) << st;
+  EXPECT_NE(st.message().find("prometheus.WriteRequest protobuf message sent as "
+                              "io.prometheus.write.v2.Request"),
+            std::string::npos)
+      << st;
+  // Metadata-only 1.0 body (field 3).
+  std::string md;
+  PutLen(&md, 2, "up");
+  std::string md_raw;
+  PutLen(&md_raw, 3, md);
+  EXPECT_EQ(DecodeWriteRequestV2(md_raw, &req).code(), absl::StatusCode::kUnimplemented);
+  // An empty body is an empty request in both versions.
+  EXPECT_TRUE(DecodeWriteRequestV2("", &req).ok());
+}
+
+// Labels with empty values are not kept; DecodeLimits bound what is held.
+TEST(DecoderLimits, EmptyValuesDroppedAndCountsBounded) {
+  std::vector<TestSeries> series = {
+      {{{"__name__", "a"}, {"x", ""}, {"b", "1"}, {"c", "2"}, {"d", "3"}}, {{1, 1}, {2, 2}}},
+      {{{"__name__", "b"}}, {{1, 1}}},
+  };
+  for (bool v2 : {false, true}) {
+    std::string raw = v2 ? testing::ToV2(series).SerializeAsString()
+                         : testing::ToV1(series).SerializeAsString();
+    auto decode = [&](const DecodeLimits& l, DecodedRequest* req) {
+      return v2 ? DecodeWriteRequestV2(raw, req, l) : DecodeWriteRequestV1(raw, req, l);
+    };
+    DecodedRequest req;
+    DecodeLimits l;
+    l.max_labels_kept = 2;
+    ASSERT_TRUE(decode(l, &req).ok());
+    EXPECT_EQ(req.series[0].labels_total, 4u);  // x="" is absent
+    ASSERT_EQ(req.Labels(req.series[0]).size(), 2u);
+    EXPECT_EQ(req.Labels(req.series[0])[1].name, "b");
+    EXPECT_EQ(req.series[1].labels_total, 1u);
+    l = {};
+    l.max_series = 1;
+    absl::Status st = decode(l, &req);
+    EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+    EXPECT_NE(st.message().find("more than 1 series"), std::string::npos) << st;
+    l = {};
+    l.max_samples = 2;
+    st = decode(l, &req);
+    EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
+    EXPECT_NE(st.message().find("more than 2 samples"), std::string::npos) << st;
+    l.max_samples = 3;
+    EXPECT_TRUE(decode(l, &req).ok());
+    if (v2) {
+      l = {};
+      l.max_symbols = 3;
+      EXPECT_EQ(decode(l, &req).code(), absl::StatusCode::kResourceExhausted);
+    }
+  }
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 #include <snappy.h>
 
 #include <algorithm>
+#include <functional>
+#include <iterator>
+#include <type_traits>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -33,10 +36,52 @@ struct Scratch {
   std::vector<MetricMetadata> metadata;
 };
 
-// Scratch whose body buffer grew above this is freed after the request.
-constexpr size_t kMaxKeptBufferBytes = 8 << 20;
 // At most this many idle Scratch objects are kept.
 constexpr size_t kMaxPooledScratch = 8;
+
+template <typename T>
+size_t CapacityBytes(const std::vector<T>& v) {
+  return v.capacity() * sizeof(T);
+}
+
+size_t ScratchBytes(const Scratch& s) {
+  return s.cap + CapacityBytes(s.req.series) + CapacityBytes(s.req.labels) +
+         CapacityBytes(s.req.samples) + CapacityBytes(s.req.metadata) +
+         CapacityBytes(s.req.symbols) + CapacityBytes(s.req.raw_series) +
+         CapacityBytes(s.batch.series) + CapacityBytes(s.batch_to_series) +
+         CapacityBytes(s.metadata_views) + CapacityBytes(s.metadata);
+}
+
+// Frees the largest buffers of `s` until it holds at most kMaxKeptScratchBytes:
+// one request with millions of labels must not pin their memory for good.
+void Trim(Scratch* s) {
+  s->metadata.clear();  // owns strings
+  while (ScratchBytes(*s) > kMaxKeptScratchBytes) {
+    struct Candidate {
+      size_t bytes;
+      std::function<void()> free;
+    };
+    auto release = [](auto& v) { return [&v] { std::remove_reference_t<decltype(v)>().swap(v); }; };
+    Candidate all[] = {
+        {s->cap, [s] { s->buf.reset(); s->cap = 0; }},
+        {CapacityBytes(s->req.series), release(s->req.series)},
+        {CapacityBytes(s->req.labels), release(s->req.labels)},
+        {CapacityBytes(s->req.samples), release(s->req.samples)},
+        {CapacityBytes(s->req.metadata), release(s->req.metadata)},
+        {CapacityBytes(s->req.symbols), release(s->req.symbols)},
+        {CapacityBytes(s->req.raw_series), release(s->req.raw_series)},
+        {CapacityBytes(s->batch.series), release(s->batch.series)},
+        {CapacityBytes(s->batch_to_series), release(s->batch_to_series)},
+        {CapacityBytes(s->metadata_views), release(s->metadata_views)},
+        {CapacityBytes(s->metadata), release(s->metadata)},
+    };
+    Candidate* largest = std::max_element(std::begin(all), std::end(all),
+                                          [](const Candidate& a, const Candidate& b) {
+                                            return a.bytes < b.bytes;
+                                          });
+    largest->free();
+  }
+}
 
 // A free list shared by all threads: memory follows the number of concurrent
 // requests, not the number of HTTP threads (a thread_local per thread kept
@@ -55,9 +100,15 @@ class ScratchPool {
     return std::make_unique<Scratch>();
   }
   void Release(std::unique_ptr<Scratch> s) {
-    if (s->cap > kMaxKeptBufferBytes) return;  // freed
+    Trim(s.get());
     std::lock_guard<std::mutex> lock(mu_);
     if (free_.size() < kMaxPooledScratch) free_.push_back(std::move(s));
+  }
+  size_t IdleBytes() {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (const auto& s : free_) n += ScratchBytes(*s);
+    return n;
   }
 
  private:
@@ -123,10 +174,61 @@ void CollectMetadata(Scratch* s, std::string* error) {
   }
 }
 
+// The message of a series rejected by a label limit, or "" when its labels
+// are within the limits. `labels` are normalized (sorted, no empty values).
+std::string CheckLabelLimits(const DecodedSeries& ts, std::span<const LabelView> labels,
+                             const IngestLimits& limits, RemoteWriteStats* stats,
+                             uint64_t num_samples) {
+  if (ts.labels_total > limits.max_labels_per_series) {
+    stats->rejected_too_many_labels += num_samples;
+    return ErrorMessage("series ", FormatSeries(labels), ts.labels_total > labels.size() ? "..." : "",
+                        " has ", ts.labels_total, " labels, over the limit of ",
+                        limits.max_labels_per_series,
+                        " labels per series (max-labels-per-series)");
+  }
+  for (const LabelView& l : labels) {
+    if (l.name.size() > limits.max_label_name_bytes) {
+      stats->rejected_label_name_too_long += num_samples;
+      return ErrorMessage("series ", FormatSeries(labels), ": label name \"",
+                          EscapeForMessage(l.name, 64), "...\" is ", l.name.size(),
+                          " bytes long, over the limit of ", limits.max_label_name_bytes,
+                          " bytes (max-label-name-bytes)");
+    }
+    if (l.value.size() > limits.max_label_value_bytes) {
+      stats->rejected_label_value_too_long += num_samples;
+      return ErrorMessage("series ", FormatSeries(labels), ": value of label \"",
+                          EscapeForMessage(l.name, 64), "\" is ", l.value.size(),
+                          " bytes long, over the limit of ", limits.max_label_value_bytes,
+                          " bytes (max-label-value-bytes)");
+    }
+  }
+  return "";
+}
+
+// Storage refuses a new tenant over StorageOptions::max_tenants with
+// kResourceExhausted; for the client that is a 400 (nothing stored).
+absl::Status TenantLimit(std::string_view tenant, const absl::Status& st,
+                         RemoteWriteStats* stats) {
+  if (st.code() != absl::StatusCode::kResourceExhausted) return st;
+  stats->request_rejected = "tenant_limit";
+  return absl::InvalidArgumentError(ErrorMessage("new tenant \"", tenant, "\" rejected: ",
+                                                 std::string(st.message()), " (max-tenants)"));
+}
+
 }  // namespace
 
+size_t PooledScratchBytes() { return Pool().IdleBytes(); }
+
 RemoteWriteReceiver::RemoteWriteReceiver(Storage* storage, RemoteWriteOptions options)
-    : storage_(storage), options_(std::move(options)) {}
+    : storage_(storage), options_(std::move(options)) {
+  const IngestLimits& l = options_.limits;
+  if (l.ingestion_rate > 0) {
+    rate_limiter_ = std::make_unique<IngestionRateLimiter>(
+        l.ingestion_rate, l.ingestion_burst, l.max_samples_per_request, options_.monotonic_ms);
+  }
+}
+
+RemoteWriteReceiver::~RemoteWriteReceiver() = default;
 
 absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_view content_type,
                                           std::string_view content_encoding, std::string_view body,
@@ -135,6 +237,11 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
   absl::StatusOr<RemoteWriteVersion> version = NegotiateRemoteWrite(content_type, content_encoding);
   if (!version.ok()) return version.status();
   stats->version = *version;
+  const IngestLimits& limits = options_.limits;
+  if (absl::Status t = ValidateTenant(tenant, limits.max_tenant_id_bytes); !t.ok()) {
+    stats->request_rejected = "invalid_tenant";
+    return t;
+  }
 
   // Size limits come before any decompression work.
   if (body.size() > options_.max_body_bytes) {
@@ -164,9 +271,29 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
   }
   std::string_view decoded(s.buf.get(), decoded_len);
   DecodedRequest& req = s.req;
-  absl::Status decode = *version == RemoteWriteVersion::kV1 ? DecodeWriteRequestV1(decoded, &req)
-                                                            : DecodeWriteRequestV2(decoded, &req);
-  if (!decode.ok()) return decode;
+  DecodeLimits dl;
+  dl.max_series = limits.max_series_per_request;
+  dl.max_samples = limits.max_samples_per_request;
+  dl.max_labels_kept = limits.max_labels_per_series;
+  // Every series' labels as distinct symbols, plus metadata strings.
+  dl.max_symbols = limits.max_series_per_request * (2 * limits.max_labels_per_series + 2) + 1;
+  absl::Status decode = *version == RemoteWriteVersion::kV1
+                            ? DecodeWriteRequestV1(decoded, &req, dl)
+                            : DecodeWriteRequestV2(decoded, &req, dl);
+  if (!decode.ok()) {
+    if (decode.code() == absl::StatusCode::kResourceExhausted) {
+      stats->request_rejected = "request_too_large";
+    }
+    return decode;
+  }
+  if (rate_limiter_ != nullptr) {
+    absl::Status rate = rate_limiter_->Take(tenant, req.samples.size(), &stats->retry_after_s);
+    if (!rate.ok()) {
+      stats->request_rejected =
+          rate.code() == absl::StatusCode::kUnavailable ? "rate_limited" : "request_too_large";
+      return rate;
+    }
+  }
 
   // Validate series, drop samples too far in the future, build the batch.
   const int64_t now_ms = options_.now_ms ? options_.now_ms() : WallClockMs();
@@ -187,6 +314,13 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
     size_t num_labels = 0;
     LabelsCheck check = NormalizeLabels(labels, &num_labels);
     labels = labels.first(num_labels);
+    if (ts.labels_total > labels.size() || check.problem == LabelsProblem::kNone) {
+      std::string over = CheckLabelLimits(ts, labels, limits, stats, num_samples);
+      if (!over.empty()) {
+        if (!first.set()) first = {i, std::move(over)};
+        continue;
+      }
+    }
     if (check.problem != LabelsProblem::kNone) {
       stats->rejected_invalid_labels += num_samples;
       if (!first.set()) {
@@ -225,22 +359,28 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
 
   if (!s.batch.series.empty()) {
     AppendResult result;
-    MERIDIAN_RETURN_IF_ERROR(storage_->Append(tenant, s.batch, &result));
+    s.batch.max_series_per_tenant = limits.max_series_per_tenant;
+    absl::Status appended = storage_->Append(tenant, s.batch, &result);
+    if (!appended.ok()) return TenantLimit(tenant, appended, stats);
     stats->samples_written = result.samples_appended + result.samples_duplicate;
     stats->series_created = result.series_created;
-    uint64_t too_old = 0, conflict = 0;
+    uint64_t too_old = 0, conflict = 0, series_limit = 0;
     const AppendError* first_storage = nullptr;
     for (const AppendError& e : result.errors) {
-      (e.kind == AppendErrorKind::kTooOld ? too_old : conflict) += 1;
+      if (e.kind == AppendErrorKind::kSeriesLimit) {
+        series_limit += s.batch.series[e.series_index].samples.size();
+      } else {
+        (e.kind == AppendErrorKind::kTooOld ? too_old : conflict) += 1;
+      }
       if (first_storage == nullptr || e.series_index < first_storage->series_index) {
         first_storage = &e;
       }
     }
+    stats->rejected_series_limit = series_limit;
     // Errors are reported at most once per series; attribute any further
     // rejected samples to the kind seen (too old first: the common case).
-    uint64_t extra = result.samples_rejected > result.errors.size()
-                         ? result.samples_rejected - result.errors.size()
-                         : 0;
+    uint64_t reported = too_old + conflict + series_limit;
+    uint64_t extra = result.samples_rejected > reported ? result.samples_rejected - reported : 0;
     (too_old > 0 || conflict == 0 ? too_old : conflict) += extra;
     stats->rejected_too_old = too_old;
     stats->rejected_conflict = conflict;
@@ -248,14 +388,21 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
       size_t series = s.batch_to_series[first_storage->series_index];
       if (series < first.series) {
         const AppendSeries& as = s.batch.series[first_storage->series_index];
-        first = {series,
-                 ErrorMessage("series ", FormatSeries(as.labels), ": sample at timestamp ",
-                              first_storage->t_ms,
-                              first_storage->kind == AppendErrorKind::kTooOld
-                                  ? " is too old (before the out-of-order window or the "
-                                    "retention cut-off)"
-                                  : " conflicts with a different value already stored for "
-                                    "that timestamp (duplicate sample for timestamp)")};
+        if (first_storage->kind == AppendErrorKind::kSeriesLimit) {
+          first = {series, ErrorMessage("series ", FormatSeries(as.labels),
+                                        ": new series rejected: tenant \"", tenant,
+                                        "\" holds its limit of ", limits.max_series_per_tenant,
+                                        " series (max-series-per-tenant)")};
+        } else {
+          first = {series,
+                   ErrorMessage("series ", FormatSeries(as.labels), ": sample at timestamp ",
+                                first_storage->t_ms,
+                                first_storage->kind == AppendErrorKind::kTooOld
+                                    ? " is too old (before the out-of-order window or the "
+                                      "retention cut-off)"
+                                    : " conflicts with a different value already stored for "
+                                      "that timestamp (duplicate sample for timestamp)")};
+        }
       }
     }
   }
@@ -264,14 +411,17 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
   if (!s.metadata_views.empty()) {
     CollectMetadata(&s, &metadata_error);
     if (!s.metadata.empty()) {
-      MERIDIAN_RETURN_IF_ERROR(storage_->PutMetadata(tenant, s.metadata));
+      absl::Status put = storage_->PutMetadata(tenant, s.metadata);
+      if (!put.ok()) return TenantLimit(tenant, put, stats);
       stats->metadata_written = s.metadata.size();
     }
   }
 
   if (first.set()) {
     uint64_t rejected = stats->rejected_invalid_labels + stats->rejected_too_far_in_future +
-                        stats->rejected_too_old + stats->rejected_conflict;
+                        stats->rejected_too_old + stats->rejected_conflict +
+                        stats->rejected_too_many_labels + stats->rejected_label_name_too_long +
+                        stats->rejected_label_value_too_long + stats->rejected_series_limit;
     if (rejected > 1) first.message += ErrorMessage(" (", rejected, " samples rejected in total)");
     return absl::InvalidArgumentError(first.message);
   }

@@ -6,11 +6,18 @@
 // and maps the returned status to a response:
 //   OK                  -> 204
 //   kInvalidArgument    -> 400 (bad snappy/protobuf, invalid labels, samples too
-//                          far in the future, too old or conflicting); the
-//                          valid samples of the request are still stored
-//   kResourceExhausted  -> 413 (body or decoded size over the limit)
-//   kUnimplemented      -> 415 (wrong Content-Encoding or Content-Type)
-//   kUnavailable        -> 503 with Retry-After (back-pressure)
+//                          far in the future, too old or conflicting, series
+//                          over a label or series limit); the valid samples
+//                          of the request are still stored. Also an invalid
+//                          tenant ID or a new tenant over the tenant limit
+//                          (nothing stored).
+//   kResourceExhausted  -> 413 (body or decoded size, series or samples per
+//                          request over the limit; nothing stored)
+//   kUnimplemented      -> 415 (wrong Content-Encoding or Content-Type, or a
+//                          1.0 body sent with the 2.0 Content-Type)
+//   kUnavailable        -> 503 with Retry-After (back-pressure: the tenant's
+//                          ingestion rate; stats->retry_after_s seconds)
+// Limits: ingest/limits.h.
 //   others              -> 500
 // The message names the first offending series.
 //
@@ -20,7 +27,8 @@
 // decoded without copying strings; scratch buffers (decompressed body, label
 // views, samples) come from a small pool shared by all threads, so a warmed-up
 // receiver does no per-sample allocation and its memory follows the number of
-// concurrent requests; buffers over 8 MiB are freed after the request. Semantics: series without __name__, with empty or duplicate
+// concurrent requests; after each request a scratch keeps at most
+// kMaxKeptScratchBytes (larger buffers are freed). Semantics: series without __name__, with empty or duplicate
 // label names or invalid UTF-8 are rejected (the rest of the request is still
 // appended); empty-valued labels are dropped; unsorted labels are sorted;
 // native histograms and exemplars are counted as dropped, never an error; 2.0
@@ -30,8 +38,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 
+#include "ingest/limits.h"
 #include "storage/status.h"
 #include "storage/storage.h"
 
@@ -42,7 +52,16 @@ struct RemoteWriteOptions {
   size_t max_decoded_bytes = 256 << 20;  // as announced by the snappy header
   int64_t max_future_ms = 10 * 60 * 1000;  // samples newer than now + this are rejected
   std::function<int64_t()> now_ms;         // wall clock, injectable for tests
+  IngestLimits limits;
+  std::function<int64_t()> monotonic_ms;   // for the rate limiter; injectable for tests
 };
+
+// Bytes a pooled scratch may keep between requests (decompressed body and
+// decode vectors together); anything larger is freed after the request.
+inline constexpr size_t kMaxKeptScratchBytes = 16 << 20;
+
+// Bytes held by idle pooled scratches now (tests).
+size_t PooledScratchBytes();
 
 enum class RemoteWriteVersion { kV1, kV2 };
 
@@ -61,12 +80,21 @@ struct RemoteWriteStats {
   uint64_t rejected_too_far_in_future = 0;
   uint64_t rejected_too_old = 0;
   uint64_t rejected_conflict = 0;
+  uint64_t rejected_too_many_labels = 0;       // max_labels_per_series
+  uint64_t rejected_label_name_too_long = 0;   // max_label_name_bytes
+  uint64_t rejected_label_value_too_long = 0;  // max_label_value_bytes
+  uint64_t rejected_series_limit = 0;          // max_series_per_tenant
+  // When the request was refused as a whole: why ("invalid_tenant",
+  // "tenant_limit", "request_too_large", "rate_limited"), else null.
+  const char* request_rejected = nullptr;
+  int retry_after_s = 0;  // with kUnavailable: seconds before a retry can pass
 };
 
 class RemoteWriteReceiver {
  public:
   // `storage` is borrowed and must outlive the receiver.
   RemoteWriteReceiver(Storage* storage, RemoteWriteOptions options);
+  ~RemoteWriteReceiver();
 
   // Handles one request body for `tenant`. `content_type` and
   // `content_encoding` are the raw header values ("" when absent).
@@ -77,6 +105,7 @@ class RemoteWriteReceiver {
  private:
   Storage* storage_;
   RemoteWriteOptions options_;
+  std::unique_ptr<IngestionRateLimiter> rate_limiter_;
 };
 
 }  // namespace meridian::ingest

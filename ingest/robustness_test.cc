@@ -62,10 +62,15 @@ void ExpectSameAsGenerated(const prometheus::WriteRequest& w, DecodedRequest& re
   for (int i = 0; i < w.timeseries_size(); ++i) {
     const auto& ts = w.timeseries(i);
     auto labels = req.Labels(req.series[i]);
-    ASSERT_EQ(labels.size(), static_cast<size_t>(ts.labels_size()));
-    for (int j = 0; j < ts.labels_size(); ++j) {
-      EXPECT_EQ(labels[j].name, ts.labels(j).name());
-      EXPECT_EQ(labels[j].value, ts.labels(j).value());
+    // The decoder does not keep empty-valued labels (they are absent).
+    std::vector<const prometheus::Label*> want;
+    for (const auto& l : ts.labels()) {
+      if (!l.value().empty()) want.push_back(&l);
+    }
+    ASSERT_EQ(labels.size(), want.size());
+    for (size_t j = 0; j < want.size(); ++j) {
+      EXPECT_EQ(labels[j].name, want[j]->name());
+      EXPECT_EQ(labels[j].value, want[j]->value());
     }
     auto samples = req.Samples(req.series[i]);
     ASSERT_EQ(samples.size(), static_cast<size_t>(ts.samples_size()));
@@ -114,7 +119,10 @@ TEST(Robustness, RandomMutationsOfV1AndV2NeverCrash) {
     std::string_view in(buf.get(), m.size());
     absl::Status st = is_v1 ? DecodeWriteRequestV1(in, &req) : DecodeWriteRequestV2(in, &req);
     if (!st.ok()) {
-      ASSERT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+      // kUnimplemented: a mutation produced a field reserved in 2.0 (a 1.0 body).
+      ASSERT_TRUE(st.code() == absl::StatusCode::kInvalidArgument ||
+                  (!is_v1 && st.code() == absl::StatusCode::kUnimplemented))
+          << st;
       continue;
     }
     if (is_v1) {
@@ -149,7 +157,8 @@ TEST(Robustness, RandomMutationsOfSnappyBodiesThroughReceiver) {
         std::string_view(buf.get(), m.size()), &stats);
     if (!st.ok()) {
       ASSERT_TRUE(st.code() == absl::StatusCode::kInvalidArgument ||
-                  st.code() == absl::StatusCode::kResourceExhausted)
+                  st.code() == absl::StatusCode::kResourceExhausted ||
+                  (!is_v1 && st.code() == absl::StatusCode::kUnimplemented))
           << st;
     }
   }

@@ -110,6 +110,11 @@ class WireReader {
     return true;
   }
 
+  // Fails with the reason protobuf gives for a known field whose tag carries
+  // another wire type than its declared type's (Prometheus's gogo-generated
+  // decoders reject it: "proto: wrong wireType").
+  bool FailWrongWireType() { return Fail("wrong wire type for a known field"); }
+
   // Skips the value of a field whose tag was just read. Groups (deprecated,
   // never emitted by proto3) are skipped up to a nesting depth of 32.
   bool Skip(uint32_t field, WireType wt, int depth = 0) {

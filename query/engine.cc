@@ -51,7 +51,7 @@ void InitContext(const EngineOptions& o, const QueryOptions& qo, const Queryable
   ctx->lookback_ms = qo.lookback_delta_ms > 0 ? qo.lookback_delta_ms : o.lookback_delta_ms;
   ctx->default_eval_interval_ms = o.default_eval_interval_ms;
   ctx->max_samples = o.max_samples;
-  auto timeout = qo.timeout.count() > 0 ? qo.timeout : o.timeout;
+  auto timeout = qo.timeout.count() > 0 ? std::min(qo.timeout, o.timeout) : o.timeout;
   ctx->deadline = std::chrono::steady_clock::now() + timeout;
   ctx->cancelled = qo.cancelled;
 }
@@ -69,7 +69,9 @@ absl::Status FinalStatus(absl::Status st) {
 
 }  // namespace
 
-Engine::Engine(EngineOptions options) : options_(std::move(options)) {}
+Engine::Engine(EngineOptions options)
+    : options_(std::move(options)),
+      admission_(std::make_shared<QueryAdmission>(options_.admission)) {}
 
 absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable,
                                                  std::string_view query, int64_t t_ms,
@@ -77,6 +79,8 @@ absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable,
   MERIDIAN_ASSIGN_OR_RETURN(ExprPtr expr, Parse(options_, query));
   QueryContext ctx;
   InitContext(options_, opts, queryable, query, &ctx);
+  MERIDIAN_ASSIGN_OR_RETURN(QueryAdmission::Ticket ticket,
+                            admission_->Admit(opts.priority, ctx.deadline, opts.cancelled));
   ctx.query_start_ms = t_ms;
   ctx.query_end_ms = t_ms;
   Evaluator ev(&ctx, t_ms, t_ms, 1);
@@ -125,6 +129,12 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   if (end_ms < start_ms) {
     return absl::InvalidArgumentError("end timestamp must not be before start time");
   }
+  // In 128 bits: end - start overflows int64 for extreme timestamps.
+  if ((static_cast<__int128>(end_ms) - start_ms) / step_ms > options_.max_points_per_series) {
+    return absl::InvalidArgumentError(
+        "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query "
+        "resolution (?step=XX)");
+  }
   MERIDIAN_ASSIGN_OR_RETURN(ExprPtr expr, Parse(options_, query));
   if (expr->type() != ValueType::kScalar && expr->type() != ValueType::kVector) {
     return absl::InvalidArgumentError(
@@ -133,6 +143,8 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   }
   QueryContext ctx;
   InitContext(options_, opts, queryable, query, &ctx);
+  MERIDIAN_ASSIGN_OR_RETURN(QueryAdmission::Ticket ticket,
+                            admission_->Admit(opts.priority, ctx.deadline, opts.cancelled));
   ctx.query_start_ms = start_ms;
   ctx.query_end_ms = end_ms;
   ctx.range_query = true;

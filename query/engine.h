@@ -13,6 +13,10 @@
 //   kResourceExhausted  too many samples loaded               -> execution (422)
 //   kDeadlineExceeded   query timeout                         -> timeout (503)
 //   kCancelled          the client went away                  -> canceled (499)
+//   kUnavailable        no query slot freed up in time        -> unavailable (503)
+// Admission: every query takes a slot of its priority class's lane first
+// (query/admission.h): dashboard queries beyond EngineOptions::admission's
+// slots wait in a bounded queue; the priority lane has slots of its own.
 //   kInternal, others   storage faults                        -> internal (500)
 // Thread-safety: an Engine is thread-safe; each call evaluates independently.
 #ifndef MERIDIAN_QUERY_ENGINE_H_
@@ -21,10 +25,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "query/admission.h"
 #include "query/value.h"
 #include "storage/queryable.h"
 #include "storage/status.h"
@@ -35,15 +41,22 @@ struct EngineOptions {
   int64_t lookback_delta_ms = 5 * 60 * 1000;
   // Maximum number of samples held in memory by one query at once.
   int64_t max_samples = 50'000'000;
+  // The longest a query may run; QueryOptions::timeout can only shorten it
+  // (as Prometheus's timeout parameter is capped by --query.timeout).
   std::chrono::milliseconds timeout{120'000};
+  // Most steps a range query may have (Prometheus's API limit).
+  int64_t max_points_per_series = 11'000;
+  AdmissionOptions admission;
   // Default subquery resolution when a subquery has no step.
   int64_t default_eval_interval_ms = 60'000;
   bool enable_experimental_functions = true;
 };
 
 struct QueryOptions {
-  // Overrides EngineOptions::timeout when > 0.
+  // When > 0, the query's timeout: the smaller of this and EngineOptions::timeout.
   std::chrono::milliseconds timeout{0};
+  // The lane the query waits in for admission.
+  QueryPriority priority = QueryPriority::kDashboard;
   // Overrides EngineOptions::lookback_delta_ms when > 0.
   int64_t lookback_delta_ms = 0;
   // Polled during evaluation; when it becomes true the query stops with kCancelled.
@@ -72,9 +85,11 @@ class Engine {
                                          const QueryOptions& opts) const;
 
   const EngineOptions& options() const { return options_; }
+  const QueryAdmission& admission() const { return *admission_; }
 
  private:
   EngineOptions options_;
+  std::shared_ptr<QueryAdmission> admission_;
 };
 
 }  // namespace meridian::promql

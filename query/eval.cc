@@ -1,6 +1,7 @@
 #include "query/eval.h"
 
 #include <algorithm>
+#include <limits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -127,7 +128,15 @@ absl::StatusOr<std::vector<double>> EvalScalarSteps(Evaluator* ev, const Expr& e
 
 Evaluator::Evaluator(QueryContext* q, int64_t start_ms, int64_t end_ms, int64_t interval_ms)
     : q_(q), start_(start_ms), end_(end_ms), interval_(interval_ms > 0 ? interval_ms : 1) {
-  num_steps_ = end_ >= start_ ? static_cast<int>((end_ - start_) / interval_) + 1 : 0;
+  // In 128 bits: end - start overflows int64 for extreme timestamps, and the
+  // count may not fit an int. Every step holds at least one value, so more
+  // steps than max_samples could never be evaluated anyway.
+  const __int128 steps =
+      end_ >= start_ ? (static_cast<__int128>(end_) - start_) / interval_ + 1 : 0;
+  const __int128 max_steps =
+      std::min<__int128>(std::numeric_limits<int>::max(), std::max<int64_t>(q_->max_samples, 1));
+  too_many_steps_ = steps > max_steps;
+  num_steps_ = too_many_steps_ ? 0 : static_cast<int>(steps);
 }
 
 int64_t Evaluator::AtTime(AtKind k, int64_t at_ms) const {
@@ -139,6 +148,10 @@ int64_t Evaluator::AtTime(AtKind k, int64_t at_ms) const {
 }
 
 absl::StatusOr<EvalResult> Evaluator::Eval(const Expr& e) {
+  if (too_many_steps_) {
+    return absl::ResourceExhaustedError(
+        "query processing would load too many samples into memory in query execution");
+  }
   MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
   switch (e.kind) {
     case ExprKind::kNumber: {
@@ -349,7 +362,7 @@ absl::StatusOr<EvalResult> Evaluator::EvalSubquery(const SubqueryExpr& sq) {
   Evaluator sub(q_, sub_start, hi, step);
   EvalResult r;
   r.type = ValueType::kMatrix;
-  if (sub.num_steps() == 0) return r;
+  if (sub.num_steps() == 0 && !sub.too_many_steps()) return r;
   MERIDIAN_ASSIGN_OR_RETURN(EvalResult inner, sub.Eval(*sq.expr));
   if (inner.type == ValueType::kScalar) {
     EvalSeries s;

@@ -177,6 +177,7 @@ class Evaluator {
   int64_t end() const { return end_; }
   int64_t interval() const { return interval_; }
   int num_steps() const { return num_steps_; }
+  bool too_many_steps() const { return too_many_steps_; }
   int64_t StepTime(int i) const { return start_ + i * interval_; }
   int StepIndex(int64_t t) const { return static_cast<int>((t - start_) / interval_); }
 
@@ -246,6 +247,9 @@ class Evaluator {
   int64_t end_;
   int64_t interval_;
   int num_steps_;
+  // More steps than any query may hold (a subquery over an extreme range or
+  // a tiny step): Eval() refuses instead of allocating per step.
+  bool too_many_steps_ = false;
 };
 
 // Unwraps parentheses and step-invariant wrappers.

@@ -48,6 +48,7 @@ void Send(const Reply& r, httplib::Response& res) {
     res.status = 200;
   } else {
     ApiError e = ErrorFor(r.status);
+    if (e.http_status == 503) res.set_header("Retry-After", "1");
     w.Key("status").String("error");
     w.Key("errorType").String(e.type);
     w.Key("error").String(PublicMessage(r.status));
@@ -255,12 +256,15 @@ struct MetadataRequest {
 };
 
 absl::StatusOr<MetadataRequest> ParseMetadataRequest(const httplib::Request& req,
-                                                     std::unique_ptr<Queryable> queryable) {
+                                                     std::unique_ptr<Queryable> queryable,
+                                                     size_t max_results) {
   MetadataRequest m;
   MERIDIAN_ASSIGN_OR_RETURN(m.start_ms, TimeParam(req, "start", kApiMinTimeMs));
   MERIDIAN_ASSIGN_OR_RETURN(m.end_ms, TimeParam(req, "end", kApiMaxTimeMs));
   MERIDIAN_ASSIGN_OR_RETURN(m.selectors, MatchersParam(req));
   MERIDIAN_ASSIGN_OR_RETURN(m.limit, LimitParam(req));
+  // The server's maximum bounds the response whatever the limit parameter.
+  if (max_results > 0 && (m.limit == 0 || m.limit > max_results)) m.limit = max_results;
   m.queryable = std::move(queryable);
   MERIDIAN_ASSIGN_OR_RETURN(m.querier, m.queryable->NewQuerier(m.start_ms, m.end_ms));
   return m;
@@ -294,7 +298,18 @@ void PrometheusApi::Register(httplib::Server* srv) {
   auto route = [this](std::string handler, std::function<Reply(const httplib::Request&)> fn) {
     return [this, handler, fn](const httplib::Request& req, httplib::Response& res) {
       auto start = Clock::now();
-      Send(fn(req), res);
+      Reply reply;
+      try {
+        reply = fn(req);
+      } catch (const std::exception& e) {
+        // Never the exception's text: it may carry paths or internals.
+        std::fprintf(stderr, "meridian: %s: internal error: %s\n", handler.c_str(), e.what());
+        reply = Reply{absl::InternalError("internal error")};
+      }
+      if (reply.status.code() == absl::StatusCode::kUnavailable) {
+        metrics_->queries_rejected("dashboard", "queue_timeout").Increment();
+      }
+      Send(reply, res);
       metrics_->ObserveRequest(handler, res.status,
                                std::chrono::duration<double>(Clock::now() - start).count());
     };
@@ -347,7 +362,9 @@ void PrometheusApi::Register(httplib::Server* srv) {
                                             "zero or negative query resolution step widths are "
                                             "not accepted. Try a positive integer"))};
          }
-         if ((*end - *start) / *step > options_.max_points_per_series) {
+         // In 128 bits: end - start overflows int64 for extreme timestamps
+         // (Go's time.Sub saturates instead).
+         if ((static_cast<__int128>(*end) - *start) / *step > options_.max_points_per_series) {
            return {absl::InvalidArgumentError(
                "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the "
                "query resolution (?step=XX)")};
@@ -375,7 +392,8 @@ void PrometheusApi::Register(httplib::Server* srv) {
          if (req.get_param_value_count("match[]") == 0) {
            return {absl::InvalidArgumentError("no match[] parameter provided")};
          }
-         auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)));
+         auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)),
+                                   options_.max_metadata_results);
          if (!m.ok()) return {m.status()};
          std::vector<Labels> all;
          std::vector<std::string> warnings;
@@ -405,7 +423,8 @@ void PrometheusApi::Register(httplib::Server* srv) {
        }));
 
   both("/api/v1/labels", route("/api/v1/labels", [this](const httplib::Request& req) -> Reply {
-         auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)));
+         auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)),
+                                   options_.max_metadata_results);
          if (!m.ok()) return {m.status()};
          if (m->selectors.empty()) m->selectors.push_back({});
          std::set<std::string> names;
@@ -423,7 +442,8 @@ void PrometheusApi::Register(httplib::Server* srv) {
              if (name.empty()) {
                return {absl::InvalidArgumentError("invalid label name: \"" + name + "\"")};
              }
-             auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)));
+             auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)),
+                                   options_.max_metadata_results);
              if (!m.ok()) return {m.status()};
              if (m->selectors.empty()) m->selectors.push_back({});
              std::set<std::string> values;

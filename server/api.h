@@ -29,6 +29,8 @@ namespace meridian::server {
 struct ApiOptions {
   std::string default_tenant = "default-tenant";
   int64_t max_points_per_series = 11000;
+  // Most items /api/v1/series, /labels and /label/<name>/values return (0: no cap).
+  size_t max_metadata_results = 100'000;
   std::string version = "0.1.0";
   // Shown by /api/v1/status/flags.
   std::map<std::string, std::string> flags;

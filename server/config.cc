@@ -1,5 +1,7 @@
 #include "server/config.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -40,6 +42,34 @@ absl::Status ParseInt(const std::string& v, int64_t* out) {
   if (v.empty() || *end != 0) return absl::InvalidArgumentError("expected an integer, got \"" + v + "\"");
   *out = x;
   return absl::OkStatus();
+}
+
+absl::Status ParseNonNegative(const std::string& v, int64_t* out) {
+  MERIDIAN_RETURN_IF_ERROR(ParseInt(v, out));
+  if (*out < 0) return absl::InvalidArgumentError("must not be negative");
+  return absl::OkStatus();
+}
+
+absl::Status ParsePositive(const std::string& v, int64_t* out) {
+  MERIDIAN_RETURN_IF_ERROR(ParseInt(v, out));
+  if (*out <= 0) return absl::InvalidArgumentError("must be positive");
+  return absl::OkStatus();
+}
+
+absl::Status ParseRate(const std::string& v, double* out) {
+  char* end = nullptr;
+  double x = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != 0 || !(x >= 0) || x > 1e15) {
+    return absl::InvalidArgumentError("expected a non-negative number, got \"" + v + "\"");
+  }
+  *out = x;
+  return absl::OkStatus();
+}
+
+std::string RateText(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", x);
+  return buf;
 }
 
 absl::Status ParseDur(const std::string& v, int64_t* out) {
@@ -127,7 +157,7 @@ const std::vector<Setting>& Settings() {
       {"sync-wal", "fsync the WAL before acknowledging writes (true/false)",
        [](Config* c, const std::string& v) { return ParseBool(v, &c->sync_wal); },
        [](const Config& c) { return std::string(c.sync_wal ? "true" : "false"); }},
-      {"query-timeout", "maximum time one query may run",
+      {"query-timeout", "maximum time one query may run (caps the timeout parameter)",
        [](Config* c, const std::string& v) { return ParseDur(v, &c->query_timeout_ms); },
        [](const Config& c) { return Dur(c.query_timeout_ms); }},
       {"lookback-delta", "PromQL lookback delta",
@@ -169,6 +199,52 @@ const std::vector<Setting>& Settings() {
        "a request (head and body) must arrive within this from its first byte; else 408",
        [](Config* c, const std::string& v) { return ParsePositiveDur(v, &c->http_read_timeout_ms); },
        [](const Config& c) { return Dur(c.http_read_timeout_ms); }},
+#define MERIDIAN_INT_SETTING(name, help, field, parse)                                  \
+  {name, help, [](Config* c, const std::string& v) { return parse(v, &c->field); },     \
+   [](const Config& c) { return std::to_string(c.field); }}
+      MERIDIAN_INT_SETTING("max-labels-per-series",
+                           "labels one series may have (400 for that series above)",
+                           max_labels_per_series, ParsePositive),
+      MERIDIAN_INT_SETTING("max-label-name-bytes", "longest label name (400 for that series above)",
+                           max_label_name_bytes, ParsePositive),
+      MERIDIAN_INT_SETTING("max-label-value-bytes",
+                           "longest label value, metric names included (400 for that series above)",
+                           max_label_value_bytes, ParsePositive),
+      MERIDIAN_INT_SETTING("max-series-per-request", "series in one remote-write (413 above)",
+                           max_series_per_request, ParsePositive),
+      MERIDIAN_INT_SETTING("max-samples-per-request", "samples in one remote-write (413 above)",
+                           max_samples_per_request, ParsePositive),
+      MERIDIAN_INT_SETTING("max-series-per-tenant",
+                           "series one tenant may hold in memory; new ones get 400 (0: no limit)",
+                           max_series_per_tenant, ParseNonNegative),
+      MERIDIAN_INT_SETTING("max-tenants", "tenants; a new one beyond gets 400 (0: no limit)",
+                           max_tenants, ParseNonNegative),
+      MERIDIAN_INT_SETTING("max-tenant-id-bytes",
+                           "longest tenant ID (IDs use A-Z a-z 0-9 ! - _ . * ' ( ))",
+                           max_tenant_id_bytes, ParsePositive),
+      {"ingestion-rate", "samples/s one tenant may write, 503 + Retry-After above (0: no limit)",
+       [](Config* c, const std::string& v) { return ParseRate(v, &c->ingestion_rate); },
+       [](const Config& c) { return RateText(c.ingestion_rate); }},
+      {"ingestion-burst", "samples a tenant may write at once (0: 10 s of ingestion-rate)",
+       [](Config* c, const std::string& v) { return ParseRate(v, &c->ingestion_burst); },
+       [](const Config& c) { return RateText(c.ingestion_burst); }},
+      MERIDIAN_INT_SETTING("query-max-concurrency",
+                           "dashboard/API queries evaluated at once; more wait in a queue",
+                           query_max_concurrency, ParsePositive),
+      MERIDIAN_INT_SETTING("query-priority-concurrency",
+                           "queries of the priority lane (rules, external metrics) at once",
+                           query_priority_concurrency, ParsePositive),
+      {"query-queue-timeout", "longest wait for a query slot before 503",
+       [](Config* c, const std::string& v) {
+         MERIDIAN_RETURN_IF_ERROR(ParseDur(v, &c->query_queue_timeout_ms));
+         if (c->query_queue_timeout_ms < 0) return absl::InvalidArgumentError("must not be negative");
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return Dur(c.query_queue_timeout_ms); }},
+      MERIDIAN_INT_SETTING("max-metadata-results",
+                           "most items /api/v1/series, /labels, /label/NAME/values return",
+                           max_metadata_results, ParsePositive),
+#undef MERIDIAN_INT_SETTING
   };
   return kSettings;
 }

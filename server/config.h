@@ -42,6 +42,26 @@ struct Config {
   int64_t http_read_timeout_ms = 60'000;      // a request must arrive within this
   int64_t block_cache_bytes = 256 << 20;  // uncompressed chunk blocks kept for reads
 
+  // Limits on what clients control (ingest/limits.h has the rationale).
+  int64_t max_labels_per_series = 30;
+  int64_t max_label_name_bytes = 1024;
+  int64_t max_label_value_bytes = 2048;
+  int64_t max_series_per_request = 100'000;
+  int64_t max_samples_per_request = 1'000'000;
+  int64_t max_series_per_tenant = 2'000'000;  // 0: no limit
+  int64_t max_tenants = 1000;                 // 0: no limit
+  int64_t max_tenant_id_bytes = 150;
+  double ingestion_rate = 0;   // samples/s per tenant; 0: no limit
+  double ingestion_burst = 0;  // 0: 10 s of ingestion_rate
+  // Queries (query/admission.h): concurrent dashboard queries and how long
+  // one waits for a slot before 503; a separate lane for scaling reads.
+  int64_t query_max_concurrency = 20;
+  int64_t query_priority_concurrency = 4;
+  int64_t query_queue_timeout_ms = 30'000;
+  // Most items /api/v1/series, /labels and /label/<name>/values return
+  // (beyond: truncated with a warning, as with their limit parameter).
+  int64_t max_metadata_results = 100'000;
+
   // Every setting as name -> value text, for /api/v1/status/flags.
   std::map<std::string, std::string> AsFlags() const;
 };

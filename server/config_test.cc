@@ -62,5 +62,39 @@ TEST(ConfigTest, ErrorsNameTheProblem) {
   EXPECT_NE(help.status().message().find("--data-dir"), std::string::npos);
 }
 
+TEST(ConfigTest, LimitsHaveConventionalDefaultsAndAreValidated) {
+  auto c = Parse({});
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->max_labels_per_series, 30);    // Mimir
+  EXPECT_EQ(c->max_label_name_bytes, 1024);   // Mimir
+  EXPECT_EQ(c->max_label_value_bytes, 2048);  // Mimir
+  EXPECT_EQ(c->max_tenant_id_bytes, 150);     // Cortex/Mimir
+  EXPECT_EQ(c->query_max_concurrency, 20);    // Prometheus --query.max-concurrency
+  EXPECT_EQ(c->query_timeout_ms, 120'000);    // Prometheus --query.timeout
+  EXPECT_EQ(c->max_samples, 50'000'000);      // Prometheus --query.max-samples
+  EXPECT_EQ(c->ingestion_rate, 0);
+  auto set = Parse({"--max-labels-per-series=10", "--max-series-per-tenant", "0", "--ingestion-rate",
+                    "2500.5", "--ingestion-burst=10000", "--query-max-concurrency", "4",
+                    "--query-queue-timeout", "5s", "--max-tenants", "7"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->max_labels_per_series, 10);
+  EXPECT_EQ(set->max_series_per_tenant, 0);
+  EXPECT_EQ(set->ingestion_rate, 2500.5);
+  EXPECT_EQ(set->ingestion_burst, 10000);
+  EXPECT_EQ(set->query_max_concurrency, 4);
+  EXPECT_EQ(set->query_queue_timeout_ms, 5000);
+  EXPECT_EQ(set->max_tenants, 7);
+  EXPECT_EQ(set->AsFlags().at("ingestion-rate"), "2500.5");
+  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
+           {"--max-labels-per-series", "0"}, {"--max-series-per-tenant", "-1"},
+           {"--ingestion-rate", "-5"}, {"--ingestion-rate", "fast"},
+           {"--query-max-concurrency", "0"}, {"--max-metadata-results", "x"}}) {
+    auto r = Parse(bad);
+    EXPECT_FALSE(r.ok()) << bad[0];
+    EXPECT_NE(r.status().message().find("invalid value for " + bad[0].substr(2)), std::string::npos)
+        << r.status();
+  }
+}
+
 }  // namespace
 }  // namespace meridian::server

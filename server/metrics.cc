@@ -17,6 +17,14 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                    .Name("meridian_ingest_samples_rejected_total")
                    .Help("Remote-write samples rejected, by reason.")
                    .Register(*registry_);
+  requests_rejected_ = &prometheus::BuildCounter()
+                            .Name("meridian_ingest_requests_rejected_total")
+                            .Help("Remote-write requests refused as a whole, by reason.")
+                            .Register(*registry_);
+  queries_rejected_ = &prometheus::BuildCounter()
+                           .Name("meridian_query_rejected_total")
+                           .Help("Queries refused by admission control, by lane and reason.")
+                           .Register(*registry_);
   auto counter = [&](const char* name, const char* help) {
     return &prometheus::BuildCounter().Name(name).Help(help).Register(*registry_).Add({});
   };
@@ -51,6 +59,14 @@ void Metrics::ObserveRequest(std::string_view handler, int code, double seconds)
 
 prometheus::Counter& Metrics::samples_rejected(std::string_view reason) {
   return rejected_->Add({{"reason", std::string(reason)}});
+}
+
+prometheus::Counter& Metrics::requests_rejected(std::string_view reason) {
+  return requests_rejected_->Add({{"reason", std::string(reason)}});
+}
+
+prometheus::Counter& Metrics::queries_rejected(std::string_view lane, std::string_view reason) {
+  return queries_rejected_->Add({{"lane", std::string(lane)}, {"reason", std::string(reason)}});
 }
 
 std::string Metrics::Render(const Storage& storage) {

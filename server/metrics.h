@@ -32,8 +32,14 @@ class Metrics {
   prometheus::Counter& metadata_ingested() { return *metadata_ingested_; }
   prometheus::Counter& histograms_dropped() { return *histograms_dropped_; }
   prometheus::Counter& exemplars_dropped() { return *exemplars_dropped_; }
-  // reason: invalid_labels, too_far_in_future, too_old, conflict, bad_request, too_large
+  // reason: invalid_labels, too_far_in_future, too_old, conflict, too_many_labels,
+  // label_name_too_long, label_value_too_long, series_limit
   prometheus::Counter& samples_rejected(std::string_view reason);
+  // Remote-write requests refused as a whole, by reason: invalid_tenant,
+  // tenant_limit, request_too_large, rate_limited, too_many_inflight.
+  prometheus::Counter& requests_rejected(std::string_view reason);
+  // Queries refused by admission control, by lane and reason (queue_timeout).
+  prometheus::Counter& queries_rejected(std::string_view lane, std::string_view reason);
 
   // Renders the text exposition format, refreshing gauges from `storage` first.
   std::string Render(const Storage& storage);
@@ -43,6 +49,8 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* request_duration_;
   prometheus::Family<prometheus::Counter>* requests_;
   prometheus::Family<prometheus::Counter>* rejected_;
+  prometheus::Family<prometheus::Counter>* requests_rejected_;
+  prometheus::Family<prometheus::Counter>* queries_rejected_;
   prometheus::Counter* samples_ingested_;
   prometheus::Counter* series_created_;
   prometheus::Counter* metadata_ingested_;

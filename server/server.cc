@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -12,6 +13,7 @@
 #include "query/engine.h"
 #include "server/api.h"
 #include "server/http_server.h"
+#include "server/http_errors.h"
 #include "server/metrics.h"
 #include "server/params.h"
 #include "storage/storage.h"
@@ -72,6 +74,20 @@ std::string HttpMetricsText(const HttpServerStats& s) {
   return o;
 }
 
+ingest::IngestLimits LimitsOf(const Config& c) {
+  ingest::IngestLimits l;
+  l.max_labels_per_series = static_cast<size_t>(c.max_labels_per_series);
+  l.max_label_name_bytes = static_cast<size_t>(c.max_label_name_bytes);
+  l.max_label_value_bytes = static_cast<size_t>(c.max_label_value_bytes);
+  l.max_series_per_request = static_cast<size_t>(c.max_series_per_request);
+  l.max_samples_per_request = static_cast<size_t>(c.max_samples_per_request);
+  l.max_series_per_tenant = static_cast<uint64_t>(c.max_series_per_tenant);
+  l.max_tenant_id_bytes = static_cast<size_t>(c.max_tenant_id_bytes);
+  l.ingestion_rate = c.ingestion_rate;
+  l.ingestion_burst = c.ingestion_burst;
+  return l;
+}
+
 }  // namespace
 
 struct MeridianServer::Impl {
@@ -101,6 +117,7 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
     absl::Status st;
     if (!limiter->TryAcquire()) {
       st = absl::UnavailableError("too many concurrent remote-write requests; retry later");
+      stats.request_rejected = "too_many_inflight";
     } else {
       st = receiver->Receive(TenantOf(req, config.default_tenant),
                              req.get_header_value("Content-Type"),
@@ -119,6 +136,13 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
     reject("too_far_in_future", stats.rejected_too_far_in_future);
     reject("too_old", stats.rejected_too_old);
     reject("conflict", stats.rejected_conflict);
+    reject("too_many_labels", stats.rejected_too_many_labels);
+    reject("label_name_too_long", stats.rejected_label_name_too_long);
+    reject("label_value_too_long", stats.rejected_label_value_too_long);
+    reject("series_limit", stats.rejected_series_limit);
+    if (stats.request_rejected != nullptr) {
+      metrics->requests_rejected(stats.request_rejected).Increment();
+    }
 
     res.set_header("X-Prometheus-Remote-Write-Samples-Written", std::to_string(stats.samples_written));
     res.set_header("X-Prometheus-Remote-Write-Histograms-Written",
@@ -133,7 +157,7 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
       case absl::StatusCode::kUnimplemented: res.status = 415; break;
       case absl::StatusCode::kUnavailable:
         res.status = 503;
-        res.set_header("Retry-After", "1");
+        res.set_header("Retry-After", std::to_string(std::max(1, stats.retry_after_s)));
         break;
       default: res.status = 500;
     }
@@ -171,6 +195,11 @@ MeridianServer::~MeridianServer() {
 absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Config& config) {
   auto impl = std::make_unique<Impl>();
   impl->config = config;
+  if (absl::Status t = ingest::ValidateTenant(config.default_tenant,
+                                              static_cast<size_t>(config.max_tenant_id_bytes));
+      !t.ok()) {
+    return absl::InvalidArgumentError("--default-tenant: " + std::string(t.message()));
+  }
 
   StorageOptions so;
   so.dir = config.data_dir;
@@ -179,6 +208,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   so.retention_ms = config.retention_ms;
   so.sync_wal = config.sync_wal;
   so.block_cache_bytes = static_cast<size_t>(config.block_cache_bytes);
+  so.max_tenants = static_cast<size_t>(config.max_tenants);
   auto storage = Storage::Open(so);
   if (!storage.ok()) return storage.status();
   impl->storage = *std::move(storage);
@@ -187,12 +217,16 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ro.max_body_bytes = static_cast<size_t>(config.max_body_bytes);
   ro.max_decoded_bytes = static_cast<size_t>(config.max_decoded_bytes);
   ro.max_future_ms = config.max_future_ms;
+  ro.limits = LimitsOf(config);
   impl->receiver = std::make_unique<ingest::RemoteWriteReceiver>(impl->storage.get(), ro);
 
   promql::EngineOptions eo;
   eo.lookback_delta_ms = config.lookback_delta_ms;
   eo.max_samples = config.max_samples;
   eo.timeout = std::chrono::milliseconds(config.query_timeout_ms);
+  eo.admission.dashboard_slots = static_cast<int>(config.query_max_concurrency);
+  eo.admission.priority_slots = static_cast<int>(config.query_priority_concurrency);
+  eo.admission.queue_timeout = std::chrono::milliseconds(config.query_queue_timeout_ms);
   impl->engine = std::make_unique<promql::Engine>(eo);
   impl->metrics = std::make_unique<Metrics>();
   impl->limiter = std::make_unique<InflightLimiter>(config.max_inflight_writes);
@@ -204,6 +238,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ao.cwd = std::filesystem::current_path().string();
   ao.storage_retention = config.retention_ms == 0 ? "0s" : ao.flags["retention"];
   ao.enable_admin_api = config.enable_admin_api;
+  ao.max_metadata_results = static_cast<size_t>(config.max_metadata_results);
   impl->api = std::make_unique<PrometheusApi>(impl->storage.get(), impl->engine.get(),
                                               impl->metrics.get(), ao);
 
@@ -224,6 +259,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
                       "application/json");
     }
   });
+  InstallJsonExceptionHandler(&p->http);
   // httplib would try to inflate gzip/deflate/br bodies itself and answer 400
   // when that fails; remote-write with a non-snappy encoding is a 415.
   p->http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {

@@ -269,6 +269,10 @@ absl::StatusOr<TenantHead*> RocksStorage::GetOrCreateTenant(std::string_view ten
   absl::MutexLock l(&tenants_mu_);
   auto it = tenants_.find(absl::string_view(tenant.data(), tenant.size()));
   if (it != tenants_.end()) return it->second.get();
+  if (options_.max_tenants > 0 && tenants_.size() >= options_.max_tenants) {
+    return absl::ResourceExhaustedError("tenant limit of " + std::to_string(options_.max_tenants) +
+                                        " reached");
+  }
   uint32_t id = next_tenant_id_;
   std::string value;
   coding::PutFixed32BE(&value, id);
@@ -308,15 +312,19 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   thread_local std::vector<MemSeries*> resolved;
   absl::ReaderMutexLock gate(&gate_);
   resolved.resize(batch.series.size());
-  head->ResolveBatch(batch.series, resolved.data(), &result->series_created);
+  head->ResolveBatch(batch.series, resolved.data(), &result->series_created,
+                     batch.max_series_per_tenant);
   WalRecordWriter wal(&record, head->id());
   for (size_t i = 0; i < batch.series.size(); ++i) {
     if (i + 4 < batch.series.size() && resolved[i + 4] != nullptr) resolved[i + 4]->PrefetchHead();
     const AppendSeries& in = batch.series[i];
     if (in.samples.empty()) continue;
     MemSeries* s = resolved[i];
-    if (s == nullptr) {  // no labels
+    if (s == nullptr) {  // no labels, or a new series over the tenant's limit
       result->samples_rejected += in.samples.size();
+      if (!in.labels.empty()) {
+        result->errors.push_back({i, AppendErrorKind::kSeriesLimit, in.samples[0].t_ms});
+      }
       continue;
     }
     accepted.clear();

@@ -61,6 +61,9 @@ struct StorageOptions {
   // decompresses a whole 32 KiB block). Filled only by queries: it holds
   // the working set of repeated dashboard queries over persisted data.
   size_t block_cache_bytes = 256 << 20;
+  // At most this many tenants (0: no limit). An Append or PutMetadata that
+  // would create one more tenant returns kResourceExhausted and stores nothing.
+  size_t max_tenants = 0;
   // Wall clock, injectable for tests.
   std::function<int64_t()> now_ms;
 };
@@ -74,11 +77,17 @@ struct AppendSeries {
 
 struct AppendBatch {
   std::vector<AppendSeries> series;
+  // When > 0, a series that does not exist yet is created only while the
+  // tenant holds fewer than this many series in memory; otherwise its samples
+  // are rejected with AppendErrorKind::kSeriesLimit (existing series are
+  // still appended).
+  uint64_t max_series_per_tenant = 0;
 };
 
 enum class AppendErrorKind {
   kTooOld,             // before the out-of-order window or the retention cut-off
   kDuplicateConflict,  // same timestamp already stored with a different value
+  kSeriesLimit,        // a new series over AppendBatch::max_series_per_tenant
 };
 
 struct AppendError {
@@ -138,8 +147,9 @@ class Storage {
 
   // Appends durably. Per-sample rejections are reported in *result, never as
   // an error status; a non-OK status is a server fault (kInternal, kDataLoss)
-  // or back-pressure (kUnavailable), and then nothing of the batch is
-  // acknowledged. Idempotent: appending an identical sample again is a no-op.
+  // or back-pressure (kUnavailable), or kResourceExhausted when the tenant is
+  // new and StorageOptions::max_tenants is reached; then nothing of the batch
+  // is acknowledged. Idempotent: appending an identical sample again is a no-op.
   virtual absl::Status Append(std::string_view tenant, const AppendBatch& batch,
                               AppendResult* result) = 0;
 

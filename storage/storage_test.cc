@@ -291,6 +291,64 @@ TEST_F(StorageTest, BackfillAcceptsOldSamples) {
   EXPECT_EQ(Select("t", {Eq("__name__", "m")}, 0, 10'000'000).at(0).samples.size(), 2u);
 }
 
+// A tenant at its series limit keeps appending to its existing series; new
+// series are rejected per series (kSeriesLimit), other tenants are unaffected,
+// and the count holds after a restart (series loaded from disk count too).
+TEST_F(StorageTest, SeriesLimitPerTenant) {
+  Open();
+  std::vector<LabelView> a = {{"__name__", "a"}}, b = {{"__name__", "b"}}, c = {{"__name__", "c"}};
+  std::vector<Sample> s1 = {{1000, 1}}, s2 = {{2000, 2}};
+  auto append = [&](std::string_view tenant, std::vector<std::vector<LabelView>*> series,
+                    const std::vector<Sample>& samples) {
+    AppendBatch batch;
+    batch.max_series_per_tenant = 2;
+    for (auto* ls : series) batch.series.push_back({*ls, samples});
+    AppendResult r;
+    EXPECT_TRUE(st_->Append(tenant, batch, &r).ok());
+    return r;
+  };
+  AppendResult r = append("t", {&a, &b, &c}, s1);
+  EXPECT_EQ(r.samples_appended, 2u);
+  EXPECT_EQ(r.series_created, 2u);
+  EXPECT_EQ(r.samples_rejected, 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].kind, AppendErrorKind::kSeriesLimit);
+  EXPECT_EQ(r.errors[0].series_index, 2u);
+  r = append("t", {&c, &a}, s2);  // existing series still take samples
+  EXPECT_EQ(r.samples_appended, 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].series_index, 0u);
+  EXPECT_EQ(append("u", {&c}, s1).samples_appended, 1u);  // per tenant
+  EXPECT_TRUE(Select("t", {Eq("__name__", "c")}, 0, 10'000).empty());
+  ASSERT_TRUE(st_->Flush().ok());
+  Open();
+  r = append("t", {&c}, s2);
+  EXPECT_EQ(r.samples_appended, 0u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].kind, AppendErrorKind::kSeriesLimit);
+  EXPECT_EQ(Select("t", {Eq("__name__", "a")}, 0, 10'000).at(0).samples.size(), 2u);
+}
+
+TEST_F(StorageTest, TenantLimit) {
+  StorageOptions o = Options();
+  o.max_tenants = 2;
+  Open(o);
+  std::vector<LabelView> ls = {{"__name__", "m"}};
+  std::vector<Sample> samples = {{1000, 1}};
+  AppendBatch batch;
+  batch.series.push_back({ls, samples});
+  AppendResult r;
+  ASSERT_TRUE(st_->Append("a", batch, &r).ok());
+  ASSERT_TRUE(st_->Append("b", batch, &r).ok());
+  absl::Status s = st_->Append("c", batch, &r);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_EQ(st_->PutMetadata("c", {}).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(st_->Append("a", batch, &r).ok());  // existing tenants keep working
+  Open(o);  // tenants loaded from disk count
+  EXPECT_EQ(st_->Append("c", batch, &r).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(Select("c", {Eq("__name__", "m")}, 0, 10'000).empty());
+}
+
 TEST_F(StorageTest, SpecialValuesSurvivePersistence) {
   Open();
   double payload = coding::BitsDouble(0x7ff8000000000abcULL);

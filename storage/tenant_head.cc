@@ -73,7 +73,7 @@ void TenantHead::CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s) {
 }
 
 MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t hash,
-                                   bool* created) {
+                                   bool* created, uint64_t max_series) {
   *created = false;
   CacheShard& shard = cache_[hash % kCacheShards];
   if (MemSeries* s = CacheLookup(shard, labels, n, hash)) return s;
@@ -91,6 +91,7 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
       }
     }
     if (found == nullptr) {
+      if (max_series > 0 && series_.size() >= max_series) return nullptr;
       uint64_t id = limits_->next_series_id.fetch_add(1, std::memory_order_relaxed);
       found = AddLocked(id, Labels::FromViews(labels, n));
       *created = true;
@@ -101,7 +102,7 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
 }
 
 void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** out,
-                              uint64_t* created) {
+                              uint64_t* created, uint64_t max_series, uint64_t* limited) {
   const size_t n = batch.size();
   thread_local std::vector<uint64_t> hashes;
   thread_local std::vector<uint32_t> order;
@@ -161,8 +162,9 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
     const auto& ls = batch[i].labels;
     if (out[i] != nullptr || ls.empty() || batch[i].samples.empty()) continue;
     bool was_created;
-    out[i] = GetOrCreate(ls.data(), ls.size(), hashes[i], &was_created);
+    out[i] = GetOrCreate(ls.data(), ls.size(), hashes[i], &was_created, max_series);
     *created += was_created;
+    if (out[i] == nullptr && limited != nullptr) ++*limited;
   }
 }
 

@@ -46,14 +46,18 @@ class TenantHead {
 
   // Returns the series with exactly `labels` (sorted views), creating it
   // with a fresh id when absent (then *created is true). `hash` is
-  // SeriesCacheHash(labels, n).
-  MemSeries* GetOrCreate(const LabelView* labels, size_t n, uint64_t hash, bool* created);
+  // SeriesCacheHash(labels, n). When max_series > 0 and the head already
+  // holds that many series, an absent series is not created: returns null.
+  MemSeries* GetOrCreate(const LabelView* labels, size_t n, uint64_t hash, bool* created,
+                         uint64_t max_series = 0);
   // Resolves every series of a batch: out[i] becomes the series of
   // batch[i].labels (created when absent; *created counts new series).
-  // Series with no labels resolve to null. Faster than GetOrCreate per
+  // Series with no labels resolve to null, and so do new series over
+  // max_series (> 0; counted in *limited). Faster than GetOrCreate per
   // series: cache lookups are grouped by shard, one lock per shard, so their
   // cache misses overlap.
-  void ResolveBatch(std::span<const AppendSeries> batch, MemSeries** out, uint64_t* created);
+  void ResolveBatch(std::span<const AppendSeries> batch, MemSeries** out, uint64_t* created,
+                    uint64_t max_series = 0, uint64_t* limited = nullptr);
   // Adds a series loaded from disk. REQUIRES: ids loaded in increasing order.
   MemSeries* Load(uint64_t id, Labels labels);
   // The series with `id`, or null.

@@ -1,0 +1,19 @@
+// Error handling shared by every HTTP route.
+#ifndef MERIDIAN_SERVER_HTTP_ERRORS_H_
+#define MERIDIAN_SERVER_HTTP_ERRORS_H_
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace meridian::server {
+
+// Makes an exception escaping a handler a generic JSON 500
+// ({"status":"error","errorType":"internal","error":"internal error"}),
+// logged to stderr. cpp-httplib's default puts the exception's text in an
+// EXCEPTION_WHAT response header: no exception text may reach a client.
+void InstallJsonExceptionHandler(httplib::Server* server);
+
+}  // namespace meridian::server
+
+#endif  // MERIDIAN_SERVER_HTTP_ERRORS_H_
