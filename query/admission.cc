@@ -40,6 +40,11 @@ absl::StatusOr<QueryAdmission::Ticket> QueryAdmission::Admit(
   const auto start = std::chrono::steady_clock::now();
   const auto give_up = std::min(deadline, start + options_.queue_timeout);
   std::unique_lock<std::mutex> lock(mu_);
+  if (lane.running >= lane.slots && lane.queued >= std::max(0, options_.max_queued)) {
+    return absl::UnavailableError("too many concurrent queries: all " + std::to_string(lane.slots) +
+                                  " " + QueryPriorityName(priority) + " query slots are busy and " +
+                                  std::to_string(lane.queued) + " queries wait; retry later");
+  }
   ++lane.queued;
   while (lane.running >= lane.slots) {
     const auto now = std::chrono::steady_clock::now();

@@ -34,6 +34,9 @@ struct AdmissionOptions {
   int priority_slots = 4;
   // Longest wait for a slot (also bounded by the query's own deadline).
   std::chrono::milliseconds queue_timeout{30'000};
+  // Most queries waiting per lane; beyond, kUnavailable at once (a waiting
+  // query holds an HTTP worker: the queue must not take all of them).
+  int max_queued = 20;
 };
 
 class QueryAdmission {
@@ -55,7 +58,7 @@ class QueryAdmission {
   };
 
   // Waits for a free slot of `priority`'s lane. kUnavailable when none freed
-  // up within the queue timeout, kDeadlineExceeded when `deadline` (the
+  // up within the queue timeout or max_queued queries already wait, kDeadlineExceeded when `deadline` (the
   // query's) came first, kCancelled when *cancelled became true.
   absl::StatusOr<Ticket> Admit(QueryPriority priority,
                                std::chrono::steady_clock::time_point deadline,

@@ -56,6 +56,25 @@ TEST(QueryAdmission, LanesAreIndependentAndTheQueueIsBounded) {
   EXPECT_EQ(f.status().code(), absl::StatusCode::kCancelled);
 }
 
+TEST(QueryAdmission, TheQueueIsBoundedInLength) {
+  QueryAdmission adm({.dashboard_slots = 1, .priority_slots = 1,
+                      .queue_timeout = milliseconds(2000), .max_queued = 1});
+  auto a = adm.Admit(QueryPriority::kDashboard, Clock::now() + kFar, nullptr);
+  ASSERT_TRUE(a.ok());
+  std::thread waiter([&] {
+    auto w = adm.Admit(QueryPriority::kDashboard, Clock::now() + kFar, nullptr);
+    EXPECT_TRUE(w.ok()) << w.status();
+  });
+  while (adm.queued(QueryPriority::kDashboard) < 1) std::this_thread::sleep_for(milliseconds(1));
+  auto start = Clock::now();
+  auto full = adm.Admit(QueryPriority::kDashboard, Clock::now() + kFar, nullptr);
+  EXPECT_EQ(full.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_LT(Clock::now() - start, milliseconds(500)) << "refused at once, not after the timeout";
+  EXPECT_NE(full.status().message().find("1 queries wait"), std::string::npos) << full.status();
+  { auto gone = std::move(*a); }
+  waiter.join();
+}
+
 // A Queryable whose queriers block until Open() (or return at once when open).
 class GateQueryable : public Queryable {
  public:

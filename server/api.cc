@@ -9,6 +9,7 @@
 #include <functional>
 #include <set>
 
+#include "ingest/limits.h"
 #include "query/ast.h"
 #include "query/parser.h"
 #include "server/ast_json.h"
@@ -300,7 +301,10 @@ void PrometheusApi::Register(httplib::Server* srv) {
       auto start = Clock::now();
       Reply reply;
       try {
-        reply = fn(req);
+        // Reads refuse tenant IDs that writes would refuse (same rules).
+        absl::Status tenant = ingest::ValidateTenant(TenantOf(req, options_.default_tenant),
+                                                     options_.max_tenant_id_bytes);
+        reply = tenant.ok() ? fn(req) : Reply{tenant};
       } catch (const std::exception& e) {
         // Never the exception's text: it may carry paths or internals.
         std::fprintf(stderr, "meridian: %s: internal error: %s\n", handler.c_str(), e.what());

@@ -31,6 +31,8 @@ struct ApiOptions {
   int64_t max_points_per_series = 11000;
   // Most items /api/v1/series, /labels and /label/<name>/values return (0: no cap).
   size_t max_metadata_results = 100'000;
+  // Requests naming a tenant ID that remote-write would refuse get 400.
+  size_t max_tenant_id_bytes = 150;
   std::string version = "0.1.0";
   // Shown by /api/v1/status/flags.
   std::map<std::string, std::string> flags;

@@ -241,6 +241,9 @@ const std::vector<Setting>& Settings() {
          return absl::OkStatus();
        },
        [](const Config& c) { return Dur(c.query_queue_timeout_ms); }},
+      MERIDIAN_INT_SETTING("query-max-queued",
+                           "queries that may wait for a slot, per lane; beyond, 503 at once",
+                           query_max_queued, ParseNonNegative),
       MERIDIAN_INT_SETTING("max-metadata-results",
                            "most items /api/v1/series, /labels, /label/NAME/values return",
                            max_metadata_results, ParsePositive),

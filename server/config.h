@@ -58,6 +58,7 @@ struct Config {
   int64_t query_max_concurrency = 20;
   int64_t query_priority_concurrency = 4;
   int64_t query_queue_timeout_ms = 30'000;
+  int64_t query_max_queued = 20;  // per lane; beyond, 503 at once
   // Most items /api/v1/series, /labels and /label/<name>/values return
   // (beyond: truncated with a warning, as with their limit parameter).
   int64_t max_metadata_results = 100'000;

@@ -227,6 +227,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   eo.admission.dashboard_slots = static_cast<int>(config.query_max_concurrency);
   eo.admission.priority_slots = static_cast<int>(config.query_priority_concurrency);
   eo.admission.queue_timeout = std::chrono::milliseconds(config.query_queue_timeout_ms);
+  eo.admission.max_queued = static_cast<int>(config.query_max_queued);
   impl->engine = std::make_unique<promql::Engine>(eo);
   impl->metrics = std::make_unique<Metrics>();
   impl->limiter = std::make_unique<InflightLimiter>(config.max_inflight_writes);
@@ -239,6 +240,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ao.storage_retention = config.retention_ms == 0 ? "0s" : ao.flags["retention"];
   ao.enable_admin_api = config.enable_admin_api;
   ao.max_metadata_results = static_cast<size_t>(config.max_metadata_results);
+  ao.max_tenant_id_bytes = static_cast<size_t>(config.max_tenant_id_bytes);
   impl->api = std::make_unique<PrometheusApi>(impl->storage.get(), impl->engine.get(),
                                               impl->metrics.get(), ao);
 

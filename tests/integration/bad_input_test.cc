@@ -408,6 +408,12 @@ TEST_F(BadInputTest, InvalidTenantIs400) {
   auto m = c->Get("/metrics");
   ASSERT_TRUE(m);
   EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="invalid_tenant"} 10)"));
+  // Reads refuse the same tenant IDs: 400 bad_data.
+  int status = 0;
+  auto j = GetJson(*c, "/api/v1/query?query=up", &status, {{"X-Scope-OrgID", "../../etc"}});
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(j["errorType"], "bad_data");
+  EXPECT_THAT(j["error"].get<std::string>(), HasSubstr("invalid tenant ID"));
 }
 
 // Range queries whose (end - start) / step overflows int64 or whose step count
