@@ -47,6 +47,15 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   corruptions_ = counter("meridian_storage_corruptions_total",
                          "Encounters with corrupt stored data: reads that skipped a series (each "
                          "read counts), retention passes and compactions that met it.");
+  wal_write_failures_ = counter("meridian_wal_write_failures_total",
+                                "Durable writes (WAL records, tenants, metadata, checkpoints) that failed.");
+  checkpoint_failures_ = counter("meridian_checkpoint_failures_total",
+                                 "Checkpoints that failed (retried with backoff from 1 s).");
+  checkpoints_ = counter("meridian_checkpoints_total", "Checkpoints completed.");
+  storage_resumes_ = counter("meridian_storage_resumes_total",
+                             "Recoveries of the storage from a failed write (RocksDB Resume).");
+  storage_degraded_ = gauge("meridian_storage_degraded",
+                            "1 while the storage refuses writes after a failed write (and /-/ready answers 503).");
 }
 
 void Metrics::ObserveRequest(std::string_view handler, int code, double seconds) {
@@ -83,6 +92,19 @@ std::string Metrics::Render(const Storage& storage) {
       corruptions_->Increment(static_cast<double>(s.corruptions - corruptions_seen_));
       corruptions_seen_ = s.corruptions;
     }
+  }
+  {
+    std::lock_guard<std::mutex> l(render_mu_);
+    StorageHealth h = storage.Health();
+    auto advance = [](prometheus::Counter* c, uint64_t now, uint64_t before) {
+      if (now > before) c->Increment(static_cast<double>(now - before));
+    };
+    advance(wal_write_failures_, h.wal_write_failures, last_health_.wal_write_failures);
+    advance(checkpoint_failures_, h.checkpoint_failures, last_health_.checkpoint_failures);
+    advance(checkpoints_, h.checkpoints, last_health_.checkpoints);
+    advance(storage_resumes_, h.resumes, last_health_.resumes);
+    storage_degraded_->Set(h.writable ? 0 : 1);
+    last_health_ = h;
   }
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());

@@ -66,6 +66,14 @@ class Metrics {
   prometheus::Counter* corruptions_;
   std::mutex corruptions_mu_;
   uint64_t corruptions_seen_ = 0;  // guarded by corruptions_mu_
+  prometheus::Counter* wal_write_failures_;
+  prometheus::Counter* checkpoint_failures_;
+  prometheus::Counter* checkpoints_;
+  prometheus::Counter* storage_resumes_;
+  prometheus::Gauge* storage_degraded_;
+  // Storage's cumulative counts at the last Render, to advance the counters.
+  StorageHealth last_health_;
+  std::mutex render_mu_;
 };
 
 }  // namespace meridian::server

@@ -295,7 +295,9 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     res.set_content("meridian is Healthy.\n", "text/plain; charset=utf-8");
   });
   p->http.Get("/-/ready", [p](const httplib::Request&, httplib::Response& res) {
-    if (p->ready.load()) {
+    // Not ready while the storage refuses writes (a failed WAL write until
+    // RocksDB resumes): Prometheus keeps retrying, nothing is acknowledged.
+    if (p->ready.load() && p->storage->Health().writable) {
       res.set_content("meridian is Ready.\n", "text/plain; charset=utf-8");
     } else {
       res.status = 503;

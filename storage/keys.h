@@ -19,6 +19,8 @@ inline constexpr char kSeriesPrefix = 's';    // 's' fixed64BE series id -> Seri
 inline constexpr char kRangePrefix = 'r';     // 'r' fixed64BE series id -> RangeValue
 inline constexpr char kMetadataPrefix = 'm';  // 'm' fixed32BE tenant family -> MetadataValue
 inline constexpr std::string_view kCheckpointKey = "c";  // -> fixed64BE last checkpointed wal seq
+inline constexpr std::string_view kSeriesIdReservationKey = "i";  // -> fixed64BE: ids below it may be in use
+inline constexpr std::string_view kMemtableSentinelKey = "x";  // never stored: deleted without WAL
 
 // Column family names.
 inline constexpr const char* kChunksFamily = "chunks";  // SeriesId(8) TimeKey(8) -> chunk

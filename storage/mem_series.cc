@@ -67,34 +67,103 @@ bool MemSeries::HasLabels(const LabelView* views, size_t n) const {
 
 absl::StatusOr<AppendOutcome> MemSeries::Append(const Sample& s, const AppendLimits& limits,
                                                 PersistedSampleReader* persisted) {
+  MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, Classify(s, limits, persisted, BeginRun()));
+  if (o == AppendOutcome::kAppended) Insert(s);
+  return o;
+}
+
+absl::StatusOr<AppendOutcome> MemSeries::Classify(const Sample& s, const AppendLimits& limits,
+                                                  PersistedSampleReader* persisted,
+                                                  const StagedRun& run) const {
   if (s.t_ms < limits.min_valid_t_ms) return AppendOutcome::kTooOld;
+  if (s.t_ms <= run.newest) {
+    // The same append's earlier samples (a repeated sample in one request).
+    const Sample* own = nullptr;
+    if (run.sorted) {
+      auto it = std::lower_bound(run.accepted.begin(), run.accepted.end(), s.t_ms,
+                                 [](const Sample& a, int64_t t) { return a.t_ms < t; });
+      if (it != run.accepted.end() && it->t_ms == s.t_ms) own = &*it;
+    } else {
+      for (const Sample& a : run.accepted) {
+        if (a.t_ms == s.t_ms) {
+          own = &a;
+          break;
+        }
+      }
+    }
+    if (own != nullptr) {
+      return SameBits(own->v, s.v) ? AppendOutcome::kDuplicate : AppendOutcome::kConflict;
+    }
+    if (s.t_ms <= newest_t_ms_) {
+      // Duplicates are looked up before the window check so that retries of
+      // old samples stay idempotent.
+      std::optional<double> existing;
+      if (!head_.empty() && head_.back().t_ms == s.t_ms) {  // a retry of the newest sample
+        existing = head_.back().v;
+      } else {
+        existing = MemoryValueAt(s.t_ms);
+      }
+      if (!existing && s.t_ms >= persisted_min_t_ms_ && s.t_ms <= persisted_max_t_ms_) {
+        MERIDIAN_ASSIGN_OR_RETURN(existing, persisted->ValueAt(id_, s.t_ms));
+      }
+      if (existing) {
+        return SameBits(*existing, s.v) ? AppendOutcome::kDuplicate : AppendOutcome::kConflict;
+      }
+    }
+    if (!limits.allow_backfill &&
+        static_cast<uint64_t>(run.newest) - static_cast<uint64_t>(s.t_ms) >
+            static_cast<uint64_t>(limits.out_of_order_window_ms)) {
+      return AppendOutcome::kTooOld;
+    }
+  }
+  if (pending_ != nullptr) {
+    // Not yet durable: never a duplicate (this append writes it too), but a
+    // different value is a conflict, as it will be once committed.
+    if (const Sample* p = FindPending(s.t_ms); p != nullptr && !SameBits(p->v, s.v)) {
+      return AppendOutcome::kConflict;
+    }
+  }
+  return AppendOutcome::kAppended;
+}
+
+const Sample* MemSeries::FindPending(int64_t t_ms) const {
+  for (const PendingSamples* p = pending_; p != nullptr; p = p->next) {
+    auto it = std::lower_bound(p->samples.begin(), p->samples.end(), t_ms,
+                               [](const Sample& a, int64_t t) { return a.t_ms < t; });
+    if (it != p->samples.end() && it->t_ms == t_ms) return &*it;
+  }
+  return nullptr;
+}
+
+void MemSeries::RemovePending(PendingSamples* p) {
+  for (PendingSamples** link = &pending_; *link != nullptr; link = &(*link)->next) {
+    if (*link == p) {
+      *link = p->next;
+      p->next = nullptr;
+      return;
+    }
+  }
+}
+
+void MemSeries::Commit(PendingSamples* p) {
+  RemovePending(p);
+  for (const Sample& s : p->samples) Insert(s);
+}
+
+void MemSeries::Insert(const Sample& s) {
   if (s.t_ms > newest_t_ms_) {
     AppendHead(s);
-    return AppendOutcome::kAppended;
+    return;
   }
-  if (!head_.empty() && head_.back().t_ms == s.t_ms) {  // a retry of the newest sample
-    return SameBits(head_.back().v, s.v) ? AppendOutcome::kDuplicate : AppendOutcome::kConflict;
-  }
-  // Duplicates are looked up before the window check so that retries of
-  // old samples stay idempotent.
-  std::optional<double> existing = MemoryValueAt(s.t_ms);
-  if (!existing && s.t_ms >= persisted_min_t_ms_ && s.t_ms <= persisted_max_t_ms_) {
-    MERIDIAN_ASSIGN_OR_RETURN(existing, persisted->ValueAt(id_, s.t_ms));
-  }
-  if (existing) {
-    return SameBits(*existing, s.v) ? AppendOutcome::kDuplicate : AppendOutcome::kConflict;
-  }
-  if (!limits.allow_backfill &&
-      static_cast<uint64_t>(newest_t_ms_) - static_cast<uint64_t>(s.t_ms) >
-          static_cast<uint64_t>(limits.out_of_order_window_ms)) {
-    return AppendOutcome::kTooOld;
-  }
+  // Committed meanwhile by a concurrent append of the same sample (values
+  // at a timestamp agree: see PendingSamples). Not looked up on disk: a
+  // checkpoint cannot run between this append's classification and commit.
+  if (MemoryValueAt(s.t_ms)) return;
   auto it = std::lower_bound(ooo_.begin(), ooo_.end(), s.t_ms,
                              [](const Sample& a, int64_t t) { return a.t_ms < t; });
   ooo_.insert(it, s);
   Widen(s.t_ms);
   if (ooo_.size() >= kChunkSamples) CutOutOfOrder();
-  return AppendOutcome::kAppended;
 }
 
 void MemSeries::AppendHead(const Sample& s) {

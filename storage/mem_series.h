@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,27 @@ struct AppendLimits {
   bool allow_backfill = false;
 };
 
+// One in-flight append's accepted samples of one series, sorted by time and
+// unique: registered (MemSeries::AddPending) after classification and before
+// the WAL write, removed by Commit (the write succeeded: the samples become
+// visible) or RemovePending (it failed: they never existed). Never read by
+// queries and never a duplicate: a concurrent append of the same sample
+// writes it too; one with a different value at the same time is a conflict,
+// so every committed timestamp has one value. The samples are borrowed from
+// the append, which outlives the registration.
+struct PendingSamples {
+  std::span<const Sample> samples;
+  PendingSamples* next = nullptr;
+};
+
+// One append's classification state for one series: the samples accepted so
+// far (input order) and the newest timestamp of the series counting them.
+struct StagedRun {
+  std::span<const Sample> accepted;
+  int64_t newest = std::numeric_limits<int64_t>::min();
+  bool sorted = true;  // accepted is increasing in time
+};
+
 // Looks up a persisted sample; implemented over the chunk column family.
 class PersistedSampleReader {
  public:
@@ -74,12 +96,33 @@ class MemSeries {
   // read without the lock; a stale address is harmless).
   void PrefetchHead() const { __builtin_prefetch(head_end_hint_.load(std::memory_order_relaxed), 1); }
 
-  // Classifies and, when accepted, stores one sample. `persisted` is asked
-  // only for samples at or before the newest timestamp that are not in
-  // memory. Returns the reader's error, if any.
+  // Classifies and, when accepted, stores one sample (WAL replay, tests:
+  // no durability step in between). Returns the reader's error, if any.
   absl::StatusOr<AppendOutcome> Append(const Sample& s, const AppendLimits& limits,
                                        PersistedSampleReader* persisted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Classifies one sample of an append against the committed samples
+  // (memory; `persisted` only for samples at or before the newest timestamp
+  // that are not in memory), the samples the same append accepted before
+  // (`run`) and the pending samples of other in-flight appends. Stores
+  // nothing. kAppended: the caller makes it durable, then Commit()s it.
+  absl::StatusOr<AppendOutcome> Classify(const Sample& s, const AppendLimits& limits,
+                                         PersistedSampleReader* persisted,
+                                         const StagedRun& run) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A StagedRun for a new append of this series.
+  StagedRun BeginRun() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return StagedRun{{}, newest_t_ms_, true};
+  }
+  void AddPending(PendingSamples* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    p->next = pending_;
+    pending_ = p;
+  }
+  void RemovePending(PendingSamples* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // After the samples of `p` are durable: removes it and stores its samples
+  // (those committed meanwhile by a concurrent identical append are skipped).
+  void Commit(PendingSamples* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   // Appends the in-memory samples with t in [start, end] to *out, unsorted.
   absl::Status ReadMemory(int64_t start_ms, int64_t end_ms, std::vector<Sample>* out) const
@@ -139,6 +182,10 @@ class MemSeries {
   mutable std::mutex mu;
 
  private:
+  // Stores an accepted sample; a no-op when its timestamp is in memory.
+  void Insert(const Sample& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The pending sample at t_ms, if any.
+  const Sample* FindPending(int64_t t_ms) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void AppendHead(const Sample& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   void CutHead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Moves the raw head samples into a new encoded block.
@@ -167,6 +214,7 @@ class MemSeries {
   uint64_t head_generation_ ABSL_GUARDED_BY(mu) = 0;  // bumped when head_ restarts
   std::vector<Sample> ooo_ ABSL_GUARDED_BY(mu);   // strictly increasing t
   std::vector<ClosedChunk> closed_ ABSL_GUARDED_BY(mu);
+  PendingSamples* pending_ ABSL_GUARDED_BY(mu) = nullptr;  // in-flight appends
   int64_t newest_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
   int64_t persisted_min_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::max();
   int64_t persisted_max_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();

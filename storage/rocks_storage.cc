@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdarg>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
 
-#include "rocksdb/db.h"
 #include "rocksdb/listener.h"
 #include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/env.h"
+#include "rocksdb/file_system.h"
 #include "rocksdb/table.h"
+#include "rocksdb/transaction_log.h"
 #include "rocksdb/write_batch.h"
 #include "storage/coding.h"
 #include "storage/format.h"
@@ -41,6 +45,141 @@ rocksdb::ColumnFamilyOptions ChunkFamilyOptions(std::shared_ptr<rocksdb::Cache> 
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return o;
 }
+
+// A failed checkpoint is retried after this delay, doubling up to the max.
+constexpr std::chrono::milliseconds kCheckpointRetryMin{1000};
+constexpr std::chrono::milliseconds kCheckpointRetryMax{60'000};
+// While degraded, Resume() is attempted at most this often by appends, and
+// every second by the background thread.
+constexpr std::chrono::milliseconds kAppendResumeInterval{100};
+constexpr std::chrono::milliseconds kBackgroundResumeInterval{1000};
+// Series ids are reserved durably this many at a time.
+constexpr uint64_t kSeriesIdBlock = 1 << 16;
+
+using SteadyClock = std::chrono::steady_clock;
+
+// RocksDB's log goes to stderr with meridian's other messages. (RocksDB's
+// own file logger also asserts in Debian's build once a write to its LOG
+// file has failed, e.g. on a full disk.)
+class StderrLogger : public rocksdb::Logger {
+ public:
+  explicit StderrLogger(rocksdb::InfoLogLevel level) : rocksdb::Logger(level) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    char buf[1024];
+    std::vsnprintf(buf, sizeof(buf), format, ap);
+    std::fprintf(stderr, "meridian: rocksdb: %s\n", buf);
+  }
+};
+
+// Marks I/O errors of written files retryable. RocksDB treats a WAL write
+// failure that is not retryable as fatal (Resume() refuses it; only a
+// reopen recovers); a retryable one stops writes until Resume(), which
+// flushes the memtables to new files and switches to a new WAL, so the
+// failed log's torn tail is never replayed.
+rocksdb::IOStatus MarkRetryable(rocksdb::IOStatus s) {
+  if (s.IsIOError()) s.SetRetryable(true);
+  return s;
+}
+
+// The number of a RocksDB log file ("<dir>/000012.log"), or 0.
+uint64_t WalFileNumber(const std::string& name) {
+  if (!name.ends_with(".log")) return 0;
+  size_t slash = name.rfind('/');
+  size_t begin = slash == std::string::npos ? 0 : slash + 1;
+  uint64_t n = 0;
+  for (size_t i = begin; i + 4 < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return 0;
+    n = n * 10 + static_cast<uint64_t>(name[i] - '0');
+  }
+  return n;
+}
+
+class RetryableWritableFile : public rocksdb::FSWritableFileOwnerWrapper {
+ public:
+  // `failed_wal` (borrowed) receives `wal_number` when a write to this file
+  // fails and it is a WAL file.
+  RetryableWritableFile(std::unique_ptr<rocksdb::FSWritableFile> file, uint64_t wal_number,
+                        std::atomic<uint64_t>* failed_wal)
+      : rocksdb::FSWritableFileOwnerWrapper(std::move(file)),
+        wal_number_(wal_number),
+        failed_wal_(failed_wal) {}
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                           rocksdb::IODebugContext* dbg) override {
+    return Retryable(target()->Append(data, o, dbg));
+  }
+  rocksdb::IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& o,
+                           const rocksdb::DataVerificationInfo& v,
+                           rocksdb::IODebugContext* dbg) override {
+    return Retryable(target()->Append(data, o, v, dbg));
+  }
+  rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset,
+                                     const rocksdb::IOOptions& o,
+                                     rocksdb::IODebugContext* dbg) override {
+    return Retryable(target()->PositionedAppend(data, offset, o, dbg));
+  }
+  rocksdb::IOStatus PositionedAppend(const rocksdb::Slice& data, uint64_t offset,
+                                     const rocksdb::IOOptions& o,
+                                     const rocksdb::DataVerificationInfo& v,
+                                     rocksdb::IODebugContext* dbg) override {
+    return Retryable(target()->PositionedAppend(data, offset, o, v, dbg));
+  }
+  rocksdb::IOStatus Flush(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    return Retryable(target()->Flush(o, dbg));
+  }
+  rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    return Retryable(target()->Sync(o, dbg));
+  }
+  rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    return Retryable(target()->Fsync(o, dbg));
+  }
+  rocksdb::IOStatus Close(const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+    return Retryable(target()->Close(o, dbg));
+  }
+
+ private:
+  rocksdb::IOStatus Retryable(rocksdb::IOStatus s) {
+    if (!s.ok() && wal_number_ != 0) failed_wal_->store(wal_number_);
+    return MarkRetryable(std::move(s));
+  }
+  const uint64_t wal_number_;
+  std::atomic<uint64_t>* const failed_wal_;
+};
+
+class RetryableFileSystem : public rocksdb::FileSystemWrapper {
+ public:
+  RetryableFileSystem(std::shared_ptr<rocksdb::FileSystem> target, std::atomic<uint64_t>* failed_wal)
+      : rocksdb::FileSystemWrapper(std::move(target)), failed_wal_(failed_wal) {}
+  const char* Name() const override { return "MeridianRetryableFileSystem"; }
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                    rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->NewWritableFile(f, o, &file, dbg);
+    if (s.ok()) r->reset(new RetryableWritableFile(std::move(file), WalFileNumber(f), failed_wal_));
+    return MarkRetryable(s);
+  }
+  rocksdb::IOStatus ReopenWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                       std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                       rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->ReopenWritableFile(f, o, &file, dbg);
+    if (s.ok()) r->reset(new RetryableWritableFile(std::move(file), WalFileNumber(f), failed_wal_));
+    return MarkRetryable(s);
+  }
+  rocksdb::IOStatus ReuseWritableFile(const std::string& f, const std::string& old,
+                                      const rocksdb::FileOptions& o,
+                                      std::unique_ptr<rocksdb::FSWritableFile>* r,
+                                      rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSWritableFile> file;
+    rocksdb::IOStatus s = target()->ReuseWritableFile(f, old, o, &file, dbg);
+    if (s.ok()) r->reset(new RetryableWritableFile(std::move(file), WalFileNumber(f), failed_wal_));
+    return MarkRetryable(s);
+  }
+
+ private:
+  std::atomic<uint64_t>* const failed_wal_;
+};
 
 }  // namespace
 
@@ -94,6 +233,7 @@ absl::StatusOr<std::unique_ptr<Storage>> RocksStorage::Open(const StorageOptions
   MERIDIAN_RETURN_IF_ERROR(st->OpenDb());
   MERIDIAN_RETURN_IF_ERROR(st->Load());
   MERIDIAN_RETURN_IF_ERROR(st->ReplayWal());
+  st->KeepMemtableNonEmpty();
   RocksStorage* raw = st.get();
   st->checkpointer_ = std::thread([raw] { raw->CheckpointLoop(); });
   return std::unique_ptr<Storage>(std::move(st));
@@ -114,6 +254,15 @@ RocksStorage::~RocksStorage() {
 absl::Status RocksStorage::OpenDb() {
   MERIDIAN_RETURN_IF_ERROR(PrepareDataDir(options_.dir));
   rocksdb::DBOptions db;
+  std::shared_ptr<rocksdb::FileSystem> fs =
+      options_.file_system ? options_.file_system : rocksdb::FileSystem::Default();
+  env_ = rocksdb::NewCompositeEnv(std::make_shared<RetryableFileSystem>(fs, &failed_wal_number_));
+  db.env = env_.get();
+  logger_ = std::make_shared<StderrLogger>(rocksdb::WARN_LEVEL);
+  db.info_log = logger_;
+  // Recovery from a failed write is ours (TryResume), not a background
+  // thread's racing with it.
+  db.max_bgerror_resume_count = 0;
   db.create_if_missing = true;
   db.create_missing_column_families = true;
   db.max_background_jobs = 2;
@@ -192,7 +341,20 @@ absl::Status RocksStorage::Load() {
     head->Load(id, std::move(labels));
     max_id = std::max(max_id, id);
   }
-  cache_limits_.next_series_id.store(max_id + 1);
+  uint64_t next_id = max_id + 1;
+  std::string reserved;
+  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), meta_, keys::kSeriesIdReservationKey, &reserved);
+  if (rs.ok()) {
+    if (reserved.size() != 8) return absl::DataLossError("corrupt series id reservation");
+    next_id = std::max<uint64_t>(next_id, coding::DecodeFixed64BE(reserved.data()));
+  } else if (!rs.IsNotFound()) {
+    return FromRocks(rs, "loading series id reservation");
+  }
+  // Ids of series that never reached the disk may have been handed out up
+  // to the stored reservation: continue above it.
+  cache_limits_.next_series_id.store(next_id);
+  ids_promised_.store(next_id);
+  ids_reserved_.store(next_id);
   prefix.assign(1, keys::kRangePrefix);
   std::vector<TenantHead*> tenants = AllTenants();
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -276,10 +438,9 @@ absl::StatusOr<TenantHead*> RocksStorage::GetOrCreateTenant(std::string_view ten
   uint32_t id = next_tenant_id_;
   std::string value;
   coding::PutFixed32BE(&value, id);
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync_wal;
-  MERIDIAN_RETURN_IF_ERROR(
-      FromRocks(db_->Put(wo, meta_, keys::TenantKey(tenant), value), "creating tenant"));
+  rocksdb::WriteBatch wb;
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(meta_, keys::TenantKey(tenant), value), "staging tenant"));
+  MERIDIAN_RETURN_IF_ERROR(Write(&wb, options_.sync_wal, "creating tenant"));
   return AddTenant(id, std::string(tenant));
 }
 
@@ -301,19 +462,46 @@ AppendLimits RocksStorage::CurrentLimits() const {
 absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& batch,
                                   AppendResult* result) {
   *result = AppendResult{};
+  MERIDIAN_RETURN_IF_ERROR(CheckWritable());
   MERIDIAN_ASSIGN_OR_RETURN(TenantHead * head, GetOrCreateTenant(tenant));
   const AppendLimits limits = CurrentLimits();
   // Reused per thread so that steady-state appends do not allocate.
   thread_local std::string record;
-  thread_local std::vector<Sample> accepted;
+  thread_local std::vector<Sample> accepted;  // every accepted sample, grouped by series
+  thread_local std::vector<PendingSamples> pending;
+  thread_local std::vector<MemSeries*> staged;  // staged[k] holds pending[k]
   thread_local std::vector<MemSeries*> new_definitions;
+  thread_local std::vector<MemSeries*> resolved;
+  size_t total_samples = 0;
+  for (const AppendSeries& in : batch.series) total_samples += in.samples.size();
+  // Pending entries point into `accepted` and `pending`: no reallocation
+  // while they are registered.
+  accepted.clear();
+  accepted.reserve(total_samples);
+  pending.clear();
+  pending.reserve(batch.series.size());
+  staged.clear();
   new_definitions.clear();
   rocksdb::WriteBatch wb;
-  thread_local std::vector<MemSeries*> resolved;
   absl::ReaderMutexLock gate(&gate_);
+  MERIDIAN_RETURN_IF_ERROR(ReserveSeriesIds(batch.series.size()));
   resolved.resize(batch.series.size());
   head->ResolveBatch(batch.series, resolved.data(), &result->series_created,
                      batch.max_series_per_tenant);
+  ids_promised_.fetch_sub(batch.series.size() - result->series_created, std::memory_order_relaxed);
+  // Until the write succeeded, every registered pending entry is withdrawn
+  // on the way out: nothing of a failed append stays in memory.
+  bool committed = false;
+  struct Withdraw {
+    bool& committed;
+    ~Withdraw() {
+      if (committed) return;
+      for (size_t k = 0; k < staged.size(); ++k) {
+        std::lock_guard l(staged[k]->mu);
+        staged[k]->RemovePending(&pending[k]);
+      }
+    }
+  } withdraw{committed};
   WalRecordWriter wal(&record, head->id());
   for (size_t i = 0; i < batch.series.size(); ++i) {
     if (i + 4 < batch.series.size() && resolved[i + 4] != nullptr) resolved[i + 4]->PrefetchHead();
@@ -327,14 +515,20 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
       }
       continue;
     }
-    accepted.clear();
+    const size_t begin = accepted.size();
     bool reported = false;
     {
       std::lock_guard l(s->mu);
+      StagedRun run = s->BeginRun();
       for (const Sample& x : in.samples) {
-        MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, s->Append(x, limits, chunk_store_.get()));
+        MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, s->Classify(x, limits, chunk_store_.get(), run));
         switch (o) {
-          case AppendOutcome::kAppended: accepted.push_back(x); break;
+          case AppendOutcome::kAppended:
+            run.sorted = run.sorted && (accepted.size() == begin || x.t_ms > accepted.back().t_ms);
+            run.newest = std::max(run.newest, x.t_ms);
+            accepted.push_back(x);
+            run.accepted = std::span<const Sample>(accepted.data() + begin, accepted.size() - begin);
+            break;
           case AppendOutcome::kDuplicate: ++result->samples_duplicate; break;
           case AppendOutcome::kTooOld:
           case AppendOutcome::kConflict:
@@ -349,8 +543,15 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
             break;
         }
       }
+      if (run.accepted.empty()) continue;
+      if (!run.sorted) {
+        std::sort(accepted.begin() + static_cast<ptrdiff_t>(begin), accepted.end(),
+                  [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; });
+      }
+      pending.push_back({run.accepted, nullptr});
+      staged.push_back(s);
+      s->AddPending(&pending.back());
     }
-    if (accepted.empty()) continue;
     // A series is defined on disk with its first accepted samples.
     if (!s->definition_persisted.load(std::memory_order_acquire)) {
       MERIDIAN_RETURN_IF_ERROR(FromRocks(
@@ -359,8 +560,8 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
           "staging series"));
       new_definitions.push_back(s);
     }
-    wal.AddSeries(s->id(), accepted);
-    result->samples_appended += accepted.size();
+    wal.AddSeries(s->id(), pending.back().samples);
+    result->samples_appended += pending.back().samples.size();
   }
   if (wal.num_series() > 0) {
     uint64_t seq = next_wal_seq_.fetch_add(1, std::memory_order_relaxed);
@@ -368,10 +569,15 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(wal_, keys::WalKey(seq), value), "staging wal"));
   }
   if (wb.Count() == 0) return absl::OkStatus();
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync_wal;
-  MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing wal record"));
+  MERIDIAN_RETURN_IF_ERROR(Write(&wb, options_.sync_wal, "writing wal record"));
+  // Durable: make the samples visible.
+  committed = true;
   for (MemSeries* s : new_definitions) s->definition_persisted.store(true, std::memory_order_release);
+  for (size_t k = 0; k < staged.size(); ++k) {
+    if (k + 4 < staged.size()) staged[k + 4]->PrefetchHead();
+    std::lock_guard l(staged[k]->mu);
+    staged[k]->Commit(&pending[k]);
+  }
   samples_appended_.fetch_add(result->samples_appended, std::memory_order_relaxed);
   const size_t record_bytes = wal.record().size();
   if (wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed) + record_bytes >=
@@ -381,18 +587,157 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   return absl::OkStatus();
 }
 
+absl::Status RocksStorage::ReserveSeriesIds(uint64_t n) {
+  const uint64_t promised = ids_promised_.fetch_add(n, std::memory_order_relaxed) + n;
+  if (promised <= ids_reserved_.load(std::memory_order_acquire)) return absl::OkStatus();
+  absl::MutexLock l(&reserve_mu_);
+  if (promised <= ids_reserved_.load(std::memory_order_acquire)) return absl::OkStatus();
+  const uint64_t reserve = promised + kSeriesIdBlock;
+  std::string value;
+  coding::PutFixed64BE(&value, reserve);
+  rocksdb::WriteBatch wb;
+  absl::Status st = FromRocks(wb.Put(meta_, keys::kSeriesIdReservationKey, value), "staging ids");
+  if (st.ok()) st = Write(&wb, /*sync=*/true, "reserving series ids");
+  if (!st.ok()) {
+    ids_promised_.fetch_sub(n, std::memory_order_relaxed);
+    return st;
+  }
+  ids_reserved_.store(reserve, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status RocksStorage::Write(rocksdb::WriteBatch* wb, bool sync, std::string_view what) {
+  rocksdb::WriteOptions wo;
+  wo.sync = sync;
+  rocksdb::Status s = db_->Write(wo, wb);
+  if (s.ok()) return absl::OkStatus();
+  NoteWriteFailure(what, s);
+  return absl::UnavailableError(
+      "storage is not accepting writes: a write to disk failed (details in the server log); "
+      "retry later");
+}
+
+void RocksStorage::NoteWriteFailure(std::string_view what, const rocksdb::Status& s) {
+  write_failures_.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard l(resume_mu_);
+  if (!degraded_.exchange(true)) {
+    degraded_since_ = SteadyClock::now();
+    std::fprintf(stderr,
+                 "meridian: storage: %.*s failed: %s; appends are refused until the database "
+                 "resumes (retried every second)\n",
+                 static_cast<int>(what.size()), what.data(), s.ToString().c_str());
+  }
+}
+
+absl::Status RocksStorage::CheckWritable() {
+  if (!degraded_.load(std::memory_order_acquire)) return absl::OkStatus();
+  if (TryResume(kAppendResumeInterval)) return absl::OkStatus();
+  return absl::UnavailableError(
+      "storage is not accepting writes: a write to disk failed (details in the server log); "
+      "retry later");
+}
+
+void RocksStorage::KeepMemtableNonEmpty() {
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;  // never touches the WAL; the key never exists
+  (void)db_->Delete(wo, meta_, keys::kMemtableSentinelKey);
+}
+
+bool RocksStorage::TryResume(std::chrono::milliseconds min_interval, bool force) {
+  std::unique_lock l(resume_mu_, std::try_to_lock);
+  if (!l.owns_lock()) return !degraded_.load(std::memory_order_acquire);
+  if (restart_required_.load()) return false;
+  if (!force && !degraded_.load(std::memory_order_acquire)) return true;
+  const auto now = SteadyClock::now();
+  if (now - last_resume_attempt_ < min_interval) return false;
+  last_resume_attempt_ = now;
+  const uint64_t failures = write_failures_.load();
+  l.unlock();  // Resume() flushes memtables; NoteWriteFailure must not wait for it
+  rocksdb::Status s = db_->Resume();
+  if (s.ok()) {
+    // Resume() switches to a new WAL only when it flushes a non-empty
+    // memtable (KeepMemtableNonEmpty sees to that); a WAL writer that saw an
+    // error must never be written again (Debian's RocksDB asserts).
+    std::unique_ptr<rocksdb::LogFile> current;
+    rocksdb::Status ws = db_->GetCurrentWalFile(&current);
+    if (ws.ok() && current && current->LogNumber() == failed_wal_number_.load()) {
+      s = rocksdb::Status::Aborted("resume kept the failed write-ahead log; restart required");
+      restart_required_.store(true);
+    }
+  }
+  if (s.ok()) KeepMemtableNonEmpty();
+  l.lock();
+  const auto done = SteadyClock::now();
+  if (!s.ok() && s.severity() >= rocksdb::Status::Severity::kFatalError) {
+    restart_required_.store(true);
+  }
+  if (s.ok() && write_failures_.load() == failures) {
+    if (!degraded_.exchange(false, std::memory_order_acq_rel)) return true;  // forced, was fine
+    resumes_.fetch_add(1, std::memory_order_relaxed);
+    std::fprintf(stderr,
+                 "meridian: storage: resumed: appends accepted again after %.1f s degraded "
+                 "(%llu failed writes so far)\n",
+                 std::chrono::duration<double>(done - degraded_since_).count(),
+                 static_cast<unsigned long long>(failures));
+    return true;
+  }
+  if (!s.ok() && (restart_required_.load() || done - last_resume_log_ >= std::chrono::seconds(10))) {
+    last_resume_log_ = done;
+    std::fprintf(stderr, "meridian: storage: resume failed, still refusing appends%s: %s\n",
+                 restart_required_.load() ? " (not recoverable in place: restart meridian)" : "",
+                 s.ToString().c_str());
+  }
+  return false;
+}
+
+StorageHealth RocksStorage::Health() const {
+  StorageHealth h;
+  h.writable = !degraded_.load(std::memory_order_acquire);
+  h.wal_write_failures = write_failures_.load(std::memory_order_relaxed);
+  h.checkpoint_failures = checkpoint_failures_.load(std::memory_order_relaxed);
+  h.checkpoints = checkpoints_.load(std::memory_order_relaxed);
+  h.resumes = resumes_.load(std::memory_order_relaxed);
+  return h;
+}
+
 void RocksStorage::CheckpointLoop() {
+  // Wakes at least every second: to resume a degraded storage and to retry
+  // a failed checkpoint after its backoff.
+  std::chrono::milliseconds retry{0};  // > 0: the last checkpoint failed
+  auto last = SteadyClock::now();      // of the last checkpoint attempt
   for (;;) {
     {
       absl::MutexLock l(&bg_mu_);
-      auto due = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) {
-        return stop_ || wal_bytes_.load(std::memory_order_relaxed) >= checkpoint_wal_bytes_;
+      auto due = [this, &retry]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) {
+        return stop_ || (retry.count() == 0 &&
+                         wal_bytes_.load(std::memory_order_relaxed) >= checkpoint_wal_bytes_);
       };
-      bg_mu_.AwaitWithTimeout(absl::Condition(&due), kCheckpointInterval);
+      bg_mu_.AwaitWithTimeout(absl::Condition(&due), absl::FromChrono(kBackgroundResumeInterval));
       if (stop_) return;
     }
-    if (wal_bytes_.load(std::memory_order_relaxed) == 0) continue;
-    (void)Checkpoint();  // a failed checkpoint keeps the WAL; retried next round
+    if (degraded_.load() && !TryResume(kBackgroundResumeInterval)) continue;
+    const auto now = SteadyClock::now();
+    const uint64_t bytes = wal_bytes_.load(std::memory_order_relaxed);
+    bool run;
+    if (retry.count() > 0) {
+      run = now - last >= retry;
+    } else {
+      run = bytes >= checkpoint_wal_bytes_ ||
+            (bytes > 0 && now - last >= absl::ToChronoMilliseconds(kCheckpointInterval));
+    }
+    if (!run) continue;
+    last = now;
+    absl::Status st = Checkpoint();
+    if (st.ok()) {
+      retry = std::chrono::milliseconds(0);
+      continue;
+    }
+    // The WAL is kept: nothing is lost, but it grows until a retry succeeds.
+    // A failed flush or compaction stops RocksDB's writes: resume it.
+    TryResume(kBackgroundResumeInterval, /*force=*/true);
+    retry = retry.count() == 0 ? kCheckpointRetryMin : std::min(retry * 2, kCheckpointRetryMax);
+    std::fprintf(stderr, "meridian: storage: checkpoint failed (retry in %lld s): %s\n",
+                 static_cast<long long>(retry.count() / 1000), st.ToString().c_str());
   }
 }
 
@@ -406,9 +751,9 @@ absl::Status RocksStorage::PutMetadata(std::string_view tenant,
         wb.Put(meta_, keys::MetadataKey(head->id(), m.metric_family), keys::EncodeMetadataValue(m)),
         "staging metadata"));
   }
-  rocksdb::WriteOptions wo;
-  wo.sync = options_.sync_wal;
-  return FromRocks(db_->Write(wo, &wb), "writing metadata");
+  if (wb.Count() == 0) return absl::OkStatus();
+  MERIDIAN_RETURN_IF_ERROR(CheckWritable());
+  return Write(&wb, options_.sync_wal, "writing metadata");
 }
 
 absl::StatusOr<std::vector<MetricMetadata>> RocksStorage::Metadata(std::string_view tenant,
@@ -440,7 +785,9 @@ std::unique_ptr<Queryable> RocksStorage::ForTenant(std::string_view tenant) {
 absl::Status RocksStorage::Flush() {
   MERIDIAN_RETURN_IF_ERROR(Checkpoint());
   rocksdb::FlushOptions fo;
-  return FromRocks(db_->Flush(fo, handles_), "flushing memtables");
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Flush(fo, handles_), "flushing memtables"));
+  KeepMemtableNonEmpty();
+  return absl::OkStatus();
 }
 
 StorageStats RocksStorage::Stats() const {

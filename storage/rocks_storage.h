@@ -3,12 +3,15 @@
 // docs/format/storage.md.
 //
 // Write path: Append resolves series through the per-tenant label-set cache,
-// classifies each sample under the series' own mutex, stores it in the
-// in-memory head, and writes one WAL record (plus any new series
-// definitions) in one RocksDB WriteBatch (sync = options.sync_wal; RocksDB
-// group-commits concurrent writers). A checkpoint (background, or Flush())
-// persists closed and open head chunks and deletes the WAL records it
-// covers. Open() loads series and replays the WAL.
+// classifies each sample under the series' own mutex and registers the
+// accepted ones as pending (invisible), writes one WAL record (plus any new
+// series definitions) in one RocksDB WriteBatch (sync = options.sync_wal;
+// RocksDB group-commits concurrent writers), and only then commits the
+// pending samples to the in-memory head; when the write fails they are
+// dropped and the storage is degraded (appends refused) until RocksDB's
+// Resume() succeeds. A checkpoint (background, or Flush()) persists closed
+// and open head chunks and deletes the WAL records it covers. Open() loads
+// series and replays the WAL.
 //
 // Locking order: gate_ (shared by appends, exclusive for checkpoint
 // cut-over and series removal) -> TenantHead locks -> MemSeries::mu.
@@ -18,7 +21,9 @@
 
 #include <atomic>
 #include <limits>
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -33,6 +38,10 @@
 namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
+class Env;
+class Logger;
+class Status;
+class WriteBatch;
 }  // namespace rocksdb
 
 namespace meridian {
@@ -54,13 +63,15 @@ class RocksStorage : public Storage {
   absl::Status Flush() override;
   absl::StatusOr<std::string> Snapshot(bool persist_head) override;
   StorageStats Stats() const override;
+  StorageHealth Health() const override;
   CardinalityStats Cardinality(std::string_view tenant, size_t limit) const override;
 
   // For the read path: the tenant's head, or null when it has no data yet.
   TenantHead* FindTenant(std::string_view tenant) const;
   const ChunkStore& chunk_store() const { return *chunk_store_; }
 
-  // Persists head chunks and deletes the WAL records they cover.
+  // Persists head chunks and deletes the WAL records they cover. Counted
+  // in Health() (checkpoints, checkpoint_failures).
   absl::Status Checkpoint();
   // Compacts every column family fully (benchmarks, tools).
   absl::Status CompactAll();
@@ -82,8 +93,30 @@ class RocksStorage : public Storage {
   // are deleted unread).
   absl::Status DeleteExpired(int64_t cutoff, int64_t sure_cutoff)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  absl::Status CheckpointImpl();
+
+  // Every write to RocksDB goes through here. A failure degrades the
+  // storage (logged once per episode, counted) and returns kUnavailable
+  // with a message fit for clients (no paths).
+  absl::Status Write(rocksdb::WriteBatch* wb, bool sync, std::string_view what);
+  void NoteWriteFailure(std::string_view what, const rocksdb::Status& s);
+  // OK when writable; otherwise tries to resume first.
+  absl::Status CheckWritable();
+  // Calls RocksDB's Resume() unless another call is running or the last
+  // attempt was less than `min_interval` ago. True when writable afterwards.
+  // `force`: also when not degraded (a failed checkpoint may have stopped
+  // RocksDB's writes without an append noticing yet).
+  bool TryResume(std::chrono::milliseconds min_interval, bool force = false);
+  // Puts a WAL-less tombstone in the default family's memtable, so that a
+  // Resume() always has a memtable to flush and so switches to a new WAL.
+  void KeepMemtableNonEmpty();
+  // Makes sure every series id below `ids_promised_` is covered by the
+  // durable reservation ('i' key) before an append may hand one out.
+  absl::Status ReserveSeriesIds(uint64_t n);
 
   StorageOptions options_;
+  std::unique_ptr<rocksdb::Env> env_;  // wraps options_.file_system; outlives db_
+  std::shared_ptr<rocksdb::Logger> logger_;
   // A checkpoint starts when this many WAL record bytes accumulated.
   const uint64_t checkpoint_wal_bytes_;
   std::unique_ptr<rocksdb::DB> db_;
@@ -120,6 +153,29 @@ class RocksStorage : public Storage {
   std::string retention_compact_end_ ABSL_GUARDED_BY(maintenance_mu_);
   uint64_t retention_garbage_bytes_ ABSL_GUARDED_BY(maintenance_mu_) = 0;
   absl::Mutex retention_compact_mu_;  // one retention compaction at a time
+
+  // Degraded state: set by a failed write, cleared by a successful Resume().
+  std::atomic<bool> degraded_{false};
+  // Set when Resume() could not move off the WAL file whose write failed:
+  // only a restart (reopen) recovers.
+  std::atomic<bool> restart_required_{false};
+  std::atomic<uint64_t> failed_wal_number_{0};  // last WAL file a write to failed
+  std::atomic<uint64_t> write_failures_{0};
+  std::atomic<uint64_t> checkpoint_failures_{0};
+  std::atomic<uint64_t> checkpoints_{0};
+  std::atomic<uint64_t> resumes_{0};
+  std::mutex resume_mu_;
+  std::chrono::steady_clock::time_point last_resume_attempt_;  // guarded by resume_mu_
+  std::chrono::steady_clock::time_point last_resume_log_;      // guarded by resume_mu_
+  std::chrono::steady_clock::time_point degraded_since_;       // guarded by resume_mu_
+
+  // Series ids: every id an append may hand out is below ids_promised_
+  // (ids allocated + the batch sizes of appends in flight), and
+  // ids_reserved_ (stored durably as the 'i' key) is kept above it, so an id
+  // is never given to two series, even across a crash.
+  std::atomic<uint64_t> ids_promised_{0};
+  std::atomic<uint64_t> ids_reserved_{0};
+  absl::Mutex reserve_mu_;
 
   absl::Mutex bg_mu_;
   bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;

@@ -30,6 +30,10 @@
 #include "storage/queryable.h"
 #include "storage/status.h"
 
+namespace rocksdb {
+class FileSystem;
+}  // namespace rocksdb
+
 namespace meridian {
 
 struct StorageOptions {
@@ -66,6 +70,9 @@ struct StorageOptions {
   size_t max_tenants = 0;
   // Wall clock, injectable for tests.
   std::function<int64_t()> now_ms;
+  // The file system RocksDB writes through (tests inject faults with a
+  // wrapper); null: the default one.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
 // One series' worth of samples in an append. Labels are borrowed views,
@@ -140,6 +147,18 @@ struct CardinalityStats {
   std::vector<Entry> series_count_by_label_value_pair;  // name "a=b"
 };
 
+// Write health (cheap to read: /-/ready asks for it on every probe).
+struct StorageHealth {
+  // False after a write to RocksDB (WAL, checkpoint, retention) failed, until
+  // RocksDB's Resume() succeeds; meanwhile every Append is refused with
+  // kUnavailable and nothing is acknowledged.
+  bool writable = true;
+  uint64_t wal_write_failures = 0;   // failed durable writes (appends, tenants, metadata)
+  uint64_t checkpoint_failures = 0;  // failed checkpoints (retried with backoff)
+  uint64_t checkpoints = 0;          // successful checkpoints
+  uint64_t resumes = 0;              // successful recoveries from the degraded state
+};
+
 class Storage {
  public:
   static absl::StatusOr<std::unique_ptr<Storage>> Open(const StorageOptions& options);
@@ -147,9 +166,13 @@ class Storage {
 
   // Appends durably. Per-sample rejections are reported in *result, never as
   // an error status; a non-OK status is a server fault (kInternal, kDataLoss)
-  // or back-pressure (kUnavailable), or kResourceExhausted when the tenant is
-  // new and StorageOptions::max_tenants is reached; then nothing of the batch
-  // is acknowledged. Idempotent: appending an identical sample again is a no-op.
+  // or back-pressure (kUnavailable, also while the WAL cannot be written),
+  // or kResourceExhausted when the tenant is new and
+  // StorageOptions::max_tenants is reached; then nothing of the batch is
+  // stored or visible. A sample becomes visible to readers, and an identical
+  // later sample counts as a duplicate, only after the write that made it
+  // durable succeeded. Idempotent: appending an identical sample again is a
+  // no-op.
   virtual absl::Status Append(std::string_view tenant, const AppendBatch& batch,
                               AppendResult* result) = 0;
 
@@ -181,6 +204,7 @@ class Storage {
   }
 
   virtual StorageStats Stats() const = 0;
+  virtual StorageHealth Health() const { return {}; }
   virtual CardinalityStats Cardinality(std::string_view tenant, size_t limit) const = 0;
 };
 

@@ -55,6 +55,12 @@ int64_t RetentionCutoff(int64_t now_ms, int64_t retention_ms) {
 }  // namespace
 
 absl::Status RocksStorage::Checkpoint() {
+  absl::Status st = CheckpointImpl();
+  (st.ok() ? checkpoints_ : checkpoint_failures_).fetch_add(1, std::memory_order_relaxed);
+  return st;
+}
+
+absl::Status RocksStorage::CheckpointImpl() {
   absl::MutexLock maintenance(&maintenance_mu_);
   uint64_t covered;  // every WAL record <= covered is applied to memory
   {
@@ -62,11 +68,11 @@ absl::Status RocksStorage::Checkpoint() {
     covered = next_wal_seq_.load() - 1;
     wal_bytes_.store(0);
   }
-  rocksdb::WriteOptions wo;  // durability comes from the final synced write
+  // Durability comes from the final synced write.
   rocksdb::WriteBatch wb;
   std::vector<PendingSeries> pending;
   auto commit = [&]() -> absl::Status {
-    if (wb.Count() > 0) MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing chunks"));
+    if (wb.Count() > 0) MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/false, "writing chunks"));
     // Readers holding an older iterator must refresh it before they trust
     // that memory no longer holding these samples means disk does.
     if (!pending.empty()) chunk_store_->BumpGeneration();
@@ -80,6 +86,10 @@ absl::Status RocksStorage::Checkpoint() {
   };
   for (TenantHead* t : AllTenants()) {
     for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
+      // Samples are committed to memory only after the write that stored
+      // the series' definition, so this skips only series with no samples;
+      // no chunk ever names an id without a stored definition.
+      if (!s->definition_persisted.load(std::memory_order_acquire)) continue;
       PendingSeries p{s, {}};
       int64_t pmin, pmax;
       {
@@ -110,9 +120,7 @@ absl::Status RocksStorage::Checkpoint() {
   MERIDIAN_RETURN_IF_ERROR(
       FromRocks(wb.DeleteRange(wal_, keys::WalKey(0), keys::WalKey(covered + 1)), "staging wal trim"));
   MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(meta_, keys::kCheckpointKey, seq), "staging checkpoint"));
-  rocksdb::WriteOptions sync;
-  sync.sync = true;
-  MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(sync, &wb), "writing checkpoint"));
+  MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/true, "writing checkpoint"));
   // Drop the deleted records' files now rather than at the next compaction.
   std::string end = keys::WalKey(covered + 1);
   rocksdb::Slice end_slice(end);
@@ -301,9 +309,7 @@ absl::Status RocksStorage::DeleteExpired(int64_t cutoff, int64_t sure_cutoff) {
       removed[t].push_back(s);
     }
     if (wb.Count() > 0) {
-      rocksdb::WriteOptions wo;
-      wo.sync = true;
-      MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Write(wo, &wb), "writing retention deletes"));
+      MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/true, "writing retention deletes"));
     }
     for (auto& [t, list] : removed) t->Remove(list);
   }
