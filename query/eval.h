@@ -198,26 +198,29 @@ class Evaluator {
       const Expr& arg, RangeSpec* spec,
       absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn);
 
- private:
   // Receives the output series of a streaming evaluation one at a time;
   // `points` may be moved from.
   using SeriesSink =
       absl::FunctionRef<absl::Status(const Labels&, bool drop_name, std::vector<Point>* points)>;
 
+  // Used by the function handlers (functions_*.cc) as well.
   absl::StatusOr<EvalResult> EvalVectorSelector(const VectorSelector& vs, bool want_timestamps);
-  absl::Status StreamVectorSelector(const VectorSelector& vs, bool want_timestamps,
-                                    SeriesSink sink);
   // Index of the range-vector argument of `c`, or -1.
   static int RangeArgIndex(const Call& c);
   // Evaluates a function with a range-vector argument (not absent_over_time),
   // one output series at a time.
   absl::Status StreamRangeFunction(const Call& c, int matrix_arg, SeriesSink sink);
+
+ private:
+  absl::Status StreamVectorSelector(const VectorSelector& vs, bool want_timestamps,
+                                    SeriesSink sink);
   absl::StatusOr<EvalResult> EvalMatrixSelectorTop(const MatrixSelector& ms);
   absl::StatusOr<EvalResult> EvalSubquery(const SubqueryExpr& sq);
   absl::StatusOr<EvalResult> EvalUnary(const UnaryExpr& u);
   absl::StatusOr<EvalResult> EvalStepInvariant(const StepInvariantExpr& e);
   absl::StatusOr<EvalResult> EvalBinary(const BinaryExpr& b);
   absl::StatusOr<EvalResult> EvalAggregate(const AggregateExpr& a);
+  // Dispatches through the function table (functions_impl.cc).
   absl::StatusOr<EvalResult> EvalCall(const Call& c);
 
   // Binary operators (binop.cc).

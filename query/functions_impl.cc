@@ -3,59 +3,11 @@
 #include <cmath>
 #include <optional>
 
-#include <re2/re2.h>
-
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "model/gofloat.h"
 #include "query/eval.h"
 #include "query/functions_internal.h"
 
 namespace meridian::promql::eval {
-
-Fn LookupFn(std::string_view name) {
-  static const auto* table = new absl::flat_hash_map<std::string_view, Fn>{
-      {"rate", Fn::kRate}, {"increase", Fn::kIncrease}, {"delta", Fn::kDelta},
-      {"irate", Fn::kIrate}, {"idelta", Fn::kIdelta}, {"deriv", Fn::kDeriv},
-      {"predict_linear", Fn::kPredictLinear}, {"changes", Fn::kChanges},
-      {"resets", Fn::kResets}, {"avg_over_time", Fn::kAvgOT}, {"min_over_time", Fn::kMinOT},
-      {"max_over_time", Fn::kMaxOT}, {"sum_over_time", Fn::kSumOT},
-      {"count_over_time", Fn::kCountOT}, {"last_over_time", Fn::kLastOT},
-      {"first_over_time", Fn::kFirstOT}, {"present_over_time", Fn::kPresentOT},
-      {"stddev_over_time", Fn::kStddevOT}, {"stdvar_over_time", Fn::kStdvarOT},
-      {"mad_over_time", Fn::kMadOT}, {"quantile_over_time", Fn::kQuantileOT},
-      {"ts_of_min_over_time", Fn::kTsMinOT}, {"ts_of_max_over_time", Fn::kTsMaxOT},
-      {"ts_of_first_over_time", Fn::kTsFirstOT}, {"ts_of_last_over_time", Fn::kTsLastOT},
-      {"absent_over_time", Fn::kAbsentOT},
-      {"double_exponential_smoothing", Fn::kDoubleExpSmoothing},
-      {"holt_winters", Fn::kDoubleExpSmoothing},
-      {"abs", Fn::kAbs}, {"ceil", Fn::kCeil}, {"floor", Fn::kFloor}, {"exp", Fn::kExp},
-      {"sqrt", Fn::kSqrt}, {"ln", Fn::kLn}, {"log2", Fn::kLog2}, {"log10", Fn::kLog10},
-      {"sgn", Fn::kSgn}, {"sin", Fn::kSin}, {"cos", Fn::kCos}, {"tan", Fn::kTan},
-      {"asin", Fn::kAsin}, {"acos", Fn::kAcos}, {"atan", Fn::kAtan}, {"sinh", Fn::kSinh},
-      {"cosh", Fn::kCosh}, {"tanh", Fn::kTanh}, {"asinh", Fn::kAsinh}, {"acosh", Fn::kAcosh},
-      {"atanh", Fn::kAtanh}, {"deg", Fn::kDeg}, {"rad", Fn::kRad}, {"round", Fn::kRound},
-      {"clamp", Fn::kClamp}, {"clamp_min", Fn::kClampMin}, {"clamp_max", Fn::kClampMax},
-      {"time", Fn::kTime}, {"pi", Fn::kPi}, {"vector", Fn::kVector}, {"scalar", Fn::kScalar},
-      {"absent", Fn::kAbsent}, {"timestamp", Fn::kTimestamp},
-      {"days_in_month", Fn::kDaysInMonth}, {"day_of_month", Fn::kDayOfMonth},
-      {"day_of_week", Fn::kDayOfWeek}, {"day_of_year", Fn::kDayOfYear}, {"hour", Fn::kHour},
-      {"minute", Fn::kMinute}, {"month", Fn::kMonth}, {"year", Fn::kYear},
-      {"sort", Fn::kSort}, {"sort_desc", Fn::kSortDesc}, {"sort_by_label", Fn::kSortByLabel},
-      {"sort_by_label_desc", Fn::kSortByLabelDesc},
-      {"histogram_quantile", Fn::kHistogramQuantile},
-      {"histogram_fraction", Fn::kHistogramFraction}, {"label_replace", Fn::kLabelReplace},
-      {"label_join", Fn::kLabelJoin}, {"histogram_quantiles", Fn::kHistogramQuantiles},
-      {"step", Fn::kStep}, {"range", Fn::kRange}, {"start", Fn::kStart}, {"end", Fn::kEnd},
-      {"min_of", Fn::kMinOf}, {"max_of", Fn::kMaxOf},
-      {"histogram_avg", Fn::kNativeHistogramOnly}, {"histogram_count", Fn::kNativeHistogramOnly},
-      {"histogram_sum", Fn::kNativeHistogramOnly},
-      {"histogram_stddev", Fn::kNativeHistogramOnly},
-      {"histogram_stdvar", Fn::kNativeHistogramOnly}, {"info", Fn::kInfo},
-  };
-  auto it = table->find(name);
-  return it == table->end() ? Fn::kUnknown : it->second;
-}
 
 // Go's math.Max / math.Min special cases.
 double GoMax(double x, double y) {
@@ -72,8 +24,6 @@ double GoMin(double x, double y) {
   if (x == 0 && x == y) return std::signbit(x) ? x : y;
   return x < y ? x : y;
 }
-
-namespace {
 
 Labels AbsentLabels(const Expr& arg) {
   const Expr& a = Unwrap(arg);
@@ -97,6 +47,8 @@ Labels AbsentLabels(const Expr& arg) {
   }
   return b.Build();
 }
+
+namespace {
 
 // Civil date from days since the epoch (Howard Hinnant's algorithm).
 struct Civil {
@@ -156,590 +108,392 @@ int64_t GoFloatToInt64(double v) {
   return static_cast<int64_t>(v);
 }
 
-// facette/natsort.Compare: true when a sorts before b.
-bool NatLess(std::string_view a, std::string_view b) {
-  auto chunks = [](std::string_view s) {
-    std::vector<std::string_view> out;
-    size_t i = 0;
-    while (i < s.size()) {
-      const bool digit = std::isdigit(static_cast<unsigned char>(s[i]));
-      size_t j = i;
-      while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) != 0) == digit) ++j;
-      out.push_back(s.substr(i, j - i));
-      i = j;
-    }
-    return out;
-  };
-  auto atoi = [](std::string_view s, int64_t* v) {
-    if (s.empty() || s.size() > 18) return false;
-    int64_t n = 0;
-    for (char ch : s) {
-      if (ch < '0' || ch > '9') return false;
-      n = n * 10 + (ch - '0');
-    }
-    *v = n;
-    return true;
-  };
-  const auto ca = chunks(a), cb = chunks(b);
-  for (size_t i = 0; i < ca.size(); ++i) {
-    if (i >= cb.size()) return false;
-    int64_t ai, bi;
-    if (atoi(ca[i], &ai) && atoi(cb[i], &bi)) {
-      if (ai == bi) {
-        if (i == ca.size() - 1) return true;
-        if (i == cb.size() - 1) return false;
-        continue;
-      }
-      return ai < bi;
-    }
-    if (ca[i] == cb[i]) {
-      if (i == ca.size() - 1) return true;
-      if (i == cb.size() - 1) return false;
-      continue;
-    }
-    return ca[i] < cb[i];
+// time() and pi().
+absl::StatusOr<EvalResult> FnTimeOrPi(const FunctionCall& fc) {
+  Evaluator* ev = fc.ev;
+  EvalResult r;
+  r.type = ValueType::kScalar;
+  r.scalar.resize(ev->num_steps());
+  for (int i = 0; i < ev->num_steps(); ++i) {
+    r.scalar[i] = fc.fn == Fn::kPi ? M_PI : static_cast<double>(ev->StepTime(i)) / 1000;
   }
-  return false;
+  return r;
 }
 
-// Go's regexp.Expand template semantics.
-std::string ExpandTemplate(const RE2& re, std::string_view tmpl,
-                           const std::vector<re2::StringPiece>& groups,
-                           const std::vector<bool>& matched) {
-  std::string out;
-  const auto& named = re.NamedCapturingGroups();
-  size_t i = 0;
-  while (i < tmpl.size()) {
-    size_t d = tmpl.find('$', i);
-    if (d == std::string_view::npos) {
-      out.append(tmpl.substr(i));
+// step(), range(), start() and end(): the query's own parameters.
+absl::StatusOr<EvalResult> FnQueryParam(const FunctionCall& fc) {
+  const QueryContext* q = fc.q;
+  double v = 0;
+  switch (fc.fn) {
+    case Fn::kStep: v = static_cast<double>(q->query_step_ms) / 1000; break;
+    case Fn::kRange:
+      v = static_cast<double>(q->query_end_ms - q->query_start_ms) / 1000;
       break;
-    }
-    out.append(tmpl.substr(i, d - i));
-    std::string_view rest = tmpl.substr(d + 1);
-    if (!rest.empty() && rest[0] == '$') {
-      out.push_back('$');
-      i = d + 2;
-      continue;
-    }
-    bool brace = false;
-    size_t k = 0;
-    if (!rest.empty() && rest[0] == '{') {
-      brace = true;
-      k = 1;
-    }
-    size_t name_start = k;
-    while (k < rest.size()) {
-      unsigned char ch = static_cast<unsigned char>(rest[k]);
-      if (std::isalnum(ch) || ch == '_' || ch >= 0x80) {
-        ++k;
+    case Fn::kStart: v = static_cast<double>(q->query_start_ms) / 1000; break;
+    default: v = static_cast<double>(q->query_end_ms) / 1000; break;
+  }
+  EvalResult r;
+  r.type = ValueType::kScalar;
+  r.scalar.assign(fc.ev->num_steps(), v);
+  return r;
+}
+
+// histogram_avg, histogram_count, ...: these read native histogram samples
+// only; float samples are ignored.
+absl::StatusOr<EvalResult> FnNativeHistogramOnly(const FunctionCall& fc) {
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, fc.ev->Eval(*fc.call.args[0]));
+  MERIDIAN_RETURN_IF_ERROR(fc.q->AddSamples(-CountPoints(in.matrix)));
+  EvalResult r;
+  r.type = ValueType::kVector;
+  return r;
+}
+
+// Without info-metric enrichment (experimental), info() is the identity.
+absl::StatusOr<EvalResult> FnInfo(const FunctionCall& fc) { return fc.ev->Eval(*fc.call.args[0]); }
+
+// min_of(a, b) and max_of(a, b) of two scalars.
+absl::StatusOr<EvalResult> FnMinMaxOf(const FunctionCall& fc) {
+  Evaluator* ev = fc.ev;
+  MERIDIAN_ASSIGN_OR_RETURN(auto a, EvalScalarSteps(ev, *fc.call.args[0]));
+  MERIDIAN_ASSIGN_OR_RETURN(auto b, EvalScalarSteps(ev, *fc.call.args[1]));
+  EvalResult r;
+  r.type = ValueType::kScalar;
+  r.scalar.resize(ev->num_steps());
+  for (int i = 0; i < ev->num_steps(); ++i) {
+    r.scalar[i] = fc.fn == Fn::kMinOf ? GoMin(a[i], b[i]) : GoMax(a[i], b[i]);
+  }
+  return r;
+}
+
+absl::StatusOr<EvalResult> FnVector(const FunctionCall& fc) {
+  Evaluator* ev = fc.ev;
+  MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(ev, *fc.call.args[0]));
+  EvalSeries s;
+  for (int i = 0; i < ev->num_steps(); ++i) s.points.push_back(Point{ev->StepTime(i), v[i]});
+  MERIDIAN_RETURN_IF_ERROR(fc.q->AddSamples(ev->num_steps()));
+  EvalResult r;
+  r.type = ValueType::kVector;
+  r.matrix.push_back(std::move(s));
+  return r;
+}
+
+absl::StatusOr<EvalResult> FnScalar(const FunctionCall& fc) {
+  Evaluator* ev = fc.ev;
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, ev->Eval(*fc.call.args[0]));
+  EvalResult r;
+  r.type = ValueType::kScalar;
+  r.scalar.assign(ev->num_steps(), NAN);
+  std::vector<int> count(ev->num_steps(), 0);
+  for (const auto& s : in.matrix) {
+    for (const Point& p : s.points) {
+      const int i = ev->StepIndex(p.t_ms);
+      if (++count[i] == 1) {
+        r.scalar[i] = p.v;
       } else {
-        break;
+        r.scalar[i] = NAN;
       }
     }
-    if (k == name_start || (brace && (k >= rest.size() || rest[k] != '}'))) {
-      out.push_back('$');
-      i = d + 1;
-      continue;
-    }
-    std::string_view name = rest.substr(name_start, k - name_start);
-    if (brace) ++k;
-    i = d + 1 + k;
-    int num = 0;
-    for (char ch : name) {
-      if (ch < '0' || ch > '9' || num >= 100000000) {
-        num = -1;
-        break;
-      }
-      num = num * 10 + (ch - '0');
-    }
-    if (name.size() > 1 && name[0] == '0') num = -1;
-    int idx = -1;
-    if (num >= 0) {
-      idx = num;
-    } else {
-      auto it = named.find(std::string(name));
-      if (it != named.end()) idx = it->second;
-    }
-    if (idx >= 0 && idx < static_cast<int>(groups.size()) && matched[idx]) {
-      out.append(groups[idx].data(), groups[idx].size());
-    }
   }
-  return out;
+  MERIDIAN_RETURN_IF_ERROR(fc.q->AddSamples(-CountPoints(in.matrix)));
+  return r;
 }
 
-bool ValidLabelName(std::string_view s) {
-  if (s.empty()) return false;
-  // Prometheus 3 accepts any valid UTF-8 label name.
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
-    }
-    i += n;
+absl::StatusOr<EvalResult> FnAbsent(const FunctionCall& fc) {
+  Evaluator* ev = fc.ev;
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, ev->Eval(*fc.call.args[0]));
+  std::vector<bool> present(ev->num_steps(), false);
+  for (const auto& s : in.matrix) {
+    for (const Point& p : s.points) present[ev->StepIndex(p.t_ms)] = true;
   }
-  return true;
-}
-
-std::string StringArg(const Expr& e) {
-  const Expr& a = Unwrap(e);
-  if (a.kind == ExprKind::kString) return static_cast<const StringLiteral&>(a).value;
-  return "";
-}
-
-}  // namespace
-
-
-// Merges series that ended up with the same labels (Prometheus's
-// mergeSeriesWithSameLabelset); overlapping points are an error.
-absl::StatusOr<EvalMatrix> MergeSameLabelset(EvalMatrix m) {
-  if (m.size() < 2) return m;
-  absl::flat_hash_map<uint64_t, size_t> first;
-  EvalMatrix out;
-  out.reserve(m.size());
-  for (auto& s : m) {
-    uint64_t h = s.metric.Hash();
-    auto [it, inserted] = first.try_emplace(h, out.size());
-    if (inserted) {
-      out.push_back(std::move(s));
-      continue;
-    }
-    EvalSeries& t = out[it->second];
-    std::vector<Point> pts;
-    pts.reserve(t.points.size() + s.points.size());
-    std::merge(t.points.begin(), t.points.end(), s.points.begin(), s.points.end(),
-               std::back_inserter(pts),
-               [](const Point& a, const Point& b) { return a.t_ms < b.t_ms; });
-    for (size_t i = 1; i < pts.size(); ++i) {
-      if (pts[i].t_ms == pts[i - 1].t_ms) {
-        return absl::FailedPreconditionError(
-            "vector cannot contain metrics with the same labelset");
-      }
-    }
-    t.points = std::move(pts);
-  }
-  return out;
-}
-
-std::string EscapeInvalidUtf8(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size();) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = n > 0 && i + n <= s.size();
-    for (size_t k = 1; ok && k < n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) ok = false;
-    }
-    if (!ok) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\x%02x", c);
-      out.append(buf);
-      ++i;
-      continue;
-    }
-    out.append(s.substr(i, n));
-    i += n;
-  }
-  return out;
-}
-
-absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
-  const std::string& name = c.func->name;
-  const Fn f = LookupFn(name);
-  if (f == Fn::kUnknown) {
-    return absl::InvalidArgumentError(absl::StrCat("unsupported function \"", name, "\""));
+  MERIDIAN_RETURN_IF_ERROR(fc.q->AddSamples(-CountPoints(in.matrix)));
+  EvalSeries s;
+  for (int i = 0; i < ev->num_steps(); ++i) {
+    if (!present[i]) s.points.push_back(Point{ev->StepTime(i), 1});
   }
   EvalResult r;
   r.type = ValueType::kVector;
+  if (!s.points.empty()) {
+    s.metric = AbsentLabels(*fc.call.args[0]);
+    r.matrix.push_back(std::move(s));
+  }
+  return r;
+}
 
-  // Range-vector functions.
-  const int matrix_arg = RangeArgIndex(c);
-  if (matrix_arg >= 0 && f == Fn::kAbsentOT) {
-    std::vector<bool> found(num_steps_);
-    RangeSpec spec;
-    MERIDIAN_RETURN_IF_ERROR(ForEachRangeSeries(
-        *c.args[matrix_arg], &spec,
-        [&](const Labels&, bool, std::span<const Point> pts) -> absl::Status {
-          size_t lo = 0, hi = 0;
-          for (int i = 0; i < num_steps_; ++i) {
-            const int64_t wend = (spec.has_at ? spec.at_ms : StepTime(i)) - spec.offset_ms;
-            while (hi < pts.size() && pts[hi].t_ms <= wend) ++hi;
-            while (lo < pts.size() && pts[lo].t_ms <= wend - spec.range_ms) ++lo;
-            if (lo < hi) found[i] = true;
-          }
-          return absl::OkStatus();
-        }));
+absl::StatusOr<EvalResult> FnTimestamp(const FunctionCall& fc) {
+  const Expr& a = Unwrap(*fc.call.args[0]);
+  EvalResult r;
+  if (a.kind == ExprKind::kVectorSelector) {
+    MERIDIAN_ASSIGN_OR_RETURN(
+        r, fc.ev->EvalVectorSelector(static_cast<const VectorSelector&>(a), true));
+  } else {
+    MERIDIAN_ASSIGN_OR_RETURN(r, fc.ev->Eval(*fc.call.args[0]));
+    for (auto& s : r.matrix) {
+      for (auto& p : s.points) p.v = static_cast<double>(p.t_ms) / 1000;
+    }
+  }
+  for (auto& s : r.matrix) s.drop_name = true;
+  return r;
+}
+
+// days_in_month, day_of_month, day_of_week, day_of_year, hour, minute,
+// month, year: of the step time without an argument.
+absl::StatusOr<EvalResult> FnDate(const FunctionCall& fc) {
+  Evaluator* ev = fc.ev;
+  const Fn f = fc.fn;
+  EvalResult r;
+  r.type = ValueType::kVector;
+  if (fc.call.args.empty()) {
     EvalSeries s;
-    for (int i = 0; i < num_steps_; ++i) {
-      if (!found[i]) s.points.push_back(Point{StepTime(i), 1});
+    for (int i = 0; i < ev->num_steps(); ++i) {
+      s.points.push_back(Point{ev->StepTime(i), DateFn(f, ev->StepTime(i) / 1000)});
     }
-    if (!s.points.empty()) {
-      s.metric = AbsentLabels(*c.args[matrix_arg]);
-      s.drop_name = true;
-      r.matrix.push_back(std::move(s));
-    }
+    MERIDIAN_RETURN_IF_ERROR(fc.q->AddSamples(ev->num_steps()));
+    r.matrix.push_back(std::move(s));
     return r;
   }
-  if (matrix_arg >= 0) {
-    MERIDIAN_RETURN_IF_ERROR(StreamRangeFunction(
-        c, matrix_arg, [&](const Labels& ls, bool drop, std::vector<Point>* pts) -> absl::Status {
-          r.matrix.push_back(EvalSeries{ls, std::move(*pts), drop});
-          return absl::OkStatus();
-        }));
-    return r;
+  MERIDIAN_ASSIGN_OR_RETURN(r, ev->Eval(*fc.call.args[0]));
+  for (auto& s : r.matrix) {
+    s.drop_name = true;
+    for (auto& p : s.points) p.v = DateFn(f, GoFloatToInt64(p.v));
   }
+  return r;
+}
 
-  switch (f) {
-    case Fn::kTime:
-    case Fn::kPi: {
-      r.type = ValueType::kScalar;
-      r.scalar.resize(num_steps_);
-      for (int i = 0; i < num_steps_; ++i) {
-        r.scalar[i] = f == Fn::kPi ? M_PI : static_cast<double>(StepTime(i)) / 1000;
-      }
-      return r;
-    }
-    case Fn::kStep:
-    case Fn::kRange:
-    case Fn::kStart:
-    case Fn::kEnd: {
-      double v = 0;
-      switch (f) {
-        case Fn::kStep: v = static_cast<double>(q_->query_step_ms) / 1000; break;
-        case Fn::kRange:
-          v = static_cast<double>(q_->query_end_ms - q_->query_start_ms) / 1000;
-          break;
-        case Fn::kStart: v = static_cast<double>(q_->query_start_ms) / 1000; break;
-        default: v = static_cast<double>(q_->query_end_ms) / 1000; break;
-      }
-      r.type = ValueType::kScalar;
-      r.scalar.assign(num_steps_, v);
-      return r;
-    }
-    case Fn::kNativeHistogramOnly: {
-      // These read native histogram samples only; float samples are ignored.
-      MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*c.args[0]));
-      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-CountPoints(in.matrix)));
-      return r;
-    }
-    case Fn::kInfo:
-      // Without info-metric enrichment (experimental), info() is the identity.
-      return Eval(*c.args[0]);
-    case Fn::kMinOf:
-    case Fn::kMaxOf: {
-      MERIDIAN_ASSIGN_OR_RETURN(auto a, EvalScalarSteps(this, *c.args[0]));
-      MERIDIAN_ASSIGN_OR_RETURN(auto b, EvalScalarSteps(this, *c.args[1]));
-      r.type = ValueType::kScalar;
-      r.scalar.resize(num_steps_);
-      for (int i = 0; i < num_steps_; ++i) {
-        r.scalar[i] = f == Fn::kMinOf ? GoMin(a[i], b[i]) : GoMax(a[i], b[i]);
-      }
-      return r;
-    }
-    case Fn::kVector: {
-      MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(this, *c.args[0]));
-      EvalSeries s;
-      for (int i = 0; i < num_steps_; ++i) s.points.push_back(Point{StepTime(i), v[i]});
-      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(num_steps_));
-      r.matrix.push_back(std::move(s));
-      return r;
-    }
-    case Fn::kScalar: {
-      MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*c.args[0]));
-      r.type = ValueType::kScalar;
-      r.scalar.assign(num_steps_, NAN);
-      std::vector<int> count(num_steps_, 0);
-      for (const auto& s : in.matrix) {
-        for (const Point& p : s.points) {
-          const int i = StepIndex(p.t_ms);
-          if (++count[i] == 1) {
-            r.scalar[i] = p.v;
-          } else {
-            r.scalar[i] = NAN;
-          }
-        }
-      }
-      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-CountPoints(in.matrix)));
-      return r;
-    }
-    case Fn::kAbsent: {
-      MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*c.args[0]));
-      std::vector<bool> present(num_steps_, false);
-      for (const auto& s : in.matrix) {
-        for (const Point& p : s.points) present[StepIndex(p.t_ms)] = true;
-      }
-      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-CountPoints(in.matrix)));
-      EvalSeries s;
-      for (int i = 0; i < num_steps_; ++i) {
-        if (!present[i]) s.points.push_back(Point{StepTime(i), 1});
-      }
-      if (!s.points.empty()) {
-        s.metric = AbsentLabels(*c.args[0]);
-        r.matrix.push_back(std::move(s));
-      }
-      return r;
-    }
-    case Fn::kTimestamp: {
-      const Expr& a = Unwrap(*c.args[0]);
-      if (a.kind == ExprKind::kVectorSelector) {
-        MERIDIAN_ASSIGN_OR_RETURN(r, EvalVectorSelector(static_cast<const VectorSelector&>(a), true));
-      } else {
-        MERIDIAN_ASSIGN_OR_RETURN(r, Eval(*c.args[0]));
-        for (auto& s : r.matrix) {
-          for (auto& p : s.points) p.v = static_cast<double>(p.t_ms) / 1000;
-        }
-      }
-      for (auto& s : r.matrix) s.drop_name = true;
-      return r;
-    }
-    case Fn::kDaysInMonth:
-    case Fn::kDayOfMonth:
-    case Fn::kDayOfWeek:
-    case Fn::kDayOfYear:
-    case Fn::kHour:
-    case Fn::kMinute:
-    case Fn::kMonth:
-    case Fn::kYear: {
-      if (c.args.empty()) {
-        EvalSeries s;
-        for (int i = 0; i < num_steps_; ++i) {
-          s.points.push_back(Point{StepTime(i), DateFn(f, StepTime(i) / 1000)});
-        }
-        MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(num_steps_));
-        r.matrix.push_back(std::move(s));
-        return r;
-      }
-      MERIDIAN_ASSIGN_OR_RETURN(r, Eval(*c.args[0]));
-      for (auto& s : r.matrix) {
-        s.drop_name = true;
-        for (auto& p : s.points) p.v = DateFn(f, GoFloatToInt64(p.v));
-      }
-      return r;
-    }
-    case Fn::kSort:
-    case Fn::kSortDesc:
-    case Fn::kSortByLabel:
-    case Fn::kSortByLabelDesc: {
-      if (q_->range_query) {
-        q_->annos.Warn(absl::StrCat(
-            "PromQL warning: sort is ineffective for range queries since results are always "
-            "ordered by labels (",
-            q_->Pos(c), ")"));
-      }
-      MERIDIAN_ASSIGN_OR_RETURN(r, Eval(*c.args[0]));
-      if (num_steps_ != 1) return r;
-      auto& m = r.matrix;
-      auto val = [](const EvalSeries& s) { return s.points[0].v; };
-      if (f == Fn::kSort) {
-        std::stable_sort(m.begin(), m.end(), [&](const EvalSeries& x, const EvalSeries& y) {
-          const double a = val(x), b = val(y);
-          return (std::isnan(b) && !std::isnan(a)) || a < b;
-        });
-      } else if (f == Fn::kSortDesc) {
-        std::stable_sort(m.begin(), m.end(), [&](const EvalSeries& x, const EvalSeries& y) {
-          const double a = val(x), b = val(y);
-          return (std::isnan(b) && !std::isnan(a)) || a > b;
-        });
-      } else {
-        std::vector<std::string> names;
-        for (size_t i = 1; i < c.args.size(); ++i) names.push_back(StringArg(*c.args[i]));
-        const bool desc = f == Fn::kSortByLabelDesc;
-        std::stable_sort(m.begin(), m.end(), [&](const EvalSeries& x, const EvalSeries& y) {
-          for (const auto& n : names) {
-            std::string_view a = x.metric.Get(n), b = y.metric.Get(n);
-            if (a == b) continue;
-            return desc ? !NatLess(a, b) : NatLess(a, b);
-          }
-          int cmp = Labels::Compare(x.metric, y.metric);
-          return desc ? cmp > 0 : cmp < 0;
-        });
-      }
-      return r;
-    }
-    case Fn::kHistogramQuantile:
-    case Fn::kHistogramFraction:
-    case Fn::kHistogramQuantiles: {
-      std::vector<std::vector<double>> params;
-      std::string qlabel;
-      const Expr* vec_arg;
-      std::vector<const Expr*> qargs;
-      HistFunc kind;
-      if (f == Fn::kHistogramFraction) {
-        kind = HistFunc::kFraction;
-        vec_arg = c.args[2].get();
-        for (int i = 0; i < 2; ++i) {
-          MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(this, *c.args[i]));
-          params.push_back(std::move(v));
-        }
-      } else {
-        if (f == Fn::kHistogramQuantile) {
-          kind = HistFunc::kQuantile;
-          vec_arg = c.args[1].get();
-          qargs.push_back(c.args[0].get());
-        } else {
-          kind = HistFunc::kQuantiles;
-          vec_arg = c.args[0].get();
-          qlabel = StringArg(*c.args[1]);
-          for (size_t i = 2; i < c.args.size(); ++i) qargs.push_back(c.args[i].get());
-        }
-        for (const Expr* qa : qargs) {
-          MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(this, *qa));
-          for (double q : v) {
-            if (std::isnan(q) || q < 0 || q > 1) {
-              q_->annos.Warn(absl::StrCat(
-                  "PromQL warning: quantile value should be between 0 and 1, got ",
-                  model::FormatGoFloat(q, 'g'), " (", q_->Pos(*qa), ")"));
-            }
-          }
-          params.push_back(std::move(v));
-        }
-      }
-      MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, Eval(*vec_arg));
-      return EvalClassicHistogramFunc(this, q_, kind, *vec_arg, params, qlabel,
-                                      std::move(in.matrix));
-    }
-    case Fn::kLabelReplace: {
-      const std::string dst = StringArg(*c.args[1]);
-      const std::string repl = StringArg(*c.args[2]);
-      const std::string src = StringArg(*c.args[3]);
-      const std::string regex = StringArg(*c.args[4]);
-      RE2::Options opts;
-      opts.set_log_errors(false);
-      opts.set_dot_nl(true);
-      RE2 re("^(?s:" + regex + ")$", opts);
-      if (!re.ok()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("invalid regular expression in label_replace(): ", EscapeInvalidUtf8(regex)));
-      }
-      if (!ValidLabelName(dst)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("invalid destination label name in label_replace(): ", EscapeInvalidUtf8(dst)));
-      }
-      MERIDIAN_ASSIGN_OR_RETURN(r, Eval(*c.args[0]));
-      const int ngroups = re.NumberOfCapturingGroups() + 1;
-      std::vector<re2::StringPiece> groups(ngroups);
-      std::vector<bool> matched_vec(ngroups);
-      for (auto& s : r.matrix) {
-        std::string_view sv = s.metric.Get(src);
-        if (!re.Match(re2::StringPiece(sv.data(), sv.size()), 0, sv.size(), RE2::UNANCHORED,
-                      groups.data(), ngroups)) {
-          continue;
-        }
-        for (int g = 0; g < ngroups; ++g) matched_vec[g] = groups[g].data() != nullptr;
-        std::string res = ExpandTemplate(re, repl, groups, matched_vec);
-        s.metric = LabelsBuilder(s.metric).Set(dst, res).Build();
-        if (dst == kMetricName) s.drop_name = false;
-      }
-      MERIDIAN_ASSIGN_OR_RETURN(r.matrix, MergeSameLabelset(std::move(r.matrix)));
-      return r;
-    }
-    case Fn::kLabelJoin: {
-      const std::string dst = StringArg(*c.args[1]);
-      const std::string sep = StringArg(*c.args[2]);
-      std::vector<std::string> srcs;
-      for (size_t i = 3; i < c.args.size(); ++i) {
-        std::string s = StringArg(*c.args[i]);
-        if (!ValidLabelName(s)) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("invalid source label name in label_join(): ", EscapeInvalidUtf8(s)));
-        }
-        srcs.push_back(std::move(s));
-      }
-      if (!ValidLabelName(dst)) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("invalid destination label name in label_join(): ", EscapeInvalidUtf8(dst)));
-      }
-      MERIDIAN_ASSIGN_OR_RETURN(r, Eval(*c.args[0]));
-      std::vector<std::string> vals(srcs.size());
-      for (auto& s : r.matrix) {
-        for (size_t i = 0; i < srcs.size(); ++i) vals[i] = std::string(s.metric.Get(srcs[i]));
-        s.metric = LabelsBuilder(s.metric).Set(dst, absl::StrJoin(vals, sep)).Build();
-        if (dst == kMetricName) s.drop_name = false;
-      }
-      MERIDIAN_ASSIGN_OR_RETURN(r.matrix, MergeSameLabelset(std::move(r.matrix)));
-      return r;
-    }
-    default:
-      break;
-  }
-
-  // Element-wise float functions over an instant vector.
-  std::vector<std::vector<double>> sargs;
+// Applies `op(v, step, &out)` to every sample of the instant vector that is
+// the first argument, after evaluating the scalar arguments that follow it
+// (one value per step each, in *sargs). A sample for which op returns false
+// is dropped.
+template <typename Op>
+absl::StatusOr<EvalResult> MapSamples(const FunctionCall& fc,
+                                      std::vector<std::vector<double>>* sargs, Op op) {
+  const Call& c = fc.call;
   for (size_t i = 1; i < c.args.size(); ++i) {
-    MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(this, *c.args[i]));
-    sargs.push_back(std::move(v));
+    MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(fc.ev, *c.args[i]));
+    sargs->push_back(std::move(v));
   }
-  MERIDIAN_ASSIGN_OR_RETURN(r, Eval(*c.args[0]));
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult r, fc.ev->Eval(*c.args[0]));
   int64_t removed = 0;
   for (auto& s : r.matrix) {
     s.drop_name = true;
     size_t w = 0;
     for (size_t k = 0; k < s.points.size(); ++k) {
-      const double v = s.points[k].v;
-      const int step = (f == Fn::kRound || f == Fn::kClamp || f == Fn::kClampMin ||
-                        f == Fn::kClampMax)
-                           ? StepIndex(s.points[k].t_ms)
-                           : 0;
       double o;
-      switch (f) {
-        case Fn::kAbs: o = std::fabs(v); break;
-        case Fn::kCeil: o = std::ceil(v); break;
-        case Fn::kFloor: o = std::floor(v); break;
-        case Fn::kExp: o = std::exp(v); break;
-        case Fn::kSqrt: o = std::sqrt(v); break;
-        case Fn::kLn: o = std::log(v); break;
-        case Fn::kLog2: o = std::log2(v); break;
-        case Fn::kLog10: o = std::log10(v); break;
-        case Fn::kSgn: o = v < 0 ? -1 : v > 0 ? 1 : v; break;
-        case Fn::kSin: o = std::sin(v); break;
-        case Fn::kCos: o = std::cos(v); break;
-        case Fn::kTan: o = std::tan(v); break;
-        case Fn::kAsin: o = std::asin(v); break;
-        case Fn::kAcos: o = std::acos(v); break;
-        case Fn::kAtan: o = std::atan(v); break;
-        case Fn::kSinh: o = std::sinh(v); break;
-        case Fn::kCosh: o = std::cosh(v); break;
-        case Fn::kTanh: o = std::tanh(v); break;
-        case Fn::kAsinh: o = std::asinh(v); break;
-        case Fn::kAcosh: o = std::acosh(v); break;
-        case Fn::kAtanh: o = std::atanh(v); break;
-        case Fn::kDeg: o = v * 180 / M_PI; break;
-        case Fn::kRad: o = v * M_PI / 180; break;
-        case Fn::kRound: {
-          const double to_nearest = sargs.empty() ? 1 : sargs[0][step];
-          const double inv = 1.0 / to_nearest;
-          o = std::floor(v * inv + 0.5) / inv;
-          break;
-        }
-        case Fn::kClamp:
-        case Fn::kClampMin:
-        case Fn::kClampMax: {
-          double lo = -INFINITY, hi = INFINITY;
-          if (f == Fn::kClamp) {
-            lo = sargs[0][step];
-            hi = sargs[1][step];
-          } else if (f == Fn::kClampMin) {
-            lo = sargs[0][step];
-          } else {
-            hi = sargs[0][step];
-          }
-          if (hi < lo) continue;
-          o = GoMax(lo, GoMin(hi, v));
-          break;
-        }
-        default:
-          return absl::InvalidArgumentError(absl::StrCat("unsupported function \"", name, "\""));
-      }
+      if (!op(s.points[k].v, s.points[k].t_ms, &o)) continue;
       s.points[w++] = Point{s.points[k].t_ms, o};
     }
     removed += static_cast<int64_t>(s.points.size() - w);
     s.points.resize(w);
   }
   std::erase_if(r.matrix, [](const EvalSeries& s) { return s.points.empty(); });
-  MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-removed));
+  MERIDIAN_RETURN_IF_ERROR(fc.q->AddSamples(-removed));
   return r;
+}
+
+// The element-wise float functions of one argument: abs, ceil, ..., rad.
+absl::StatusOr<EvalResult> FnMath(const FunctionCall& fc) {
+  double (*fn)(double);
+  switch (fc.fn) {
+    case Fn::kAbs: fn = [](double v) { return std::fabs(v); }; break;
+    case Fn::kCeil: fn = [](double v) { return std::ceil(v); }; break;
+    case Fn::kFloor: fn = [](double v) { return std::floor(v); }; break;
+    case Fn::kExp: fn = [](double v) { return std::exp(v); }; break;
+    case Fn::kSqrt: fn = [](double v) { return std::sqrt(v); }; break;
+    case Fn::kLn: fn = [](double v) { return std::log(v); }; break;
+    case Fn::kLog2: fn = [](double v) { return std::log2(v); }; break;
+    case Fn::kLog10: fn = [](double v) { return std::log10(v); }; break;
+    case Fn::kSgn: fn = [](double v) { return v < 0 ? -1 : v > 0 ? 1 : v; }; break;
+    case Fn::kSin: fn = [](double v) { return std::sin(v); }; break;
+    case Fn::kCos: fn = [](double v) { return std::cos(v); }; break;
+    case Fn::kTan: fn = [](double v) { return std::tan(v); }; break;
+    case Fn::kAsin: fn = [](double v) { return std::asin(v); }; break;
+    case Fn::kAcos: fn = [](double v) { return std::acos(v); }; break;
+    case Fn::kAtan: fn = [](double v) { return std::atan(v); }; break;
+    case Fn::kSinh: fn = [](double v) { return std::sinh(v); }; break;
+    case Fn::kCosh: fn = [](double v) { return std::cosh(v); }; break;
+    case Fn::kTanh: fn = [](double v) { return std::tanh(v); }; break;
+    case Fn::kAsinh: fn = [](double v) { return std::asinh(v); }; break;
+    case Fn::kAcosh: fn = [](double v) { return std::acosh(v); }; break;
+    case Fn::kAtanh: fn = [](double v) { return std::atanh(v); }; break;
+    case Fn::kDeg: fn = [](double v) { return v * 180 / M_PI; }; break;
+    case Fn::kRad: fn = [](double v) { return v * M_PI / 180; }; break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("unsupported function \"", fc.call.func->name, "\""));
+  }
+  std::vector<std::vector<double>> sargs;
+  return MapSamples(fc, &sargs, [fn](double v, int64_t, double* o) {
+    *o = fn(v);
+    return true;
+  });
+}
+
+// round(v, to_nearest = 1).
+absl::StatusOr<EvalResult> FnRound(const FunctionCall& fc) {
+  std::vector<std::vector<double>> sargs;
+  Evaluator* ev = fc.ev;
+  return MapSamples(fc, &sargs, [&](double v, int64_t t_ms, double* o) {
+    const double to_nearest = sargs.empty() ? 1 : sargs[0][ev->StepIndex(t_ms)];
+    const double inv = 1.0 / to_nearest;
+    *o = std::floor(v * inv + 0.5) / inv;
+    return true;
+  });
+}
+
+// clamp(v, min, max), clamp_min(v, min), clamp_max(v, max); clamp drops
+// every sample of a step where max < min.
+absl::StatusOr<EvalResult> FnClamp(const FunctionCall& fc) {
+  std::vector<std::vector<double>> sargs;
+  Evaluator* ev = fc.ev;
+  const Fn f = fc.fn;
+  return MapSamples(fc, &sargs, [&](double v, int64_t t_ms, double* o) {
+    const int step = ev->StepIndex(t_ms);
+    double lo = -INFINITY, hi = INFINITY;
+    if (f == Fn::kClamp) {
+      lo = sargs[0][step];
+      hi = sargs[1][step];
+    } else if (f == Fn::kClampMin) {
+      lo = sargs[0][step];
+    } else {
+      hi = sargs[0][step];
+    }
+    if (hi < lo) return false;
+    *o = GoMax(lo, GoMin(hi, v));
+    return true;
+  });
+}
+
+}  // namespace
+
+// The function table, as Prometheus's FunctionCalls: name -> handler. The
+// parser's table (functions.cc) gives each function's signature; a function
+// it knows and this table does not is "unsupported".
+const FunctionDef* LookupFunction(std::string_view name) {
+  struct Entry {
+    std::string_view name;
+    Fn fn;
+    FunctionHandler handler;
+  };
+  static const Entry kEntries[] = {
+      // Functions of a range vector.
+      {"rate", Fn::kRate, FnRangeVector},
+      {"increase", Fn::kIncrease, FnRangeVector},
+      {"delta", Fn::kDelta, FnRangeVector},
+      {"irate", Fn::kIrate, FnRangeVector},
+      {"idelta", Fn::kIdelta, FnRangeVector},
+      {"deriv", Fn::kDeriv, FnRangeVector},
+      {"predict_linear", Fn::kPredictLinear, FnRangeVector},
+      {"changes", Fn::kChanges, FnRangeVector},
+      {"resets", Fn::kResets, FnRangeVector},
+      {"avg_over_time", Fn::kAvgOT, FnRangeVector},
+      {"min_over_time", Fn::kMinOT, FnRangeVector},
+      {"max_over_time", Fn::kMaxOT, FnRangeVector},
+      {"sum_over_time", Fn::kSumOT, FnRangeVector},
+      {"count_over_time", Fn::kCountOT, FnRangeVector},
+      {"last_over_time", Fn::kLastOT, FnRangeVector},
+      {"first_over_time", Fn::kFirstOT, FnRangeVector},
+      {"present_over_time", Fn::kPresentOT, FnRangeVector},
+      {"stddev_over_time", Fn::kStddevOT, FnRangeVector},
+      {"stdvar_over_time", Fn::kStdvarOT, FnRangeVector},
+      {"mad_over_time", Fn::kMadOT, FnRangeVector},
+      {"quantile_over_time", Fn::kQuantileOT, FnRangeVector},
+      {"ts_of_min_over_time", Fn::kTsMinOT, FnRangeVector},
+      {"ts_of_max_over_time", Fn::kTsMaxOT, FnRangeVector},
+      {"ts_of_first_over_time", Fn::kTsFirstOT, FnRangeVector},
+      {"ts_of_last_over_time", Fn::kTsLastOT, FnRangeVector},
+      {"double_exponential_smoothing", Fn::kDoubleExpSmoothing, FnRangeVector},
+      {"holt_winters", Fn::kDoubleExpSmoothing, FnRangeVector},
+      {"absent_over_time", Fn::kAbsentOT, FnAbsentOverTime},
+      // Element-wise float functions.
+      {"abs", Fn::kAbs, FnMath},
+      {"ceil", Fn::kCeil, FnMath},
+      {"floor", Fn::kFloor, FnMath},
+      {"exp", Fn::kExp, FnMath},
+      {"sqrt", Fn::kSqrt, FnMath},
+      {"ln", Fn::kLn, FnMath},
+      {"log2", Fn::kLog2, FnMath},
+      {"log10", Fn::kLog10, FnMath},
+      {"sgn", Fn::kSgn, FnMath},
+      {"sin", Fn::kSin, FnMath},
+      {"cos", Fn::kCos, FnMath},
+      {"tan", Fn::kTan, FnMath},
+      {"asin", Fn::kAsin, FnMath},
+      {"acos", Fn::kAcos, FnMath},
+      {"atan", Fn::kAtan, FnMath},
+      {"sinh", Fn::kSinh, FnMath},
+      {"cosh", Fn::kCosh, FnMath},
+      {"tanh", Fn::kTanh, FnMath},
+      {"asinh", Fn::kAsinh, FnMath},
+      {"acosh", Fn::kAcosh, FnMath},
+      {"atanh", Fn::kAtanh, FnMath},
+      {"deg", Fn::kDeg, FnMath},
+      {"rad", Fn::kRad, FnMath},
+      {"round", Fn::kRound, FnRound},
+      {"clamp", Fn::kClamp, FnClamp},
+      {"clamp_min", Fn::kClampMin, FnClamp},
+      {"clamp_max", Fn::kClampMax, FnClamp},
+      // Scalars of the step and of the query.
+      {"time", Fn::kTime, FnTimeOrPi},
+      {"pi", Fn::kPi, FnTimeOrPi},
+      {"step", Fn::kStep, FnQueryParam},
+      {"range", Fn::kRange, FnQueryParam},
+      {"start", Fn::kStart, FnQueryParam},
+      {"end", Fn::kEnd, FnQueryParam},
+      {"min_of", Fn::kMinOf, FnMinMaxOf},
+      {"max_of", Fn::kMaxOf, FnMinMaxOf},
+      // Conversions and presence.
+      {"vector", Fn::kVector, FnVector},
+      {"scalar", Fn::kScalar, FnScalar},
+      {"absent", Fn::kAbsent, FnAbsent},
+      {"timestamp", Fn::kTimestamp, FnTimestamp},
+      // Dates.
+      {"days_in_month", Fn::kDaysInMonth, FnDate},
+      {"day_of_month", Fn::kDayOfMonth, FnDate},
+      {"day_of_week", Fn::kDayOfWeek, FnDate},
+      {"day_of_year", Fn::kDayOfYear, FnDate},
+      {"hour", Fn::kHour, FnDate},
+      {"minute", Fn::kMinute, FnDate},
+      {"month", Fn::kMonth, FnDate},
+      {"year", Fn::kYear, FnDate},
+      // Order and labels (functions_label.cc).
+      {"sort", Fn::kSort, FnSort},
+      {"sort_desc", Fn::kSortDesc, FnSort},
+      {"sort_by_label", Fn::kSortByLabel, FnSortByLabel},
+      {"sort_by_label_desc", Fn::kSortByLabelDesc, FnSortByLabel},
+      {"label_replace", Fn::kLabelReplace, FnLabelReplace},
+      {"label_join", Fn::kLabelJoin, FnLabelJoin},
+      // Classic histograms (histogram.cc).
+      {"histogram_quantile", Fn::kHistogramQuantile, FnHistogramQuantile},
+      {"histogram_quantiles", Fn::kHistogramQuantiles, FnHistogramQuantile},
+      {"histogram_fraction", Fn::kHistogramFraction, FnHistogramFraction},
+      // Native histograms, which this store does not hold.
+      {"histogram_avg", Fn::kNativeHistogramOnly, FnNativeHistogramOnly},
+      {"histogram_count", Fn::kNativeHistogramOnly, FnNativeHistogramOnly},
+      {"histogram_sum", Fn::kNativeHistogramOnly, FnNativeHistogramOnly},
+      {"histogram_stddev", Fn::kNativeHistogramOnly, FnNativeHistogramOnly},
+      {"histogram_stdvar", Fn::kNativeHistogramOnly, FnNativeHistogramOnly},
+      {"info", Fn::kInfo, FnInfo},
+  };
+  static const auto* table = [] {
+    auto* t = new absl::flat_hash_map<std::string_view, FunctionDef>();
+    for (const Entry& e : kEntries) t->emplace(e.name, FunctionDef{e.fn, e.handler});
+    return t;
+  }();
+  auto it = table->find(name);
+  return it == table->end() ? nullptr : &it->second;
+}
+
+Fn LookupFn(std::string_view name) {
+  const FunctionDef* def = LookupFunction(name);
+  return def == nullptr ? Fn::kUnknown : def->fn;
+}
+
+absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
+  const FunctionDef* def = LookupFunction(c.func->name);
+  if (def == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported function \"", c.func->name, "\""));
+  }
+  return def->handler(FunctionCall{this, q_, c, def->fn});
 }
 
 }  // namespace meridian::promql::eval

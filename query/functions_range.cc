@@ -357,4 +357,50 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
       });
 }
 
+// rate, increase, *_over_time and every other function of a range vector
+// but absent_over_time.
+absl::StatusOr<EvalResult> FnRangeVector(const FunctionCall& fc) {
+  EvalResult r;
+  r.type = ValueType::kVector;
+  MERIDIAN_RETURN_IF_ERROR(fc.ev->StreamRangeFunction(
+      fc.call, Evaluator::RangeArgIndex(fc.call),
+      [&](const Labels& ls, bool drop, std::vector<Point>* pts) -> absl::Status {
+        r.matrix.push_back(EvalSeries{ls, std::move(*pts), drop});
+        return absl::OkStatus();
+      }));
+  return r;
+}
+
+absl::StatusOr<EvalResult> FnAbsentOverTime(const FunctionCall& fc) {
+  Evaluator* ev = fc.ev;
+  const int num_steps = ev->num_steps();
+  const int matrix_arg = Evaluator::RangeArgIndex(fc.call);
+  EvalResult r;
+  r.type = ValueType::kVector;
+  std::vector<bool> found(num_steps);
+  Evaluator::RangeSpec spec;
+  MERIDIAN_RETURN_IF_ERROR(ev->ForEachRangeSeries(
+      *fc.call.args[matrix_arg], &spec,
+      [&](const Labels&, bool, std::span<const Point> pts) -> absl::Status {
+        size_t lo = 0, hi = 0;
+        for (int i = 0; i < num_steps; ++i) {
+          const int64_t wend = (spec.has_at ? spec.at_ms : ev->StepTime(i)) - spec.offset_ms;
+          while (hi < pts.size() && pts[hi].t_ms <= wend) ++hi;
+          while (lo < pts.size() && pts[lo].t_ms <= wend - spec.range_ms) ++lo;
+          if (lo < hi) found[i] = true;
+        }
+        return absl::OkStatus();
+      }));
+  EvalSeries s;
+  for (int i = 0; i < num_steps; ++i) {
+    if (!found[i]) s.points.push_back(Point{ev->StepTime(i), 1});
+  }
+  if (!s.points.empty()) {
+    s.metric = AbsentLabels(*fc.call.args[matrix_arg]);
+    s.drop_name = true;
+    r.matrix.push_back(std::move(s));
+  }
+  return r;
+}
+
 }  // namespace meridian::promql::eval

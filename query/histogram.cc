@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "model/gofloat.h"
 #include "query/eval.h"
+#include "query/functions_internal.h"
 
 namespace meridian::promql::eval {
 namespace {
@@ -263,6 +264,66 @@ absl::StatusOr<EvalResult> EvalClassicHistogramFunc(
   r.matrix = acc.Take();
   MERIDIAN_RETURN_IF_ERROR(q->AddSamples(CountPoints(r.matrix) - CountPoints(in)));
   return r;
+}
+
+namespace {
+
+// The quantile arguments `qargs` of histogram_quantile(s), one value per
+// step each, with a warning for each value outside [0, 1].
+absl::StatusOr<std::vector<std::vector<double>>> QuantileParams(
+    const FunctionCall& fc, const std::vector<const Expr*>& qargs) {
+  std::vector<std::vector<double>> params;
+  for (const Expr* qa : qargs) {
+    MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(fc.ev, *qa));
+    for (double q : v) {
+      if (std::isnan(q) || q < 0 || q > 1) {
+        fc.q->annos.Warn(absl::StrCat(
+            "PromQL warning: quantile value should be between 0 and 1, got ",
+            model::FormatGoFloat(q, 'g'), " (", fc.q->Pos(*qa), ")"));
+      }
+    }
+    params.push_back(std::move(v));
+  }
+  return params;
+}
+
+}  // namespace
+
+// histogram_quantile(q, v) and histogram_quantiles(v, label, q...).
+absl::StatusOr<EvalResult> FnHistogramQuantile(const FunctionCall& fc) {
+  const Call& c = fc.call;
+  std::string qlabel;
+  const Expr* vec_arg;
+  std::vector<const Expr*> qargs;
+  HistFunc kind;
+  if (fc.fn == Fn::kHistogramQuantile) {
+    kind = HistFunc::kQuantile;
+    vec_arg = c.args[1].get();
+    qargs.push_back(c.args[0].get());
+  } else {
+    kind = HistFunc::kQuantiles;
+    vec_arg = c.args[0].get();
+    qlabel = StringArg(*c.args[1]);
+    for (size_t i = 2; i < c.args.size(); ++i) qargs.push_back(c.args[i].get());
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(auto params, QuantileParams(fc, qargs));
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, fc.ev->Eval(*vec_arg));
+  return EvalClassicHistogramFunc(fc.ev, fc.q, kind, *vec_arg, params, qlabel,
+                                  std::move(in.matrix));
+}
+
+// histogram_fraction(lower, upper, v).
+absl::StatusOr<EvalResult> FnHistogramFraction(const FunctionCall& fc) {
+  const Call& c = fc.call;
+  std::vector<std::vector<double>> params;
+  const Expr* vec_arg = c.args[2].get();
+  for (int i = 0; i < 2; ++i) {
+    MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(fc.ev, *c.args[i]));
+    params.push_back(std::move(v));
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(EvalResult in, fc.ev->Eval(*vec_arg));
+  return EvalClassicHistogramFunc(fc.ev, fc.q, HistFunc::kFraction, *vec_arg, params, "",
+                                  std::move(in.matrix));
 }
 
 }  // namespace meridian::promql::eval
