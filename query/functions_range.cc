@@ -97,6 +97,99 @@ double Variance(std::span<const Point> w) {
   return (aux + caux) / count;
 }
 
+// avg_over_time: Kahan summation, switching to an incremental mean when
+// the sum overflows.
+double AvgOverTime(std::span<const Point> w) {
+  double sum = w[0].v, count = 1, mean = 0, kc = 0;
+  bool incremental = false;
+  for (size_t i = 1; i < w.size(); ++i) {
+    const double v = w[i].v;
+    count = static_cast<double>(i + 1);
+    if (!incremental) {
+      double ns = sum, nc = kc;
+      KahanInc(v, &ns, &nc);
+      if (!std::isinf(ns)) {
+        sum = ns;
+        kc = nc;
+        continue;
+      }
+      incremental = true;
+      mean = sum / (count - 1);
+      kc /= (count - 1);
+    }
+    const double q = (count - 1) / count;
+    double m = q * mean, mc = q * kc;
+    KahanInc(v / count, &m, &mc);
+    mean = m;
+    kc = mc;
+  }
+  return incremental ? mean + kc : sum / count + kc / count;
+}
+
+// min_over_time, max_over_time and ts_of_{min,max}_over_time.
+double Extremum(Fn f, std::span<const Point> w) {
+  double best = w[0].v;
+  int64_t best_t = w[0].t_ms;
+  for (const Point& p : w) {
+    bool take;
+    switch (f) {
+      case Fn::kMaxOT: take = p.v > best || std::isnan(best); break;
+      case Fn::kMinOT: take = p.v < best || std::isnan(best); break;
+      case Fn::kTsMaxOT: take = p.v >= best || std::isnan(best); break;
+      default: take = p.v <= best || std::isnan(best); break;
+    }
+    if (take) {
+      best = p.v;
+      best_t = p.t_ms;
+    }
+  }
+  return (f == Fn::kMinOT || f == Fn::kMaxOT) ? best : static_cast<double>(best_t) / 1000;
+}
+
+// mad_over_time: the median absolute deviation.
+double MadOverTime(std::span<const Point> w) {
+  for (const Point& p : w) {
+    if (std::isnan(p.v)) return NAN;
+  }
+  std::vector<double> vals;
+  vals.reserve(w.size());
+  for (const Point& p : w) vals.push_back(p.v);
+  const double median = QuantileOf(0.5, &vals);
+  vals.clear();
+  for (const Point& p : w) vals.push_back(std::fabs(p.v - median));
+  return QuantileOf(0.5, &vals);
+}
+
+// double_exponential_smoothing (holt_winters): false when it yields no
+// sample; *err is set for a bad smoothing or trend factor.
+bool DoubleExpSmoothing(std::span<const Point> w, const Window& c, double* out,
+                        absl::Status* err) {
+  const double sf = c.a, tf = c.b;
+  // Go's %f: strconv 'f' with 6 decimals, "+Inf" (printf would say "inf").
+  if (sf <= 0 || sf >= 1) {
+    *err = absl::FailedPreconditionError(absl::StrCat(
+        "invalid smoothing factor. Expected: 0 < sf < 1, got: ", model::FormatGoFloat(sf, 'f', 6)));
+    return false;
+  }
+  if (tf <= 0 || tf >= 1) {
+    *err = absl::FailedPreconditionError(absl::StrCat(
+        "invalid trend factor. Expected: 0 < tf < 1, got: ", model::FormatGoFloat(tf, 'f', 6)));
+    return false;
+  }
+  const size_t l = w.size();
+  if (l < 2) return false;
+  double s0 = 0, s1 = w[0].v, b = w[1].v - w[0].v;
+  for (size_t i = 1; i < l; ++i) {
+    const double x = sf * w[i].v;
+    if (i - 1 != 0) b = tf * (s1 - s0) + (1 - tf) * b;
+    const double y = (1 - sf) * (s1 + b);
+    s0 = s1;
+    s1 = x + y;
+  }
+  *out = s1;
+  return true;
+}
+
 // Computes a range function over one window. Returns false when the
 // function yields no sample; *err is set on an execution error.
 bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl::Status* err) {
@@ -148,55 +241,11 @@ bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl:
       *out = n;
       return true;
     }
-    case Fn::kAvgOT: {
-      double sum = w[0].v, count = 1, mean = 0, kc = 0;
-      bool incremental = false;
-      for (size_t i = 1; i < w.size(); ++i) {
-        const double v = w[i].v;
-        count = static_cast<double>(i + 1);
-        if (!incremental) {
-          double ns = sum, nc = kc;
-          KahanInc(v, &ns, &nc);
-          if (!std::isinf(ns)) {
-            sum = ns;
-            kc = nc;
-            continue;
-          }
-          incremental = true;
-          mean = sum / (count - 1);
-          kc /= (count - 1);
-        }
-        const double q = (count - 1) / count;
-        double m = q * mean, mc = q * kc;
-        KahanInc(v / count, &m, &mc);
-        mean = m;
-        kc = mc;
-      }
-      *out = incremental ? mean + kc : sum / count + kc / count;
-      return true;
-    }
+    case Fn::kAvgOT: *out = AvgOverTime(w); return true;
     case Fn::kMinOT:
     case Fn::kMaxOT:
     case Fn::kTsMinOT:
-    case Fn::kTsMaxOT: {
-      double best = w[0].v;
-      int64_t best_t = w[0].t_ms;
-      for (const Point& p : w) {
-        bool take;
-        switch (f) {
-          case Fn::kMaxOT: take = p.v > best || std::isnan(best); break;
-          case Fn::kMinOT: take = p.v < best || std::isnan(best); break;
-          case Fn::kTsMaxOT: take = p.v >= best || std::isnan(best); break;
-          default: take = p.v <= best || std::isnan(best); break;
-        }
-        if (take) {
-          best = p.v;
-          best_t = p.t_ms;
-        }
-      }
-      *out = (f == Fn::kMinOT || f == Fn::kMaxOT) ? best : static_cast<double>(best_t) / 1000;
-      return true;
-    }
+    case Fn::kTsMaxOT: *out = Extremum(f, w); return true;
     case Fn::kSumOT: {
       double sum = 0, kc = 0;
       for (const Point& p : w) KahanInc(p.v, &sum, &kc);
@@ -211,22 +260,7 @@ bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl:
     case Fn::kTsLastOT: *out = static_cast<double>(w.back().t_ms) / 1000; return true;
     case Fn::kStddevOT: *out = std::sqrt(Variance(w)); return true;
     case Fn::kStdvarOT: *out = Variance(w); return true;
-    case Fn::kMadOT: {
-      for (const Point& p : w) {
-        if (std::isnan(p.v)) {
-          *out = NAN;
-          return true;
-        }
-      }
-      std::vector<double> vals;
-      vals.reserve(w.size());
-      for (const Point& p : w) vals.push_back(p.v);
-      const double median = QuantileOf(0.5, &vals);
-      vals.clear();
-      for (const Point& p : w) vals.push_back(std::fabs(p.v - median));
-      *out = QuantileOf(0.5, &vals);
-      return true;
-    }
+    case Fn::kMadOT: *out = MadOverTime(w); return true;
     case Fn::kQuantileOT: {
       std::vector<double> vals;
       vals.reserve(w.size());
@@ -234,32 +268,7 @@ bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl:
       *out = QuantileOf(c.a, &vals);
       return true;
     }
-    case Fn::kDoubleExpSmoothing: {
-      const double sf = c.a, tf = c.b;
-      // Go's %f: strconv 'f' with 6 decimals, "+Inf" (printf would say "inf").
-      if (sf <= 0 || sf >= 1) {
-        *err = absl::FailedPreconditionError(absl::StrCat(
-            "invalid smoothing factor. Expected: 0 < sf < 1, got: ", model::FormatGoFloat(sf, 'f', 6)));
-        return false;
-      }
-      if (tf <= 0 || tf >= 1) {
-        *err = absl::FailedPreconditionError(absl::StrCat(
-            "invalid trend factor. Expected: 0 < tf < 1, got: ", model::FormatGoFloat(tf, 'f', 6)));
-        return false;
-      }
-      const size_t l = w.size();
-      if (l < 2) return false;
-      double s0 = 0, s1 = w[0].v, b = w[1].v - w[0].v;
-      for (size_t i = 1; i < l; ++i) {
-        const double x = sf * w[i].v;
-        if (i - 1 != 0) b = tf * (s1 - s0) + (1 - tf) * b;
-        const double y = (1 - sf) * (s1 + b);
-        s0 = s1;
-        s1 = x + y;
-      }
-      *out = s1;
-      return true;
-    }
+    case Fn::kDoubleExpSmoothing: return DoubleExpSmoothing(w, c, out, err);
     default:
       return false;
   }
