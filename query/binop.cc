@@ -87,6 +87,255 @@ Labels MatchLabels(const Labels& ls, const VectorMatching& m) {
   return b.Build();
 }
 
+// One vector/vector arithmetic or comparison operation (Prometheus's
+// VectorBinop), in named steps: the sides and their match signatures
+// (constructor), the result labels of a pair (ResultLabels, resultMetric),
+// then either whole series paired once when the pairing cannot change
+// between steps (PairSeries, ApplyPairs), or matching step by step
+// (IndexOneSide, MatchStep) with Prometheus's cardinality checks.
+class VectorBinop {
+ public:
+  VectorBinop(Evaluator* ev, QueryContext* q, const BinaryExpr& b, const VectorMatching& m,
+              const EvalMatrix& l, const EvalMatrix& r)
+      : ev_(ev),
+        q_(q),
+        b_(b),
+        m_(m),
+        swapped_(m.card == Cardinality::kOneToMany),
+        many_(swapped_ ? r : l),
+        one_(swapped_ ? l : r),
+        cmp_(IsCmpOp(b.op)),
+        drop_op_name_(DropsMetricName(b.op)),
+        msig_(many_.size()),
+        osig_(one_.size()) {
+    const std::vector<std::string> ign = IgnoringNames(m);
+    for (size_t i = 0; i < many_.size(); ++i) msig_[i] = MatchSignature(many_[i].metric, m, ign);
+    for (size_t i = 0; i < one_.size(); ++i) osig_[i] = MatchSignature(one_[i].metric, m, ign);
+  }
+
+  // The output series (possibly with empty ones dropped).
+  absl::StatusOr<EvalMatrix> Run() {
+    std::vector<int> pair;
+    std::vector<Labels> labels;
+    std::vector<uint64_t> hashes;
+    if (PairSeries(&pair, &labels, &hashes)) {
+      MERIDIAN_RETURN_IF_ERROR(ApplyPairs(pair, &labels, hashes));
+      return acc_.Take();
+    }
+    StepCursor mc(&many_), oc(&one_);
+    one_val_.resize(one_.size());
+    for (int step = 0; step < ev_->num_steps(); ++step) {
+      if ((step & 63) == 63) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+      MERIDIAN_RETURN_IF_ERROR(MatchStep(ev_->StepTime(step), &mc, &oc));
+    }
+    EvalMatrix out = acc_.Take();
+    std::erase_if(out, [](const EvalSeries& s) { return s.points.empty(); });
+    return out;
+  }
+
+ private:
+  // An accumulator series and the hash of its labels.
+  struct OutRef {
+    int series;
+    uint64_t hash;
+  };
+
+  // The labels of the result of many_[i] op one_[j] (resultMetric).
+  Labels ResultLabels(size_t i, size_t j) const {
+    LabelsBuilder lb(many_[i].metric);
+    if (drop_op_name_) lb.Del(kMetricName);
+    if (m_.card == Cardinality::kOneToOne) {
+      if (m_.on) {
+        lb.Keep(m_.matching_labels);
+      } else {
+        for (const auto& n : m_.matching_labels) lb.Del(n);
+      }
+    }
+    for (const auto& n : m_.include) {
+      std::string_view v = one_[j].metric.Get(n);
+      if (!v.empty()) {
+        lb.Set(n, v);
+      } else {
+        lb.Del(n);
+      }
+    }
+    return lb.Build();
+  }
+
+  // Whether the result of a pair drops its name: delayed for comparisons.
+  bool DropName(size_t i) const { return b_.return_bool || (cmp_ && many_[i].drop_name); }
+
+  // The accumulator series of pair (i, j), created on first use.
+  OutRef OutputFor(size_t i, size_t j) {
+    uint64_t key = static_cast<uint64_t>(i) * one_.size() + j;
+    auto it = out_cache_.find(key);
+    if (it != out_cache_.end()) return it->second;
+    Labels ls = ResultLabels(i, j);
+    uint64_t h = ls.Hash();
+    int idx = acc_.SeriesFor(h, DropName(i), [&] { return std::move(ls); });
+    OutRef ref{idx, h};
+    out_cache_.emplace(key, ref);
+    return ref;
+  }
+
+  // When every signature is unique on the "one" side (and on the "many"
+  // side for one-to-one), and no two pairs share a result label set, the
+  // pairs are the same at every step and no matching error can occur:
+  // returns true with (*pair)[i] = the one-side partner of many_[i] (or -1)
+  // and the result labels and their hashes.
+  bool PairSeries(std::vector<int>* pair, std::vector<Labels>* labels,
+                  std::vector<uint64_t>* hashes) const {
+    absl::flat_hash_map<uint64_t, int> one_of_sig;
+    bool fast = true;
+    for (size_t j = 0; j < one_.size() && fast; ++j) {
+      fast = one_of_sig.try_emplace(osig_[j], static_cast<int>(j)).second;
+    }
+    if (fast && m_.card == Cardinality::kOneToOne) {
+      absl::flat_hash_set<uint64_t> seen;
+      for (size_t i = 0; i < many_.size() && fast; ++i) fast = seen.insert(msig_[i]).second;
+    }
+    pair->assign(many_.size(), -1);
+    if (fast) {
+      absl::flat_hash_set<uint64_t> seen;
+      labels->resize(many_.size());
+      hashes->resize(many_.size());
+      for (size_t i = 0; i < many_.size() && fast; ++i) {
+        auto it = one_of_sig.find(msig_[i]);
+        if (it == one_of_sig.end()) continue;
+        (*pair)[i] = it->second;
+        (*labels)[i] = ResultLabels(i, static_cast<size_t>(it->second));
+        (*hashes)[i] = (*labels)[i].Hash();
+        fast = seen.insert((*hashes)[i]).second;
+      }
+    }
+    return fast;
+  }
+
+  // Walks each pair's points together, series by series.
+  absl::Status ApplyPairs(const std::vector<int>& pair, std::vector<Labels>* labels,
+                          const std::vector<uint64_t>& hashes) {
+    for (size_t i = 0; i < many_.size(); ++i) {
+      if (pair[i] < 0) continue;
+      if ((i & 1023) == 1023) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+      const auto& mp = many_[i].points;
+      const auto& op = one_[pair[i]].points;
+      int idx = -1;
+      size_t a = 0, bi = 0;
+      while (a < mp.size() && bi < op.size()) {
+        if (mp[a].t_ms < op[bi].t_ms) {
+          ++a;
+          continue;
+        }
+        if (op[bi].t_ms < mp[a].t_ms) {
+          ++bi;
+          continue;
+        }
+        double fl = mp[a].v, fr = op[bi].v;
+        if (swapped_) std::swap(fl, fr);
+        double val;
+        bool keep = ElemBinop(b_.op, fl, fr, &val);
+        if (b_.return_bool) {
+          val = keep ? 1 : 0;
+          keep = true;
+        }
+        if (keep) {
+          if (idx < 0) {
+            idx = acc_.SeriesFor(hashes[i], DropName(i), [&] { return std::move((*labels)[i]); });
+          }
+          MERIDIAN_RETURN_IF_ERROR(acc_.Add(idx, mp[a].t_ms, val));
+        }
+        ++a;
+        ++bi;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Indexes the one-side samples at `ts` by signature into one_by_sig_ and
+  // one_val_; two with one signature are the "found duplicate series" error.
+  absl::Status IndexOneSide(int64_t ts, StepCursor* oc) {
+    one_by_sig_.clear();
+    for (size_t j = 0; j < one_.size(); ++j) {
+      double v;
+      if (!oc->At(j, ts, &v)) continue;
+      one_val_[j] = v;
+      auto [it, inserted] = one_by_sig_.try_emplace(osig_[j], static_cast<int>(j));
+      if (!inserted) return DuplicateSeriesError(static_cast<size_t>(it->second), j);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status DuplicateSeriesError(size_t first, size_t j) const {
+    const Labels* a = &one_[first].metric;
+    const Labels* b2 = &one_[j].metric;
+    if (Labels::Compare(*b2, *a) < 0) std::swap(a, b2);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "found duplicate series for the match group ",
+        LabelsString(MatchLabels(one_[j].metric, m_)), " on the ",
+        swapped_ ? "left" : "right", " hand-side of the operation: [", LabelsString(*a),
+        ", ", LabelsString(*b2),
+        "];many-to-many matching not allowed: matching labels must be unique on one side"));
+  }
+
+  // Matches the samples of one step: each many-side sample with the
+  // one-side sample of its signature, with the cardinality checks.
+  absl::Status MatchStep(int64_t ts, StepCursor* mc, StepCursor* oc) {
+    MERIDIAN_RETURN_IF_ERROR(IndexOneSide(ts, oc));
+    if (one_by_sig_.empty()) return absl::OkStatus();
+    matched_sigs_.clear();
+    matched_results_.clear();
+    for (size_t i = 0; i < many_.size(); ++i) {
+      double mv;
+      if (!mc->At(i, ts, &mv)) continue;
+      auto it = one_by_sig_.find(msig_[i]);
+      if (it == one_by_sig_.end()) continue;
+      const size_t j = static_cast<size_t>(it->second);
+      double fl = mv, fr = one_val_[j];
+      if (swapped_) std::swap(fl, fr);
+      // Matching errors are found even for elements a comparison filters out.
+      if (m_.card == Cardinality::kOneToOne && !matched_sigs_.insert(msig_[i]).second) {
+        return absl::FailedPreconditionError(
+            "multiple matches for labels: many-to-one matching must be explicit "
+            "(group_left/group_right)");
+      }
+      double val;
+      bool keep = ElemBinop(b_.op, fl, fr, &val);
+      if (b_.return_bool) {
+        val = keep ? 1 : 0;
+      } else if (!keep) {
+        continue;
+      }
+      OutRef ref = OutputFor(i, j);
+      if (m_.card != Cardinality::kOneToOne &&
+          !matched_results_.insert({msig_[i], ref.hash}).second) {
+        return absl::FailedPreconditionError(
+            "multiple matches for labels: grouping labels must ensure unique matches");
+      }
+      MERIDIAN_RETURN_IF_ERROR(acc_.Add(ref.series, ts, val));
+    }
+    return absl::OkStatus();
+  }
+
+  Evaluator* ev_;
+  QueryContext* q_;
+  const BinaryExpr& b_;
+  const VectorMatching& m_;
+  const bool swapped_;      // group_right: the "many" side is the right one
+  const EvalMatrix& many_;
+  const EvalMatrix& one_;
+  const bool cmp_;
+  const bool drop_op_name_;
+  std::vector<uint64_t> msig_, osig_;  // match signatures
+  SeriesAccumulator acc_;
+  // (many index, one index) -> accumulator series, and the result label hash.
+  absl::flat_hash_map<uint64_t, OutRef> out_cache_;
+  // Per-step state of MatchStep, kept to reuse allocations.
+  absl::flat_hash_map<uint64_t, int> one_by_sig_;
+  std::vector<double> one_val_;
+  absl::flat_hash_set<uint64_t> matched_sigs_;
+  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> matched_results_;
+};
+
 }  // namespace
 
 absl::StatusOr<EvalResult> Evaluator::EvalBinary(const BinaryExpr& b) {
@@ -286,7 +535,6 @@ absl::StatusOr<EvalResult> Evaluator::VectorVectorBinop(const BinaryExpr& b, Eva
                                                         EvalResult r) {
   VectorMatching def;
   const VectorMatching& m = b.matching ? *b.matching : def;
-  const std::vector<std::string> ign = IgnoringNames(m);
   EvalResult out;
   out.type = ValueType::kVector;
   const int64_t in_points = CountPoints(l.matrix) + CountPoints(r.matrix);
@@ -294,188 +542,8 @@ absl::StatusOr<EvalResult> Evaluator::VectorVectorBinop(const BinaryExpr& b, Eva
     MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-in_points));
     return out;
   }
-  const bool swapped = m.card == Cardinality::kOneToMany;
-  const EvalMatrix& many = swapped ? r.matrix : l.matrix;
-  const EvalMatrix& one = swapped ? l.matrix : r.matrix;
-  std::vector<uint64_t> msig(many.size()), osig(one.size());
-  for (size_t i = 0; i < many.size(); ++i) msig[i] = MatchSignature(many[i].metric, m, ign);
-  for (size_t i = 0; i < one.size(); ++i) osig[i] = MatchSignature(one[i].metric, m, ign);
-
-  const bool cmp = IsCmpOp(b.op);
-  const bool drop_op_name = DropsMetricName(b.op);
-  SeriesAccumulator acc;
-  // (many index, one index) -> accumulator series, and the result label hash.
-  struct OutRef {
-    int series;
-    uint64_t hash;
-  };
-  absl::flat_hash_map<uint64_t, OutRef> out_cache;
-  auto result_labels = [&](size_t i, size_t j) -> Labels {
-    LabelsBuilder lb(many[i].metric);
-    if (drop_op_name) lb.Del(kMetricName);
-    if (m.card == Cardinality::kOneToOne) {
-      if (m.on) {
-        lb.Keep(m.matching_labels);
-      } else {
-        for (const auto& n : m.matching_labels) lb.Del(n);
-      }
-    }
-    for (const auto& n : m.include) {
-      std::string_view v = one[j].metric.Get(n);
-      if (!v.empty()) {
-        lb.Set(n, v);
-      } else {
-        lb.Del(n);
-      }
-    }
-    return lb.Build();
-  };
-  auto output_for = [&](size_t i, size_t j) -> OutRef {
-    uint64_t key = static_cast<uint64_t>(i) * one.size() + j;
-    auto it = out_cache.find(key);
-    if (it != out_cache.end()) return it->second;
-    Labels ls = result_labels(i, j);
-    uint64_t h = ls.Hash();
-    bool drop = b.return_bool || (cmp && many[i].drop_name);
-    int idx = acc.SeriesFor(h, drop, [&] { return std::move(ls); });
-    OutRef ref{idx, h};
-    out_cache.emplace(key, ref);
-    return ref;
-  };
-
-  // Fast path: when every signature is unique on the "one" side (and on the
-  // "many" side for one-to-one), and no two pairs share a result label set,
-  // the pairs are the same at every step and no matching error can occur:
-  // walk each pair's points together, series by series.
-  {
-    absl::flat_hash_map<uint64_t, int> one_of_sig;
-    bool fast = true;
-    for (size_t j = 0; j < one.size() && fast; ++j) {
-      fast = one_of_sig.try_emplace(osig[j], static_cast<int>(j)).second;
-    }
-    if (fast && m.card == Cardinality::kOneToOne) {
-      absl::flat_hash_set<uint64_t> seen;
-      for (size_t i = 0; i < many.size() && fast; ++i) fast = seen.insert(msig[i]).second;
-    }
-    std::vector<int> pair(many.size(), -1);
-    std::vector<Labels> labels;
-    std::vector<uint64_t> hashes;
-    if (fast) {
-      absl::flat_hash_set<uint64_t> seen;
-      labels.resize(many.size());
-      hashes.resize(many.size());
-      for (size_t i = 0; i < many.size() && fast; ++i) {
-        auto it = one_of_sig.find(msig[i]);
-        if (it == one_of_sig.end()) continue;
-        pair[i] = it->second;
-        labels[i] = result_labels(i, static_cast<size_t>(it->second));
-        hashes[i] = labels[i].Hash();
-        fast = seen.insert(hashes[i]).second;
-      }
-    }
-    if (fast) {
-      for (size_t i = 0; i < many.size(); ++i) {
-        if (pair[i] < 0) continue;
-        if ((i & 1023) == 1023) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
-        const auto& mp = many[i].points;
-        const auto& op = one[pair[i]].points;
-        int idx = -1;
-        size_t a = 0, bi = 0;
-        while (a < mp.size() && bi < op.size()) {
-          if (mp[a].t_ms < op[bi].t_ms) {
-            ++a;
-            continue;
-          }
-          if (op[bi].t_ms < mp[a].t_ms) {
-            ++bi;
-            continue;
-          }
-          double fl = mp[a].v, fr = op[bi].v;
-          if (swapped) std::swap(fl, fr);
-          double val;
-          bool keep = ElemBinop(b.op, fl, fr, &val);
-          if (b.return_bool) {
-            val = keep ? 1 : 0;
-            keep = true;
-          }
-          if (keep) {
-            if (idx < 0) {
-              const bool drop = b.return_bool || (cmp && many[i].drop_name);
-              idx = acc.SeriesFor(hashes[i], drop, [&] { return std::move(labels[i]); });
-            }
-            MERIDIAN_RETURN_IF_ERROR(acc.Add(idx, mp[a].t_ms, val));
-          }
-          ++a;
-          ++bi;
-        }
-      }
-      out.matrix = acc.Take();
-      MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(CountPoints(out.matrix) - in_points));
-      return out;
-    }
-  }
-
-  StepCursor mc(&many), oc(&one);
-  absl::flat_hash_map<uint64_t, int> one_by_sig;
-  std::vector<double> one_val(one.size());
-  absl::flat_hash_set<uint64_t> matched_sigs;
-  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> matched_results;
-  for (int step = 0; step < num_steps_; ++step) {
-    if ((step & 63) == 63) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
-    const int64_t ts = StepTime(step);
-    one_by_sig.clear();
-    for (size_t j = 0; j < one.size(); ++j) {
-      double v;
-      if (!oc.At(j, ts, &v)) continue;
-      one_val[j] = v;
-      auto [it, inserted] = one_by_sig.try_emplace(osig[j], static_cast<int>(j));
-      if (!inserted) {
-        const Labels* a = &one[it->second].metric;
-        const Labels* b2 = &one[j].metric;
-        if (Labels::Compare(*b2, *a) < 0) std::swap(a, b2);
-        return absl::FailedPreconditionError(absl::StrCat(
-            "found duplicate series for the match group ",
-            LabelsString(MatchLabels(one[j].metric, m)), " on the ",
-            swapped ? "left" : "right", " hand-side of the operation: [", LabelsString(*a),
-            ", ", LabelsString(*b2),
-            "];many-to-many matching not allowed: matching labels must be unique on one side"));
-      }
-    }
-    if (one_by_sig.empty()) continue;
-    matched_sigs.clear();
-    matched_results.clear();
-    for (size_t i = 0; i < many.size(); ++i) {
-      double mv;
-      if (!mc.At(i, ts, &mv)) continue;
-      auto it = one_by_sig.find(msig[i]);
-      if (it == one_by_sig.end()) continue;
-      const size_t j = static_cast<size_t>(it->second);
-      double fl = mv, fr = one_val[j];
-      if (swapped) std::swap(fl, fr);
-      // Matching errors are found even for elements a comparison filters out.
-      if (m.card == Cardinality::kOneToOne && !matched_sigs.insert(msig[i]).second) {
-        return absl::FailedPreconditionError(
-            "multiple matches for labels: many-to-one matching must be explicit "
-            "(group_left/group_right)");
-      }
-      double val;
-      bool keep = ElemBinop(b.op, fl, fr, &val);
-      if (b.return_bool) {
-        val = keep ? 1 : 0;
-      } else if (!keep) {
-        continue;
-      }
-      OutRef ref = output_for(i, j);
-      if (m.card != Cardinality::kOneToOne &&
-          !matched_results.insert({msig[i], ref.hash}).second) {
-        return absl::FailedPreconditionError(
-            "multiple matches for labels: grouping labels must ensure unique matches");
-      }
-      MERIDIAN_RETURN_IF_ERROR(acc.Add(ref.series, ts, val));
-    }
-  }
-  out.matrix = acc.Take();
-  std::erase_if(out.matrix, [](const EvalSeries& s) { return s.points.empty(); });
+  VectorBinop op(this, q_, b, m, l.matrix, r.matrix);
+  MERIDIAN_ASSIGN_OR_RETURN(out.matrix, op.Run());
   MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(CountPoints(out.matrix) - in_points));
   return out;
 }
