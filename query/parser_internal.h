@@ -85,6 +85,8 @@ class Parser {
   void ExpectType(ExprPtr& node, ValueType want, std::string_view context);
   // The checks of one binary expression, its operands already checked.
   void CheckBinary(BinaryExpr& n, ValueType lt, ValueType rt);
+  void CheckCall(Call& n);
+  void CheckVectorSelector(VectorSelector& n, bool bypass_empty_matcher_check);
 
   std::string_view in_;
   const ParseOptions& opts_;

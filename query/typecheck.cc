@@ -84,6 +84,80 @@ void Parser::CheckBinary(BinaryExpr& n, ValueType lt, ValueType rt) {
   }
 }
 
+// The argument count and types of a function call (and info()'s second
+// argument, which must be a selector of labels only).
+void Parser::CheckCall(Call& n) {
+  const FunctionInfo& f = *n.func;
+  const auto nargs = static_cast<int>(f.arg_types.size());
+  const auto given = static_cast<int>(n.args.size());
+  const std::string fname = GoQuote(f.name);
+  if (f.variadic == 0) {
+    if (nargs != given) {
+      Fail(n.pos.start,
+           Cat("expected ", nargs, " argument(s) in call to ", fname, ", got ", given));
+    }
+  } else {
+    const int na = nargs - 1;
+    if (na > given) {
+      Fail(n.pos.start,
+           Cat("expected at least ", na, " argument(s) in call to ", fname, ", got ", given));
+    } else if (f.variadic > 0 && na + f.variadic < given) {
+      Fail(n.pos.start, Cat("expected at most ", na + f.variadic, " argument(s) in call to ",
+                            fname, ", got ", given));
+    }
+  }
+  bool bypass_arg1 = false;
+  if (f.name == "info" && given > 1) {
+    Expr& a1 = *n.args[1];
+    if (a1.type() != ValueType::kVector) {
+      Fail(n.pos.start, Cat("expected type instant vector in call to function ", fname,
+                            ", got ", DocumentedType(a1.type())));
+    }
+    if (a1.kind == ExprKind::kVectorSelector &&
+        !static_cast<VectorSelector&>(a1).name.empty()) {
+      Fail(a1.pos.start, "expected label selectors only, got vector selector instead");
+    } else if (a1.kind == ExprKind::kVectorSelector) {
+      bypass_arg1 = true;
+    } else {
+      Fail(a1.pos.start, "expected label selectors only");
+    }
+  }
+  for (int i = 0; i < given; ++i) {
+    int ti = i;
+    if (i >= nargs) {
+      if (f.variadic == 0) break;
+      ti = nargs - 1;
+    }
+    const ValueType t = Check(n.args[i], bypass_arg1 && i == 1);
+    if (t != f.arg_types[ti]) {
+      Fail(n.args[i]->pos.start,
+           Cat("expected type ", DocumentedType(f.arg_types[ti]), " in call to function ",
+               fname, ", got ", DocumentedType(t)));
+    }
+  }
+}
+
+// A selector names its metric once and has a matcher that does not match
+// the empty string (unless `bypass_empty_matcher_check`: info()'s labels).
+void Parser::CheckVectorSelector(VectorSelector& n, bool bypass_empty_matcher_check) {
+  if (!n.name.empty()) {
+    // The last matcher is the one for the name given outside the braces.
+    for (size_t i = 0; i + 1 < n.matchers.size(); ++i) {
+      if (n.matchers[i].name() == kMetricName) {
+        Fail(n.pos.start, Cat("metric name must not be set twice: ", GoQuote(n.name), " or ",
+                              GoQuote(n.matchers[i].value())));
+      }
+    }
+    return;
+  }
+  if (!bypass_empty_matcher_check) {
+    bool not_empty = false;
+    for (const Matcher& m : n.matchers) not_empty = not_empty || !m.MatchesEmpty();
+    if (!not_empty)
+      Fail(n.pos.start, "vector selector must contain at least one non-empty matcher");
+  }
+}
+
 ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
   if (node->kind == ExprKind::kBinary) {
     // Left-deep operator chains (a + b + c + ...) are checked iteratively,
@@ -119,58 +193,9 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
     }
     case ExprKind::kBinary:
       break;  // handled above
-    case ExprKind::kCall: {
-      auto& n = static_cast<Call&>(*node);
-      const FunctionInfo& f = *n.func;
-      const auto nargs = static_cast<int>(f.arg_types.size());
-      const auto given = static_cast<int>(n.args.size());
-      const std::string fname = GoQuote(f.name);
-      if (f.variadic == 0) {
-        if (nargs != given) {
-          Fail(n.pos.start,
-               Cat("expected ", nargs, " argument(s) in call to ", fname, ", got ", given));
-        }
-      } else {
-        const int na = nargs - 1;
-        if (na > given) {
-          Fail(n.pos.start,
-               Cat("expected at least ", na, " argument(s) in call to ", fname, ", got ", given));
-        } else if (f.variadic > 0 && na + f.variadic < given) {
-          Fail(n.pos.start, Cat("expected at most ", na + f.variadic, " argument(s) in call to ",
-                                fname, ", got ", given));
-        }
-      }
-      bool bypass_arg1 = false;
-      if (f.name == "info" && given > 1) {
-        Expr& a1 = *n.args[1];
-        if (a1.type() != ValueType::kVector) {
-          Fail(n.pos.start, Cat("expected type instant vector in call to function ", fname,
-                                ", got ", DocumentedType(a1.type())));
-        }
-        if (a1.kind == ExprKind::kVectorSelector &&
-            !static_cast<VectorSelector&>(a1).name.empty()) {
-          Fail(a1.pos.start, "expected label selectors only, got vector selector instead");
-        } else if (a1.kind == ExprKind::kVectorSelector) {
-          bypass_arg1 = true;
-        } else {
-          Fail(a1.pos.start, "expected label selectors only");
-        }
-      }
-      for (int i = 0; i < given; ++i) {
-        int ti = i;
-        if (i >= nargs) {
-          if (f.variadic == 0) break;
-          ti = nargs - 1;
-        }
-        const ValueType t = Check(n.args[i], bypass_arg1 && i == 1);
-        if (t != f.arg_types[ti]) {
-          Fail(n.args[i]->pos.start,
-               Cat("expected type ", DocumentedType(f.arg_types[ti]), " in call to function ",
-                   fname, ", got ", DocumentedType(t)));
-        }
-      }
+    case ExprKind::kCall:
+      CheckCall(static_cast<Call&>(*node));
       break;
-    }
     case ExprKind::kParen:
       Check(static_cast<ParenExpr&>(*node).expr);
       break;
@@ -209,26 +234,9 @@ ValueType Parser::Check(ExprPtr& node, bool bypass_empty_matcher_check) {
       n.selector.reset(static_cast<VectorSelector*>(vs.release()));
       break;
     }
-    case ExprKind::kVectorSelector: {
-      auto& n = static_cast<VectorSelector&>(*node);
-      if (!n.name.empty()) {
-        // The last matcher is the one for the name given outside the braces.
-        for (size_t i = 0; i + 1 < n.matchers.size(); ++i) {
-          if (n.matchers[i].name() == kMetricName) {
-            Fail(n.pos.start, Cat("metric name must not be set twice: ", GoQuote(n.name), " or ",
-                                  GoQuote(n.matchers[i].value())));
-          }
-        }
-        break;
-      }
-      if (!bypass_empty_matcher_check) {
-        bool not_empty = false;
-        for (const Matcher& m : n.matchers) not_empty = not_empty || !m.MatchesEmpty();
-        if (!not_empty)
-          Fail(n.pos.start, "vector selector must contain at least one non-empty matcher");
-      }
+    case ExprKind::kVectorSelector:
+      CheckVectorSelector(static_cast<VectorSelector&>(*node), bypass_empty_matcher_check);
       break;
-    }
     case ExprKind::kNumber:
     case ExprKind::kString:
       break;
