@@ -138,6 +138,17 @@ class Lexer {
   int last_width_ = 0;  // width of the last rune read, for Backup()
 };
 
+// The text helpers below are in go_text.cc.
+
+// What DecodeRune returns for an invalid encoding and at the end.
+inline constexpr int32_t kRuneError = 0xFFFD;
+inline constexpr int32_t kEofRune = -1;
+// Decodes one UTF-8 rune from s at i. Returns -1 at the end, 0xFFFD (width 1)
+// for invalid encodings, as Go's utf8.DecodeRuneInString.
+int32_t DecodeRune(std::string_view s, size_t i, int* width);
+// The value of hex digit ch, or 16.
+int DigitVal(int32_t ch);
+
 // Go's strconv.Quote (what fmt's %q prints for a string).
 std::string GoQuote(std::string_view s);
 // Go's %q for a rune: 'a', '\n', '\x00', '�'.
