@@ -602,6 +602,7 @@ struct HttpServer::Impl {
   std::mutex mu;
   std::condition_variable cv;
   std::vector<std::pair<std::unique_ptr<Conn>, bool>> returned;  // guarded by mu
+  std::unordered_map<int, bool> busy_fds;  // fds of dispatched connections; guarded by mu
   bool stopping = false;                                          // guarded by mu
   enum class RunState { kNew, kRunning, kDone } run_state = RunState::kNew;  // guarded by mu
 
@@ -817,6 +818,12 @@ void HttpServer::Impl::Loop() {
       stop = stopping;
     }
     if (stop && listening) {
+      {
+        // A worker reading a request body sees its end now rather than
+        // waiting for the read timeout; answers can still be written.
+        std::lock_guard<std::mutex> lock(mu);
+        for (const auto& [fd, unused] : busy_fds) shutdown(fd, SHUT_RD);
+      }
       epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
       close(listen_fd);
       listen_fd = -1;
@@ -1016,6 +1023,10 @@ bool HttpServer::Impl::Advance(Conn* c) {
   conns.erase(it);
   epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
   dispatched.fetch_add(1);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    busy_fds.emplace(fd, true);
+  }
   Conn* raw = owned.get();
   auto task = std::make_shared<std::unique_ptr<Conn>>(std::move(owned));
   bool queued = (fast ? health : workers)->TryEnqueue([this, task] { Serve(std::move(*task)); });
@@ -1025,6 +1036,10 @@ bool HttpServer::Impl::Advance(Conn* c) {
   }
   // Saturated: the canned 503 from here, no worker needed.
   dispatched.fetch_sub(1);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    busy_fds.erase(fd);
+  }
   owned = std::move(*task);
   conns.emplace(fd, std::move(owned));
   Arm(raw, EPOLLIN | EPOLLRDHUP, true);
@@ -1106,6 +1121,7 @@ void HttpServer::Impl::Serve(std::unique_ptr<Conn> c) {
   bool keep = ServeOne(c.get());
   {
     std::lock_guard<std::mutex> lock(mu);
+    busy_fds.erase(c->fd);
     returned.emplace_back(std::move(c), keep);
   }
   Wake();

@@ -286,7 +286,11 @@ TEST_F(HttpServerTest, StopReturnsWithOpenConnections) {
   int idle = Connect();
   int partial = Connect();
   send(partial, "GET /hel", 8, 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // A worker waits for the rest of a 2 MiB body (the read timeout is 60 s).
+  int body = Connect();
+  std::string head = "POST /echo HTTP/1.1\r\nContent-Length: 2097152\r\n\r\nabc";
+  send(body, head.data(), head.size(), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto t = std::chrono::steady_clock::now();
   server_->Stop();
   thread_.join();
@@ -295,6 +299,7 @@ TEST_F(HttpServerTest, StopReturnsWithOpenConnections) {
   EXPECT_EQ(recv(idle, b, sizeof(b), 0), 0);
   close(idle);
   close(partial);
+  close(body);
 }
 
 }  // namespace
