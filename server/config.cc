@@ -146,7 +146,7 @@ const std::vector<Setting>& Settings() {
       {"max-decoded-bytes", "largest decoded remote-write body (413 above)",
        [](Config* c, const std::string& v) { return ParseInt(v, &c->max_decoded_bytes); },
        [](const Config& c) { return std::to_string(c.max_decoded_bytes); }},
-      {"max-inflight-writes", "concurrent remote-writes before answering 503",
+      {"max-inflight-writes", "concurrent remote-writes; more wait up to 1s for a slot, then get 503",
        [](Config* c, const std::string& v) {
          int64_t x;
          MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &x));

@@ -30,23 +30,34 @@ std::string NowRfc3339() {
   return buf;
 }
 
-// Limits concurrent remote-writes; beyond the limit the sender is told to
-// back off (503 + Retry-After), which Prometheus always retries.
+// Limits concurrent remote-writes. A write over the limit waits for a slot
+// for up to `wait` (a burst of Prometheus' 50 shards per region is absorbed,
+// not bounced); then the sender is told to back off (503 + Retry-After),
+// which Prometheus always retries.
 class InflightLimiter {
  public:
-  explicit InflightLimiter(int limit) : limit_(limit) {}
-  bool TryAcquire() {
-    if (inflight_.fetch_add(1) >= limit_) {
-      inflight_.fetch_sub(1);
-      return false;
-    }
+  InflightLimiter(int limit, std::chrono::milliseconds wait) : limit_(limit), wait_(wait) {}
+  bool Acquire() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (limit_ <= 0) return false;
+    if (!cv_.wait_for(lock, wait_, [&] { return inflight_ < limit_; })) return false;
+    ++inflight_;
     return true;
   }
-  void Release() { inflight_.fetch_sub(1); }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --inflight_;
+    }
+    cv_.notify_one();
+  }
 
  private:
   const int limit_;
-  std::atomic<int> inflight_{0};
+  const std::chrono::milliseconds wait_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int inflight_ = 0;  // guarded by mu_
 };
 
 // The connection layer's counters in the text exposition format.
@@ -115,7 +126,7 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
     auto start = Clock::now();
     ingest::RemoteWriteStats stats;
     absl::Status st;
-    if (!limiter->TryAcquire()) {
+    if (!limiter->Acquire()) {
       st = absl::UnavailableError("too many concurrent remote-write requests; retry later");
       stats.request_rejected = "too_many_inflight";
     } else {
@@ -230,7 +241,8 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   eo.admission.max_queued = static_cast<int>(config.query_max_queued);
   impl->engine = std::make_unique<promql::Engine>(eo);
   impl->metrics = std::make_unique<Metrics>();
-  impl->limiter = std::make_unique<InflightLimiter>(config.max_inflight_writes);
+  impl->limiter = std::make_unique<InflightLimiter>(config.max_inflight_writes,
+                                                     std::chrono::seconds(1));
 
   ApiOptions ao;
   ao.default_tenant = config.default_tenant;

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -224,6 +225,41 @@ TEST(HttpTest, ManyIdleKeepAliveConnectionsDoNotDelayHealthOrQueries) {
     Response r = conns[i]->Request("GET", "/-/ready", "", "", milliseconds(3000));
     EXPECT_EQ(r.status, 200) << "idle connection " << i;
   }
+}
+
+TEST(HttpTest, ABurstOfRemoteWritesFromEveryShardIsAccepted) {
+  // 4 regions x 50 shards send at the same moment, on meridian's defaults.
+  Meridian m("", {"--http-threads", "64"});
+  ASSERT_TRUE(m.WaitReady());
+  constexpr int kShards = 200;
+  std::vector<std::unique_ptr<RawConn>> conns;
+  std::vector<std::string> bodies;
+  for (int i = 0; i < kShards; ++i) {
+    conns.push_back(std::make_unique<RawConn>(m.port()));
+    ASSERT_TRUE(conns.back()->ok());
+    prometheus::WriteRequest wr;
+    for (int k = 0; k < 50; ++k) {
+      AddSeries(&wr, {{"__name__", "burst_test"}, {"shard", std::to_string(i)},
+                      {"k", std::to_string(k)}},
+                {{NowMs(), 1.0}});
+    }
+    std::string body = EncodeWriteRequest(wr);
+    bodies.push_back("POST /api/v1/write HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+                     "X-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: " +
+                     std::to_string(body.size()) + "\r\n\r\n" + body);
+  }
+  for (int i = 0; i < kShards; ++i) ASSERT_TRUE(conns[i]->Send(bodies[i]));
+  int ok = 0;
+  std::map<int, int> statuses;
+  for (int i = 0; i < kShards; ++i) {
+    Response r = conns[i]->Read(milliseconds(20000));
+    ++statuses[r.status];
+    if (r.status == 204) ++ok;
+  }
+  std::string seen;
+  for (auto [st, n] : statuses) seen += std::to_string(st) + " x" + std::to_string(n) + " ";
+  EXPECT_EQ(ok, kShards) << "statuses: " << seen;
 }
 
 TEST(HttpTest, SlowSendersDoNotBlockHealthOrWrites) {
