@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <set>
 
 #include "ingest/limits.h"
@@ -399,18 +400,26 @@ void PrometheusApi::Register(httplib::Server* srv) {
          auto m = ParseMetadataRequest(req, storage_->ForTenant(TenantOf(req, options_.default_tenant)),
                                    options_.max_metadata_results);
          if (!m.ok()) return {m.status()};
-         std::vector<Labels> all;
+         // The first `limit` label sets in order, and one more to tell that
+         // there were more: memory stays bounded by the limit.
+         std::set<Labels> kept;
          std::vector<std::string> warnings;
          for (const auto& ms : m->selectors) {
            auto ss = m->querier->Select(ms, SelectHints{.start_ms = m->start_ms, .end_ms = m->end_ms,
                                                          .func = "series"});
            if (!ss.ok()) return {ss.status()};
-           while ((*ss)->Next()) all.push_back((*ss)->labels());
+           while ((*ss)->Next()) {
+             const Labels& ls = (*ss)->labels();
+             if (m->limit != 0 && kept.size() > m->limit) {
+               if (!(ls < *kept.rbegin()) || kept.count(ls) != 0) continue;
+               kept.erase(std::prev(kept.end()));
+             }
+             kept.insert(ls);
+           }
            if (!(*ss)->status().ok()) return {(*ss)->status()};
            for (std::string& w : (*ss)->warnings()) warnings.push_back(std::move(w));
          }
-         std::sort(all.begin(), all.end());
-         all.erase(std::unique(all.begin(), all.end()), all.end());
+         std::vector<Labels> all(kept.begin(), kept.end());
          Reply r;
          r.warnings = std::move(warnings);
          JsonWriter w(&r.data);

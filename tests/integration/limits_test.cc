@@ -168,6 +168,16 @@ TEST(LimitsTest, MetadataResultsAreCapped) {
   }
   auto j = GetJson(*c, "/api/v1/label/__name__/values?limit=1");
   EXPECT_EQ(j["data"].size(), 1u);
+  // Overlapping selectors: the first two distinct series in order.
+  j = GetJson(*c, "/api/v1/series?match[]=capped_3&match[]=capped_0&match[]=" +
+                      UrlEncode("{__name__=~\"capped_.*\"}"));
+  ASSERT_EQ(j["data"].size(), 2u);
+  EXPECT_EQ(j["data"][0]["__name__"], "capped_0");
+  EXPECT_EQ(j["data"][1]["__name__"], "capped_1");
+  EXPECT_EQ(j["warnings"].size(), 1u);
+  j = GetJson(*c, "/api/v1/series?match[]=capped_3&match[]=capped_3");  // one series: no warning
+  EXPECT_EQ(j["data"].size(), 1u);
+  EXPECT_FALSE(j.contains("warnings"));
 }
 
 }  // namespace
