@@ -198,6 +198,16 @@ TEST(EngineLimits, StepCountsThatOverflowAreRefused) {
   auto ok = engine.RangeQuery(q, "1", 0, 11'000'000, 1000, {});
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(std::get<Matrix>(ok->value).at(0).points.size(), 11'001u);
+  // Far-apart bounds within the limit: step times near the int64 limits are
+  // exact (step * index alone exceeds int64; UBSan checks the arithmetic).
+  const int64_t far = 9'100'000'000'000'000'000;
+  const int64_t step = 1'654'545'454'545'000;
+  auto wide = engine.RangeQuery(q, "time()", -far, far, step, {});
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  const auto& pts = std::get<Matrix>(wide->value).at(0).points;
+  ASSERT_EQ(pts.size(), 11'001u);
+  EXPECT_EQ(pts.back().t_ms, static_cast<int64_t>(-static_cast<__int128>(far) + __int128{11'000} * step));
+  EXPECT_LE(pts.back().t_ms, far);
   // A subquery with more steps than an int (10000 days at 1 ms) is refused
   // as too many samples, never truncated or allocated.
   for (const char* query : {"sum_over_time(vector(1)[10000d:1ms])", "count_over_time(up[10000d:1ms])",

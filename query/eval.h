@@ -178,8 +178,17 @@ class Evaluator {
   int64_t interval() const { return interval_; }
   int num_steps() const { return num_steps_; }
   bool too_many_steps() const { return too_many_steps_; }
-  int64_t StepTime(int i) const { return start_ + i * interval_; }
-  int StepIndex(int64_t t) const { return static_cast<int>((t - start_) / interval_); }
+  // In unsigned arithmetic: i * interval_ alone may exceed int64 when start_
+  // is far negative, although the step time itself (<= end_) fits.
+  int64_t StepTime(int i) const {
+    return static_cast<int64_t>(static_cast<uint64_t>(start_) +
+                                static_cast<uint64_t>(i) * static_cast<uint64_t>(interval_));
+  }
+  // REQUIRES: t >= start_ (the difference then fits in uint64).
+  int StepIndex(int64_t t) const {
+    return static_cast<int>((static_cast<uint64_t>(t) - static_cast<uint64_t>(start_)) /
+                            static_cast<uint64_t>(interval_));
+  }
 
   // How a range argument (matrix selector or subquery) windows its samples:
   // at step time t the window is (end - range_ms, end] with
