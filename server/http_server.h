@@ -45,6 +45,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -138,6 +139,19 @@ HeadStatus ParseHead(std::string_view data, size_t max_header_bytes, RequestHead
 // httplib 0.11.4's parsing of a query string or form body into params
 // (`+` is a space, %XX and %uXXXX escapes, identical pairs kept once).
 void ParseQueryText(std::string_view s, std::multimap<std::string, std::string>* params);
+
+// httplib 0.11.4's own limits (compiled into libcpp-httplib.so): a request
+// line or header line longer than this (with its CRLF) is refused, and so is
+// a url-encoded form body longer than this.
+constexpr size_t kHttplibLineMax = 8192;
+constexpr size_t kHttplibFormMax = 8192;
+
+std::string_view TrimView(std::string_view s);  // spaces and tabs
+bool IEquals(std::string_view a, std::string_view b);  // ASCII, case-insensitive
+
+// httplib's parsing of one header line (without CRLF): name as is, value
+// trimmed and percent-decoded. False (no header) without a colon or value.
+bool ParseHeaderLine(std::string_view line, std::string* name, std::string* value);
 
 // A complete HTTP/1.1 response with a Prometheus-style JSON error body.
 std::string ErrorResponse(int status, std::string_view error_type, std::string_view message,
