@@ -53,6 +53,10 @@ constexpr std::chrono::milliseconds kCheckpointRetryMax{60'000};
 // every second by the background thread.
 constexpr std::chrono::milliseconds kAppendResumeInterval{100};
 constexpr std::chrono::milliseconds kBackgroundResumeInterval{1000};
+// An append keeps per-thread scratch space up to these sizes (16 and 24 bytes
+// per entry).
+constexpr size_t kMaxKeptScratchSamples = 1 << 16;
+constexpr size_t kMaxKeptScratchSeries = 1 << 14;
 // Series ids are reserved durably this many at a time.
 constexpr uint64_t kSeriesIdBlock = 1 << 16;
 
@@ -489,6 +493,18 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   head->ResolveBatch(batch.series, resolved.data(), &result->series_created,
                      batch.max_series_per_tenant);
   ids_promised_.fetch_sub(batch.series.size() - result->series_created, std::memory_order_relaxed);
+  // Scratch space is kept for the next append on this thread, up to a bound
+  // (a rare huge request should not pin its size per HTTP thread). Declared
+  // before `withdraw`, so it runs after it.
+  struct TrimScratch {
+    ~TrimScratch() {
+      if (accepted.capacity() > kMaxKeptScratchSamples) std::vector<Sample>().swap(accepted);
+      if (pending.capacity() > kMaxKeptScratchSeries) {
+        std::vector<PendingSamples>().swap(pending);
+        std::vector<MemSeries*>().swap(staged);
+      }
+    }
+  } trim;
   // Until the write succeeded, every registered pending entry is withdrawn
   // on the way out: nothing of a failed append stays in memory.
   bool committed = false;
