@@ -29,7 +29,8 @@ MetricType ToMetricType(uint64_t v) {
 
 // Sample (1.0 and 2.0): value = 1 (double), timestamp = 2 (int64); 2.0's
 // start_timestamp = 3 is skipped as unknown.
-bool DecodeSample(std::string_view buf, Sample* out, WireReader* err) {
+inline __attribute__((always_inline)) bool DecodeSample(std::string_view buf, Sample* out,
+                                                       WireReader* err) {
   // Fast path for the canonical encoding: 0x09 <8-byte double> 0x10 <varint>
   // with the varint ending exactly at the end of the message.
   const auto* b = reinterpret_cast<const uint8_t*>(buf.data());
@@ -77,7 +78,8 @@ bool DecodeSample(std::string_view buf, Sample* out, WireReader* err) {
 }
 
 // 1.0 Label: name = 1, value = 2.
-bool DecodeLabel(std::string_view buf, LabelView* out, WireReader* err) {
+inline __attribute__((always_inline)) bool DecodeLabel(std::string_view buf, LabelView* out,
+                                                      WireReader* err) {
   // Fast path for the canonical encoding every sender emits:
   // 0x0A len name 0x12 len value, both lengths < 128.
   const auto* b = reinterpret_cast<const uint8_t*>(buf.data());
@@ -112,7 +114,7 @@ bool DecodeLabel(std::string_view buf, LabelView* out, WireReader* err) {
   return false;
 }
 
-absl::Status TooManySamples(const DecodeLimits& limits) {
+[[gnu::cold, gnu::noinline]] absl::Status TooManySamples(const DecodeLimits& limits) {
   return absl::ResourceExhaustedError(ErrorMessage(
       "remote write request holds more than ", limits.max_samples,
       " samples, the limit per request; send smaller requests (Prometheus: "
@@ -129,12 +131,17 @@ void KeepLabel(const LabelView& l, const DecodeLimits& limits, DecodedSeries* ts
 
 absl::Status DecodeSeriesV1(std::string_view buf, size_t index, const DecodeLimits& limits,
                             DecodedRequest* out) {
+  // Limits and counters in locals: the hot loop runs once per label and sample.
+  std::vector<LabelView>& labels = out->labels;
+  std::vector<Sample>& samples = out->samples;
+  const size_t max_labels = limits.max_labels_kept;
+  size_t sample_room = limits.max_samples - std::min(limits.max_samples, samples.size());
+  uint32_t labels_total = 0;
   DecodedSeries ts;
-  ts.labels_begin = static_cast<uint32_t>(out->labels.size());
-  ts.samples_begin = static_cast<uint32_t>(out->samples.size());
+  ts.labels_begin = static_cast<uint32_t>(labels.size());
+  ts.samples_begin = static_cast<uint32_t>(samples.size());
   WireReader r(buf);
   WireReader err(std::string_view{});
-  LabelView label;
   while (!r.done()) {
     uint32_t field;
     WireType wt;
@@ -150,15 +157,24 @@ absl::Status DecodeSeriesV1(std::string_view buf, size_t index, const DecodeLimi
     std::string_view sub;
     if (!r.ReadBytes(&sub)) return Malformed("WriteRequest", index, "", r);
     switch (field) {
-      case 1:
+      case 1: {
+        // Decoded in place; dropped again when empty-valued (absent) or
+        // beyond max_labels (only counted).
+        LabelView& label = labels.emplace_back();
         if (!DecodeLabel(sub, &label, &err)) {
           return Malformed("WriteRequest", index, ".labels", err);
         }
-        KeepLabel(label, limits, &ts, out);
+        if (label.value.empty()) {
+          labels.pop_back();
+        } else if (labels_total++ >= max_labels) {
+          labels.pop_back();
+        }
         break;
+      }
       case 2:
-        if (out->samples.size() >= limits.max_samples) return TooManySamples(limits);
-        if (!DecodeSample(sub, &out->samples.emplace_back(), &err)) {
+        if (sample_room == 0) return TooManySamples(limits);
+        --sample_room;
+        if (!DecodeSample(sub, &samples.emplace_back(), &err)) {
           return Malformed("WriteRequest", index, ".samples", err);
         }
         break;
@@ -170,8 +186,9 @@ absl::Status DecodeSeriesV1(std::string_view buf, size_t index, const DecodeLimi
         break;
     }
   }
-  ts.labels_end = static_cast<uint32_t>(out->labels.size());
-  ts.samples_end = static_cast<uint32_t>(out->samples.size());
+  ts.labels_total = labels_total;
+  ts.labels_end = static_cast<uint32_t>(labels.size());
+  ts.samples_end = static_cast<uint32_t>(samples.size());
   out->series.push_back(ts);
   return absl::OkStatus();
 }
