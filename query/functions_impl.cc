@@ -1,4 +1,7 @@
-// PromQL function calls, following Prometheus's promql/functions.go.
+// PromQL function calls, following Prometheus's promql/functions.go: the
+// function table (LookupFunction, Prometheus's FunctionCalls), EvalCall's
+// dispatch through it, and the handlers of the instant-vector and scalar
+// functions (the others: functions_internal.h).
 #include <algorithm>
 #include <cmath>
 #include <optional>

@@ -2,6 +2,7 @@
 // promql/functions.go: sort, sort_desc, sort_by_label[_desc], label_replace,
 // label_join; and the merge of series that end up with the same labels.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include <re2/re2.h>
