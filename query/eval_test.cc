@@ -11,6 +11,8 @@
 
 #include "gtest/gtest.h"
 #include "query/engine.h"
+#include "query/functions.h"
+#include "query/functions_internal.h"
 #include "storage/matcher.h"
 
 namespace meridian::promql {
@@ -388,6 +390,19 @@ TEST_F(EvalTest, DuplicateLabelsetAfterFunction) {
   // Range query: -a or -b merges into one series when the points do not overlap.
   auto ok = engine_.RangeQuery(data_, "-a", 0, kMin, kMin, {});
   ASSERT_TRUE(ok.ok());
+}
+
+// The evaluator's function table (functions_impl.cc) has a handler for
+// every function the parser accepts, so that none parses and then fails as
+// unsupported.
+TEST(FunctionTableTest, EveryParsedFunctionHasAHandler) {
+  for (const FunctionInfo& f : AllFunctions()) {
+    const eval::FunctionDef* def = eval::LookupFunctionDef(f.name);
+    ASSERT_NE(def, nullptr) << f.name;
+    EXPECT_NE(def->handler, nullptr) << f.name;
+    EXPECT_NE(def->fn, eval::Fn::kUnknown) << f.name;
+  }
+  EXPECT_EQ(eval::LookupFunctionDef("sum"), nullptr);  // an aggregation
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // PromQL function calls, following Prometheus's promql/functions.go: the
-// function table (LookupFunction, Prometheus's FunctionCalls), EvalCall's
+// function table (LookupFunctionDef, Prometheus's FunctionCalls), EvalCall's
 // dispatch through it, and the handlers of the instant-vector and scalar
 // functions (the others: functions_internal.h).
 #include <algorithm>
@@ -370,7 +370,7 @@ absl::StatusOr<EvalResult> FnClamp(const FunctionCall& fc) {
 // The function table, as Prometheus's FunctionCalls: name -> handler. The
 // parser's table (functions.cc) gives each function's signature; a function
 // it knows and this table does not is "unsupported".
-const FunctionDef* LookupFunction(std::string_view name) {
+const FunctionDef* LookupFunctionDef(std::string_view name) {
   struct Entry {
     std::string_view name;
     Fn fn;
@@ -486,12 +486,12 @@ const FunctionDef* LookupFunction(std::string_view name) {
 }
 
 Fn LookupFn(std::string_view name) {
-  const FunctionDef* def = LookupFunction(name);
+  const FunctionDef* def = LookupFunctionDef(name);
   return def == nullptr ? Fn::kUnknown : def->fn;
 }
 
 absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
-  const FunctionDef* def = LookupFunction(c.func->name);
+  const FunctionDef* def = LookupFunctionDef(c.func->name);
   if (def == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("unsupported function \"", c.func->name, "\""));

@@ -53,7 +53,7 @@ struct FunctionDef {
 };
 
 // The table entry of PromQL function `name`, or nullptr.
-const FunctionDef* LookupFunction(std::string_view name);
+const FunctionDef* LookupFunctionDef(std::string_view name);
 
 // The function implementing PromQL function `name`, or kUnknown.
 Fn LookupFn(std::string_view name);
