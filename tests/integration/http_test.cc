@@ -361,6 +361,28 @@ TEST(HttpTest, SaturatedServerAnswers503WithRetryAfterAndHealthStillAnswers) {
   EXPECT_EQ(again.status, 200) << again.head;
 }
 
+TEST(HttpTest, ConnectionsOverTheLimitGet503AndHealthIsServedAgainAfter) {
+  Meridian m("", {"--http-max-connections", "8"});
+  ASSERT_TRUE(m.WaitReady());
+  std::vector<std::unique_ptr<RawConn>> held;
+  for (int i = 0; i < 8; ++i) {
+    held.push_back(std::make_unique<RawConn>(m.port()));
+    ASSERT_EQ(held.back()->Request("GET", "/-/healthy").status, 200) << "connection " << i;
+  }
+  {
+    RawConn over(m.port());
+    Response r = over.Read(milliseconds(3000));
+    EXPECT_EQ(r.status, 503) << r.head;
+    EXPECT_EQ(r.Header("Retry-After"), "1") << r.head;
+    EXPECT_EQ(r.Header("Connection"), "close") << r.head;
+    EXPECT_TRUE(over.ClosedByPeer(milliseconds(3000)));
+  }
+  held.pop_back();  // one slot free again (and the refused one closed)
+  std::this_thread::sleep_for(milliseconds(200));
+  RawConn again(m.port());
+  EXPECT_EQ(again.Request("GET", "/-/healthy", "", "", milliseconds(3000)).status, 200);
+}
+
 TEST(HttpTest, PostWithoutBodyWorks) {
   Meridian m;
   ASSERT_TRUE(m.WaitReady());
