@@ -90,7 +90,7 @@ class ChunkStore : public PersistedSampleReader {
   // Counts one encounter with corrupt data (a read or a maintenance pass
   // that met it) and logs `detail` to stderr (the operator's record: it may
   // name files; at most one line per second). Thread-safe.
-  void CountCorruption(std::string_view detail) const;
+  void CountCorruption(std::string_view detail) const override;
   uint64_t corruptions() const { return corruptions_.load(std::memory_order_relaxed); }
 
  private:

@@ -27,7 +27,9 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   // reopen recovers.)
   std::atomic<bool> fail_wal{false};  // appends to RocksDB's log files (*.log)
   std::atomic<bool> fail_sst{false};  // appends to table files (*.sst)
+  std::atomic<bool> fail_sst_read{false};  // reads of table files (*.sst), as on a bad disk
   std::atomic<int> injected{0};
+  std::atomic<int> read_injected{0};
   // Every append fails, as on a full disk.
   void SetDiskFull(bool full) {
     fail_wal = full;
@@ -62,6 +64,44 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
     FaultyFileSystem* fs_;
     std::string name_;
   };
+
+  class ReadFile : public rocksdb::FSRandomAccessFileOwnerWrapper {
+   public:
+    ReadFile(FaultyFileSystem* fs, std::string name, std::unique_ptr<rocksdb::FSRandomAccessFile> f)
+        : rocksdb::FSRandomAccessFileOwnerWrapper(std::move(f)), fs_(fs), name_(std::move(name)) {}
+    rocksdb::IOStatus Read(uint64_t offset, size_t n, const rocksdb::IOOptions& o,
+                           rocksdb::Slice* result, char* scratch,
+                           rocksdb::IODebugContext* dbg) const override {
+      rocksdb::IOStatus s = fs_->CheckRead(name_);
+      return s.ok() ? target()->Read(offset, n, o, result, scratch, dbg) : s;
+    }
+    rocksdb::IOStatus MultiRead(rocksdb::FSReadRequest* reqs, size_t num_reqs,
+                                const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+      rocksdb::IOStatus s = fs_->CheckRead(name_);
+      if (s.ok()) return target()->MultiRead(reqs, num_reqs, o, dbg);
+      for (size_t i = 0; i < num_reqs; ++i) reqs[i].status = s;
+      return s;
+    }
+
+   private:
+    FaultyFileSystem* fs_;
+    std::string name_;
+  };
+  rocksdb::IOStatus CheckRead(const std::string& name) {
+    if (fail_sst_read.load() && name.ends_with(".sst")) {
+      read_injected.fetch_add(1);
+      return rocksdb::IOStatus::IOError("injected read fault", name);
+    }
+    return rocksdb::IOStatus::OK();
+  }
+  rocksdb::IOStatus NewRandomAccessFile(const std::string& f, const rocksdb::FileOptions& o,
+                                        std::unique_ptr<rocksdb::FSRandomAccessFile>* r,
+                                        rocksdb::IODebugContext* dbg) override {
+    std::unique_ptr<rocksdb::FSRandomAccessFile> file;
+    rocksdb::IOStatus s = target()->NewRandomAccessFile(f, o, &file, dbg);
+    if (s.ok()) r->reset(new ReadFile(this, f, std::move(file)));
+    return s;
+  }
 
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
                                     std::unique_ptr<rocksdb::FSWritableFile>* r,
@@ -220,7 +260,8 @@ TEST_F(DurabilityTest, FailedWalWriteIsNeitherVisibleNorAcknowledgedOnRetry) {
 }
 
 // An error in the middle of a batch (here: the duplicate lookup of a sample
-// hits a corrupt persisted chunk) leaves nothing of the batch in memory;
+// of the 2nd series reads the disk, which fails: an injected I/O error on
+// reads of the table files) leaves nothing of the batch in memory;
 // a checkpoint then has no chunk of a series whose definition was never
 // written, and after a restart a new series gets a fresh id, never the one
 // the failed append allocated. (Before: the first series' samples stayed
@@ -228,7 +269,6 @@ TEST_F(DurabilityTest, FailedWalWriteIsNeitherVisibleNorAcknowledgedOnRetry) {
 // and the restart gave that id to the next new series, which then read them.)
 TEST_F(DurabilityTest, FailedAppendMidBatchLeavesNoSamplesAndNoReusableId) {
   StorageOptions o = Options();
-  o.file_system = nullptr;
   Open(o);
   std::vector<LabelView> old_series = {{"__name__", "old"}};
   std::vector<Sample> old_samples = Samples(0, 100);
@@ -237,24 +277,7 @@ TEST_F(DurabilityTest, FailedAppendMidBatchLeavesNoSamplesAndNoReusableId) {
   AppendResult r;
   ASSERT_TRUE(st_->Append("t", b0, &r).ok());
   ASSERT_TRUE(st_->Flush().ok());
-  st_.reset();
-  {  // Corrupt the persisted chunk of "old".
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}};
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), o.dir, cfs, &handles, &db).ok());
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), handles[1]));
-    it->SeekToFirst();
-    ASSERT_TRUE(it->Valid());
-    std::string value = it->value().ToString();
-    value.resize(value.size() / 2);
-    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], it->key(), value).ok());
-    it.reset();
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    delete db;
-  }
-  Open(o);
+  Open(o);  // "old" is on disk only; a fresh block cache: its lookup reads the file
 
   std::vector<LabelView> a = {{"__name__", "a"}};
   std::vector<Sample> a_samples = Samples(2'000'000, 50, 7);
@@ -262,8 +285,11 @@ TEST_F(DurabilityTest, FailedAppendMidBatchLeavesNoSamplesAndNoReusableId) {
   AppendBatch bad;
   bad.series.push_back({a, a_samples});
   bad.series.push_back({old_series, old_retry});
+  fs_->fail_sst_read = true;
   absl::Status s = st_->Append("t", bad, &r);
-  ASSERT_FALSE(s.ok()) << "the corrupt chunk should fail the duplicate lookup";
+  fs_->fail_sst_read = false;
+  ASSERT_FALSE(s.ok()) << "the read fault should fail the duplicate lookup";
+  ASSERT_GT(fs_->read_injected.load(), 0);
   EXPECT_EQ(Count("t", "a"), 0u);
   const uint64_t failed_id = SeriesId("t", "a");
 

@@ -269,6 +269,104 @@ TEST_F(MaintenanceTest, CorruptDataBlockStaysLocal) {
   EXPECT_EQ(res.size(), 2u);
 }
 
+// An out-of-order append whose duplicate check reads a corrupt chunk (a real
+// checksum mismatch in the SST's first data block) is accepted: the damaged
+// range is unreadable anyway, so its samples count as new. The encounter is
+// counted once per series and append; the rest of the batch is stored; a
+// retry finds the samples in memory (duplicates, no disk read). Before, the
+// whole append failed (a 500 that Prometheus retries forever).
+TEST_F(MaintenanceTest, OutOfOrderAppendIntoCorruptChunkIsAccepted) {
+  StorageOptions o = Options();
+  now_ms_ = 40 * kHour;
+  Open(o);
+  Append("t", {{"__name__", "bad"}}, Random(0, 9600, 15'000, 1));
+  Append("t", {{"__name__", "good"}}, Random(0, 2400, 15'000, 2));
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_TRUE(rocks()->CompactAll().ok());
+  st_.reset();
+  CorruptFirstDataBlock(o.dir, 1);
+  Open(o);  // a fresh block cache: the lookup goes to the file
+  const uint64_t before = st_->Stats().corruptions;
+
+  std::vector<Sample> into_damage = {{5 * 15'000 + 1, 0.5}, {6 * 15'000 + 1, 0.25}, {7 * 15'000 + 1, 2}};
+  std::vector<LabelView> bad = {{"__name__", "bad"}}, good = {{"__name__", "good"}};
+  std::vector<Sample> good_more = {{2400 * 15'000, 9}};
+  AppendBatch b;
+  b.series.push_back({bad, into_damage});
+  b.series.push_back({good, good_more});
+  AppendResult r;
+  absl::Status s = st_->Append("t", b, &r);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(r.samples_appended, 4u);
+  EXPECT_EQ(r.samples_rejected, 0u);
+  EXPECT_EQ(st_->Stats().corruptions, before + 1) << "counted once for the series' run";
+
+  // A retry: the samples are in memory now, so they are duplicates.
+  AppendResult r2;
+  s = st_->Append("t", b, &r2);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(r2.samples_appended, 0u);
+  EXPECT_EQ(r2.samples_duplicate, 4u);
+
+  // Reads: "good" has its new sample; "bad" is skipped with a warning where
+  // the range touches the damage, and reads normally away from it.
+  std::vector<std::string> warnings;
+  absl::Status status;
+  auto res = Select("t", {Re("__name__", "bad|good")}, 0, 100 * kHour, &warnings, &status);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].samples.size(), 2401u);
+  EXPECT_EQ(warnings.size(), 1u);
+  res = Select("t", {Eq("__name__", "bad")}, 30 * kHour, 100 * kHour, &warnings, &status);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_TRUE(warnings.empty());
+  EXPECT_EQ(res[0].samples.back().t_ms, 9599 * 15'000);
+}
+
+// WAL replay at open re-classifies each record's samples, reading the chunk
+// for a timestamp inside the persisted range: a corrupt chunk there made
+// open fail (the server refused to start). Now it counts the corruption and
+// replays the sample as new (the WAL only holds samples that were accepted,
+// so there is no other value to lose).
+TEST_F(MaintenanceTest, WalReplayOverCorruptChunkOpens) {
+  StorageOptions o = Options();
+  now_ms_ = 40 * kHour;
+  Open(o);
+  Append("t", {{"__name__", "bad"}}, Random(0, 9600, 15'000, 1));
+  Append("t", {{"__name__", "good"}}, Random(0, 2400, 15'000, 2));
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_TRUE(rocks()->CompactAll().ok());
+  // Out of order into the persisted (still healthy) range: only in the WAL.
+  Append("t", {{"__name__", "bad"}}, {{5 * 15'000 + 1, 0.5}});
+  st_.reset();  // no checkpoint: the sample comes back by replay
+  CorruptFirstDataBlock(o.dir, 1);
+  {
+    auto opened = Storage::Open(o);
+    ASSERT_TRUE(opened.ok()) << "replay over a corrupt chunk must not refuse to open: "
+                             << opened.status();
+    st_ = std::move(*opened);
+  }
+  EXPECT_GE(st_->Stats().corruptions, 1u);
+  std::vector<std::string> warnings;
+  absl::Status status;
+  auto res = Select("t", {Eq("__name__", "good")}, 0, 100 * kHour, &warnings, &status);
+  ASSERT_TRUE(status.ok()) << status;
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].samples.size(), 2400u);
+  // The replayed sample is in memory: appending it again is a duplicate.
+  AppendBatch b;
+  std::vector<LabelView> bad = {{"__name__", "bad"}};
+  std::vector<Sample> again = {{5 * 15'000 + 1, 0.5}};
+  b.series.push_back({bad, again});
+  AppendResult r;
+  ASSERT_TRUE(st_->Append("t", b, &r).ok());
+  EXPECT_EQ(r.samples_duplicate, 1u);
+  // It is checkpointed like any other sample; the store stays usable.
+  ASSERT_TRUE(st_->Flush().ok());
+  Open(o);
+}
+
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);

@@ -67,14 +67,15 @@ bool MemSeries::HasLabels(const LabelView* views, size_t n) const {
 
 absl::StatusOr<AppendOutcome> MemSeries::Append(const Sample& s, const AppendLimits& limits,
                                                 PersistedSampleReader* persisted) {
-  MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, Classify(s, limits, persisted, BeginRun()));
+  StagedRun run = BeginRun();
+  MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, Classify(s, limits, persisted, run));
   if (o == AppendOutcome::kAppended) Insert(s);
   return o;
 }
 
 absl::StatusOr<AppendOutcome> MemSeries::Classify(const Sample& s, const AppendLimits& limits,
                                                   PersistedSampleReader* persisted,
-                                                  const StagedRun& run) const {
+                                                  StagedRun& run) const {
   if (s.t_ms < limits.min_valid_t_ms) return AppendOutcome::kTooOld;
   if (s.t_ms <= run.newest) {
     // The same append's earlier samples (a repeated sample in one request).
@@ -104,7 +105,21 @@ absl::StatusOr<AppendOutcome> MemSeries::Classify(const Sample& s, const AppendL
         existing = MemoryValueAt(s.t_ms);
       }
       if (!existing && s.t_ms >= persisted_min_t_ms_ && s.t_ms <= persisted_max_t_ms_) {
-        MERIDIAN_ASSIGN_OR_RETURN(existing, persisted->ValueAt(id_, s.t_ms));
+        absl::StatusOr<std::optional<double>> stored = persisted->ValueAt(id_, s.t_ms);
+        if (stored.ok()) {
+          existing = *stored;
+        } else if (absl::IsDataLoss(stored.status())) {
+          // The chunk is unreadable, for reads too: the sample counts as
+          // new rather than failing the whole append (a retried batch would
+          // fail forever).
+          if (!run.met_corruption) {
+            run.met_corruption = true;
+            persisted->CountCorruption("append's duplicate check: " +
+                                       std::string(stored.status().message()));
+          }
+        } else {
+          return stored.status();
+        }
       }
       if (existing) {
         return SameBits(*existing, s.v) ? AppendOutcome::kDuplicate : AppendOutcome::kConflict;

@@ -68,14 +68,19 @@ struct StagedRun {
   std::span<const Sample> accepted;
   int64_t newest = std::numeric_limits<int64_t>::min();
   bool sorted = true;  // accepted is increasing in time
+  // A duplicate lookup of this run met a corrupt chunk (counted once).
+  bool met_corruption = false;
 };
 
 // Looks up a persisted sample; implemented over the chunk column family.
 class PersistedSampleReader {
  public:
   virtual ~PersistedSampleReader() = default;
-  // The value stored at exactly t_ms, or nullopt.
+  // The value stored at exactly t_ms, or nullopt. DataLoss: the chunk that
+  // would hold it is corrupt.
   virtual absl::StatusOr<std::optional<double>> ValueAt(uint64_t series_id, int64_t t_ms) = 0;
+  // Counts and logs one encounter with corrupt data (rate-limited log).
+  virtual void CountCorruption(std::string_view detail) const = 0;
 };
 
 class MemSeries {
@@ -107,9 +112,13 @@ class MemSeries {
   // that are not in memory), the samples the same append accepted before
   // (`run`) and the pending samples of other in-flight appends. Stores
   // nothing. kAppended: the caller makes it durable, then Commit()s it.
+  // A persisted chunk that cannot be read (corrupt) counts as holding
+  // nothing: the sample is new (reads skip the damaged chunk, so it may end
+  // up stored twice, never visible twice); the encounter is counted once
+  // per run (run.met_corruption).
   absl::StatusOr<AppendOutcome> Classify(const Sample& s, const AppendLimits& limits,
                                          PersistedSampleReader* persisted,
-                                         const StagedRun& run) const
+                                         StagedRun& run) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A StagedRun for a new append of this series.
   StagedRun BeginRun() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
