@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "model/sync.h"
 #include "storage/storage.h"
 
 namespace meridian::ingest::testing {
@@ -32,7 +33,7 @@ class FakeStorage : public Storage {
 
   absl::Status Append(std::string_view tenant, const AppendBatch& batch,
                       AppendResult* result) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++append_calls_;
     if (!fail_with_.ok()) return fail_with_;
     for (size_t i = 0; i < batch.series.size(); ++i) {
@@ -73,13 +74,13 @@ class FakeStorage : public Storage {
 
   absl::Status PutMetadata(std::string_view tenant,
                            std::span<const MetricMetadata> metadata) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (const MetricMetadata& m : metadata) metadata_[m.metric_family] = m;
     return absl::OkStatus();
   }
   absl::StatusOr<std::vector<MetricMetadata>> Metadata(std::string_view, std::string_view,
                                                        size_t) const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::vector<MetricMetadata> out;
     for (const auto& [k, m] : metadata_) out.push_back(m);
     return out;
@@ -92,46 +93,46 @@ class FakeStorage : public Storage {
 
   // Test controls and inspection.
   void set_fail_with(absl::Status s) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     fail_with_ = std::move(s);
   }
   void set_too_old_before_ms(int64_t t) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     too_old_before_ms_ = t;
   }
   // Samples of series `key` ("tenant|name=value,..."), t_ms -> value bits.
   std::map<int64_t, uint64_t> SeriesSamples(const std::string& key) const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     auto it = series_.find(key);
     return it == series_.end() ? std::map<int64_t, uint64_t>{} : it->second;
   }
   std::vector<std::string> SeriesKeys() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::vector<std::string> out;
     for (const auto& [k, v] : series_) out.push_back(k);
     return out;
   }
   std::map<std::string, MetricMetadata> metadata() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return metadata_;
   }
   std::vector<std::string> contract_violations() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return contract_violations_;
   }
   int append_calls() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return append_calls_;
   }
 
  private:
-  mutable std::mutex mu_;
-  absl::Status fail_with_;
-  int64_t too_old_before_ms_ = std::numeric_limits<int64_t>::min();
-  std::map<std::string, std::map<int64_t, uint64_t>> series_;
-  std::map<std::string, MetricMetadata> metadata_;
-  std::vector<std::string> contract_violations_;
-  int append_calls_ = 0;
+  mutable Mutex mu_;
+  absl::Status fail_with_ ABSL_GUARDED_BY(mu_);
+  int64_t too_old_before_ms_ ABSL_GUARDED_BY(mu_) = std::numeric_limits<int64_t>::min();
+  std::map<std::string, std::map<int64_t, uint64_t>> series_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, MetricMetadata> metadata_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> contract_violations_ ABSL_GUARDED_BY(mu_);
+  int append_calls_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace meridian::ingest::testing

@@ -6,6 +6,7 @@
 
 #include "ingest/error_message.h"
 #include "ingest/labels_check.h"
+#include "model/sync.h"
 
 namespace meridian::ingest {
 namespace {
@@ -76,7 +77,7 @@ absl::Status IngestionRateLimiter::Take(std::string_view tenant, uint64_t sample
         " samples (ingestion-burst); send smaller requests"));
   }
   const int64_t now = NowMs();
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (buckets_.size() > kMaxIdleBuckets) {
     for (auto it = buckets_.begin(); it != buckets_.end();) {
       const Bucket& b = it->second;

@@ -26,6 +26,7 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
+#include "model/sync.h"
 #include "storage/status.h"
 
 namespace meridian::ingest {
@@ -80,8 +81,8 @@ class IngestionRateLimiter {
   const double rate_;   // tokens per second
   const double burst_;  // bucket size
   std::function<int64_t()> now_ms_;
-  std::mutex mu_;
-  absl::flat_hash_map<std::string, Bucket> buckets_;  // guarded by mu_
+  Mutex mu_;
+  absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace meridian::ingest

@@ -20,6 +20,7 @@
 #include "ingest/decoder.h"
 #include "ingest/labels_check.h"
 #include "ingest/negotiation.h"
+#include "model/sync.h"
 
 namespace meridian::ingest {
 namespace {
@@ -90,7 +91,7 @@ class ScratchPool {
  public:
   std::unique_ptr<Scratch> Acquire() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (!free_.empty()) {
         auto s = std::move(free_.back());
         free_.pop_back();
@@ -101,19 +102,19 @@ class ScratchPool {
   }
   void Release(std::unique_ptr<Scratch> s) {
     Trim(s.get());
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (free_.size() < kMaxPooledScratch) free_.push_back(std::move(s));
   }
   size_t IdleBytes() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     size_t n = 0;
     for (const auto& s : free_) n += ScratchBytes(*s);
     return n;
   }
 
  private:
-  std::mutex mu_;
-  std::vector<std::unique_ptr<Scratch>> free_;
+  Mutex mu_;
+  std::vector<std::unique_ptr<Scratch>> free_ ABSL_GUARDED_BY(mu_);
 };
 
 ScratchPool& Pool() {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "model/sync.h"
+
 namespace meridian::promql {
 namespace {
 
@@ -26,20 +28,20 @@ QueryAdmission::Ticket::~Ticket() {
 
 void QueryAdmission::Release(int lane) const {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     --lanes_[lane].running;
   }
-  lanes_[lane].cv.notify_one();
+  cvs_[lane].Signal();
 }
 
 absl::StatusOr<QueryAdmission::Ticket> QueryAdmission::Admit(
     QueryPriority priority, std::chrono::steady_clock::time_point deadline,
     const std::atomic<bool>* cancelled) const {
   const int i = priority == QueryPriority::kPriority ? 1 : 0;
-  Lane& lane = lanes_[i];
   const auto start = std::chrono::steady_clock::now();
   const auto give_up = std::min(deadline, start + options_.queue_timeout);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
+  Lane& lane = lanes_[i];
   if (lane.running >= lane.slots && lane.queued >= std::max(0, options_.max_queued)) {
     return absl::UnavailableError("too many concurrent queries: all " + std::to_string(lane.slots) +
                                   " " + QueryPriorityName(priority) + " query slots are busy and " +
@@ -62,7 +64,7 @@ absl::StatusOr<QueryAdmission::Ticket> QueryAdmission::Admit(
           QueryPriorityName(priority) + " query slots stayed busy for " +
           std::to_string(options_.queue_timeout.count()) + " ms; retry later");
     }
-    lane.cv.wait_until(lock, std::min(give_up, now + kPoll));
+    cvs_[i].WaitUntil(&mu_, std::min(give_up, now + kPoll));
   }
   --lane.queued;
   ++lane.running;
@@ -70,12 +72,12 @@ absl::StatusOr<QueryAdmission::Ticket> QueryAdmission::Admit(
 }
 
 int QueryAdmission::running(QueryPriority p) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return lanes_[p == QueryPriority::kPriority ? 1 : 0].running;
 }
 
 int QueryAdmission::queued(QueryPriority p) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return lanes_[p == QueryPriority::kPriority ? 1 : 0].queued;
 }
 

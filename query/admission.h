@@ -15,9 +15,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 
+#include "model/sync.h"
 #include "storage/status.h"
 
 namespace meridian::promql {
@@ -73,13 +72,13 @@ class QueryAdmission {
     int slots = 0;
     int running = 0;
     int queued = 0;
-    std::condition_variable cv;
   };
   void Release(int lane) const;
 
   const AdmissionOptions options_;
-  mutable std::mutex mu_;
-  mutable Lane lanes_[2];
+  mutable Mutex mu_;
+  mutable Lane lanes_[2] ABSL_GUARDED_BY(mu_);
+  mutable CondVar cvs_[2];  // a slot of lanes_[i] freed up
 };
 
 }  // namespace meridian::promql

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "model/sync.h"
+
 namespace meridian::server {
 namespace {
 
@@ -85,16 +87,16 @@ DisconnectWatch::DisconnectWatch(std::chrono::milliseconds poll)
 
 DisconnectWatch::~DisconnectWatch() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
 }
 
 uint64_t DisconnectWatch::Watch(const std::string& peer_addr, int peer_port, int local_port,
                                 std::atomic<bool>* cancelled) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   uint64_t token = next_token_++;
   entries_.emplace(token, Entry{peer_addr, peer_port, local_port, cancelled,
                                 std::chrono::steady_clock::now()});
@@ -102,14 +104,14 @@ uint64_t DisconnectWatch::Watch(const std::string& peer_addr, int peer_port, int
 }
 
 void DisconnectWatch::Unwatch(uint64_t token) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   entries_.erase(token);
 }
 
 void DisconnectWatch::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   while (!stop_) {
-    cv_.wait_for(lock, poll_);
+    cv_.WaitFor(&mu_, poll_);
     auto now = std::chrono::steady_clock::now();
     for (auto& [token, e] : entries_) {
       if (now - e.since < kGrace || e.cancelled->load()) continue;

@@ -13,12 +13,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <thread>
+
+#include "model/sync.h"
 
 namespace meridian::server {
 
@@ -46,11 +46,11 @@ class DisconnectWatch {
   void Loop();
 
   const std::chrono::milliseconds poll_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<uint64_t, Entry> entries_;  // guarded by mu_
-  uint64_t next_token_ = 1;            // guarded by mu_
-  bool stop_ = false;                  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_token_ ABSL_GUARDED_BY(mu_) = 1;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

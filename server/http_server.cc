@@ -13,15 +13,15 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
 #include <unordered_map>
+
+#include "model/sync.h"
 
 namespace meridian::server {
 
@@ -52,60 +52,60 @@ class WorkerPool {
   // False when every worker is busy and max_queued tasks already wait.
   bool TryEnqueue(std::function<void()> fn) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (shutdown_) return false;
       if (queue_.size() >= static_cast<size_t>(idle_) + static_cast<size_t>(max_queued_)) {
         return false;
       }
       queue_.push_back(std::move(fn));
     }
-    cv_.notify_one();
+    cv_.Signal();
     return true;
   }
 
   // Runs what is queued, then joins.
   void Shutdown() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       shutdown_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     for (auto& t : threads_) {
       if (t.joinable()) t.join();
     }
   }
 
   void Counts(int64_t* busy, int64_t* queued) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     *busy = static_cast<int64_t>(threads_.size()) - idle_;
     *queued = static_cast<int64_t>(queue_.size());
   }
 
  private:
   void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ++idle_;
     for (;;) {
-      cv_.wait(lock, [&] { return shutdown_ || !queue_.empty(); });
+      while (!shutdown_ && queue_.empty()) cv_.Wait(&mu_);
       if (queue_.empty()) break;  // shutdown_ and nothing left
       std::function<void()> fn = std::move(queue_.front());
       queue_.pop_front();
       --idle_;
-      lock.unlock();
+      mu_.Unlock();
       fn();
       fn = nullptr;
-      lock.lock();
+      mu_.Lock();
       ++idle_;
     }
     --idle_;
   }
 
   const int max_queued_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  int idle_ = 0;                             // guarded by mu_
-  bool shutdown_ = false;                    // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  int idle_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 
@@ -333,12 +333,13 @@ struct HttpServer::Impl {
   std::unordered_map<int, std::unique_ptr<Conn>> conns;
 
   // Connections handed back by workers: keep (true) or close.
-  std::mutex mu;
-  std::condition_variable cv;
-  std::vector<std::pair<std::unique_ptr<Conn>, bool>> returned;  // guarded by mu
-  std::unordered_map<int, bool> busy_fds;  // fds of dispatched connections; guarded by mu
-  bool stopping = false;                                          // guarded by mu
-  enum class RunState { kNew, kRunning, kDone } run_state = RunState::kNew;  // guarded by mu
+  Mutex mu;
+  CondVar cv;
+  std::vector<std::pair<std::unique_ptr<Conn>, bool>> returned ABSL_GUARDED_BY(mu);
+  std::unordered_map<int, bool> busy_fds ABSL_GUARDED_BY(mu);  // fds of dispatched connections
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+  enum class RunState { kNew, kRunning, kDone };
+  RunState run_state ABSL_GUARDED_BY(mu) = RunState::kNew;
 
   std::atomic<int64_t> open_conns{0};
   std::atomic<int64_t> dispatched{0};
@@ -447,10 +448,10 @@ absl::Status HttpServer::Bind() {
 
 void HttpServer::Run() {
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     if (impl_->stopping || impl_->listen_fd < 0) {
       impl_->run_state = Impl::RunState::kDone;
-      impl_->cv.notify_all();
+      impl_->cv.SignalAll();
       return;
     }
     impl_->run_state = Impl::RunState::kRunning;
@@ -460,20 +461,21 @@ void HttpServer::Run() {
   impl_->health = std::make_unique<WorkerPool>(std::max(1, impl_->opt.health_threads), 64);
   impl_->Loop();
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     impl_->run_state = Impl::RunState::kDone;
   }
-  impl_->cv.notify_all();
+  impl_->cv.SignalAll();
 }
 
 void HttpServer::Stop() {
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->stopping = true;
-  if (impl_->run_state == Impl::RunState::kNew) return;
-  lock.unlock();
+  {
+    MutexLock lock(&impl_->mu);
+    impl_->stopping = true;
+    if (impl_->run_state == Impl::RunState::kNew) return;
+  }
   impl_->Wake();
-  lock.lock();
-  impl_->cv.wait(lock, [&] { return impl_->run_state == Impl::RunState::kDone; });
+  MutexLock lock(&impl_->mu);
+  while (impl_->run_state != Impl::RunState::kDone) impl_->cv.Wait(&impl_->mu);
 }
 
 HttpServerStats HttpServer::Stats() const {
@@ -548,14 +550,14 @@ void HttpServer::Impl::Loop() {
   for (;;) {
     bool stop;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(&mu);
       stop = stopping;
     }
     if (stop && listening) {
       {
         // A worker reading a request body sees its end now rather than
         // waiting for the read timeout; answers can still be written.
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(&mu);
         for (const auto& [fd, unused] : busy_fds) shutdown(fd, SHUT_RD);
       }
       epoll_ctl(epoll_fd, EPOLL_CTL_DEL, listen_fd, nullptr);
@@ -758,7 +760,7 @@ bool HttpServer::Impl::Advance(Conn* c) {
   epoll_ctl(epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
   dispatched.fetch_add(1);
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     busy_fds.emplace(fd, true);
   }
   Conn* raw = owned.get();
@@ -771,7 +773,7 @@ bool HttpServer::Impl::Advance(Conn* c) {
   // Saturated: the canned 503 from here, no worker needed.
   dispatched.fetch_sub(1);
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     busy_fds.erase(fd);
   }
   owned = std::move(*task);
@@ -818,7 +820,7 @@ void HttpServer::Impl::TakeReturned() {
   std::vector<std::pair<std::unique_ptr<Conn>, bool>> back;
   bool stop;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     back.swap(returned);
     stop = stopping;
   }
@@ -854,7 +856,7 @@ void HttpServer::Impl::TakeReturned() {
 void HttpServer::Impl::Serve(std::unique_ptr<Conn> c) {
   bool keep = ServeOne(c.get());
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     busy_fds.erase(c->fd);
     returned.emplace_back(std::move(c), keep);
   }
@@ -870,7 +872,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
   const auto read_deadline = c->request_start + opt.read_timeout;
   bool stop;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(&mu);
     stop = stopping;
   }
 

@@ -2,6 +2,8 @@
 
 #include <prometheus/text_serializer.h>
 
+#include "model/sync.h"
+
 namespace meridian::server {
 
 Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
@@ -87,14 +89,14 @@ std::string Metrics::Render(const Storage& storage) {
   head_min_time_->Set(static_cast<double>(s.min_time_ms) / 1000.0);
   head_max_time_->Set(static_cast<double>(s.max_time_ms) / 1000.0);
   {
-    std::lock_guard l(corruptions_mu_);
+    MutexLock l(&corruptions_mu_);
     if (s.corruptions > corruptions_seen_) {
       corruptions_->Increment(static_cast<double>(s.corruptions - corruptions_seen_));
       corruptions_seen_ = s.corruptions;
     }
   }
   {
-    std::lock_guard<std::mutex> l(render_mu_);
+    MutexLock l(&render_mu_);
     StorageHealth h = storage.Health();
     auto advance = [](prometheus::Counter* c, uint64_t now, uint64_t before) {
       if (now > before) c->Increment(static_cast<double>(now - before));

@@ -15,6 +15,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include "model/sync.h"
 #include "storage/storage.h"
 
 namespace meridian::server {
@@ -64,16 +65,16 @@ class Metrics {
   prometheus::Gauge* head_max_time_;
   // Mirrors StorageStats::corruptions (a counter kept by the storage).
   prometheus::Counter* corruptions_;
-  std::mutex corruptions_mu_;
-  uint64_t corruptions_seen_ = 0;  // guarded by corruptions_mu_
+  Mutex corruptions_mu_;
+  uint64_t corruptions_seen_ ABSL_GUARDED_BY(corruptions_mu_) = 0;
   prometheus::Counter* wal_write_failures_;
   prometheus::Counter* checkpoint_failures_;
   prometheus::Counter* checkpoints_;
   prometheus::Counter* storage_resumes_;
   prometheus::Gauge* storage_degraded_;
   // Storage's cumulative counts at the last Render, to advance the counters.
-  StorageHealth last_health_;
-  std::mutex render_mu_;
+  Mutex render_mu_;
+  StorageHealth last_health_ ABSL_GUARDED_BY(render_mu_);
 };
 
 }  // namespace meridian::server

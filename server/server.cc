@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "ingest/remote_write.h"
+#include "model/sync.h"
 #include "query/engine.h"
 #include "server/api.h"
 #include "server/http_server.h"
@@ -38,26 +39,29 @@ class InflightLimiter {
  public:
   InflightLimiter(int limit, std::chrono::milliseconds wait) : limit_(limit), wait_(wait) {}
   bool Acquire() {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (limit_ <= 0) return false;
-    if (!cv_.wait_for(lock, wait_, [&] { return inflight_ < limit_; })) return false;
+    const auto deadline = std::chrono::steady_clock::now() + wait_;
+    while (inflight_ >= limit_) {
+      if (cv_.WaitUntil(&mu_, deadline) && inflight_ >= limit_) return false;
+    }
     ++inflight_;
     return true;
   }
   void Release() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       --inflight_;
     }
-    cv_.notify_one();
+    cv_.Signal();
   }
 
  private:
   const int limit_;
   const std::chrono::milliseconds wait_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int inflight_ = 0;  // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  int inflight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // The connection layer's counters in the text exposition format.
@@ -112,9 +116,9 @@ struct MeridianServer::Impl {
   Router http;  // routes and handlers; connections are HttpServer's
   std::unique_ptr<HttpServer> listener;
   std::thread retention_thread;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stopping = false;  // guarded by mu
+  Mutex mu;
+  CondVar cv;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
   std::atomic<bool> ready{false};
 
   void RegisterWriteRoutes();
@@ -185,14 +189,14 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
 }
 
 void MeridianServer::Impl::RetentionLoop() {
-  std::unique_lock<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   while (!stopping) {
-    cv.wait_for(lock, std::chrono::minutes(1));
+    cv.WaitFor(&mu, std::chrono::minutes(1));
     if (stopping) break;
-    lock.unlock();
+    mu.Unlock();
     absl::Status st = storage->EnforceRetention();
     if (!st.ok()) std::fprintf(stderr, "meridian: retention: %s\n", st.ToString().c_str());
-    lock.lock();
+    mu.Lock();
   }
 }
 
@@ -353,7 +357,7 @@ absl::Status MeridianServer::Run() {
     ho.max_connections = capped;
   }
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     if (impl_->stopping) return absl::OkStatus();
     impl_->listener = std::make_unique<HttpServer>(&impl_->http, ho);
   }
@@ -370,11 +374,11 @@ absl::Status MeridianServer::Run() {
 
 void MeridianServer::Stop() {
   {
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(&impl_->mu);
     if (impl_->stopping) return;
     impl_->stopping = true;
   }
-  impl_->cv.notify_all();
+  impl_->cv.SignalAll();
   impl_->ready = false;
   if (impl_->listener) impl_->listener->Stop();
   absl::Status st = impl_->storage->Flush();

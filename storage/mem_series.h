@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "model/sync.h"
 #include "storage/labels.h"
 #include "storage/queryable.h"
 #include "storage/status.h"
@@ -188,7 +188,7 @@ class MemSeries {
   // Approximate heap bytes held by this series' samples.
   size_t MemoryBytes() const ABSL_SHARED_LOCKS_REQUIRED(mu);
 
-  mutable std::mutex mu;
+  mutable Mutex mu;
 
  private:
   // Stores an accepted sample; a no-op when its timestamp is in memory.

@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <iterator>
-#include <mutex>
 #include <thread>
 
 #include "absl/container/btree_set.h"
+#include "model/sync.h"
 #include "rocksdb/db.h"
 #include "storage/rocks_storage.h"
 
@@ -35,7 +34,7 @@ class SeriesReader {
     out->clear();
     bool on_disk, disk_sorted = false;
     {
-      std::lock_guard l(s.mu);
+      MutexLock l(&s.mu);
       MERIDIAN_RETURN_IF_ERROR(s.ReadMemory(start_ms_, end_ms_, out));
       // Changes together with the memory it replaces.
       on_disk = s.DiskOnlyOverlaps(start_ms_, end_ms_);
@@ -94,10 +93,10 @@ class MergedSeriesSet : public SeriesSet {
   ~MergedSeriesSet() override {
     if (!worker_.joinable()) return;
     {
-      std::lock_guard l(mu_);
+      MutexLock l(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     worker_.join();  // at most one series read after stop_
   }
 
@@ -130,7 +129,7 @@ class MergedSeriesSet : public SeriesSet {
   absl::Status status() const override { return status_; }
 
   std::vector<std::string> warnings() const override {
-    std::lock_guard l(warn_mu_);
+    MutexLock l(&warn_mu_);
     return warnings_;
   }
 
@@ -145,7 +144,7 @@ class MergedSeriesSet : public SeriesSet {
     std::string w = "series " + (have_labels_ ? series_[pos].labels : s.labels()).ToString() +
                     " skipped: its stored data is corrupt (partial result)";
     {
-      std::lock_guard l(warn_mu_);
+      MutexLock l(&warn_mu_);
       if (warnings_.size() < kMaxWarnings) warnings_.push_back(std::move(w));
     }
     *st = absl::OkStatus();
@@ -153,7 +152,7 @@ class MergedSeriesSet : public SeriesSet {
   }
 
   struct Item {
-    size_t pos;  // series_.size(): the end (status_ of the worker says why)
+    size_t pos = 0;  // series_.size(): the end (status_ of the worker says why)
     std::vector<Sample> samples;
   };
 
@@ -164,46 +163,49 @@ class MergedSeriesSet : public SeriesSet {
       absl::Status st = reader_.Read(*series_[pos].series, &buf);
       if (Skipped(pos, &st)) continue;
       if (st.ok() && buf.empty()) continue;
-      std::unique_lock l(mu_);
-      cv_.wait(l, [&] { return stop_ || queue_.size() < kReadAheadDepth; });
-      if (stop_) return;
-      if (!st.ok()) {
-        worker_status_ = st;
-        break;
+      {
+        MutexLock l(&mu_);
+        while (!stop_ && queue_.size() >= kReadAheadDepth) cv_.Wait(&mu_);
+        if (stop_) return;
+        if (!st.ok()) {
+          worker_status_ = st;
+          break;
+        }
+        queue_.push_back(Item{pos, std::move(buf)});
+        buf.clear();
+        if (!free_.empty()) {
+          buf.swap(free_.back());
+          free_.pop_back();
+        }
       }
-      queue_.push_back(Item{pos, std::move(buf)});
-      buf.clear();
-      if (!free_.empty()) {
-        buf.swap(free_.back());
-        free_.pop_back();
-      }
-      l.unlock();
-      cv_.notify_all();
+      cv_.SignalAll();
     }
     {
-      std::lock_guard l(mu_);
+      MutexLock l(&mu_);
       queue_.push_back(Item{series_.size(), {}});
     }
-    cv_.notify_all();
+    cv_.SignalAll();
   }
 
   bool NextReadAhead() {
     if (done_) return false;
-    std::unique_lock l(mu_);
-    if (samples_.capacity() > 0 && free_.size() < kReadAheadDepth) {
-      free_.push_back(std::move(samples_));
-      samples_.clear();
+    Item item;
+    {
+      MutexLock l(&mu_);
+      if (samples_.capacity() > 0 && free_.size() < kReadAheadDepth) {
+        free_.push_back(std::move(samples_));
+        samples_.clear();
+      }
+      while (queue_.empty()) cv_.Wait(&mu_);
+      item = std::move(queue_.front());
+      queue_.pop_front();
+      if (item.pos == series_.size()) {
+        done_ = true;
+        status_ = worker_status_;
+        return false;
+      }
     }
-    cv_.wait(l, [&] { return !queue_.empty(); });
-    Item item = std::move(queue_.front());
-    queue_.pop_front();
-    if (item.pos == series_.size()) {
-      done_ = true;
-      status_ = worker_status_;
-      return false;
-    }
-    l.unlock();
-    cv_.notify_all();
+    cv_.SignalAll();
     pos_ = item.pos;
     samples_.swap(item.samples);
     return true;
@@ -223,15 +225,15 @@ class MergedSeriesSet : public SeriesSet {
   absl::Status status_;
   bool done_ = false;
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Item> queue_;                 // guarded by mu_
-  std::vector<std::vector<Sample>> free_;  // guarded by mu_: buffers to reuse
-  absl::Status worker_status_;             // guarded by mu_
-  std::atomic<bool> stop_{false};          // set under mu_
-  mutable std::mutex warn_mu_;
-  std::vector<std::string> warnings_;  // guarded by warn_mu_
-  std::thread worker_;                     // last: starts after the rest exists
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::vector<Sample>> free_ ABSL_GUARDED_BY(mu_);  // buffers to reuse
+  absl::Status worker_status_ ABSL_GUARDED_BY(mu_);
+  std::atomic<bool> stop_{false};  // set under mu_
+  mutable Mutex warn_mu_;
+  std::vector<std::string> warnings_ ABSL_GUARDED_BY(warn_mu_);
+  std::thread worker_;  // last: starts after the rest exists
 };
 
 class TenantQuerier : public Querier {

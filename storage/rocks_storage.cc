@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "model/sync.h"
 #include "rocksdb/listener.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
@@ -245,8 +246,9 @@ absl::StatusOr<std::unique_ptr<Storage>> RocksStorage::Open(const StorageOptions
 
 RocksStorage::~RocksStorage() {
   {
-    absl::MutexLock l(&bg_mu_);
+    MutexLock l(&bg_mu_);
     stop_ = true;
+    bg_cv_.SignalAll();
   }
   if (checkpointer_.joinable()) checkpointer_.join();
   if (db_) {
@@ -319,7 +321,7 @@ TenantHead* RocksStorage::AddTenant(uint32_t id, std::string name) {
 absl::Status RocksStorage::Load() {
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
   {
-    absl::MutexLock l(&tenants_mu_);
+    MutexLock l(&tenants_mu_);
     std::string prefix(1, keys::kTenantPrefix);
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       if (it->value().size() != 4) return absl::DataLossError("corrupt tenant key");
@@ -337,7 +339,7 @@ absl::Status RocksStorage::Load() {
         std::string_view(it->value().data(), it->value().size()), &tenant_id, &labels));
     TenantHead* head;
     {
-      absl::MutexLock l(&tenants_mu_);
+      MutexLock l(&tenants_mu_);
       auto t = tenants_by_id_.find(tenant_id);
       if (t == tenants_by_id_.end()) return absl::DataLossError("series of unknown tenant");
       head = t->second;
@@ -369,7 +371,7 @@ absl::Status RocksStorage::Load() {
         std::string_view(it->value().data(), it->value().size()), &mint, &maxt));
     for (TenantHead* t : tenants) {
       if (auto s = t->Find(id)) {
-        std::lock_guard l(s->mu);
+        MutexLock l(&s->mu);
         s->LoadPersistedRange(mint, maxt);
         break;
       }
@@ -394,7 +396,7 @@ absl::Status RocksStorage::ReplayWal() {
     WalRecordReader r(std::string_view(it->value().data(), it->value().size()));
     TenantHead* head = nullptr;
     {
-      absl::MutexLock l(&tenants_mu_);
+      MutexLock l(&tenants_mu_);
       auto t = tenants_by_id_.find(r.tenant_id());
       if (t != tenants_by_id_.end()) head = t->second;
     }
@@ -402,7 +404,7 @@ absl::Status RocksStorage::ReplayWal() {
     while (head != nullptr && r.Next(&id, &samples)) {
       std::shared_ptr<MemSeries> s = head->Find(id);
       if (!s) continue;  // removed by retention after the record was written
-      std::lock_guard l(s->mu);
+      MutexLock l(&s->mu);
       for (const Sample& x : samples) {
         MERIDIAN_RETURN_IF_ERROR(s->Append(x, lenient, chunk_store_.get()).status());
       }
@@ -418,21 +420,21 @@ absl::Status RocksStorage::ReplayWal() {
 }
 
 std::vector<TenantHead*> RocksStorage::AllTenants() const {
-  absl::MutexLock l(&tenants_mu_);
+  MutexLock l(&tenants_mu_);
   std::vector<TenantHead*> out;
   for (const auto& [id, t] : tenants_by_id_) out.push_back(t);
   return out;
 }
 
 TenantHead* RocksStorage::FindTenant(std::string_view tenant) const {
-  absl::MutexLock l(&tenants_mu_);
+  MutexLock l(&tenants_mu_);
   auto it = tenants_.find(absl::string_view(tenant.data(), tenant.size()));
   return it == tenants_.end() ? nullptr : it->second.get();
 }
 
 absl::StatusOr<TenantHead*> RocksStorage::GetOrCreateTenant(std::string_view tenant) {
   if (TenantHead* t = FindTenant(tenant)) return t;
-  absl::MutexLock l(&tenants_mu_);
+  MutexLock l(&tenants_mu_);
   auto it = tenants_.find(absl::string_view(tenant.data(), tenant.size()));
   if (it != tenants_.end()) return it->second.get();
   if (options_.max_tenants > 0 && tenants_.size() >= options_.max_tenants) {
@@ -487,7 +489,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   staged.clear();
   new_definitions.clear();
   rocksdb::WriteBatch wb;
-  absl::ReaderMutexLock gate(&gate_);
+  ReaderMutexLock gate(&gate_);
   MERIDIAN_RETURN_IF_ERROR(ReserveSeriesIds(batch.series.size()));
   resolved.resize(batch.series.size());
   head->ResolveBatch(batch.series, resolved.data(), &result->series_created,
@@ -513,7 +515,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     ~Withdraw() {
       if (committed) return;
       for (size_t k = 0; k < staged.size(); ++k) {
-        std::lock_guard l(staged[k]->mu);
+        MutexLock l(&staged[k]->mu);
         staged[k]->RemovePending(&pending[k]);
       }
     }
@@ -534,7 +536,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     const size_t begin = accepted.size();
     bool reported = false;
     {
-      std::lock_guard l(s->mu);
+      MutexLock l(&s->mu);
       StagedRun run = s->BeginRun();
       for (const Sample& x : in.samples) {
         MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, s->Classify(x, limits, chunk_store_.get(), run));
@@ -591,14 +593,15 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   for (MemSeries* s : new_definitions) s->definition_persisted.store(true, std::memory_order_release);
   for (size_t k = 0; k < staged.size(); ++k) {
     if (k + 4 < staged.size()) staged[k + 4]->PrefetchHead();
-    std::lock_guard l(staged[k]->mu);
+    MutexLock l(&staged[k]->mu);
     staged[k]->Commit(&pending[k]);
   }
   samples_appended_.fetch_add(result->samples_appended, std::memory_order_relaxed);
   const size_t record_bytes = wal.record().size();
   if (wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed) + record_bytes >=
       checkpoint_wal_bytes_) {
-    absl::MutexLock l(&bg_mu_);  // wakes CheckpointLoop
+    MutexLock l(&bg_mu_);
+    bg_cv_.Signal();  // wakes CheckpointLoop
   }
   return absl::OkStatus();
 }
@@ -606,7 +609,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
 absl::Status RocksStorage::ReserveSeriesIds(uint64_t n) {
   const uint64_t promised = ids_promised_.fetch_add(n, std::memory_order_relaxed) + n;
   if (promised <= ids_reserved_.load(std::memory_order_acquire)) return absl::OkStatus();
-  absl::MutexLock l(&reserve_mu_);
+  MutexLock l(&reserve_mu_);
   if (promised <= ids_reserved_.load(std::memory_order_acquire)) return absl::OkStatus();
   const uint64_t reserve = promised + kSeriesIdBlock;
   std::string value;
@@ -635,7 +638,7 @@ absl::Status RocksStorage::Write(rocksdb::WriteBatch* wb, bool sync, std::string
 
 void RocksStorage::NoteWriteFailure(std::string_view what, const rocksdb::Status& s) {
   write_failures_.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard l(resume_mu_);
+  MutexLock l(&resume_mu_);
   if (!degraded_.exchange(true)) {
     degraded_since_ = SteadyClock::now();
     std::fprintf(stderr,
@@ -660,15 +663,23 @@ void RocksStorage::KeepMemtableNonEmpty() {
 }
 
 bool RocksStorage::TryResume(std::chrono::milliseconds min_interval, bool force) {
-  std::unique_lock l(resume_mu_, std::try_to_lock);
-  if (!l.owns_lock()) return !degraded_.load(std::memory_order_acquire);
-  if (restart_required_.load()) return false;
-  if (!force && !degraded_.load(std::memory_order_acquire)) return true;
+  if (!resume_mu_.TryLock()) return !degraded_.load(std::memory_order_acquire);
+  if (restart_required_.load()) {
+    resume_mu_.Unlock();
+    return false;
+  }
+  if (!force && !degraded_.load(std::memory_order_acquire)) {
+    resume_mu_.Unlock();
+    return true;
+  }
   const auto now = SteadyClock::now();
-  if (now - last_resume_attempt_ < min_interval) return false;
+  if (now - last_resume_attempt_ < min_interval) {
+    resume_mu_.Unlock();
+    return false;
+  }
   last_resume_attempt_ = now;
   const uint64_t failures = write_failures_.load();
-  l.unlock();  // Resume() flushes memtables; NoteWriteFailure must not wait for it
+  resume_mu_.Unlock();  // Resume() flushes memtables; NoteWriteFailure must not wait for it
   rocksdb::Status s = db_->Resume();
   if (s.ok()) {
     // Resume() switches to a new WAL only when it flushes a non-empty
@@ -682,7 +693,7 @@ bool RocksStorage::TryResume(std::chrono::milliseconds min_interval, bool force)
     }
   }
   if (s.ok()) KeepMemtableNonEmpty();
-  l.lock();
+  MutexLock l(&resume_mu_);
   const auto done = SteadyClock::now();
   if (!s.ok() && s.severity() >= rocksdb::Status::Severity::kFatalError) {
     restart_required_.store(true);
@@ -723,12 +734,15 @@ void RocksStorage::CheckpointLoop() {
   auto last = SteadyClock::now();      // of the last checkpoint attempt
   for (;;) {
     {
-      absl::MutexLock l(&bg_mu_);
+      MutexLock l(&bg_mu_);
       auto due = [this, &retry]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(bg_mu_) {
         return stop_ || (retry.count() == 0 &&
                          wal_bytes_.load(std::memory_order_relaxed) >= checkpoint_wal_bytes_);
       };
-      bg_mu_.AwaitWithTimeout(absl::Condition(&due), absl::FromChrono(kBackgroundResumeInterval));
+      const auto wake = SteadyClock::now() + kBackgroundResumeInterval;
+      while (!due()) {
+        if (bg_cv_.WaitUntil(&bg_mu_, wake)) break;
+      }
       if (stop_) return;
     }
     if (degraded_.load() && !TryResume(kBackgroundResumeInterval)) continue;

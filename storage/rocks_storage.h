@@ -30,7 +30,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "model/sync.h"
 #include "storage/chunk_store.h"
 #include "storage/storage.h"
 #include "storage/tenant_head.h"
@@ -130,20 +130,21 @@ class RocksStorage : public Storage {
 
   SeriesCacheLimits cache_limits_;
 
-  mutable absl::Mutex tenants_mu_;
+  mutable Mutex tenants_mu_;
   absl::flat_hash_map<std::string, std::unique_ptr<TenantHead>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
   absl::flat_hash_map<uint32_t, TenantHead*> tenants_by_id_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
 
-  // absl::Mutex rather than std::shared_mutex: waiting writers (checkpoint,
+  // A writer-preferring SharedMutex (model/sync.h) rather than
+  // std::shared_mutex: waiting writers (checkpoint,
   // retention) block new readers, so a steady stream of appends cannot
   // starve them. Taken once per Append, not per sample.
-  absl::Mutex gate_;
+  SharedMutex gate_;
   std::atomic<uint64_t> next_wal_seq_{1};
   std::atomic<uint64_t> wal_bytes_{0};  // since the last checkpoint
   std::atomic<uint64_t> samples_appended_{0};
 
-  absl::Mutex maintenance_mu_;
+  Mutex maintenance_mu_;
   // Retention (storage_maintenance.cc). The cut-off of the last completed
   // pass; the deleted chunk key span not compacted yet and its estimated
   // bytes.
@@ -152,7 +153,7 @@ class RocksStorage : public Storage {
   std::string retention_compact_begin_ ABSL_GUARDED_BY(maintenance_mu_);
   std::string retention_compact_end_ ABSL_GUARDED_BY(maintenance_mu_);
   uint64_t retention_garbage_bytes_ ABSL_GUARDED_BY(maintenance_mu_) = 0;
-  absl::Mutex retention_compact_mu_;  // one retention compaction at a time
+  Mutex retention_compact_mu_;  // one retention compaction at a time
 
   // Degraded state: set by a failed write, cleared by a successful Resume().
   std::atomic<bool> degraded_{false};
@@ -164,10 +165,10 @@ class RocksStorage : public Storage {
   std::atomic<uint64_t> checkpoint_failures_{0};
   std::atomic<uint64_t> checkpoints_{0};
   std::atomic<uint64_t> resumes_{0};
-  std::mutex resume_mu_;
-  std::chrono::steady_clock::time_point last_resume_attempt_;  // guarded by resume_mu_
-  std::chrono::steady_clock::time_point last_resume_log_;      // guarded by resume_mu_
-  std::chrono::steady_clock::time_point degraded_since_;       // guarded by resume_mu_
+  Mutex resume_mu_;
+  std::chrono::steady_clock::time_point last_resume_attempt_ ABSL_GUARDED_BY(resume_mu_);
+  std::chrono::steady_clock::time_point last_resume_log_ ABSL_GUARDED_BY(resume_mu_);
+  std::chrono::steady_clock::time_point degraded_since_ ABSL_GUARDED_BY(resume_mu_);
 
   // Series ids: every id an append may hand out is below ids_promised_
   // (ids allocated + the batch sizes of appends in flight), and
@@ -175,9 +176,10 @@ class RocksStorage : public Storage {
   // is never given to two series, even across a crash.
   std::atomic<uint64_t> ids_promised_{0};
   std::atomic<uint64_t> ids_reserved_{0};
-  absl::Mutex reserve_mu_;
+  Mutex reserve_mu_;
 
-  absl::Mutex bg_mu_;
+  Mutex bg_mu_;
+  CondVar bg_cv_;  // signalled on stop_ and when a checkpoint is due
   bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;
   std::thread checkpointer_;
 };

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "absl/container/flat_hash_set.h"
+#include "model/sync.h"
 #include "rocksdb/db.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
@@ -61,10 +62,10 @@ absl::Status RocksStorage::Checkpoint() {
 }
 
 absl::Status RocksStorage::CheckpointImpl() {
-  absl::MutexLock maintenance(&maintenance_mu_);
+  MutexLock maintenance(&maintenance_mu_);
   uint64_t covered;  // every WAL record <= covered is applied to memory
   {
-    absl::WriterMutexLock gate(&gate_);
+    WriterMutexLock gate(&gate_);
     covered = next_wal_seq_.load() - 1;
     wal_bytes_.store(0);
   }
@@ -77,7 +78,7 @@ absl::Status RocksStorage::CheckpointImpl() {
     // that memory no longer holding these samples means disk does.
     if (!pending.empty()) chunk_store_->BumpGeneration();
     for (PendingSeries& p : pending) {
-      std::lock_guard l(p.series->mu);
+      MutexLock l(&p.series->mu);
       p.series->MarkPersisted(p.snap);
     }
     wb.Clear();
@@ -93,7 +94,7 @@ absl::Status RocksStorage::CheckpointImpl() {
       PendingSeries p{s, {}};
       int64_t pmin, pmax;
       {
-        std::lock_guard l(s->mu);
+        MutexLock l(&s->mu);
         p.snap = s->SnapshotForPersist();
         pmin = s->persisted_min_t_ms();
         pmax = s->persisted_max_t_ms();
@@ -145,7 +146,7 @@ absl::Status RocksStorage::EnforceRetention() {
   const int64_t sure_cutoff = SaturatingSub(cutoff, kMaxChunkSpanMs);
   std::string compact_begin, compact_end;
   {
-    absl::MutexLock maintenance(&maintenance_mu_);
+    MutexLock maintenance(&maintenance_mu_);
     if (cutoff <= retention_done_cutoff_) return absl::OkStatus();
     MERIDIAN_RETURN_IF_ERROR(DeleteExpired(cutoff, sure_cutoff));
     retention_done_cutoff_ = cutoff;
@@ -166,7 +167,7 @@ absl::Status RocksStorage::EnforceRetention() {
     retention_garbage_bytes_ = 0;
   }
   // Outside the maintenance lock: checkpoints do not wait for the rewrite.
-  absl::MutexLock compacting(&retention_compact_mu_);
+  MutexLock compacting(&retention_compact_mu_);
   rocksdb::Slice b(compact_begin), e(compact_end);
   absl::Status st = FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), chunks_, &b, &e),
                               "compacting expired chunks");
@@ -190,7 +191,7 @@ absl::Status RocksStorage::DeleteExpired(int64_t cutoff, int64_t sure_cutoff) {
       int64_t pmin, pmax;
       bool memory_empty;
       {
-        std::lock_guard l(s->mu);
+        MutexLock l(&s->mu);
         memory_empty = s->TrimBefore(cutoff);
         pmin = s->persisted_min_t_ms();
         pmax = s->persisted_max_t_ms();
@@ -256,7 +257,7 @@ absl::Status RocksStorage::DeleteExpired(int64_t cutoff, int64_t sure_cutoff) {
         }
         bool any_left = kept_min != std::numeric_limits<int64_t>::max();
         {
-          std::lock_guard l(s->mu);
+          MutexLock l(&s->mu);
           if (any_left) {
             s->SetPersistedRange(kept_min, pmax);
           } else {
@@ -300,10 +301,10 @@ absl::Status RocksStorage::DeleteExpired(int64_t cutoff, int64_t sure_cutoff) {
   }
   {
     // No append holds a series pointer while we own the gate.
-    absl::WriterMutexLock gate(&gate_);
+    WriterMutexLock gate(&gate_);
     absl::flat_hash_map<TenantHead*, std::vector<std::shared_ptr<MemSeries>>> removed;
     for (auto& [t, s] : maybe_empty) {
-      std::lock_guard l(s->mu);
+      MutexLock l(&s->mu);
       if (!s->MemoryEmpty() || s->has_persisted()) continue;  // appended meanwhile
       MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, keys::SeriesKey(s->id())), "staging series delete"));
       removed[t].push_back(s);
@@ -327,10 +328,10 @@ absl::StatusOr<std::string> RocksStorage::Snapshot(bool persist_head) {
     char buf[32];
     std::strftime(buf, sizeof(buf), "%Y%m%dT%H%M%SZ", &tm);
     static std::mt19937_64 rng(std::random_device{}());
-    static absl::Mutex rng_mu;
+    static Mutex rng_mu;
     uint64_t r;
     {
-      absl::MutexLock l(&rng_mu);
+      MutexLock l(&rng_mu);
       r = rng() >> 1;  // as Go's rand.Int63
     }
     char hex[17];

@@ -101,7 +101,7 @@ std::vector<Sample> Samples(int64_t t0, int n, int64_t step = 15'000) {
 // encoded blocks that every read, duplicate check, persist and trim sees.
 TEST(MemSeriesTest, EncodedHeadBlocks) {
   MemSeries s(1, Labels::FromSorted({{"__name__", "x"}}));
-  std::lock_guard l(s.mu);
+  MutexLock l(&s.mu);
   AppendLimits limits;
   limits.out_of_order_window_ms = 3'600'000;
   std::vector<Sample> want;

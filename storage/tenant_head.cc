@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "model/sync.h"
+
 namespace meridian {
 
 namespace {
@@ -51,7 +53,7 @@ TenantHead::TenantHead(uint32_t id, std::string name, SeriesCacheLimits* limits)
 
 MemSeries* TenantHead::CacheLookup(CacheShard& shard, const LabelView* labels, size_t n,
                                    uint64_t hash) {
-  std::lock_guard l(shard.mu);
+  MutexLock l(&shard.mu);
   auto it = shard.map.find(hash);
   if (it == shard.map.end()) return nullptr;
   for (MemSeries* s : it->second) {
@@ -61,7 +63,7 @@ MemSeries* TenantHead::CacheLookup(CacheShard& shard, const LabelView* labels, s
 }
 
 void TenantHead::CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s) {
-  std::lock_guard l(shard.mu);
+  MutexLock l(&shard.mu);
   if (limits_->cached_series.load(std::memory_order_relaxed) >= limits_->max_cached_series) {
     if (shard.map.empty() || limits_->max_cached_series == 0) return;
     auto victim = shard.map.begin();
@@ -79,7 +81,7 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
   if (MemSeries* s = CacheLookup(shard, labels, n, hash)) return s;
   MemSeries* found = nullptr;
   {
-    absl::MutexLock l(&mu_);
+    WriterMutexLock l(&mu_);
     // The cache is bounded, so a miss may be an evicted series.
     if (const Postings* candidates = index_.ShortestOf(labels, n)) {
       for (uint64_t id : *candidates) {
@@ -124,11 +126,11 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
     const size_t end = count[s];
     if (begin == end) continue;
     CacheShard& shard = cache_[s];
-    std::lock_guard l(shard.mu);
+    MutexLock l(&shard.mu);
     // Software pipeline over the shard's run: prefetch the table slot 8
     // ahead, look up the candidate series 4 ahead (prefetching it) and its
     // flat labels 2 ahead, so that the cache misses of lookups overlap.
-    auto first_candidate = [&](size_t k) -> MemSeries* {
+    auto first_candidate = [&](size_t k) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shard.mu) -> MemSeries* {
       auto it = shard.map.find(hashes[order[k]]);
       return it == shard.map.end() || it->second.empty() ? nullptr : it->second[0];
     };
@@ -172,7 +174,7 @@ MemSeries* TenantHead::Load(uint64_t id, Labels labels) {
   uint64_t hash = SeriesCacheHash(labels);
   MemSeries* s;
   {
-    absl::MutexLock l(&mu_);
+    WriterMutexLock l(&mu_);
     s = AddLocked(id, std::move(labels));
   }
   s->definition_persisted.store(true, std::memory_order_relaxed);
@@ -189,14 +191,14 @@ MemSeries* TenantHead::AddLocked(uint64_t id, Labels labels) {
 }
 
 std::shared_ptr<MemSeries> TenantHead::Find(uint64_t id) const {
-  absl::ReaderMutexLock l(&mu_);
+  ReaderMutexLock l(&mu_);
   auto it = series_.find(id);
   return it == series_.end() ? nullptr : it->second;
 }
 
 std::vector<std::shared_ptr<MemSeries>> TenantHead::Select(
     const std::vector<Matcher>& matchers) const {
-  absl::ReaderMutexLock l(&mu_);
+  ReaderMutexLock l(&mu_);
   Postings ids = index_.Select(matchers);
   std::vector<std::shared_ptr<MemSeries>> out;
   out.reserve(ids.size());
@@ -205,7 +207,7 @@ std::vector<std::shared_ptr<MemSeries>> TenantHead::Select(
 }
 
 std::vector<std::shared_ptr<MemSeries>> TenantHead::AllSeries() const {
-  absl::ReaderMutexLock l(&mu_);
+  ReaderMutexLock l(&mu_);
   std::vector<std::shared_ptr<MemSeries>> out;
   out.reserve(series_.size());
   for (uint64_t id : index_.all()) out.push_back(series_.at(id));
@@ -217,7 +219,7 @@ void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
   for (const auto& s : series) {
     uint64_t hash = SeriesCacheHash(s->labels());
     CacheShard& shard = cache_[hash % kCacheShards];
-    std::lock_guard l(shard.mu);
+    MutexLock l(&shard.mu);
     auto it = shard.map.find(hash);
     if (it == shard.map.end()) continue;
     auto& vec = it->second;
@@ -230,7 +232,7 @@ void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
     }
     if (vec.empty()) shard.map.erase(it);
   }
-  absl::MutexLock l(&mu_);
+  WriterMutexLock l(&mu_);
   std::vector<Labels> labels;
   labels.reserve(series.size());
   for (const auto& s : series) labels.push_back(s->labels());
@@ -241,7 +243,7 @@ void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
 }
 
 size_t TenantHead::num_series() const {
-  absl::ReaderMutexLock l(&mu_);
+  ReaderMutexLock l(&mu_);
   return series_.size();
 }
 
@@ -249,7 +251,7 @@ size_t TenantHead::CacheBytes() const {
   size_t bytes = 0;
   using Map = decltype(CacheShard::map);
   for (size_t i = 0; i < kCacheShards; ++i) {
-    std::lock_guard l(cache_[i].mu);
+    MutexLock l(&cache_[i].mu);
     bytes += cache_[i].map.capacity() * (sizeof(typename Map::value_type) + 1);
   }
   return bytes;

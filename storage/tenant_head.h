@@ -20,7 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
-#include "absl/synchronization/mutex.h"
+#include "model/sync.h"
 #include "storage/mem_series.h"
 #include "storage/postings_index.h"
 #include "storage/storage.h"
@@ -69,7 +69,7 @@ class TenantHead {
   // lookup(id) returns the MemSeries* (borrowed for the call only).
   template <typename Fn>
   void ReadIndex(Fn&& fn) const {
-    absl::ReaderMutexLock l(&mu_);
+    ReaderMutexLock l(&mu_);
     auto lookup = [this](uint64_t id) ABSL_NO_THREAD_SAFETY_ANALYSIS -> const MemSeries* {
       auto it = series_.find(id);
       return it == series_.end() ? nullptr : it->second.get();
@@ -87,7 +87,7 @@ class TenantHead {
  private:
   static constexpr size_t kCacheShards = 64;
   struct CacheShard {
-    std::mutex mu;
+    Mutex mu;
     absl::flat_hash_map<uint64_t, absl::InlinedVector<MemSeries*, 1>> map ABSL_GUARDED_BY(mu);
   };
   MemSeries* CacheLookup(CacheShard& shard, const LabelView* labels, size_t n, uint64_t hash);
@@ -97,7 +97,7 @@ class TenantHead {
   const uint32_t id_;
   const std::string name_;
   SeriesCacheLimits* const limits_;
-  mutable absl::Mutex mu_;
+  mutable SharedMutex mu_;
   PostingsIndex index_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, std::shared_ptr<MemSeries>> series_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<CacheShard[]> cache_;
