@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs the whole test suite: unit tests,
 # the PromQL conformance suite, and the integration tests against the real
 # Prometheus (SIGKILL crash test, bad-input battery, end-to-end comparison);
-# then the unit and integration tests again under ASan+UBSan.
+# the clang -Wthread-safety build; then the unit and integration tests again
+# under ASan+UBSan.
 # Set MERIDIAN_SKIP_ASAN=1 to skip the sanitizer pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,10 @@ export MERIDIAN_PROMQL_TESTDATA=${MERIDIAN_PROMQL_TESTDATA:-$(cd .. && pwd)/shar
 
 scripts/build.sh release
 (cd build/release && ctest -j2 --output-on-failure --timeout 900)
+
+# Static lock analysis: clang with -Wthread-safety -Werror compiles the tree
+# (the ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED annotations); nothing runs.
+scripts/build.sh clang-tsa
 
 if [[ "${MERIDIAN_SKIP_ASAN:-0}" != 1 ]]; then
   scripts/build.sh asan

@@ -40,12 +40,12 @@ TEST(FromRocksTest, MapsCodesAndKeepsContext) {
 TEST(FromRocksTest, CorruptChunkFileFoundByRetentionIsDataLoss) {
   char tmpl[] = "/tmp/meridian_rocks_status_test_XXXXXX";
   const std::string dir = std::string(mkdtemp(tmpl)) + "/data";
-  const int64_t now = 10'000'000'000;
+  constexpr int64_t now = 10'000'000'000;
   StorageOptions o;
   o.dir = dir;
   o.sync_wal = false;
   o.retention_ms = 3'600'000;
-  o.now_ms = [now] { return now; };
+  o.now_ms = [] { return now; };
   {
     auto st = Storage::Open(o);
     ASSERT_TRUE(st.ok()) << st.status();
