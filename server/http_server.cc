@@ -751,6 +751,19 @@ bool HttpServer::Impl::Advance(Conn* c) {
            whole);
     return false;
   }
+  if (opt.max_body_bytes > 0 && !head.form && !head.chunked && body > opt.max_body_bytes) {
+    // Refused before a worker would wait (up to the read timeout) for a body
+    // it will not take.
+    too_large.fetch_add(1);
+    std::string text = "request body too large: over the limit of " +
+                       std::to_string(opt.max_body_bytes) + " bytes (max-body-bytes)\n";
+    Reject(c,
+           "HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           "Content-Length: " + std::to_string(text.size()) + "\r\nConnection: close\r\n\r\n" +
+               text,
+           0);
+    return false;
+  }
   bool fast = IsFastPath(head);
   c->head = std::move(head);
   int fd = c->fd;

@@ -74,6 +74,9 @@ struct HttpServerOptions {
   std::chrono::milliseconds write_timeout{60 * 1000};  // without progress
   size_t max_header_bytes = 1 << 20;
   size_t max_form_bytes = 10 << 20;
+  // A request (not a form) whose Content-Length is above this gets 413 from
+  // the event loop at once, without a worker (0: no limit here).
+  size_t max_body_bytes = 0;
   // Bodies up to this size are read by the event loop before a worker runs.
   size_t prebuffer_body_bytes = 1 << 20;
 };

@@ -345,6 +345,7 @@ absl::Status MeridianServer::Run() {
   ho.max_connections = c.http_max_connections;
   ho.idle_timeout = std::chrono::milliseconds(c.http_idle_timeout_ms);
   ho.read_timeout = std::chrono::milliseconds(c.http_read_timeout_ms);
+  ho.max_body_bytes = static_cast<size_t>(c.max_body_bytes);
   // Every connection is a descriptor; keep room for RocksDB's files.
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&

@@ -383,6 +383,27 @@ TEST(HttpTest, ConnectionsOverTheLimitGet503AndHealthIsServedAgainAfter) {
   EXPECT_EQ(again.Request("GET", "/-/healthy", "", "", milliseconds(3000)).status, 200);
 }
 
+// A body announced above --max-body-bytes is refused at once, not after the
+// read timeout with a worker waiting for it all along.
+TEST(HttpTest, DeclaredBodyOverTheLimitIs413AtOnceWithoutAWorker) {
+  Meridian m("", {"--http-threads", "1", "--http-max-queued", "0", "--max-body-bytes", "1048576"});
+  ASSERT_TRUE(m.WaitReady());
+  RawConn big(m.port());
+  auto t = Clock::now();
+  ASSERT_TRUE(big.Send("POST /api/v1/write HTTP/1.1\r\nHost: x\r\n"
+                       "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+                       "Content-Length: 1000000000000\r\n\r\n"));
+  Response r = big.Read(milliseconds(3000));
+  EXPECT_EQ(r.status, 413) << r.head;
+  EXPECT_LT(MsSince(t), 3000);
+  EXPECT_NE(r.body.find("max-body-bytes"), std::string::npos) << r.body;
+  EXPECT_EQ(r.Header("Connection"), "close");
+  // The only worker is free: a query on another connection is served.
+  RawConn q(m.port());
+  Response a = q.Request("GET", "/api/v1/query?query=7", "", "", milliseconds(3000));
+  EXPECT_EQ(a.status, 200) << a.head << a.body;
+}
+
 TEST(HttpTest, PostWithoutBodyWorks) {
   Meridian m;
   ASSERT_TRUE(m.WaitReady());
