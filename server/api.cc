@@ -598,24 +598,27 @@ void PrometheusApi::Register(httplib::Server* srv) {
 
   // Prometheus's TSDB snapshot: a consistent copy of the data dir under
   // <data-dir>/snapshots/<name>; `meridian restore` starts a data dir from it.
-  srv->Post("/api/v1/admin/tsdb/snapshot",
-            route("/api/v1/admin/tsdb/snapshot", [this](const httplib::Request& req) -> Reply {
-              if (!options_.enable_admin_api) {
-                return {absl::UnavailableError("admin APIs disabled")};
-              }
-              bool skip_head = false;
-              if (HasParam(req, "skip_head") && !Param(req, "skip_head").empty()) {
-                auto b = ParseGoBool(Param(req, "skip_head"));
-                if (!b.ok()) return {InvalidParam("skip_head", b.status())};
-                skip_head = *b;
-              }
-              auto name = storage_->Snapshot(/*persist_head=*/!skip_head);
-              if (!name.ok()) return {name.status()};
-              Reply r;
-              JsonWriter w(&r.data);
-              w.BeginObject().Key("name").String(*name).EndObject();
-              return r;
-            }));
+  // Prometheus takes POST and PUT.
+  auto snapshot =
+      route("/api/v1/admin/tsdb/snapshot", [this](const httplib::Request& req) -> Reply {
+        if (!options_.enable_admin_api) {
+          return {absl::UnavailableError("admin APIs disabled")};
+        }
+        bool skip_head = false;
+        if (HasParam(req, "skip_head") && !Param(req, "skip_head").empty()) {
+          auto b = ParseGoBool(Param(req, "skip_head"));
+          if (!b.ok()) return {InvalidParam("skip_head", b.status())};
+          skip_head = *b;
+        }
+        auto name = storage_->Snapshot(/*persist_head=*/!skip_head);
+        if (!name.ok()) return {name.status()};
+        Reply r;
+        JsonWriter w(&r.data);
+        w.BeginObject().Key("name").String(*name).EndObject();
+        return r;
+      });
+  srv->Post("/api/v1/admin/tsdb/snapshot", snapshot);
+  srv->Put("/api/v1/admin/tsdb/snapshot", snapshot);
 
   // Grafana probes these on data source init; meridian has no rules engine.
   srv->Get("/api/v1/rules", route("/api/v1/rules", [](const httplib::Request&) {

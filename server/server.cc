@@ -286,10 +286,12 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     const std::string& path = req.path;
     bool write_path =
         path == "/api/v1/write" || path == "/api/v1/receive" || path == "/api/v1/push";
-    if (req.method != "POST" && (write_path || path.rfind("/internal/", 0) == 0 ||
-                                 path.rfind("/api/v1/admin/", 0) == 0)) {
+    // Prometheus's admin endpoints take PUT as well.
+    const bool admin = path.rfind("/api/v1/admin/", 0) == 0;
+    if (req.method != "POST" && !(admin && req.method == "PUT") &&
+        (write_path || admin || path.rfind("/internal/", 0) == 0)) {
       res.status = 405;
-      res.set_header("Allow", "POST");
+      res.set_header("Allow", admin ? "POST, PUT" : "POST");
       res.set_content("Method Not Allowed\n", "text/plain; charset=utf-8");
       return httplib::Server::HandlerResponse::Handled;
     }

@@ -143,6 +143,10 @@ TEST(MaintenanceTest, SnapshotApiErrorsAsPrometheus) {
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->body, R"({"status":"error","errorType":"unavailable","error":"admin APIs disabled"})");
   EXPECT_FALSE(fs::exists(off.data_dir() + "/snapshots"));
+  // PUT is Prometheus's other method for it.
+  r = c->Put("/api/v1/admin/tsdb/snapshot", "", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
 
   Meridian on("", {"--enable-admin-api", "true"});
   ASSERT_TRUE(on.WaitReady()) << on.process().Log();
@@ -153,6 +157,10 @@ TEST(MaintenanceTest, SnapshotApiErrorsAsPrometheus) {
   EXPECT_EQ(r->body,
             R"({"status":"error","errorType":"bad_data","error":"invalid parameter \"skip_head\": )"
             R"(unable to parse boolean: strconv.ParseBool: parsing \"maybe\": invalid syntax"})");
+  r = c->Put("/api/v1/admin/tsdb/snapshot", "", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_NE(r->body.find(R"({"status":"success","data":{"name":")"), std::string::npos) << r->body;
 }
 
 // Flips bytes in the first data block of the chunks-family SST file that
