@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 
 #include "query/engine.h"
@@ -25,6 +26,8 @@ struct Request;
 }  // namespace httplib
 
 namespace meridian::server {
+
+struct Reply;  // server/api_internal.h
 
 struct ApiOptions {
   std::string default_tenant = "default-tenant";
@@ -52,10 +55,36 @@ class PrometheusApi {
   PrometheusApi(Storage* storage, const promql::Engine* engine, Metrics* metrics,
                 ApiOptions options);
 
-  // Registers every /api/v1 read route on `server`.
+  // Registers every /api/v1 route on `server`.
   void Register(httplib::Server* server);
 
  private:
+  // One method per endpoint (api.cc: queries and the parser endpoints;
+  // api_metadata.cc: series, labels, metadata; api_status.cc: status, admin).
+  Reply Query(const httplib::Request& req);
+  Reply QueryRange(const httplib::Request& req);
+  Reply Series(const httplib::Request& req);
+  Reply Labels(const httplib::Request& req);
+  Reply LabelValues(const httplib::Request& req);
+  Reply Metadata(const httplib::Request& req);
+  Reply BuildInfo(const httplib::Request& req);
+  Reply RuntimeInfo(const httplib::Request& req);
+  Reply Flags(const httplib::Request& req);
+  Reply TsdbStatus(const httplib::Request& req);
+  Reply Snapshot(const httplib::Request& req);
+  static Reply QueryExemplars(const httplib::Request& req);
+  static Reply FormatQuery(const httplib::Request& req);
+  static Reply ParseQuery(const httplib::Request& req);
+  static Reply Rules(const httplib::Request& req);
+  static Reply Alerts(const httplib::Request& req);
+
+  // Options for the engine from the request (timeout, lookback_delta) with
+  // cancellation when the client goes away, then the query's JSON reply.
+  template <typename RunFn>
+  Reply RunQuery(const httplib::Request& req, RunFn run);
+  // The tenant's read view.
+  std::unique_ptr<Queryable> Tenant(const httplib::Request& req);
+
   Storage* storage_;
   const promql::Engine* engine_;
   Metrics* metrics_;
