@@ -98,7 +98,9 @@ absl::Status IngestionRateLimiter::Take(std::string_view tenant, uint64_t sample
     b.tokens -= n;
     return absl::OkStatus();
   }
-  *retry_after_s = std::max(1, static_cast<int>(std::ceil((n - b.tokens) / rate_)));
+  // Clamped before the conversion: a tiny rate (--ingestion-rate 0.0001)
+  // makes the wait larger than an int holds.
+  *retry_after_s = static_cast<int>(std::clamp(std::ceil((n - b.tokens) / rate_), 1.0, 1e9));
   return absl::UnavailableError(ErrorMessage(
       "tenant \"", tenant, "\" is over its ingestion rate limit of ",
       static_cast<uint64_t>(rate_), " samples/s (burst ", static_cast<uint64_t>(burst_),
