@@ -76,6 +76,21 @@ TEST(IngestionRateLimiter, TokenBucketPerTenant) {
   EXPECT_EQ(IngestionRateLimiter(100, 0, 5000).burst(), 5000);
 }
 
+// The wait is computed in double and converted to int: with a tiny rate it is
+// larger than an int holds (undefined; Retry-After: 1 on x86 before).
+TEST(IngestionRateLimiter, TinyRateGivesALongRetryAfterWithoutOverflow) {
+  int64_t now = 0;
+  IngestionRateLimiter l(0.0001, 0, 1'000'000, [&] { return now; });
+  int retry = 0;
+  EXPECT_TRUE(l.Take("a", 1'000'000, &retry).ok());
+  absl::Status st = l.Take("a", 1'000'000, &retry);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_EQ(retry, 1'000'000'000);  // 1e10 s, clamped
+  st = l.Take("a", 1, &retry);
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_EQ(retry, 10'000);  // 1 sample at 0.0001/s
+}
+
 class LimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -193,6 +208,15 @@ TEST_F(LimitsTest, ConfigurableLabelLimits) {
   EXPECT_FALSE(Send(V1Body({{ManyLabels("m", 4), {{kNow, 1}}}})).ok());
   EXPECT_FALSE(Send(V1Body({{{{"__name__", "m"}, {"abcdefghi", "1"}}, {{kNow, 1}}}})).ok());
   EXPECT_FALSE(Send(V1Body({{{{"__name__", "abcdef"}}, {{kNow, 1}}}})).ok());
+}
+
+// The 2.0 symbol limit derived from the series and label limits saturates
+// (it wrapped around to 1 for 2^63 series per request, refusing every request).
+TEST_F(LimitsTest, HugeConfiguredLimitsDoNotWrapTheSymbolLimit) {
+  options_.limits.max_series_per_request = size_t{1} << 63;
+  Start();
+  absl::Status st = Send(V2Body({{{{"__name__", "a"}, {"x", "y"}}, {{kNow, 1}}}}), "tenant-a", kV2Type);
+  EXPECT_TRUE(st.ok()) << st;
 }
 
 // Series and samples per request bound the memory of one request: refused as

@@ -277,7 +277,16 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
   dl.max_samples = limits.max_samples_per_request;
   dl.max_labels_kept = limits.max_labels_per_series;
   // Every series' labels as distinct symbols, plus metadata strings.
-  dl.max_symbols = limits.max_series_per_request * (2 * limits.max_labels_per_series + 2) + 1;
+  // Saturating: a limit configured as "practically none" (e.g. 1e18) must not
+  // wrap around to a small symbol limit.
+  size_t per_series = 0, symbols = 0;
+  if (__builtin_mul_overflow(limits.max_labels_per_series, size_t{2}, &per_series) ||
+      __builtin_add_overflow(per_series, size_t{2}, &per_series) ||
+      __builtin_mul_overflow(limits.max_series_per_request, per_series, &symbols) ||
+      __builtin_add_overflow(symbols, size_t{1}, &symbols)) {
+    symbols = SIZE_MAX;
+  }
+  dl.max_symbols = symbols;
   absl::Status decode = *version == RemoteWriteVersion::kV1
                             ? DecodeWriteRequestV1(decoded, &req, dl)
                             : DecodeWriteRequestV2(decoded, &req, dl);
