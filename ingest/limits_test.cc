@@ -215,7 +215,8 @@ TEST_F(LimitsTest, ConfigurableLabelLimits) {
 TEST_F(LimitsTest, HugeConfiguredLimitsDoNotWrapTheSymbolLimit) {
   options_.limits.max_series_per_request = size_t{1} << 63;
   Start();
-  absl::Status st = Send(V2Body({{{{"__name__", "a"}, {"x", "y"}}, {{kNow, 1}}}}), "tenant-a", kV2Type);
+  absl::Status st =
+      Send(V2Body({{{{"__name__", "a"}, {"x", "y"}}, {{kNow, 1}}}}), "tenant-a", kV2Type);
   EXPECT_TRUE(st.ok()) << st;
 }
 
