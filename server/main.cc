@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  // Over a file-size limit (ulimit -f) a write then fails with EFBIG, which
+  // the storage handles (503, /-/ready 503, Resume()), instead of the signal
+  // killing the process.
+  std::signal(SIGXFSZ, SIG_IGN);
 
   auto server = meridian::server::MeridianServer::Create(*config);
   if (!server.ok()) {

@@ -1,6 +1,6 @@
 // Durability under a real write fault: a file-size limit on the running
-// meridian (prlimit RLIMIT_FSIZE = 0; the harness ignores SIGXFSZ in the
-// child) makes every write to its WAL fail with EFBIG. The sequence:
+// meridian (prlimit RLIMIT_FSIZE = 0; meridian ignores SIGXFSZ, the harness
+// leaves it at its default) makes every write to its WAL fail with EFBIG. The sequence:
 // fail a write, retry it while the fault lasts (never 2xx), clear the fault,
 // retry (2xx), SIGKILL, restart: every 2xx'd sample is there, nothing else.
 #include <gtest/gtest.h>

@@ -67,9 +67,9 @@ Process::Process(std::vector<std::string> argv, std::string log_path)
     }
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
-    // Over a file-size limit (the durability test sets one with prlimit) a
-    // write fails with EFBIG instead of killing the process.
-    signal(SIGXFSZ, SIG_IGN);
+    // SIGXFSZ keeps its default action here: meridian itself must ignore it
+    // (the durability test sets a file-size limit with prlimit).
+    signal(SIGXFSZ, SIG_DFL);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
