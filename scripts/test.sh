@@ -22,9 +22,10 @@ scripts/build.sh clang-tsa
 # Not yet under TSan: the integration tests (not verified with the current
 # suppressions), StorageTest.SurvivesSigkill (forks after threads started,
 # which TSan does not support), PromQL
-# conformance (single threaded), DisconnectWatchTest (a real fd race:
-# DisconnectWatch fstat()s the process's fds while other threads close them)
-# and HttpServerTest.StopReturnsWithOpenConnections (gets a reset instead of
+# conformance (single threaded), DisconnectWatchTest (the endpoint-scanning
+# fallback fstat()s the process's fds while other threads close them: a real
+# race, which is why meridian's server hands the watch its socket instead,
+# DisconnectWatchFdTest, run here) and HttpServerTest.StopReturnsWithOpenConnections (gets a reset instead of
 # an orderly close under TSan's timing).
 if [[ "${MERIDIAN_SKIP_TSAN:-0}" != 1 ]]; then
   scripts/build.sh tsan

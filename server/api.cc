@@ -13,6 +13,7 @@
 #include "server/api_internal.h"
 #include "server/ast_json.h"
 #include "server/json.h"
+#include "server/http_server.h"
 #include "server/params.h"
 
 namespace meridian::server {
@@ -202,8 +203,8 @@ Reply PrometheusApi::RunQuery(const httplib::Request& req, RunFn run) {
   if (!opts.ok()) return {opts.status()};
   std::atomic<bool> cancelled{false};
   opts->cancelled = &cancelled;
-  ScopedDisconnectWatch watch(&disconnects_, req.remote_addr, req.remote_port, req.local_port,
-                              &cancelled);
+  ScopedDisconnectWatch watch(&disconnects_, HttpServer::CurrentConnectionFd(), req.remote_addr,
+                              req.remote_port, req.local_port, &cancelled);
   auto q = Tenant(req);
   auto result = run(*q, *opts);
   if (!result.ok()) return {QueryError(result.status())};

@@ -103,6 +103,16 @@ uint64_t DisconnectWatch::Watch(const std::string& peer_addr, int peer_port, int
   return token;
 }
 
+uint64_t DisconnectWatch::WatchFd(int fd, std::atomic<bool>* cancelled) {
+  MutexLock lock(&mu_);
+  uint64_t token = next_token_++;
+  Entry e{"", 0, 0, cancelled, std::chrono::steady_clock::now()};
+  e.fd = fd;
+  e.fixed = true;
+  entries_.emplace(token, std::move(e));
+  return token;
+}
+
 void DisconnectWatch::Unwatch(uint64_t token) {
   MutexLock lock(&mu_);
   entries_.erase(token);
@@ -117,7 +127,7 @@ void DisconnectWatch::Loop() {
       if (now - e.since < kGrace || e.cancelled->load()) continue;
       // The fd is re-checked by its endpoints every time: it may have been
       // closed and reused since it was found.
-      if (e.fd < 0 || !Matches(e.fd, e.peer_addr, e.peer_port, e.local_port)) {
+      if (!e.fixed && (e.fd < 0 || !Matches(e.fd, e.peer_addr, e.peer_port, e.local_port))) {
         e.fd = FindSocket(e.peer_addr, e.peer_port, e.local_port);
       }
       // A socket not found is left alone: cancelling is only for a seen close.

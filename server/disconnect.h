@@ -2,10 +2,13 @@
 // closed its connection, so that a long query is cancelled instead of running
 // to completion for nobody (Prometheus cancels the query context then).
 //
-// cpp-httplib does not expose a request's socket, so the watch finds it by its
-// endpoints (local port, peer address and port) among the process's sockets,
-// only for requests still running after a grace period, and then peeks at it
-// every poll: a zero-byte read means the peer has gone.
+// Given the request's socket (WatchFd: meridian's HttpServer knows it, and
+// keeps it open until the handler returns), the watch peeks at it every poll
+// after a grace period: a zero-byte read means the peer has gone. Without it
+// (Watch: cpp-httplib's own server does not expose the socket), the watch
+// finds the socket by its endpoints (local port, peer address and port) among
+// the process's file descriptors, which races with other threads closing and
+// reusing descriptors; meridian's server always uses WatchFd.
 //
 // Thread-safety: thread-safe. One background thread per DisconnectWatch.
 #ifndef MERIDIAN_SERVER_DISCONNECT_H_
@@ -32,6 +35,8 @@ class DisconnectWatch {
   // until Unwatch() returns. Returns a token for Unwatch().
   uint64_t Watch(const std::string& peer_addr, int peer_port, int local_port,
                  std::atomic<bool>* cancelled);
+  // Watches a socket the caller keeps open until Unwatch() returns.
+  uint64_t WatchFd(int fd, std::atomic<bool>* cancelled);
   void Unwatch(uint64_t token);
 
  private:
@@ -41,7 +46,8 @@ class DisconnectWatch {
     int local_port;
     std::atomic<bool>* cancelled;
     std::chrono::steady_clock::time_point since;
-    int fd = -1;  // found lazily
+    int fd = -1;  // found lazily, unless fixed
+    bool fixed = false;  // fd given by WatchFd: never looked up
   };
   void Loop();
 
@@ -54,12 +60,16 @@ class DisconnectWatch {
   std::thread thread_;
 };
 
-// RAII registration of one request.
+// RAII registration of one request: by its socket when conn_fd >= 0, else by
+// its endpoints.
 class ScopedDisconnectWatch {
  public:
-  ScopedDisconnectWatch(DisconnectWatch* w, const std::string& peer_addr, int peer_port,
-                        int local_port, std::atomic<bool>* cancelled)
-      : w_(w), token_(w ? w->Watch(peer_addr, peer_port, local_port, cancelled) : 0) {}
+  ScopedDisconnectWatch(DisconnectWatch* w, int conn_fd, const std::string& peer_addr,
+                        int peer_port, int local_port, std::atomic<bool>* cancelled)
+      : w_(w),
+        token_(!w             ? 0
+               : conn_fd >= 0 ? w->WatchFd(conn_fd, cancelled)
+                              : w->Watch(peer_addr, peer_port, local_port, cancelled)) {}
   ~ScopedDisconnectWatch() {
     if (w_) w_->Unwatch(token_);
   }

@@ -51,7 +51,7 @@ TEST(DisconnectWatchTest, CancelsWhenThePeerCloses) {
   DisconnectWatch watch(std::chrono::milliseconds(20));
   Pair p;
   std::atomic<bool> cancelled{false};
-  ScopedDisconnectWatch w(&watch, "127.0.0.1", p.peer_port, p.local_port, &cancelled);
+  ScopedDisconnectWatch w(&watch, -1, "127.0.0.1", p.peer_port, p.local_port, &cancelled);
   EXPECT_FALSE(WaitFor(cancelled, std::chrono::milliseconds(400))) << "connection still open";
   close(p.client_fd);
   p.client_fd = -1;
@@ -63,14 +63,36 @@ TEST(DisconnectWatchTest, PendingDataIsNotAClose) {
   Pair p;
   ASSERT_EQ(write(p.client_fd, "GET / HTTP/1.1\r\n", 16), 16);  // a pipelined request
   std::atomic<bool> cancelled{false};
-  ScopedDisconnectWatch w(&watch, "127.0.0.1", p.peer_port, p.local_port, &cancelled);
+  ScopedDisconnectWatch w(&watch, -1, "127.0.0.1", p.peer_port, p.local_port, &cancelled);
   EXPECT_FALSE(WaitFor(cancelled, std::chrono::milliseconds(500)));
 }
 
 TEST(DisconnectWatchTest, UnknownConnectionIsLeftAlone) {
   DisconnectWatch watch(std::chrono::milliseconds(20));
   std::atomic<bool> cancelled{false};
-  ScopedDisconnectWatch w(&watch, "127.0.0.1", 1, 2, &cancelled);
+  ScopedDisconnectWatch w(&watch, -1, "127.0.0.1", 1, 2, &cancelled);
+  EXPECT_FALSE(WaitFor(cancelled, std::chrono::milliseconds(500)));
+}
+
+// By the request's own socket (what meridian's HttpServer hands over): no
+// scan of the process's descriptors.
+TEST(DisconnectWatchFdTest, CancelsWhenThePeerCloses) {
+  DisconnectWatch watch(std::chrono::milliseconds(20));
+  Pair p;
+  std::atomic<bool> cancelled{false};
+  ScopedDisconnectWatch w(&watch, p.server_fd, "", 0, 0, &cancelled);
+  EXPECT_FALSE(WaitFor(cancelled, std::chrono::milliseconds(400))) << "connection still open";
+  close(p.client_fd);
+  p.client_fd = -1;
+  EXPECT_TRUE(WaitFor(cancelled, std::chrono::seconds(3)));
+}
+
+TEST(DisconnectWatchFdTest, PendingDataIsNotAClose) {
+  DisconnectWatch watch(std::chrono::milliseconds(20));
+  Pair p;
+  ASSERT_EQ(write(p.client_fd, "GET / HTTP/1.1\r\n", 16), 16);
+  std::atomic<bool> cancelled{false};
+  ScopedDisconnectWatch w(&watch, p.server_fd, "", 0, 0, &cancelled);
   EXPECT_FALSE(WaitFor(cancelled, std::chrono::milliseconds(500)));
 }
 

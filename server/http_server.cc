@@ -40,6 +40,8 @@ struct ResponseNote {
   bool close = false;
 };
 thread_local ResponseNote* t_note = nullptr;
+// The socket of the request this worker thread is running, or -1.
+thread_local int t_conn_fd = -1;
 
 // A fixed pool of threads with a bounded wait queue.
 class WorkerPool {
@@ -477,6 +479,8 @@ void HttpServer::Stop() {
   MutexLock lock(&impl_->mu);
   while (impl_->run_state != Impl::RunState::kDone) impl_->cv.Wait(&impl_->mu);
 }
+
+int HttpServer::CurrentConnectionFd() { return t_conn_fd; }
 
 HttpServerStats HttpServer::Stats() const {
   HttpServerStats s;
@@ -976,6 +980,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
   ConnStream strm(c, std::move(replay), body_pos, read_deadline, opt.write_timeout);
   ResponseNote note;
   t_note = &note;
+  t_conn_fd = c->fd;
   bool connection_closed = false;
   bool ok = router->process_request(
       strm, stop, connection_closed, [&](httplib::Request& req) {
@@ -991,6 +996,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
         if (form_body) http_internal::ParseQueryText(*form_body, &req.params);
       });
   t_note = nullptr;
+  t_conn_fd = -1;
   if (!strm.Flush()) ok = false;
   if (!ok || connection_closed || note.close || stop || strm.write_failed()) return false;
 

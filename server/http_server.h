@@ -110,6 +110,10 @@ class HttpServer {
   void Stop();
   HttpServerStats Stats() const;
 
+  // The socket of the request a handler is running on, called from that
+  // handler's thread; -1 elsewhere. It stays open until the handler returns.
+  static int CurrentConnectionFd();
+
   struct Impl;
 
  private:

@@ -139,6 +139,17 @@ class HttpServerTest : public ::testing::Test {
     router_.Post("/ignore", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ignored", "text/plain");
     });
+    // The peer port of the socket the handler is told it runs on.
+    router_.Get("/whoami", [](const httplib::Request&, httplib::Response& res) {
+      int fd = HttpServer::CurrentConnectionFd();
+      sockaddr_in peer{};
+      socklen_t len = sizeof(peer);
+      int port = -1;
+      if (fd >= 0 && getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+        port = ntohs(peer.sin_port);
+      }
+      res.set_content("peer " + std::to_string(port), "text/plain");
+    });
     server_ = std::make_unique<HttpServer>(&router_, o);
     ASSERT_TRUE(server_->Bind().ok());
     thread_ = std::thread([this] { server_->Run(); });
@@ -211,6 +222,24 @@ TEST_F(HttpServerTest, PipelinedRequestsAndUnreadBodies) {
   EXPECT_LT(e, b);
   EXPECT_EQ(out.find("Keep-Alive"), std::string::npos) << out;
   close(fd);
+}
+
+// Handlers learn their connection's socket (DisconnectWatch peeks at it to
+// cancel queries whose client went away); other threads get -1.
+TEST_F(HttpServerTest, HandlersKnowTheirConnectionsSocket) {
+  Start({});
+  EXPECT_EQ(HttpServer::CurrentConnectionFd(), -1);
+  for (int i = 0; i < 2; ++i) {
+    int fd = Connect();
+    sockaddr_in self{};
+    socklen_t len = sizeof(self);
+    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&self), &len), 0);
+    std::string req = "GET /whoami HTTP/1.1\r\n\r\n";
+    ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+    std::string out = ReadResponses(fd, 1);
+    EXPECT_NE(out.find("peer " + std::to_string(ntohs(self.sin_port))), std::string::npos) << out;
+    close(fd);
+  }
 }
 
 std::string Body(const std::string& response) {
