@@ -67,42 +67,8 @@ source bench/lib.sh
 
 WORK=$(mktemp -d /tmp/meridian-keepalive-bench.XXXXXX)
 declare -A PID PORT
-cleanup() {
-  local n
-  for n in "${!PID[@]}"; do stop_pid "${PID[$n]}" 15; done
-  if [[ "${KEEP_DATA:-0}" == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+trap stop_servers EXIT
 trap 'exit 130' INT TERM
-
-start_server() {  # name
-  local name=$1 port data log
-  port=$(free_port)
-  data="$WORK/$name-data"
-  log="$WORK/$name.log"
-  mkdir -p "$data"
-  case $name in
-    meridian)
-      # shellcheck disable=SC2086
-      "$MERIDIAN_BIN" --listen "127.0.0.1:$port" --data-dir "$data" $MERIDIAN_FLAGS >"$log" 2>&1 &
-      PID[$name]=$!
-      wait_http "http://127.0.0.1:$port/-/ready" 60 "${PID[$name]}" ;;
-    vm)
-      "$VM_BIN" -httpListenAddr="127.0.0.1:$port" -storageDataPath="$data" \
-        -search.disableCache >"$log" 2>&1 &
-      PID[$name]=$!
-      wait_http "http://127.0.0.1:$port/health" 60 "${PID[$name]}" ;;
-    prometheus)
-      printf 'global:\n  scrape_interval: 15s\n' >"$WORK/prometheus.yml"
-      "$PROM_BIN" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$data" \
-        --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver \
-        >"$log" 2>&1 &
-      PID[$name]=$!
-      wait_http "http://127.0.0.1:$port/-/ready" 60 "${PID[$name]}" ;;
-  esac || { echo "$name did not start:" >&2; tail -20 "$log" >&2; exit 1; }
-  PORT[$name]=$port
-  echo "== $name up: pid ${PID[$name]}, port $port" >&2
-}
 
 NOW_MS=$(($(date +%s) * 1000))
 START_MS=$(( (NOW_MS - SCRAPES * 15000 - 120000) / 60000 * 60000 ))

@@ -34,3 +34,50 @@ stop_pid() {  # PID [WAIT_S]
   for _ in $(seq "$tries"); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.2; done
   kill -9 "$p" 2>/dev/null || true
 }
+
+# Peers for a benchmark run, started on free loopback ports. The caller sets
+# WORK (a scratch dir), MERIDIAN_BIN, VM_BIN, PROM_BIN, MERIDIAN_FLAGS and
+# optionally PROM_FLAGS (extra Prometheus flags), declares `declare -A PID PORT`
+# and installs `trap stop_servers EXIT`.
+start_server() {  # meridian|vm|prometheus
+  local name=$1 port data log
+  port=$(free_port)
+  data="$WORK/$name-data"
+  log="$WORK/$name.log"
+  mkdir -p "$data"
+  case $name in
+    meridian)
+      # shellcheck disable=SC2086
+      "$MERIDIAN_BIN" --listen "127.0.0.1:$port" --data-dir "$data" $MERIDIAN_FLAGS >"$log" 2>&1 &
+      PID[$name]=$!
+      wait_http "http://127.0.0.1:$port/-/ready" 60 "${PID[$name]}" ;;
+    vm)
+      # -search.disableCache: no rollup-result cache, so repeated runs do the real work.
+      "$VM_BIN" -httpListenAddr="127.0.0.1:$port" -storageDataPath="$data" \
+        -search.disableCache >"$log" 2>&1 &
+      PID[$name]=$!
+      wait_http "http://127.0.0.1:$port/health" 60 "${PID[$name]}" ;;
+    prometheus)
+      printf 'global:\n  scrape_interval: 15s\n' >"$WORK/prometheus.yml"
+      # shellcheck disable=SC2086
+      "$PROM_BIN" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$data" \
+        --web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver \
+        ${PROM_FLAGS:-} >"$log" 2>&1 &
+      PID[$name]=$!
+      wait_http "http://127.0.0.1:$port/-/ready" 60 "${PID[$name]}" ;;
+  esac || { echo "$name did not start:" >&2; tail -20 "$log" >&2; exit 1; }
+  PORT[$name]=$port
+  echo "== $name up: pid ${PID[$name]}, port $port" >&2
+}
+
+# Stops every server in PID (all signalled first, then waited for) and
+# removes WORK unless KEEP_DATA=1.
+stop_servers() {
+  local n p
+  for n in "${!PID[@]}"; do
+    p=${PID[$n]}
+    kill -0 "$p" 2>/dev/null && kill "$p" 2>/dev/null || true
+  done
+  for n in "${!PID[@]}"; do stop_pid "${PID[$n]}" 15; done
+  if [[ "${KEEP_DATA:-0}" == 1 ]]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi
+}

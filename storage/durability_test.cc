@@ -13,9 +13,13 @@
 #include "rocksdb/file_system.h"
 #include "storage/rocks_storage.h"
 #include "storage/storage.h"
+#include "storage/test_util.h"
 
 namespace meridian {
 namespace {
+
+using storage_testing::Eq;
+using storage_testing::TempDir;
 
 class FaultyFileSystem : public rocksdb::FileSystemWrapper {
  public:
@@ -121,22 +125,6 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   }
 };
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/meridian_durability_test_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-Matcher Eq(std::string n, std::string v) {
-  return *Matcher::Make(MatchType::kEqual, std::move(n), std::move(v));
-}
 
 std::vector<Sample> Samples(int64_t t0, int n, double v0 = 0) {
   std::vector<Sample> v;

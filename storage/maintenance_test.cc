@@ -21,38 +21,20 @@
 #include "storage/format.h"
 #include "storage/rocks_storage.h"
 #include "storage/storage.h"
+#include "storage/test_util.h"
 
 namespace meridian {
 namespace {
 
 namespace fs = std::filesystem;
+using storage_testing::Eq;
+using storage_testing::M;
+using storage_testing::Re;
+using storage_testing::Result;
+using storage_testing::TempDir;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/meridian_maint_test_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-Matcher Eq(std::string n, std::string v) {
-  return *Matcher::Make(MatchType::kEqual, std::move(n), std::move(v));
-}
-Matcher Re(std::string n, std::string v) {
-  return *Matcher::Make(MatchType::kRegexMatch, std::move(n), std::move(v));
-}
 
 constexpr int64_t kHour = 3'600'000;
-
-struct Result {
-  Labels labels;
-  std::vector<Sample> samples;
-};
 
 class MaintenanceTest : public ::testing::Test {
  protected:

@@ -1,4 +1,5 @@
 #include "storage/storage.h"
+#include "storage/test_util.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,26 +21,12 @@
 namespace meridian {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/meridian_storage_test_XXXXXX";
-    path_ = mkdtemp(tmpl);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
+using storage_testing::Eq;
+using storage_testing::M;
+using storage_testing::Re;
+using storage_testing::Result;
+using storage_testing::TempDir;
 
- private:
-  std::string path_;
-};
-
-Matcher M(MatchType t, std::string n, std::string v) { return *Matcher::Make(t, std::move(n), std::move(v)); }
-Matcher Eq(std::string n, std::string v) { return M(MatchType::kEqual, std::move(n), std::move(v)); }
-
-struct Result {
-  Labels labels;
-  std::vector<Sample> samples;
-};
 
 class StorageTest : public ::testing::Test {
  protected:
