@@ -43,6 +43,7 @@ absl::StatusOr<QueryAdmission::Ticket> QueryAdmission::Admit(
   MutexLock lock(&mu_);
   Lane& lane = lanes_[i];
   if (lane.running >= lane.slots && lane.queued >= std::max(0, options_.max_queued)) {
+    ++lane.rejected.queue_full;
     return absl::UnavailableError("too many concurrent queries: all " + std::to_string(lane.slots) +
                                   " " + QueryPriorityName(priority) + " query slots are busy and " +
                                   std::to_string(lane.queued) + " queries wait; retry later");
@@ -59,6 +60,7 @@ absl::StatusOr<QueryAdmission::Ticket> QueryAdmission::Admit(
       if (give_up == deadline && deadline < start + options_.queue_timeout) {
         return absl::DeadlineExceededError("query timed out while waiting for a query slot");
       }
+      ++lane.rejected.queue_timeout;
       return absl::UnavailableError(
           "too many concurrent queries: all " + std::to_string(lane.slots) + " " +
           QueryPriorityName(priority) + " query slots stayed busy for " +
@@ -79,6 +81,11 @@ int QueryAdmission::running(QueryPriority p) const {
 int QueryAdmission::queued(QueryPriority p) const {
   MutexLock lock(&mu_);
   return lanes_[p == QueryPriority::kPriority ? 1 : 0].queued;
+}
+
+QueryAdmission::Rejections QueryAdmission::rejected(QueryPriority p) const {
+  MutexLock lock(&mu_);
+  return lanes_[p == QueryPriority::kPriority ? 1 : 0].rejected;
 }
 
 }  // namespace meridian::promql

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 
 #include "model/sync.h"
 #include "storage/status.h"
@@ -65,6 +66,13 @@ class QueryAdmission {
 
   int running(QueryPriority p) const;
   int queued(QueryPriority p) const;
+
+  // Queries refused with kUnavailable since start, by cause.
+  struct Rejections {
+    uint64_t queue_full = 0;     // max_queued already waiting
+    uint64_t queue_timeout = 0;  // no slot within queue_timeout
+  };
+  Rejections rejected(QueryPriority p) const;
   const AdmissionOptions& options() const { return options_; }
 
  private:
@@ -72,6 +80,7 @@ class QueryAdmission {
     int slots = 0;
     int running = 0;
     int queued = 0;
+    Rejections rejected;
   };
   void Release(int lane) const;
 

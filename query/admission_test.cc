@@ -71,6 +71,9 @@ TEST(QueryAdmission, TheQueueIsBoundedInLength) {
   EXPECT_EQ(full.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_LT(Clock::now() - start, milliseconds(500)) << "refused at once, not after the timeout";
   EXPECT_NE(full.status().message().find("1 queries wait"), std::string::npos) << full.status();
+  EXPECT_EQ(adm.rejected(QueryPriority::kDashboard).queue_full, 1u);
+  EXPECT_EQ(adm.rejected(QueryPriority::kDashboard).queue_timeout, 0u);
+  EXPECT_EQ(adm.rejected(QueryPriority::kPriority).queue_full, 0u);
   { auto gone = std::move(*a); }
   waiter.join();
 }

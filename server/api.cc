@@ -336,9 +336,6 @@ void PrometheusApi::Register(httplib::Server* srv) {
         std::fprintf(stderr, "meridian: %s: internal error: %s\n", name.c_str(), e.what());
         reply = Reply{absl::InternalError("internal error")};
       }
-      if (reply.status.code() == absl::StatusCode::kUnavailable) {
-        metrics_->queries_rejected("dashboard", "queue_timeout").Increment();
-      }
       Send(reply, res);
       metrics_->ObserveRequest(name, res.status,
                                std::chrono::duration<double>(Clock::now() - start).count());

@@ -80,7 +80,7 @@ prometheus::Counter& Metrics::queries_rejected(std::string_view lane, std::strin
   return queries_rejected_->Add({{"lane", std::string(lane)}, {"reason", std::string(reason)}});
 }
 
-std::string Metrics::Render(const Storage& storage) {
+std::string Metrics::Render(const Storage& storage, const promql::QueryAdmission& admission) {
   StorageStats s = storage.Stats();
   active_series_->Set(static_cast<double>(s.series));
   disk_bytes_->Set(static_cast<double>(s.disk_bytes));
@@ -107,6 +107,14 @@ std::string Metrics::Render(const Storage& storage) {
     advance(storage_resumes_, h.resumes, last_health_.resumes);
     storage_degraded_->Set(h.writable ? 0 : 1);
     last_health_ = h;
+    for (promql::QueryPriority p : {promql::QueryPriority::kDashboard, promql::QueryPriority::kPriority}) {
+      promql::QueryAdmission::Rejections r = admission.rejected(p);
+      auto& last = last_rejected_[p == promql::QueryPriority::kPriority ? 1 : 0];
+      const char* lane = promql::QueryPriorityName(p);
+      advance(&queries_rejected(lane, "queue_full"), r.queue_full, last.queue_full);
+      advance(&queries_rejected(lane, "queue_timeout"), r.queue_timeout, last.queue_timeout);
+      last = r;
+    }
   }
   prometheus::TextSerializer serializer;
   return serializer.Serialize(registry_->Collect());

@@ -16,6 +16,7 @@
 #include <prometheus/registry.h>
 
 #include "model/sync.h"
+#include "query/admission.h"
 #include "storage/storage.h"
 
 namespace meridian::server {
@@ -43,7 +44,8 @@ class Metrics {
   prometheus::Counter& queries_rejected(std::string_view lane, std::string_view reason);
 
   // Renders the text exposition format, refreshing gauges from `storage` first.
-  std::string Render(const Storage& storage);
+  // and the query admission lanes' refusals from `admission`.
+  std::string Render(const Storage& storage, const promql::QueryAdmission& admission);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -75,6 +77,8 @@ class Metrics {
   // Storage's cumulative counts at the last Render, to advance the counters.
   Mutex render_mu_;
   StorageHealth last_health_ ABSL_GUARDED_BY(render_mu_);
+  // Admission's cumulative refusals per lane at the last Render.
+  promql::QueryAdmission::Rejections last_rejected_[2] ABSL_GUARDED_BY(render_mu_);
 };
 
 }  // namespace meridian::server

@@ -331,7 +331,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   };
   p->http.Post("/internal/force_flush", force_flush);
   p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
-    std::string out = p->metrics->Render(*p->storage);
+    std::string out = p->metrics->Render(*p->storage, p->engine->admission());
     if (p->listener) out += HttpMetricsText(p->listener->Stats());
     res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
   });
