@@ -4,6 +4,10 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
 #include <vector>
 
 namespace meridian::server {
@@ -93,6 +97,43 @@ TEST(ConfigTest, LimitsHaveConventionalDefaultsAndAreValidated) {
     EXPECT_FALSE(r.ok()) << bad[0];
     EXPECT_NE(r.status().message().find("invalid value for " + bad[0].substr(2)), std::string::npos)
         << r.status();
+  }
+}
+
+// The example configuration beside the README loads, lists every setting, and
+// the default each commented-out line shows is the real default.
+TEST(ConfigTest, ExampleConfigurationLoadsAndDocumentsEveryDefault) {
+  const std::string path = MERIDIAN_EXAMPLE_CONFIG;
+  auto c = Parse({"--config", path});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "0.0.0.0:9097");
+  EXPECT_EQ(c->data_dir, "/var/lib/meridian");
+  EXPECT_EQ(c->retention_ms, 90LL * 86400 * 1000);
+
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path;
+  const std::map<std::string, std::string> defaults = Config().AsFlags();
+  const std::regex setting_line(R"(^#?\s?([a-z][a-z0-9-]*):\s*(\S+)\s*$)");
+  std::set<std::string> listed;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, setting_line) || !defaults.count(m[1].str())) continue;
+    const std::string key = m[1].str(), value = m[2].str();
+    listed.insert(key);
+    if (line[0] != '#') continue;  // set on purpose; checked above
+    auto one = Parse({"--" + key, value});
+    ASSERT_TRUE(one.ok()) << "meridian.example.yml: " << line << ": " << one.status();
+    EXPECT_EQ(one->AsFlags().at(key), defaults.at(key))
+        << "meridian.example.yml shows \"" << line << "\" but the default of " << key << " is "
+        << defaults.at(key);
+  }
+  for (const auto& [key, value] : defaults) {
+    if (key == "config") continue;
+    EXPECT_TRUE(listed.count(key))
+        << "setting " << key << " is missing from meridian.example.yml: add it there, "
+        << "commented out with its default (# " << key << ": " << value << ") and a line saying "
+        << "what it does";
   }
 }
 
