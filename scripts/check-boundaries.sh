@@ -21,6 +21,7 @@ check model     'storage/|ingest/|query/|server/|compactor/|proto/|tests/|bench/
 check storage   'query/|ingest/|server/|compactor/|proto/|httplib|prometheus/' "storage must not know PromQL, HTTP, protobuf"
 check ingest    'query/|server/|compactor/|httplib' "ingest depends on storage only"
 check query     'ingest/|server/|compactor/|httplib|proto/' "query depends on storage only"
+check remote    'query/|ingest/|server/|api/|compactor/|rocksdb/|storage/(rocks_storage|tenant_head|mem_series|chunk_store|querier|keys)' "remote depends on storage's public interfaces and proto only"
 [[ -d compactor ]] && check compactor 'query/|ingest/|server/|httplib' "compactor depends on storage only"
 # Only storage's RocksDB adapter includes RocksDB: nothing outside storage/.
 check ingest    'rocksdb/' "RocksDB is storage's business"

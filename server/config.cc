@@ -247,6 +247,13 @@ const std::vector<Setting>& Settings() {
       MERIDIAN_INT_SETTING("max-metadata-results",
                            "most items /api/v1/series, /labels, /label/NAME/values return",
                            max_metadata_results, ParsePositive),
+      MERIDIAN_INT_SETTING("remote-read-sample-limit",
+                           "samples one remote-read request may return, 400 above (0: no limit)",
+                           remote_read_sample_limit, ParseNonNegative),
+      MERIDIAN_INT_SETTING("remote-read-max-bytes",
+                           "uncompressed bytes one remote-read response may hold, 400 above "
+                           "(0: no limit)",
+                           remote_read_max_bytes, ParseNonNegative),
 #undef MERIDIAN_INT_SETTING
   };
   return kSettings;

@@ -62,6 +62,10 @@ struct Config {
   // Most items /api/v1/series, /labels and /label/<name>/values return
   // (beyond: truncated with a warning, as with their limit parameter).
   int64_t max_metadata_results = 100'000;
+  // Remote-read server (POST /api/v1/read): samples and uncompressed bytes one
+  // request may return (400 above; 0: no limit).
+  int64_t remote_read_sample_limit = 50'000'000;  // Prometheus's default
+  int64_t remote_read_max_bytes = 512LL << 20;
 
   // Every setting as name -> value text, for /api/v1/status/flags.
   std::map<std::string, std::string> AsFlags() const;

@@ -12,6 +12,7 @@
 #include "ingest/remote_write.h"
 #include "model/sync.h"
 #include "query/engine.h"
+#include "remote/read_handler.h"
 #include "server/api.h"
 #include "server/http_server.h"
 #include "server/http_errors.h"
@@ -122,6 +123,7 @@ struct MeridianServer::Impl {
   std::atomic<bool> ready{false};
 
   void RegisterWriteRoutes();
+  void RegisterReadRoute();
   void RetentionLoop();
 };
 
@@ -186,6 +188,31 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
   for (const char* path : {"/api/v1/write", "/api/v1/receive", "/api/v1/push"}) {
     http.Post(path, handler);
   }
+}
+
+// Prometheus's remote-read endpoint over the tenant's local data (never
+// deduplicated, never reaching other remotes).
+void MeridianServer::Impl::RegisterReadRoute() {
+  http.Post("/api/v1/read", [this](const httplib::Request& req, httplib::Response& res) {
+    auto start = Clock::now();
+    const std::string tenant = TenantOf(req, config.default_tenant);
+    absl::Status valid =
+        ingest::ValidateTenant(tenant, static_cast<size_t>(config.max_tenant_id_bytes));
+    if (!valid.ok()) {
+      res.status = 400;
+      res.set_content(std::string(valid.message()) + "\n", "text/plain; charset=utf-8");
+    } else {
+      remote::ReadLimits limits;
+      limits.max_samples = config.remote_read_sample_limit;
+      limits.max_bytes = config.remote_read_max_bytes;
+      remote::ReadReply r = remote::ServeRemoteRead(*storage->ForTenant(tenant), req.body, limits);
+      res.status = r.status;
+      if (!r.content_encoding.empty()) res.set_header("Content-Encoding", r.content_encoding);
+      res.set_content(std::move(r.body), r.content_type);
+    }
+    metrics->ObserveRequest("/api/v1/read", res.status,
+                            std::chrono::duration<double>(Clock::now() - start).count());
+  });
 }
 
 void MeridianServer::Impl::RetentionLoop() {
@@ -285,7 +312,8 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     // Prometheus answers 405 with Allow for a method a route does not take.
     const std::string& path = req.path;
     bool write_path =
-        path == "/api/v1/write" || path == "/api/v1/receive" || path == "/api/v1/push";
+        path == "/api/v1/write" || path == "/api/v1/receive" || path == "/api/v1/push" ||
+        path == "/api/v1/read";
     // Prometheus's admin endpoints take PUT as well.
     const bool admin = path.rfind("/api/v1/admin/", 0) == 0;
     if (req.method != "POST" && !(admin && req.method == "PUT") &&
@@ -308,6 +336,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     return httplib::Server::HandlerResponse::Handled;
   });
   p->RegisterWriteRoutes();
+  p->RegisterReadRoute();
   p->api->Register(&p->http);
   p->http.Get("/-/healthy", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("meridian is Healthy.\n", "text/plain; charset=utf-8");
