@@ -36,10 +36,10 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/labels.h"
-#include "storage/queryable.h"
-#include "storage/status.h"
-#include "storage/storage.h"
+#include "model/labels.h"
+#include "model/queryable.h"
+#include "model/status.h"
+#include "model/appender.h"
 
 namespace meridian::ingest {
 

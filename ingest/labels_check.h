@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "storage/labels.h"
+#include "model/labels.h"
 
 namespace meridian::ingest {
 

@@ -27,7 +27,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "model/sync.h"
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::ingest {
 

@@ -19,7 +19,7 @@
 #include <string_view>
 
 #include "ingest/remote_write.h"
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::ingest {
 

@@ -220,8 +220,8 @@ absl::Status TenantLimit(std::string_view tenant, const absl::Status& st,
 
 size_t PooledScratchBytes() { return Pool().IdleBytes(); }
 
-RemoteWriteReceiver::RemoteWriteReceiver(Storage* storage, RemoteWriteOptions options)
-    : storage_(storage), options_(std::move(options)) {
+RemoteWriteReceiver::RemoteWriteReceiver(Appender* appender, RemoteWriteOptions options)
+    : appender_(appender), options_(std::move(options)) {
   const IngestLimits& l = options_.limits;
   if (l.ingestion_rate > 0) {
     rate_limiter_ = std::make_unique<IngestionRateLimiter>(
@@ -370,7 +370,7 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
   if (!s.batch.series.empty()) {
     AppendResult result;
     s.batch.max_series_per_tenant = limits.max_series_per_tenant;
-    absl::Status appended = storage_->Append(tenant, s.batch, &result);
+    absl::Status appended = appender_->Append(tenant, s.batch, &result);
     if (!appended.ok()) return TenantLimit(tenant, appended, stats);
     stats->samples_written = result.samples_appended + result.samples_duplicate;
     stats->series_created = result.series_created;
@@ -421,7 +421,7 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
   if (!s.metadata_views.empty()) {
     CollectMetadata(&s, &metadata_error);
     if (!s.metadata.empty()) {
-      absl::Status put = storage_->PutMetadata(tenant, s.metadata);
+      absl::Status put = appender_->PutMetadata(tenant, s.metadata);
       if (!put.ok()) return TenantLimit(tenant, put, stats);
       stats->metadata_written = s.metadata.size();
     }

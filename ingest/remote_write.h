@@ -1,6 +1,7 @@
 // RemoteWriteReceiver: decodes Prometheus remote-write requests (1.0
 // prometheus.WriteRequest and 2.0 io.prometheus.write.v2.Request, snappy block
-// compressed), validates them and appends their samples to Storage.
+// compressed), validates them and appends their samples through an Appender
+// (model/appender.h; the Storage in production).
 //
 // It knows nothing of HTTP: the caller passes the request's headers and body
 // and maps the returned status to a response:
@@ -42,8 +43,8 @@
 #include <string_view>
 
 #include "ingest/limits.h"
-#include "storage/status.h"
-#include "storage/storage.h"
+#include "model/status.h"
+#include "model/appender.h"
 
 namespace meridian::ingest {
 
@@ -92,8 +93,8 @@ struct RemoteWriteStats {
 
 class RemoteWriteReceiver {
  public:
-  // `storage` is borrowed and must outlive the receiver.
-  RemoteWriteReceiver(Storage* storage, RemoteWriteOptions options);
+  // `appender` is borrowed and must outlive the receiver.
+  RemoteWriteReceiver(Appender* appender, RemoteWriteOptions options);
   ~RemoteWriteReceiver();
 
   // Handles one request body for `tenant`. `content_type` and
@@ -103,7 +104,7 @@ class RemoteWriteReceiver {
                        RemoteWriteStats* stats) const;
 
  private:
-  Storage* storage_;
+  Appender* appender_;
   RemoteWriteOptions options_;
   std::unique_ptr<IngestionRateLimiter> rate_limiter_;
 };

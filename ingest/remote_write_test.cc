@@ -8,13 +8,13 @@
 #include <thread>
 #include <vector>
 
-#include "ingest/fake_storage.h"
+#include "ingest/fake_appender.h"
 #include "ingest/test_requests.h"
 
 namespace meridian::ingest {
 namespace {
 
-using testing::FakeStorage;
+using testing::FakeAppender;
 using testing::TestSeries;
 using testing::V1Body;
 using testing::V2Body;
@@ -41,7 +41,7 @@ class RemoteWriteTest : public ::testing::Test {
   }
   void TearDown() override { EXPECT_TRUE(storage_.contract_violations().empty()); }
 
-  FakeStorage storage_;
+  FakeAppender storage_;
   RemoteWriteStats stats_;
 };
 

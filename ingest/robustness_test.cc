@@ -10,7 +10,7 @@
 
 #include "google/protobuf/stubs/logging.h"
 #include "ingest/decoder.h"
-#include "ingest/fake_storage.h"
+#include "ingest/fake_appender.h"
 #include "ingest/remote_write.h"
 #include "ingest/test_requests.h"
 
@@ -139,7 +139,7 @@ TEST(Robustness, RandomMutationsOfV1AndV2NeverCrash) {
 }
 
 TEST(Robustness, RandomMutationsOfSnappyBodiesThroughReceiver) {
-  testing::FakeStorage storage;
+  testing::FakeAppender storage;
   RemoteWriteOptions opts;
   opts.now_ms = [] { return int64_t{1'700'000'000'000}; };
   RemoteWriteReceiver rx(&storage, opts);

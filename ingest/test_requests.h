@@ -14,7 +14,7 @@
 #include "proto/remote.pb.h"
 #include "proto/types.pb.h"
 #include "proto/write_v2.pb.h"
-#include "storage/queryable.h"
+#include "model/queryable.h"
 
 namespace meridian::ingest::testing {
 

@@ -18,7 +18,7 @@
 #include <cstdint>
 
 #include "model/sync.h"
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::promql {
 

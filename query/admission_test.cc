@@ -89,7 +89,7 @@ class GateQueryable : public Queryable {
     cv_.notify_all();
   }
   int waiting() const { return waiting_.load(); }
-  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t, int64_t) const override {
+  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t, int64_t, const ReadContext&) const override {
     ++waiting_;
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [this] { return open_; });

@@ -9,7 +9,7 @@
 
 #include "query/ast.h"
 #include "query/eval.h"
-#include "storage/labels.h"
+#include "model/labels.h"
 
 namespace meridian::promql::eval {
 

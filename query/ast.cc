@@ -6,7 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "model/gofloat.h"
 #include "query/lexer.h"
-#include "storage/labels.h"
+#include "model/labels.h"
 
 namespace meridian::promql {
 

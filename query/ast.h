@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/matcher.h"
+#include "model/matcher.h"
 
 namespace meridian::promql {
 

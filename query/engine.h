@@ -32,8 +32,8 @@
 
 #include "query/admission.h"
 #include "query/value.h"
-#include "storage/queryable.h"
-#include "storage/status.h"
+#include "model/queryable.h"
+#include "model/status.h"
 
 namespace meridian::promql {
 

@@ -191,7 +191,10 @@ absl::StatusOr<EvalResult> Evaluator::Eval(const Expr& e) {
 absl::Status Evaluator::SelectSeries(const VectorSelector& vs, int64_t mint_ms, int64_t maxt_ms,
                                      std::unique_ptr<Querier>* querier,
                                      std::unique_ptr<SeriesSet>* set) {
-  MERIDIAN_ASSIGN_OR_RETURN(*querier, q_->queryable->NewQuerier(mint_ms, maxt_ms));
+  ReadContext rctx;
+  rctx.deadline = q_->deadline;
+  rctx.cancelled = q_->cancelled;
+  MERIDIAN_ASSIGN_OR_RETURN(*querier, q_->queryable->NewQuerier(mint_ms, maxt_ms, rctx));
   SelectHints hints;
   hints.start_ms = mint_ms;
   hints.end_ms = maxt_ms;
@@ -263,6 +266,7 @@ absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want
     MERIDIAN_RETURN_IF_ERROR(sink(set->labels(), false, &points));
   }
   for (std::string& w : set->warnings()) q_->annos.Warn(std::move(w));
+  for (std::string& w : querier->Warnings()) q_->annos.Warn(std::move(w));
   return set->status();
 }
 
@@ -302,6 +306,7 @@ absl::Status Evaluator::ForEachRangeSeries(
       MERIDIAN_RETURN_IF_ERROR(st);
     }
     for (std::string& w : set->warnings()) q_->annos.Warn(std::move(w));
+    for (std::string& w : querier->Warnings()) q_->annos.Warn(std::move(w));
     return set->status();
   }
   if (a.kind == ExprKind::kSubquery) {

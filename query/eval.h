@@ -31,9 +31,9 @@
 #include "absl/functional/function_ref.h"
 #include "query/ast.h"
 #include "query/value.h"
-#include "storage/labels.h"
-#include "storage/queryable.h"
-#include "storage/status.h"
+#include "model/labels.h"
+#include "model/queryable.h"
+#include "model/status.h"
 
 namespace meridian::promql::eval {
 

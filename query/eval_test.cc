@@ -13,7 +13,7 @@
 #include "query/engine.h"
 #include "query/functions.h"
 #include "query/functions_internal.h"
-#include "storage/matcher.h"
+#include "model/matcher.h"
 
 namespace meridian::promql {
 namespace {
@@ -36,8 +36,14 @@ class MemQueryable : public Queryable {
     Add(std::move(labels), std::move(s));
   }
   int selects() const { return selects_; }
+  // A warning every querier reports (as a remote that failed would).
+  void set_querier_warning(std::string w) { querier_warning_ = std::move(w); }
+  // The context of the last querier opened.
+  const ReadContext& last_context() const { return last_context_; }
 
-  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t, int64_t) const override {
+  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t, int64_t,
+                                                      const ReadContext& ctx) const override {
+    last_context_ = ctx;
     return std::unique_ptr<Querier>(new MemQuerier(this));
   }
 
@@ -88,6 +94,10 @@ class MemQueryable : public Queryable {
                                                          const std::vector<Matcher>&) override {
       return std::vector<std::string>{};
     }
+    std::vector<std::string> Warnings() const override {
+      if (q_->querier_warning_.empty()) return {};
+      return {q_->querier_warning_};
+    }
 
    private:
     const MemQueryable* q_;
@@ -95,6 +105,8 @@ class MemQueryable : public Queryable {
 
   std::vector<Entry> series_;
   int selects_ = 0;
+  std::string querier_warning_;
+  mutable ReadContext last_context_;
 };
 
 // Renders a vector as "labels=value" lines in result order.
@@ -296,6 +308,28 @@ TEST_F(EvalTest, AggregationsAndOrdering) {
   ASSERT_TRUE(warn.ok());
   ASSERT_EQ(warn->warnings.size(), 1u);
   EXPECT_EQ(warn->warnings[0], "PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)");
+}
+
+// What the engine hands every Querier: the query's deadline and cancellation
+// flag (so a remote read stops with the query), and what it takes back: the
+// querier's own warnings (a remote that failed) land in the answer once.
+TEST_F(EvalTest, QuerierSeesDeadlineAndCancellationAndReportsWarnings) {
+  data_.AddLinear({{"__name__", "v"}, {"i", "1"}}, 0, 1, 10, 15 * kSec);
+  data_.set_querier_warning("remote \"eu-west-1\" failed: connection refused");
+  std::atomic<bool> cancelled{false};
+  QueryOptions o;
+  o.timeout = std::chrono::milliseconds(5000);
+  o.cancelled = &cancelled;
+  const auto before = std::chrono::steady_clock::now();
+  auto r = Instant("v + on() group_left v", 60 * kSec, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(data_.last_context().cancelled, &cancelled);
+  EXPECT_GT(data_.last_context().deadline, before);
+  EXPECT_LE(data_.last_context().deadline, before + std::chrono::milliseconds(5100));
+  EXPECT_EQ(r->warnings, std::vector<std::string>{"remote \"eu-west-1\" failed: connection refused"});
+  auto range = engine_.RangeQuery(data_, "rate(v[1m])", 0, 120 * kSec, 15 * kSec, o);
+  ASSERT_TRUE(range.ok()) << range.status();
+  EXPECT_EQ(range->warnings.size(), 1u);
 }
 
 // count_values' label is strconv.FormatFloat(v, 'f', -1, 64): the shortest

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::promql {
 

@@ -19,7 +19,7 @@
 
 #include "query/functions.h"
 #include "query/parser_internal.h"
-#include "storage/labels.h"
+#include "model/labels.h"
 
 namespace meridian::promql::parser_internal {
 namespace {

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "query/ast.h"
-#include "storage/matcher.h"
-#include "storage/status.h"
+#include "model/matcher.h"
+#include "model/status.h"
 
 namespace meridian::promql {
 

@@ -14,8 +14,8 @@
 #include "query/ast.h"
 #include "query/lexer.h"
 #include "query/parser.h"
-#include "storage/matcher.h"
-#include "storage/status.h"
+#include "model/matcher.h"
+#include "model/status.h"
 
 namespace meridian::promql::parser_internal {
 

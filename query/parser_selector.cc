@@ -11,7 +11,7 @@
 
 #include "model/gofloat.h"
 #include "query/parser_internal.h"
-#include "storage/labels.h"
+#include "model/labels.h"
 
 namespace meridian::promql::parser_internal {
 namespace {

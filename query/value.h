@@ -8,8 +8,8 @@
 #include <variant>
 #include <vector>
 
-#include "storage/labels.h"
-#include "storage/queryable.h"
+#include "model/labels.h"
+#include "model/queryable.h"
 
 namespace meridian::promql {
 

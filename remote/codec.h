@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "proto/remote.pb.h"
-#include "storage/labels.h"
-#include "storage/matcher.h"
-#include "storage/status.h"
+#include "model/labels.h"
+#include "model/matcher.h"
+#include "model/status.h"
 
 namespace meridian::remote {
 

@@ -23,7 +23,7 @@
 #include <string>
 #include <string_view>
 
-#include "storage/queryable.h"
+#include "model/queryable.h"
 
 namespace meridian::remote {
 

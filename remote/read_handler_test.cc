@@ -376,8 +376,9 @@ TEST_F(ReadHandlerTest, BadRequestsAre400) {
 class HintRecorder : public Queryable {
  public:
   explicit HintRecorder(std::unique_ptr<Queryable> q) : q_(std::move(q)) {}
-  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint, int64_t maxt) const override {
-    MERIDIAN_ASSIGN_OR_RETURN(auto inner, q_->NewQuerier(mint, maxt));
+  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint, int64_t maxt,
+                                                      const ReadContext& ctx) const override {
+    MERIDIAN_ASSIGN_OR_RETURN(auto inner, q_->NewQuerier(mint, maxt, ctx));
     return std::unique_ptr<Querier>(new Recording(std::move(inner), &hints));
   }
   mutable std::vector<SelectHints> hints;

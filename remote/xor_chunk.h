@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/queryable.h"
+#include "model/queryable.h"
 
 namespace meridian::remote {
 

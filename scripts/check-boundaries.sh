@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # Fails when an #include crosses a module boundary. Dependencies point one way:
-#   storage  <-  ingest, query, compactor  <-  server
-# model (the shared vocabulary: Go's number formats) depends on nothing of
-# meridian and on no RocksDB, protobuf or HTTP library; any module may use it.
-# storage knows nothing of HTTP, PromQL or protobuf; ingest and query see
-# storage's public headers only; only server includes everything.
+#   model  <-  storage  <-  compactor      <-  server (wiring)
+#   model  <-  ingest, query (production code sees model/ only)
+# model (labels, matchers, samples, the Queryable and Appender interfaces, Go's
+# number formats) depends on nothing of meridian and on no RocksDB, protobuf
+# or HTTP library; any module may use it. storage knows nothing of HTTP,
+# PromQL or protobuf. Outside storage/, only its public headers (storage.h,
+# format.h and the ones it documents as public) may be included: its
+# internals never. Tests and benchmarks of ingest and query may open a real
+# Storage through storage/storage.h.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 fail=0
-check() {  # folder, forbidden-include regex, reason
+check() {  # folder, forbidden-include regex, reason[, "src" = production files only]
   local hits
   hits=$(grep -rnE "^#include [<\"]($2)" "$1" --include='*.h' --include='*.cc' 2>/dev/null)
+  if [[ ${4:-} == src ]]; then
+    hits=$(grep -vE '_test\.cc:|_benchmark\.cc:|/test_[a-z_]*\.h:|/fake_[a-z_]*\.h:' <<<"$hits")
+  fi
   if [[ -n $hits ]]; then
     echo "boundary violation ($3):"
     echo "$hits"
@@ -19,9 +26,17 @@ check() {  # folder, forbidden-include regex, reason
 }
 check model     'storage/|ingest/|query/|server/|compactor/|proto/|tests/|bench/|rocksdb/|google/protobuf|httplib|prometheus/' "model depends on nothing of meridian (no RocksDB, protobuf, HTTP)"
 check storage   'query/|ingest/|server/|compactor/|proto/|httplib|prometheus/' "storage must not know PromQL, HTTP, protobuf"
-check ingest    'query/|server/|compactor/|httplib' "ingest depends on storage only"
-check query     'ingest/|server/|compactor/|httplib|proto/' "query depends on storage only"
-check remote    'query/|ingest/|server/|api/|compactor/|rocksdb/|storage/(rocks_storage|tenant_head|mem_series|chunk_store|querier|keys)' "remote depends on storage's public interfaces and proto only"
+check ingest    'query/|server/|compactor/|httplib' "ingest depends on model only"
+check query     'ingest/|server/|compactor/|httplib|proto/' "query depends on model only"
+check ingest    'storage/' "ingest appends through model/appender.h, not storage" src
+check query     'storage/' "query reads through model/queryable.h, not storage" src
+check remote    'query/|ingest/|server/|api/|compactor/|rocksdb/' "remote depends on model and proto only"
+check remote    'storage/' "remote reads through model/queryable.h, not storage" src
+# storage's internals stay inside storage/.
+internals='storage/(rocks_storage|tenant_head|mem_series|chunk_store|querier|keys|postings_index|wal_record|rocks_status)\.h'
+for dir in ingest query remote server compactor tests bench; do
+  [[ -d $dir ]] && check "$dir" "$internals" "storage internals are private to storage/"
+done
 [[ -d compactor ]] && check compactor 'query/|ingest/|server/|httplib' "compactor depends on storage only"
 # Only storage's RocksDB adapter includes RocksDB: nothing outside storage/.
 check ingest    'rocksdb/' "RocksDB is storage's business"

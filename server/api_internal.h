@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::server {
 

@@ -135,6 +135,7 @@ Reply PrometheusApi::Series(const httplib::Request& req) {
     if (!(*ss)->status().ok()) return {(*ss)->status()};
     for (std::string& w : (*ss)->warnings()) warnings.push_back(std::move(w));
   }
+  for (std::string& w : m->querier->Warnings()) warnings.push_back(std::move(w));
   std::vector<meridian::Labels> all(kept.begin(), kept.end());
   Reply r;
   r.warnings = std::move(warnings);
@@ -161,7 +162,9 @@ Reply PrometheusApi::Labels(const httplib::Request& req) {
     if (!n.ok()) return {n.status()};
     names.insert(n->begin(), n->end());
   }
-  return StringsReply(names, m->limit);
+  Reply r = StringsReply(names, m->limit);
+  for (std::string& w : m->querier->Warnings()) r.warnings.push_back(std::move(w));
+  return r;
 }
 
 Reply PrometheusApi::LabelValues(const httplib::Request& req) {
@@ -178,7 +181,9 @@ Reply PrometheusApi::LabelValues(const httplib::Request& req) {
     if (!v.ok()) return {v.status()};
     values.insert(v->begin(), v->end());
   }
-  return StringsReply(values, m->limit);
+  Reply r = StringsReply(values, m->limit);
+  for (std::string& w : m->querier->Warnings()) r.warnings.push_back(std::move(w));
+  return r;
 }
 
 Reply PrometheusApi::Metadata(const httplib::Request& req) {

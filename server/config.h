@@ -14,7 +14,7 @@
 #include <map>
 #include <string>
 
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::server {
 

@@ -52,7 +52,7 @@
 #include <utility>
 #include <vector>
 
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::server {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "storage/labels.h"
+#include "model/labels.h"
 
 namespace meridian::server {
 

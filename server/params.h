@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::server {
 

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "server/config.h"
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian::server {
 

@@ -338,7 +338,4 @@ absl::Status DecodeChunk(std::string_view chunk, std::vector<Sample>* out) {
   return s;
 }
 
-bool IsStaleNaN(double v) { return DoubleBits(v) == kStaleNaNBits; }
-double StaleNaN() { return BitsDouble(kStaleNaNBits); }
-
 }  // namespace meridian

@@ -24,8 +24,8 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/queryable.h"
-#include "storage/status.h"
+#include "model/queryable.h"
+#include "model/status.h"
 
 namespace meridian {
 

@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "storage/mem_series.h"
-#include "storage/queryable.h"
-#include "storage/status.h"
+#include "model/queryable.h"
+#include "model/status.h"
 
 namespace rocksdb {
 class ColumnFamilyHandle;

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace meridian {
 

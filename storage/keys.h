@@ -7,8 +7,8 @@
 #include <string>
 #include <string_view>
 
-#include "storage/labels.h"
-#include "storage/status.h"
+#include "model/labels.h"
+#include "model/status.h"
 #include "storage/storage.h"
 
 namespace meridian::keys {

@@ -19,9 +19,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "model/sync.h"
-#include "storage/labels.h"
-#include "storage/queryable.h"
-#include "storage/status.h"
+#include "model/labels.h"
+#include "model/queryable.h"
+#include "model/status.h"
 
 namespace meridian {
 

@@ -14,8 +14,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "storage/labels.h"
-#include "storage/matcher.h"
+#include "model/labels.h"
+#include "model/matcher.h"
 
 namespace meridian {
 

@@ -82,8 +82,9 @@ constexpr size_t kReadAheadDepth = 16;
 class MergedSeriesSet : public SeriesSet {
  public:
   MergedSeriesSet(const ChunkStore* store, std::vector<SelectedSeries> series, bool have_labels,
-                  int64_t start_ms, int64_t end_ms)
-      : store_(store),
+                  int64_t start_ms, int64_t end_ms, const ReadContext& ctx)
+      : ctx_(ctx),
+        store_(store),
         reader_(store, start_ms, end_ms),
         series_(std::move(series)),
         have_labels_(have_labels) {
@@ -102,6 +103,7 @@ class MergedSeriesSet : public SeriesSet {
 
   bool Next() override {
     labels_ready_ = false;
+    if (!status_.ok() || Stopped()) return false;
     if (worker_.joinable()) return NextReadAhead();
     while (status_.ok() && ++pos_ < series_.size()) {
       status_ = reader_.Read(*series_[pos_].series, &samples_);
@@ -134,6 +136,21 @@ class MergedSeriesSet : public SeriesSet {
   }
 
  private:
+  // The query's deadline or cancellation, checked every kCheckEvery series
+  // (a clock read per series would cost more than reading a small one).
+  bool Stopped() {
+    if (++since_check_ < kCheckEvery) return false;
+    since_check_ = 0;
+    if (ctx_.Cancelled()) {
+      status_ = absl::CancelledError("query canceled");
+    } else if (ctx_.Expired()) {
+      status_ = absl::DeadlineExceededError("query timed out while reading series");
+    } else {
+      return false;
+    }
+    return true;
+  }
+
   // Corrupt stored data makes the damage local: the series is skipped with
   // a warning (a partial result), counted and logged; the rest is read.
   // Clears *st and returns true when the series at `pos` was skipped.
@@ -213,7 +230,10 @@ class MergedSeriesSet : public SeriesSet {
 
   // At most this many warnings per set (each names a skipped series).
   static constexpr size_t kMaxWarnings = 10;
+  static constexpr int kCheckEvery = 64;
 
+  const ReadContext ctx_;
+  int since_check_ = 0;
   const ChunkStore* const store_;
   SeriesReader reader_;  // the worker's alone while it runs
   const std::vector<SelectedSeries> series_;
@@ -238,8 +258,9 @@ class MergedSeriesSet : public SeriesSet {
 
 class TenantQuerier : public Querier {
  public:
-  TenantQuerier(const RocksStorage* storage, TenantHead* head, int64_t mint_ms, int64_t maxt_ms)
-      : storage_(storage), head_(head), mint_ms_(mint_ms), maxt_ms_(maxt_ms) {}
+  TenantQuerier(const RocksStorage* storage, TenantHead* head, int64_t mint_ms, int64_t maxt_ms,
+                const ReadContext& ctx)
+      : storage_(storage), head_(head), mint_ms_(mint_ms), maxt_ms_(maxt_ms), ctx_(ctx) {}
 
   absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<Matcher>& matchers,
                                                     const SelectHints& hints) override {
@@ -265,7 +286,7 @@ class TenantQuerier : public Querier {
       }
     }
     return std::unique_ptr<SeriesSet>(new MergedSeriesSet(
-        &storage_->chunk_store(), std::move(series), hints.sorted, start, end));
+        &storage_->chunk_store(), std::move(series), hints.sorted, start, end, ctx_));
   }
 
   absl::StatusOr<std::vector<std::string>> LabelNames(const std::vector<Matcher>& matchers) override {
@@ -331,6 +352,7 @@ class TenantQuerier : public Querier {
   const RocksStorage* storage_;
   TenantHead* head_;  // null when the tenant has no data
   int64_t mint_ms_, maxt_ms_;
+  const ReadContext ctx_;
 };
 
 class TenantQueryable : public Queryable {
@@ -338,10 +360,10 @@ class TenantQueryable : public Queryable {
   TenantQueryable(const RocksStorage* storage, std::string tenant)
       : storage_(storage), tenant_(std::move(tenant)) {}
 
-  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms,
-                                                      int64_t maxt_ms) const override {
+  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms, int64_t maxt_ms,
+                                                      const ReadContext& ctx) const override {
     return std::unique_ptr<Querier>(
-        new TenantQuerier(storage_, storage_->FindTenant(tenant_), mint_ms, maxt_ms));
+        new TenantQuerier(storage_, storage_->FindTenant(tenant_), mint_ms, maxt_ms, ctx));
   }
 
  private:

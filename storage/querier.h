@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "storage/queryable.h"
+#include "model/queryable.h"
 
 namespace meridian {
 

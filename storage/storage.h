@@ -26,9 +26,10 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/labels.h"
-#include "storage/queryable.h"
-#include "storage/status.h"
+#include "model/appender.h"
+#include "model/labels.h"
+#include "model/queryable.h"
+#include "model/status.h"
 
 namespace rocksdb {
 class FileSystem;
@@ -75,52 +76,6 @@ struct StorageOptions {
   std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
-// One series' worth of samples in an append. Labels are borrowed views,
-// sorted by name, unique, with non-empty values (ingest validates them).
-struct AppendSeries {
-  std::span<const LabelView> labels;
-  std::span<const Sample> samples;  // any order
-};
-
-struct AppendBatch {
-  std::vector<AppendSeries> series;
-  // When > 0, a series that does not exist yet is created only while the
-  // tenant holds fewer than this many series in memory; otherwise its samples
-  // are rejected with AppendErrorKind::kSeriesLimit (existing series are
-  // still appended).
-  uint64_t max_series_per_tenant = 0;
-};
-
-enum class AppendErrorKind {
-  kTooOld,             // before the out-of-order window or the retention cut-off
-  kDuplicateConflict,  // same timestamp already stored with a different value
-  kSeriesLimit,        // a new series over AppendBatch::max_series_per_tenant
-};
-
-struct AppendError {
-  size_t series_index;  // index into AppendBatch::series
-  AppendErrorKind kind;
-  int64_t t_ms;
-};
-
-struct AppendResult {
-  uint64_t samples_appended = 0;
-  uint64_t samples_duplicate = 0;  // identical retries, accepted silently
-  uint64_t series_created = 0;
-  std::vector<AppendError> errors;  // rejected samples, at most one per series
-  uint64_t samples_rejected = 0;
-};
-
-enum class MetricType { kUnknown, kCounter, kGauge, kHistogram, kGaugeHistogram, kSummary, kInfo, kStateset };
-std::string_view MetricTypeString(MetricType t);  // "counter", "gauge", ...
-
-struct MetricMetadata {
-  std::string metric_family;
-  MetricType type = MetricType::kUnknown;
-  std::string help;
-  std::string unit;
-};
-
 struct StorageStats {
   uint64_t series = 0;           // all tenants, in memory
   uint64_t samples_appended = 0;  // since start
@@ -159,7 +114,7 @@ struct StorageHealth {
   uint64_t resumes = 0;              // successful recoveries from the degraded state
 };
 
-class Storage {
+class Storage : public Appender {
  public:
   static absl::StatusOr<std::unique_ptr<Storage>> Open(const StorageOptions& options);
   virtual ~Storage() = default;
@@ -173,12 +128,12 @@ class Storage {
   // later sample counts as a duplicate, only after the write that made it
   // durable succeeded. Idempotent: appending an identical sample again is a
   // no-op.
-  virtual absl::Status Append(std::string_view tenant, const AppendBatch& batch,
-                              AppendResult* result) = 0;
+  absl::Status Append(std::string_view tenant, const AppendBatch& batch,
+                      AppendResult* result) override = 0;
 
   // Keeps the latest metadata per metric family.
-  virtual absl::Status PutMetadata(std::string_view tenant,
-                                   std::span<const MetricMetadata> metadata) = 0;
+  absl::Status PutMetadata(std::string_view tenant,
+                           std::span<const MetricMetadata> metadata) override = 0;
   // Metadata for `metric` (all when empty), at most `limit` families (0 = all).
   virtual absl::StatusOr<std::vector<MetricMetadata>> Metadata(std::string_view tenant,
                                                                std::string_view metric,

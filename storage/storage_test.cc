@@ -884,5 +884,43 @@ TEST_F(StorageTest, ConcurrentAppendAndRead) {
   for (auto& r : res) EXPECT_EQ(r.samples.size(), 200u);
 }
 
+// A Select stops with the query: a cancelled flag or a passed deadline in the
+// Querier's ReadContext ends the iteration with kCancelled or
+// kDeadlineExceeded, and a live context reads everything.
+TEST_F(StorageTest, SelectStopsOnCancellationAndDeadline) {
+  Open();
+  const int kSeries = 300;  // over the read-ahead threshold and the check interval
+  for (int i = 0; i < kSeries; ++i) {
+    std::string v = std::to_string(i);
+    Append("t", {{"__name__", "x"}, {"i", v}}, {{now_ms_ - 1000, 1.0}});
+  }
+  auto count = [&](const ReadContext& ctx, absl::Status* st) {
+    auto q = st_->ForTenant("t")->NewQuerier(0, now_ms_, ctx);
+    EXPECT_TRUE(q.ok());
+    auto set = (*q)->Select({Eq("__name__", "x")}, {.start_ms = 0, .end_ms = now_ms_});
+    EXPECT_TRUE(set.ok());
+    int n = 0;
+    while ((*set)->Next()) ++n;
+    *st = (*set)->status();
+    return n;
+  };
+  absl::Status st;
+  std::atomic<bool> cancelled{false};
+  ReadContext live;
+  live.cancelled = &cancelled;
+  live.deadline = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+  EXPECT_EQ(count(live, &st), kSeries);
+  EXPECT_TRUE(st.ok()) << st;
+
+  cancelled = true;
+  EXPECT_LT(count(live, &st), kSeries);
+  EXPECT_EQ(st.code(), absl::StatusCode::kCancelled) << st;
+
+  ReadContext expired;
+  expired.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
+  EXPECT_LT(count(expired, &st), kSeries);
+  EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
+}
+
 }  // namespace
 }  // namespace meridian

@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "storage/labels.h"
-#include "storage/matcher.h"
-#include "storage/queryable.h"
+#include "model/labels.h"
+#include "model/matcher.h"
+#include "model/queryable.h"
 
 namespace meridian::storage_testing {
 

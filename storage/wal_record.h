@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "storage/coding.h"
-#include "storage/queryable.h"
-#include "storage/status.h"
+#include "model/queryable.h"
+#include "model/status.h"
 
 namespace meridian {
 

@@ -8,8 +8,8 @@
 #include <map>
 
 #include "re2/re2.h"
-#include "storage/queryable.h"
-#include "tests/promql/stale.h"
+#include "model/queryable.h"
+#include "model/sample.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -68,7 +68,7 @@ std::string FormatPoints(const std::vector<promql::Point>& pts) {
 }  // namespace
 
 bool AlmostEqual(double a, double b, double epsilon) {
-  if (IsStaleMarker(a) || IsStaleMarker(b)) return IsStaleMarker(a) && IsStaleMarker(b);
+  if (IsStaleNaN(a) || IsStaleNaN(b)) return IsStaleNaN(a) && IsStaleNaN(b);
   if (std::isnan(a) && std::isnan(b)) return true;
   if (a == b) return true;
   constexpr double kMinNormal = std::numeric_limits<double>::min();  // 0x0010000000000000
@@ -79,7 +79,7 @@ bool AlmostEqual(double a, double b, double epsilon) {
 }
 
 std::string FormatFloat(double v) {
-  if (IsStaleMarker(v)) return "stale";
+  if (IsStaleNaN(v)) return "stale";
   if (std::isnan(v)) return "NaN";
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   char buf[64];

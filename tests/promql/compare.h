@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "query/value.h"
-#include "storage/status.h"
+#include "model/status.h"
 #include "tests/promql/script.h"
 
 namespace meridian::promqltest {

@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "gtest/gtest.h"
-#include "tests/promql/stale.h"
+#include "model/sample.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -22,8 +22,8 @@ TEST(AlmostEqualTest, PrometheusSemantics) {
   EXPECT_TRUE(AlmostEqual(1, 1 + 1e-7));
   EXPECT_FALSE(AlmostEqual(1, 1 + 1e-5));
   EXPECT_TRUE(AlmostEqual(std::nan(""), std::nan("")));
-  EXPECT_FALSE(AlmostEqual(std::nan(""), StaleMarker()));
-  EXPECT_TRUE(AlmostEqual(StaleMarker(), StaleMarker()));
+  EXPECT_FALSE(AlmostEqual(std::nan(""), StaleNaN()));
+  EXPECT_TRUE(AlmostEqual(StaleNaN(), StaleNaN()));
   EXPECT_FALSE(AlmostEqual(0, 1e-300));  // near zero the tolerance is absolute and tiny
   double inf = std::numeric_limits<double>::infinity();
   EXPECT_TRUE(AlmostEqual(inf, inf));

@@ -16,8 +16,8 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/matcher.h"
-#include "storage/status.h"
+#include "model/matcher.h"
+#include "model/status.h"
 
 namespace meridian::promqltest {
 

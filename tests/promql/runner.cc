@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "re2/re2.h"
-#include "storage/matcher.h"
+#include "model/matcher.h"
 #include "tests/promql/compare.h"
 #include "tests/promql/expr_walk.h"
 

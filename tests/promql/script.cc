@@ -10,7 +10,7 @@
 
 #include "model/gofloat.h"
 #include "re2/re2.h"
-#include "tests/promql/stale.h"
+#include "model/sample.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -243,7 +243,7 @@ absl::Status ParseItem(std::string_view s, size_t* i, std::vector<SeqValue>* out
   // series_value [signed_number] [x uint]
   double value;
   if (s.compare(j, 5, "stale") == 0 && (j + 5 == s.size() || !IsIdentChar(s[j + 5]))) {
-    value = StaleMarker();
+    value = StaleNaN();
     j += 5;
   } else {
     double sign = 1;

@@ -34,8 +34,8 @@
 #include <variant>
 #include <vector>
 
-#include "storage/labels.h"
-#include "storage/status.h"
+#include "model/labels.h"
+#include "model/status.h"
 
 namespace meridian::promqltest {
 

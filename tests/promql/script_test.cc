@@ -9,7 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "tests/promql/baseline.h"
-#include "tests/promql/stale.h"
+#include "model/sample.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -63,9 +63,9 @@ TEST(SequenceTest, SpecialValues) {
   auto vals = ParseSequence("stale NaN Inf -Inf +Inf nan -inf");
   ASSERT_TRUE(vals.ok()) << vals.status();
   ASSERT_EQ(vals->size(), 7u);
-  EXPECT_TRUE(IsStaleMarker((*vals)[0].v));
+  EXPECT_TRUE(IsStaleNaN((*vals)[0].v));
   EXPECT_TRUE(std::isnan((*vals)[1].v));
-  EXPECT_FALSE(IsStaleMarker((*vals)[1].v));
+  EXPECT_FALSE(IsStaleNaN((*vals)[1].v));
   EXPECT_EQ((*vals)[2].v, std::numeric_limits<double>::infinity());
   EXPECT_EQ((*vals)[3].v, -std::numeric_limits<double>::infinity());
   EXPECT_EQ((*vals)[4].v, std::numeric_limits<double>::infinity());
@@ -178,7 +178,7 @@ eval instant at 1m 2 * 3
   EXPECT_EQ(load.interval_ms, 300'000);
   ASSERT_EQ(load.series.size(), 2u);
   EXPECT_TRUE(load.series[1].values[1].omitted);
-  EXPECT_TRUE(IsStaleMarker(load.series[1].values[2].v));
+  EXPECT_TRUE(IsStaleNaN(load.series[1].values[2].v));
 
   const auto& e1 = EvalAt(s, 1);
   EXPECT_EQ(e1.line, 6);

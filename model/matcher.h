@@ -3,15 +3,15 @@
 // Regular expressions are RE2 syntax, fully anchored and with `.` matching
 // newlines, as in Prometheus 3 (the pattern p is compiled as ^(?s:p)$).
 // A Matcher is immutable after construction and safe to share across threads.
-#ifndef MERIDIAN_STORAGE_MATCHER_H_
-#define MERIDIAN_STORAGE_MATCHER_H_
+#ifndef MERIDIAN_MODEL_MATCHER_H_
+#define MERIDIAN_MODEL_MATCHER_H_
 
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "storage/status.h"
+#include "model/status.h"
 
 namespace re2 {
 class RE2;
@@ -55,4 +55,4 @@ bool MatchesAll(const std::vector<Matcher>& matchers, const Labels& labels);
 
 }  // namespace meridian
 
-#endif  // MERIDIAN_STORAGE_MATCHER_H_
+#endif  // MERIDIAN_MODEL_MATCHER_H_

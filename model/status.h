@@ -11,8 +11,8 @@
 //   kDeadlineExceeded    query timeout (HTTP 503, errorType timeout)
 //   kCancelled           the client went away (errorType canceled)
 //   kInternal, kDataLoss real server faults (HTTP 500)
-#ifndef MERIDIAN_STORAGE_STATUS_H_
-#define MERIDIAN_STORAGE_STATUS_H_
+#ifndef MERIDIAN_MODEL_STATUS_H_
+#define MERIDIAN_MODEL_STATUS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -35,4 +35,4 @@
   if (!tmp.ok()) return std::move(tmp).status();        \
   lhs = std::move(tmp).value()
 
-#endif  // MERIDIAN_STORAGE_STATUS_H_
+#endif  // MERIDIAN_MODEL_STATUS_H_

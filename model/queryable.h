@@ -1,6 +1,7 @@
-// The read interface of meridian's storage, as the query engine, the HTTP
-// label/series endpoints and the compactor see it. It knows nothing of HTTP or
-// PromQL. A remote region (remote-read) can stand behind the same interface.
+// The read interface every data source offers the query engine, the HTTP
+// label/series endpoints and the rules engine: local storage (one tenant's
+// data), and a remote region (remote-read) behind the same interface. It knows
+// nothing of HTTP, PromQL or RocksDB.
 //
 // Usage:
 //   std::unique_ptr<Queryable> q = storage->ForTenant("default");
@@ -12,30 +13,37 @@
 //     set->Samples(&samples);
 //   }
 //   if (!set->status().ok()) ...
-#ifndef MERIDIAN_STORAGE_QUERYABLE_H_
-#define MERIDIAN_STORAGE_QUERYABLE_H_
+#ifndef MERIDIAN_MODEL_QUERYABLE_H_
+#define MERIDIAN_MODEL_QUERYABLE_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "storage/labels.h"
-#include "storage/matcher.h"
-#include "storage/status.h"
+#include "model/labels.h"
+#include "model/matcher.h"
+#include "model/sample.h"
+#include "model/status.h"
 
 namespace meridian {
 
-// One float sample. Values are stored bit-exactly: NaN payloads, +-Inf and the
-// Prometheus stale marker (kStaleNaNBits) survive a round trip.
-struct Sample {
-  int64_t t_ms;
-  double v;
-};
+// What a query asks of every Querier it opens: when to give up, and a flag
+// that becomes true when the client went away. Implementations that wait
+// (remote reads, a queue, a long scan) return kDeadlineExceeded or kCancelled
+// when either fires; in-memory ones may ignore both (the engine checks them
+// between steps too).
+struct ReadContext {
+  // steady_clock::time_point::max(): no deadline.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+  // Borrowed; may be null. Must outlive the Querier.
+  const std::atomic<bool>* cancelled = nullptr;
 
-inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
-bool IsStaleNaN(double v);
-double StaleNaN();
+  bool Cancelled() const { return cancelled != nullptr && cancelled->load(std::memory_order_relaxed); }
+  bool Expired() const { return std::chrono::steady_clock::now() >= deadline; }
+};
 
 // Time range and hints for one Select. Samples returned lie in [start_ms, end_ms].
 struct SelectHints {
@@ -91,16 +99,28 @@ class Querier {
   // Sorted, unique values of label `name` on matching series within range.
   virtual absl::StatusOr<std::vector<std::string>> LabelValues(
       const std::string& name, const std::vector<Matcher>& matchers) = 0;
+
+  // Problems met so far by this querier's calls that did not fail them, for
+  // the answer's "warnings": e.g. a remote region that failed or timed out
+  // while the others answered (a partial response). Select's problems are
+  // reported by its SeriesSet; these are the querier's own (LabelNames,
+  // LabelValues, and anything found while opening it).
+  virtual std::vector<std::string> Warnings() const { return {}; }
 };
 
 // Makes Queriers. Thread-safe.
 class Queryable {
  public:
   virtual ~Queryable() = default;
-  virtual absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms,
-                                                              int64_t maxt_ms) const = 0;
+  // A read view over [mint_ms, maxt_ms] for one query.
+  virtual absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms, int64_t maxt_ms,
+                                                              const ReadContext& ctx) const = 0;
+  // The same without a deadline or cancellation (tests, maintenance).
+  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms, int64_t maxt_ms) const {
+    return NewQuerier(mint_ms, maxt_ms, ReadContext{});
+  }
 };
 
 }  // namespace meridian
 
-#endif  // MERIDIAN_STORAGE_QUERYABLE_H_
+#endif  // MERIDIAN_MODEL_QUERYABLE_H_

@@ -1,11 +1,11 @@
-// FakeStorage: an in-memory Storage for ingest tests. It checks the
+// FakeAppender: an in-memory Appender for ingest tests. It checks the
 // AppendBatch contract (labels sorted, unique, non-empty values), stores
 // samples bit-exactly, reports identical retries as duplicates, samples before
 // `too_old_before_ms` as kTooOld and same-timestamp-different-value as
 // kDuplicateConflict, and can be told to fail every Append with a status.
 // Thread-safe (one mutex).
-#ifndef MERIDIAN_INGEST_FAKE_STORAGE_H_
-#define MERIDIAN_INGEST_FAKE_STORAGE_H_
+#ifndef MERIDIAN_INGEST_FAKE_APPENDER_H_
+#define MERIDIAN_INGEST_FAKE_APPENDER_H_
 
 #include <cstring>
 #include <limits>
@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "model/sync.h"
-#include "storage/storage.h"
+#include "model/appender.h"
 
 namespace meridian::ingest::testing {
 
-class FakeStorage : public Storage {
+class FakeAppender : public Appender {
  public:
   // Key of a series: name=value pairs joined by ',' in the given order.
   static std::string Key(std::span<const LabelView> labels) {
@@ -78,18 +78,6 @@ class FakeStorage : public Storage {
     for (const MetricMetadata& m : metadata) metadata_[m.metric_family] = m;
     return absl::OkStatus();
   }
-  absl::StatusOr<std::vector<MetricMetadata>> Metadata(std::string_view, std::string_view,
-                                                       size_t) const override {
-    MutexLock lock(&mu_);
-    std::vector<MetricMetadata> out;
-    for (const auto& [k, m] : metadata_) out.push_back(m);
-    return out;
-  }
-  std::unique_ptr<Queryable> ForTenant(std::string_view) override { return nullptr; }
-  absl::Status EnforceRetention() override { return absl::OkStatus(); }
-  absl::Status Flush() override { return absl::OkStatus(); }
-  StorageStats Stats() const override { return {}; }
-  CardinalityStats Cardinality(std::string_view, size_t) const override { return {}; }
 
   // Test controls and inspection.
   void set_fail_with(absl::Status s) {
@@ -137,4 +125,4 @@ class FakeStorage : public Storage {
 
 }  // namespace meridian::ingest::testing
 
-#endif  // MERIDIAN_INGEST_FAKE_STORAGE_H_
+#endif  // MERIDIAN_INGEST_FAKE_APPENDER_H_

@@ -1,8 +1,8 @@
-#include "storage/matcher.h"
+#include "model/matcher.h"
 
 #include <re2/re2.h>
 
-#include "storage/labels.h"
+#include "model/labels.h"
 
 namespace meridian {
 

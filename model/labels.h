@@ -10,8 +10,8 @@
 //   b.Set("__name__", "up").Set("job", "node");
 //   Labels ls = b.Build();        // {__name__="up", job="node"}
 //   ls.Get("job") == "node";
-#ifndef MERIDIAN_STORAGE_LABELS_H_
-#define MERIDIAN_STORAGE_LABELS_H_
+#ifndef MERIDIAN_MODEL_LABELS_H_
+#define MERIDIAN_MODEL_LABELS_H_
 
 #include <cstdint>
 #include <string>
@@ -96,4 +96,4 @@ class LabelsBuilder {
 
 }  // namespace meridian
 
-#endif  // MERIDIAN_STORAGE_LABELS_H_
+#endif  // MERIDIAN_MODEL_LABELS_H_

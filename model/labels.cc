@@ -1,4 +1,4 @@
-#include "storage/labels.h"
+#include "model/labels.h"
 
 #include <algorithm>
 #include <cstring>
