@@ -37,6 +37,7 @@ internals='storage/(rocks_storage|tenant_head|mem_series|chunk_store|querier|key
 for dir in ingest query remote server compactor tests bench; do
   [[ -d $dir ]] && check "$dir" "$internals" "storage internals are private to storage/"
 done
+check ui        'storage/|ingest/|query/|server/|api/|remote/|compactor/|rocksdb/|proto/' "ui serves its embedded files; server wires it"
 [[ -d compactor ]] && check compactor 'query/|ingest/|server/|httplib' "compactor depends on storage only"
 # Only storage's RocksDB adapter includes RocksDB: nothing outside storage/.
 check ingest    'rocksdb/' "RocksDB is storage's business"

@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates python3 procps
   python3-yaml  # tests/deploy: the manifests' checks
+  chromium  # tests/ui: the web UI in a real browser (headless)
   clang  # the -Wthread-safety build (scripts/build.sh clang-tsa)
   librocksdb-dev libsnappy-dev libzstd-dev libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev prometheus-cpp-dev libre2-dev libabsl-dev

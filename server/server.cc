@@ -19,6 +19,7 @@
 #include "server/metrics.h"
 #include "server/params.h"
 #include "storage/storage.h"
+#include "ui/ui.h"
 
 namespace meridian::server {
 namespace {
@@ -359,6 +360,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     res.set_content(st.ok() ? "flushed\n" : PublicMessage(st) + "\n", "text/plain; charset=utf-8");
   };
   p->http.Post("/internal/force_flush", force_flush);
+  ui::Register(&p->http);  // the web UI: /, /query, /graph, /explore, /status, /ui/static/*
   p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
     std::string out = p->metrics->Render(*p->storage, p->engine->admission());
     if (p->listener) out += HttpMetricsText(p->listener->Stats());
