@@ -9,7 +9,8 @@ series into it (remote-write 1.0: protobuf and snappy encoded here), then:
     graph's canvas is drawn and the legend lists the three series; the page
     rewrites its URL into Prometheus 3's /query?g0.expr=... form;
   - /query?g0.expr=...&g0.tab=table: the table shows the instant result;
-  - a bad expression shows exactly the error text the API answers;
+  - a bad expression shows exactly the error text the API answers, which is
+    the text Debian's Prometheus answers for the same query;
   - /explore shows /api/v1/status/tsdb's series count; /status the build;
   - the browser asked nothing of any other host, and logged no error (a
     Content-Security-Policy violation included).
@@ -258,6 +259,37 @@ def http(base, path, data=None, headers=None):
         return e.code, e.read()
 
 
+def prometheus_error(tmp, expr):
+    """The error text Debian's Prometheus gives for `expr` (None without it)."""
+    binary = shutil.which("prometheus")
+    if not binary:
+        return None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    conf = os.path.join(tmp, "prometheus.yml")
+    with open(conf, "w") as f:
+        f.write("global:\n  scrape_interval: 1m\n")
+    proc = subprocess.Popen([binary, f"--config.file={conf}", f"--web.listen-address=127.0.0.1:{port}",
+                             f"--storage.tsdb.path={os.path.join(tmp, 'prometheus')}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                if http(base, "/-/ready")[0] == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        status, text = http(base, "/api/v1/query?" + urllib.parse.urlencode({"query": expr}))
+        return json.loads(text)["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
 def start_chromium(chromium, tmp):
     proc = subprocess.Popen([chromium, "--headless=new", "--no-sandbox", "--disable-gpu",
                              "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
@@ -436,6 +468,13 @@ def run(binary, artefacts, repo):
                 fail(f"bad expression: the page shows {shown!r}, not the API's error {api_error!r}")
             else:
                 ok(f"bad expression shows the API's error: {shown!r}")
+            prom_error = prometheus_error(tmp, bad)
+            if prom_error is None:
+                print("skip: comparing with Prometheus's own error text: Debian's prometheus is not installed")
+            elif not shown or prom_error not in shown:
+                fail(f"bad expression: the page shows {shown!r}, Prometheus answers {prom_error!r}")
+            else:
+                ok(f"the error shown is Prometheus's own text for the same query: {prom_error!r}")
             page.screenshot(os.path.join(artefacts, "ui_error.png"))
 
             # 4. Explorer and status pages.

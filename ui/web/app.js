@@ -322,7 +322,8 @@
         }))],
       axes: [{}, { size: 70 }],
       legend: { live: true },
-      scales: { x: { time: true } },
+      // The whole requested range, not only where data is.
+      scales: { x: { time: true, range: () => [start, end] } },
     };
     charts.push(new uPlot(opts, [xs, ...ys], graph));
   }
