@@ -39,9 +39,12 @@ for dir in ingest query remote server compactor tests bench; do
 done
 check ui        'storage/|ingest/|query/|server/|api/|remote/|compactor/|rocksdb/|proto/' "ui serves its embedded files; server wires it"
 [[ -d compactor ]] && check compactor 'query/|ingest/|server/|httplib' "compactor depends on storage only"
+[[ -d k8s ]] && check k8s 'server/|api/|ingest/|compactor/|proto/|remote/' "k8s uses model and query only"
+[[ -d k8s ]] && check k8s 'storage/' "k8s reads through model/queryable.h, not storage" src
 # Only storage's RocksDB adapter includes RocksDB: nothing outside storage/.
 check ingest    'rocksdb/' "RocksDB is storage's business"
 check query     'rocksdb/' "RocksDB is storage's business"
 check server    'rocksdb/' "RocksDB is storage's business"
+[[ -d k8s ]] && check k8s 'rocksdb/' "RocksDB is storage's business"
 if ((fail == 0)); then echo "module boundaries: ok"; fi
 exit $fail

@@ -14,7 +14,12 @@ packages=(
   libcpp-httplib-dev prometheus-cpp-dev libre2-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
   prometheus victoria-metrics
+  libssl-dev libyaml-cpp-dev  # TLS on the listeners; the k8s/auth config files
 )
+# kubectl for the external metrics API tests: Debian's kubernetes-client
+# (1.20) only where no kubectl is installed (it conflicts with other kubectl
+# packages).
+command -v kubectl >/dev/null 2>&1 || packages+=(kubernetes-client)
 
 missing=()
 for p in "${packages[@]}"; do

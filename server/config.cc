@@ -254,6 +254,36 @@ const std::vector<Setting>& Settings() {
                            "uncompressed bytes one remote-read response may hold, 400 above "
                            "(0: no limit)",
                            remote_read_max_bytes, ParseNonNegative),
+#define MERIDIAN_STRING_SETTING(name, help, field)                                    \
+  {name, help, [](Config* c, const std::string& v) { c->field = v; return absl::OkStatus(); }, \
+   [](const Config& c) { return c.field; }}
+      MERIDIAN_STRING_SETTING("tls-cert-file",
+                              "PEM certificate (chain) to serve HTTPS with on every listener",
+                              tls_cert_file),
+      MERIDIAN_STRING_SETTING("tls-private-key-file", "PEM private key of --tls-cert-file",
+                              tls_private_key_file),
+      MERIDIAN_STRING_SETTING("client-ca-file",
+                              "CA bundle verifying client certificates (their CN is the user)",
+                              client_ca_file),
+      MERIDIAN_STRING_SETTING("requestheader-client-ca-file",
+                              "CA bundle of kube-apiserver's front-proxy certificate; such "
+                              "clients name the user in X-Remote-User",
+                              requestheader_client_ca_file),
+      MERIDIAN_STRING_SETTING("requestheader-allowed-names",
+                              "front-proxy certificate CNs allowed (comma-separated; empty: any)",
+                              requestheader_allowed_names),
+      MERIDIAN_STRING_SETTING("auth-file",
+                              "YAML file of users, tokens and their tenants and roles (reloaded "
+                              "on SIGHUP); empty: no authentication",
+                              auth_file),
+      MERIDIAN_STRING_SETTING("k8s-listen",
+                              "HOST:PORT of the HTTPS listener serving the Kubernetes external "
+                              "metrics API (empty: off)",
+                              k8s_listen),
+      MERIDIAN_STRING_SETTING("k8s-config",
+                              "YAML file: external metric mappings, namespace to tenant",
+                              k8s_config),
+#undef MERIDIAN_STRING_SETTING
 #undef MERIDIAN_INT_SETTING
   };
   return kSettings;

@@ -67,6 +67,20 @@ struct Config {
   int64_t remote_read_sample_limit = 50'000'000;  // Prometheus's default
   int64_t remote_read_max_bytes = 512LL << 20;
 
+  // TLS and authentication (server/tls.h, server/auth.h). With a cert and
+  // key every listener serves HTTPS; the k8s listener always does (a
+  // self-signed certificate without them).
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
+  std::string client_ca_file;
+  std::string requestheader_client_ca_file;
+  std::string requestheader_allowed_names;  // comma-separated CNs; empty: any
+  std::string auth_file;
+  // The Kubernetes external metrics API (k8s/external_metrics.h): its own
+  // HTTPS listener (empty: off) and the file mapping metrics and namespaces.
+  std::string k8s_listen;
+  std::string k8s_config;
+
   // Every setting as name -> value text, for /api/v1/status/flags.
   std::map<std::string, std::string> AsFlags() const;
 };

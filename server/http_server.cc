@@ -5,6 +5,8 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -42,6 +45,8 @@ struct ResponseNote {
 thread_local ResponseNote* t_note = nullptr;
 // The socket of the request this worker thread is running, or -1.
 thread_local int t_conn_fd = -1;
+// Its client certificate (TLS connections), or nullptr.
+thread_local const PeerCertificate* t_peer = nullptr;
 
 // A fixed pool of threads with a bounded wait queue.
 class WorkerPool {
@@ -128,6 +133,7 @@ std::string AddrString(const sockaddr_storage& sa, int* port) {
 }
 
 enum class ConnState {
+  kHandshake, // TLS: the handshake has not finished
   kIdle,      // waiting for the first byte of a request
   kReading,   // part of a request has arrived
   kDraining,  // answered and closing: discard input until EOF or the deadline
@@ -143,7 +149,59 @@ struct Conn {
   std::string peer_addr, local_addr;
   int peer_port = 0, local_port = 0;
   RequestHead head;  // valid while a request is dispatched
+  SSL* ssl = nullptr;      // TLS connections
+  bool sniffed = false;    // TLS: first byte looked at (plain HTTP or a handshake)
+  bool want_write = false; // TLS handshake waits for the socket to take more
+  PeerCertificate peer;    // TLS: the client's certificate, after the handshake
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() {
+    if (ssl) SSL_free(ssl);
+  }
 };
+
+// One non-blocking read from a connection, TLS or plain: bytes read, 0 at
+// the end of the stream, -1 with errno (EAGAIN: nothing there yet).
+ssize_t ConnRecv(Conn* c, char* buf, size_t n) {
+  if (c->ssl == nullptr) return recv(c->fd, buf, n, MSG_DONTWAIT);
+  ERR_clear_error();
+  errno = 0;
+  int r = SSL_read(c->ssl, buf, static_cast<int>(std::min<size_t>(n, INT_MAX)));
+  if (r > 0) return r;
+  int e = SSL_get_error(c->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (e == SSL_ERROR_ZERO_RETURN) return 0;
+  if (e == SSL_ERROR_SYSCALL && errno == EINTR) return -1;
+  ERR_clear_error();
+  errno = ECONNRESET;
+  return -1;
+}
+
+// One non-blocking write: bytes written or -1 with errno (EAGAIN: full).
+ssize_t ConnSend(Conn* c, const char* buf, size_t n) {
+  if (c->ssl == nullptr) return send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (!SSL_is_init_finished(c->ssl)) {
+    errno = EPIPE;  // no answer before the handshake
+    return -1;
+  }
+  ERR_clear_error();
+  errno = 0;
+  int r = SSL_write(c->ssl, buf, static_cast<int>(std::min<size_t>(n, INT_MAX)));
+  if (r > 0) return r;
+  int e = SSL_get_error(c->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (e == SSL_ERROR_SYSCALL && errno == EINTR) return -1;
+  ERR_clear_error();
+  errno = EPIPE;
+  return -1;
+}
 
 // Head block ends within buf (a line feed followed by an optional CR and a line feed)?
 bool HeadEnded(Conn& c) {
@@ -218,7 +276,7 @@ class ConnStream : public httplib::Stream {
   bool SendNow(const char* ptr, size_t size) {
     size_t done = 0;
     while (done < size) {
-      ssize_t n = send(c_->fd, ptr + done, size - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n = ConnSend(c_, ptr + done, size - done);
       if (n > 0) {
         done += static_cast<size_t>(n);
         continue;
@@ -259,7 +317,7 @@ class ConnStream : public httplib::Stream {
     if (!out_.empty() && !Flush()) return -1;  // e.g. "100 Continue" before the body
     char tmp[65536];
     for (;;) {
-      ssize_t n = recv(c_->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+      ssize_t n = ConnRecv(c_, tmp, sizeof(tmp));
       if (n > 0) {
         c_->buf.append(tmp, static_cast<size_t>(n));
         return n;
@@ -287,7 +345,7 @@ class ConnStream : public httplib::Stream {
   std::string out_;  // written, not yet sent
 };
 
-bool SendAll(int fd, std::string_view data, std::chrono::milliseconds timeout) {
+bool SendAllFd(int fd, std::string_view data, std::chrono::milliseconds timeout) {
   auto deadline = Clock::now() + timeout;
   while (!data.empty()) {
     ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -300,6 +358,29 @@ bool SendAll(int fd, std::string_view data, std::chrono::milliseconds timeout) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) return false;
       pollfd p{fd, POLLOUT, 0};
+      poll(&p, 1, static_cast<int>(left.count()));
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+// The same on a connection (TLS or plain).
+bool SendAll(Conn* c, std::string_view data, std::chrono::milliseconds timeout) {
+  if (c->ssl == nullptr) return SendAllFd(c->fd, data, timeout);
+  auto deadline = Clock::now() + timeout;
+  while (!data.empty()) {
+    ssize_t n = ConnSend(c, data.data(), data.size());
+    if (n > 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return false;
+      pollfd p{c->fd, POLLOUT, 0};
       poll(&p, 1, static_cast<int>(left.count()));
       continue;
     }
@@ -351,10 +432,16 @@ struct HttpServer::Impl {
   std::atomic<int64_t> rejected_connections{0};
   std::atomic<int64_t> read_timeouts{0};
   std::atomic<int64_t> too_large{0};
+  std::atomic<int64_t> tls_handshakes{0};
+  std::atomic<int64_t> tls_handshake_failures{0};
+  std::atomic<int64_t> tls_plain_http{0};
 
   void Loop();
   void Accept();
   void OnReadable(Conn* c);
+  // Advances c's TLS handshake. True when it has finished (c may read
+  // requests); false when it waits for the client, or c was closed.
+  bool Handshake(Conn* c);
   // Looks at c's buffer; dispatches or answers a complete request. Returns
   // false when c was closed or handed over.
   bool Advance(Conn* c);
@@ -481,6 +568,7 @@ void HttpServer::Stop() {
 }
 
 int HttpServer::CurrentConnectionFd() { return t_conn_fd; }
+const PeerCertificate* HttpServer::CurrentPeerCertificate() { return t_peer; }
 
 HttpServerStats HttpServer::Stats() const {
   HttpServerStats s;
@@ -491,6 +579,9 @@ HttpServerStats HttpServer::Stats() const {
   s.rejected_connections = impl_->rejected_connections.load();
   s.read_timeouts = impl_->read_timeouts.load();
   s.too_large = impl_->too_large.load();
+  s.tls_handshakes = impl_->tls_handshakes.load();
+  s.tls_handshake_failures = impl_->tls_handshake_failures.load();
+  s.tls_plain_http = impl_->tls_plain_http.load();
   // The pools exist while Run() serves; Stats() is for /metrics, served then.
   if (impl_->workers) impl_->workers->Counts(&s.workers_busy, &s.queued);
   return s;
@@ -522,6 +613,11 @@ void HttpServer::Impl::CloseConn(std::unique_ptr<Conn> c) {
 // Stops sending, and reads what the client still sends for a moment before
 // closing, so that it sees our answer rather than a reset.
 void HttpServer::Impl::Drain(Conn* c) {
+  if (c->ssl && SSL_is_init_finished(c->ssl)) {
+    ERR_clear_error();
+    SSL_shutdown(c->ssl);  // close_notify, without waiting for the client's
+    ERR_clear_error();
+  }
   shutdown(c->fd, SHUT_WR);
   c->state = ConnState::kDraining;
   c->deadline = Clock::now() + std::chrono::seconds(2);
@@ -533,7 +629,7 @@ void HttpServer::Impl::Drain(Conn* c) {
 // whole request (request_bytes of buf) has arrived and the answer keeps the
 // connection, the request is dropped and the connection stays usable.
 void HttpServer::Impl::Reject(Conn* c, const std::string& response, size_t request_bytes) {
-  SendAll(c->fd, response, std::chrono::milliseconds(200));
+  SendAll(c, response, std::chrono::milliseconds(200));
   bool keep = request_bytes > 0 && request_bytes <= c->buf.size() &&
               response.find("\r\nConnection: close\r\n") == std::string::npos;
   if (!keep) {
@@ -617,7 +713,7 @@ void HttpServer::Impl::Accept() {
         int fd2 = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd2 >= 0) {
           rejected_connections.fetch_add(1);
-          SendAll(fd2, ErrorResponse(503, "unavailable", "too many open connections", true,
+          if (!opt.tls) SendAllFd(fd2, ErrorResponse(503, "unavailable", "too many open connections", true,
                                      "Retry-After: 1\r\n"),
                   std::chrono::milliseconds(50));
           close(fd2);
@@ -640,12 +736,24 @@ void HttpServer::Impl::Accept() {
     c->local_addr = AddrString(local, &c->local_port);
     c->state = ConnState::kIdle;
     c->deadline = Clock::now() + opt.idle_timeout;
+    if (opt.tls) {
+      c->ssl = opt.tls->NewConnection();
+      if (c->ssl == nullptr || SSL_set_fd(c->ssl, fd) != 1) {
+        ERR_clear_error();
+        tls_handshake_failures.fetch_add(1);
+        Close(fd);
+        continue;
+      }
+      SSL_set_accept_state(c->ssl);
+      c->state = ConnState::kHandshake;
+      c->deadline = Clock::now() + opt.read_timeout;
+    }
     Conn* raw = c.get();
     conns.emplace(fd, std::move(c));
     Arm(raw, EPOLLIN | EPOLLRDHUP, true);
     if (open_conns.load() > opt.max_connections) {
       rejected_connections.fetch_add(1);
-      SendAll(fd,
+      if (!opt.tls) SendAllFd(fd,
               ErrorResponse(503, "unavailable",
                             "too many open connections (max " +
                                 std::to_string(opt.max_connections) + ")",
@@ -656,10 +764,64 @@ void HttpServer::Impl::Accept() {
   }
 }
 
+bool HttpServer::Impl::Handshake(Conn* c) {
+  auto close_conn = [this, c] {
+    auto it = conns.find(c->fd);
+    CloseConn(std::move(it->second));
+    conns.erase(it);
+  };
+  if (!c->sniffed) {
+    // Plain HTTP on a TLS port gets Go's plain-text answer (a TLS record
+    // starts with 0x16, a request with a method's capital letter).
+    unsigned char first = 0;
+    ssize_t n = recv(c->fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
+    if (n <= 0) {
+      close_conn();
+      return false;
+    }
+    c->sniffed = true;
+    if (first >= 'A' && first <= 'Z') {
+      tls_plain_http.fetch_add(1);
+      SSL_free(c->ssl);
+      c->ssl = nullptr;
+      SendAllFd(c->fd,
+                "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+                std::chrono::milliseconds(50));
+      Drain(c);
+      return false;
+    }
+  }
+  ERR_clear_error();
+  int r = SSL_accept(c->ssl);
+  if (r == 1) {
+    tls_handshakes.fetch_add(1);
+    c->peer = opt.tls->Inspect(c->ssl);
+    c->state = ConnState::kIdle;
+    c->deadline = Clock::now() + opt.idle_timeout;
+    if (c->want_write) Arm(c, EPOLLIN | EPOLLRDHUP, false);
+    c->want_write = false;
+    return true;
+  }
+  int e = SSL_get_error(c->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    bool ww = e == SSL_ERROR_WANT_WRITE;
+    if (ww != c->want_write) Arm(c, EPOLLIN | EPOLLRDHUP | (ww ? static_cast<uint32_t>(EPOLLOUT) : 0u), false);
+    c->want_write = ww;
+    return false;
+  }
+  ERR_clear_error();
+  tls_handshake_failures.fetch_add(1);
+  close_conn();
+  return false;
+}
+
 void HttpServer::Impl::OnReadable(Conn* c) {
+  if (c->state == ConnState::kHandshake && !Handshake(c)) return;
   char tmp[65536];
   for (;;) {
-    ssize_t n = recv(c->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+    ssize_t n = c->state == ConnState::kDraining ? recv(c->fd, tmp, sizeof(tmp), MSG_DONTWAIT)
+                                                 : ConnRecv(c, tmp, sizeof(tmp));
     if (n > 0) {
       if (c->state == ConnState::kDraining) continue;
       if (c->state == ConnState::kIdle) {
@@ -670,7 +832,8 @@ void HttpServer::Impl::OnReadable(Conn* c) {
       c->buf.append(tmp, static_cast<size_t>(n));
       // Enough to decide; the rest stays in the socket until Advance asks.
       if (c->buf.size() > opt.max_header_bytes + opt.prebuffer_body_bytes + 8192) break;
-      if (static_cast<size_t>(n) < sizeof(tmp)) break;
+      // (TLS returns one record per read: read on until there is no more.)
+      if (c->ssl == nullptr && static_cast<size_t>(n) < sizeof(tmp)) break;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -817,9 +980,10 @@ void HttpServer::Impl::Sweep() {
   for (int fd : expired) {
     auto it = conns.find(fd);
     Conn* c = it->second.get();
+    if (c->state == ConnState::kHandshake) tls_handshake_failures.fetch_add(1);
     if (c->state == ConnState::kReading) {
       read_timeouts.fetch_add(1);
-      SendAll(fd,
+      SendAll(c,
               ErrorResponse(408, "timeout",
                             "request not received within " +
                                 std::to_string(opt.read_timeout.count() / 1000) + "s",
@@ -866,7 +1030,11 @@ void HttpServer::Impl::TakeReturned() {
     int fd = raw->fd;
     conns.emplace(fd, std::move(c));
     Arm(raw, EPOLLIN | EPOLLRDHUP, true);
-    if (!raw->buf.empty()) Advance(raw);  // a pipelined request
+    if (!raw->buf.empty()) {
+      Advance(raw);  // a pipelined request
+    } else if (raw->ssl && SSL_pending(raw->ssl) > 0) {
+      OnReadable(raw);  // decrypted input the socket no longer signals
+    }
   }
 }
 
@@ -909,7 +1077,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
     std::string path = target.substr(0, q);
     if (path.size() + h.method.size() + h.version.size() + 4 > kHttplibLineMax) {
       too_large.fetch_add(1);
-      SendAll(c->fd,
+      SendAll(c,
               ErrorResponse(414, "bad_data", "request path too long: over 8 KiB", true),
               opt.write_timeout);
       return false;
@@ -950,12 +1118,11 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
   if (rewrite_form) {
     // Read the whole form now; httplib gets the parameters, not the body.
     if (c->buf.size() < h.head_len + body && h.expect_continue) {
-      if (!SendAll(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", opt.write_timeout)) return false;
+      if (!SendAll(c, "HTTP/1.1 100 Continue\r\n\r\n", opt.write_timeout)) return false;
     }
     while (c->buf.size() < h.head_len + body) {
       char tmp[65536];
-      ssize_t n = recv(c->fd, tmp, std::min(sizeof(tmp), h.head_len + body - c->buf.size()),
-                       MSG_DONTWAIT);
+      ssize_t n = ConnRecv(c, tmp, std::min(sizeof(tmp), h.head_len + body - c->buf.size()));
       if (n > 0) {
         c->buf.append(tmp, static_cast<size_t>(n));
         continue;
@@ -966,7 +1133,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline - Clock::now());
       if (left.count() <= 0) {
         read_timeouts.fetch_add(1);
-        SendAll(c->fd, ErrorResponse(408, "timeout", "request body not received in time", true),
+        SendAll(c, ErrorResponse(408, "timeout", "request body not received in time", true),
                 std::chrono::milliseconds(200));
         return false;
       }
@@ -981,6 +1148,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
   ResponseNote note;
   t_note = &note;
   t_conn_fd = c->fd;
+  t_peer = c->ssl ? &c->peer : nullptr;
   bool connection_closed = false;
   bool ok = router->process_request(
       strm, stop, connection_closed, [&](httplib::Request& req) {
@@ -997,6 +1165,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
       });
   t_note = nullptr;
   t_conn_fd = -1;
+  t_peer = nullptr;
   if (!strm.Flush()) ok = false;
   if (!ok || connection_closed || note.close || stop || strm.write_failed()) return false;
 

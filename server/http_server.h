@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "model/status.h"
+#include "server/tls.h"
 
 namespace meridian::server {
 
@@ -79,6 +80,11 @@ struct HttpServerOptions {
   size_t max_body_bytes = 0;
   // Bodies up to this size are read by the event loop before a worker runs.
   size_t prebuffer_body_bytes = 1 << 20;
+  // Serve HTTPS with this context (nullptr: plain HTTP). The handshake runs
+  // in the event loop; a client speaking plain HTTP to a TLS listener gets
+  // Go's answer, "400 Bad Request: Client sent an HTTP request to an HTTPS
+  // server.", in plain text, and the connection is closed.
+  std::shared_ptr<TlsServerContext> tls;
 };
 
 struct HttpServerStats {
@@ -91,6 +97,9 @@ struct HttpServerStats {
   int64_t too_large = 0;           // 413/414/431 answered by the connection layer
   int64_t workers_busy = 0;
   int64_t queued = 0;
+  int64_t tls_handshakes = 0;         // completed
+  int64_t tls_handshake_failures = 0;
+  int64_t tls_plain_http = 0;         // plain HTTP requests sent to a TLS listener
 };
 
 class HttpServer {
@@ -113,6 +122,9 @@ class HttpServer {
   // The socket of the request a handler is running on, called from that
   // handler's thread; -1 elsewhere. It stays open until the handler returns.
   static int CurrentConnectionFd();
+  // The client certificate of the request a handler is running on (TLS
+  // listeners; nullptr elsewhere or on a plain connection).
+  static const PeerCertificate* CurrentPeerCertificate();
 
   struct Impl;
 

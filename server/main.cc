@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);  // reload certificates and the auth file
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   // Over a file-size limit (ulimit -f) a write then fails with EFBIG, which
@@ -50,7 +51,10 @@ int main(int argc, char** argv) {
   }
   std::thread waiter([&] {
     int sig = 0;
-    sigwait(&set, &sig);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+      std::fprintf(stderr, "meridian: SIGHUP, reloading\n");
+      (*server)->Reload();
+    }
     std::fprintf(stderr, "meridian: signal %d, shutting down\n", sig);
     (*server)->Stop();
   });

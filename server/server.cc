@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "ingest/remote_write.h"
+#include "k8s/external_metrics.h"
 #include "model/sync.h"
 #include "query/engine.h"
 #include "remote/read_handler.h"
@@ -18,6 +19,7 @@
 #include "server/http_errors.h"
 #include "server/metrics.h"
 #include "server/params.h"
+#include "server/tls.h"
 #include "storage/storage.h"
 #include "ui/ui.h"
 
@@ -91,6 +93,25 @@ std::string HttpMetricsText(const HttpServerStats& s) {
   return o;
 }
 
+// The TLS counters of the listeners that serve TLS, by listener.
+std::string TlsMetricsText(const std::vector<std::pair<std::string, HttpServerStats>>& listeners) {
+  if (listeners.empty()) return "";
+  std::string o =
+      "# HELP meridian_tls_handshakes_total TLS handshakes, by listener and outcome "
+      "(plain_http: a plain HTTP request sent to the TLS port).\n"
+      "# TYPE meridian_tls_handshakes_total counter\n";
+  for (const auto& [name, s] : listeners) {
+    auto line = [&](const char* outcome, int64_t v) {
+      o += "meridian_tls_handshakes_total{listener=\"" + name + "\",outcome=\"" + outcome +
+           "\"} " + std::to_string(v) + "\n";
+    };
+    line("ok", s.tls_handshakes);
+    line("failed", s.tls_handshake_failures);
+    line("plain_http", s.tls_plain_http);
+  }
+  return o;
+}
+
 ingest::IngestLimits LimitsOf(const Config& c) {
   ingest::IngestLimits l;
   l.max_labels_per_series = static_cast<size_t>(c.max_labels_per_series);
@@ -118,6 +139,15 @@ struct MeridianServer::Impl {
   Router http;  // routes and handlers; connections are HttpServer's
   std::unique_ptr<HttpServer> listener;
   std::thread retention_thread;
+  // TLS (nullptr: plain HTTP) and the Kubernetes external metrics API, with
+  // its own HTTPS listener when --k8s-listen is set.
+  std::shared_ptr<TlsServerContext> tls_main;
+  std::shared_ptr<TlsServerContext> tls_k8s;
+  std::unique_ptr<k8s::ExternalMetricsApi> k8s_api;
+  Router k8s_http;
+  std::unique_ptr<HttpServer> k8s_listener;
+  std::thread k8s_thread;
+  std::thread watch_thread;  // reloads certificates when their files change
   Mutex mu;
   CondVar cv;
   bool stopping ABSL_GUARDED_BY(mu) = false;
@@ -126,6 +156,10 @@ struct MeridianServer::Impl {
   void RegisterWriteRoutes();
   void RegisterReadRoute();
   void RetentionLoop();
+  void WatchLoop();
+  absl::Status SetUpTls();
+  absl::Status StartK8sListener();
+  void ReloadFiles();
 };
 
 void MeridianServer::Impl::RegisterWriteRoutes() {
@@ -228,11 +262,108 @@ void MeridianServer::Impl::RetentionLoop() {
   }
 }
 
+void MeridianServer::Impl::ReloadFiles() {
+  for (auto* t : {&tls_main, &tls_k8s}) {
+    if (*t == nullptr) continue;
+    absl::Status st = (*t)->Reload();
+    if (!st.ok()) {
+      std::fprintf(stderr, "meridian: TLS reload failed, keeping the previous certificates: %s\n",
+                   std::string(st.message()).c_str());
+    }
+  }
+}
+
+void MeridianServer::Impl::WatchLoop() {
+  MutexLock lock(&mu);
+  while (!stopping) {
+    cv.WaitFor(&mu, std::chrono::seconds(5));
+    if (stopping) break;
+    mu.Unlock();
+    bool changed = false;
+    for (auto* t : {&tls_main, &tls_k8s}) changed |= *t != nullptr && (*t)->FilesChanged();
+    if (changed) {
+      std::fprintf(stderr, "meridian: certificate files changed, reloading\n");
+      ReloadFiles();
+    }
+    mu.Lock();
+  }
+}
+
+absl::Status MeridianServer::Impl::SetUpTls() {
+  const Config& c = config;
+  TlsOptions to;
+  to.cert_file = c.tls_cert_file;
+  to.key_file = c.tls_private_key_file;
+  to.client_ca_file = c.client_ca_file;
+  to.requestheader_client_ca_file = c.requestheader_client_ca_file;
+  if (!to.cert_file.empty() || !to.key_file.empty()) {
+    auto t = TlsServerContext::Create(to);
+    if (!t.ok()) return t.status();
+    tls_main = *t;
+    tls_k8s = tls_main;
+  } else if (!c.client_ca_file.empty() || !c.requestheader_client_ca_file.empty()) {
+    if (c.k8s_listen.empty()) {
+      return absl::InvalidArgumentError(
+          "--client-ca-file and --requestheader-client-ca-file need TLS: give "
+          "--tls-cert-file and --tls-private-key-file (or --k8s-listen)");
+    }
+  }
+  if (!c.k8s_listen.empty() && tls_k8s == nullptr) {
+    std::string host;
+    int port;
+    MERIDIAN_RETURN_IF_ERROR(ParseListen(c.k8s_listen, &host, &port));
+    to.self_signed_if_missing = true;
+    to.self_signed_names = {"localhost", "127.0.0.1", "::1"};
+    if (!host.empty() && host != "0.0.0.0" && host != "::" && host != "localhost" &&
+        host != "127.0.0.1" && host != "::1") {
+      to.self_signed_names.push_back(host);
+    }
+    to.self_signed_out = c.data_dir + "/k8s-self-signed.crt";
+    auto t = TlsServerContext::Create(to);
+    if (!t.ok()) return t.status();
+    tls_k8s = *t;
+    std::fprintf(stderr,
+                 "meridian: no --tls-cert-file: the k8s listener serves a self-signed certificate "
+                 "(SHA-256 %s), written to %s; use it as the APIService's caBundle or give "
+                 "--tls-cert-file/--tls-private-key-file\n",
+                 tls_k8s->fingerprint_sha256().c_str(), to.self_signed_out.c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MeridianServer::Impl::StartK8sListener() {
+  if (config.k8s_listen.empty()) return absl::OkStatus();
+  HttpServerOptions ho;
+  MERIDIAN_RETURN_IF_ERROR(ParseListen(config.k8s_listen, &ho.host, &ho.port));
+  ho.worker_threads = 8;
+  ho.max_queued = 256;
+  ho.max_connections = 1024;
+  ho.max_body_bytes = 1 << 20;
+  ho.tls = tls_k8s;
+  {
+    MutexLock lock(&mu);
+    if (stopping) return absl::OkStatus();
+    k8s_listener = std::make_unique<HttpServer>(&k8s_http, ho);
+  }
+  MERIDIAN_RETURN_IF_ERROR(k8s_listener->Bind());
+  std::string shown = ho.host.find(':') != std::string::npos ? "[" + ho.host + "]" : ho.host;
+  std::fprintf(stderr, "meridian: external metrics API (https) on %s:%d\n",
+               shown.empty() ? "0.0.0.0" : shown.c_str(), k8s_listener->port());
+  k8s_thread = std::thread([this] { k8s_listener->Run(); });
+  return absl::OkStatus();
+}
+
 MeridianServer::MeridianServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 MeridianServer::~MeridianServer() {
   Stop();
   if (impl_->retention_thread.joinable()) impl_->retention_thread.join();
+  if (impl_->watch_thread.joinable()) impl_->watch_thread.join();
+  if (impl_->k8s_thread.joinable()) impl_->k8s_thread.join();
+}
+
+void MeridianServer::Reload() {
+  impl_->ReloadFiles();
 }
 
 absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Config& config) {
@@ -289,6 +420,22 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
                                               impl->metrics.get(), ao);
 
   Impl* p = impl.get();
+  MERIDIAN_RETURN_IF_ERROR(p->SetUpTls());
+  {
+    k8s::ExternalMetricsConfig kc;
+    kc.default_tenant = config.default_tenant;  // without a file: every namespace reads it
+    if (!config.k8s_config.empty()) {
+      auto loaded = k8s::ExternalMetricsConfig::Load(config.k8s_config);
+      if (!loaded.ok()) return absl::InvalidArgumentError("--k8s-config: " +
+                                                          std::string(loaded.status().message()));
+      kc = *std::move(loaded);
+    }
+    p->k8s_api = std::make_unique<k8s::ExternalMetricsApi>(
+        std::move(kc), [p](const std::string& t) { return p->storage->ForTenant(t); },
+        p->engine.get());
+    p->k8s_api->Register(&p->k8s_http);
+    InstallJsonExceptionHandler(&p->k8s_http);
+  }
   // httplib answers 413 itself above this; the error handler explains.
   p->http.set_payload_max_length(static_cast<size_t>(config.max_body_bytes));
   p->http.set_error_handler([max = config.max_body_bytes](const httplib::Request&,
@@ -339,6 +486,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   p->RegisterWriteRoutes();
   p->RegisterReadRoute();
   p->api->Register(&p->http);
+  p->k8s_api->RegisterPreview(&p->http);
   p->http.Get("/-/healthy", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("meridian is Healthy.\n", "text/plain; charset=utf-8");
   });
@@ -364,6 +512,11 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
     std::string out = p->metrics->Render(*p->storage, p->engine->admission());
     if (p->listener) out += HttpMetricsText(p->listener->Stats());
+    out += p->k8s_api->MetricsText();
+    std::vector<std::pair<std::string, HttpServerStats>> tls;
+    if (p->listener && p->tls_main) tls.emplace_back("main", p->listener->Stats());
+    if (p->k8s_listener) tls.emplace_back("k8s", p->k8s_listener->Stats());
+    out += TlsMetricsText(tls);
     res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
   });
   return std::unique_ptr<MeridianServer>(new MeridianServer(std::move(impl)));
@@ -379,6 +532,7 @@ absl::Status MeridianServer::Run() {
   ho.idle_timeout = std::chrono::milliseconds(c.http_idle_timeout_ms);
   ho.read_timeout = std::chrono::milliseconds(c.http_read_timeout_ms);
   ho.max_body_bytes = static_cast<size_t>(c.max_body_bytes);
+  ho.tls = impl_->tls_main;
   // Every connection is a descriptor; keep room for RocksDB's files.
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -396,12 +550,14 @@ absl::Status MeridianServer::Run() {
     impl_->listener = std::make_unique<HttpServer>(&impl_->http, ho);
   }
   MERIDIAN_RETURN_IF_ERROR(impl_->listener->Bind());
+  MERIDIAN_RETURN_IF_ERROR(impl_->StartK8sListener());
+  impl_->watch_thread = std::thread([this] { impl_->WatchLoop(); });
   impl_->retention_thread = std::thread([this] { impl_->RetentionLoop(); });
   impl_->ready = true;
   std::string shown = ho.host.find(':') != std::string::npos ? "[" + ho.host + "]" : ho.host;
-  std::fprintf(stderr, "meridian: listening on %s:%d, data in %s\n",
+  std::fprintf(stderr, "meridian: listening on %s:%d (%s), data in %s\n",
                shown.empty() ? "0.0.0.0" : shown.c_str(), impl_->listener->port(),
-               c.data_dir.c_str());
+               impl_->tls_main ? "https" : "http", c.data_dir.c_str());
   impl_->listener->Run();
   return absl::OkStatus();
 }
@@ -415,6 +571,12 @@ void MeridianServer::Stop() {
   impl_->cv.SignalAll();
   impl_->ready = false;
   if (impl_->listener) impl_->listener->Stop();
+  HttpServer* k8s_listener;
+  {
+    MutexLock lock(&impl_->mu);
+    k8s_listener = impl_->k8s_listener.get();
+  }
+  if (k8s_listener) k8s_listener->Stop();
   absl::Status st = impl_->storage->Flush();
   if (!st.ok()) std::fprintf(stderr, "meridian: flush on shutdown: %s\n", st.ToString().c_str());
 }

@@ -1,0 +1,690 @@
+#include "k8s/external_metrics.h"
+
+#include <httplib.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "k8s/hpa.h"
+#include "k8s/label_selector.h"
+#include "k8s/quantity.h"
+#include "query/ast.h"
+#include "query/parser.h"
+
+namespace meridian::k8s {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+constexpr char kGroup[] = "external.metrics.k8s.io";
+constexpr char kVersion[] = "v1beta1";
+constexpr char kGroupVersion[] = "external.metrics.k8s.io/v1beta1";
+constexpr int64_t kHourMs = 3600'000;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Rfc3339(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Go's time.Duration.String() rounded to seconds ("5m12s", "1h0m5s", "45s").
+std::string Age(int64_t ms) {
+  int64_t s = (ms + 500) / 1000;
+  if (s < 60) return std::to_string(s) + "s";
+  int64_t m = s / 60;
+  s %= 60;
+  if (m < 60) return std::to_string(m) + "m" + std::to_string(s) + "s";
+  return std::to_string(m / 60) + "h" + std::to_string(m % 60) + "m" + std::to_string(s) + "s";
+}
+
+bool IsDnsLabel(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+          c == '-')) {
+      return false;
+    }
+  }
+  return s.front() != '-' && s.back() != '-';
+}
+
+bool IsMetricName(const std::string& s) {
+  if (s.empty()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    bool ok = c == '_' || c == ':' || std::isalpha(static_cast<unsigned char>(c)) ||
+              (i > 0 && std::isdigit(static_cast<unsigned char>(c)));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string ReplaceAll(std::string s, const std::string& from, const std::string& to) {
+  size_t pos = 0;
+  while ((pos = s.find(from, pos)) != std::string::npos) {
+    s.replace(pos, from.size(), to);
+    pos += to.size();
+  }
+  return s;
+}
+
+void CollectSelectors(const promql::Expr* e, std::vector<const promql::VectorSelector*>* out) {
+  using promql::ExprKind;
+  if (e == nullptr) return;
+  switch (e->kind) {
+    case ExprKind::kVectorSelector:
+      out->push_back(static_cast<const promql::VectorSelector*>(e));
+      break;
+    case ExprKind::kMatrixSelector:
+      CollectSelectors(static_cast<const promql::MatrixSelector*>(e)->selector.get(), out);
+      break;
+    case ExprKind::kSubquery:
+      CollectSelectors(static_cast<const promql::SubqueryExpr*>(e)->expr.get(), out);
+      break;
+    case ExprKind::kCall:
+      for (const auto& a : static_cast<const promql::Call*>(e)->args) CollectSelectors(a.get(), out);
+      break;
+    case ExprKind::kAggregate: {
+      auto* a = static_cast<const promql::AggregateExpr*>(e);
+      CollectSelectors(a->expr.get(), out);
+      CollectSelectors(a->param.get(), out);
+      break;
+    }
+    case ExprKind::kBinary: {
+      auto* b = static_cast<const promql::BinaryExpr*>(e);
+      CollectSelectors(b->lhs.get(), out);
+      CollectSelectors(b->rhs.get(), out);
+      break;
+    }
+    case ExprKind::kUnary:
+      CollectSelectors(static_cast<const promql::UnaryExpr*>(e)->expr.get(), out);
+      break;
+    case ExprKind::kParen:
+      CollectSelectors(static_cast<const promql::ParenExpr*>(e)->expr.get(), out);
+      break;
+    case ExprKind::kStepInvariant:
+      CollectSelectors(static_cast<const promql::StepInvariantExpr*>(e)->expr.get(), out);
+      break;
+    default:
+      break;
+  }
+}
+
+json StatusObject(int code, const std::string& reason, const std::string& message) {
+  json j;
+  j["kind"] = "Status";
+  j["apiVersion"] = "v1";
+  j["metadata"] = json::object();
+  j["status"] = "Failure";
+  j["message"] = message;
+  j["reason"] = reason;
+  j["code"] = code;
+  return j;
+}
+
+void SendJson(httplib::Response& res, int status, const json& j) {
+  res.status = status;
+  res.set_content(j.dump(), "application/json");
+}
+
+const char* ReasonFor(int code) {
+  switch (code) {
+    case 400: return "BadRequest";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "NotFound";
+    case 503: return "ServiceUnavailable";
+    default: return "InternalError";
+  }
+}
+
+absl::StatusOr<int64_t> YamlDuration(const YAML::Node& n, const std::string& where) {
+  auto d = promql::ParseDuration(n.as<std::string>());
+  if (!d.ok()) {
+    return absl::InvalidArgumentError(where + ": " + std::string(d.status().message()));
+  }
+  if (*d <= 0) return absl::InvalidArgumentError(where + ": must be positive");
+  return *d;
+}
+
+// True when an Accept header asks for aggregated discovery
+// (as=APIGroupDiscoveryList) and offers no plain JSON alternative.
+bool OnlyAggregatedDiscovery(const std::string& accept) {
+  if (accept.find("as=APIGroupDiscoveryList") == std::string::npos) return false;
+  size_t start = 0;
+  while (start <= accept.size()) {
+    size_t end = accept.find(',', start);
+    if (end == std::string::npos) end = accept.size();
+    std::string part = accept.substr(start, end - start);
+    size_t b = part.find_first_not_of(" \t");
+    part = b == std::string::npos ? "" : part.substr(b);
+    std::string type = part.substr(0, part.find(';'));
+    while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.pop_back();
+    if (type == "*/*" || type == "application/*" ||
+        (type == "application/json" && part.find("as=") == std::string::npos)) {
+      return false;
+    }
+    start = end + 1;
+  }
+  return true;
+}
+
+// The query for a metric: the mapping's template with the matchers put in.
+std::string BuildQuery(const std::string& metric, const MetricMapping* m, const std::string& ns,
+                       const std::string& namespace_label, const std::string& selector_matchers) {
+  std::string matchers;
+  if (m == nullptr || m->namespaced) matchers = namespace_label + "=" + PromQLQuote(ns);
+  if (!selector_matchers.empty()) {
+    if (!matchers.empty()) matchers += ", ";
+    matchers += selector_matchers;
+  }
+  if (m != nullptr && !m->query.empty()) {
+    std::string q = ReplaceAll(m->query, "<<.LabelMatchers>>", matchers);
+    q = ReplaceAll(q, "<<.Namespace>>", ns);
+    return ReplaceAll(q, "<<.Series>>", metric);
+  }
+  if (m != nullptr && !m->series.empty()) return m->series + "{" + matchers + "}";
+  return "sum(" + metric + "{" + matchers + "})";
+}
+
+}  // namespace
+
+absl::StatusOr<ExternalMetricsConfig> ExternalMetricsConfig::Parse(const std::string& text) {
+  ExternalMetricsConfig c;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(std::string("YAML: ") + e.what());
+  }
+  if (root.IsNull()) return c;
+  if (!root.IsMap()) return absl::InvalidArgumentError("expected a mapping at the top");
+  try {
+    for (const auto& kv : root) {
+      std::string key = kv.first.as<std::string>();
+      const YAML::Node& v = kv.second;
+      if (key == "namespace_label") {
+        c.namespace_label = v.as<std::string>();
+        if (!IsMetricName(c.namespace_label) || c.namespace_label.find(':') != std::string::npos) {
+          return absl::InvalidArgumentError("namespace_label: not a label name");
+        }
+      } else if (key == "default_tenant") {
+        c.default_tenant = v.as<std::string>();
+      } else if (key == "max_staleness") {
+        auto d = YamlDuration(v, "max_staleness");
+        if (!d.ok()) return d.status();
+        c.max_staleness_ms = *d;
+      } else if (key == "namespaces") {
+        if (!v.IsMap()) return absl::InvalidArgumentError("namespaces: expected namespace: tenant");
+        for (const auto& ns : v) {
+          std::string name = ns.first.as<std::string>();
+          if (!IsDnsLabel(name)) {
+            return absl::InvalidArgumentError("namespaces: \"" + name +
+                                              "\" is not a Kubernetes namespace name");
+          }
+          c.namespace_tenants[name] = ns.second.as<std::string>();
+        }
+      } else if (key == "metrics") {
+        if (!v.IsMap()) return absl::InvalidArgumentError("metrics: expected name: mapping");
+        for (const auto& m : v) {
+          std::string name = m.first.as<std::string>();
+          std::string where = "metrics." + name;
+          MetricMapping mm;
+          if (!m.second.IsMap() && !m.second.IsNull()) {
+            return absl::InvalidArgumentError(where + ": expected a mapping");
+          }
+          if (m.second.IsMap()) {
+            for (const auto& f : m.second) {
+              std::string fk = f.first.as<std::string>();
+              if (fk == "query") {
+                mm.query = f.second.as<std::string>();
+              } else if (fk == "series") {
+                mm.series = f.second.as<std::string>();
+                if (!IsMetricName(mm.series)) {
+                  return absl::InvalidArgumentError(where + ".series: not a metric name");
+                }
+              } else if (fk == "namespaced") {
+                mm.namespaced = f.second.as<bool>();
+              } else if (fk == "max_staleness") {
+                auto d = YamlDuration(f.second, where + ".max_staleness");
+                if (!d.ok()) return d.status();
+                mm.max_staleness_ms = *d;
+              } else {
+                return absl::InvalidArgumentError(where + ": unknown field \"" + fk + "\"");
+              }
+            }
+          }
+          if (!mm.query.empty() && !mm.series.empty()) {
+            return absl::InvalidArgumentError(where + ": give query or series, not both");
+          }
+          if (!mm.query.empty()) {
+            std::string q = BuildQuery(name, &mm, "ns", c.namespace_label, "a=\"b\"");
+            auto e = promql::ParseExpr(q);
+            if (!e.ok()) {
+              return absl::InvalidArgumentError(where + ".query does not parse: " +
+                                                std::string(e.status().message()));
+            }
+          } else if (mm.series.empty() && !IsMetricName(name)) {
+            return absl::InvalidArgumentError(where + ": not a metric name; give query or series");
+          }
+          c.metrics[name] = mm;
+        }
+      } else {
+        return absl::InvalidArgumentError("unknown field \"" + key + "\"");
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(std::string("YAML: ") + e.what());
+  }
+  return c;
+}
+
+absl::StatusOr<ExternalMetricsConfig> ExternalMetricsConfig::Load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::InvalidArgumentError("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto c = Parse(ss.str());
+  if (!c.ok()) return absl::InvalidArgumentError(path + ": " + std::string(c.status().message()));
+  return c;
+}
+
+ExternalMetricsApi::ExternalMetricsApi(ExternalMetricsConfig config, TenantReader reader,
+                                       const promql::Engine* engine)
+    : config_(std::move(config)), reader_(std::move(reader)), engine_(engine) {}
+
+ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, const std::string& ns,
+                                                  const std::string& metric,
+                                                  const std::string& selector, int64_t now_ms) {
+  ExternalMetricAnswer a;
+  auto refuse = [&](int code, std::string message) {
+    a.http_status = code;
+    a.reason = ReasonFor(code);
+    a.message = std::move(message);
+    switch (code) {
+      case 400: refused_bad_request_.fetch_add(1); break;
+      case 401:
+      case 403: refused_forbidden_.fetch_add(1); break;
+      case 404: refused_no_data_.fetch_add(1); break;
+      default: break;
+    }
+    return a;
+  };
+  const std::string what = "external metric \"" + metric + "\" in namespace \"" + ns + "\"";
+  if (!IsDnsLabel(ns)) return refuse(400, "invalid namespace \"" + ns + "\"");
+  auto mit = config_.metrics.find(metric);
+  const MetricMapping* mapping = mit == config_.metrics.end() ? nullptr : &mit->second;
+  if (mapping == nullptr && !IsMetricName(metric)) {
+    return refuse(400, "invalid metric name \"" + metric + "\": not a Prometheus metric name and "
+                       "not configured");
+  }
+  std::string tenant = config_.default_tenant;
+  if (auto t = config_.namespace_tenants.find(ns); t != config_.namespace_tenants.end()) {
+    tenant = t->second;
+  }
+  if (tenant.empty()) {
+    return refuse(403, "namespace \"" + ns + "\" is not mapped to a tenant");
+  }
+  if (req != nullptr && authorizer_) {
+    absl::Status st = authorizer_(*req, tenant);
+    if (st.code() == absl::StatusCode::kUnauthenticated) return refuse(401, std::string(st.message()));
+    if (!st.ok()) return refuse(403, std::string(st.message()));
+  }
+  auto reqs = ParseLabelSelector(selector);
+  if (!reqs.ok()) return refuse(400, std::string(reqs.status().message()));
+  a.query = BuildQuery(metric, mapping, ns, config_.namespace_label, ToPromQLMatchers(*reqs));
+  auto expr = promql::ParseExpr(a.query);
+  if (!expr.ok()) {
+    return refuse(400, what + ": the query " + a.query + " does not parse: " +
+                           std::string(expr.status().message()));
+  }
+  const int64_t max_staleness =
+      mapping && mapping->max_staleness_ms > 0 ? mapping->max_staleness_ms : config_.max_staleness_ms;
+
+  // Staleness: the newest sample of every series the query reads.
+  std::unique_ptr<Queryable> q = reader_(tenant);
+  std::vector<const promql::VectorSelector*> selectors;
+  CollectSelectors(expr->get(), &selectors);
+  int64_t live = 0, ended = 0;
+  int64_t oldest_live_ms = now_ms + 1, newest_ms = -1;
+  std::string oldest_series;
+  {
+    auto querier = q->NewQuerier(now_ms - kHourMs, now_ms);
+    if (!querier.ok()) {
+      refused_query_failed_.fetch_add(1);
+      return refuse(503, what + ": storage unavailable; the HPA keeps the current replica count");
+    }
+    std::vector<Sample> samples;
+    for (const auto* sel : selectors) {
+      SelectHints hints;
+      hints.start_ms = now_ms - kHourMs;
+      hints.end_ms = now_ms;
+      hints.sorted = false;
+      auto set = (*querier)->Select(sel->matchers, hints);
+      if (!set.ok()) {
+        refused_query_failed_.fetch_add(1);
+        return refuse(503, what + ": reading its series failed: " +
+                               std::string(set.status().message()));
+      }
+      while ((*set)->Next()) {
+        if (!(*set)->Samples(&samples).ok() || samples.empty()) continue;
+        const Sample& last = samples.back();
+        if (IsStaleNaN(last.v)) {
+          ++ended;
+          continue;
+        }
+        ++live;
+        newest_ms = std::max(newest_ms, last.t_ms);
+        if (last.t_ms < oldest_live_ms) {
+          oldest_live_ms = last.t_ms;
+          oldest_series = (*set)->labels().ToString();
+        }
+      }
+      if (!(*set)->status().ok() || !(*set)->warnings().empty()) {
+        refused_query_failed_.fetch_add(1);
+        return refuse(503, what + ": its series could not all be read (partial data); the HPA "
+                                  "keeps the current replica count");
+      }
+    }
+  }
+  if (newest_ms >= 0) a.newest_age_ms = now_ms - newest_ms;
+  if (live + ended == 0) {
+    return refuse(404, what + ": no series matching " + a.query + " in the last hour");
+  }
+  if (live > 0 && now_ms - oldest_live_ms > max_staleness) {
+    refused_stale_.fetch_add(1);
+    a.http_status = 503;
+    a.reason = "ServiceUnavailable";
+    a.message = what + ": data is stale: the newest sample of " + oldest_series + " is " +
+                Age(now_ms - oldest_live_ms) + " old (max_staleness " + Age(max_staleness) +
+                "); refusing to answer rather than report a wrong value";
+    return a;
+  }
+
+  promql::QueryOptions qo;
+  qo.priority = promql::QueryPriority::kPriority;
+  qo.timeout = std::chrono::seconds(10);
+  auto r = engine_->InstantQuery(*q, a.query, now_ms, qo);
+  if (!r.ok()) {
+    refused_query_failed_.fetch_add(1);
+    std::string msg = r.status().code() == absl::StatusCode::kInternal
+                          ? std::string("internal storage error")
+                          : std::string(r.status().message());
+    return refuse(503, what + ": query " + a.query + " failed: " + msg);
+  }
+  if (!r->warnings.empty()) {
+    refused_query_failed_.fetch_add(1);
+    return refuse(503, what + ": query " + a.query + " returned a partial result (" +
+                           r->warnings.front() + ")");
+  }
+  if (const auto* s = std::get_if<promql::Scalar>(&r->value)) {
+    a.items.push_back({Labels(), now_ms, s->v});
+  } else if (const auto* v = std::get_if<promql::Vector>(&r->value)) {
+    for (const auto& e : *v) {
+      a.items.push_back({LabelsBuilder(e.metric).Del(kMetricName).Build(), e.t_ms, e.v});
+    }
+  } else {
+    return refuse(400, what + ": query " + a.query + " does not return an instant vector or scalar");
+  }
+  std::sort(a.items.begin(), a.items.end(),
+            [](const ExternalMetricItem& x, const ExternalMetricItem& y) { return x.labels < y.labels; });
+  if (a.items.empty()) {
+    if (live == 0) {
+      return refuse(404, what + ": every series of " + a.query +
+                             " ended (stale markers: its pods went away)");
+    }
+    return refuse(404, what + ": query " + a.query + " returned no data");
+  }
+  for (const auto& it : a.items) {
+    if (std::isnan(it.value) || std::isinf(it.value)) {
+      refused_query_failed_.fetch_add(1);
+      a.items.clear();
+      a.http_status = 503;
+      a.reason = "ServiceUnavailable";
+      a.message = what + ": query " + a.query + " returned " +
+                  (std::isnan(it.value) ? "NaN" : "an infinite value") +
+                  ", which a quantity cannot carry";
+      return a;
+    }
+  }
+  served_.fetch_add(1);
+  return a;
+}
+
+void ExternalMetricsApi::Value(const httplib::Request& req, httplib::Response& res) {
+  const std::string ns = req.matches[1];
+  const std::string metric = req.matches[2];
+  std::string selector = req.has_param("labelSelector") ? req.get_param_value("labelSelector") : "";
+  ExternalMetricAnswer a = Evaluate(&req, ns, metric, selector, NowMs());
+  if (a.http_status != 200) {
+    // (No Retry-After: client-go would retry the request up to 10 times
+    // rather than let the HPA see the error in this cycle.)
+    SendJson(res, a.http_status, StatusObject(a.http_status, a.reason, a.message));
+    return;
+  }
+  json j;
+  j["kind"] = "ExternalMetricValueList";
+  j["apiVersion"] = kGroupVersion;
+  j["metadata"] = json::object();
+  json items = json::array();
+  for (const auto& it : a.items) {
+    json item;
+    item["metricName"] = metric;
+    json labels = json::object();
+    for (const auto& l : it.labels) labels[l.name] = l.value;
+    item["metricLabels"] = labels;
+    item["timestamp"] = Rfc3339(it.t_ms);
+    item["value"] = *FormatQuantity(it.value);
+    items.push_back(item);
+  }
+  j["items"] = items;
+  SendJson(res, 200, j);
+}
+
+void ExternalMetricsApi::Register(httplib::Server* server) {
+  server->Get("/apis", [](const httplib::Request& req, httplib::Response& res) {
+    if (OnlyAggregatedDiscovery(req.get_header_value("Accept"))) {
+      // Aggregated discovery is not served: kube-aggregator falls back to
+      // the legacy documents on any answer but 200/304.
+      SendJson(res, 406,
+               StatusObject(406, "NotAcceptable", "aggregated discovery is not served"));
+      return;
+    }
+    json gv = {{"groupVersion", kGroupVersion}, {"version", kVersion}};
+    json group = {{"name", kGroup}, {"versions", json::array({gv})}, {"preferredVersion", gv}};
+    json j = {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", json::array({group})}};
+    SendJson(res, 200, j);
+  });
+  server->Get("/apis/external.metrics.k8s.io", [](const httplib::Request&, httplib::Response& res) {
+    json gv = {{"groupVersion", kGroupVersion}, {"version", kVersion}};
+    json j = {{"kind", "APIGroup"}, {"apiVersion", "v1"}, {"name", kGroup},
+              {"versions", json::array({gv})}, {"preferredVersion", gv}};
+    SendJson(res, 200, j);
+  });
+  server->Get("/apis/external.metrics.k8s.io/v1beta1",
+              [this](const httplib::Request&, httplib::Response& res) {
+                json resources = json::array();
+                for (const auto& [name, unused] : config_.metrics) {
+                  resources.push_back({{"name", name},
+                                       {"singularName", ""},
+                                       {"namespaced", true},
+                                       {"kind", "ExternalMetricValueList"},
+                                       {"verbs", json::array({"get"})}});
+                }
+                json j = {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
+                          {"groupVersion", kGroupVersion}, {"resources", resources}};
+                SendJson(res, 200, j);
+              });
+  server->Get(R"(/apis/external\.metrics\.k8s\.io/v1beta1/namespaces/([^/]+)/([^/]+))",
+              [this](const httplib::Request& req, httplib::Response& res) { Value(req, res); });
+  server->Get("/openapi/v2", [](const httplib::Request&, httplib::Response& res) {
+    json j = {{"swagger", "2.0"},
+              {"info", {{"title", "meridian external metrics API"}, {"version", kVersion}}},
+              {"paths", json::object()},
+              {"definitions", json::object()}};
+    SendJson(res, 200, j);
+  });
+  server->Get("/version", [](const httplib::Request&, httplib::Response& res) {
+    json j = {{"major", "1"}, {"minor", "0"}, {"gitVersion", "meridian"}};
+    SendJson(res, 200, j);
+  });
+  for (const char* p : {"/healthz", "/livez", "/readyz"}) {
+    server->Get(p, [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok", "text/plain; charset=utf-8");
+    });
+  }
+}
+
+std::string ExternalMetricsApi::MetricsText() const {
+  std::string o =
+      "# HELP meridian_external_metrics_requests_total External metric reads, by outcome "
+      "(refusals are never answered with a value).\n"
+      "# TYPE meridian_external_metrics_requests_total counter\n";
+  auto line = [&o](const char* outcome, int64_t v) {
+    o += std::string("meridian_external_metrics_requests_total{outcome=\"") + outcome + "\"} " +
+         std::to_string(v) + "\n";
+  };
+  line("served", served_.load());
+  line("stale", refused_stale_.load());
+  line("no_data", refused_no_data_.load());
+  line("query_failed", refused_query_failed_.load());
+  line("bad_request", refused_bad_request_.load());
+  line("forbidden", refused_forbidden_.load());
+  return o;
+}
+
+// --- /api/v1/autoscale/preview -------------------------------------------
+
+namespace {
+
+void PromError(httplib::Response& res, int code, const char* type, const std::string& msg) {
+  json j = {{"status", "error"}, {"errorType", type}, {"error", msg}};
+  SendJson(res, code, j);
+}
+
+absl::StatusOr<int32_t> IntParam(const httplib::Request& req, const char* name, int32_t def,
+                                 bool required) {
+  if (!req.has_param(name) || req.get_param_value(name).empty()) {
+    if (required) return absl::InvalidArgumentError(std::string("missing parameter \"") + name + "\"");
+    return def;
+  }
+  std::string v = req.get_param_value(name);
+  char* end = nullptr;
+  long x = std::strtol(v.c_str(), &end, 10);
+  if (*end != 0 || x < 0 || x > 1'000'000) {
+    return absl::InvalidArgumentError(std::string("invalid parameter \"") + name +
+                                      "\": want a non-negative integer, got \"" + v + "\"");
+  }
+  return static_cast<int32_t>(x);
+}
+
+}  // namespace
+
+void ExternalMetricsApi::RegisterPreview(httplib::Server* server) {
+  server->Get("/api/v1/autoscale/preview",
+              [this](const httplib::Request& req, httplib::Response& res) { Preview(req, res); });
+}
+
+void ExternalMetricsApi::Preview(const httplib::Request& req, httplib::Response& res) {
+  auto bad = [&](const std::string& msg) { PromError(res, 400, "bad_data", msg); };
+  std::string ns = req.get_param_value("namespace");
+  std::string metric = req.get_param_value("metric");
+  if (ns.empty()) return bad("missing parameter \"namespace\"");
+  if (metric.empty()) return bad("missing parameter \"metric\"");
+  const bool has_avg = req.has_param("target_average_value");
+  const bool has_val = req.has_param("target_value");
+  if (has_avg == has_val) {
+    return bad("give exactly one of \"target_average_value\" (AverageValue target) and "
+               "\"target_value\" (Value target)");
+  }
+  auto target = ParseQuantity(req.get_param_value(has_avg ? "target_average_value" : "target_value"));
+  if (!target.ok()) return bad(std::string(target.status().message()));
+  int64_t target_milli = std::llround(*target * 1000);
+  if (target_milli <= 0) return bad("the target must be positive");
+  auto current = IntParam(req, "current_replicas", 0, true);
+  auto minr = IntParam(req, "min_replicas", 1, false);
+  auto maxr = IntParam(req, "max_replicas", 0, true);
+  auto ready = IntParam(req, "ready_pods", -1, false);
+  for (const auto* p : {&current, &minr, &maxr, &ready}) {
+    if (!p->ok()) return bad(std::string(p->status().message()));
+  }
+  if (*maxr < 1 || *maxr < *minr) return bad("max_replicas must be at least 1 and min_replicas");
+  double tolerance = 0.1;
+  if (req.has_param("tolerance")) {
+    char* end = nullptr;
+    std::string t = req.get_param_value("tolerance");
+    tolerance = std::strtod(t.c_str(), &end);
+    if (t.empty() || *end != 0 || !(tolerance >= 0) || tolerance > 10) {
+      return bad("invalid parameter \"tolerance\": want a number such as 0.1");
+    }
+  }
+  std::string selector = req.get_param_value("labelSelector");
+  ExternalMetricAnswer a = Evaluate(&req, ns, metric, selector, NowMs());
+  json d;
+  d["namespace"] = ns;
+  d["metric"] = metric;
+  d["labelSelector"] = selector;
+  d["query"] = a.query;
+  d["targetType"] = has_avg ? "AverageValue" : "Value";
+  d["target"] = *FormatQuantity(static_cast<double>(target_milli) / 1000);
+  d["currentReplicas"] = *current;
+  d["minReplicas"] = *minr;
+  d["maxReplicas"] = *maxr;
+  d["tolerance"] = tolerance;
+  if (a.http_status != 200) {
+    if (a.http_status == 400) return bad(a.message);
+    if (a.http_status == 401 || a.http_status == 403) {
+      PromError(res, a.http_status, "forbidden", a.message);
+      return;
+    }
+    d["desiredReplicas"] = *current;
+    d["metricError"] = StatusObject(a.http_status, a.reason, a.message);
+    d["reason"] = "the HPA cannot read the metric (" + std::to_string(a.http_status) + " " +
+                  a.reason + "): it does not scale and keeps " + std::to_string(*current) +
+                  " replicas (condition ScalingActive=False)";
+  } else {
+    HpaInput in;
+    for (const auto& it : a.items) in.item_milli.push_back(std::llround(it.value * 1000));
+    in.type = has_avg ? TargetType::kAverageValue : TargetType::kValue;
+    in.target_milli = target_milli;
+    in.current_replicas = *current;
+    in.ready_pods = *ready;
+    in.min_replicas = *minr;
+    in.max_replicas = *maxr;
+    in.tolerance = tolerance;
+    HpaDecision h = ComputeExternalReplicas(in);
+    d["items"] = static_cast<int64_t>(a.items.size());
+    d["metricValue"] = *FormatQuantity(static_cast<double>(h.usage_milli) / 1000);
+    d["currentValue"] = *FormatQuantity(static_cast<double>(h.current_value_milli) / 1000);
+    d["ratio"] = h.ratio;
+    d["withinTolerance"] = h.within_tolerance;
+    d["proposedReplicas"] = h.proposed_replicas;
+    d["desiredReplicas"] = h.desired_replicas;
+    if (!h.limited.empty()) d["limitedBy"] = h.limited;
+    d["reason"] = h.reason;
+    d["dataAgeSeconds"] = a.newest_age_ms >= 0 ? a.newest_age_ms / 1000 : 0;
+  }
+  d["notModelled"] =
+      "behavior (scale-up/scale-down policies) and stabilization windows (default 5m for scale "
+      "down) are not modelled, nor other metrics of the same HPA (it takes the largest proposal)";
+  json j = {{"status", "success"}, {"data", d}};
+  SendJson(res, 200, j);
+}
+
+}  // namespace meridian::k8s

@@ -1,0 +1,432 @@
+// The Kubernetes external metrics API and TLS with real clients: kubectl
+// (`kubectl get --raw` through a kubeconfig holding meridian's CA), plain
+// HTTP against the TLS listener, Prometheus 2.42 remote-writing over TLS.
+// Certificates are made with the openssl command at test time.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+namespace meridian::testing {
+namespace {
+
+constexpr char kKubectl[] = "/usr/bin/kubectl";
+constexpr char kOpenssl[] = "/usr/bin/openssl";
+constexpr char kPrometheus[] = "/usr/bin/prometheus";
+
+struct CmdResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+};
+
+CmdResult RunCmd(const std::vector<std::string>& argv, const std::string& log,
+              std::chrono::seconds timeout = std::chrono::seconds(20)) {
+  std::remove(log.c_str());
+  Process p(argv, log);
+  int st = p.Wait(timeout);
+  CmdResult r;
+  r.output = p.Log();
+  r.exit_code = st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+void WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream f(path);
+  f << text;
+}
+
+// A CA and certificates signed by it, made with openssl.
+class Pki {
+ public:
+  explicit Pki(const std::string& dir) : dir_(dir) {}
+  // CA `name` (name.crt, name.key).
+  bool Ca(const std::string& name) {
+    return Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", Path(name + ".key"), "-out", Path(name + ".crt"),
+                    "-subj", "/CN=" + name, "-days", "1"});
+  }
+  // Certificate `name` with common name cn signed by ca; server: SANs for
+  // 127.0.0.1 and localhost, else a client certificate.
+  bool Cert(const std::string& name, const std::string& cn, const std::string& ca, bool server) {
+    WriteFile(Path(name + ".ext"),
+              server ? "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+                     : "extendedKeyUsage=clientAuth\n");
+    return Openssl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", Path(name + ".key"), "-out", Path(name + ".csr"), "-subj",
+                    "/CN=" + cn}) &&
+           Openssl({"x509", "-req", "-in", Path(name + ".csr"), "-CA", Path(ca + ".crt"), "-CAkey",
+                    Path(ca + ".key"), "-CAcreateserial", "-out", Path(name + ".crt"), "-days", "1",
+                    "-extfile", Path(name + ".ext")});
+  }
+  std::string Path(const std::string& f) const { return dir_ + "/" + f; }
+
+ private:
+  bool Openssl(std::vector<std::string> args) {
+    args.insert(args.begin(), kOpenssl);
+    CmdResult r = RunCmd(args, dir_ + "/openssl.log");
+    if (r.exit_code != 0) ADD_FAILURE() << "openssl failed: " << r.output;
+    return r.exit_code == 0;
+  }
+  std::string dir_;
+};
+
+// A kubeconfig for server URL with a CA file and a bearer token.
+std::string Kubeconfig(const std::string& dir, const std::string& server, const std::string& ca,
+                       const std::string& token = "unused",
+                       const std::string& client_cert = "", const std::string& client_key = "",
+                       const std::string& name = "kubeconfig") {
+  std::string path = dir + "/" + name;
+  std::string user = "    token: " + token + "\n";
+  if (!client_cert.empty()) {
+    user = "    client-certificate: " + client_cert + "\n    client-key: " + client_key + "\n";
+  }
+  WriteFile(path, "apiVersion: v1\nkind: Config\nclusters:\n- name: m\n  cluster:\n    server: " +
+                      server + "\n    certificate-authority: " + ca +
+                      "\nusers:\n- name: u\n  user:\n" + user +
+                      "contexts:\n- name: c\n  context: {cluster: m, user: u}\n"
+                      "current-context: c\n");
+  return path;
+}
+
+class K8sApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (access(kKubectl, X_OK) != 0) {
+      GTEST_SKIP() << "SKIP: " << kKubectl
+                   << " not installed; scripts/install-deps.sh installs Debian's kubernetes-client";
+    }
+    k8s_port_ = FreePort();
+    WriteFile(dir_.path() + "/k8s.yaml", R"(namespaces:
+  quasim-platform: gpu-platform
+  other-team: team-b
+metrics:
+  gpu_queue_depth_by_region:
+    query: 'sum by (region) (gpu_queue_depth{<<.LabelMatchers>>})'
+  gpu_queue_depth_recorded:
+    series: 'namespace:gpu_queue_depth:sum'
+)");
+    meridian_ = std::make_unique<Meridian>(
+        "", std::vector<std::string>{"--k8s-listen", "127.0.0.1:" + std::to_string(k8s_port_),
+                                     "--k8s-config", dir_.path() + "/k8s.yaml"});
+    ASSERT_TRUE(meridian_->WaitReady()) << meridian_->process().Log();
+    ca_ = meridian_->data_dir() + "/k8s-self-signed.crt";
+    kubeconfig_ = Kubeconfig(dir_.path(), "https://127.0.0.1:" + std::to_string(k8s_port_), ca_);
+  }
+
+  void Write(const std::string& tenant,
+             const std::vector<std::pair<std::vector<std::pair<std::string, std::string>>,
+                                         std::vector<std::pair<int64_t, double>>>>& series) {
+    prometheus::WriteRequest req;
+    for (const auto& [labels, samples] : series) AddSeries(&req, labels, samples);
+    auto c = meridian_->Client();
+    auto r = PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf",
+                       {{"THANOS-TENANT", tenant}});
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 204) << r->body;
+  }
+
+  CmdResult Kubectl(const std::string& raw) {
+    return RunCmd({kKubectl, "--kubeconfig", kubeconfig_, "get", "--raw", raw},
+               dir_.path() + "/kubectl.log");
+  }
+  nlohmann::json KubectlJson(const std::string& raw) {
+    CmdResult r = Kubectl(raw);
+    EXPECT_EQ(r.exit_code, 0) << raw << ": " << r.output;
+    auto j = nlohmann::json::parse(r.output, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << r.output;
+    return j;
+  }
+  static std::string ValuePath(const std::string& ns, const std::string& metric,
+                               const std::string& selector) {
+    std::string p = "/apis/external.metrics.k8s.io/v1beta1/namespaces/" + ns + "/" + metric;
+    if (!selector.empty()) p += "?labelSelector=" + UrlEncode(selector);
+    return p;
+  }
+
+  TempDir dir_;
+  int k8s_port_ = 0;
+  std::unique_ptr<Meridian> meridian_;
+  std::string ca_, kubeconfig_;
+};
+
+TEST_F(K8sApiTest, KubectlDiscoveryAndValuesWithEverySelectorForm) {
+  const int64_t now = NowMs();
+  using L = std::vector<std::pair<std::string, std::string>>;
+  auto s = [&](L l, double v) {
+    l.insert(l.begin(), {"__name__", "gpu_queue_depth"});
+    return std::make_pair(l, std::vector<std::pair<int64_t, double>>{{now - 5000, v}});
+  };
+  Write("gpu-platform",
+        {s({{"namespace", "quasim-platform"}, {"region", "us-west-2"}, {"tier", "online"},
+            {"gpu", "a100"}}, 1.5),
+         s({{"namespace", "quasim-platform"}, {"region", "us-east-1"}, {"tier", "batch"},
+            {"gpu", "h100"}}, 2.25),
+         s({{"namespace", "quasim-platform"}, {"region", "eu-west-1"}, {"tier", "online"}}, 4),
+         s({{"namespace", "elsewhere"}, {"region", "us-west-2"}}, 1000)});
+  Write("gpu-platform", {{{{"__name__", "namespace:gpu_queue_depth:sum"},
+                           {"namespace", "quasim-platform"}},
+                          {{now - 5000, 7.75}}}});
+
+  // Discovery.
+  auto apis = KubectlJson("/apis");
+  EXPECT_EQ(apis["kind"], "APIGroupList");
+  EXPECT_EQ(apis["groups"][0]["name"], "external.metrics.k8s.io");
+  auto group = KubectlJson("/apis/external.metrics.k8s.io");
+  EXPECT_EQ(group["preferredVersion"]["groupVersion"], "external.metrics.k8s.io/v1beta1");
+  auto rl = KubectlJson("/apis/external.metrics.k8s.io/v1beta1");
+  EXPECT_EQ(rl["kind"], "APIResourceList");
+  EXPECT_EQ(rl["groupVersion"], "external.metrics.k8s.io/v1beta1");
+  ASSERT_EQ(rl["resources"].size(), 2u) << rl.dump();
+  EXPECT_EQ(rl["resources"][0]["kind"], "ExternalMetricValueList");
+  EXPECT_EQ(KubectlJson("/openapi/v2")["swagger"], "2.0");
+  for (const char* p : {"/healthz", "/livez", "/readyz"}) {
+    CmdResult r = Kubectl(p);
+    EXPECT_EQ(r.exit_code, 0) << p << r.output;
+    EXPECT_EQ(r.output, "ok") << p;
+  }
+
+  // Values: sum over the namespace's series matching each selector form.
+  struct Case {
+    const char* selector;
+    const char* value;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"", "7750m"},                                  // 1.5 + 2.25 + 4
+           {"region=us-west-2", "1500m"},
+           {"region==us-east-1", "2250m"},
+           {"region!=us-west-2", "6250m"},
+           {"region in (us-west-2,eu-west-1)", "5500m"},
+           {"region notin (us-west-2,eu-west-1)", "2250m"},
+           {"gpu", "3750m"},                               // exists
+           {"!gpu", "4"},                                  // does not exist
+           {"tier=online,gpu", "1500m"},
+           {"tier in (online),!gpu,region!=us-west-2", "4"},
+       }) {
+    auto j = KubectlJson(ValuePath("quasim-platform", "gpu_queue_depth", c.selector));
+    EXPECT_EQ(j["kind"], "ExternalMetricValueList") << c.selector << j.dump();
+    EXPECT_EQ(j["apiVersion"], "external.metrics.k8s.io/v1beta1");
+    ASSERT_EQ(j["items"].size(), 1u) << c.selector << j.dump();
+    EXPECT_EQ(j["items"][0]["metricName"], "gpu_queue_depth");
+    EXPECT_EQ(j["items"][0]["value"], c.value) << "selector " << c.selector;
+    EXPECT_TRUE(j["items"][0]["metricLabels"].is_object());
+    EXPECT_EQ(j["items"][0]["timestamp"].get<std::string>().size(), 20u) << j.dump();
+  }
+  // A template: one item per region, labels kept.
+  auto by_region = KubectlJson(ValuePath("quasim-platform", "gpu_queue_depth_by_region", "gpu"));
+  ASSERT_EQ(by_region["items"].size(), 2u) << by_region.dump();
+  EXPECT_EQ(by_region["items"][0]["metricLabels"]["region"], "us-east-1");  // sorted by labels
+  EXPECT_EQ(by_region["items"][0]["value"], "2250m");
+  // A recording rule's series: a point lookup.
+  auto rec = KubectlJson(ValuePath("quasim-platform", "gpu_queue_depth_recorded", ""));
+  ASSERT_EQ(rec["items"].size(), 1u) << rec.dump();
+  EXPECT_EQ(rec["items"][0]["value"], "7750m");
+  EXPECT_EQ(rec["items"][0]["metricLabels"]["namespace"], "quasim-platform");
+
+  // Errors reach kubectl as Kubernetes Status objects.
+  CmdResult nf = Kubectl(ValuePath("quasim-platform", "gpu_queue_depth", "region=nowhere"));
+  EXPECT_NE(nf.exit_code, 0);
+  EXPECT_NE(nf.output.find("NotFound"), std::string::npos) << nf.output;
+  CmdResult bad = Kubectl(ValuePath("quasim-platform", "gpu_queue_depth", "app.kubernetes.io/x=y"));
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("BadRequest"), std::string::npos) << bad.output;
+}
+
+TEST_F(K8sApiTest, StaleDataIsAnErrorNotZero) {
+  const int64_t now = NowMs();
+  Write("gpu-platform",
+        {{{{"__name__", "gpu_queue_depth"}, {"namespace", "quasim-platform"}, {"region", "a"}},
+          {{now - 5000, 3}}},
+         // The pipeline of region b broke 4 minutes ago (no stale marker).
+         {{{"__name__", "gpu_queue_depth"}, {"namespace", "quasim-platform"}, {"region", "b"}},
+          {{now - 240'000, 9}}}});
+  CmdResult r = Kubectl(ValuePath("quasim-platform", "gpu_queue_depth", ""));
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("ServiceUnavailable"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("gpu_queue_depth"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("4m0s old"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("\"value\""), std::string::npos) << r.output;
+  // The same through a plain HTTPS client: 503 and a Status object.
+  httplib::SSLClient c("127.0.0.1", k8s_port_);
+  c.set_ca_cert_path(ca_.c_str());
+  c.enable_server_certificate_verification(true);
+  auto res = c.Get(ValuePath("quasim-platform", "gpu_queue_depth", ""));
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 503);
+  auto j = nlohmann::json::parse(res->body);
+  EXPECT_EQ(j["kind"], "Status");
+  EXPECT_EQ(j["code"], 503);
+  EXPECT_EQ(j["reason"], "ServiceUnavailable");
+  // The fresh region alone answers.
+  auto ok = KubectlJson(ValuePath("quasim-platform", "gpu_queue_depth", "region=a"));
+  EXPECT_EQ(ok["items"][0]["value"], "3");
+  // Counted in /metrics.
+  auto mc = meridian_->Client();
+  auto m = mc->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("meridian_external_metrics_requests_total{outcome=\"stale\"} 2"),
+            std::string::npos);
+  EXPECT_NE(m->body.find("meridian_external_metrics_requests_total{outcome=\"served\"} 1"),
+            std::string::npos);
+}
+
+TEST_F(K8sApiTest, NamespaceWithoutTenantIsForbidden) {
+  CmdResult r = Kubectl(ValuePath("unmapped-ns", "gpu_queue_depth", ""));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("Forbidden"), std::string::npos) << r.output;
+  // A namespace reads only its own tenant: team-b has no gpu_queue_depth.
+  Write("gpu-platform", {{{{"__name__", "gpu_queue_depth"}, {"namespace", "other-team"}},
+                          {{NowMs() - 1000, 5}}}});
+  CmdResult other = Kubectl(ValuePath("other-team", "gpu_queue_depth", ""));
+  EXPECT_NE(other.exit_code, 0);
+  EXPECT_NE(other.output.find("NotFound"), std::string::npos) << other.output;
+}
+
+TEST_F(K8sApiTest, PlainHttpToTheTlsListenerFailsCleanly) {
+  // A raw plain-HTTP request gets Go's plain-text 400, then the close.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(k8s_port_));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  std::string req = "GET /apis HTTP/1.1\r\nHost: x\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string got;
+  char buf[4096];
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  EXPECT_EQ(got, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
+  // kubectl pointed at http:// fails with an error, not a hang.
+  std::string plain = Kubeconfig(dir_.path(), "http://127.0.0.1:" + std::to_string(k8s_port_), ca_,
+                                 "unused", "", "", "kubeconfig-plain");
+  CmdResult r = RunCmd({kKubectl, "--kubeconfig", plain, "get", "--raw", "/apis"},
+                    dir_.path() + "/kubectl-plain.log");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  // A TLS client that does not trust the certificate fails the handshake.
+  httplib::SSLClient untrusting("127.0.0.1", k8s_port_);
+  untrusting.enable_server_certificate_verification(true);
+  untrusting.set_ca_cert_path("/etc/ssl/certs/ca-certificates.crt");
+  EXPECT_FALSE(untrusting.Get("/apis"));
+  // And the listener still serves.
+  auto j = KubectlJson("/apis");
+  EXPECT_EQ(j["kind"], "APIGroupList");
+  auto m = meridian_->Client()->Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("meridian_tls_handshakes_total{listener=\"k8s\",outcome=\"plain_http\"} "),
+            std::string::npos);
+}
+
+TEST_F(K8sApiTest, AutoscalePreviewReplaysTheHpaFormula) {
+  const int64_t now = NowMs();
+  Write("gpu-platform",
+        {{{{"__name__", "gpu_queue_depth"}, {"namespace", "quasim-platform"}, {"region", "a"}},
+          {{now - 5000, 30}}},
+         {{{"__name__", "gpu_queue_depth"}, {"namespace", "quasim-platform"}, {"region", "b"}},
+          {{now - 5000, 25}}}});
+  auto c = meridian_->Client();
+  auto preview = [&](const std::string& q) {
+    int status = 0;
+    auto j = GetJson(*c, "/api/v1/autoscale/preview?namespace=quasim-platform&metric=gpu_queue_depth&" + q,
+                     &status);
+    EXPECT_EQ(status, 200) << j.dump();
+    return j["data"];
+  };
+  // AverageValue 10 with 4 replicas: ratio 55/40 = 1.375 -> ceil(55/10) = 6.
+  auto d = preview("target_average_value=10&current_replicas=4&min_replicas=1&max_replicas=20");
+  EXPECT_EQ(d["desiredReplicas"], 6) << d.dump();
+  EXPECT_DOUBLE_EQ(d["ratio"].get<double>(), 1.375);
+  EXPECT_EQ(d["withinTolerance"], false);
+  EXPECT_EQ(d["currentValue"], "13750m");
+  EXPECT_TRUE(d.contains("notModelled"));
+  // Within the 10% tolerance (55/(11*5) = 1.0): no change.
+  d = preview("target_average_value=11&current_replicas=5&max_replicas=20");
+  EXPECT_EQ(d["desiredReplicas"], 5);
+  EXPECT_EQ(d["withinTolerance"], true);
+  // Value 100 with 6 replicas: ratio 0.55 -> ceil(0.55*6) = 4; min 5 -> 5.
+  d = preview("target_value=100&current_replicas=6&min_replicas=5&max_replicas=10");
+  EXPECT_EQ(d["proposedReplicas"], 4);
+  EXPECT_EQ(d["desiredReplicas"], 5);
+  EXPECT_EQ(d["limitedBy"], "TooFewReplicas");
+  // Only region a (30) vs. AverageValue 1 with max 8: ceil(30) capped at 8.
+  d = preview("labelSelector=region%3Da&target_average_value=1&current_replicas=2&max_replicas=8");
+  EXPECT_EQ(d["desiredReplicas"], 8);
+  EXPECT_EQ(d["limitedBy"], "TooManyReplicas");
+  // No data: the HPA keeps the current count.
+  d = preview("labelSelector=region%3Dz&target_value=1&current_replicas=3&max_replicas=8");
+  EXPECT_EQ(d["desiredReplicas"], 3);
+  EXPECT_EQ(d["metricError"]["code"], 404);
+  int status = 0;
+  auto j = GetJson(*c, "/api/v1/autoscale/preview?namespace=quasim-platform&metric=x&current_replicas=1",
+                   &status);
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(j["errorType"], "bad_data");
+}
+
+// The main listener over TLS: Prometheus 2.42 remote-writes with tls_config.
+TEST(TlsTest, PrometheusRemoteWritesOverTls) {
+  if (access(kPrometheus, X_OK) != 0) GTEST_SKIP() << "SKIP: " << kPrometheus << " not installed";
+  TempDir dir;
+  Pki pki(dir.path());
+  ASSERT_TRUE(pki.Ca("ca"));
+  ASSERT_TRUE(pki.Cert("server", "meridian", "ca", true));
+  int port = FreePort();
+  Process m({MeridianBinary(), "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir",
+             dir.path() + "/data", "--tls-cert-file", pki.Path("server.crt"),
+             "--tls-private-key-file", pki.Path("server.key")},
+            dir.path() + "/meridian.log");
+  httplib::SSLClient c("127.0.0.1", port);
+  c.set_ca_cert_path(pki.Path("ca.crt").c_str());
+  c.enable_server_certificate_verification(true);
+  bool ready = false;
+  for (int i = 0; i < 200 && !ready; ++i) {
+    auto r = c.Get("/-/ready");
+    ready = r && r->status == 200;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(ready) << m.Log();
+  // Plain HTTP on the TLS port: refused with Go's answer.
+  httplib::Client plain("127.0.0.1", port);
+  auto pr = plain.Get("/-/ready");
+  ASSERT_TRUE(pr);
+  EXPECT_EQ(pr->status, 400);
+
+  int prom_port = FreePort();
+  WriteFile(dir.path() + "/prometheus.yml",
+            "global:\n  scrape_interval: 1s\n"
+            "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
+            "      - targets: ['127.0.0.1:" + std::to_string(prom_port) + "']\n"
+            "remote_write:\n  - url: https://127.0.0.1:" + std::to_string(port) +
+                "/api/v1/write\n    tls_config:\n      ca_file: " + pki.Path("ca.crt") +
+                "\n    queue_config:\n      batch_send_deadline: 1s\n");
+  Process prom({kPrometheus, "--config.file=" + dir.path() + "/prometheus.yml",
+                "--storage.tsdb.path=" + dir.path() + "/prom",
+                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+               dir.path() + "/prometheus.log");
+  bool arrived = false;
+  for (int i = 0; i < 200 && !arrived; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto r = c.Get("/api/v1/query?query=" + UrlEncode("up{job=\"prometheus\"}"));
+    arrived = r && r->status == 200 && r->body.find("\"up\"") != std::string::npos;
+  }
+  EXPECT_TRUE(arrived) << prom.Log();
+  auto met = c.Get("/metrics");
+  ASSERT_TRUE(met);
+  EXPECT_NE(met->body.find("meridian_tls_handshakes_total{listener=\"main\",outcome=\"ok\"}"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace meridian::testing
