@@ -230,7 +230,7 @@ absl::StatusOr<ExternalMetricsConfig> ExternalMetricsConfig::Parse(const std::st
         auto d = YamlDuration(v, "max_staleness");
         if (!d.ok()) return d.status();
         c.max_staleness_ms = *d;
-      } else if (key == "namespaces") {
+      } else if (key == "namespaces" || key == "namespace_tenants") {
         if (!v.IsMap()) return absl::InvalidArgumentError("namespaces: expected namespace: tenant");
         for (const auto& ns : v) {
           std::string name = ns.first.as<std::string>();
@@ -240,21 +240,32 @@ absl::StatusOr<ExternalMetricsConfig> ExternalMetricsConfig::Parse(const std::st
           }
           c.namespace_tenants[name] = ns.second.as<std::string>();
         }
-      } else if (key == "metrics") {
-        if (!v.IsMap()) return absl::InvalidArgumentError("metrics: expected name: mapping");
+      } else if (key == "metrics" || key == "external_metrics") {
+        // A map name -> mapping, or a list of mappings with a `name` field.
+        if (!v.IsMap() && !v.IsSequence()) {
+          return absl::InvalidArgumentError(key + ": expected name: mapping, or a list");
+        }
         for (const auto& m : v) {
-          std::string name = m.first.as<std::string>();
-          std::string where = "metrics." + name;
+          const bool listed = v.IsSequence();
+          const YAML::Node body = listed ? m : m.second;
+          if (listed && (!body.IsMap() || !body["name"])) {
+            return absl::InvalidArgumentError(key + ": each item needs a name");
+          }
+          std::string name = listed ? body["name"].as<std::string>() : m.first.as<std::string>();
+          std::string where = key + "." + name;
           MetricMapping mm;
-          if (!m.second.IsMap() && !m.second.IsNull()) {
+          if (!body.IsMap() && !body.IsNull()) {
             return absl::InvalidArgumentError(where + ": expected a mapping");
           }
-          if (m.second.IsMap()) {
-            for (const auto& f : m.second) {
+          if (c.metrics.count(name)) return absl::InvalidArgumentError(where + ": listed twice");
+          if (body.IsMap()) {
+            for (const auto& f : body) {
               std::string fk = f.first.as<std::string>();
-              if (fk == "query") {
+              if (fk == "name" && listed) {
+                continue;
+              } else if (fk == "query") {
                 mm.query = f.second.as<std::string>();
-              } else if (fk == "series") {
+              } else if (fk == "series" || fk == "record") {
                 mm.series = f.second.as<std::string>();
                 if (!IsMetricName(mm.series)) {
                   return absl::InvalidArgumentError(where + ".series: not a metric name");

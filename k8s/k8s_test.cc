@@ -148,6 +148,22 @@ metrics:
   EXPECT_EQ(c->max_staleness_ms, 90'000);
   EXPECT_EQ(c->metrics.at("gpu_queue_depth").max_staleness_ms, 30'000);
   EXPECT_EQ(c->metrics.at("gpu_jobs").series, "namespace:gpu_jobs:sum");
+  // The list form (deploy/kubefed/10-config.yaml's spelling).
+  auto l = ExternalMetricsConfig::Parse(R"(
+namespace_tenants:
+  gpu-platform: gpu-platform
+external_metrics:
+  - name: gpu_queue_depth
+    record: namespace:gpu_queue_depth:sum
+    max_staleness: 2m
+  - name: gpu_queue_depth_by_queue
+    query: sum(gpu_queue_depth{<<.LabelMatchers>>})
+)");
+  ASSERT_TRUE(l.ok()) << l.status();
+  EXPECT_EQ(l->namespace_tenants.at("gpu-platform"), "gpu-platform");
+  EXPECT_EQ(l->metrics.at("gpu_queue_depth").series, "namespace:gpu_queue_depth:sum");
+  EXPECT_EQ(l->metrics.at("gpu_queue_depth_by_queue").query, "sum(gpu_queue_depth{<<.LabelMatchers>>})");
+  EXPECT_FALSE(ExternalMetricsConfig::Parse("external_metrics:\n  - query: x\n").ok());
   EXPECT_FALSE(ExternalMetricsConfig::Parse("metrics:\n  x:\n    query: 'sum(('\n").ok());
   EXPECT_FALSE(ExternalMetricsConfig::Parse("bogus: 1\n").ok());
   EXPECT_FALSE(ExternalMetricsConfig::Parse("metrics:\n  x:\n    query: a\n    series: b\n").ok());
