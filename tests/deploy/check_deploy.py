@@ -587,6 +587,14 @@ def check_image(repo, binary):
         fail("deploy/Dockerfile: meridian does not start with --data-dir=/var/lib/meridian")
 
     unit = os.path.join(repo, "deploy/systemd/meridian.service")
+    known = parse_help(binary)
+    exec_start = re.search(r"^ExecStart=(\S+)(.*)$", open(unit).read(), re.M)
+    for name, _ in flag_names(exec_start.group(2).split() if exec_start else []):
+        if name not in known and name != "config":
+            fail(f"deploy/systemd/meridian.service: --{name} is not a meridian flag")
+    for name, _ in flag_names(re.findall(r'"(--[^"]+)"', cmd)):
+        if name not in known:
+            fail(f"deploy/Dockerfile: CMD/ENTRYPOINT flag --{name} is not a meridian flag")
     if shutil.which("systemd-analyze"):
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, "meridian.service")

@@ -11,6 +11,7 @@ series into it (remote-write 1.0: protobuf and snappy encoded here), then:
   - /query?g0.expr=...&g0.tab=table: the table shows the instant result;
   - a bad expression shows exactly the error text the API answers, which is
     the text Debian's Prometheus answers for the same query;
+  - the tenant field sends X-Scope-OrgID: a tenant's series appear only with it;
   - /explore shows /api/v1/status/tsdb's series count; /status the build;
   - the browser asked nothing of any other host, and logged no error (a
     Content-Security-Policy violation included).
@@ -477,7 +478,28 @@ def run(binary, artefacts, repo):
                 ok(f"the error shown is Prometheus's own text for the same query: {prom_error!r}")
             page.screenshot(os.path.join(artefacts, "ui_error.png"))
 
-            # 4. Explorer and status pages.
+            # 4. The tenant field: requests carry X-Scope-OrgID.
+            body = snappy_literals(write_request([({"__name__": "ui_tenant_only", "job": "ui"},
+                                                   [(now_ms - 15000, 42.0), (now_ms, 42.0)])]))
+            status, text = http(base, "/api/v1/write", body, {
+                "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
+                "X-Prometheus-Remote-Write-Version": "0.1.0", "X-Scope-OrgID": "ui-team-b"})
+            if status != 204:
+                raise RuntimeError(f"remote-write for tenant ui-team-b: HTTP {status}: {text!r}")
+            page.goto(f"{base}/query?g0.expr=ui_tenant_only&g0.tab=table")
+            empty = page.wait("document.body.innerText.includes('Empty query result')", 20)
+            page.eval("(() => { const t = document.getElementById('tenant'); t.value = 'ui-team-b'; "
+                      "t.dispatchEvent(new Event('change')); return true; })()")
+            row = page.wait("document.querySelector('table.table-result') && "
+                            "document.querySelector('table.table-result').innerText", 20)
+            page.eval("(() => { const t = document.getElementById('tenant'); t.value = ''; "
+                      "t.dispatchEvent(new Event('change')); return true; })()")
+            if not empty or not row or "42" not in row:
+                fail(f"tenant field: default tenant empty={bool(empty)}, tenant ui-team-b shows {row!r}")
+            else:
+                ok(f"the tenant field selects the tenant: ui-team-b shows {row.split()[-1]}, the default tenant nothing")
+
+            # 5. Explorer and status pages.
             status, text = http(base, "/api/v1/status/tsdb")
             n = json.loads(text)["data"]["headStats"]["numSeries"]
             page.goto(f"{base}/explore")
