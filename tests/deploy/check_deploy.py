@@ -541,13 +541,21 @@ def apt_packages(stage):
     return pkgs
 
 
-def package_of(lib):
-    for p in (lib, os.path.realpath(lib)):
-        for cand in (p, "/usr" + p if not p.startswith("/usr/") else p[4:]):
-            r = subprocess.run(["dpkg", "-S", cand], capture_output=True, text=True)
-            if r.returncode == 0:
-                return r.stdout.split(":")[0].split(",")[0].strip()
-    return None
+def packages_of(libs):
+    """{library path: Debian package} by one `dpkg -S` over every spelling of
+    each path (as ldd shows it, resolved, with and without /usr)."""
+    spellings = {}
+    for lib in libs:
+        for p in (lib, os.path.realpath(lib)):
+            for cand in (p, p[4:] if p.startswith("/usr/") else "/usr" + p):
+                spellings.setdefault(cand, lib)
+    r = subprocess.run(["dpkg", "-S"] + sorted(spellings), capture_output=True, text=True)
+    out = {}
+    for line in r.stdout.splitlines():
+        pkgs, _, path = line.partition(": ")
+        if path in spellings:
+            out.setdefault(spellings[path], pkgs.split(",")[0].split(":")[0].strip())
+    return out
 
 
 def check_image(repo, binary):
@@ -582,8 +590,9 @@ def check_image(repo, binary):
         return
     libs = re.findall(r"=>\s+(/\S+)", ldd.stdout) + re.findall(r"^\s+(/\S+ld-linux\S*)", ldd.stdout, re.M)
     missing = {}
+    owners = packages_of(libs)
     for lib in libs:
-        pkg = package_of(lib)
+        pkg = owners.get(lib)
         if pkg is None:
             fail(f"dpkg -S {lib}: no package ships it")
         elif pkg not in runtime_pkgs:
