@@ -46,10 +46,8 @@ REGIONS = ["us-west-2", "us-east-1", "eu-west-1", "ap-southeast-1"]
 HPA_MIN = {"us-west-2": 6, "us-east-1": 4, "eu-west-1": 4, "ap-southeast-1": 2}
 # Flags and config sections the manifests use that other issues add to
 # meridian; every other flag must be one `meridian --help` lists.
-PENDING_FLAGS = {"k8s-listen": "issue 10", "remote-read": "issue 9", "replica-label": "issue 9"}
+PENDING_FLAGS = {"remote-read": "issue 9", "replica-label": "issue 9"}
 PENDING_SETTINGS = {"rule-files": "issue 10"}
-PENDING_SECTIONS = {"namespace_tenants": "issue 10",
-                    "external_metrics": "issue 10"}
 # Target kinds of KubeFed federated types (types.kubefed.io/v1beta1, kind
 # Federated<Kind>); those not enabled by a KubeFed install need
 # `kubefedctl enable` (the README must say so).
@@ -299,8 +297,13 @@ def check_manifests(repo, binary):
     for k in conf:
         if k in flat and k not in known_flags and k not in PENDING_SETTINGS:
             fail(f"meridian.yml: {k!r} is not a meridian setting")
-        elif k not in flat and k not in PENDING_SECTIONS:
-            fail(f"meridian.yml: unknown section {k!r}")
+        elif k not in flat:
+            fail(f"meridian.yml: {k!r} is a section; --config takes `key: value` lines only")
+    k8s_text = files.get(args.get("k8s-config"))
+    if k8s_text is None:
+        fail(f"--k8s-config {args.get('k8s-config')} is no file of a mounted ConfigMap ({sorted(files)})")
+        k8s_text = "{}"
+    k8s_conf = yaml.safe_load(k8s_text) or {}
     listen_port = int(str(flat.get("listen", "0.0.0.0:9097")).rsplit(":", 1)[1])
     if ports.get("http") != listen_port:
         fail(f"container port http {ports.get('http')} != meridian.yml listen port {listen_port}")
@@ -315,7 +318,7 @@ def check_manifests(repo, binary):
                 if name not in known_flags and name not in PENDING_FLAGS:
                     fail(f"{w[1]} {w[2]}: --{name} is not a meridian flag")
     pending = sorted({f"--{n} ({PENDING_FLAGS[n]})" for w in workloads for c in w[4]["spec"]["containers"]
-                      for n, _ in flag_names(c.get("args", [])) if n in PENDING_FLAGS})
+                      for n, _ in flag_names(c.get("args", [])) if n in PENDING_FLAGS and n not in known_flags})
     print("note: flags not in this meridian yet: " + ", ".join(pending))
 
     # Rule files: each glob of rule_files matches a mounted file; promtool accepts them.
@@ -324,7 +327,7 @@ def check_manifests(repo, binary):
         if not item.strip():
             continue
         tenant, _, g = item.strip().rpartition("=")
-        if tenant and tenant not in conf.get("namespace_tenants", {}).values():
+        if tenant and tenant not in k8s_conf.get("namespace_tenants", {}).values():
             fail(f"rule-files binds {g} to tenant {tenant!r}, which no namespace maps to")
         m = [p for p in files if fnmatch.fnmatch(p, g)]
         if not m:
@@ -350,7 +353,7 @@ def check_manifests(repo, binary):
                 print(f"skip: promtool check rules {p}: promtool not installed (Debian package prometheus)")
 
     # The APIService points at a Service port that reaches --k8s-listen.
-    ext = {m["name"]: m for m in conf.get("external_metrics", [])}
+    ext = {m["name"]: m for m in k8s_conf.get("external_metrics", [])}
     for f, d in by_kind.get("FederatedAPIService", []):
         s = d["spec"]["template"]["spec"]
         svc = next((x for x in services if x[1]["metadata"]["name"] == s["service"]["name"]
@@ -384,11 +387,11 @@ def check_manifests(repo, binary):
                 continue
             name = m["external"]["metric"]["name"]
             if name not in ext:
-                fail(f"HPA {d['metadata']['name']}: metric {name} not in meridian.yml external_metrics {sorted(ext)}")
+                fail(f"HPA {d['metadata']['name']}: metric {name} not in k8s.yml's external_metrics {sorted(ext)}")
             elif ext[name].get("record") and ext[name]["record"] not in recorded:
                 fail(f"external_metrics {name}: record {ext[name]['record']} is recorded by no rule")
             else:
-                ok(f"HPA metric {name} is mapped in meridian.yml")
+                ok(f"HPA metric {name} is mapped in k8s.yml to {ext[name]}")
             if "metricName" in m["external"] or "type" not in m["external"].get("target", {}):
                 fail(f"HPA {d['metadata']['name']}: not the autoscaling/v2 External metric shape")
         mins = {r: s["minReplicas"] for r in REGIONS}
@@ -416,7 +419,7 @@ def check_manifests(repo, binary):
 
     check_prometheus(repo, by_kind, spec, ports, services)
     check_global(repo, by_kind, known_flags)
-    check_config_starts(binary, flat, files, known_flags)
+    check_config_starts(binary, flat, files, known_flags, args)
 
 
 def check_prometheus(repo, by_kind, sts_spec, ports, services):
@@ -481,7 +484,7 @@ def check_global(repo, by_kind, known_flags):
         ok(f"global meridian reads all {len(want)} regional pods through their load balancers")
 
 
-def check_config_starts(binary, flat, files, known_flags):
+def check_config_starts(binary, flat, files, known_flags, args):
     """The flat settings of meridian.yml start today's binary, with the
     ConfigMap's files where the pod sees them moved into a temporary dir."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -499,13 +502,19 @@ def check_config_starts(binary, flat, files, known_flags):
                 if k == "rule-files":
                     v = re.sub(r"(^|,|=)/", lambda m: m.group(1) + os.path.join(tmp, "fs") + "/", str(v))
                 f.write(f"{k}: {v}\n")
+        extra = []
+        if "k8s-config" in known_flags and args.get("k8s-config"):
+            # The external metrics API with the ConfigMap's mapping.
+            extra = ["--k8s-listen", "127.0.0.1:0",
+                     "--k8s-config", os.path.join(tmp, "fs") + args["k8s-config"]]
         proc = subprocess.Popen([binary, "--config", conf, "--listen", "127.0.0.1:0",
-                                 "--data-dir", os.path.join(tmp, "data")],
+                                 "--data-dir", os.path.join(tmp, "data")] + extra,
                                 stderr=subprocess.PIPE, text=True)
-        line, deadline = "", time.time() + 20
+        line, seen, deadline = "", [], time.time() + 20
         try:
             while time.time() < deadline:
                 line = proc.stderr.readline()
+                seen.append(line.strip())
                 if not line or "listening on" in line:
                     break
         finally:
@@ -515,9 +524,10 @@ def check_config_starts(binary, flat, files, known_flags):
             except subprocess.TimeoutExpired:
                 proc.kill()
         if "listening on" in line:
-            ok("meridian starts with the settings of meridian.yml")
+            ok("meridian starts with the settings of meridian.yml" +
+               (" and the k8s.yml mapping (--k8s-config)" if extra else ""))
         else:
-            fail(f"meridian did not start with meridian.yml's settings: {line.strip()}")
+            fail("meridian did not start with meridian.yml's settings: " + " | ".join(x for x in seen if x))
 
 
 def dockerfile_stages(path):
