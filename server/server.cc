@@ -20,6 +20,8 @@
 #include "server/metrics.h"
 #include "server/params.h"
 #include "server/tls.h"
+#include "server/auth.h"
+#include "server/json.h"
 #include "storage/storage.h"
 #include "ui/ui.h"
 
@@ -148,6 +150,11 @@ struct MeridianServer::Impl {
   std::unique_ptr<HttpServer> k8s_listener;
   std::thread k8s_thread;
   std::thread watch_thread;  // reloads certificates when their files change
+  std::unique_ptr<Authenticator> auth;  // --auth-file; nullptr: no authentication
+  std::atomic<int64_t> auth_refused[3] = {0, 0, 0};  // 400 (tenant headers), 401, 403
+  void CountRefusal(int status) {
+    auth_refused[status == 400 ? 0 : status == 401 ? 1 : 2].fetch_add(1);
+  }
   Mutex mu;
   CondVar cv;
   bool stopping ABSL_GUARDED_BY(mu) = false;
@@ -160,6 +167,11 @@ struct MeridianServer::Impl {
   absl::Status SetUpTls();
   absl::Status StartK8sListener();
   void ReloadFiles();
+  // Checks a request's tenant headers and, with an auth file, its caller,
+  // role and tenant; writes the refusal and returns true when refused.
+  bool RefuseRequest(const httplib::Request& req, httplib::Response& res);
+  // The same on the k8s listener (Kubernetes Status bodies).
+  bool RefuseK8sRequest(const httplib::Request& req, httplib::Response& res);
 };
 
 void MeridianServer::Impl::RegisterWriteRoutes() {
@@ -262,7 +274,121 @@ void MeridianServer::Impl::RetentionLoop() {
   }
 }
 
+namespace {
+
+void SendApiError(httplib::Response& res, int status, const char* type, const std::string& msg) {
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject();
+  w.Key("status").String("error");
+  w.Key("errorType").String(type);
+  w.Key("error").String(msg);
+  w.EndObject();
+  res.status = status;
+  if (status == 401) res.set_header("WWW-Authenticate", "Basic realm=\"meridian\"");
+  res.set_content(body, "application/json");
+}
+
+void SendK8sStatus(httplib::Response& res, int status, const char* reason, const std::string& msg) {
+  std::string body;
+  JsonWriter w(&body);
+  w.BeginObject();
+  w.Key("kind").String("Status");
+  w.Key("apiVersion").String("v1");
+  w.Key("metadata").BeginObject();
+  w.EndObject();
+  w.Key("status").String("Failure");
+  w.Key("message").String(msg);
+  w.Key("reason").String(reason);
+  w.Key("code").Int(status);
+  w.EndObject();
+  res.status = status;
+  res.set_content(body, "application/json");
+}
+
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+}
+
+}  // namespace
+
+bool MeridianServer::Impl::RefuseRequest(const httplib::Request& req, httplib::Response& res) {
+  if (PublicPath(req.path)) return false;
+  auto header = TenantHeader(req);
+  if (!header.ok()) {
+    SendApiError(res, 400, "bad_data", std::string(header.status().message()));
+    CountRefusal(400);
+    return true;
+  }
+  if (auth == nullptr) return false;
+  auto user = auth->Identify(req, HttpServer::CurrentPeerCertificate());
+  if (!user.ok()) {
+    bool unauth = user.status().code() == absl::StatusCode::kUnauthenticated;
+    SendApiError(res, unauth ? 401 : 403, unauth ? "unauthorized" : "forbidden",
+                 std::string(user.status().message()));
+    CountRefusal(res.status);
+    return true;
+  }
+  const Role need = RequiredRole(req.path);
+  if (!(*user)->Has(need)) {
+    SendApiError(res, 403, "forbidden",
+                 "user \"" + (*user)->name + "\" lacks the " + RoleName(need) + " role");
+    CountRefusal(403);
+    return true;
+  }
+  // The preview reads the namespace's tenant, checked by the k8s API itself.
+  if (req.path == "/api/v1/autoscale/preview") return false;
+  std::string tenant = *header;
+  if (tenant.empty()) {
+    tenant = config.default_tenant;
+    const AuthUser& u = **user;
+    if (!u.Grants(tenant) && !u.all_tenants && u.tenants.size() == 1) {
+      // The user's only tenant stands in for the default.
+      tenant = *u.tenants.begin();
+      const_cast<httplib::Request&>(req).headers.emplace("X-Scope-OrgID", tenant);
+    }
+  }
+  if (absl::Status v = ingest::ValidateTenant(tenant, static_cast<size_t>(config.max_tenant_id_bytes));
+      !v.ok()) {
+    SendApiError(res, 400, "bad_data", std::string(v.message()));
+    CountRefusal(400);
+    return true;
+  }
+  if (!(*user)->Grants(tenant)) {
+    SendApiError(res, 403, "forbidden",
+                 "user \"" + (*user)->name + "\" may not use tenant \"" + tenant + "\"");
+    CountRefusal(403);
+    return true;
+  }
+  return false;
+}
+
+bool MeridianServer::Impl::RefuseK8sRequest(const httplib::Request& req, httplib::Response& res) {
+  if (auth == nullptr || PublicPath(req.path)) return false;
+  auto user = auth->Identify(req, HttpServer::CurrentPeerCertificate());
+  if (!user.ok()) {
+    bool unauth = user.status().code() == absl::StatusCode::kUnauthenticated;
+    SendK8sStatus(res, unauth ? 401 : 403, unauth ? "Unauthorized" : "Forbidden",
+                  std::string(user.status().message()));
+    CountRefusal(res.status);
+    return true;
+  }
+  if (!(*user)->Has(Role::kRead)) {
+    SendK8sStatus(res, 403, "Forbidden", "user \"" + (*user)->name + "\" lacks the read role");
+    CountRefusal(403);
+    return true;
+  }
+  return false;
+}
+
 void MeridianServer::Impl::ReloadFiles() {
+  if (auth != nullptr) {
+    absl::Status st = auth->Reload();
+    if (!st.ok()) {
+      std::fprintf(stderr, "meridian: auth file reload failed, keeping the previous one: %s\n",
+                   std::string(st.message()).c_str());
+    }
+  }
   for (auto* t : {&tls_main, &tls_k8s}) {
     if (*t == nullptr) continue;
     absl::Status st = (*t)->Reload();
@@ -281,8 +407,9 @@ void MeridianServer::Impl::WatchLoop() {
     mu.Unlock();
     bool changed = false;
     for (auto* t : {&tls_main, &tls_k8s}) changed |= *t != nullptr && (*t)->FilesChanged();
+    changed |= auth != nullptr && auth->FileChanged();
     if (changed) {
-      std::fprintf(stderr, "meridian: certificate files changed, reloading\n");
+      std::fprintf(stderr, "meridian: certificate or auth files changed, reloading\n");
       ReloadFiles();
     }
     mu.Lock();
@@ -421,6 +548,11 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
 
   Impl* p = impl.get();
   MERIDIAN_RETURN_IF_ERROR(p->SetUpTls());
+  if (!config.auth_file.empty()) {
+    auto a = Authenticator::Create(config.auth_file, config.requestheader_allowed_names);
+    if (!a.ok()) return absl::InvalidArgumentError("--auth-file: " + std::string(a.status().message()));
+    p->auth = *std::move(a);
+  }
   {
     k8s::ExternalMetricsConfig kc;
     kc.default_tenant = config.default_tenant;  // without a file: every namespace reads it
@@ -434,6 +566,24 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
         std::move(kc), [p](const std::string& t) { return p->storage->ForTenant(t); },
         p->engine.get());
     p->k8s_api->Register(&p->k8s_http);
+    p->k8s_http.set_pre_routing_handler([p](const httplib::Request& req, httplib::Response& res) {
+      return p->RefuseK8sRequest(req, res) ? httplib::Server::HandlerResponse::Handled
+                                           : httplib::Server::HandlerResponse::Unhandled;
+    });
+    if (p->auth != nullptr) {
+      p->k8s_api->set_authorizer([p](const httplib::Request& req, const std::string& tenant) {
+        auto user = p->auth->Identify(req, HttpServer::CurrentPeerCertificate());
+        if (!user.ok()) return user.status();
+        if (!(*user)->Has(Role::kRead)) {
+          return absl::PermissionDeniedError("user \"" + (*user)->name + "\" lacks the read role");
+        }
+        if (!(*user)->Grants(tenant)) {
+          return absl::PermissionDeniedError("user \"" + (*user)->name +
+                                             "\" may not read tenant \"" + tenant + "\"");
+        }
+        return absl::OkStatus();
+      });
+    }
     InstallJsonExceptionHandler(&p->k8s_http);
   }
   // httplib answers 413 itself above this; the error handler explains.
@@ -455,7 +605,8 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   InstallJsonExceptionHandler(&p->http);
   // httplib would try to inflate gzip/deflate/br bodies itself and answer 400
   // when that fails; remote-write with a non-snappy encoding is a 415.
-  p->http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  p->http.set_pre_routing_handler([p](const httplib::Request& req, httplib::Response& res) {
+    if (p->RefuseRequest(req, res)) return httplib::Server::HandlerResponse::Handled;
     // Writes, /internal/* and admin endpoints change state: POST only, as
     // Prometheus answers 405 with Allow for a method a route does not take.
     const std::string& path = req.path;
@@ -517,6 +668,14 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     if (p->listener && p->tls_main) tls.emplace_back("main", p->listener->Stats());
     if (p->k8s_listener) tls.emplace_back("k8s", p->k8s_listener->Stats());
     out += TlsMetricsText(tls);
+    out += "# HELP meridian_http_auth_refused_total Requests refused before their handler: bad "
+           "tenant headers (400), no or wrong credentials (401), not granted (403).\n"
+           "# TYPE meridian_http_auth_refused_total counter\n";
+    const char* codes[] = {"400", "401", "403"};
+    for (int i = 0; i < 3; ++i) {
+      out += std::string("meridian_http_auth_refused_total{code=\"") + codes[i] + "\"} " +
+             std::to_string(p->auth_refused[i].load()) + "\n";
+    }
     res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
   });
   return std::unique_ptr<MeridianServer>(new MeridianServer(std::move(impl)));
@@ -533,6 +692,12 @@ absl::Status MeridianServer::Run() {
   ho.read_timeout = std::chrono::milliseconds(c.http_read_timeout_ms);
   ho.max_body_bytes = static_cast<size_t>(c.max_body_bytes);
   ho.tls = impl_->tls_main;
+  if (impl_->auth == nullptr && !IsLoopback(ho.host)) {
+    std::fprintf(stderr,
+                 "meridian: WARNING: no --auth-file and listening on %s: anyone who can reach "
+                 "this port reads and writes every tenant by sending its header\n",
+                 c.listen.c_str());
+  }
   // Every connection is a descriptor; keep room for RocksDB's files.
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
