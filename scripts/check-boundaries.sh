@@ -38,7 +38,10 @@ for dir in ingest query remote server compactor tests bench; do
   [[ -d $dir ]] && check "$dir" "$internals" "storage internals are private to storage/"
 done
 check ui        'storage/|ingest/|query/|server/|api/|remote/|compactor/|rocksdb/|proto/' "ui serves its embedded files; server wires it"
-[[ -d compactor ]] && check compactor 'query/|ingest/|server/|httplib' "compactor depends on storage only"
+check compactor 'query/|ingest/|server/|api/|remote/|ui/|k8s/|httplib|proto/|prometheus/' "compactor depends on storage only"
+# The compactor sees storage through its public headers only: storage.h and
+# compaction.h (its narrow access to persisted data), besides model/.
+check compactor 'storage/(chunk_codec|coding|aggr_codec)\.h' "compactor uses storage's public headers (storage.h, compaction.h)"
 [[ -d k8s ]] && check k8s 'server/|api/|ingest/|compactor/|proto/|remote/' "k8s uses model and query only"
 [[ -d k8s ]] && check k8s 'storage/' "k8s reads through model/queryable.h, not storage" src
 # Only storage's RocksDB adapter includes RocksDB: nothing outside storage/.
@@ -46,5 +49,6 @@ check ingest    'rocksdb/' "RocksDB is storage's business"
 check query     'rocksdb/' "RocksDB is storage's business"
 check server    'rocksdb/' "RocksDB is storage's business"
 [[ -d k8s ]] && check k8s 'rocksdb/' "RocksDB is storage's business"
+check compactor 'rocksdb/' "RocksDB is storage's business"
 if ((fail == 0)); then echo "module boundaries: ok"; fi
 exit $fail

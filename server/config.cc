@@ -96,6 +96,45 @@ absl::Status ParsePositiveDur(const std::string& v, int64_t* out) {
   return absl::OkStatus();
 }
 
+absl::Status ParseNonNegativeDur(const std::string& v, int64_t* out) {
+  MERIDIAN_RETURN_IF_ERROR(ParseDur(v, out));
+  if (*out < 0) return absl::InvalidArgumentError("must not be negative");
+  return absl::OkStatus();
+}
+
+// "TENANT raw=90d 5m=1y 1h=0": adds (or replaces) the tenant's overrides.
+absl::Status ParseTenantRetention(const std::string& v, Config* c) {
+  std::istringstream in(v);
+  std::string tenant, item;
+  if (!(in >> tenant) || tenant.find('=') != std::string::npos) {
+    return absl::InvalidArgumentError("expected \"TENANT raw=DUR 5m=DUR 1h=DUR\", got \"" + v + "\"");
+  }
+  Config::TenantRetention r;
+  bool any = false;
+  while (in >> item) {
+    size_t eq = item.find('=');
+    if (eq == std::string::npos) {
+      return absl::InvalidArgumentError("expected RESOLUTION=DURATION, got \"" + item + "\"");
+    }
+    const std::string res = item.substr(0, eq);
+    int64_t ms;
+    MERIDIAN_RETURN_IF_ERROR(ParseNonNegativeDur(item.substr(eq + 1), &ms));
+    if (res == "raw") {
+      r.raw_ms = ms;
+    } else if (res == "5m") {
+      r.res_5m_ms = ms;
+    } else if (res == "1h") {
+      r.res_1h_ms = ms;
+    } else {
+      return absl::InvalidArgumentError("unknown resolution \"" + res + "\" (raw, 5m or 1h)");
+    }
+    any = true;
+  }
+  if (!any) return absl::InvalidArgumentError("no retention given for tenant \"" + tenant + "\"");
+  c->tenant_retention[tenant] = r;
+  return absl::OkStatus();
+}
+
 struct Setting {
   const char* name;
   const char* help;
@@ -125,9 +164,42 @@ const std::vector<Setting>& Settings() {
       {"default-tenant", "tenant of requests without THANOS-TENANT/X-Scope-OrgID",
        [](Config* c, const std::string& v) { c->default_tenant = v; return absl::OkStatus(); },
        [](const Config& c) { return c.default_tenant; }},
-      {"retention", "delete samples older than this (0 keeps forever), e.g. 90d",
-       [](Config* c, const std::string& v) { return ParseDur(v, &c->retention_ms); },
+      {"retention", "alias of retention-raw",
+       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->retention_ms); },
        [](const Config& c) { return Dur(c.retention_ms); }},
+      {"retention-raw",
+       "delete raw samples older than this once 5m data replaces them (0 keeps forever)",
+       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->retention_ms); },
+       [](const Config& c) { return Dur(c.retention_ms); }},
+      {"retention-5m", "delete 5m aggregates older than this once 1h data replaces them (0: forever)",
+       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->retention_5m_ms); },
+       [](const Config& c) { return Dur(c.retention_5m_ms); }},
+      {"retention-1h", "delete 1h aggregates older than this (0 keeps forever)",
+       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->retention_1h_ms); },
+       [](const Config& c) { return Dur(c.retention_1h_ms); }},
+      {"downsample-5m-after", "downsample raw data older than this to 5m (0: never)",
+       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->downsample_5m_after_ms); },
+       [](const Config& c) { return Dur(c.downsample_5m_after_ms); }},
+      {"downsample-1h-after", "downsample 5m data older than this to 1h (0: never)",
+       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->downsample_1h_after_ms); },
+       [](const Config& c) { return Dur(c.downsample_1h_after_ms); }},
+      {"compact-interval", "run a background compactor pass this often (0: never)",
+       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->compact_interval_ms); },
+       [](const Config& c) { return Dur(c.compact_interval_ms); }},
+      {"tenant-retention",
+       "per-tenant retention, repeatable: \"TENANT raw=DUR 5m=DUR 1h=DUR\" (any of the three)",
+       [](Config* c, const std::string& v) { return ParseTenantRetention(v, c); },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& [t, r] : c.tenant_retention) {
+           if (!out.empty()) out += "; ";
+           out += t;
+           if (r.raw_ms) out += " raw=" + Dur(*r.raw_ms);
+           if (r.res_5m_ms) out += " 5m=" + Dur(*r.res_5m_ms);
+           if (r.res_1h_ms) out += " 1h=" + Dur(*r.res_1h_ms);
+         }
+         return out;
+       }},
       {"enable-admin-api", "serve the admin API (POST /api/v1/admin/tsdb/snapshot) (true/false)",
        [](Config* c, const std::string& v) { return ParseBool(v, &c->enable_admin_api); },
        [](const Config& c) { return std::string(c.enable_admin_api ? "true" : "false"); }},
@@ -337,7 +409,8 @@ std::string Usage() {
   std::ostringstream o;
   const Config defaults;
   o << "usage: meridian [--FLAG VALUE | --FLAG=VALUE ...]\n"
-    << "       meridian restore --from SNAPSHOT_DIR --data-dir NEW_DIR\n\n"
+    << "       meridian restore --from SNAPSHOT_DIR --data-dir NEW_DIR\n"
+    << "       meridian compact --data-dir DIR [FLAGS]   (one compactor pass on a stopped instance)\n\n"
     << "  --config FILE          read settings from FILE (key: value lines); flags override it\n"
     << "  --help                 show this help\n"
     << "  --version              show the version\n";

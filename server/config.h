@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "model/status.h"
@@ -23,7 +24,19 @@ struct Config {
   std::string data_dir = "meridian-data";
   std::string config_file;
   std::string default_tenant = "default-tenant";
-  int64_t retention_ms = 0;                       // 0: keep forever
+  // Retention per resolution (0: keep forever) and the compactor
+  // (compactor/compactor.h). `retention` is an alias of retention-raw.
+  int64_t retention_ms = 30 * 86'400'000LL;       // raw data
+  int64_t retention_5m_ms = 180 * 86'400'000LL;
+  int64_t retention_1h_ms = 730 * 86'400'000LL;
+  int64_t downsample_5m_after_ms = 40 * 3'600'000LL;  // 0: no downsampling
+  int64_t downsample_1h_after_ms = 10 * 86'400'000LL;  // 0: no 1h resolution
+  int64_t compact_interval_ms = 5 * 60'000;            // background passes; 0: none
+  // Per-tenant overrides ("tenant-retention: TENANT raw=90d 5m=1y 1h=0").
+  struct TenantRetention {
+    std::optional<int64_t> raw_ms, res_5m_ms, res_1h_ms;
+  };
+  std::map<std::string, TenantRetention> tenant_retention;
   bool enable_admin_api = false;                  // as Prometheus's --web.enable-admin-api
   int64_t out_of_order_window_ms = 2 * 3600'000;  // accepted lateness per series
   bool allow_backfill = true;

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <thread>
 
+#include "server/compact.h"
 #include "server/config.h"
 #include "server/restore.h"
 #include "server/server.h"
@@ -17,6 +18,9 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 2);
   if (argc > 1 && std::string_view(argv[1]) == "restore") {
     return meridian::server::RunRestore(argc - 1, argv + 1);
+  }
+  if (argc > 1 && std::string_view(argv[1]) == "compact") {
+    return meridian::server::RunCompact(argc - 1, argv + 1);
   }
   // Each HTTP connection is a descriptor: use the hard limit, as Go does.
   rlimit rl{};

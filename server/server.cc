@@ -9,6 +9,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "compactor/compactor.h"
 #include "ingest/remote_write.h"
 #include "k8s/external_metrics.h"
 #include "model/sync.h"
@@ -130,6 +131,19 @@ ingest::IngestLimits LimitsOf(const Config& c) {
 
 }  // namespace
 
+compactor::CompactorOptions CompactorOptionsOf(const Config& c) {
+  compactor::CompactorOptions o;
+  o.downsample_5m_after_ms = c.downsample_5m_after_ms;
+  o.downsample_1h_after_ms = c.downsample_1h_after_ms;
+  o.retention.raw_ms = c.retention_ms;
+  o.retention.res_5m_ms = c.retention_5m_ms;
+  o.retention.res_1h_ms = c.retention_1h_ms;
+  for (const auto& [tenant, r] : c.tenant_retention) {
+    o.tenant_retention[tenant] = {r.raw_ms, r.res_5m_ms, r.res_1h_ms};
+  }
+  return o;
+}
+
 struct MeridianServer::Impl {
   Config config;
   std::unique_ptr<Storage> storage;
@@ -137,6 +151,7 @@ struct MeridianServer::Impl {
   std::unique_ptr<promql::Engine> engine;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<PrometheusApi> api;
+  std::unique_ptr<compactor::Compactor> compactor;
   std::unique_ptr<InflightLimiter> limiter;
   Router http;  // routes and handlers; connections are HttpServer's
   std::unique_ptr<HttpServer> listener;
@@ -163,6 +178,7 @@ struct MeridianServer::Impl {
   void RegisterWriteRoutes();
   void RegisterReadRoute();
   void RetentionLoop();
+  void RegisterCompactorRoutes();
   void WatchLoop();
   absl::Status SetUpTls();
   absl::Status StartK8sListener();
@@ -262,14 +278,18 @@ void MeridianServer::Impl::RegisterReadRoute() {
   });
 }
 
+// The background compactor (downsampling and retention per resolution and
+// tenant): a throttled pass every --compact-interval, the first one an
+// interval after start.
 void MeridianServer::Impl::RetentionLoop() {
+  if (config.compact_interval_ms <= 0) return;
   MutexLock lock(&mu);
   while (!stopping) {
-    cv.WaitFor(&mu, std::chrono::minutes(1));
+    cv.WaitFor(&mu, std::chrono::milliseconds(config.compact_interval_ms));
     if (stopping) break;
     mu.Unlock();
-    absl::Status st = storage->EnforceRetention();
-    if (!st.ok()) std::fprintf(stderr, "meridian: retention: %s\n", st.ToString().c_str());
+    auto st = compactor->RunPass(/*flush=*/false, /*throttled=*/true);
+    if (!st.ok()) std::fprintf(stderr, "meridian: compactor: %s\n", st.status().ToString().c_str());
     mu.Lock();
   }
 }
@@ -379,6 +399,28 @@ bool MeridianServer::Impl::RefuseK8sRequest(const httplib::Request& req, httplib
     return true;
   }
   return false;
+}
+
+void MeridianServer::Impl::RegisterCompactorRoutes() {
+  // One full pass now (flush, downsample everything due, retention); answers
+  // when it is done with its summary. Tests and benchmarks use it as they
+  // use /internal/force_flush.
+  http.Post("/internal/compact", [this](const httplib::Request&, httplib::Response& res) {
+    auto st = compactor->RunPass(/*flush=*/true, /*throttled=*/false);
+    if (st.ok()) {
+      res.set_content("{\"status\":\"success\",\"data\":" + compactor::Compactor::SummaryJson(*st) + "}",
+                      "application/json");
+    } else {
+      std::fprintf(stderr, "meridian: compactor: %s\n", st.status().ToString().c_str());
+      res.status = st.status().code() == absl::StatusCode::kUnavailable ? 503 : 500;
+      res.set_content(R"json({"status":"error","errorType":"internal","error":"compaction pass failed (details in the server log)"})json",
+                      "application/json");
+    }
+  });
+  http.Get("/api/v1/status/compactor", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"status\":\"success\",\"data\":" + compactor->StatusJson() + "}",
+                    "application/json");
+  });
 }
 
 void MeridianServer::Impl::ReloadFiles() {
@@ -506,7 +548,9 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   so.dir = config.data_dir;
   so.out_of_order_window_ms = config.out_of_order_window_ms;
   so.allow_backfill = config.allow_backfill;
-  so.retention_ms = config.retention_ms;
+  // Retention is the compactor's (per resolution and tenant): the storage
+  // deletes only what the compactor asks for.
+  so.retention_ms = 0;
   so.sync_wal = config.sync_wal;
   so.block_cache_bytes = static_cast<size_t>(config.block_cache_bytes);
   so.max_tenants = static_cast<size_t>(config.max_tenants);
@@ -520,6 +564,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ro.max_future_ms = config.max_future_ms;
   ro.limits = LimitsOf(config);
   impl->receiver = std::make_unique<ingest::RemoteWriteReceiver>(impl->storage.get(), ro);
+  impl->compactor = std::make_unique<compactor::Compactor>(impl->storage.get(), CompactorOptionsOf(config));
 
   promql::EngineOptions eo;
   eo.lookback_delta_ms = config.lookback_delta_ms;
@@ -635,6 +680,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     return httplib::Server::HandlerResponse::Handled;
   });
   p->RegisterWriteRoutes();
+  p->RegisterCompactorRoutes();
   p->RegisterReadRoute();
   p->api->Register(&p->http);
   p->k8s_api->RegisterPreview(&p->http);
@@ -663,6 +709,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
     std::string out = p->metrics->Render(*p->storage, p->engine->admission());
     if (p->listener) out += HttpMetricsText(p->listener->Stats());
+    out += p->compactor->MetricsText();
     out += p->k8s_api->MetricsText();
     std::vector<std::pair<std::string, HttpServerStats>> tls;
     if (p->listener && p->tls_main) tls.emplace_back("main", p->listener->Stats());
@@ -735,6 +782,7 @@ void MeridianServer::Stop() {
   }
   impl_->cv.SignalAll();
   impl_->ready = false;
+  impl_->compactor->RequestStop();
   if (impl_->listener) impl_->listener->Stop();
   HttpServer* k8s_listener;
   {

@@ -15,10 +15,14 @@
 #include <mutex>
 #include <thread>
 
+#include "compactor/compactor.h"
 #include "server/config.h"
 #include "model/status.h"
 
 namespace meridian::server {
+
+// The compactor's settings from the configuration.
+compactor::CompactorOptions CompactorOptionsOf(const Config& config);
 
 class MeridianServer {
  public:

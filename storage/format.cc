@@ -51,7 +51,9 @@ absl::Status CheckVersion1Layout(const std::string& dir) {
 }
 
 absl::Status CheckVersion(const std::string& dir, int version) {
-  if (version == kStorageFormatVersion) return absl::OkStatus();
+  if (version >= kOldestReadableFormatVersion && version <= kStorageFormatVersion) {
+    return absl::OkStatus();
+  }
   if (version > kStorageFormatVersion) {
     return absl::FailedPreconditionError(
         "data dir " + dir + " has storage format version " + std::to_string(version) +
@@ -84,12 +86,12 @@ absl::StatusOr<int> ReadFormatVersion(const std::string& dir) {
   return v;
 }
 
-absl::Status WriteFormatFile(const std::string& dir) {
+absl::Status WriteFormatFile(const std::string& dir, int version) {
   const std::string path = dir + "/" + kFormatFileName;
   const std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << kFormatPrefix << kStorageFormatVersion << "\n"
+    out << kFormatPrefix << version << "\n"
         << "# The layout of this meridian data dir; see docs/format/storage.md.\n";
     out.close();
     if (!out) return absl::InternalError("writing " + tmp);
@@ -126,7 +128,7 @@ absl::Status PrepareDataDir(const std::string& dir) {
                  "meridian: data dir %s has no FORMAT file: storage format version 1 (the layout "
                  "before the marker); marking it\n",
                  dir.c_str());
-    return WriteFormatFile(dir);
+    return WriteFormatFile(dir, 1);  // migrated to the current version once open
   }
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.path().filename() == "lost+found") continue;

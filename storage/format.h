@@ -14,8 +14,12 @@
 
 namespace meridian {
 
-// The layout this build reads and writes.
-inline constexpr int kStorageFormatVersion = 1;
+// The layout this build writes. Version 2 added the `downsampled` column
+// family and the compactor's keys; a version-1 dir opens and is migrated
+// (the family is created, FORMAT rewritten) on its first open.
+inline constexpr int kStorageFormatVersion = 2;
+// The oldest layout this build opens (and migrates).
+inline constexpr int kOldestReadableFormatVersion = 1;
 inline constexpr char kFormatFileName[] = "FORMAT";
 // Snapshots are written under <data dir>/<kSnapshotsDirName>/<name>.
 inline constexpr char kSnapshotsDirName[] = "snapshots";
@@ -26,10 +30,12 @@ absl::StatusOr<int> ReadFormatVersion(const std::string& dir);
 
 // Writes FORMAT (kStorageFormatVersion) into `dir` durably (temporary file,
 // fsync, rename, fsync of the dir).
-absl::Status WriteFormatFile(const std::string& dir);
+absl::Status WriteFormatFile(const std::string& dir, int version = kStorageFormatVersion);
 
 // Makes `dir` ready to be opened as a data dir: creates it and its marker
-// when it does not exist or is empty; marks an unmarked version-1 dir;
+// when it does not exist or is empty; accepts a dir of an older readable
+// version (the caller migrates it once the database is open and then calls
+// WriteFormatFile); marks an unmarked version-1 dir as version 1;
 // returns FailedPrecondition (with what to do) for a dir of another
 // version, an unreadable marker, or a non-empty dir that is not meridian's.
 absl::Status PrepareDataDir(const std::string& dir);

@@ -55,6 +55,51 @@ std::string WalKey(uint64_t seq) {
   return k;
 }
 
+std::string AggrKey(uint8_t resolution, uint64_t series_id, int64_t block_start_ms) {
+  std::string k(1, static_cast<char>(resolution));
+  PutFixed64BE(&k, series_id);
+  coding::PutTimeKey(&k, block_start_ms);
+  return k;
+}
+
+std::string DownsampleStateKey(uint32_t tenant_id) {
+  std::string k(1, kDownsampleStatePrefix);
+  PutFixed32BE(&k, tenant_id);
+  return k;
+}
+
+std::string LateMarkPrefix(uint32_t tenant_id) {
+  std::string k(1, kLateMarkPrefix);
+  PutFixed32BE(&k, tenant_id);
+  return k;
+}
+
+std::string LateMarkKey(uint32_t tenant_id, uint64_t series_id, int64_t block_start_ms) {
+  std::string k = LateMarkPrefix(tenant_id);
+  PutFixed64BE(&k, series_id);
+  coding::PutTimeKey(&k, block_start_ms);
+  return k;
+}
+
+std::string EncodeDownsampleState(const DownsampleState& s) {
+  std::string v;
+  for (int64_t x : {s.downsampled_5m_through, s.downsampled_1h_through, s.raw_deleted_before,
+                    s.deleted_5m_before, s.deleted_1h_before}) {
+    coding::PutSignedVarint(&v, x);
+  }
+  return v;
+}
+
+absl::Status DecodeDownsampleState(std::string_view value, DownsampleState* s) {
+  coding::Reader r(value);
+  for (int64_t* x : {&s->downsampled_5m_through, &s->downsampled_1h_through,
+                     &s->raw_deleted_before, &s->deleted_5m_before, &s->deleted_1h_before}) {
+    if (!r.GetSignedVarint(x)) return absl::DataLossError("corrupt downsample state");
+  }
+  if (!r.empty()) return absl::DataLossError("corrupt downsample state");
+  return absl::OkStatus();
+}
+
 std::string EncodeSeriesValue(uint32_t tenant_id, const LabelView* labels, size_t n) {
   std::string v;
   PutVarint(&v, tenant_id);

@@ -9,6 +9,7 @@
 
 #include "model/labels.h"
 #include "model/status.h"
+#include "storage/compaction.h"
 #include "storage/storage.h"
 
 namespace meridian::keys {
@@ -21,10 +22,14 @@ inline constexpr char kMetadataPrefix = 'm';  // 'm' fixed32BE tenant family -> 
 inline constexpr std::string_view kCheckpointKey = "c";  // -> fixed64BE last checkpointed wal seq
 inline constexpr std::string_view kSeriesIdReservationKey = "i";  // -> fixed64BE: ids below it may be in use
 inline constexpr std::string_view kMemtableSentinelKey = "x";  // never stored: deleted without WAL
+inline constexpr char kDownsampleStatePrefix = 'w';  // 'w' fixed32BE tenant -> DownsampleState
+inline constexpr char kLateMarkPrefix = 'l';  // 'l' fixed32BE tenant fixed64BE series TimeKey block -> token
 
 // Column family names.
 inline constexpr const char* kChunksFamily = "chunks";  // SeriesId(8) TimeKey(8) -> chunk
 inline constexpr const char* kWalFamily = "wal";        // fixed64BE seq -> wal record
+// u8 resolution, fixed64BE series id, TimeKey block start -> aggregate chunk
+inline constexpr const char* kDownsampledFamily = "downsampled";
 
 std::string TenantKey(std::string_view name);
 std::string SeriesKey(uint64_t series_id);
@@ -33,6 +38,15 @@ std::string MetadataKey(uint32_t tenant_id, std::string_view family);
 std::string MetadataPrefix(uint32_t tenant_id);
 std::string ChunkKey(uint64_t series_id, int64_t min_t_ms);
 std::string WalKey(uint64_t seq);
+std::string AggrKey(uint8_t resolution, uint64_t series_id, int64_t block_start_ms);
+std::string DownsampleStateKey(uint32_t tenant_id);
+std::string LateMarkKey(uint32_t tenant_id, uint64_t series_id, int64_t block_start_ms);
+std::string LateMarkPrefix(uint32_t tenant_id);
+
+// Downsample state: five svarints (5m through, 1h through, raw/5m/1h
+// deleted before).
+std::string EncodeDownsampleState(const DownsampleState& s);
+absl::Status DecodeDownsampleState(std::string_view value, DownsampleState* s);
 
 // Series value: varint tenant id, varint label count, then per label the
 // length-prefixed name and value.

@@ -159,7 +159,7 @@ void CorruptFirstDataBlock(const std::string& dir, uint64_t series_id) {
   std::string path;
   {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}, {"downsampled", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, cfs, &handles, &db).ok());
@@ -371,7 +371,7 @@ std::set<std::string> Listing(const std::string& dir) {
 TEST_F(MaintenanceTest, NewDataDirRecordsItsFormat) {
   Open(Options());
   EXPECT_EQ(*ReadFormatVersion(Options().dir), kStorageFormatVersion);
-  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT").substr(0, 26), "meridian storage format 1\n");
+  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT").substr(0, 26), "meridian storage format 2\n");
 }
 
 // A dir of the layout before the marker existed (version 1, no FORMAT) is
@@ -382,9 +382,25 @@ TEST_F(MaintenanceTest, UnmarkedVersion1DataDirIsMarkedAndRead) {
   ASSERT_TRUE(st_->Flush().ok());
   Append("t", {{"__name__", "m"}}, Random(500 * 15'000, 10, 15'000, 2));  // WAL only
   st_.reset();
+  {
+    // Back to the version-1 families: without "downsampled".
+    rocksdb::DBOptions o;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* n : {"default", "chunks", "wal", "downsampled"}) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> hs;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(o, Options().dir, cfs, &hs, &db).ok());
+    ASSERT_TRUE(db->DropColumnFamily(hs[3]).ok());
+    for (auto* h : hs) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
   ASSERT_TRUE(fs::remove(Options().dir + "/FORMAT"));
   Open(Options());
-  EXPECT_EQ(*ReadFormatVersion(Options().dir), 1);
+  // Marked as version 1, then migrated to the current version by the open.
+  EXPECT_EQ(*ReadFormatVersion(Options().dir), kStorageFormatVersion);
+  std::vector<std::string> families;
+  ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), Options().dir, &families).ok());
+  EXPECT_NE(std::find(families.begin(), families.end(), "downsampled"), families.end());
   std::vector<std::string> warnings;
   absl::Status status;
   auto res = Select("t", {Eq("__name__", "m")}, 0, 100 * kHour, &warnings, &status);
@@ -399,17 +415,17 @@ TEST_F(MaintenanceTest, NewerFormatIsRefusedUntouched) {
   Open(Options());
   Append("t", {{"__name__", "m"}}, Random(0, 100, 15'000, 1));
   st_.reset();
-  WriteFile(Options().dir + "/FORMAT", "meridian storage format 2\n");
+  WriteFile(Options().dir + "/FORMAT", "meridian storage format 3\n");
   const std::set<std::string> before = Listing(Options().dir);
   auto s = Storage::Open(Options());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find("storage format version 2, newer than this meridian reads (1)"),
+  EXPECT_NE(s.status().message().find("storage format version 3, newer than this meridian reads (2)"),
             std::string::npos)
       << s.status();
   EXPECT_NE(s.status().message().find("run the meridian release that wrote it"), std::string::npos);
   EXPECT_EQ(Listing(Options().dir), before);
-  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT"), "meridian storage format 2\n");
+  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT"), "meridian storage format 3\n");
 }
 
 TEST_F(MaintenanceTest, UnreadableMarkerAndForeignDirsAreRefused) {

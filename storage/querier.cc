@@ -21,58 +21,6 @@ struct SelectedSeries {
   Labels labels;
 };
 
-// Reads one series' samples in a time range: memory, then (only where
-// memory dropped samples) disk through one shared cursor, merged.
-class SeriesReader {
- public:
-  SeriesReader(const ChunkStore* store, int64_t start_ms, int64_t end_ms)
-      : cursor_(store), start_ms_(start_ms), end_ms_(end_ms) {}
-
-  // Replaces *out with the samples, sorted by time, without duplicates;
-  // empty when the series has none in range.
-  absl::Status Read(const MemSeries& s, std::vector<Sample>* out) {
-    out->clear();
-    bool on_disk, disk_sorted = false;
-    {
-      MutexLock l(&s.mu);
-      MERIDIAN_RETURN_IF_ERROR(s.ReadMemory(start_ms_, end_ms_, out));
-      // Changes together with the memory it replaces.
-      on_disk = s.DiskOnlyOverlaps(start_ms_, end_ms_);
-    }
-    if (on_disk) {
-      // Read disk after memory: a checkpoint writes chunks before dropping
-      // them from memory, and bumps the generation in between, so after
-      // CatchUp nothing can fall between the two reads.
-      cursor_.CatchUp();
-      disk_.clear();
-      MERIDIAN_RETURN_IF_ERROR(cursor_.Read(s.id(), start_ms_, end_ms_, &disk_, &disk_sorted));
-    }
-    if (!on_disk || disk_.empty()) {
-      SortAndDedupe(out);
-      return absl::OkStatus();
-    }
-    if (out->empty()) {
-      out->swap(disk_);  // all on disk: nothing to merge
-      if (!disk_sorted) SortAndDedupe(out);
-      return absl::OkStatus();
-    }
-    // Both sides are usually sorted already: merge in linear time.
-    SortAndDedupe(out);
-    if (!disk_sorted) SortAndDedupe(&disk_);
-    merged_.clear();
-    std::merge(out->begin(), out->end(), disk_.begin(), disk_.end(), std::back_inserter(merged_),
-               [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; });
-    out->swap(merged_);
-    SortAndDedupe(out);  // drops the timestamps present on both sides
-    return absl::OkStatus();
-  }
-
- private:
-  ChunkStore::Cursor cursor_;
-  const int64_t start_ms_, end_ms_;
-  std::vector<Sample> disk_, merged_;
-};
-
 // Selects of at least this many series read ahead on a second thread, so
 // that reading and decoding overlaps with the caller's evaluation.
 constexpr size_t kReadAheadMinSeries = 256;

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <random>
 
 #include "model/sync.h"
 #include "rocksdb/listener.h"
@@ -277,11 +278,13 @@ absl::Status RocksStorage::OpenDb() {
   wal.disable_auto_compactions = true;
   corruption_listener_ = std::make_shared<CorruptionListener>();
   db.listeners.push_back(corruption_listener_);
+  std::shared_ptr<rocksdb::Cache> block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, meta},
-      {keys::kChunksFamily, ChunkFamilyOptions(rocksdb::NewLRUCache(options_.block_cache_bytes),
-                                               options_.chunk_memtable_bytes)},
+      {keys::kChunksFamily, ChunkFamilyOptions(block_cache, options_.chunk_memtable_bytes)},
       {keys::kWalFamily, wal},
+      // Aggregate chunks (format version 2): written by the compactor only.
+      {keys::kDownsampledFamily, ChunkFamilyOptions(block_cache, kMinMemtableBytes * 8)},
   };
   rocksdb::DB* raw = nullptr;
   MERIDIAN_RETURN_IF_ERROR(
@@ -290,7 +293,21 @@ absl::Status RocksStorage::OpenDb() {
   meta_ = handles_[0];
   chunks_ = handles_[1];
   wal_ = handles_[2];
+  downsampled_ = handles_[3];
+  // An older layout is migrated by the open itself (the missing family was
+  // created); the marker follows.
+  MERIDIAN_ASSIGN_OR_RETURN(int version, ReadFormatVersion(options_.dir));
+  if (version < kStorageFormatVersion) {
+    MERIDIAN_RETURN_IF_ERROR(WriteFormatFile(options_.dir));
+    std::fprintf(stderr, "meridian: data dir %s: storage format %d migrated to %d\n",
+                 options_.dir.c_str(), version, kStorageFormatVersion);
+  }
   chunk_store_ = std::make_unique<ChunkStore>(db_.get(), chunks_);
+  compaction_ = NewRocksCompactionAccess(this);
+  {
+    std::random_device rd;
+    late_nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
   corruption_listener_->store_.store(chunk_store_.get());
   return absl::OkStatus();
 }
@@ -347,6 +364,20 @@ absl::Status RocksStorage::Load() {
   cache_limits_.next_series_id.store(next_id);
   ids_promised_.store(next_id);
   ids_reserved_.store(next_id);
+  prefix.assign(1, keys::kDownsampleStatePrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != 5) return absl::DataLossError("corrupt downsample state key");
+    uint32_t tenant_id = coding::DecodeFixed32BE(it->key().data() + 1);
+    DownsampleState ds;
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeDownsampleState(
+        std::string_view(it->value().data(), it->value().size()), &ds));
+    MutexLock l(&tenants_mu_);
+    auto t = tenants_by_id_.find(tenant_id);
+    if (t == tenants_by_id_.end()) continue;
+    t->second->downsample = ds;
+    t->second->claimed_5m.store(ds.downsampled_5m_through);
+    t->second->raw_floor.store(ds.raw_deleted_before);
+  }
   prefix.assign(1, keys::kRangePrefix);
   std::vector<TenantHead*> tenants = AllTenants();
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -387,12 +418,17 @@ absl::Status RocksStorage::ReplayWal() {
       if (t != tenants_by_id_.end()) head = t->second;
     }
     uint64_t id;
+    AppendLimits tenant_limits = lenient;
+    if (head != nullptr) {
+      // Raw data the compactor deleted stays deleted.
+      tenant_limits.min_valid_t_ms = std::max(lenient.min_valid_t_ms, head->raw_floor.load());
+    }
     while (head != nullptr && r.Next(&id, &samples)) {
       std::shared_ptr<MemSeries> s = head->Find(id);
       if (!s) continue;  // removed by retention after the record was written
       MutexLock l(&s->mu);
       for (const Sample& x : samples) {
-        MERIDIAN_RETURN_IF_ERROR(s->Append(x, lenient, chunk_store_.get()).status());
+        MERIDIAN_RETURN_IF_ERROR(s->Append(x, tenant_limits, chunk_store_.get()).status());
       }
     }
     if (!r.status().ok()) {
@@ -456,7 +492,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   *result = AppendResult{};
   MERIDIAN_RETURN_IF_ERROR(CheckWritable());
   MERIDIAN_ASSIGN_OR_RETURN(TenantHead * head, GetOrCreateTenant(tenant));
-  const AppendLimits limits = CurrentLimits();
+  AppendLimits limits = CurrentLimits();
   // Reused per thread so that steady-state appends do not allocate.
   thread_local std::string record;
   thread_local std::vector<Sample> accepted;  // every accepted sample, grouped by series
@@ -476,6 +512,12 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   new_definitions.clear();
   rocksdb::WriteBatch wb;
   ReaderMutexLock gate(&gate_);
+  // Downsampling (storage/compaction.h): raised only under the exclusive
+  // gate, so fixed for this append.
+  limits.min_valid_t_ms = std::max(limits.min_valid_t_ms, head->raw_floor.load());
+  const int64_t claimed_5m = head->claimed_5m.load();
+  thread_local std::vector<std::pair<uint64_t, int64_t>> late;  // (series, 5m block)
+  late.clear();
   MERIDIAN_RETURN_IF_ERROR(ReserveSeriesIds(batch.series.size()));
   resolved.resize(batch.series.size());
   head->ResolveBatch(batch.series, resolved.data(), &result->series_created,
@@ -564,6 +606,15 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
           "staging series"));
       new_definitions.push_back(s);
     }
+    if (claimed_5m != kNoTime) {
+      for (const Sample& x : pending.back().samples) {  // sorted
+        if (x.t_ms >= claimed_5m) break;
+        const int64_t block = AlignDown(x.t_ms, kBlock5mMs);
+        if (late.empty() || late.back() != std::make_pair(s->id(), block)) {
+          late.emplace_back(s->id(), block);
+        }
+      }
+    }
     wal.AddSeries(s->id(), pending.back().samples);
     result->samples_appended += pending.back().samples.size();
   }
@@ -571,6 +622,16 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     uint64_t seq = next_wal_seq_.fetch_add(1, std::memory_order_relaxed);
     rocksdb::Slice value(wal.record().data(), wal.record().size());
     MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(wal_, keys::WalKey(seq), value), "staging wal"));
+  }
+  if (!late.empty()) {
+    // Late samples into downsampled blocks: marked durably with them.
+    std::string token;
+    coding::PutFixed64BE(&token, late_nonce_);
+    coding::PutFixed64BE(&token, late_counter_.fetch_add(1, std::memory_order_relaxed));
+    for (const auto& [id, block] : late) {
+      MERIDIAN_RETURN_IF_ERROR(
+          FromRocks(wb.Put(meta_, keys::LateMarkKey(head->id(), id, block), token), "staging late mark"));
+    }
   }
   if (wb.Count() == 0) return absl::OkStatus();
   MERIDIAN_RETURN_IF_ERROR(Write(&wb, options_.sync_wal, "writing wal record"));

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -32,6 +33,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "model/sync.h"
 #include "storage/chunk_store.h"
+#include "storage/compaction.h"
 #include "storage/storage.h"
 #include "storage/tenant_head.h"
 
@@ -64,6 +66,7 @@ class RocksStorage : public Storage {
   absl::StatusOr<std::string> Snapshot(bool persist_head) override;
   StorageStats Stats() const override;
   StorageHealth Health() const override;
+  CompactionAccess* Compaction() override { return compaction_.get(); }
   CardinalityStats Cardinality(std::string_view tenant, size_t limit) const override;
 
   // For the read path: the tenant's head, or null when it has no data yet.
@@ -89,10 +92,18 @@ class RocksStorage : public Storage {
   int64_t NowMs() const;
   AppendLimits CurrentLimits() const;
   void CheckpointLoop();
-  // Retention's deletes for `cutoff` (chunks starting before `sure_cutoff`
-  // are deleted unread).
-  absl::Status DeleteExpired(int64_t cutoff, int64_t sure_cutoff)
+  // Retention's deletes of raw data for `cutoff` in `tenants` (chunks
+  // starting before `sure_cutoff` are deleted unread). Adds the estimated
+  // bytes of the deleted ranges to *freed and widens [*span_begin,
+  // *span_end) over their keys. Extra puts/deletes staged in `extra` go in
+  // the same synced batch.
+  absl::Status DeleteExpired(std::span<TenantHead* const> tenants, int64_t cutoff,
+                             int64_t sure_cutoff, uint64_t* freed, std::string* span_begin,
+                             std::string* span_end, rocksdb::WriteBatch* extra = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
+  // True when the series has aggregate chunks (it must keep its definition).
+  bool HasAggregates(uint64_t series_id) const;
+  friend class RocksCompactionAccess;
   absl::Status CheckpointImpl();
 
   // Every write to RocksDB goes through here. A failure degrades the
@@ -123,6 +134,11 @@ class RocksStorage : public Storage {
   rocksdb::ColumnFamilyHandle* meta_ = nullptr;    // "default"
   rocksdb::ColumnFamilyHandle* chunks_ = nullptr;  // "chunks"
   rocksdb::ColumnFamilyHandle* wal_ = nullptr;     // "wal"
+  rocksdb::ColumnFamilyHandle* downsampled_ = nullptr;  // "downsampled"
+  std::unique_ptr<CompactionAccess> compaction_;
+  // Late-mark tokens: unique per process (nonce) and per append (counter).
+  uint64_t late_nonce_ = 0;
+  std::atomic<uint64_t> late_counter_{0};
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::unique_ptr<ChunkStore> chunk_store_;
   class CorruptionListener;
@@ -183,6 +199,9 @@ class RocksStorage : public Storage {
   bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;
   std::thread checkpointer_;
 };
+
+// storage/compaction_access.cc. `storage` is borrowed.
+std::unique_ptr<CompactionAccess> NewRocksCompactionAccess(RocksStorage* storage);
 
 }  // namespace meridian
 

@@ -37,6 +37,8 @@ class FileSystem;
 
 namespace meridian {
 
+class CompactionAccess;  // storage/compaction.h
+
 struct StorageOptions {
   std::string dir;  // created when missing
   // Samples older than (newest sample of the series - out_of_order_window_ms)
@@ -160,6 +162,9 @@ class Storage : public Appender {
 
   virtual StorageStats Stats() const = 0;
   virtual StorageHealth Health() const { return {}; }
+  // The compactor's access to persisted data (storage/compaction.h); owned
+  // by the storage. Null when the implementation has none.
+  virtual CompactionAccess* Compaction() { return nullptr; }
   virtual CardinalityStats Cardinality(std::string_view tenant, size_t limit) const = 0;
 };
 

@@ -132,7 +132,7 @@ absl::Status RocksStorage::CheckpointImpl() {
 absl::Status RocksStorage::CompactAll() {
   rocksdb::CompactRangeOptions co;
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_}) {
+  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_, downsampled_}) {
     MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compacting"));
   }
   return absl::OkStatus();
@@ -148,7 +148,9 @@ absl::Status RocksStorage::EnforceRetention() {
   {
     MutexLock maintenance(&maintenance_mu_);
     if (cutoff <= retention_done_cutoff_) return absl::OkStatus();
-    MERIDIAN_RETURN_IF_ERROR(DeleteExpired(cutoff, sure_cutoff));
+    const std::vector<TenantHead*> tenants = AllTenants();
+    MERIDIAN_RETURN_IF_ERROR(DeleteExpired(tenants, cutoff, sure_cutoff, &retention_garbage_bytes_,
+                                           &retention_compact_begin_, &retention_compact_end_));
     retention_done_cutoff_ = cutoff;
     // Space is reclaimed by compacting just the span of the deleted chunk
     // ranges, and only once they hold a fair share of the family's bytes:
@@ -180,13 +182,31 @@ absl::Status RocksStorage::EnforceRetention() {
   return st;
 }
 
-absl::Status RocksStorage::DeleteExpired(int64_t cutoff, int64_t sure_cutoff) {
+bool RocksStorage::HasAggregates(uint64_t series_id) const {
+  rocksdb::ReadOptions ro;
+  ro.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, downsampled_));
+  for (Resolution r : {Resolution::k5m, Resolution::k1h}) {
+    std::string prefix = keys::AggrKey(static_cast<uint8_t>(r), series_id, 0).substr(0, 9);
+    it->Seek(prefix);
+    // An unreadable iterator counts as "has": the definition is kept.
+    if (!it->status().ok()) return true;
+    if (it->Valid() && it->key().starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+absl::Status RocksStorage::DeleteExpired(std::span<TenantHead* const> tenants, int64_t cutoff,
+                                         int64_t sure_cutoff, uint64_t* freed,
+                                         std::string* span_begin, std::string* span_end,
+                                         rocksdb::WriteBatch* extra) {
   rocksdb::WriteBatch wb;
+  if (extra != nullptr) wb = *extra;
   // Key ranges [begin, end) of chunks to delete, per series.
   std::vector<std::pair<std::string, std::string>> ranges, series_ranges;
   std::unique_ptr<rocksdb::Iterator> it;  // opened on the first scan
   std::vector<std::pair<TenantHead*, std::shared_ptr<MemSeries>>> maybe_empty;
-  for (TenantHead* t : AllTenants()) {
+  for (TenantHead* t : tenants) {
     for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
       int64_t pmin, pmax;
       bool memory_empty;
@@ -291,12 +311,12 @@ absl::Status RocksStorage::DeleteExpired(int64_t cutoff, int64_t sure_cutoff) {
     MERIDIAN_RETURN_IF_ERROR(FromRocks(
         db_->GetApproximateSizes(so, chunks_, rr.data(), static_cast<int>(rr.size()), sizes.data()),
         "estimating expired bytes"));
-    for (uint64_t n : sizes) retention_garbage_bytes_ += n;
+    for (uint64_t n : sizes) *freed += n;
     // Ranges come in key order (series ids only grow per tenant, but tenants
     // interleave): take the bounding span.
     for (const auto& [b, e] : ranges) {
-      if (retention_compact_begin_.empty() || b < retention_compact_begin_) retention_compact_begin_ = b;
-      if (retention_compact_end_.empty() || e > retention_compact_end_) retention_compact_end_ = e;
+      if (span_begin->empty() || b < *span_begin) *span_begin = b;
+      if (span_end->empty() || e > *span_end) *span_end = e;
     }
   }
   {
@@ -306,6 +326,7 @@ absl::Status RocksStorage::DeleteExpired(int64_t cutoff, int64_t sure_cutoff) {
     for (auto& [t, s] : maybe_empty) {
       MutexLock l(&s->mu);
       if (!s->MemoryEmpty() || s->has_persisted()) continue;  // appended meanwhile
+      if (HasAggregates(s->id())) continue;  // its downsampled data keeps its labels
       MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, keys::SeriesKey(s->id())), "staging series delete"));
       removed[t].push_back(s);
     }
@@ -355,7 +376,7 @@ absl::StatusOr<std::string> RocksStorage::Snapshot(bool persist_head) {
 
 std::string RocksStorage::FamilySizes() const {
   std::string out;
-  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_}) {
+  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_, downsampled_}) {
     rocksdb::ColumnFamilyMetaData md;
     db_->GetColumnFamilyMetaData(h, &md);
     out += md.name + "=" + std::to_string(md.size) + " ";

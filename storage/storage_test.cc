@@ -569,7 +569,7 @@ TEST_F(StorageTest, CorruptChunkIsDataLossNotCrash) {
   st_.reset();
   {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}, {"downsampled", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), Options().dir, cfs, &handles, &db).ok());

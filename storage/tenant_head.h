@@ -22,6 +22,7 @@
 #include "absl/container/inlined_vector.h"
 #include "model/sync.h"
 #include "storage/mem_series.h"
+#include "storage/compaction.h"
 #include "storage/postings_index.h"
 #include "storage/storage.h"
 
@@ -43,6 +44,15 @@ class TenantHead {
 
   uint32_t id() const { return id_; }
   const std::string& name() const { return name_; }
+
+  // Downsampling (storage/compaction.h). `claimed_5m`: appends below it
+  // leave late marks; `raw_floor`: appends below it are too old (raw data
+  // deleted there). Both read by appends under the shared gate and raised
+  // under the exclusive one. `downsample` is the durable state ('w' key),
+  // guarded by the storage's maintenance mutex.
+  std::atomic<int64_t> claimed_5m{kNoTime};
+  std::atomic<int64_t> raw_floor{kNoTime};
+  DownsampleState downsample;
 
   // Returns the series with exactly `labels` (sorted views), creating it
   // with a fresh id when absent (then *created is true). `hash` is

@@ -169,7 +169,7 @@ void CorruptFirstDataBlock(const std::string& dir, uint64_t series_id) {
   std::string path;
   {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}};
+        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}, {"downsampled", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     rocksdb::Status s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, cfs, &handles, &db);
