@@ -104,6 +104,10 @@ absl::Status ParseNonNegativeDur(const std::string& v, int64_t* out) {
 
 // "TENANT raw=90d 5m=1y 1h=0": adds (or replaces) the tenant's overrides.
 absl::Status ParseTenantRetention(const std::string& v, Config* c) {
+  if (v == "none") {
+    c->tenant_retention.clear();
+    return absl::OkStatus();
+  }
   std::istringstream in(v);
   std::string tenant, item;
   if (!(in >> tenant) || tenant.find('=') != std::string::npos) {
@@ -190,6 +194,7 @@ const std::vector<Setting>& Settings() {
        "per-tenant retention, repeatable: \"TENANT raw=DUR 5m=DUR 1h=DUR\" (any of the three)",
        [](Config* c, const std::string& v) { return ParseTenantRetention(v, c); },
        [](const Config& c) {
+         if (c.tenant_retention.empty()) return std::string("none");
          std::string out;
          for (const auto& [t, r] : c.tenant_retention) {
            if (!out.empty()) out += "; ";

@@ -102,6 +102,30 @@ TEST(ConfigTest, LimitsHaveConventionalDefaultsAndAreValidated) {
 
 // The example configuration beside the README loads, lists every setting, and
 // the default each commented-out line shows is the real default.
+TEST(ConfigTest, RetentionPerResolutionAndTenant) {
+  auto d = Parse({});
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->retention_ms, 30LL * 86400 * 1000);
+  EXPECT_EQ(d->retention_5m_ms, 180LL * 86400 * 1000);
+  EXPECT_EQ(d->retention_1h_ms, 730LL * 86400 * 1000);
+  EXPECT_EQ(d->downsample_5m_after_ms, 40LL * 3600 * 1000);
+  EXPECT_EQ(d->downsample_1h_after_ms, 10LL * 86400 * 1000);
+  auto c = Parse({"--retention", "7d", "--retention-1h", "0", "--tenant-retention",
+                  "acme raw=90d 1h=5y", "--tenant-retention", "beta 5m=0"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->retention_ms, 7LL * 86400 * 1000);  // --retention is --retention-raw
+  EXPECT_EQ(c->retention_1h_ms, 0);
+  ASSERT_EQ(c->tenant_retention.size(), 2u);
+  EXPECT_EQ(*c->tenant_retention["acme"].raw_ms, 90LL * 86400 * 1000);
+  EXPECT_FALSE(c->tenant_retention["acme"].res_5m_ms.has_value());
+  EXPECT_EQ(*c->tenant_retention["beta"].res_5m_ms, 0);
+  EXPECT_EQ(c->AsFlags()["tenant-retention"], "acme raw=7776000s 1h=157680000s; beta 5m=0s");
+  for (const char* bad : {"acme", "acme raw=forever", "acme 2h=1d", "acme raw=-1d", "raw=1d"}) {
+    EXPECT_FALSE(Parse({"--tenant-retention", bad}).ok()) << bad;
+  }
+  EXPECT_FALSE(Parse({"--retention-5m", "-1d"}).ok());
+}
+
 TEST(ConfigTest, ExampleConfigurationLoadsAndDocumentsEveryDefault) {
   const std::string path = MERIDIAN_EXAMPLE_CONFIG;
   auto c = Parse({"--config", path});

@@ -52,7 +52,7 @@ std::string_view ResolutionName(Resolution r) {
 }
 
 int64_t AlignDown(int64_t t, int64_t m) {
-  if (t == kNoTime) return kNoTime;
+  if (t < kNoTime + m) return kNoTime;  // also avoids overflowing below -2^63
   int64_t r = t % m;
   if (r < 0) r += m;
   return t - r;
