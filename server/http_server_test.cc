@@ -3,11 +3,13 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <thread>
 
 #include "server/config.h"
@@ -329,6 +331,124 @@ TEST_F(HttpServerTest, StopReturnsWithOpenConnections) {
   close(idle);
   close(partial);
   close(body);
+}
+
+
+// --- TLS in the connection layer ---------------------------------------------
+
+namespace {
+std::string WriteTemp(const std::string& name, const std::string& text) {
+  std::string path = ::testing::TempDir() + "/" + name + "." + std::to_string(getpid());
+  FILE* f = std::fopen(path.c_str(), "w");
+  std::fwrite(text.data(), 1, text.size(), f);
+  std::fclose(f);
+  return path;
+}
+}  // namespace
+
+class HttpsServerTest : public HttpServerTest {
+ protected:
+  void StartTls() {
+    TlsOptions to;
+    to.self_signed_if_missing = true;
+    to.self_signed_names = {"127.0.0.1"};
+    auto t = TlsServerContext::Create(to);
+    ASSERT_TRUE(t.ok()) << t.status();
+    tls_ = *t;
+    ca_ = WriteTemp("ca.crt", tls_->self_signed_pem());
+    HttpServerOptions o;
+    o.tls = tls_;
+    Start(o);
+  }
+  std::unique_ptr<httplib::SSLClient> Client() {
+    auto c = std::make_unique<httplib::SSLClient>("127.0.0.1", server_->port());
+    c->set_ca_cert_path(ca_.c_str());
+    c->enable_server_certificate_verification(true);
+    c->set_keep_alive(true);
+    return c;
+  }
+  std::shared_ptr<TlsServerContext> tls_;
+  std::string ca_;
+};
+
+TEST_F(HttpsServerTest, KeepAliveLargeBodiesAndForms) {
+  StartTls();
+  auto c = Client();
+  for (int i = 0; i < 5; ++i) {
+    auto r = c->Get("/hello?name=" + std::to_string(i));
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->body, "hello " + std::to_string(i));
+  }
+  // Bodies beyond what the event loop buffers stream through TLS.
+  std::string big(3 << 20, 'x');
+  for (size_t i = 0; i < big.size(); i += 4097) big[i] = static_cast<char>('a' + i % 26);
+  auto e = c->Post("/echo", big, "application/octet-stream");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->body.size(), big.size());
+  EXPECT_TRUE(e->body == big);
+  // A form over httplib's 8 KiB limit.
+  std::string form = "a=1&pad=" + std::string(20000, 'p') + "&b=2";
+  auto f = c->Post("/params", form, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(f);
+  EXPECT_NE(f->body.find("[a]=[1]\n[b]=[2]"), std::string::npos) << f->body;
+  // All on one connection: one handshake.
+  EXPECT_EQ(server_->Stats().tls_handshakes, 1);
+}
+
+// Several requests in one write: the ones OpenSSL decrypted but the socket
+// no longer signals are served too.
+TEST_F(HttpsServerTest, PipelinedRequestsOverTls) {
+  StartTls();
+  int fd = Connect();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  ASSERT_EQ(SSL_connect(ssl), 1);
+  std::string reqs;
+  for (int i = 0; i < 20; ++i) {
+    reqs += "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\nping" + std::to_string(10 + i);
+  }
+  ASSERT_EQ(SSL_write(ssl, reqs.data(), static_cast<int>(reqs.size())), static_cast<int>(reqs.size()));
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (out.find("ping29") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    char b[16384];
+    int n = SSL_read(ssl, b, sizeof(b));
+    if (n <= 0) break;
+    out.append(b, static_cast<size_t>(n));
+  }
+  for (int i = 10; i < 30; ++i) EXPECT_NE(out.find("ping" + std::to_string(i)), std::string::npos) << i;
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  close(fd);
+}
+
+TEST_F(HttpsServerTest, PlainHttpGetsGosAnswerAndBadHandshakesAreCounted) {
+  StartTls();
+  int fd = Connect();
+  std::string req = "GET /hello HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+  std::string out = ReadResponses(fd, 1);
+  EXPECT_EQ(out, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
+  close(fd);
+  // A handshake record holding a truncated ClientHello: an alert, then the close.
+  fd = Connect();
+  std::string junk("\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00", 10);
+  send(fd, junk.data(), junk.size(), 0);
+  char b[64];
+  pollfd p{fd, POLLIN, 0};
+  poll(&p, 1, 3000);
+  EXPECT_LE(recv(fd, b, sizeof(b), MSG_DONTWAIT), 64);
+  close(fd);
+  for (int i = 0; i < 50 && server_->Stats().tls_handshake_failures < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(server_->Stats().tls_plain_http, 1);
+  EXPECT_EQ(server_->Stats().tls_handshake_failures, 1);
+  // Still serving.
+  auto r = Client()->Get("/hello?name=z");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "hello z");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -76,6 +77,8 @@ class Pki {
   }
   std::string dir_;
 };
+
+int Status(httplib::Result r) { return r ? r->status : -1; }
 
 // A kubeconfig for server URL with a CA file and a bearer token.
 std::string Kubeconfig(const std::string& dir, const std::string& server, const std::string& ca,
@@ -429,6 +432,56 @@ TEST(TlsTest, PrometheusRemoteWritesOverTls) {
 }
 
 
+// Rotated certificate files are picked up without a restart (the files are
+// watched; SIGHUP does the same at once).
+TEST(TlsTest, RotatedCertificatesAreServedWithoutRestart) {
+  TempDir dir;
+  Pki pki(dir.path());
+  ASSERT_TRUE(pki.Ca("ca1"));
+  ASSERT_TRUE(pki.Cert("one", "meridian", "ca1", true));
+  ASSERT_TRUE(pki.Ca("ca2"));
+  ASSERT_TRUE(pki.Cert("two", "meridian", "ca2", true));
+  std::filesystem::copy_file(pki.Path("one.crt"), pki.Path("serving.crt"));
+  std::filesystem::copy_file(pki.Path("one.key"), pki.Path("serving.key"));
+  int port = FreePort();
+  Process m({MeridianBinary(), "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir",
+             dir.path() + "/data", "--tls-cert-file", pki.Path("serving.crt"),
+             "--tls-private-key-file", pki.Path("serving.key")},
+            dir.path() + "/meridian.log");
+  auto get = [&](const std::string& ca) {
+    httplib::SSLClient c("127.0.0.1", port);
+    c.set_ca_cert_path(pki.Path(ca).c_str());
+    c.enable_server_certificate_verification(true);
+    return Status(c.Get("/-/healthy"));
+  };
+  bool up = false;
+  for (int i = 0; i < 200 && !up; ++i) {
+    up = get("ca1.crt") == 200;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(up) << m.Log();
+  EXPECT_EQ(get("ca2.crt"), -1);  // not trusted
+  // Rotate (key first, then the certificate, as cert-manager's secret update does at once).
+  std::filesystem::copy_file(pki.Path("two.key"), pki.Path("serving.key"),
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(pki.Path("two.crt"), pki.Path("serving.crt"),
+                             std::filesystem::copy_options::overwrite_existing);
+  bool rotated = false;
+  for (int i = 0; i < 100 && !rotated; ++i) {  // the watch looks every 5 s
+    rotated = get("ca2.crt") == 200;
+    if (!rotated) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(rotated) << m.Log();
+  EXPECT_EQ(get("ca1.crt"), -1);
+  // A broken certificate file keeps the current one.
+  WriteFile(pki.Path("serving.crt"), "not a certificate");
+  m.Kill(SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(get("ca2.crt"), 200);
+  EXPECT_NE(m.Log().find("TLS reload failed, keeping the previous certificates"), std::string::npos)
+      << m.Log();
+}
+
 // --- Authentication ---------------------------------------------------------
 
 constexpr char kAuthFile[] = R"(users:
@@ -469,8 +522,6 @@ httplib::Headers Bearer(const std::string& token, const std::string& tenant = ""
   if (!tenant.empty()) h.emplace("THANOS-TENANT", tenant);
   return h;
 }
-
-int Status(httplib::Result r) { return r ? r->status : -1; }
 
 TEST(AuthTest, RolesTenantsAndHeaders) {
   TempDir dir;
