@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/labels.h"
@@ -119,6 +120,15 @@ class Queryable {
   absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms, int64_t maxt_ms) const {
     return NewQuerier(mint_ms, maxt_ms, ReadContext{});
   }
+};
+
+// Hands out each tenant's read view: the local storage, or a fan-out over
+// remote regions merged with it. Thread-safe.
+class TenantReader {
+ public:
+  virtual ~TenantReader() = default;
+  // The reader must outlive the Queryable.
+  virtual std::unique_ptr<Queryable> ForTenant(std::string_view tenant) = 0;
 };
 
 }  // namespace meridian

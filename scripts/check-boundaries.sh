@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fails when an #include crosses a module boundary. Dependencies point one way:
-#   model  <-  storage  <-  compactor      <-  server (wiring)
-#   model  <-  ingest, query (production code sees model/ only)
+#   model  <-  storage  <-  compactor          <-  server (wiring)
+#   model  <-  ingest, query, remote (production code sees model/ only)
+#   http (connection layer)  <-  api (Prometheus HTTP API)  <-  server
 # model (labels, matchers, samples, the Queryable and Appender interfaces, Go's
 # number formats) depends on nothing of meridian and on no RocksDB, protobuf
 # or HTTP library; any module may use it. storage knows nothing of HTTP,
@@ -32,9 +33,11 @@ check ingest    'storage/' "ingest appends through model/appender.h, not storage
 check query     'storage/' "query reads through model/queryable.h, not storage" src
 check remote    'query/|ingest/|server/|api/|compactor/|rocksdb/' "remote depends on model and proto only"
 check remote    'storage/' "remote reads through model/queryable.h, not storage" src
+check http      'api/|server/|query/|storage/|ingest/|remote/|compactor/|rocksdb/' "http is a connection layer: it knows nothing of Prometheus, PromQL or storage"
+check api       'server/|rocksdb/' "api depends on http, query, model and storage's public header, never on server"
 # storage's internals stay inside storage/.
 internals='storage/(rocks_storage|tenant_head|mem_series|chunk_store|querier|keys|postings_index|wal_record|rocks_status)\.h'
-for dir in ingest query remote server compactor tests bench; do
+for dir in ingest query remote http api server compactor tests bench; do
   [[ -d $dir ]] && check "$dir" "$internals" "storage internals are private to storage/"
 done
 check ui        'storage/|ingest/|query/|server/|api/|remote/|compactor/|rocksdb/|proto/' "ui serves its embedded files; server wires it"

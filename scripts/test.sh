@@ -17,8 +17,8 @@ scripts/build.sh release
 # (the ABSL_GUARDED_BY / ABSL_EXCLUSIVE_LOCKS_REQUIRED annotations); nothing runs.
 scripts/build.sh clang-tsa
 
-# ThreadSanitizer over the unit tests of model, storage, ingest, query and
-# server. Suppressions (scripts/tsan.supp) are for third-party code only.
+# ThreadSanitizer over the unit tests of model, storage, ingest, query, http,
+# api and server. Suppressions (scripts/tsan.supp) are for third-party code only.
 # Not yet under TSan: the integration tests (not verified with the current
 # suppressions), StorageTest.SurvivesSigkill (forks after threads started,
 # which TSan does not support), PromQL
@@ -38,7 +38,9 @@ if [[ "${MERIDIAN_SKIP_TSAN:-0}" != 1 ]]; then
     storage/storage_test --gtest_filter='-StorageTest.SurvivesSigkill'
     query/query_test
     ingest/ingest_test
-    server/server_test --gtest_filter='-DisconnectWatchTest.*:HttpServerTest.StopReturnsWithOpenConnections'
+    http/http_test --gtest_filter='-DisconnectWatchTest.*:HttpServerTest.StopReturnsWithOpenConnections'
+    api/api_test
+    server/server_test
   )
 fi
 

@@ -9,9 +9,12 @@
 
 #include <httplib.h>
 
-#include "server/params.h"
+#include "api/params.h"
 
 namespace meridian::server {
+
+using api::ParseDurationMs;
+
 namespace {
 
 std::string Trim(std::string s) {

@@ -163,4 +163,20 @@ TEST(ConfigTest, ExampleConfigurationLoadsAndDocumentsEveryDefault) {
 }
 
 }  // namespace
+TEST(ConfigListenTest, PortsAreChecked) {
+  std::string host;
+  int port = -1;
+  EXPECT_TRUE(ParseListen("127.0.0.1:9097", &host, &port).ok());
+  EXPECT_EQ(host, "127.0.0.1");
+  EXPECT_EQ(port, 9097);
+  EXPECT_TRUE(ParseListen(":0", &host, &port).ok());
+  EXPECT_EQ(host, "");
+  EXPECT_TRUE(ParseListen("[::1]:80", &host, &port).ok());
+  EXPECT_EQ(host, "::1");
+  for (const char* bad : {"127.0.0.1:99999", ":abc", "127.0.0.1", ":", "::1:80", "[::1:80",
+                          "h:-1", "h:+80", "h:123456"}) {
+    EXPECT_FALSE(ParseListen(bad, &host, &port).ok()) << bad;
+  }
+}
+
 }  // namespace meridian::server

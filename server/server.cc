@@ -15,18 +15,28 @@
 #include "model/sync.h"
 #include "query/engine.h"
 #include "remote/read_handler.h"
-#include "server/api.h"
-#include "server/http_server.h"
-#include "server/http_errors.h"
+#include "api/api.h"
+#include "http/http_server.h"
+#include "http/http_errors.h"
 #include "server/metrics.h"
-#include "server/params.h"
-#include "server/tls.h"
+#include "api/json.h"
+#include "api/params.h"
 #include "server/auth.h"
-#include "server/json.h"
+#include "server/tls.h"
 #include "storage/storage.h"
 #include "ui/ui.h"
 
 namespace meridian::server {
+
+using api::ApiOptions;
+using api::PrometheusApi;
+using api::PublicMessage;
+using api::TenantOf;
+using http::HttpServer;
+using http::HttpServerOptions;
+using http::HttpServerStats;
+using http::Router;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -588,8 +598,12 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ao.enable_admin_api = config.enable_admin_api;
   ao.max_metadata_results = static_cast<size_t>(config.max_metadata_results);
   ao.max_tenant_id_bytes = static_cast<size_t>(config.max_tenant_id_bytes);
-  impl->api = std::make_unique<PrometheusApi>(impl->storage.get(), impl->engine.get(),
-                                              impl->metrics.get(), ao);
+  ao.observe_request = [m = impl->metrics.get()](std::string_view handler, int code,
+                                                  double seconds) {
+    m->ObserveRequest(handler, code, seconds);
+  };
+  impl->api = std::make_unique<PrometheusApi>(impl->storage.get(), impl->storage.get(),
+                                              impl->engine.get(), ao);
 
   Impl* p = impl.get();
   MERIDIAN_RETURN_IF_ERROR(p->SetUpTls());

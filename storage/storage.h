@@ -116,7 +116,7 @@ struct StorageHealth {
   uint64_t resumes = 0;              // successful recoveries from the degraded state
 };
 
-class Storage : public Appender {
+class Storage : public Appender, public TenantReader {
  public:
   static absl::StatusOr<std::unique_ptr<Storage>> Open(const StorageOptions& options);
   virtual ~Storage() = default;
@@ -142,7 +142,7 @@ class Storage : public Appender {
                                                                size_t limit) const = 0;
 
   // A read view of one tenant's data. The Storage must outlive it.
-  virtual std::unique_ptr<Queryable> ForTenant(std::string_view tenant) = 0;
+  std::unique_ptr<Queryable> ForTenant(std::string_view tenant) override = 0;
 
   // Deletes every sample older than now - retention and frees the disk space.
   virtual absl::Status EnforceRetention() = 0;

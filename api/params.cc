@@ -1,4 +1,4 @@
-#include "server/params.h"
+#include "api/params.h"
 
 #include <cstdio>
 
@@ -10,7 +10,7 @@
 #include "model/gofloat.h"
 #include "query/parser.h"
 
-namespace meridian::server {
+namespace meridian::api {
 namespace {
 
 std::string Quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
@@ -133,4 +133,4 @@ std::string PublicMessage(const absl::Status& s) {
              : "internal server error; details are in the server log";
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::api

@@ -1,4 +1,4 @@
-#include "server/disconnect.h"
+#include "http/disconnect.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -12,7 +12,7 @@
 
 #include "model/sync.h"
 
-namespace meridian::server {
+namespace meridian::http {
 namespace {
 
 constexpr auto kGrace = std::chrono::milliseconds(200);
@@ -136,4 +136,4 @@ void DisconnectWatch::Loop() {
   }
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::http

@@ -4,8 +4,8 @@
 //     'e' form when |v| < 1e-6 or |v| >= 1e21; "NaN", "+Inf", "-Inf";
 //   - timestamps as numbers of seconds with up to three decimals: 1435781451.781.
 // The caller is responsible for well-formed nesting. Not thread-safe.
-#ifndef MERIDIAN_SERVER_JSON_H_
-#define MERIDIAN_SERVER_JSON_H_
+#ifndef MERIDIAN_API_JSON_H_
+#define MERIDIAN_API_JSON_H_
 
 #include <cstdint>
 #include <string>
@@ -13,7 +13,7 @@
 
 #include "model/labels.h"
 
-namespace meridian::server {
+namespace meridian::api {
 
 // Appends the Prometheus string form of a sample value (without quotes).
 void AppendPromFloat(std::string* out, double v);
@@ -67,6 +67,6 @@ class JsonWriter {
 // Appends `s` as a quoted JSON string.
 void AppendJsonString(std::string* out, std::string_view s);
 
-}  // namespace meridian::server
+}  // namespace meridian::api
 
-#endif  // MERIDIAN_SERVER_JSON_H_
+#endif  // MERIDIAN_API_JSON_H_

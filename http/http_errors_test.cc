@@ -1,4 +1,4 @@
-#include "server/http_errors.h"
+#include "http/http_errors.h"
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-namespace meridian::server {
+namespace meridian::http {
 namespace {
 
 // A handler that throws gets a generic JSON 500: no EXCEPTION_WHAT header and
@@ -41,4 +41,4 @@ TEST(HttpErrors, ExceptionsBecomeAGenericJson500) {
 }
 
 }  // namespace
-}  // namespace meridian::server
+}  // namespace meridian::http

@@ -1,4 +1,4 @@
-#include "server/disconnect.h"
+#include "http/disconnect.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 
 #include <thread>
 
-namespace meridian::server {
+namespace meridian::http {
 namespace {
 
 // A connected loopback pair: the accepted (server) side and the client side.
@@ -97,4 +97,4 @@ TEST(DisconnectWatchFdTest, PendingDataIsNotAClose) {
 }
 
 }  // namespace
-}  // namespace meridian::server
+}  // namespace meridian::http

@@ -7,12 +7,12 @@
 #include <set>
 
 #include "query/parser.h"
-#include "server/api.h"
-#include "server/api_internal.h"
-#include "server/json.h"
-#include "server/params.h"
+#include "api/api.h"
+#include "api/api_internal.h"
+#include "api/json.h"
+#include "api/params.h"
 
-namespace meridian::server {
+namespace meridian::api {
 namespace {
 
 using namespace api_internal;  // NOLINT: this file's shared vocabulary
@@ -189,8 +189,9 @@ Reply PrometheusApi::LabelValues(const httplib::Request& req) {
 Reply PrometheusApi::Metadata(const httplib::Request& req) {
   auto limit = LimitParam(req);
   if (!limit.ok()) return {limit.status()};
-  auto md = storage_->Metadata(TenantOf(req, options_.default_tenant), Param(req, "metric"),
-                               *limit);
+  if (local_ == nullptr) return Reply{absl::OkStatus(), "{}"};
+  auto md = local_->Metadata(TenantOf(req, options_.default_tenant), Param(req, "metric"),
+                             *limit);
   if (!md.ok()) return {md.status()};
   Reply r;
   JsonWriter w(&r.data);
@@ -207,4 +208,4 @@ Reply PrometheusApi::Metadata(const httplib::Request& req) {
   return r;
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::api

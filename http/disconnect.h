@@ -11,8 +11,8 @@
 // reusing descriptors; meridian's server always uses WatchFd.
 //
 // Thread-safety: thread-safe. One background thread per DisconnectWatch.
-#ifndef MERIDIAN_SERVER_DISCONNECT_H_
-#define MERIDIAN_SERVER_DISCONNECT_H_
+#ifndef MERIDIAN_HTTP_DISCONNECT_H_
+#define MERIDIAN_HTTP_DISCONNECT_H_
 
 #include <atomic>
 #include <chrono>
@@ -23,7 +23,7 @@
 
 #include "model/sync.h"
 
-namespace meridian::server {
+namespace meridian::http {
 
 class DisconnectWatch {
  public:
@@ -81,6 +81,6 @@ class ScopedDisconnectWatch {
   uint64_t token_;
 };
 
-}  // namespace meridian::server
+}  // namespace meridian::http
 
-#endif  // MERIDIAN_SERVER_DISCONNECT_H_
+#endif  // MERIDIAN_HTTP_DISCONNECT_H_

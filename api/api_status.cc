@@ -4,11 +4,11 @@
 
 #include <thread>
 
-#include "server/api.h"
-#include "server/api_internal.h"
-#include "server/json.h"
+#include "api/api.h"
+#include "api/api_internal.h"
+#include "api/json.h"
 
-namespace meridian::server {
+namespace meridian::api {
 
 using namespace api_internal;  // NOLINT: this file's shared vocabulary
 
@@ -28,7 +28,7 @@ Reply PrometheusApi::BuildInfo(const httplib::Request&) {
 
 Reply PrometheusApi::RuntimeInfo(const httplib::Request&) {
   Reply r;
-  StorageStats s = storage_->Stats();
+  StorageStats s = local_ != nullptr ? local_->Stats() : StorageStats{};
   JsonWriter w(&r.data);
   w.BeginObject();
   w.Key("startTime").String(options_.start_time_rfc3339);
@@ -64,8 +64,12 @@ Reply PrometheusApi::TsdbStatus(const httplib::Request& req) {
       return {InvalidParam("limit", absl::InvalidArgumentError("limit must be a positive number"))};
     }
   }
-  CardinalityStats c = storage_->Cardinality(TenantOf(req, options_.default_tenant), limit);
-  StorageStats s = storage_->Stats();
+  CardinalityStats c;
+  StorageStats s;
+  if (local_ != nullptr) {
+    c = local_->Cardinality(TenantOf(req, options_.default_tenant), limit);
+    s = local_->Stats();
+  }
   Reply r;
   JsonWriter w(&r.data);
   w.BeginObject();
@@ -102,7 +106,8 @@ Reply PrometheusApi::Snapshot(const httplib::Request& req) {
     if (!b.ok()) return {InvalidParam("skip_head", b.status())};
     skip_head = *b;
   }
-  auto name = storage_->Snapshot(/*persist_head=*/!skip_head);
+  if (local_ == nullptr) return {absl::UnavailableError("this meridian has no local storage")};
+  auto name = local_->Snapshot(/*persist_head=*/!skip_head);
   if (!name.ok()) return {name.status()};
   Reply r;
   JsonWriter w(&r.data);
@@ -118,4 +123,4 @@ Reply PrometheusApi::Alerts(const httplib::Request&) {
   return Reply{absl::OkStatus(), R"({"alerts":[]})"};
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::api

@@ -37,8 +37,8 @@
 //
 // Thread-safety: Run() blocks in the event loop; Stop() may be called from
 // any thread and returns once Run() has finished serving.
-#ifndef MERIDIAN_SERVER_HTTP_SERVER_H_
-#define MERIDIAN_SERVER_HTTP_SERVER_H_
+#ifndef MERIDIAN_HTTP_HTTP_SERVER_H_
+#define MERIDIAN_HTTP_HTTP_SERVER_H_
 
 #include <httplib.h>
 
@@ -55,7 +55,7 @@
 #include "model/status.h"
 #include "server/tls.h"
 
-namespace meridian::server {
+namespace meridian::http {
 
 // httplib::Server with request processing callable by HttpServer.
 class Router : public httplib::Server {
@@ -177,6 +177,6 @@ std::string ErrorResponse(int status, std::string_view error_type, std::string_v
                           bool close, std::string_view extra_headers = {});
 
 }  // namespace http_internal
-}  // namespace meridian::server
+}  // namespace meridian::http
 
-#endif  // MERIDIAN_SERVER_HTTP_SERVER_H_
+#endif  // MERIDIAN_HTTP_HTTP_SERVER_H_

@@ -1,11 +1,11 @@
-#include "server/json.h"
+#include "api/json.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
-namespace meridian::server {
+namespace meridian::api {
 namespace {
 
 std::string Float(double v) {
@@ -76,4 +76,4 @@ TEST(JsonWriterTest, EscapesStringsAndLabels) {
 }
 
 }  // namespace
-}  // namespace meridian::server
+}  // namespace meridian::api

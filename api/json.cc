@@ -1,11 +1,11 @@
-#include "server/json.h"
+#include "api/json.h"
 
 #include <charconv>
 #include <cmath>
 
 #include "model/gofloat.h"
 
-namespace meridian::server {
+namespace meridian::api {
 
 // util/jsonutil MarshalFloat: strconv.AppendFloat(buf, f, fmt, -1, 64) with
 // fmt 'e' when 0 < |f| < 1e-6 or |f| >= 1e21, else 'f'.
@@ -143,4 +143,4 @@ JsonWriter& JsonWriter::RawValue(std::string_view json) {
   return *this;
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::api

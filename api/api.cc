@@ -1,4 +1,4 @@
-#include "server/api.h"
+#include "api/api.h"
 
 #include <httplib.h>
 
@@ -10,13 +10,13 @@
 #include "ingest/limits.h"
 #include "query/ast.h"
 #include "query/parser.h"
-#include "server/api_internal.h"
-#include "server/ast_json.h"
-#include "server/json.h"
-#include "server/http_server.h"
-#include "server/params.h"
+#include "api/api_internal.h"
+#include "api/ast_json.h"
+#include "api/json.h"
+#include "http/http_server.h"
+#include "api/params.h"
 
-namespace meridian::server {
+namespace meridian::api {
 
 namespace api_internal {
 
@@ -187,12 +187,12 @@ std::string TenantOf(const httplib::Request& req, const std::string& default_ten
   return default_tenant;
 }
 
-PrometheusApi::PrometheusApi(Storage* storage, const promql::Engine* engine, Metrics* metrics,
+PrometheusApi::PrometheusApi(TenantReader* reader, Storage* local, const promql::Engine* engine,
                              ApiOptions options)
-    : storage_(storage), engine_(engine), metrics_(metrics), options_(std::move(options)) {}
+    : reader_(reader), local_(local), engine_(engine), options_(std::move(options)) {}
 
 std::unique_ptr<Queryable> PrometheusApi::Tenant(const httplib::Request& req) {
-  return storage_->ForTenant(TenantOf(req, options_.default_tenant));
+  return reader_->ForTenant(TenantOf(req, options_.default_tenant));
 }
 
 template <typename RunFn>
@@ -203,7 +203,7 @@ Reply PrometheusApi::RunQuery(const httplib::Request& req, RunFn run) {
   if (!opts.ok()) return {opts.status()};
   std::atomic<bool> cancelled{false};
   opts->cancelled = &cancelled;
-  ScopedDisconnectWatch watch(&disconnects_, HttpServer::CurrentConnectionFd(), req.remote_addr,
+  http::ScopedDisconnectWatch watch(&disconnects_, http::HttpServer::CurrentConnectionFd(), req.remote_addr,
                               req.remote_port, req.local_port, &cancelled);
   auto q = Tenant(req);
   auto result = run(*q, *opts);
@@ -337,8 +337,10 @@ void PrometheusApi::Register(httplib::Server* srv) {
         reply = Reply{absl::InternalError("internal error")};
       }
       Send(reply, res);
-      metrics_->ObserveRequest(name, res.status,
-                               std::chrono::duration<double>(Clock::now() - start).count());
+      if (options_.observe_request) {
+        options_.observe_request(name, res.status,
+                                 std::chrono::duration<double>(Clock::now() - start).count());
+      }
     };
   };
   auto add = [srv](const char* pattern, Methods methods, const httplib::Server::Handler& h) {
@@ -353,4 +355,4 @@ void PrometheusApi::Register(httplib::Server* srv) {
   for (const StaticRoute& r : kStaticRoutes) add(r.path, r.methods, wrap(r.path, r.fn));
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::api

@@ -1,4 +1,4 @@
-#include "server/http_server.h"
+#include "http/http_server.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -26,7 +26,7 @@
 
 #include "model/sync.h"
 
-namespace meridian::server {
+namespace meridian::http {
 
 using Clock = std::chrono::steady_clock;
 
@@ -1186,4 +1186,4 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
   return true;
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::http

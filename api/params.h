@@ -1,8 +1,8 @@
 // Parsing of Prometheus HTTP API parameters (times, durations, limits) and the
 // mapping from meridian's status codes to Prometheus error types. Pure
 // functions, no HTTP types; thread-safe.
-#ifndef MERIDIAN_SERVER_PARAMS_H_
-#define MERIDIAN_SERVER_PARAMS_H_
+#ifndef MERIDIAN_API_PARAMS_H_
+#define MERIDIAN_API_PARAMS_H_
 
 #include <cstdint>
 #include <string>
@@ -10,7 +10,7 @@
 
 #include "model/status.h"
 
-namespace meridian::server {
+namespace meridian::api {
 
 // The bounds Prometheus uses for "no start"/"no end".
 inline constexpr int64_t kApiMinTimeMs = -62135596800000LL;   // 0001-01-01T00:00:00Z
@@ -37,6 +37,6 @@ ApiError ErrorFor(const absl::Status& s);
 // logged in full to stderr and answered with a generic message.
 std::string PublicMessage(const absl::Status& s);
 
-}  // namespace meridian::server
+}  // namespace meridian::api
 
-#endif  // MERIDIAN_SERVER_PARAMS_H_
+#endif  // MERIDIAN_API_PARAMS_H_

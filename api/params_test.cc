@@ -1,8 +1,8 @@
-#include "server/params.h"
+#include "api/params.h"
 
 #include <gtest/gtest.h>
 
-namespace meridian::server {
+namespace meridian::api {
 namespace {
 
 TEST(ParseTimeTest, UnixSecondsAndRfc3339) {
@@ -69,4 +69,4 @@ TEST(ErrorForTest, MapsToPrometheusTypes) {
 }
 
 }  // namespace
-}  // namespace meridian::server
+}  // namespace meridian::api

@@ -1,11 +1,11 @@
-#include "server/http_errors.h"
+#include "http/http_errors.h"
 
 #include <httplib.h>
 
 #include <cstdio>
 #include <exception>
 
-namespace meridian::server {
+namespace meridian::http {
 
 void InstallJsonExceptionHandler(httplib::Server* server) {
   server->set_exception_handler([](const httplib::Request& req, httplib::Response& res,
@@ -26,4 +26,4 @@ void InstallJsonExceptionHandler(httplib::Server* server) {
   });
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::http

@@ -1,23 +1,26 @@
-// PrometheusApi: the Prometheus-compatible HTTP API (/api/v1/...) over
-// meridian's storage and PromQL engine, with the same JSON envelopes, value
-// encodings, error types and status codes as Prometheus 3.
+// PrometheusApi: the Prometheus-compatible HTTP API (/api/v1/...) over a
+// TenantReader (a tenant's data: local storage, or remote regions) and the
+// PromQL engine, with the same JSON envelopes, value encodings, error types
+// and status codes as Prometheus 3.
 //
 // Tenancy: the THANOS-TENANT or X-Scope-OrgID request header selects the
 // tenant; requests without one use ApiOptions::default_tenant.
 //
 // Thread-safety: handlers run concurrently on the HTTP server's threads; the
 // object is immutable after Register().
-#ifndef MERIDIAN_SERVER_API_H_
-#define MERIDIAN_SERVER_API_H_
+#ifndef MERIDIAN_API_API_H_
+#define MERIDIAN_API_API_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
+#include "http/disconnect.h"
+#include "model/queryable.h"
 #include "query/engine.h"
-#include "server/disconnect.h"
-#include "server/metrics.h"
 #include "storage/storage.h"
 
 namespace httplib {
@@ -25,9 +28,9 @@ class Server;
 struct Request;
 }  // namespace httplib
 
-namespace meridian::server {
+namespace meridian::api {
 
-struct Reply;  // server/api_internal.h
+struct Reply;  // api/api_internal.h
 
 struct ApiOptions {
   std::string default_tenant = "default-tenant";
@@ -44,6 +47,9 @@ struct ApiOptions {
   std::string storage_retention = "0s";
   // Serve /api/v1/admin/* (otherwise 503 "admin APIs disabled", as Prometheus).
   bool enable_admin_api = false;
+  // Called after every request with the endpoint's name, the status code and
+  // the seconds it took (self-metrics); may be empty.
+  std::function<void(std::string_view handler, int code, double seconds)> observe_request;
 };
 
 // Picks the tenant of a request from its headers.
@@ -51,8 +57,11 @@ std::string TenantOf(const httplib::Request& req, const std::string& default_ten
 
 class PrometheusApi {
  public:
-  // All pointers are borrowed and must outlive the API.
-  PrometheusApi(Storage* storage, const promql::Engine* engine, Metrics* metrics,
+  // All pointers are borrowed and must outlive the API. `reader` answers
+  // queries, series and labels. `local` is the local store for what only it
+  // knows (metadata, TSDB status, snapshots); null on a stateless querier,
+  // where those answer empty (snapshots: 503).
+  PrometheusApi(TenantReader* reader, Storage* local, const promql::Engine* engine,
                 ApiOptions options);
 
   // Registers every /api/v1 route on `server`.
@@ -85,13 +94,13 @@ class PrometheusApi {
   // The tenant's read view.
   std::unique_ptr<Queryable> Tenant(const httplib::Request& req);
 
-  Storage* storage_;
+  TenantReader* reader_;
+  Storage* local_;  // may be null
   const promql::Engine* engine_;
-  Metrics* metrics_;
   ApiOptions options_;
-  DisconnectWatch disconnects_;  // cancels queries whose client went away
+  http::DisconnectWatch disconnects_;  // cancels queries whose client went away
 };
 
-}  // namespace meridian::server
+}  // namespace meridian::api
 
-#endif  // MERIDIAN_SERVER_API_H_
+#endif  // MERIDIAN_API_API_H_

@@ -4,9 +4,9 @@
 #include <cctype>
 #include <set>
 
-#include "server/http_server.h"
+#include "http/http_server.h"
 
-namespace meridian::server {
+namespace meridian::http {
 
 namespace http_internal {
 
@@ -275,4 +275,4 @@ std::string ErrorResponse(int status, std::string_view error_type, std::string_v
 
 }  // namespace http_internal
 
-}  // namespace meridian::server
+}  // namespace meridian::http

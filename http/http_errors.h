@@ -1,12 +1,12 @@
 // Error handling shared by every HTTP route.
-#ifndef MERIDIAN_SERVER_HTTP_ERRORS_H_
-#define MERIDIAN_SERVER_HTTP_ERRORS_H_
+#ifndef MERIDIAN_HTTP_HTTP_ERRORS_H_
+#define MERIDIAN_HTTP_HTTP_ERRORS_H_
 
 namespace httplib {
 class Server;
 }  // namespace httplib
 
-namespace meridian::server {
+namespace meridian::http {
 
 // Makes an exception escaping a handler a generic JSON 500
 // ({"status":"error","errorType":"internal","error":"internal error"}),
@@ -14,6 +14,6 @@ namespace meridian::server {
 // EXCEPTION_WHAT response header: no exception text may reach a client.
 void InstallJsonExceptionHandler(httplib::Server* server);
 
-}  // namespace meridian::server
+}  // namespace meridian::http
 
-#endif  // MERIDIAN_SERVER_HTTP_ERRORS_H_
+#endif  // MERIDIAN_HTTP_HTTP_ERRORS_H_

@@ -1,8 +1,8 @@
 // Pieces shared by the files of the Prometheus HTTP API (api.cc, the query
 // endpoints; api_metadata.cc, series/labels/metadata; api_status.cc, status
 // and admin). Internal to server/.
-#ifndef MERIDIAN_SERVER_API_INTERNAL_H_
-#define MERIDIAN_SERVER_API_INTERNAL_H_
+#ifndef MERIDIAN_API_API_INTERNAL_H_
+#define MERIDIAN_API_API_INTERNAL_H_
 
 #include <httplib.h>
 
@@ -13,7 +13,7 @@
 
 #include "model/status.h"
 
-namespace meridian::server {
+namespace meridian::api {
 
 // The result of a handler: either data (already-encoded JSON) or an error,
 // sent in Prometheus's envelope with its warnings and infos.
@@ -51,6 +51,6 @@ absl::StatusOr<size_t> LimitParam(const httplib::Request& req);
 absl::StatusOr<bool> ParseGoBool(const std::string& s);
 
 }  // namespace api_internal
-}  // namespace meridian::server
+}  // namespace meridian::api
 
-#endif  // MERIDIAN_SERVER_API_INTERNAL_H_
+#endif  // MERIDIAN_API_API_INTERNAL_H_

@@ -1,4 +1,4 @@
-#include "server/http_server.h"
+#include "http/http_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -12,9 +12,8 @@
 #include <cstdio>
 #include <thread>
 
-#include "server/config.h"
 
-namespace meridian::server {
+namespace meridian::http {
 namespace {
 
 using http_internal::HeadStatus;
@@ -95,22 +94,6 @@ TEST(ParseQueryTextTest, SameAsHttplib) {
   EXPECT_EQ(p.find("e")->second, "y");
   EXPECT_EQ(p.find("f")->second, "g");
   EXPECT_EQ(p.count("match[]"), 2u);
-}
-
-TEST(ConfigListenTest, PortsAreChecked) {
-  std::string host;
-  int port = -1;
-  EXPECT_TRUE(ParseListen("127.0.0.1:9097", &host, &port).ok());
-  EXPECT_EQ(host, "127.0.0.1");
-  EXPECT_EQ(port, 9097);
-  EXPECT_TRUE(ParseListen(":0", &host, &port).ok());
-  EXPECT_EQ(host, "");
-  EXPECT_TRUE(ParseListen("[::1]:80", &host, &port).ok());
-  EXPECT_EQ(host, "::1");
-  for (const char* bad : {"127.0.0.1:99999", ":abc", "127.0.0.1", ":", "::1:80", "[::1:80",
-                          "h:-1", "h:+80", "h:123456"}) {
-    EXPECT_FALSE(ParseListen(bad, &host, &port).ok()) << bad;
-  }
 }
 
 // In-process: the connection layer with a Router of test handlers.
@@ -452,4 +435,4 @@ TEST_F(HttpsServerTest, PlainHttpGetsGosAnswerAndBadHandshakesAreCounted) {
 }
 
 }  // namespace
-}  // namespace meridian::server
+}  // namespace meridian::http
