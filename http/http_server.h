@@ -53,7 +53,7 @@
 #include <vector>
 
 #include "model/status.h"
-#include "server/tls.h"
+#include "http/tls.h"
 
 namespace meridian::http {
 

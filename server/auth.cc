@@ -220,7 +220,7 @@ bool Authenticator::FileChanged() const {
 }
 
 absl::StatusOr<std::shared_ptr<const AuthUser>> Authenticator::Identify(
-    const httplib::Request& req, const PeerCertificate* peer) const {
+    const httplib::Request& req, const http::PeerCertificate* peer) const {
   std::shared_ptr<const AuthFile> auth;
   {
     MutexLock lock(&mu_);

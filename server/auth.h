@@ -45,7 +45,7 @@
 
 #include "model/status.h"
 #include "model/sync.h"
-#include "server/tls.h"
+#include "http/tls.h"
 
 namespace httplib {
 struct Request;
@@ -84,7 +84,7 @@ class Authenticator {
   // The calling user, or Unauthenticated (401) / PermissionDenied (403)
   // with the reason. `peer`: the connection's client certificate, if any.
   absl::StatusOr<std::shared_ptr<const AuthUser>> Identify(const httplib::Request& req,
-                                                           const PeerCertificate* peer) const;
+                                                           const http::PeerCertificate* peer) const;
 
  private:
   Authenticator(std::string file, std::vector<std::string> allowed_names)

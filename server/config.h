@@ -80,7 +80,7 @@ struct Config {
   int64_t remote_read_sample_limit = 50'000'000;  // Prometheus's default
   int64_t remote_read_max_bytes = 512LL << 20;
 
-  // TLS and authentication (server/tls.h, server/auth.h). With a cert and
+  // TLS and authentication (http/tls.h, server/auth.h). With a cert and
   // key every listener serves HTTPS; the k8s listener always does (a
   // self-signed certificate without them).
   std::string tls_cert_file;

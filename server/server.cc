@@ -22,20 +22,24 @@
 #include "api/json.h"
 #include "api/params.h"
 #include "server/auth.h"
-#include "server/tls.h"
+#include "http/tls.h"
 #include "storage/storage.h"
 #include "ui/ui.h"
 
 namespace meridian::server {
 
 using api::ApiOptions;
+using api::JsonWriter;
 using api::PrometheusApi;
 using api::PublicMessage;
 using api::TenantOf;
 using http::HttpServer;
 using http::HttpServerOptions;
 using http::HttpServerStats;
+using http::PeerCertificate;
 using http::Router;
+using http::TlsServerContext;
+using http::TlsOptions;
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "server/tls.h"
+#include "http/tls.h"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -11,7 +11,7 @@
 
 #include <cstdio>
 
-namespace meridian::server {
+namespace meridian::http {
 
 namespace {
 
@@ -333,4 +333,4 @@ std::string TlsServerContext::fingerprint_sha256() const {
   return state_->fingerprint;
 }
 
-}  // namespace meridian::server
+}  // namespace meridian::http

@@ -13,8 +13,8 @@
 // New connections use the newest context; open ones keep theirs.
 //
 // Thread-safety: all methods may be called from any thread.
-#ifndef MERIDIAN_SERVER_TLS_H_
-#define MERIDIAN_SERVER_TLS_H_
+#ifndef MERIDIAN_HTTP_TLS_H_
+#define MERIDIAN_HTTP_TLS_H_
 
 #include <memory>
 #include <string>
@@ -26,7 +26,7 @@
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;
 
-namespace meridian::server {
+namespace meridian::http {
 
 struct TlsOptions {
   std::string cert_file;
@@ -83,6 +83,6 @@ class TlsServerContext {
   std::shared_ptr<State> state_ ABSL_GUARDED_BY(mu_);
 };
 
-}  // namespace meridian::server
+}  // namespace meridian::http
 
-#endif  // MERIDIAN_SERVER_TLS_H_
+#endif  // MERIDIAN_HTTP_TLS_H_
