@@ -35,9 +35,11 @@ check remote    'query/|ingest/|server/|api/|compactor/|rocksdb/' "remote depend
 check remote    'storage/' "remote reads through model/queryable.h, not storage" src
 check http      'api/|server/|query/|storage/|ingest/|remote/|compactor/|rocksdb/' "http is a connection layer: it knows nothing of Prometheus, PromQL or storage"
 check api       'server/|rocksdb/' "api depends on http, query, model and storage's public header, never on server"
+check rules     'ingest/|server/|api/|http/|compactor/|remote/|ui/|httplib|proto/|rocksdb/' "rules depends on query and model only"
+check rules     'storage/' "rules reads through model/queryable.h and appends through model/appender.h" src
 # storage's internals stay inside storage/.
 internals='storage/(rocks_storage|tenant_head|mem_series|chunk_store|querier|keys|postings_index|wal_record|rocks_status)\.h'
-for dir in ingest query remote http api server compactor tests bench; do
+for dir in ingest query remote rules http api server compactor tests bench; do
   [[ -d $dir ]] && check "$dir" "$internals" "storage internals are private to storage/"
 done
 check ui        'storage/|ingest/|query/|server/|api/|remote/|compactor/|rocksdb/|proto/' "ui serves its embedded files; server wires it"

@@ -1,0 +1,387 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "query/engine.h"
+#include "rules/group.h"
+#include "rules/manager.h"
+#include "rules/rule_file.h"
+#include "storage/storage.h"
+
+namespace meridian::rules {
+namespace {
+
+constexpr int64_t T = 1'700'000'000'000;  // ms
+constexpr int64_t kS = 1000;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/meridian_rules_test_XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Labels L(std::vector<Label> ls) { return Labels::FromUnsorted(std::move(ls)); }
+
+class RulesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StorageOptions so;
+    so.dir = dir_.path() + "/data";
+    so.sync_wal = false;
+    auto st = Storage::Open(so);
+    ASSERT_TRUE(st.ok()) << st.status();
+    storage_ = *std::move(st);
+  }
+
+  void Write(const Labels& ls, std::vector<Sample> samples) {
+    std::vector<LabelView> views;
+    for (const Label& l : ls) views.push_back({l.name, l.value});
+    AppendBatch b;
+    b.series.push_back({views, samples});
+    AppendResult r;
+    ASSERT_TRUE(storage_->Append("t1", b, &r).ok());
+    ASSERT_TRUE(r.errors.empty());
+  }
+
+  // Raw samples of the series with exactly these labels, in [T - 1h, T + 1h].
+  std::vector<Sample> Raw(const Labels& ls) {
+    std::vector<Matcher> ms;
+    for (const Label& l : ls) ms.push_back(*Matcher::Make(MatchType::kEqual, l.name, l.value));
+    auto q = storage_->ForTenant("t1")->NewQuerier(T - 3600 * kS, T + 3600 * kS);
+    EXPECT_TRUE(q.ok());
+    auto set = (*q)->Select(ms, {.start_ms = T - 3600 * kS, .end_ms = T + 3600 * kS});
+    EXPECT_TRUE(set.ok());
+    std::vector<Sample> out;
+    while ((*set)->Next()) {
+      if (!((*set)->labels() == ls)) continue;
+      EXPECT_TRUE((*set)->Samples(&out).ok());
+    }
+    return out;
+  }
+
+  std::unique_ptr<Group> MakeGroup(const std::string& yaml, int64_t interval_ms = 10 * kS) {
+    auto groups = ParseRuleFile(yaml);
+    EXPECT_TRUE(groups.ok()) << groups.status();
+    return std::make_unique<Group>((*groups)[0], "rules.yml", "t1", interval_ms, storage_.get(),
+                                   Tenants(), &engine_);
+  }
+
+  TenantQueryable Tenants() {
+    return [this](std::string_view t) { return storage_->ForTenant(t); };
+  }
+
+  TempDir dir_;
+  std::unique_ptr<Storage> storage_;
+  promql::Engine engine_{promql::EngineOptions{}};
+};
+
+MATCHER_P2(IsSample, t, v, "") { return arg.t_ms == t && arg.v == v; }
+MATCHER_P(IsStale, t, "") { return arg.t_ms == t && IsStaleNaN(arg.v); }
+
+TEST(XxHashTest, KnownVectors) {
+  EXPECT_EQ(XxHash64(""), 0xEF46DB3751D8E999ULL);
+  EXPECT_EQ(XxHash64("a"), 0xD24EC4F1A98C6E5BULL);
+  EXPECT_EQ(XxHash64("abc"), 0x44BC2CF5AD770999ULL);
+  // 32 bytes and more take the striped path.
+  EXPECT_EQ(XxHash64("Nobody inspects the spammish repetition"), 0xFBCEA83C8A378BF1ULL);
+}
+
+TEST_F(RulesTest, EvalTimestampIsTheSlotOfPrometheus) {
+  auto g = MakeGroup("groups:\n- name: g\n  rules:\n  - record: a\n    expr: vector(1)\n");
+  const int64_t interval_ns = 10'000'000'000;
+  std::string key = std::string("file\xff") + "rules.yml" + "\xff" + "name\xff" + "g\xff";
+  const int64_t offset = static_cast<int64_t>(XxHash64(key) % interval_ns);
+  const int64_t now = T * 1'000'000 + 123'456'789;
+  const int64_t ts = g->EvalTimestampNs(now);
+  EXPECT_LE(ts, now);
+  EXPECT_GT(ts, now - interval_ns);
+  EXPECT_EQ((ts - offset) % interval_ns, 0);
+  EXPECT_EQ(g->EvalTimestampNs(ts), ts);
+  EXPECT_EQ(g->EvalTimestampNs(ts - 1), ts - interval_ns);
+}
+
+TEST_F(RulesTest, RecordingRulesAndStaleMarkers) {
+  Write(L({{"__name__", "x"}, {"job", "a"}, {"i", "1"}}), {{T, 1}, {T + 60 * kS, 3}});
+  // i=2 goes away: its scrape ends with a stale marker.
+  Write(L({{"__name__", "x"}, {"job", "a"}, {"i", "2"}}), {{T, 10}, {T + 60 * kS, StaleNaN()}});
+  auto g = MakeGroup(R"(
+groups:
+  - name: g
+    rules:
+      - record: job:x:sum
+        expr: sum by (job) (x)
+        labels:
+          team: gpu
+      - record: x:doubled
+        expr: x * 2
+)");
+  g->Eval(T + 30 * kS);
+  g->Eval(T + 90 * kS);
+  EXPECT_THAT(Raw(L({{"__name__", "job:x:sum"}, {"job", "a"}, {"team", "gpu"}})),
+              ::testing::ElementsAre(IsSample(T + 30 * kS, 11.0), IsSample(T + 90 * kS, 3.0)));
+  EXPECT_THAT(Raw(L({{"__name__", "x:doubled"}, {"job", "a"}, {"i", "1"}})),
+              ::testing::ElementsAre(IsSample(T + 30 * kS, 2.0), IsSample(T + 90 * kS, 6.0)));
+  EXPECT_THAT(Raw(L({{"__name__", "x:doubled"}, {"job", "a"}, {"i", "2"}})),
+              ::testing::ElementsAre(IsSample(T + 30 * kS, 20.0), IsStale(T + 90 * kS)));
+  GroupStatus st = g->Status();
+  ASSERT_EQ(st.rules.size(), 2u);
+  EXPECT_EQ(st.rules[0].health, "ok");
+  EXPECT_EQ(st.rules[0].query, "sum by (job) (x)");
+  EXPECT_EQ(st.rules[0].labels, L({{"team", "gpu"}}));
+  EXPECT_EQ(g->counters().evaluations.load(), 4u);
+  EXPECT_EQ(g->counters().failures.load(), 0u);
+}
+
+TEST_F(RulesTest, IntervalShorterThanScrapeInterval) {
+  // Scraped every 30 s; the group runs every 10 s and sees the last sample
+  // (lookback); the second rule sees the first rule's result of the same slot.
+  Write(L({{"__name__", "y"}}), {{T, 1}, {T + 30 * kS, 2}, {T + 60 * kS, 3}});
+  auto g = MakeGroup(R"(
+groups:
+  - name: fast
+    interval: 10s
+    rules:
+      - record: y:copy
+        expr: y
+      - record: y:copy10
+        expr: y:copy * 10
+)");
+  for (int64_t t = T; t <= T + 60 * kS; t += 10 * kS) g->Eval(t);
+  EXPECT_THAT(Raw(L({{"__name__", "y:copy"}})),
+              ::testing::ElementsAre(IsSample(T, 1.0), IsSample(T + 10 * kS, 1.0),
+                                     IsSample(T + 20 * kS, 1.0), IsSample(T + 30 * kS, 2.0),
+                                     IsSample(T + 40 * kS, 2.0), IsSample(T + 50 * kS, 2.0),
+                                     IsSample(T + 60 * kS, 3.0)));
+  EXPECT_THAT(Raw(L({{"__name__", "y:copy10"}})),
+              ::testing::ElementsAre(IsSample(T, 10.0), IsSample(T + 10 * kS, 10.0),
+                                     IsSample(T + 20 * kS, 10.0), IsSample(T + 30 * kS, 20.0),
+                                     IsSample(T + 40 * kS, 20.0), IsSample(T + 50 * kS, 20.0),
+                                     IsSample(T + 60 * kS, 30.0)));
+}
+
+TEST_F(RulesTest, AlertGoesPendingFiringResolved) {
+  Write(L({{"__name__", "z"}, {"inst", "a"}}),
+        {{T, 10}, {T + 10 * kS, 10}, {T + 20 * kS, 12}, {T + 30 * kS, 12}, {T + 40 * kS, 1}});
+  auto g = MakeGroup(R"(
+groups:
+  - name: alerts
+    rules:
+      - alert: HighZ
+        expr: z > 5
+        for: 20s
+        labels:
+          severity: page
+        annotations:
+          summary: "{{ $labels.inst }} is {{ $value }}"
+)");
+  const Labels pending =
+      L({{"__name__", "ALERTS"}, {"alertname", "HighZ"}, {"alertstate", "pending"},
+         {"inst", "a"}, {"severity", "page"}});
+  const Labels firing =
+      L({{"__name__", "ALERTS"}, {"alertname", "HighZ"}, {"alertstate", "firing"},
+         {"inst", "a"}, {"severity", "page"}});
+  const Labels for_state = L({{"__name__", "ALERTS_FOR_STATE"},
+                              {"alertname", "HighZ"},
+                              {"inst", "a"},
+                              {"severity", "page"}});
+  auto state = [&] { return g->Status().rules[0]; };
+
+  g->Eval(T);
+  RuleStatus s = state();
+  EXPECT_EQ(s.state, AlertState::kPending);
+  ASSERT_EQ(s.alerts.size(), 1u);
+  EXPECT_EQ(s.alerts[0].active_at_ms, T);
+  EXPECT_EQ(s.alerts[0].labels,
+            L({{"alertname", "HighZ"}, {"inst", "a"}, {"severity", "page"}}));
+  EXPECT_EQ(s.alerts[0].annotations, L({{"summary", "a is 10"}}));
+
+  g->Eval(T + 10 * kS);
+  EXPECT_EQ(state().state, AlertState::kPending);
+  g->Eval(T + 20 * kS);
+  s = state();
+  EXPECT_EQ(s.state, AlertState::kFiring);
+  EXPECT_EQ(s.alerts[0].annotations, L({{"summary", "a is 12"}}));
+  EXPECT_EQ(s.alerts[0].value, 12);
+  g->Eval(T + 30 * kS);
+  g->Eval(T + 40 * kS);
+  s = state();
+  EXPECT_EQ(s.state, AlertState::kInactive);
+  EXPECT_TRUE(s.alerts.empty());
+  EXPECT_EQ(s.health, "ok");
+
+  EXPECT_THAT(Raw(pending), ::testing::ElementsAre(IsSample(T, 1.0), IsSample(T + 10 * kS, 1.0),
+                                                   IsStale(T + 20 * kS)));
+  EXPECT_THAT(Raw(firing), ::testing::ElementsAre(IsSample(T + 20 * kS, 1.0),
+                                                  IsSample(T + 30 * kS, 1.0),
+                                                  IsStale(T + 40 * kS)));
+  const double active = static_cast<double>(T / 1000);
+  EXPECT_THAT(Raw(for_state),
+              ::testing::ElementsAre(IsSample(T, active), IsSample(T + 10 * kS, active),
+                                     IsSample(T + 20 * kS, active), IsSample(T + 30 * kS, active),
+                                     IsStale(T + 40 * kS)));
+}
+
+TEST_F(RulesTest, KeepFiringForAndLimit) {
+  Write(L({{"__name__", "k"}, {"i", "1"}}), {{T, 1}});
+  Write(L({{"__name__", "k"}, {"i", "2"}}), {{T, 1}});
+  auto g = MakeGroup(R"(
+groups:
+  - name: g
+    limit: 1
+    rules:
+      - alert: K
+        expr: k
+      - record: k:copy
+        expr: k
+)");
+  g->Eval(T);
+  GroupStatus st = g->Status();
+  EXPECT_EQ(st.rules[0].health, "err");
+  EXPECT_EQ(st.rules[0].last_error, "exceeded limit of 1 with 2 alerts");
+  EXPECT_EQ(st.rules[1].last_error, "exceeded limit of 1 with 2 series");
+  EXPECT_EQ(g->counters().failures.load(), 2u);
+  EXPECT_TRUE(Raw(L({{"__name__", "k:copy"}, {"i", "1"}})).empty());
+
+  Write(L({{"__name__", "w"}}), {{T, 1}, {T + 10 * kS, StaleNaN()}});
+  auto k = MakeGroup(R"(
+groups:
+  - name: g
+    rules:
+      - alert: W
+        expr: w
+        keep_firing_for: 15s
+)");
+  k->Eval(T);
+  EXPECT_EQ(k->Status().rules[0].state, AlertState::kFiring);  // for: 0 fires at once
+  k->Eval(T + 10 * kS);   // gone, kept firing since T+10s
+  EXPECT_EQ(k->Status().rules[0].state, AlertState::kFiring);
+  EXPECT_EQ(k->Status().rules[0].alerts[0].keep_firing_since_ms, T + 10 * kS);
+  k->Eval(T + 20 * kS);
+  EXPECT_EQ(k->Status().rules[0].state, AlertState::kFiring);
+  k->Eval(T + 30 * kS);  // 20 s >= 15 s: resolved
+  EXPECT_EQ(k->Status().rules[0].state, AlertState::kInactive);
+}
+
+TEST_F(RulesTest, QueryErrorsAreRuleErrors) {
+  auto g = MakeGroup(R"(
+groups:
+  - name: g
+    rules:
+      - record: s
+        expr: '"a string"'
+      - record: dup
+        expr: label_replace(vector(1), "a", "1", "", "") or label_replace(vector(2), "b", "1", "", "")
+        labels:
+          a: ""
+)");
+  g->Eval(T);
+  GroupStatus st = g->Status();
+  EXPECT_EQ(st.rules[0].health, "err");
+  EXPECT_EQ(st.rules[0].last_error, "rule result is not a vector or scalar");
+  EXPECT_EQ(st.rules[1].health, "ok");  // the empty label value removes nothing present
+}
+
+TEST(RuleFileTest, ParsesPrometheusFormat) {
+  auto g = ParseRuleFile(R"(
+groups:
+  - name: a
+    interval: 30s
+    limit: 10
+    rules:
+      - record: x:y
+        expr: sum(x)
+        labels: {team: ml}
+      - alert: Hot
+        expr: x > 1
+        for: 5m
+        keep_firing_for: 1m
+        annotations: {summary: "hot"}
+  - name: b
+    rules: []
+)");
+  ASSERT_TRUE(g.ok()) << g.status();
+  ASSERT_EQ(g->size(), 2u);
+  EXPECT_EQ((*g)[0].interval_ms, 30 * kS);
+  EXPECT_EQ((*g)[0].limit, 10);
+  EXPECT_EQ((*g)[0].rules[0].labels, (std::vector<Label>{{"team", "ml"}}));
+  EXPECT_EQ((*g)[0].rules[1].for_ms, 300 * kS);
+  EXPECT_EQ((*g)[0].rules[1].keep_firing_for_ms, 60 * kS);
+  EXPECT_TRUE((*g)[1].rules.empty());
+  EXPECT_TRUE(ParseRuleFile("").ok());
+}
+
+TEST(RuleFileTest, RejectsWhatPromtoolRejects) {
+  auto err = [](const char* y) {
+    auto g = ParseRuleFile(y);
+    return g.ok() ? std::string("OK") : std::string(g.status().message());
+  };
+  EXPECT_EQ(err("groups:\n- name: a\n  tenant: x\n  rules: []\n"),
+            "yaml: unmarshal errors:\n  line 3: field tenant not found in type rulefmt.RuleGroup");
+  EXPECT_EQ(err("groups:\n- name: a\n  rules:\n  - record: x\n    expr: a\n    for: 1m\n"),
+            "4:13: group \"a\", rule 1, \"x\": invalid field 'for' in recording rule");
+  EXPECT_EQ(err("groups:\n- name: a\n  rules:\n  - record: 1x\n    expr: a\n"),
+            "4:13: group \"a\", rule 1, \"1x\": invalid recording rule name: 1x");
+  EXPECT_EQ(err("groups:\n- name: a\n  rules:\n  - alert: A\n    record: b\n    expr: a\n"),
+            "5:13: 4:12: group \"a\", rule 1, \"A\": only one of 'record' and 'alert' must be set");
+  EXPECT_NE(err("groups:\n- name: a\n  rules:\n  - record: x\n    expr: sum(\n").find(
+                "could not parse expression"),
+            std::string::npos);
+  EXPECT_EQ(err("groups:\n- name: a\n  rules: []\n- name: a\n  rules: []\n"),
+            "4:3: groupname: \"a\" is repeated in the same file");
+  EXPECT_NE(err("groups: [\n"), "OK");
+  EXPECT_NE(err("groups:\n- name: a\n  interval: 5x\n"), "OK");
+}
+
+TEST(TemplateTest, ExpandsLabelsAndValue) {
+  Labels ls = L({{"instance", "gpu-1"}, {"job", "w"}});
+  EXPECT_EQ(ExpandTemplate("{{ $labels.instance }} at {{ $value }}", ls, 0.5), "gpu-1 at 0.5");
+  EXPECT_EQ(ExpandTemplate("{{.Labels.job}}/{{ .Value }}", ls, 1e6), "w/1e+06");
+  EXPECT_EQ(ExpandTemplate("{{ $labels.missing }}|{{ humanize $value }}", ls, 2),
+            "|{{ humanize $value }}");
+}
+
+TEST_F(RulesTest, ManagerReloadKeepsOldRulesOnParseError) {
+  const std::string rules_dir = dir_.path() + "/rules";
+  std::filesystem::create_directories(rules_dir);
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(rules_dir + "/" + name) << text;
+  };
+  write("a.yml", "groups:\n- name: a\n  rules:\n  - record: r1\n    expr: vector(1)\n");
+  Manager m(storage_.get(), Tenants(), &engine_, {.sources = {{"t1", rules_dir + "/*.yml"}}});
+  ASSERT_TRUE(m.Reload().ok());
+  ASSERT_EQ(m.Groups("t1").size(), 1u);
+  EXPECT_TRUE(m.Groups("other").empty());
+
+  write("b.yml", "groups:\n- name: b\n  rules:\n  - record: r2\n    expr: sum(\n");
+  absl::Status st = m.Reload();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("b.yml: "), std::string::npos) << st;
+  EXPECT_EQ(st.message().find(rules_dir), std::string::npos) << "no directory in the error";
+  auto groups = m.Groups("t1");
+  ASSERT_EQ(groups.size(), 1u);
+  EXPECT_EQ(groups[0].rules[0].spec.record, "r1");
+  EXPECT_NE(m.MetricsText().find("meridian_rule_config_last_reload_successful 0"),
+            std::string::npos);
+
+  write("b.yml", "groups:\n- name: b\n  rules:\n  - record: r2\n    expr: vector(2)\n");
+  ASSERT_TRUE(m.Reload().ok());
+  groups = m.Groups("t1");
+  ASSERT_EQ(groups.size(), 2u);
+  EXPECT_EQ(groups[1].name, "b");
+  EXPECT_NE(m.MetricsText().find("meridian_rule_config_last_reload_successful 1"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace meridian::rules
