@@ -305,6 +305,8 @@ void PrometheusApi::Register(httplib::Server* srv) {
       // Prometheus takes POST and PUT.
       {"/api/v1/admin/tsdb/snapshot", "/api/v1/admin/tsdb/snapshot", kPostPut,
        &PrometheusApi::Snapshot},
+      {"/api/v1/rules", "/api/v1/rules", kGet, &PrometheusApi::Rules},
+      {"/api/v1/alerts", "/api/v1/alerts", kGet, &PrometheusApi::Alerts},
   };
   struct StaticRoute {
     const char* path;
@@ -315,8 +317,6 @@ void PrometheusApi::Register(httplib::Server* srv) {
       {"/api/v1/query_exemplars", kGetPost, &PrometheusApi::QueryExemplars},
       {"/api/v1/format_query", kGetPost, &PrometheusApi::FormatQuery},
       {"/api/v1/parse_query", kGetPost, &PrometheusApi::ParseQuery},
-      {"/api/v1/rules", kGet, &PrometheusApi::Rules},
-      {"/api/v1/alerts", kGet, &PrometheusApi::Alerts},
   };
 
   // Wraps a handler returning a Reply with the tenant check, timing,

@@ -28,6 +28,10 @@ class Server;
 struct Request;
 }  // namespace httplib
 
+namespace meridian::rules {
+class Manager;
+}  // namespace meridian::rules
+
 namespace meridian::api {
 
 struct Reply;  // api/api_internal.h
@@ -50,6 +54,8 @@ struct ApiOptions {
   // Called after every request with the endpoint's name, the status code and
   // the seconds it took (self-metrics); may be empty.
   std::function<void(std::string_view handler, int code, double seconds)> observe_request;
+  // The rule groups /api/v1/rules and /api/v1/alerts report (borrowed; null: none).
+  const rules::Manager* rules = nullptr;
 };
 
 // Picks the tenant of a request from its headers.
@@ -84,8 +90,8 @@ class PrometheusApi {
   static Reply QueryExemplars(const httplib::Request& req);
   static Reply FormatQuery(const httplib::Request& req);
   static Reply ParseQuery(const httplib::Request& req);
-  static Reply Rules(const httplib::Request& req);
-  static Reply Alerts(const httplib::Request& req);
+  Reply Rules(const httplib::Request& req);  // api_rules.cc
+  Reply Alerts(const httplib::Request& req);
 
   // Options for the engine from the request (timeout, lookback_delta) with
   // cancellation when the client goes away, then the query's JSON reply.

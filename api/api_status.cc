@@ -1,5 +1,5 @@
 // The Prometheus API's status endpoints (/api/v1/status/*), the admin
-// snapshot, and the empty rules and alerts Grafana probes.
+// snapshot.
 #include <httplib.h>
 
 #include <thread>
@@ -113,14 +113,6 @@ Reply PrometheusApi::Snapshot(const httplib::Request& req) {
   JsonWriter w(&r.data);
   w.BeginObject().Key("name").String(*name).EndObject();
   return r;
-}
-
-// Grafana probes these on data source init; meridian has no rules engine yet.
-Reply PrometheusApi::Rules(const httplib::Request&) {
-  return Reply{absl::OkStatus(), R"({"groups":[]})"};
-}
-Reply PrometheusApi::Alerts(const httplib::Request&) {
-  return Reply{absl::OkStatus(), R"({"alerts":[]})"};
 }
 
 }  // namespace meridian::api

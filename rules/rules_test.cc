@@ -111,6 +111,15 @@ TEST_F(RulesTest, EvalTimestampIsTheSlotOfPrometheus) {
   EXPECT_EQ(g->EvalTimestampNs(ts - 1), ts - interval_ns);
 }
 
+TEST_F(RulesTest, EvalTimestampMatchesPrometheus242) {
+  // Prometheus 2.42 evaluated group "g" of /tmp/rules-pt/r.yml (interval 1s)
+  // at *.815 s: its samples' timestamps ended in .815.
+  auto groups = ParseRuleFile("groups:\n- name: g\n  rules: []\n");
+  ASSERT_TRUE(groups.ok());
+  Group g((*groups)[0], "/tmp/rules-pt/r.yml", "t1", 1000, storage_.get(), &engine_);
+  EXPECT_EQ(g.EvalTimestampNs(T * 1'000'000) % 1'000'000'000 / 1'000'000, 815);
+}
+
 TEST_F(RulesTest, RecordingRulesAndStaleMarkers) {
   Write(L({{"__name__", "x"}, {"job", "a"}, {"i", "1"}}), {{T, 1}, {T + 60 * kS, 3}});
   // i=2 goes away: its scrape ends with a stale marker.

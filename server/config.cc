@@ -364,6 +364,22 @@ const std::vector<Setting>& Settings() {
                               "YAML file: external metric mappings, namespace to tenant",
                               k8s_config),
 #undef MERIDIAN_STRING_SETTING
+      {"rule-files",
+       "Prometheus rule files to evaluate: comma-separated [TENANT=]GLOB (no TENANT: "
+       "default-tenant); reloaded on SIGHUP and POST /-/reload",
+       [](Config* c, const std::string& v) {
+         auto sources = ParseRuleFileSources(v, c->default_tenant);
+         if (!sources.ok()) return sources.status();
+         c->rule_files = v;
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return c.rule_files; }},
+      {"rule-evaluation-interval", "interval of rule groups that set none (Prometheus's "
+       "evaluation_interval)",
+       [](Config* c, const std::string& v) {
+         return ParsePositiveDur(v, &c->rule_evaluation_interval_ms);
+       },
+       [](const Config& c) { return Dur(c.rule_evaluation_interval_ms); }},
 #undef MERIDIAN_INT_SETTING
   };
   return kSettings;
@@ -457,6 +473,28 @@ absl::Status ParseListen(const std::string& listen, std::string* host, int* port
   *host = h;
   *port = n;
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseRuleFileSources(
+    const std::string& value, const std::string& default_tenant) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::stringstream ss(value);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item = Trim(item);
+    if (item.empty()) continue;
+    std::string tenant = default_tenant;
+    size_t eq = item.find('=');
+    if (eq != std::string::npos) {
+      tenant = Trim(item.substr(0, eq));
+      item = Trim(item.substr(eq + 1));
+      if (tenant.empty() || item.empty()) {
+        return absl::InvalidArgumentError("expected [TENANT=]GLOB, got \"" + value + "\"");
+      }
+    }
+    out.emplace_back(tenant, item);
+  }
+  return out;
 }
 
 absl::StatusOr<Config> ParseConfig(int argc, char** argv) {

@@ -14,6 +14,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "model/status.h"
 
@@ -79,6 +81,10 @@ struct Config {
   // request may return (400 above; 0: no limit).
   int64_t remote_read_sample_limit = 50'000'000;  // Prometheus's default
   int64_t remote_read_max_bytes = 512LL << 20;
+  // Rule files (rules/): comma-separated [TENANT=]GLOB; evaluation interval
+  // of groups that set none.
+  std::string rule_files;
+  int64_t rule_evaluation_interval_ms = 60'000;
 
   // TLS and authentication (http/tls.h, server/auth.h). With a cert and
   // key every listener serves HTTPS; the k8s listener always does (a
@@ -105,6 +111,10 @@ struct Config {
 absl::StatusOr<Config> ParseConfig(int argc, char** argv);
 
 std::string Usage();
+
+// Splits --rule-files into (tenant, glob) pairs; no TENANT= is default_tenant.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseRuleFileSources(
+    const std::string& value, const std::string& default_tenant);
 
 // Splits a listen address HOST:PORT ([v6]:PORT; empty HOST: every address)
 // and checks the port is a number in 0..65535 (0: any free port).

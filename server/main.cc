@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);  // reload certificates and the auth file
+  sigaddset(&set, SIGHUP);  // reload certificates, the auth file and the rule files
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
   // Over a file-size limit (ulimit -f) a write then fails with EFBIG, which

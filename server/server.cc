@@ -18,6 +18,7 @@
 #include "api/api.h"
 #include "http/http_server.h"
 #include "http/http_errors.h"
+#include "rules/manager.h"
 #include "server/metrics.h"
 #include "api/json.h"
 #include "api/params.h"
@@ -164,6 +165,7 @@ struct MeridianServer::Impl {
   std::unique_ptr<ingest::RemoteWriteReceiver> receiver;
   std::unique_ptr<promql::Engine> engine;
   std::unique_ptr<Metrics> metrics;
+  std::unique_ptr<rules::Manager> rules;
   std::unique_ptr<PrometheusApi> api;
   std::unique_ptr<compactor::Compactor> compactor;
   std::unique_ptr<InflightLimiter> limiter;
@@ -547,6 +549,10 @@ MeridianServer::~MeridianServer() {
 
 void MeridianServer::Reload() {
   impl_->ReloadFiles();
+  absl::Status st = impl_->rules->Reload();
+  std::fprintf(stderr, "meridian: rule files: %s\n",
+               st.ok() ? "reloaded"
+                       : ("reload failed, previous rules kept: " + std::string(st.message())).c_str());
 }
 
 absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Config& config) {
@@ -593,6 +599,27 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   impl->limiter = std::make_unique<InflightLimiter>(config.max_inflight_writes,
                                                      std::chrono::seconds(1));
 
+  rules::ManagerOptions rmo;
+  rmo.default_interval_ms = config.rule_evaluation_interval_ms;
+  auto sources = ParseRuleFileSources(config.rule_files, config.default_tenant);
+  if (!sources.ok()) return absl::InvalidArgumentError("--rule-files: " + std::string(sources.status().message()));
+  for (auto& [tenant, glob] : *sources) {
+    if (absl::Status t = ingest::ValidateTenant(tenant,
+                                                static_cast<size_t>(config.max_tenant_id_bytes));
+        !t.ok()) {
+      return absl::InvalidArgumentError("--rule-files: tenant " + tenant + ": " +
+                                        std::string(t.message()));
+    }
+    rmo.sources.push_back({tenant, glob});
+  }
+  impl->rules = std::make_unique<rules::Manager>(
+      impl->storage.get(),
+      [st = impl->storage.get()](std::string_view tenant) { return st->ForTenant(tenant); },
+      impl->engine.get(), rmo);
+  if (absl::Status st = impl->rules->Reload(); !st.ok()) {
+    return absl::InvalidArgumentError("loading rule files: " + std::string(st.message()));
+  }
+
   ApiOptions ao;
   ao.default_tenant = config.default_tenant;
   ao.flags = config.AsFlags();
@@ -602,6 +629,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ao.enable_admin_api = config.enable_admin_api;
   ao.max_metadata_results = static_cast<size_t>(config.max_metadata_results);
   ao.max_tenant_id_bytes = static_cast<size_t>(config.max_tenant_id_bytes);
+  ao.rules = impl->rules.get();
   ao.observe_request = [m = impl->metrics.get()](std::string_view handler, int code,
                                                   double seconds) {
     m->ObserveRequest(handler, code, seconds);
@@ -724,6 +752,20 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   };
   p->http.Post("/internal/force_flush", force_flush);
   ui::Register(&p->http);  // the web UI: /, /query, /graph, /explore, /status, /ui/static/*
+  // Prometheus's lifecycle endpoint (always on: it only re-reads the rule
+  // files): 200 and an empty body, or 500 and the reason; the rules loaded
+  // before keep running.
+  auto reload = [p](const httplib::Request&, httplib::Response& res) {
+    absl::Status st = p->rules->Reload();
+    if (!st.ok()) {
+      std::fprintf(stderr, "meridian: reload: %s\n", std::string(st.message()).c_str());
+      res.status = 500;
+      res.set_content("failed to reload config: " + std::string(st.message()) + "\n",
+                      "text/plain; charset=utf-8");
+    }
+  };
+  p->http.Post("/-/reload", reload);
+  p->http.Put("/-/reload", reload);
   p->http.Get("/metrics", [p](const httplib::Request&, httplib::Response& res) {
     std::string out = p->metrics->Render(*p->storage, p->engine->admission());
     if (p->listener) out += HttpMetricsText(p->listener->Stats());
@@ -741,6 +783,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
       out += std::string("meridian_http_auth_refused_total{code=\"") + codes[i] + "\"} " +
              std::to_string(p->auth_refused[i].load()) + "\n";
     }
+    out += p->rules->MetricsText();
     res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
   });
   return std::unique_ptr<MeridianServer>(new MeridianServer(std::move(impl)));
@@ -783,6 +826,7 @@ absl::Status MeridianServer::Run() {
   MERIDIAN_RETURN_IF_ERROR(impl_->StartK8sListener());
   impl_->watch_thread = std::thread([this] { impl_->WatchLoop(); });
   impl_->retention_thread = std::thread([this] { impl_->RetentionLoop(); });
+  impl_->rules->Start();
   impl_->ready = true;
   std::string shown = ho.host.find(':') != std::string::npos ? "[" + ho.host + "]" : ho.host;
   std::fprintf(stderr, "meridian: listening on %s:%d (%s), data in %s\n",
@@ -808,6 +852,7 @@ void MeridianServer::Stop() {
     k8s_listener = impl_->k8s_listener.get();
   }
   if (k8s_listener) k8s_listener->Stop();
+  impl_->rules->Stop();
   absl::Status st = impl_->storage->Flush();
   if (!st.ok()) std::fprintf(stderr, "meridian: flush on shutdown: %s\n", st.ToString().c_str());
 }

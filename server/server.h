@@ -34,8 +34,8 @@ class MeridianServer {
   absl::Status Run();
   // Stops serving, persists in-memory data and returns once Run() can return.
   void Stop();
-  // Re-reads certificates (and the auth file), e.g. on SIGHUP. A file that
-  // fails to load keeps the previous state and is reported in the log.
+  // Re-reads certificates, the auth file and the rule files, e.g. on SIGHUP. A
+  // file that fails to load keeps the previous state and is reported in the log.
   void Reload();
 
  private:
