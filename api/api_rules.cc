@@ -102,9 +102,9 @@ void WriteAlert(JsonWriter& w, const rules::Alert& a) {
   w.Key("annotations");
   WriteLabels(w, a.annotations);
   w.Key("state").String(rules::AlertStateName(a.state));
-  w.Key("activeAt").RawValue(GoTime(a.active_at_ms * 1'000'000));
-  if (a.keep_firing_since_ms != 0) {
-    w.Key("keepFiringSince").RawValue(GoTime(a.keep_firing_since_ms * 1'000'000));
+  w.Key("activeAt").RawValue(GoTime(a.active_at_ns));
+  if (a.keep_firing_since_ns != 0) {
+    w.Key("keepFiringSince").RawValue(GoTime(a.keep_firing_since_ns));
   }
   w.Key("value").String(model::FormatGoFloat(a.value, 'e'));
   w.EndObject();

@@ -290,8 +290,9 @@ void Group::AppendStale(const std::vector<Labels>& series, int64_t ts_ms) {
   (void)AppendVector(v, &ok, &rejected);
 }
 
-absl::Status Group::EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ms,
+absl::Status Group::EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ns,
                               promql::Vector* out) {
+  const int64_t ts_ms = ts_ns / 1'000'000;
   std::unordered_map<uint64_t, Alert> current;
   for (const promql::VectorElement& s : in) {
     LabelsBuilder lb(s.metric);
@@ -305,7 +306,7 @@ absl::Status Group::EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ms,
     Alert a;
     a.labels = lb.Build();
     a.annotations = SortedLabels(ann);
-    a.active_at_ms = ts_ms;
+    a.active_at_ns = ts_ns;
     a.state = AlertState::kPending;
     a.value = s.v;
     uint64_t h = PromLabelsHash(a.labels);
@@ -330,29 +331,31 @@ absl::Status Group::EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ms,
     if (!current.count(it->first)) {
       bool keep_firing = false;
       if (a.state == AlertState::kFiring && r->spec.keep_firing_for_ms > 0) {
-        if (a.keep_firing_since_ms == 0) a.keep_firing_since_ms = ts_ms;
-        if (ts_ms - a.keep_firing_since_ms < r->spec.keep_firing_for_ms) keep_firing = true;
+        if (a.keep_firing_since_ns == 0) a.keep_firing_since_ns = ts_ns;
+        if (ts_ns - a.keep_firing_since_ns < r->spec.keep_firing_for_ms * 1'000'000) {
+          keep_firing = true;
+        }
       }
       if (a.state == AlertState::kPending ||
-          (a.resolved_at_ms != 0 && ts_ms - a.resolved_at_ms > kResolvedRetentionMs)) {
+          (a.resolved_at_ns != 0 && ts_ns - a.resolved_at_ns > kResolvedRetentionMs * 1'000'000)) {
         it = r->active.erase(it);
         continue;
       }
       if (a.state != AlertState::kInactive && !keep_firing) {
         a.state = AlertState::kInactive;
-        a.resolved_at_ms = ts_ms;
+        a.resolved_at_ns = ts_ns;
       }
       if (!keep_firing) {
         ++it;
         continue;
       }
     } else {
-      a.keep_firing_since_ms = 0;
+      a.keep_firing_since_ns = 0;
     }
     ++num_active;
-    if (a.state == AlertState::kPending && ts_ms - a.active_at_ms >= r->spec.for_ms) {
+    if (a.state == AlertState::kPending && ts_ns - a.active_at_ns >= r->spec.for_ms * 1'000'000) {
       a.state = AlertState::kFiring;
-      a.fired_at_ms = ts_ms;
+      a.fired_at_ns = ts_ns;
     }
     LabelsBuilder alerts(a.labels);
     alerts.Set(kMetricName, kAlertMetric);
@@ -361,7 +364,8 @@ absl::Status Group::EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ms,
     LabelsBuilder for_state(a.labels);
     for_state.Set(kMetricName, kAlertForStateMetric);
     // ActiveAt.Unix(): whole seconds, rounded down.
-    int64_t secs = a.active_at_ms >= 0 ? a.active_at_ms / 1000 : -((-a.active_at_ms + 999) / 1000);
+    const int64_t ns = a.active_at_ns;
+    int64_t secs = ns >= 0 ? ns / 1'000'000'000 : -((-ns + 999'999'999) / 1'000'000'000);
     out->push_back({for_state.Build(), ts_ms, static_cast<double>(secs)});
     ++it;
   }
@@ -374,7 +378,9 @@ absl::Status Group::EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ms,
   return absl::OkStatus();
 }
 
-void Group::EvalRule(Rule* r, int64_t ts_ms, int64_t* samples) {
+void Group::EvalRule(Rule* r, int64_t ts_ns, int64_t* samples) {
+  // timestamp.FromTime: the slot's milliseconds, rounded down.
+  const int64_t ts_ms = ts_ns / 1'000'000;
   const int64_t start = WallNs();
   counters_->evaluations.fetch_add(1, std::memory_order_relaxed);
   auto finish = [&](const absl::Status& st) {
@@ -391,7 +397,7 @@ void Group::EvalRule(Rule* r, int64_t ts_ms, int64_t* samples) {
   if (!result.ok()) return finish(result.status());
   promql::Vector out;
   if (r->spec.is_alert()) {
-    absl::Status st = EvalAlert(r, *result, ts_ms, &out);
+    absl::Status st = EvalAlert(r, *result, ts_ns, &out);
     if (!st.ok()) return finish(st);
   } else {
     std::unordered_set<std::string> seen;
@@ -431,12 +437,12 @@ void Group::EvalRule(Rule* r, int64_t ts_ms, int64_t* samples) {
   finish(rejected);
 }
 
-void Group::Eval(int64_t ts_ms) {
+void Group::EvalAt(int64_t ts_ns) {
   const int64_t start = WallNs();
   int64_t samples = 0;
-  for (auto& r : rules_) EvalRule(r.get(), ts_ms, &samples);
+  for (auto& r : rules_) EvalRule(r.get(), ts_ns, &samples);
   if (!stale_series_.empty()) {
-    AppendStale(stale_series_, ts_ms);
+    AppendStale(stale_series_, ts_ns / 1'000'000);
     stale_series_.clear();
   }
   const int64_t dur = WallNs() - start;
@@ -510,7 +516,7 @@ GroupStatus Group::Status() const {
     rs.last_evaluation_ns = r->last_evaluation_ns;
     for (const auto& [h, a] : r->active) {
       if (a.state > rs.state) rs.state = a.state;
-      if (a.resolved_at_ms == 0) rs.alerts.push_back(a);
+      if (a.resolved_at_ns == 0) rs.alerts.push_back(a);
     }
     std::sort(rs.alerts.begin(), rs.alerts.end(),
               [](const Alert& a, const Alert& b) { return a.labels < b.labels; });

@@ -36,10 +36,11 @@ struct Alert {
   Labels labels;       // the series' labels without __name__, rule labels, alertname
   Labels annotations;  // templates expanded
   AlertState state = AlertState::kPending;
-  int64_t active_at_ms = 0;
-  int64_t fired_at_ms = 0;
-  int64_t resolved_at_ms = 0;         // 0: not resolved
-  int64_t keep_firing_since_ms = 0;   // 0: not kept firing
+  // Times of evaluation slots, in ns as Prometheus keeps them.
+  int64_t active_at_ns = 0;
+  int64_t fired_at_ns = 0;
+  int64_t resolved_at_ns = 0;         // 0: not resolved
+  int64_t keep_firing_since_ns = 0;   // 0: not kept firing
   double value = 0;
 };
 
@@ -101,9 +102,10 @@ class Group {
   // slots are interval apart, offset by hash(name, file) % interval.
   int64_t EvalTimestampNs(int64_t now_ns) const;
 
-  // Evaluates every rule at ts_ms (one group iteration) and records the
-  // wall-clock start and duration.
-  void Eval(int64_t ts_ms);
+  // Evaluates every rule at the slot ts_ns (one group iteration) and records
+  // the wall-clock start and duration. Samples get the slot's milliseconds.
+  void EvalAt(int64_t ts_ns);
+  void Eval(int64_t ts_ms) { EvalAt(ts_ms * 1'000'000); }
 
   // Takes over alert state and the series of the last evaluation from the
   // group this one replaces (a reload), matching rules by name and labels;
@@ -118,9 +120,9 @@ class Group {
 
  private:
   struct Rule;
-  void EvalRule(Rule* r, int64_t ts_ms, int64_t* samples);
+  void EvalRule(Rule* r, int64_t ts_ns, int64_t* samples);
   absl::StatusOr<promql::Vector> Query(const std::string& expr, int64_t ts_ms);
-  absl::Status EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ms,
+  absl::Status EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ns,
                          promql::Vector* out);
   // Appends one sample per element; (*ok)[i]: element i was stored. A
   // non-OK return: nothing stored; *rejected: the first sample refused.

@@ -80,7 +80,7 @@ struct Manager::Runner {
         continue;
       }
       mu.Unlock();
-      group->Eval(ts / 1'000'000);
+      group->EvalAt(ts);
       mu.Lock();
       const int64_t next = ts + interval_ns;
       while (!stop && WallNs() < next) cv.WaitUntil(&mu, AtNs(next));

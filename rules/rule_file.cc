@@ -196,6 +196,7 @@ absl::StatusOr<std::vector<GroupSpec>> ParseRuleFile(std::string_view content) {
           MERIDIAN_RETURN_IF_ERROR(ParseRule(rn, &r, &name_node));
           for (const std::string& e : Validate(r)) {
             std::string where = name_node ? Pos(name_node) : Pos(rn);
+            if (e.rfind("could not parse expression", 0) == 0) where = Pos(rn["expr"]);
             // rulefmt names both nodes for this one: record's, then alert's.
             if (!r.record.empty() && !r.alert.empty() && e.rfind("only one", 0) == 0) {
               where = Pos(rn["record"]) + where;

@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <cstdio>
 #include <fstream>
+#include <sstream>
 
 #include "query/engine.h"
 #include "rules/group.h"
@@ -81,6 +83,16 @@ class RulesTest : public ::testing::Test {
     return [this](std::string_view t) { return storage_->ForTenant(t); };
   }
 
+  // Group `index` of rules/testdata/`file` (files promtool accepts).
+  std::unique_ptr<Group> LoadGroup(const std::string& file, size_t index = 0) {
+    auto groups = LoadRuleFile(std::string(MERIDIAN_RULES_TESTDATA) + "/" + file);
+    EXPECT_TRUE(groups.ok()) << groups.status();
+    GroupSpec spec = (*groups)[index];
+    int64_t interval = spec.interval_ms ? spec.interval_ms : 10 * kS;
+    return std::make_unique<Group>(std::move(spec), file, "t1", interval, storage_.get(),
+                                   Tenants(), &engine_);
+  }
+
   TempDir dir_;
   std::unique_ptr<Storage> storage_;
   promql::Engine engine_{promql::EngineOptions{}};
@@ -116,7 +128,8 @@ TEST_F(RulesTest, EvalTimestampMatchesPrometheus242) {
   // at *.815 s: its samples' timestamps ended in .815.
   auto groups = ParseRuleFile("groups:\n- name: g\n  rules: []\n");
   ASSERT_TRUE(groups.ok());
-  Group g((*groups)[0], "/tmp/rules-pt/r.yml", "t1", 1000, storage_.get(), &engine_);
+  Group g((*groups)[0], "/tmp/rules-pt/r.yml", "t1", 1000, storage_.get(), Tenants(),
+          &engine_);
   EXPECT_EQ(g.EvalTimestampNs(T * 1'000'000) % 1'000'000'000 / 1'000'000, 815);
 }
 
@@ -124,17 +137,7 @@ TEST_F(RulesTest, RecordingRulesAndStaleMarkers) {
   Write(L({{"__name__", "x"}, {"job", "a"}, {"i", "1"}}), {{T, 1}, {T + 60 * kS, 3}});
   // i=2 goes away: its scrape ends with a stale marker.
   Write(L({{"__name__", "x"}, {"job", "a"}, {"i", "2"}}), {{T, 10}, {T + 60 * kS, StaleNaN()}});
-  auto g = MakeGroup(R"(
-groups:
-  - name: g
-    rules:
-      - record: job:x:sum
-        expr: sum by (job) (x)
-        labels:
-          team: gpu
-      - record: x:doubled
-        expr: x * 2
-)");
+  auto g = LoadGroup("recording.yml");
   g->Eval(T + 30 * kS);
   g->Eval(T + 90 * kS);
   EXPECT_THAT(Raw(L({{"__name__", "job:x:sum"}, {"job", "a"}, {"team", "gpu"}})),
@@ -156,16 +159,7 @@ TEST_F(RulesTest, IntervalShorterThanScrapeInterval) {
   // Scraped every 30 s; the group runs every 10 s and sees the last sample
   // (lookback); the second rule sees the first rule's result of the same slot.
   Write(L({{"__name__", "y"}}), {{T, 1}, {T + 30 * kS, 2}, {T + 60 * kS, 3}});
-  auto g = MakeGroup(R"(
-groups:
-  - name: fast
-    interval: 10s
-    rules:
-      - record: y:copy
-        expr: y
-      - record: y:copy10
-        expr: y:copy * 10
-)");
+  auto g = LoadGroup("fast.yml");
   for (int64_t t = T; t <= T + 60 * kS; t += 10 * kS) g->Eval(t);
   EXPECT_THAT(Raw(L({{"__name__", "y:copy"}})),
               ::testing::ElementsAre(IsSample(T, 1.0), IsSample(T + 10 * kS, 1.0),
@@ -182,18 +176,7 @@ groups:
 TEST_F(RulesTest, AlertGoesPendingFiringResolved) {
   Write(L({{"__name__", "z"}, {"inst", "a"}}),
         {{T, 10}, {T + 10 * kS, 10}, {T + 20 * kS, 12}, {T + 30 * kS, 12}, {T + 40 * kS, 1}});
-  auto g = MakeGroup(R"(
-groups:
-  - name: alerts
-    rules:
-      - alert: HighZ
-        expr: z > 5
-        for: 20s
-        labels:
-          severity: page
-        annotations:
-          summary: "{{ $labels.inst }} is {{ $value }}"
-)");
+  auto g = LoadGroup("alerting.yml");
   const Labels pending =
       L({{"__name__", "ALERTS"}, {"alertname", "HighZ"}, {"alertstate", "pending"},
          {"inst", "a"}, {"severity", "page"}});
@@ -210,7 +193,7 @@ groups:
   RuleStatus s = state();
   EXPECT_EQ(s.state, AlertState::kPending);
   ASSERT_EQ(s.alerts.size(), 1u);
-  EXPECT_EQ(s.alerts[0].active_at_ms, T);
+  EXPECT_EQ(s.alerts[0].active_at_ns, T * 1'000'000);
   EXPECT_EQ(s.alerts[0].labels,
             L({{"alertname", "HighZ"}, {"inst", "a"}, {"severity", "page"}}));
   EXPECT_EQ(s.alerts[0].annotations, L({{"summary", "a is 10"}}));
@@ -244,16 +227,7 @@ groups:
 TEST_F(RulesTest, KeepFiringForAndLimit) {
   Write(L({{"__name__", "k"}, {"i", "1"}}), {{T, 1}});
   Write(L({{"__name__", "k"}, {"i", "2"}}), {{T, 1}});
-  auto g = MakeGroup(R"(
-groups:
-  - name: g
-    limit: 1
-    rules:
-      - alert: K
-        expr: k
-      - record: k:copy
-        expr: k
-)");
+  auto g = LoadGroup("limits.yml", 0);
   g->Eval(T);
   GroupStatus st = g->Status();
   EXPECT_EQ(st.rules[0].health, "err");
@@ -263,19 +237,12 @@ groups:
   EXPECT_TRUE(Raw(L({{"__name__", "k:copy"}, {"i", "1"}})).empty());
 
   Write(L({{"__name__", "w"}}), {{T, 1}, {T + 10 * kS, StaleNaN()}});
-  auto k = MakeGroup(R"(
-groups:
-  - name: g
-    rules:
-      - alert: W
-        expr: w
-        keep_firing_for: 15s
-)");
+  auto k = LoadGroup("limits.yml", 1);
   k->Eval(T);
   EXPECT_EQ(k->Status().rules[0].state, AlertState::kFiring);  // for: 0 fires at once
   k->Eval(T + 10 * kS);   // gone, kept firing since T+10s
   EXPECT_EQ(k->Status().rules[0].state, AlertState::kFiring);
-  EXPECT_EQ(k->Status().rules[0].alerts[0].keep_firing_since_ms, T + 10 * kS);
+  EXPECT_EQ(k->Status().rules[0].alerts[0].keep_firing_since_ns, (T + 10 * kS) * 1'000'000);
   k->Eval(T + 20 * kS);
   EXPECT_EQ(k->Status().rules[0].state, AlertState::kFiring);
   k->Eval(T + 30 * kS);  // 20 s >= 15 s: resolved
@@ -350,6 +317,51 @@ TEST(RuleFileTest, RejectsWhatPromtoolRejects) {
             "4:3: groupname: \"a\" is repeated in the same file");
   EXPECT_NE(err("groups: [\n"), "OK");
   EXPECT_NE(err("groups:\n- name: a\n  interval: 5x\n"), "OK");
+}
+
+// promtool (Debian's prometheus package) and meridian agree on every test
+// rule file: the good ones load, the bad ones fail with promtool's message.
+std::string RunPromtool(const std::string& file, int* rc) {
+  std::string cmd = "/usr/bin/promtool check rules '" + file + "' 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+  *rc = pclose(p);
+  return out;
+}
+
+TEST(RuleFileTest, PromtoolAndMeridianAgreeOnTestFiles) {
+  if (access("/usr/bin/promtool", X_OK) != 0) {
+    GTEST_SKIP() << "/usr/bin/promtool not installed; scripts/install-deps.sh installs the "
+                    "Debian prometheus package";
+  }
+  const std::string dir = MERIDIAN_RULES_TESTDATA;
+  int good = 0, bad = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".yml") continue;
+    int rc;
+    std::string out = RunPromtool(e.path().string(), &rc);
+    EXPECT_EQ(rc, 0) << e.path() << ": " << out;
+    EXPECT_NE(out.find("SUCCESS"), std::string::npos) << out;
+    auto g = LoadRuleFile(e.path().string());
+    EXPECT_TRUE(g.ok()) << e.path() << ": " << g.status();
+    ++good;
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir + "/bad")) {
+    int rc;
+    std::string out = RunPromtool(e.path().string(), &rc);
+    EXPECT_NE(rc, 0) << e.path() << ": " << out;
+    auto g = LoadRuleFile(e.path().string());
+    ASSERT_FALSE(g.ok()) << e.path();
+    // promtool prints "FILE: MESSAGE" (a YAML error: "FILE: yaml: ..." over lines).
+    EXPECT_NE(out.find(std::string(g.status().message())), std::string::npos)
+        << "promtool:\n" << out << "meridian:\n" << g.status().message();
+    ++bad;
+  }
+  EXPECT_GE(good, 5);
+  EXPECT_GE(bad, 4);
 }
 
 TEST(TemplateTest, ExpandsLabelsAndValue) {
