@@ -13,9 +13,8 @@ packages=(
   librocksdb-dev libsnappy-dev libzstd-dev libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev prometheus-cpp-dev libre2-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev
-  libyaml-cpp-dev  # rule files (rules/)
   prometheus victoria-metrics
-  libssl-dev libyaml-cpp-dev  # TLS on the listeners; the k8s/auth config files
+  libssl-dev libyaml-cpp-dev  # TLS on the listeners; the k8s/auth config files, rule files (rules/)
 )
 # kubectl for the external metrics API tests: Debian's kubernetes-client
 # (1.20) only where no kubectl is installed (it conflicts with other kubectl
