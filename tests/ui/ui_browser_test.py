@@ -12,7 +12,8 @@ series into it (remote-write 1.0: protobuf and snappy encoded here), then:
   - a bad expression shows exactly the error text the API answers, which is
     the text Debian's Prometheus answers for the same query;
   - the tenant field sends X-Scope-OrgID: a tenant's series appear only with it;
-  - /explore shows /api/v1/status/tsdb's series count; /status the build;
+  - /explore shows /api/v1/status/tsdb's series count; /status the build,
+    flags, storage figures, both tenants written to and the compactor;
   - the browser asked nothing of any other host, and logged no error (a
     Content-Security-Policy violation included).
 Screenshots go to --artefacts (ui_graph.png, ui_table.png, ui_error.png,
@@ -521,12 +522,15 @@ def run(binary, artefacts, repo):
             got = page.wait(f"document.getElementById('status-build').innerText.includes({json.dumps(version)}) && "
                             "document.getElementById('status-flags').innerText.includes('data-dir') && "
                             "document.getElementById('status-storage').innerText.includes('meridian_storage_disk_bytes') && "
+                            "document.getElementById('status-tenants').innerText.includes('ui-team-b') && "
+                            "document.getElementById('status-tenants').innerText.includes('default-tenant') && "
+                            "document.getElementById('status-compactor').innerText.includes('downsample to 5m after') && "
                             "!document.getElementById('main').innerText.includes('Loading')", 20)
             if not got:
                 fail(f"status: build version {version}, the flags or the storage figures not shown: "
                      + str(page.eval("document.getElementById('main').innerText.slice(0, 800)")))
             else:
-                ok(f"status shows build {version}, the flags and the storage figures")
+                ok(f"status shows build {version}, the flags, the storage figures, both tenants and the compactor")
             page.screenshot(os.path.join(artefacts, "ui_status.png"))
 
             foreign = [u for u in page.requests if not u.startswith(base + "/") and not u.startswith("about:")

@@ -462,6 +462,7 @@
       el('div', { class: 'grid' },
         el('div', {}, section('Build', 'status-build'), section('Runtime', 'status-runtime')),
         el('div', {}, section('Tenants', 'status-tenants'), section('Storage', 'status-storage'))),
+      ...section('Compactor', 'status-compactor'),
       ...section('Rules', 'status-rules'),
       ...section('Remotes', 'status-remotes'),
       ...section('Flags', 'status-flags'));
@@ -492,9 +493,18 @@
         el('td', {}, r.name), el('td', {}, r.url), el('td', {}, r.up ? 'up' : 'down'), el('td', {}, r.lastError || '')))));
     });
     const metricsText = fetch('/metrics').then((r) => (r.ok ? r.text() : Promise.reject(new Error(`/metrics: HTTP ${r.status}`))));
+    // The compactor knows every tenant in storage (absent: 404, null).
+    const compactor = fetch('/api/v1/status/compactor', { headers: headers() }).then(async (r) => {
+      if (r.status === 404) return null;
+      const j = await r.json();
+      if (j.status !== 'success') throw new Error(j.error);
+      return j.data;
+    });
     fill('status-tenants', async () => {
       const samples = parseMetrics(await metricsText);
       const tenants = {};
+      const c = await compactor.catch(() => null);
+      for (const t of (c && c.tenants) || []) tenants[t.tenant] = tenants[t.tenant] || {};
       for (const s of samples) {
         if (s.labels.tenant === undefined) continue;
         const t = (tenants[s.labels.tenant] = tenants[s.labels.tenant] || {});
@@ -502,13 +512,33 @@
         t[key] = s.value;
       }
       const names = Object.keys(tenants).sort();
-      if (!names.length) {
-        return el('div', { class: 'muted' }, 'No per-tenant figures in /metrics yet; the default tenant is ',
-          el('code', {}, (await api('/api/v1/status/flags')).data['default-tenant'] || ''), '.');
-      }
+      const def = (await api('/api/v1/status/flags')).data['default-tenant'] || '';
+      if (!names.length) return el('div', { class: 'muted' }, 'No tenant holds data yet; the default tenant is ', el('code', {}, def), '.');
       return el('table', { class: 'data' }, el('tbody', {}, names.map((n) => el('tr', {},
-        el('td', { class: 'series' }, n),
+        el('td', { class: 'series' }, n, n === def ? el('span', { class: 'muted' }, ' (default)') : null),
         el('td', { class: 'series' }, Object.entries(tenants[n]).map(([k, v]) => el('div', {}, `${k} ${v}`)))))));
+    });
+    fill('status-compactor', async () => {
+      const c = await compactor;
+      if (c === null) return el('div', { class: 'muted' }, 'No compactor in this meridian.');
+      const last = c.lastPass || {};
+      const parts = [kvTable({
+        running: c.running, passes: c.passes, 'last success': c.lastSuccess || 'never',
+        'downsample to 5m after': c.config.downsample5mAfter, 'downsample to 1h after': c.config.downsample1hAfter,
+        'last pass': c.lastPass ? `${last.started}, ${last.seconds} s, ${last.blocks5m} 5m and ${last.blocks1h} 1h blocks, ${last.failures} failures` : 'none yet',
+      })];
+      if (c.tenants.length) {
+        const cols = ['tenant', 'downsampled5mThrough', 'downsampled1hThrough', 'lag5mSeconds', 'lag1hSeconds', 'retention'];
+        parts.push(el('h3', {}, 'Per tenant'), el('table', { class: 'data' },
+          el('thead', {}, el('tr', {}, cols.map((k) => el('th', {}, k)))),
+          el('tbody', {}, c.tenants.map((t) => el('tr', {}, cols.map((k) => el('td', { class: 'series' },
+            t[k] === null || t[k] === undefined ? '–' : typeof t[k] === 'object' ? Object.entries(t[k]).map(([a, b]) => `${a} ${b}`).join(', ') : String(t[k]))))))));
+      }
+      if (c.failures.length) {
+        parts.push(el('h3', {}, 'Recent failures'), el('table', { class: 'data' }, el('tbody', {},
+          c.failures.map((f) => el('tr', {}, el('td', {}, f.time), el('td', {}, f.tenant), el('td', {}, f.unit), el('td', {}, f.error))))));
+      }
+      return el('div', {}, parts);
     });
     fill('status-storage', async () => {
       const samples = parseMetrics(await metricsText).filter((s) =>
@@ -517,7 +547,7 @@
       const rows = [['series', rt.numSeries], ['retention', rt.storageRetention], ['corruptions met', rt.corruptionCount]]
         .concat(samples.map((s) => [s.name + (Object.keys(s.labels).length ? `{${Object.entries(s.labels).map(([k, v]) => `${k}="${v}"`).join(',')}}` : ''),
           /bytes/.test(s.name) ? humanBytes(s.value) : s.value]));
-      return el('table', { class: 'data kv' }, el('tbody', {}, rows.map(([k, v]) => el('tr', {}, el('td', { class: 'series' }, k), el('td', { class: 'num' }, String(v))))));
+      return el('table', { class: 'data' }, el('tbody', {}, rows.map(([k, v]) => el('tr', {}, el('td', { class: 'series' }, k), el('td', { class: 'num' }, String(v))))));
     });
   }
 
