@@ -30,12 +30,13 @@ struct Flags {
   int connections = 4;
   int requests = 200;
   int warmup = 20;
+  std::string ca_file;  // https: the CA to verify the server with
 };
 
 [[noreturn]] void Usage() {
   std::fprintf(stderr,
                "usage: meridian-keepalive-client --url URL --path TARGET [--connections N]\n"
-               "                                 [--requests N] [--warmup N]\n");
+               "                                 [--requests N] [--warmup N] [--ca-file PEM]\n");
   std::exit(2);
 }
 
@@ -56,6 +57,7 @@ int main(int argc, char** argv) {
     else if (a == "--connections") f.connections = std::atoi(v.c_str());
     else if (a == "--requests") f.requests = std::atoi(v.c_str());
     else if (a == "--warmup") f.warmup = std::atoi(v.c_str());
+    else if (a == "--ca-file") f.ca_file = v;
     else Usage();
   }
   if (argc % 2 == 0 || f.connections < 1 || f.requests < 1) Usage();
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
       cli.set_keep_alive(true);
       cli.set_tcp_nodelay(true);  // as Go's net.Dialer does by default
       cli.set_read_timeout(120);
+      if (!f.ca_file.empty()) cli.set_ca_cert_path(f.ca_file.c_str());
       std::vector<double> mine;
       for (int i = 0; i < f.warmup + f.requests; ++i) {
         auto t = std::chrono::steady_clock::now();

@@ -49,13 +49,14 @@ struct Flags {
   std::string tenant;
   int retries = 10;
   uint64_t seed = 1;
+  std::string ca_file;  // https: the CA to verify the server with
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: meridian-loadgen [--url URL] [--series N] [--scrapes N] [--concurrency N]\n"
                "                        [--batch N] [--start-ms MS] [--tenant T] [--retries N]\n"
-               "                        [--seed N]\n");
+               "                        [--seed N] [--ca-file PEM]\n");
   std::exit(2);
 }
 
@@ -82,6 +83,7 @@ Flags ParseFlags(int argc, char** argv) {
     else if (a == "--tenant") f.tenant = v;
     else if (a == "--retries") f.retries = std::stoi(v);
     else if (a == "--seed") f.seed = std::stoull(v);
+    else if (a == "--ca-file") f.ca_file = v;
     else Usage();
   }
   if (f.series <= 0 || f.scrapes <= 0 || f.concurrency <= 0 || f.batch <= 0) Usage();
@@ -335,6 +337,7 @@ int main(int argc, char** argv) {
       cli.set_connection_timeout(10);
       cli.set_read_timeout(60);
       cli.set_write_timeout(60);
+      if (!flags.ca_file.empty()) cli.set_ca_cert_path(flags.ca_file.c_str());
       for (const Request& req : shards[w]) {
         std::chrono::milliseconds backoff(30);
         for (int attempt = 0;; ++attempt) {
