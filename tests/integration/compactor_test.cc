@@ -5,6 +5,7 @@
 // aggregates as an uninterrupted one.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <filesystem>
 #include <thread>
@@ -22,9 +23,9 @@ constexpr int64_t kStep = 300'000;  // 5 minutes
 
 // 35 days up to three days ago, oldest first, in 2-hour requests: counters
 // with resets.
-void Backfill(Meridian& m, int64_t end) {
+void Backfill(Meridian& m, int64_t end, int days = 35) {
   auto c = m.Client();
-  const int64_t start = end - 35 * kDay;
+  const int64_t start = end - days * kDay;
   for (int64_t from = start; from < end; from += 2 * 3'600'000) {
     prometheus::WriteRequest req;
     for (int s = 0; s < kSeries; ++s) {
@@ -163,6 +164,43 @@ TEST(CompactorTest, BackfillCompactRetentionAndKillConverges) {
     ASSERT_EQ(wa[i].counter_inc, wb[i].counter_inc) << i;
     ASSERT_EQ(wa[i].last_v, wb[i].last_v) << i;
   }
+}
+
+// `meridian compact --data-dir DIR` runs one pass on a stopped instance and
+// prints its summary; on a running instance's dir it refuses.
+TEST(CompactorTest, OneShotCompactOnAStoppedInstance) {
+  const int64_t end = AlignDown(NowMs(), kDay) - 2 * kDay;
+  TempDir dir;
+  const std::string data = dir.path() + "/data";
+  {
+    Meridian m(data);
+    ASSERT_TRUE(m.WaitReady());
+    Backfill(m, end, 5);
+    // Running: the one-shot cannot open the dir.
+    Process busy({MeridianBinary(), "compact", "--data-dir", data}, dir.path() + "/busy.log");
+    int ws = busy.Wait(std::chrono::seconds(60));
+    ASSERT_TRUE(WIFEXITED(ws)) << busy.Log();
+    EXPECT_EQ(WEXITSTATUS(ws), 1);
+    EXPECT_NE(busy.Log().find("is a meridian still running on it?"), std::string::npos) << busy.Log();
+    Stop(m);
+  }
+  Process p({MeridianBinary(), "compact", "--data-dir", data, "--retention-raw", "4d"},
+            dir.path() + "/compact.log");
+  int ws = p.Wait(std::chrono::seconds(60));
+  ASSERT_TRUE(WIFEXITED(ws)) << p.Log();
+  ASSERT_EQ(WEXITSTATUS(ws), 0) << p.Log();
+  const std::string log = p.Log();
+  const size_t brace = log.find("{\"started\"");
+  ASSERT_NE(brace, std::string::npos) << log;
+  nlohmann::json sum = nlohmann::json::parse(log.substr(brace, log.find('\n', brace) - brace));
+  EXPECT_EQ(sum["blocks5m"].get<int>(), 5);
+  EXPECT_GT(sum["bytesFreed"]["raw"].get<int64_t>(), 0);
+  // The server then serves the result: raw data older than 4 days is gone.
+  Meridian again(data);
+  ASSERT_TRUE(again.WaitReady());
+  auto c = again.Client();
+  EXPECT_TRUE(RawSamples(*c, "bf_total", end - 2 * kDay - 2 * 3'600'000, 3'600'000).empty());
+  EXPECT_EQ(RawSamples(*c, "bf_total", end - kDay, 3'600'000).size(), static_cast<size_t>(kSeries));
 }
 
 }  // namespace
