@@ -203,5 +203,28 @@ TEST(CompactorTest, OneShotCompactOnAStoppedInstance) {
   EXPECT_EQ(RawSamples(*c, "bf_total", end - kDay, 3'600'000).size(), static_cast<size_t>(kSeries));
 }
 
+// max_source_resolution as Thanos accepts it (plus raw); anything else is
+// 400 bad_data, on instant and range queries.
+TEST(CompactorTest, MaxSourceResolutionIsValidated) {
+  Meridian m;
+  ASSERT_TRUE(m.WaitReady());
+  auto c = m.Client();
+  for (const char* ok : {"auto", "raw", "0", "0s", "300", "5m", "10m", "1h"}) {
+    int status = 0;
+    GetJson(*c, std::string("/api/v1/query?query=1&max_source_resolution=") + ok, &status);
+    EXPECT_EQ(status, 200) << ok;
+    GetJson(*c, std::string("/api/v1/query_range?query=1&start=0&end=60&step=15&max_source_resolution=") + ok,
+            &status);
+    EXPECT_EQ(status, 200) << ok;
+  }
+  for (const char* bad : {"garbage", "-5m", "5x", "auto2"}) {
+    int status = 0;
+    nlohmann::json j = GetJson(*c, std::string("/api/v1/query?query=1&max_source_resolution=") + bad, &status);
+    EXPECT_EQ(status, 400) << bad;
+    EXPECT_EQ(j["errorType"], "bad_data") << bad;
+    EXPECT_NE(j["error"].get<std::string>().find("max_source_resolution"), std::string::npos) << j;
+  }
+}
+
 }  // namespace
 }  // namespace meridian::testing
