@@ -93,6 +93,7 @@ TEST(CompactorTest, BackfillCompactRetentionAndKillConverges) {
   ASSERT_EQ(before.size(), static_cast<size_t>(kSeries));
   nlohmann::json sum = Compact(a);
   ASSERT_EQ(sum["status"], "success");
+  std::printf("pass summary: %s\n", sum["data"].dump().c_str());
   EXPECT_GE(sum["data"]["blocks5m"].get<int>(), 33);
   EXPECT_GE(sum["data"]["blocks1h"].get<int>(), 2);
   EXPECT_GT(sum["data"]["bytesFreed"]["raw"].get<int64_t>(), 0);
