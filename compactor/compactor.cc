@@ -367,18 +367,19 @@ std::string Compactor::StatusJson() const {
       absl::StatusOr<DownsampleState> s = access_->State(t);
       if (!s.ok()) continue;
       const RetentionPolicy p = PolicyFor(options_, t);
-      auto lag = [&](int64_t through, int64_t after) -> std::string {
+      // Behind the last block that is due (0: up to date).
+      auto lag = [&](int64_t through, int64_t after, int64_t block) -> std::string {
         if (after <= 0) return "null";
         if (through == kNoTime) return "null";
-        return std::to_string(std::max<int64_t>(0, now - after - through) / 1000);
+        return std::to_string(std::max<int64_t>(0, AlignDown(now - after, block) - through) / 1000);
       };
       if (!first) o += ",";
       first = false;
       o += "{\"tenant\":" + JsonString(t) +
            ",\"downsampled5mThrough\":" + JsonTime(s->downsampled_5m_through) +
            ",\"downsampled1hThrough\":" + JsonTime(s->downsampled_1h_through) +
-           ",\"lag5mSeconds\":" + lag(s->downsampled_5m_through, options_.downsample_5m_after_ms) +
-           ",\"lag1hSeconds\":" + lag(s->downsampled_1h_through, options_.downsample_1h_after_ms) +
+           ",\"lag5mSeconds\":" + lag(s->downsampled_5m_through, options_.downsample_5m_after_ms, kBlock5mMs) +
+           ",\"lag1hSeconds\":" + lag(s->downsampled_1h_through, options_.downsample_1h_after_ms, kBlock1hMs) +
            ",\"rawDeletedBefore\":" + JsonTime(s->raw_deleted_before) +
            ",\"deleted5mBefore\":" + JsonTime(s->deleted_5m_before) +
            ",\"deleted1hBefore\":" + JsonTime(s->deleted_1h_before) +
@@ -392,6 +393,28 @@ std::string Compactor::StatusJson() const {
 
 std::string Compactor::MetricsText() const {
   std::string o;
+  // Lag per resolution: how far the oldest tenant's progress is behind what
+  // is due (0 when up to date; absent before any progress).
+  int64_t lag5m = -1, lag1h = -1;
+  if (access_ != nullptr) {
+    const int64_t now = NowMs();
+    for (const std::string& t : access_->Tenants()) {
+      absl::StatusOr<DownsampleState> s = access_->State(t);
+      if (!s.ok()) continue;
+      int64_t block = kBlock5mMs;
+      auto lag = [&](int64_t through, int64_t after, int64_t* out) {
+        if (after <= 0 || through == kNoTime) return;
+        *out = std::max(*out, std::max<int64_t>(0, AlignDown(now - after, block) - through));
+      };
+      lag(s->downsampled_5m_through, options_.downsample_5m_after_ms, &lag5m);
+      block = kBlock1hMs;
+      lag(s->downsampled_1h_through, options_.downsample_1h_after_ms, &lag1h);
+    }
+  }
+  o += "# HELP meridian_compactor_lag_seconds How far downsampling is behind what is due, by "
+       "resolution (the most behind tenant).\n# TYPE meridian_compactor_lag_seconds gauge\n";
+  if (lag5m >= 0) o += "meridian_compactor_lag_seconds{resolution=\"5m\"} " + std::to_string(lag5m / 1000) + "\n";
+  if (lag1h >= 0) o += "meridian_compactor_lag_seconds{resolution=\"1h\"} " + std::to_string(lag1h / 1000) + "\n";
   auto head = [&o](const char* name, const char* type, const char* help) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   };

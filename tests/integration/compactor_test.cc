@@ -110,12 +110,17 @@ TEST(CompactorTest, BackfillCompactRetentionAndKillConverges) {
   EXPECT_FALSE(st["data"]["tenants"][0]["downsampled5mThrough"].is_null());
   EXPECT_FALSE(st["data"]["tenants"][0]["rawDeletedBefore"].is_null());
   EXPECT_FALSE(st["data"]["lastSuccess"].is_null());
+  EXPECT_EQ(st["data"]["tenants"][0]["lag5mSeconds"], 0);  // up to date
+  EXPECT_EQ(st["data"]["tenants"][0]["lag1hSeconds"], 0);
   auto metrics = c->Get("/metrics");
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("meridian_compactor_windows_written_total{resolution=\"5m\"} "),
             std::string::npos);
   EXPECT_EQ(metrics->body.find("meridian_compactor_windows_written_total{resolution=\"5m\"} 0\n"),
             std::string::npos);
+  EXPECT_NE(metrics->body.find("meridian_compactor_lag_seconds{resolution=\"5m\"} 0\n"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("meridian_compactor_last_success_timestamp_seconds "), std::string::npos);
   // A second pass finds nothing to do.
   nlohmann::json again = Compact(a);
   EXPECT_EQ(again["data"]["blocks5m"].get<int>(), 0);
@@ -126,12 +131,15 @@ TEST(CompactorTest, BackfillCompactRetentionAndKillConverges) {
   Meridian b(dir.path() + "/b");
   ASSERT_TRUE(b.WaitReady());
   Backfill(b, end);
+  double kill_after = 0;
   {
     std::thread t([&] {
       auto cb = b.Client();
       cb->Post("/internal/compact", "", "text/plain");  // no answer: killed
     });
-    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    // Halfway through a pass as long as A's (its flush included).
+    kill_after = std::max(0.02, sum["data"]["seconds"].get<double>() / 2);
+    std::this_thread::sleep_for(std::chrono::duration<double>(kill_after));
     b.process().Kill(SIGKILL);
     t.join();
   }
@@ -141,7 +149,7 @@ TEST(CompactorTest, BackfillCompactRetentionAndKillConverges) {
   {
     // Where the killed pass got to (informational: timing-dependent).
     nlohmann::json st = GetJson(*b.Client(), "/api/v1/status/compactor");
-    std::printf("killed after %.3f s of a %.3f s pass; progress then: %s\n", 0.15,
+    std::printf("killed after %.3f s of a %.3f s pass; progress then: %s\n", kill_after,
                 sum["data"]["seconds"].get<double>(), st["data"]["tenants"].dump().c_str());
   }
   nlohmann::json sb = Compact(b);
