@@ -56,6 +56,36 @@ void InitContext(const EngineOptions& o, const QueryOptions& qo, const Queryable
   ctx->cancelled = qo.cancelled;
 }
 
+// Reports an admitted query's QueryStats to EngineOptions::on_query_done
+// when it goes out of scope; ok() marks success.
+class Reporter {
+ public:
+  Reporter(const EngineOptions& o, const QueryOptions& qo, bool range,
+           std::chrono::steady_clock::time_point queued_at, const QueryContext* ctx)
+      : done_(o.on_query_done), ctx_(ctx), admitted_(std::chrono::steady_clock::now()) {
+    stats_.priority = qo.priority;
+    stats_.range = range;
+    stats_.queue_seconds = std::chrono::duration<double>(admitted_ - queued_at).count();
+  }
+  Reporter(const Reporter&) = delete;
+  Reporter& operator=(const Reporter&) = delete;
+  ~Reporter() {
+    if (!done_) return;
+    stats_.eval_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - admitted_).count();
+    stats_.samples_loaded = ctx_->samples_loaded;
+    stats_.peak_samples = ctx_->peak_samples;
+    done_(stats_);
+  }
+  void ok() { stats_.ok = true; }
+
+ private:
+  const std::function<void(const QueryStats&)>& done_;
+  const QueryContext* ctx_;
+  const std::chrono::steady_clock::time_point admitted_;
+  QueryStats stats_;
+};
+
 // Maps evaluation-time error texts to Prometheus's "in query execution" wording.
 absl::Status FinalStatus(absl::Status st) {
   if (st.code() == absl::StatusCode::kDeadlineExceeded) {
@@ -79,8 +109,10 @@ absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable,
   MERIDIAN_ASSIGN_OR_RETURN(ExprPtr expr, Parse(options_, query));
   QueryContext ctx;
   InitContext(options_, opts, queryable, query, &ctx);
+  const auto queued_at = std::chrono::steady_clock::now();
   MERIDIAN_ASSIGN_OR_RETURN(QueryAdmission::Ticket ticket,
                             admission_->Admit(opts.priority, ctx.deadline, opts.cancelled));
+  Reporter report(options_, opts, /*range=*/false, queued_at, &ctx);
   ctx.query_start_ms = t_ms;
   ctx.query_end_ms = t_ms;
   Evaluator ev(&ctx, t_ms, t_ms, 1);
@@ -116,6 +148,7 @@ absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable,
   }
   out.warnings = ctx.annos.TakeWarnings();
   out.infos = ctx.annos.TakeInfos();
+  report.ok();
   return out;
 }
 
@@ -143,8 +176,10 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   }
   QueryContext ctx;
   InitContext(options_, opts, queryable, query, &ctx);
+  const auto queued_at = std::chrono::steady_clock::now();
   MERIDIAN_ASSIGN_OR_RETURN(QueryAdmission::Ticket ticket,
                             admission_->Admit(opts.priority, ctx.deadline, opts.cancelled));
+  Reporter report(options_, opts, /*range=*/true, queued_at, &ctx);
   ctx.query_start_ms = start_ms;
   ctx.query_end_ms = end_ms;
   ctx.range_query = true;
@@ -173,6 +208,7 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   out.value = std::move(m);
   out.warnings = ctx.annos.TakeWarnings();
   out.infos = ctx.annos.TakeInfos();
+  report.ok();
   return out;
 }
 

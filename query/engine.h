@@ -25,6 +25,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -36,6 +37,19 @@
 #include "model/status.h"
 
 namespace meridian::promql {
+
+// What one admitted query cost (EngineOptions::on_query_done).
+struct QueryStats {
+  QueryPriority priority = QueryPriority::kDashboard;
+  bool range = false;          // a range query
+  bool ok = false;             // evaluated without error
+  double queue_seconds = 0;    // waiting for an admission slot
+  double eval_seconds = 0;     // from admission to the result
+  // Samples taken into memory over the query: every increase of the count
+  // that max_samples bounds, summed (selectors' samples, intermediate results).
+  int64_t samples_loaded = 0;
+  int64_t peak_samples = 0;  // most samples held at once (bounded by max_samples)
+};
 
 struct EngineOptions {
   int64_t lookback_delta_ms = 5 * 60 * 1000;
@@ -50,6 +64,9 @@ struct EngineOptions {
   // Default subquery resolution when a subquery has no step.
   int64_t default_eval_interval_ms = 60'000;
   bool enable_experimental_functions = true;
+  // Called after every query that was admitted (evaluated or failed), on the
+  // query's thread; may be called concurrently. Null: nothing is reported.
+  std::function<void(const QueryStats&)> on_query_done;
 };
 
 struct QueryOptions {

@@ -30,6 +30,8 @@ absl::Status QueryContext::CheckInterrupt() const {
 
 absl::Status QueryContext::AddSamples(int64_t n) {
   current_samples += n;
+  if (n > 0) samples_loaded += n;
+  peak_samples = std::max(peak_samples, current_samples);
   if (current_samples > max_samples) {
     return absl::ResourceExhaustedError(
         "query processing would load too many samples into memory in query execution");

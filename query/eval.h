@@ -80,6 +80,8 @@ struct QueryContext {
   int64_t default_eval_interval_ms = 60'000;
   int64_t max_samples = 0;
   int64_t current_samples = 0;
+  int64_t samples_loaded = 0;  // every increase of current_samples, summed (QueryStats)
+  int64_t peak_samples = 0;
   std::chrono::steady_clock::time_point deadline;
   const std::atomic<bool>* cancelled = nullptr;
   Annotations annos;

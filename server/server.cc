@@ -130,6 +130,10 @@ std::string TlsMetricsText(const std::vector<std::pair<std::string, HttpServerSt
   return o;
 }
 
+bool IsWritePath(const std::string& path) {
+  return path == "/api/v1/write" || path == "/api/v1/receive" || path == "/api/v1/push";
+}
+
 ingest::IngestLimits LimitsOf(const Config& c) {
   ingest::IngestLimits l;
   l.max_labels_per_series = static_cast<size_t>(c.max_labels_per_series);
@@ -210,36 +214,17 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
   auto handler = [this](const httplib::Request& req, httplib::Response& res) {
     auto start = Clock::now();
     ingest::RemoteWriteStats stats;
+    const std::string tenant = TenantOf(req, config.default_tenant);
     absl::Status st;
     if (!limiter->Acquire()) {
       st = absl::UnavailableError("too many concurrent remote-write requests; retry later");
       stats.request_rejected = "too_many_inflight";
     } else {
-      st = receiver->Receive(TenantOf(req, config.default_tenant),
+      st = receiver->Receive(tenant,
                              req.get_header_value("Content-Type"),
                              req.get_header_value("Content-Encoding"), req.body, &stats);
       limiter->Release();
     }
-    metrics->samples_ingested().Increment(static_cast<double>(stats.samples_written));
-    metrics->series_created().Increment(static_cast<double>(stats.series_created));
-    metrics->metadata_ingested().Increment(static_cast<double>(stats.metadata_written));
-    metrics->histograms_dropped().Increment(static_cast<double>(stats.histograms_dropped));
-    metrics->exemplars_dropped().Increment(static_cast<double>(stats.exemplars_dropped));
-    auto reject = [&](const char* reason, uint64_t n) {
-      if (n) metrics->samples_rejected(reason).Increment(static_cast<double>(n));
-    };
-    reject("invalid_labels", stats.rejected_invalid_labels);
-    reject("too_far_in_future", stats.rejected_too_far_in_future);
-    reject("too_old", stats.rejected_too_old);
-    reject("conflict", stats.rejected_conflict);
-    reject("too_many_labels", stats.rejected_too_many_labels);
-    reject("label_name_too_long", stats.rejected_label_name_too_long);
-    reject("label_value_too_long", stats.rejected_label_value_too_long);
-    reject("series_limit", stats.rejected_series_limit);
-    if (stats.request_rejected != nullptr) {
-      metrics->requests_rejected(stats.request_rejected).Increment();
-    }
-
     res.set_header("X-Prometheus-Remote-Write-Samples-Written", std::to_string(stats.samples_written));
     res.set_header("X-Prometheus-Remote-Write-Histograms-Written",
                    std::to_string(stats.histograms_written));
@@ -261,6 +246,7 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
       std::string text = res.status == 500 ? PublicMessage(st) : std::string(st.message());
       res.set_content(text + "\n", "text/plain; charset=utf-8");
     }
+    metrics->ObserveWrite(tenant, &stats, res.status);
     metrics->ObserveRequest("/api/v1/write", res.status,
                             std::chrono::duration<double>(Clock::now() - start).count());
   };
@@ -594,8 +580,9 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   eo.admission.priority_slots = static_cast<int>(config.query_priority_concurrency);
   eo.admission.queue_timeout = std::chrono::milliseconds(config.query_queue_timeout_ms);
   eo.admission.max_queued = static_cast<int>(config.query_max_queued);
+  impl->metrics = std::make_unique<Metrics>(config.default_tenant);
+  eo.on_query_done = [m = impl->metrics.get()](const promql::QueryStats& s) { m->ObserveQuery(s); };
   impl->engine = std::make_unique<promql::Engine>(eo);
-  impl->metrics = std::make_unique<Metrics>();
   impl->limiter = std::make_unique<InflightLimiter>(config.max_inflight_writes,
                                                      std::chrono::seconds(1));
 
@@ -679,8 +666,14 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   }
   // httplib answers 413 itself above this; the error handler explains.
   p->http.set_payload_max_length(static_cast<size_t>(config.max_body_bytes));
-  p->http.set_error_handler([max = config.max_body_bytes](const httplib::Request&,
-                                                          httplib::Response& res) {
+  p->http.set_error_handler([p, max = config.max_body_bytes](const httplib::Request& req,
+                                                             httplib::Response& res) {
+    // Runs for every answer >= 400. The write handler counts its own (it
+    // always sets the Written headers); this counts the 405s, 413s and 415s
+    // answered before it.
+    if (IsWritePath(req.path) && !res.has_header("X-Prometheus-Remote-Write-Samples-Written")) {
+      p->metrics->ObserveWrite(TenantOf(req, p->config.default_tenant), nullptr, res.status);
+    }
     if (res.status == 413 && res.body.empty()) {
       res.set_content("request body too large: over the limit of " + std::to_string(max) +
                           " bytes (max-body-bytes)\n",
@@ -701,9 +694,8 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     // Writes, /internal/* and admin endpoints change state: POST only, as
     // Prometheus answers 405 with Allow for a method a route does not take.
     const std::string& path = req.path;
-    bool write_path =
-        path == "/api/v1/write" || path == "/api/v1/receive" || path == "/api/v1/push" ||
-        path == "/api/v1/read";
+    // Remote-read is POST-only and snappy-encoded too.
+    const bool write_path = IsWritePath(path) || path == "/api/v1/read";
     // Prometheus's admin endpoints take PUT as well.
     const bool admin = path.rfind("/api/v1/admin/", 0) == 0;
     if (req.method != "POST" && !(admin && req.method == "PUT") &&
@@ -714,9 +706,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
       return httplib::Server::HandlerResponse::Handled;
     }
     std::string enc = req.get_header_value("Content-Encoding");
-    if (req.method != "POST" || enc.empty() || enc == "snappy" ||
-        (req.path != "/api/v1/write" && req.path != "/api/v1/receive" &&
-         req.path != "/api/v1/push")) {
+    if (req.method != "POST" || enc.empty() || enc == "snappy" || !write_path) {
       return httplib::Server::HandlerResponse::Unhandled;
     }
     res.status = 415;

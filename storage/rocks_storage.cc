@@ -262,6 +262,10 @@ absl::Status RocksStorage::OpenDb() {
   db.info_log_level = rocksdb::WARN_LEVEL;
   db.keep_log_file_num = 2;
   db.max_total_wal_size = 1ull << 30;
+  // Tickers only (block cache hits, stall time): per-core counters, no timers.
+  statistics_ = rocksdb::CreateDBStatistics();
+  statistics_->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  db.statistics = statistics_;
   rocksdb::ColumnFamilyOptions meta;
   meta.compression = rocksdb::kZSTD;
   // Series definitions, ranges and metadata: small values; RocksDB's 64 MiB
@@ -278,13 +282,13 @@ absl::Status RocksStorage::OpenDb() {
   wal.disable_auto_compactions = true;
   corruption_listener_ = std::make_shared<CorruptionListener>();
   db.listeners.push_back(corruption_listener_);
-  std::shared_ptr<rocksdb::Cache> block_cache = rocksdb::NewLRUCache(options_.block_cache_bytes);
+  block_cache_ = rocksdb::NewLRUCache(options_.block_cache_bytes);
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, meta},
-      {keys::kChunksFamily, ChunkFamilyOptions(block_cache, options_.chunk_memtable_bytes)},
+      {keys::kChunksFamily, ChunkFamilyOptions(block_cache_, options_.chunk_memtable_bytes)},
       {keys::kWalFamily, wal},
       // Aggregate chunks (format version 2): written by the compactor only.
-      {keys::kDownsampledFamily, ChunkFamilyOptions(block_cache, kMinMemtableBytes * 8)},
+      {keys::kDownsampledFamily, ChunkFamilyOptions(block_cache_, kMinMemtableBytes * 8)},
   };
   rocksdb::DB* raw = nullptr;
   MERIDIAN_RETURN_IF_ERROR(
@@ -645,6 +649,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   }
   samples_appended_.fetch_add(result->samples_appended, std::memory_order_relaxed);
   const size_t record_bytes = wal.record().size();
+  wal_written_bytes_.fetch_add(record_bytes, std::memory_order_relaxed);
   if (wal_bytes_.fetch_add(record_bytes, std::memory_order_relaxed) + record_bytes >=
       checkpoint_wal_bytes_) {
     MutexLock l(&bg_mu_);
@@ -791,6 +796,11 @@ StorageHealth RocksStorage::Health() const {
   h.checkpoint_failures = checkpoint_failures_.load(std::memory_order_relaxed);
   h.checkpoints = checkpoints_.load(std::memory_order_relaxed);
   h.resumes = resumes_.load(std::memory_order_relaxed);
+  h.last_checkpoint_ms = last_checkpoint_ms_.load(std::memory_order_relaxed);
+  h.last_checkpoint_seconds =
+      static_cast<double>(last_checkpoint_micros_.load(std::memory_order_relaxed)) / 1e6;
+  h.checkpoint_seconds_total =
+      static_cast<double>(checkpoint_micros_total_.load(std::memory_order_relaxed)) / 1e6;
   return h;
 }
 
@@ -885,36 +895,6 @@ absl::Status RocksStorage::Flush() {
   MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->Flush(fo, handles_), "flushing memtables"));
   KeepMemtableNonEmpty();
   return absl::OkStatus();
-}
-
-StorageStats RocksStorage::Stats() const {
-  StorageStats st;
-  st.samples_appended = samples_appended_.load(std::memory_order_relaxed);
-  st.corruptions = chunk_store_->corruptions();
-  st.cached_series = cache_limits_.cached_series.load(std::memory_order_relaxed);
-  int64_t mint = std::numeric_limits<int64_t>::max(), maxt = std::numeric_limits<int64_t>::min();
-  for (TenantHead* t : AllTenants()) {
-    st.cache_bytes += t->CacheBytes();
-    t->ReadIndex([&](const PostingsIndex& index, auto lookup) {
-      st.series += index.all().size();
-      for (uint64_t id : index.all()) {
-        const MemSeries* s = lookup(id);
-        if (s->min_t_ms() <= s->max_t_ms()) {
-          mint = std::min(mint, s->min_t_ms());
-          maxt = std::max(maxt, s->max_t_ms());
-        }
-      }
-    });
-  }
-  if (mint <= maxt) {
-    st.min_time_ms = mint;
-    st.max_time_ms = maxt;
-  }
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(options_.dir, ec)) {
-    if (e.is_regular_file(ec)) st.disk_bytes += e.file_size(ec);
-  }
-  return st;
 }
 
 }  // namespace meridian

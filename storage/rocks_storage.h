@@ -38,10 +38,12 @@
 #include "storage/tenant_head.h"
 
 namespace rocksdb {
+class Cache;
 class ColumnFamilyHandle;
 class DB;
 class Env;
 class Logger;
+class Statistics;
 class Status;
 class WriteBatch;
 }  // namespace rocksdb
@@ -140,6 +142,8 @@ class RocksStorage : public Storage {
   uint64_t late_nonce_ = 0;
   std::atomic<uint64_t> late_counter_{0};
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::shared_ptr<rocksdb::Cache> block_cache_;       // the chunks family's
+  std::shared_ptr<rocksdb::Statistics> statistics_;  // tickers for Stats()
   std::unique_ptr<ChunkStore> chunk_store_;
   class CorruptionListener;
   std::shared_ptr<CorruptionListener> corruption_listener_;
@@ -158,6 +162,7 @@ class RocksStorage : public Storage {
   SharedMutex gate_;
   std::atomic<uint64_t> next_wal_seq_{1};
   std::atomic<uint64_t> wal_bytes_{0};  // since the last checkpoint
+  std::atomic<uint64_t> wal_written_bytes_{0};  // since start
   std::atomic<uint64_t> samples_appended_{0};
 
   Mutex maintenance_mu_;
@@ -181,6 +186,9 @@ class RocksStorage : public Storage {
   std::atomic<uint64_t> checkpoint_failures_{0};
   std::atomic<uint64_t> checkpoints_{0};
   std::atomic<uint64_t> resumes_{0};
+  std::atomic<int64_t> last_checkpoint_ms_{0};       // wall clock, end of the last success
+  std::atomic<uint64_t> last_checkpoint_micros_{0};  // its run time
+  std::atomic<uint64_t> checkpoint_micros_total_{0};
   Mutex resume_mu_;
   std::chrono::steady_clock::time_point last_resume_attempt_ ABSL_GUARDED_BY(resume_mu_);
   std::chrono::steady_clock::time_point last_resume_log_ ABSL_GUARDED_BY(resume_mu_);

@@ -78,10 +78,35 @@ struct StorageOptions {
   std::shared_ptr<rocksdb::FileSystem> file_system;
 };
 
+// One tenant's series (StorageStats::tenants).
+struct TenantSeriesStats {
+  std::string tenant;
+  uint64_t series = 0;  // every series the tenant holds in memory
+  // Series whose newest sample is at most StorageStats::kActiveWindowMs
+  // older than now (as Mimir's active series).
+  uint64_t active_series = 0;
+};
+
+// One RocksDB column family (StorageStats::families): "default" (series
+// definitions, metadata), "chunks", "wal" (docs/format/storage.md).
+struct ColumnFamilyStats {
+  std::string name;
+  uint64_t sst_bytes = 0;                 // live SST files
+  uint64_t memtable_bytes = 0;            // all memtables, flushed or not
+  uint64_t pending_compaction_bytes = 0;  // RocksDB's estimate of bytes to rewrite
+  uint64_t write_slowdowns = 0;           // writes delayed since open
+  uint64_t write_stops = 0;               // writes stopped since open
+};
+
 struct StorageStats {
+  static constexpr int64_t kActiveWindowMs = 10 * 60 * 1000;
+
   uint64_t series = 0;           // all tenants, in memory
   uint64_t samples_appended = 0;  // since start
-  uint64_t disk_bytes = 0;       // live files in the data dir
+  // Bytes the data dir occupies on disk, as `du` counts them: allocated
+  // blocks (RocksDB preallocates its log and manifest files) of every file
+  // below the dir, snapshots included, hard links once.
+  uint64_t disk_bytes = 0;
   uint64_t cached_series = 0;
   uint64_t cache_bytes = 0;      // estimated memory of the series cache
   int64_t min_time_ms = 0;
@@ -89,6 +114,20 @@ struct StorageStats {
   // Encounters with corrupt stored data since start: reads that skipped a
   // series, retention passes and compactions that met it.
   uint64_t corruptions = 0;
+  std::vector<TenantSeriesStats> tenants;  // sorted by name
+  std::vector<ColumnFamilyStats> families;
+  // WAL records written since start, and those not yet covered by a
+  // checkpoint (the next checkpoint persists their samples and deletes them).
+  uint64_t wal_written_bytes = 0;
+  uint64_t wal_pending_bytes = 0;
+  // The chunk block cache (StorageOptions::block_cache_bytes).
+  uint64_t block_cache_capacity_bytes = 0;
+  uint64_t block_cache_usage_bytes = 0;
+  // Block cache lookups since open, every family's cache.
+  uint64_t block_cache_hits = 0;
+  uint64_t block_cache_misses = 0;
+  // Time writes spent delayed or stopped by RocksDB since open.
+  uint64_t write_stall_micros = 0;
 };
 
 // Cardinality statistics for /api/v1/status/tsdb.
@@ -114,6 +153,13 @@ struct StorageHealth {
   uint64_t checkpoint_failures = 0;  // failed checkpoints (retried with backoff)
   uint64_t checkpoints = 0;          // successful checkpoints
   uint64_t resumes = 0;              // successful recoveries from the degraded state
+  // Wall-clock time (ms since the epoch) the last successful checkpoint
+  // ended; 0 before the first.
+  int64_t last_checkpoint_ms = 0;
+  // Run time of the last successful checkpoint, and of all checkpoints
+  // (successful or failed) since start.
+  double last_checkpoint_seconds = 0;
+  double checkpoint_seconds_total = 0;
 };
 
 class Storage : public Appender, public TenantReader {

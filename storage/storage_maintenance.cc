@@ -56,7 +56,19 @@ int64_t RetentionCutoff(int64_t now_ms, int64_t retention_ms) {
 }  // namespace
 
 absl::Status RocksStorage::Checkpoint() {
+  const auto start = std::chrono::steady_clock::now();
   absl::Status st = CheckpointImpl();
+  const auto micros = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                std::chrono::steady_clock::now() - start)
+                                                .count());
+  checkpoint_micros_total_.fetch_add(micros, std::memory_order_relaxed);
+  if (st.ok()) {
+    last_checkpoint_micros_.store(micros, std::memory_order_relaxed);
+    last_checkpoint_ms_.store(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count(),
+                              std::memory_order_relaxed);
+  }
   (st.ok() ? checkpoints_ : checkpoint_failures_).fetch_add(1, std::memory_order_relaxed);
   return st;
 }

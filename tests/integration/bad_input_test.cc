@@ -384,9 +384,9 @@ TEST_F(BadInputTest, LabelLimitsAre400NamingTheSeries) {
   auto c = server_->Client();
   auto m = c->Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="too_many_labels"} 2)"));
-  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="label_name_too_long"} 1)"));
-  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="label_value_too_long"} 1)"));
+  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="too_many_labels",tenant="default-tenant"} 2)"));
+  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="label_name_too_long",tenant="default-tenant"} 1)"));
+  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="label_value_too_long",tenant="default-tenant"} 1)"));
 }
 
 // Tenant IDs follow Cortex/Mimir's rules; a path-like or 7,000-character
@@ -407,7 +407,7 @@ TEST_F(BadInputTest, InvalidTenantIs400) {
   auto c = server_->Client();
   auto m = c->Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="invalid_tenant"} 10)"));
+  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="invalid_tenant",tenant=""} 10)"));
   // Reads refuse the same tenant IDs: 400 bad_data.
   int status = 0;
   auto j = GetJson(*c, "/api/v1/query?query=up", &status, {{"X-Scope-OrgID", "../../etc"}});

@@ -52,7 +52,7 @@ TEST(LimitsTest, SeriesPerTenant) {
   ASSERT_EQ(s1.size(), 1u);
   EXPECT_EQ(s1.begin()->second.size(), 2u);
   EXPECT_EQ(SeriesCount(*c, "{__name__=~\"s4|s5\"}"), 0u);
-  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="series_limit"} 2)"));
+  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="series_limit",tenant="default-tenant"} 2)"));
   // Another tenant has its own count.
   r = PostWrite(*c, EncodeWriteRequest(more), "application/x-protobuf", {{"X-Scope-OrgID", "other"}});
   ASSERT_TRUE(r);
@@ -83,7 +83,7 @@ TEST(LimitsTest, NumberOfTenants) {
   r = PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf", {{"THANOS-TENANT", "t3"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
-  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="tenant_limit"} 1)"));
+  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="tenant_limit",tenant=""} 1)"));
 }
 
 // The ingestion rate is back-pressure: 503 + Retry-After (when enough tokens
@@ -117,7 +117,7 @@ TEST(LimitsTest, IngestionRate) {
   r = PostWrite(*c, series("rate_c", 101), "application/x-protobuf", {{"X-Scope-OrgID", "calm2"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
-  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="rate_limited"} 1)"));
+  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="rate_limited",tenant="default-tenant"} 1)"));
 }
 
 TEST(LimitsTest, SeriesAndSamplesPerRequest) {
