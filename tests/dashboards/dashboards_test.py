@@ -437,10 +437,11 @@ def main():
         for i in range(0, len(series), 500):
             remote_write(murl, series[i:i + 500])
         print("generator: %d series, %d samples" % (len(series), sum(len(s) for _, s in series)))
-        # A checkpoint, so the "since the last checkpoint" panel has data.
-        status, body = http(murl + "/internal/force_flush", {})
+        # A compactor pass (it checkpoints first), so the "since the last
+        # checkpoint" and "since the last compactor pass" panels have data.
+        status, body = http(murl + "/internal/compact", {}, timeout=60)
         if status != 200:
-            fail("force_flush: %d %s" % (status, body))
+            fail("/internal/compact: %d %s" % (status, body))
 
         with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
             f.write("global:\n  scrape_interval: 1s\n  external_labels:\n    region: us-west-2\n"
