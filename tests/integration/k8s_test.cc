@@ -378,6 +378,79 @@ TEST_F(K8sApiTest, AutoscalePreviewReplaysTheHpaFormula) {
   EXPECT_EQ(j["errorType"], "bad_data");
 }
 
+// A recording rule precomputes the value; the external metric reads its
+// series (a point lookup), and a stale rule output (the rule stopped) is an
+// error, not 0.
+TEST(K8sRecordingRuleTest, MetricReadFromARecordingRulesSeries) {
+  if (access(kKubectl, X_OK) != 0) GTEST_SKIP() << "SKIP: " << kKubectl << " not installed";
+  TempDir dir;
+  WriteFile(dir.path() + "/gpu.yml", R"(groups:
+  - name: gpu
+    interval: 1s
+    rules:
+      - record: namespace:gpu_queue_depth:sum
+        expr: sum by (namespace) (gpu_queue_depth)
+)");
+  WriteFile(dir.path() + "/k8s.yaml", R"(namespaces: {quasim-platform: gpu-platform}
+metrics:
+  gpu_queue_depth:
+    series: namespace:gpu_queue_depth:sum
+    max_staleness: 5s
+)");
+  int k8s_port = FreePort();
+  Meridian m("", {"--k8s-listen", "127.0.0.1:" + std::to_string(k8s_port), "--k8s-config",
+                  dir.path() + "/k8s.yaml", "--rule-files",
+                  "gpu-platform=" + dir.path() + "/gpu.yml"});
+  ASSERT_TRUE(m.WaitReady()) << m.process().Log();
+  prometheus::WriteRequest req;
+  const int64_t now = NowMs();
+  AddSeries(&req, {{"__name__", "gpu_queue_depth"}, {"namespace", "quasim-platform"}, {"pod", "a"}},
+            {{now - 1000, 4}});
+  AddSeries(&req, {{"__name__", "gpu_queue_depth"}, {"namespace", "quasim-platform"}, {"pod", "b"}},
+            {{now - 1000, 2.5}});
+  auto c = m.Client();
+  ASSERT_EQ(Status(PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf",
+                             {{"THANOS-TENANT", "gpu-platform"}})),
+            204);
+  std::string kc = Kubeconfig(dir.path(), "https://127.0.0.1:" + std::to_string(k8s_port),
+                              m.data_dir() + "/k8s-self-signed.crt");
+  const std::string path =
+      "/apis/external.metrics.k8s.io/v1beta1/namespaces/quasim-platform/gpu_queue_depth";
+  CmdResult r;
+  for (int i = 0; i < 50; ++i) {  // the rule runs every second
+    r = RunCmd({kKubectl, "--kubeconfig", kc, "get", "--raw", path}, dir.path() + "/k.log");
+    if (r.exit_code == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  ASSERT_EQ(j["items"].size(), 1u) << r.output;
+  EXPECT_EQ(j["items"][0]["value"], "6500m");
+  EXPECT_EQ(j["items"][0]["metricLabels"]["namespace"], "quasim-platform");
+  // The rule's input goes away without stale markers (the pipeline broke):
+  // the rule keeps writing from the lookback window for 5 minutes, so take
+  // the rule away instead: its output stops, and within max_staleness + a
+  // little the answer is an error, never a value.
+  WriteFile(dir.path() + "/gpu.yml", "groups: []\n");
+  m.process().Kill(SIGHUP);
+  bool refused = false;
+  for (int i = 0; i < 60 && !refused; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    r = RunCmd({kKubectl, "--kubeconfig", kc, "get", "--raw", path}, dir.path() + "/k.log");
+    refused = r.exit_code != 0;
+    if (!refused) {
+      EXPECT_NE(r.output.find("6500m"), std::string::npos) << r.output;
+    }
+  }
+  ASSERT_TRUE(refused);
+  // Prometheus's rule manager writes stale markers for a removed group's
+  // series: then the series ended (404); without them it is stale data (503).
+  EXPECT_TRUE(r.output.find("NotFound") != std::string::npos ||
+              r.output.find("ServiceUnavailable") != std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("\"value\""), std::string::npos) << r.output;
+}
+
 // The main listener over TLS: Prometheus 2.42 remote-writes with tls_config.
 TEST(TlsTest, PrometheusRemoteWritesOverTls) {
   if (access(kPrometheus, X_OK) != 0) GTEST_SKIP() << "SKIP: " << kPrometheus << " not installed";
