@@ -389,6 +389,35 @@ TEST(CompactorPassTest, NothingIsDeletedBeforeTheCoarserDataExists) {
   EXPECT_EQ(f.Aggr("a", Resolution::k5m, kStart, kEnd).size(), 144u);  // a sample every 10m
 }
 
+// 5m data goes only where 1h data replaces it (and no late raw sample can
+// make its 1h block be derived again); 1h data by its own retention.
+TEST(CompactorPassTest, AggregatesAreDeletedByTheirOwnRetention) {
+  Fixture f;
+  f.now = kEnd;
+  f.Open();
+  std::vector<Sample> c = Counter(kStart, kEnd, 600'000, 6);
+  f.Write("a", "c", c);
+  CompactorOptions o;
+  o.now_ms = [&] { return f.now; };
+  o.retention.raw_ms = 5 * kDay;    // raw floor kStart + 30d
+  o.retention.res_5m_ms = 4 * kDay;  // asks for kStart + 31d
+  o.retention.res_1h_ms = 25 * kDay;  // kStart + 10d
+  Compactor comp(f.storage.get(), o);
+  auto sum = comp.RunPass(true);
+  ASSERT_TRUE(sum.ok());
+  auto st = *f.storage->Compaction()->State("a");
+  EXPECT_EQ(st.downsampled_1h_through, kStart + 20 * kDay);
+  // Lowered to the 1h progress: kStart + 20d.
+  EXPECT_EQ(st.deleted_5m_before, kStart + 20 * kDay);
+  EXPECT_EQ(st.deleted_1h_before, kStart + 10 * kDay);
+  EXPECT_TRUE(f.Aggr("a", Resolution::k5m, kStart, kStart + 20 * kDay).empty());
+  EXPECT_EQ(f.Aggr("a", Resolution::k5m, kStart + 20 * kDay, kStart + 21 * kDay).size(), 144u);
+  EXPECT_TRUE(f.Aggr("a", Resolution::k1h, kStart, kStart + 10 * kDay).empty());
+  EXPECT_EQ(f.Aggr("a", Resolution::k1h, kStart + 10 * kDay, kStart + 20 * kDay).size(), 240u);
+  EXPECT_GT(sum->bytes_freed_5m, 0u);
+  EXPECT_GT(sum->bytes_freed_1h, 0u);
+}
+
 TEST(CompactorPassTest, PerTenantRetentionLeavesOtherTenantsAlone) {
   Fixture f;
   f.now = kEnd;
