@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <cstdio>
@@ -402,6 +403,55 @@ TEST_F(RulesTest, ManagerReloadKeepsOldRulesOnParseError) {
   EXPECT_EQ(groups[1].name, "b");
   EXPECT_NE(m.MetricsText().find("meridian_rule_config_last_reload_successful 1"),
             std::string::npos);
+}
+
+TEST_F(RulesTest, ReloadHandsOverAlertStateAndMarksRemovedSeriesStale) {
+  const std::string rules_dir = dir_.path() + "/rules";
+  std::filesystem::create_directories(rules_dir);
+  auto write = [&](const std::string& text) { std::ofstream(rules_dir + "/r.yml") << text; };
+  const std::string alert = "  - name: a\n    interval: 1s\n    rules:\n"
+                            "    - alert: Up\n      expr: vector(1)\n      for: 1h\n";
+  write("groups:\n" + alert +
+        "  - name: gone\n    interval: 1s\n    rules:\n    - record: gone:one\n"
+        "      expr: vector(1)\n");
+  Manager m(storage_.get(), Tenants(), &engine_, {.sources = {{"t1", rules_dir + "/*.yml"}}});
+  ASSERT_TRUE(m.Reload().ok());
+  m.Start();
+  auto evaluated = [&] {
+    for (const GroupStatus& g : m.Groups("t1")) {
+      if (g.last_evaluation_ns == 0) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 100 && !evaluated(); ++i) usleep(50'000);
+  ASSERT_TRUE(evaluated());
+  auto groups = m.Groups("t1");
+  ASSERT_EQ(groups[0].rules[0].alerts.size(), 1u);
+  const int64_t active_at = groups[0].rules[0].alerts[0].active_at_ns;
+
+  // Group "a" changes (one more rule), group "gone" goes away.
+  write("groups:\n" + alert + "    - record: extra\n      expr: vector(2)\n");
+  ASSERT_TRUE(m.Reload().ok());
+  groups = m.Groups("t1");
+  ASSERT_EQ(groups.size(), 1u);
+  ASSERT_EQ(groups[0].rules.size(), 2u);
+  ASSERT_EQ(groups[0].rules[0].alerts.size(), 1u) << "the alert survives the reload";
+  EXPECT_EQ(groups[0].rules[0].alerts[0].active_at_ns, active_at);
+  m.Stop();
+
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  auto q = storage_->ForTenant("t1")->NewQuerier(now_ms - 60'000, now_ms + 60'000);
+  ASSERT_TRUE(q.ok());
+  auto set = (*q)->Select({*Matcher::Make(MatchType::kEqual, "__name__", "gone:one")},
+                          {.start_ms = now_ms - 60'000, .end_ms = now_ms + 60'000});
+  ASSERT_TRUE(set.ok());
+  ASSERT_TRUE((*set)->Next());
+  std::vector<Sample> samples;
+  ASSERT_TRUE((*set)->Samples(&samples).ok());
+  ASSERT_GE(samples.size(), 2u);
+  EXPECT_EQ(samples.front().v, 1);
+  EXPECT_TRUE(IsStaleNaN(samples.back().v)) << "a removed group's series end with a stale marker";
 }
 
 }  // namespace
