@@ -560,6 +560,11 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   so.sync_wal = config.sync_wal;
   so.block_cache_bytes = static_cast<size_t>(config.block_cache_bytes);
   so.max_tenants = static_cast<size_t>(config.max_tenants);
+  // Large Selects decode series ahead of the evaluation on this pool: two
+  // threads per core (a read-ahead thread mostly waits for its query), at
+  // least four; a Select that finds them all busy reads on its own thread.
+  so.read_ahead_executor = std::make_shared<ThreadPool>(
+      static_cast<int>(std::max(4u, 2 * std::thread::hardware_concurrency())), "read-ahead");
   auto storage = Storage::Open(so);
   if (!storage.ok()) return storage.status();
   impl->storage = *std::move(storage);

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <chrono>
 #include <iterator>
-#include <thread>
+#include <memory>
 
 #include "absl/container/btree_set.h"
+#include "model/executor.h"
 #include "model/sync.h"
 #include "rocksdb/db.h"
 #include "storage/rocks_storage.h"
@@ -21,45 +23,55 @@ struct SelectedSeries {
   Labels labels;
 };
 
-// Selects of at least this many series read ahead on a second thread, so
-// that reading and decoding overlaps with the caller's evaluation.
+// Selects of at least this many series read ahead on the storage's
+// read-ahead executor, so that reading and decoding overlaps with the
+// caller's evaluation.
 constexpr size_t kReadAheadMinSeries = 256;
-// Series the read-ahead thread may hold decoded before the caller takes them.
+// Series the read-ahead task may hold decoded before the caller takes them.
 constexpr size_t kReadAheadDepth = 16;
+// How long a caller waits for its read-ahead task to start before it reads
+// the series itself (the executor is busy with other queries' tasks).
+constexpr auto kReadAheadStartWait = std::chrono::milliseconds(2);
+
+// The life of a read-ahead task. The task holds the state (shared), not the
+// set: a task that never started may run after the set is gone, sees
+// kAbandoned and touches nothing else.
+enum ReadAheadState : int { kPending, kRunning, kDone, kAbandoned };
 
 class MergedSeriesSet : public SeriesSet {
  public:
   MergedSeriesSet(const ChunkStore* store, std::vector<SelectedSeries> series, bool have_labels,
-                  int64_t start_ms, int64_t end_ms, const ReadContext& ctx)
+                  int64_t start_ms, int64_t end_ms, const ReadContext& ctx, Executor* executor)
       : ctx_(ctx),
         store_(store),
         reader_(store, start_ms, end_ms),
         series_(std::move(series)),
         have_labels_(have_labels) {
-    if (series_.size() >= kReadAheadMinSeries) worker_ = std::thread([this] { ReadAhead(); });
+    if (executor == nullptr || series_.size() < kReadAheadMinSeries) return;
+    task_ = std::make_shared<std::atomic<int>>(kPending);
+    executor->Schedule([this, state = task_] {
+      int expected = kPending;
+      if (!state->compare_exchange_strong(expected, kRunning)) return;  // abandoned
+      ReadAhead();
+    });
   }
 
   ~MergedSeriesSet() override {
-    if (!worker_.joinable()) return;
-    {
-      MutexLock l(&mu_);
-      stop_ = true;
-    }
+    if (task_ == nullptr) return;
+    int expected = kPending;
+    // Never started (now, or when Next() took over): it will not touch *this.
+    if (task_->compare_exchange_strong(expected, kAbandoned) || expected == kAbandoned) return;
+    MutexLock l(&mu_);
+    stop_ = true;
     cv_.SignalAll();
-    worker_.join();  // at most one series read after stop_
+    while (task_->load() != kDone) cv_.Wait(&mu_);  // at most one series read after stop_
   }
 
   bool Next() override {
     labels_ready_ = false;
     if (!status_.ok() || Stopped()) return false;
-    if (worker_.joinable()) return NextReadAhead();
-    while (status_.ok() && ++pos_ < series_.size()) {
-      status_ = reader_.Read(*series_[pos_].series, &samples_);
-      if (Skipped(pos_, &status_)) continue;
-      if (!status_.ok()) return false;
-      if (!samples_.empty()) return true;
-    }
-    return false;
+    if (task_ != nullptr && !read_inline_) return NextReadAhead();
+    return NextInline();
   }
 
   const Labels& labels() const override {
@@ -116,12 +128,23 @@ class MergedSeriesSet : public SeriesSet {
     return true;
   }
 
+  bool NextInline() {
+    while (status_.ok() && ++pos_ < series_.size()) {
+      status_ = reader_.Read(*series_[pos_].series, &samples_);
+      if (Skipped(pos_, &status_)) continue;
+      if (!status_.ok()) return false;
+      if (!samples_.empty()) return true;
+    }
+    return false;
+  }
+
   struct Item {
     size_t pos = 0;  // series_.size(): the end (status_ of the worker says why)
     std::vector<Sample> samples;
   };
 
-  // The worker: reads series in order into a bounded queue.
+  // The read-ahead task: reads series in order into a bounded queue. Its
+  // last touch of *this is marking itself done under mu_.
   void ReadAhead() {
     std::vector<Sample> buf;
     for (size_t pos = 0; pos < series_.size() && !stop_.load(std::memory_order_relaxed); ++pos) {
@@ -131,7 +154,10 @@ class MergedSeriesSet : public SeriesSet {
       {
         MutexLock l(&mu_);
         while (!stop_ && queue_.size() >= kReadAheadDepth) cv_.Wait(&mu_);
-        if (stop_) return;
+        if (stop_) {
+          FinishLocked();
+          return;
+        }
         if (!st.ok()) {
           worker_status_ = st;
           break;
@@ -145,10 +171,15 @@ class MergedSeriesSet : public SeriesSet {
       }
       cv_.SignalAll();
     }
-    {
-      MutexLock l(&mu_);
-      queue_.push_back(Item{series_.size(), {}});
-    }
+    MutexLock l(&mu_);
+    queue_.push_back(Item{series_.size(), {}});
+    FinishLocked();
+  }
+
+  // Signals while holding mu_: once the destructor sees kDone it may free
+  // mu_ and cv_, which it can do only after this thread released mu_.
+  void FinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    task_->store(kDone);
     cv_.SignalAll();
   }
 
@@ -161,15 +192,29 @@ class MergedSeriesSet : public SeriesSet {
         free_.push_back(std::move(samples_));
         samples_.clear();
       }
-      while (queue_.empty()) cv_.Wait(&mu_);
-      item = std::move(queue_.front());
-      queue_.pop_front();
-      if (item.pos == series_.size()) {
-        done_ = true;
-        status_ = worker_status_;
-        return false;
+      while (queue_.empty() && !read_inline_) {
+        if (task_->load() != kPending) {
+          cv_.Wait(&mu_);
+          continue;
+        }
+        // The executor has not started the task: give it a moment, then
+        // read the series here (nothing was queued: from the first one).
+        if (cv_.WaitFor(&mu_, kReadAheadStartWait) && queue_.empty()) {
+          int expected = kPending;
+          read_inline_ = task_->compare_exchange_strong(expected, kAbandoned);
+        }
+      }
+      if (!read_inline_) {
+        item = std::move(queue_.front());
+        queue_.pop_front();
+        if (item.pos == series_.size()) {
+          done_ = true;
+          status_ = worker_status_;
+          return false;
+        }
       }
     }
+    if (read_inline_) return NextInline();
     cv_.SignalAll();
     pos_ = item.pos;
     samples_.swap(item.samples);
@@ -183,7 +228,7 @@ class MergedSeriesSet : public SeriesSet {
   const ReadContext ctx_;
   int since_check_ = 0;
   const ChunkStore* const store_;
-  SeriesReader reader_;  // the worker's alone while it runs
+  SeriesReader reader_;  // the read-ahead task's alone while it runs
   const std::vector<SelectedSeries> series_;
   const bool have_labels_;
   size_t pos_ = static_cast<size_t>(-1);
@@ -201,7 +246,10 @@ class MergedSeriesSet : public SeriesSet {
   std::atomic<bool> stop_{false};  // set under mu_
   mutable Mutex warn_mu_;
   std::vector<std::string> warnings_ ABSL_GUARDED_BY(warn_mu_);
-  std::thread worker_;  // last: starts after the rest exists
+  // Null without read-ahead; else the task's ReadAheadState, set before the
+  // task is scheduled (the task starts last, after the rest exists).
+  std::shared_ptr<std::atomic<int>> task_;
+  bool read_inline_ = false;  // the task never started: Next() reads here
 };
 
 class TenantQuerier : public Querier {
@@ -234,7 +282,8 @@ class TenantQuerier : public Querier {
       }
     }
     return std::unique_ptr<SeriesSet>(new MergedSeriesSet(
-        &storage_->chunk_store(), std::move(series), hints.sorted, start, end, ctx_));
+        &storage_->chunk_store(), std::move(series), hints.sorted, start, end, ctx_,
+        storage_->read_ahead_executor()));
   }
 
   absl::StatusOr<std::vector<std::string>> LabelNames(const std::vector<Matcher>& matchers) override {

@@ -74,6 +74,8 @@ class RocksStorage : public Storage {
   // For the read path: the tenant's head, or null when it has no data yet.
   TenantHead* FindTenant(std::string_view tenant) const;
   const ChunkStore& chunk_store() const { return *chunk_store_; }
+  // Where large Selects read ahead; null: they read on the caller's thread.
+  Executor* read_ahead_executor() const { return options_.read_ahead_executor.get(); }
 
   // Persists head chunks and deletes the WAL records they cover. Counted
   // in Health() (checkpoints, checkpoint_failures).

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "model/appender.h"
+#include "model/executor.h"
 #include "model/labels.h"
 #include "model/queryable.h"
 #include "model/status.h"
@@ -71,6 +72,12 @@ struct StorageOptions {
   // At most this many tenants (0: no limit). An Append or PutMetadata that
   // would create one more tenant returns kResourceExhausted and stores nothing.
   size_t max_tenants = 0;
+  // Large Selects (kReadAheadMinSeries series and more) read and decode
+  // series on this executor while the caller evaluates the ones before (the
+  // binary owns and sizes it); null: every Select reads on its caller's
+  // thread. A Select whose task has not started within a moment reads on its
+  // caller's thread instead, so a busy executor never stalls a query.
+  std::shared_ptr<Executor> read_ahead_executor;
   // Wall clock, injectable for tests.
   std::function<int64_t()> now_ms;
   // The file system RocksDB writes through (tests inject faults with a

@@ -37,6 +37,7 @@ class StorageTest : public ::testing::Test {
     o.now_ms = [this] { return now_ms_.load(); };
     o.out_of_order_window_ms = 60'000;
     o.allow_backfill = false;
+    o.read_ahead_executor = read_ahead_;
     return o;
   }
   void Open(StorageOptions o) {
@@ -75,6 +76,8 @@ class StorageTest : public ::testing::Test {
 
   TempDir dir_;
   std::atomic<int64_t> now_ms_{10'000'000};
+  // Large Selects read ahead here, as in the server.
+  std::shared_ptr<ThreadPool> read_ahead_ = std::make_shared<ThreadPool>(2, "read-ahead");
   std::unique_ptr<Storage> st_;
 };
 
@@ -927,6 +930,72 @@ TEST_F(StorageTest, SelectStopsOnCancellationAndDeadline) {
   expired.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
   EXPECT_LT(count(expired, &st), kSeries);
   EXPECT_EQ(st.code(), absl::StatusCode::kDeadlineExceeded) << st;
+}
+
+// An executor that counts the tasks it was given.
+class CountingExecutor : public Executor {
+ public:
+  explicit CountingExecutor(int threads) : pool_(threads, "counting") {}
+  void Schedule(std::function<void()> task) override {
+    ++scheduled;
+    pool_.Schedule(std::move(task));
+  }
+  std::atomic<int> scheduled{0};
+
+ private:
+  ThreadPool pool_;
+};
+
+// A busy read-ahead executor never stalls a query: a Select whose task has
+// not started reads its series on the caller's thread, and the task, when it
+// finally runs after the set is gone, touches nothing (ASan would see it).
+TEST_F(StorageTest, SelectReadsItselfWhenTheReadAheadExecutorIsBusy) {
+  auto pool = std::make_shared<CountingExecutor>(1);
+  StorageOptions o = Options();
+  o.read_ahead_executor = pool;
+  Open(o);
+  const int kSeries = 300;
+  for (int i = 0; i < kSeries; ++i) {
+    Append("t", {{"__name__", "x"}, {"i", std::to_string(i)}}, {{now_ms_ - 1000, double(i)}});
+  }
+  std::atomic<bool> release{false};
+  pool->Schedule([&] {
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  const auto start = std::chrono::steady_clock::now();
+  for (int round = 0; round < 3; ++round) {
+    auto got = Select("t", {Eq("__name__", "x")}, 0, now_ms_, /*sorted=*/round % 2 == 0);
+    ASSERT_EQ(got.size(), static_cast<size_t>(kSeries));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(pool->scheduled.load(), 4);  // the blocker and one task per Select
+  release = true;  // the abandoned tasks run now, after their sets are gone
+  pool.reset();
+  st_.reset();
+}
+
+// With the executor free, the same Select is answered by its read-ahead
+// task (all series, in order), also when the caller stops early.
+TEST_F(StorageTest, SelectReadsAheadOnTheExecutor) {
+  auto pool = std::make_shared<CountingExecutor>(2);
+  StorageOptions o = Options();
+  o.read_ahead_executor = pool;
+  Open(o);
+  const int kSeries = 300;
+  for (int i = 0; i < kSeries; ++i) {
+    Append("t", {{"__name__", "x"}, {"i", std::to_string(1000 + i)}}, {{now_ms_ - 1000, double(i)}});
+  }
+  auto got = Select("t", {Eq("__name__", "x")}, 0, now_ms_);
+  ASSERT_EQ(got.size(), static_cast<size_t>(kSeries));
+  for (int i = 0; i < kSeries; ++i) EXPECT_EQ(got[i].labels.Get("i"), std::to_string(1000 + i));
+  auto q = st_->ForTenant("t")->NewQuerier(0, now_ms_);
+  auto set = (*q)->Select({Eq("__name__", "x")}, {.start_ms = 0, .end_ms = now_ms_});
+  ASSERT_TRUE((*set)->Next());
+  set->reset();  // stops its task
+  EXPECT_EQ(pool->scheduled.load(), 2);
+  auto small = Select("t", {Eq("i", "1000")}, 0, now_ms_);  // one series: read inline
+  EXPECT_EQ(small.size(), 1u);
+  EXPECT_EQ(pool->scheduled.load(), 2);
 }
 
 }  // namespace
