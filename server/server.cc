@@ -118,7 +118,9 @@ std::string TlsMetricsText(const std::vector<std::pair<std::string, HttpServerSt
       "# HELP meridian_tls_handshakes_total TLS handshakes, by listener and outcome "
       "(plain_http: a plain HTTP request sent to the TLS port).\n"
       "# TYPE meridian_tls_handshakes_total counter\n";
-  for (const auto& [name, s] : listeners) {
+  for (const auto& listener : listeners) {
+    const std::string& name = listener.first;  // (clang 14 cannot capture a structured binding)
+    const HttpServerStats& s = listener.second;
     auto line = [&](const char* outcome, int64_t v) {
       o += "meridian_tls_handshakes_total{listener=\"" + name + "\",outcome=\"" + outcome +
            "\"} " + std::to_string(v) + "\n";
