@@ -205,8 +205,11 @@ PrometheusApi::PrometheusApi(TenantReader* reader, Storage* local, const promql:
                              ApiOptions options)
     : reader_(reader), local_(local), engine_(engine), options_(std::move(options)) {}
 
-std::unique_ptr<Queryable> PrometheusApi::Tenant(const httplib::Request& req) {
-  return reader_->ForTenant(TenantOf(req, options_.default_tenant));
+absl::StatusOr<std::unique_ptr<Queryable>> PrometheusApi::Tenant(const httplib::Request& req) {
+  std::string tenant = TenantOf(req, options_.default_tenant);
+  auto local = reader_->ForTenant(tenant);
+  if (!options_.wrap_queryable) return local;
+  return options_.wrap_queryable(std::move(local), req, tenant);
 }
 
 template <typename RunFn>
@@ -220,7 +223,8 @@ Reply PrometheusApi::RunQuery(const httplib::Request& req, RunFn run) {
   http::ScopedDisconnectWatch watch(&disconnects_, http::HttpServer::CurrentConnectionFd(), req.remote_addr,
                               req.remote_port, req.local_port, &cancelled);
   auto q = Tenant(req);
-  auto result = run(*q, *opts);
+  if (!q.ok()) return {q.status()};
+  auto result = run(**q, *opts);
   if (!result.ok()) return {QueryError(result.status())};
   Reply r;
   bool truncated = false;

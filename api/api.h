@@ -56,6 +56,12 @@ struct ApiOptions {
   std::function<void(std::string_view handler, int code, double seconds)> observe_request;
   // The rule groups /api/v1/rules and /api/v1/alerts report (borrowed; null: none).
   const rules::Manager* rules = nullptr;
+  // When set, every read endpoint reads through what this makes of the
+  // tenant's local view for the request (a global meridian's remote-read
+  // fan-out, server.cc); its error (a bad parameter) is the request's answer.
+  std::function<absl::StatusOr<std::unique_ptr<Queryable>>(
+      std::unique_ptr<Queryable> local, const httplib::Request& req, const std::string& tenant)>
+      wrap_queryable;
 };
 
 // Picks the tenant of a request from its headers.
@@ -97,8 +103,8 @@ class PrometheusApi {
   // cancellation when the client goes away, then the query's JSON reply.
   template <typename RunFn>
   Reply RunQuery(const httplib::Request& req, RunFn run);
-  // The tenant's read view.
-  std::unique_ptr<Queryable> Tenant(const httplib::Request& req);
+  // The tenant's read view (through options_.wrap_queryable when set).
+  absl::StatusOr<std::unique_ptr<Queryable>> Tenant(const httplib::Request& req);
 
   TenantReader* reader_;
   Storage* local_;  // may be null

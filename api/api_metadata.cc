@@ -114,7 +114,9 @@ Reply PrometheusApi::Series(const httplib::Request& req) {
   if (req.get_param_value_count("match[]") == 0) {
     return {absl::InvalidArgumentError("no match[] parameter provided")};
   }
-  auto m = ParseMetadataRequest(req, Tenant(req), options_.max_metadata_results);
+  auto tq = Tenant(req);
+  if (!tq.ok()) return {tq.status()};
+  auto m = ParseMetadataRequest(req, *std::move(tq), options_.max_metadata_results);
   if (!m.ok()) return {m.status()};
   // The first `limit` label sets in order, and one more to tell that
   // there were more: memory stays bounded by the limit.
@@ -153,7 +155,9 @@ Reply PrometheusApi::Series(const httplib::Request& req) {
 }
 
 Reply PrometheusApi::Labels(const httplib::Request& req) {
-  auto m = ParseMetadataRequest(req, Tenant(req), options_.max_metadata_results);
+  auto tq = Tenant(req);
+  if (!tq.ok()) return {tq.status()};
+  auto m = ParseMetadataRequest(req, *std::move(tq), options_.max_metadata_results);
   if (!m.ok()) return {m.status()};
   if (m->selectors.empty()) m->selectors.push_back({});
   std::set<std::string> names;
@@ -172,7 +176,9 @@ Reply PrometheusApi::LabelValues(const httplib::Request& req) {
   if (name.empty()) {
     return {absl::InvalidArgumentError("invalid label name: \"" + name + "\"")};
   }
-  auto m = ParseMetadataRequest(req, Tenant(req), options_.max_metadata_results);
+  auto tq = Tenant(req);
+  if (!tq.ok()) return {tq.status()};
+  auto m = ParseMetadataRequest(req, *std::move(tq), options_.max_metadata_results);
   if (!m.ok()) return {m.status()};
   if (m->selectors.empty()) m->selectors.push_back({});
   std::set<std::string> values;

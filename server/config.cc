@@ -380,6 +380,38 @@ const std::vector<Setting>& Settings() {
          return ParsePositiveDur(v, &c->rule_evaluation_interval_ms);
        },
        [](const Config& c) { return Dur(c.rule_evaluation_interval_ms); }},
+      {"remote-read",
+       "NAME=URL of a remote-read endpoint to read with every query (repeatable; "
+       "options ;timeout= ;tenant-header= ;tenant= ;external-labels=N:V,.. ;bearer-token= "
+       ";basic-auth=U:P ;tls-ca-file= ;tls-insecure-skip-verify=)",
+       [](Config* c, const std::string& v) {
+         MERIDIAN_ASSIGN_OR_RETURN(RemoteReadConfig r, ParseRemoteRead(v));
+         for (const auto& o : c->remote_reads) {
+           if (o.name == r.name) {
+             return absl::InvalidArgumentError("remote-read name \"" + r.name + "\" used twice");
+           }
+         }
+         c->remote_reads.push_back(std::move(r));
+         return absl::OkStatus();
+       },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& r : c.remote_reads) out += (out.empty() ? "" : " ") + r.text;
+         return out;
+       }},
+      {"replica-label",
+       "label naming an HA replica (repeatable): series differing only in it are one series "
+       "on every read (query parameter dedup=false: off)",
+       [](Config* c, const std::string& v) {
+         if (v.empty()) return absl::InvalidArgumentError("replica-label must not be empty");
+         c->replica_labels.push_back(v);
+         return absl::OkStatus();
+       },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& r : c.replica_labels) out += (out.empty() ? "" : ",") + r;
+         return out;
+       }},
 #undef MERIDIAN_INT_SETTING
   };
   return kSettings;
@@ -421,6 +453,76 @@ absl::Status LoadFile(Config* c, const std::string& path) {
 }
 
 }  // namespace
+
+absl::StatusOr<RemoteReadConfig> ParseRemoteRead(const std::string& value) {
+  RemoteReadConfig r;
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError("remote-read \"" + r.name + "\": " + why);
+  };
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t semi = value.find(';', start);
+    parts.push_back(Trim(value.substr(start, semi == std::string::npos ? std::string::npos
+                                                                         : semi - start)));
+    if (semi == std::string::npos) break;
+    start = semi + 1;
+  }
+  size_t eq = parts[0].find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return absl::InvalidArgumentError("remote-read wants NAME=URL, got \"" + parts[0] + "\"");
+  }
+  r.name = parts[0].substr(0, eq);
+  r.url = parts[0].substr(eq + 1);
+  if (r.url.rfind("http://", 0) != 0 && r.url.rfind("https://", 0) != 0) {
+    return bad("URL must start with http:// or https://");
+  }
+  r.text = parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) {
+    if (parts[i].empty()) continue;
+    size_t e = parts[i].find('=');
+    if (e == std::string::npos) return bad("option \"" + parts[i] + "\" wants KEY=VALUE");
+    std::string k = parts[i].substr(0, e), v = parts[i].substr(e + 1);
+    bool secret = false;
+    if (k == "timeout") {
+      MERIDIAN_RETURN_IF_ERROR(ParsePositiveDur(v, &r.timeout_ms));
+    } else if (k == "tenant-header") {
+      r.tenant_header = v;
+    } else if (k == "tenant") {
+      r.tenant = v;
+    } else if (k == "external-labels") {
+      size_t p = 0;
+      while (p < v.size()) {
+        size_t comma = v.find(',', p);
+        std::string item = v.substr(p, comma == std::string::npos ? std::string::npos : comma - p);
+        size_t colon = item.find(':');
+        if (colon == std::string::npos || colon == 0 || colon + 1 == item.size()) {
+          return bad("external label \"" + item + "\" wants NAME:VALUE");
+        }
+        r.external_labels.emplace_back(item.substr(0, colon), item.substr(colon + 1));
+        if (comma == std::string::npos) break;
+        p = comma + 1;
+      }
+    } else if (k == "bearer-token") {
+      r.bearer_token = v;
+      secret = true;
+    } else if (k == "basic-auth") {
+      size_t colon = v.find(':');
+      if (colon == std::string::npos) return bad("basic-auth wants USER:PASSWORD");
+      r.basic_auth_username = v.substr(0, colon);
+      r.basic_auth_password = v.substr(colon + 1);
+      secret = true;
+    } else if (k == "tls-ca-file") {
+      r.tls_ca_file = v;
+    } else if (k == "tls-insecure-skip-verify") {
+      MERIDIAN_RETURN_IF_ERROR(ParseBool(v, &r.tls_insecure_skip_verify));
+    } else {
+      return bad("unknown option \"" + k + "\"");
+    }
+    r.text += ";" + k + "=" + (secret ? "<secret>" : v);
+  }
+  return r;
+}
 
 std::map<std::string, std::string> Config::AsFlags() const {
   std::map<std::string, std::string> out;

@@ -21,6 +21,28 @@
 
 namespace meridian::server {
 
+// One remote-read endpoint a global meridian reads (--remote-read, repeatable):
+//   NAME=URL[;timeout=30s][;tenant-header=THANOS-TENANT][;tenant=ID]
+//       [;external-labels=NAME:VALUE,NAME:VALUE][;bearer-token=T]
+//       [;basic-auth=USER:PASSWORD][;tls-ca-file=PATH][;tls-insecure-skip-verify=true]
+struct RemoteReadConfig {
+  std::string name;
+  std::string url;
+  int64_t timeout_ms = 30'000;
+  std::string tenant_header = "THANOS-TENANT";
+  std::string tenant;  // empty: the caller's
+  std::vector<std::pair<std::string, std::string>> external_labels;
+  std::string bearer_token;
+  std::string basic_auth_username;
+  std::string basic_auth_password;
+  std::string tls_ca_file;
+  bool tls_insecure_skip_verify = false;
+  std::string text;  // as given, for /api/v1/status/flags (secrets elided)
+};
+
+// Parses one --remote-read value (see RemoteReadConfig).
+absl::StatusOr<RemoteReadConfig> ParseRemoteRead(const std::string& value);
+
 struct Config {
   std::string listen = "0.0.0.0:9097";
   std::string data_dir = "meridian-data";
@@ -85,6 +107,12 @@ struct Config {
   // of groups that set none.
   std::string rule_files;
   int64_t rule_evaluation_interval_ms = 60'000;
+  // A global meridian: remote-read endpoints every read also asks (flags add
+  // to the config file's entries).
+  std::vector<RemoteReadConfig> remote_reads;
+  // Replica labels (Thanos's --query.replica-label): series differing only in
+  // these are deduplicated on every read (dedup=false turns it off per request).
+  std::vector<std::string> replica_labels;
 
   // TLS and authentication (http/tls.h, server/auth.h). With a cert and
   // key every listener serves HTTPS; the k8s listener always does (a

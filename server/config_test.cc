@@ -149,6 +149,7 @@ TEST(ConfigTest, ExampleConfigurationLoadsAndDocumentsEveryDefault) {
     if (line[0] != '#') continue;  // set on purpose; checked above
     auto one = Parse({"--" + key, value});
     ASSERT_TRUE(one.ok()) << "meridian.example.yml: " << line << ": " << one.status();
+    if (defaults.at(key).empty()) continue;  // a list with no default shows an example
     EXPECT_EQ(one->AsFlags().at(key), defaults.at(key))
         << "meridian.example.yml shows \"" << line << "\" but the default of " << key << " is "
         << defaults.at(key);
@@ -177,6 +178,34 @@ TEST(ConfigListenTest, PortsAreChecked) {
                           "h:-1", "h:+80", "h:123456"}) {
     EXPECT_FALSE(ParseListen(bad, &host, &port).ok()) << bad;
   }
+}
+
+TEST(ConfigTest, RemoteReadIsRepeatableWithOptionsAndClearErrors) {
+  auto c = Parse({"--remote-read",
+                  "us=http://10.0.0.1:9097/api/v1/read;timeout=5s;external-labels=region:us,env:prod;"
+                  "tenant-header=X-Scope-OrgID;tenant=t1;basic-auth=u:hunter2",
+                  "--remote-read=eu=https://eu.example/api/v1/read"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->remote_reads.size(), 2u);
+  const auto& us = c->remote_reads[0];
+  EXPECT_EQ(us.name, "us");
+  EXPECT_EQ(us.url, "http://10.0.0.1:9097/api/v1/read");
+  EXPECT_EQ(us.timeout_ms, 5000);
+  ASSERT_EQ(us.external_labels.size(), 2u);
+  EXPECT_EQ(us.external_labels[1].first, "env");
+  EXPECT_EQ(us.tenant_header, "X-Scope-OrgID");
+  EXPECT_EQ(us.tenant, "t1");
+  EXPECT_EQ(us.basic_auth_password, "hunter2");
+  EXPECT_EQ(c->remote_reads[1].timeout_ms, 30000);
+  const std::string shown = c->AsFlags().at("remote-read");
+  EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("eu=https://eu.example/api/v1/read"), std::string::npos) << shown;
+
+  for (const char* bad : {"nourl", "x=ftp://h/", "x=http://h/;colour=red", "x=http://h/;timeout=-1s",
+                          "x=http://h/;external-labels=region"}) {
+    EXPECT_FALSE(Parse({"--remote-read", bad}).ok()) << bad;
+  }
+  EXPECT_FALSE(Parse({"--remote-read", "a=http://h/", "--remote-read", "a=http://g/"}).ok());
 }
 
 }  // namespace meridian::server

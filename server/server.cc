@@ -14,11 +14,14 @@
 #include "k8s/external_metrics.h"
 #include "model/sync.h"
 #include "query/engine.h"
+#include "remote/dedup.h"
+#include "remote/fanout.h"
 #include "remote/read_handler.h"
 #include "api/api.h"
 #include "http/http_server.h"
 #include "http/http_errors.h"
 #include "rules/manager.h"
+#include "api/json.h"
 #include "server/metrics.h"
 #include "api/json.h"
 #include "api/params.h"
@@ -136,6 +139,84 @@ bool IsWritePath(const std::string& path) {
   return path == "/api/v1/write" || path == "/api/v1/receive" || path == "/api/v1/push";
 }
 
+// The last outcome of the calls to each remote, for /api/v1/status/remotes.
+class RemoteStatusBoard : public remote::RemoteHealth {
+ public:
+  struct Entry {
+    bool called = false;
+    bool up = false;
+    std::string last_error;
+    int64_t last_success_ms = 0;
+  };
+  void Record(const std::string& name, const absl::Status& status) override {
+    MutexLock lock(&mu_);
+    Entry& e = entries_[name];
+    e.called = true;
+    e.up = status.ok();
+    if (status.ok()) {
+      e.last_success_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      e.last_error.clear();
+    } else {
+      e.last_error = std::string(status.message());
+    }
+  }
+  Entry Get(const std::string& name) {
+    MutexLock lock(&mu_);
+    return entries_[name];
+  }
+
+ private:
+  Mutex mu_;
+  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+// The remote-read endpoints of --remote-read as clients.
+absl::StatusOr<std::vector<std::shared_ptr<const remote::RemoteReadClient>>> RemoteClients(
+    const Config& config) {
+  std::vector<std::shared_ptr<const remote::RemoteReadClient>> out;
+  for (const RemoteReadConfig& rc : config.remote_reads) {
+    remote::RemoteEndpoint e;
+    e.name = rc.name;
+    e.url = rc.url;
+    e.timeout = std::chrono::milliseconds(rc.timeout_ms);
+    e.tenant_header = rc.tenant_header;
+    e.tenant = rc.tenant;
+    std::vector<Label> ext;
+    for (const auto& [n, v] : rc.external_labels) ext.push_back(Label{n, v});
+    e.external_labels = Labels::FromUnsorted(std::move(ext));
+    e.bearer_token = rc.bearer_token;
+    e.basic_auth_username = rc.basic_auth_username;
+    e.basic_auth_password = rc.basic_auth_password;
+    e.tls_ca_file = rc.tls_ca_file;
+    e.tls_insecure_skip_verify = rc.tls_insecure_skip_verify;
+    remote::HttpCall probe(e);
+    if (!probe.setup().ok()) {
+      return absl::InvalidArgumentError("--remote-read " + rc.name + ": " +
+                                        std::string(probe.setup().message()));
+    }
+    out.push_back(std::make_shared<const remote::RemoteReadClient>(std::move(e)));
+  }
+  return out;
+}
+
+// A boolean query parameter as Go's strconv.ParseBool reads it (Thanos's
+// partial_response and dedup); `def` when absent or empty.
+absl::StatusOr<bool> GoBoolParam(const httplib::Request& req, const char* name, bool def) {
+  if (!req.has_param(name) || req.get_param_value(name).empty()) return def;
+  const std::string v = req.get_param_value(name);
+  for (const char* t : {"1", "t", "T", "TRUE", "true", "True"}) {
+    if (v == t) return true;
+  }
+  for (const char* f : {"0", "f", "F", "FALSE", "false", "False"}) {
+    if (v == f) return false;
+  }
+  return absl::InvalidArgumentError("invalid parameter \"" + std::string(name) +
+                                    "\": strconv.ParseBool: parsing \"" + v +
+                                    "\": invalid syntax");
+}
+
 ingest::IngestLimits LimitsOf(const Config& c) {
   ingest::IngestLimits l;
   l.max_labels_per_series = static_cast<size_t>(c.max_labels_per_series);
@@ -175,6 +256,8 @@ struct MeridianServer::Impl {
   std::unique_ptr<PrometheusApi> api;
   std::unique_ptr<compactor::Compactor> compactor;
   std::unique_ptr<InflightLimiter> limiter;
+  std::vector<std::shared_ptr<const remote::RemoteReadClient>> remotes;  // --remote-read
+  RemoteStatusBoard remote_status;
   Router http;  // routes and handlers; connections are HttpServer's
   std::unique_ptr<HttpServer> listener;
   std::thread retention_thread;
@@ -199,6 +282,7 @@ struct MeridianServer::Impl {
 
   void RegisterWriteRoutes();
   void RegisterReadRoute();
+  void RegisterRemotesStatusRoute();
   void RetentionLoop();
   void RegisterCompactorRoutes();
   void WatchLoop();
@@ -279,6 +363,37 @@ void MeridianServer::Impl::RegisterReadRoute() {
     }
     metrics->ObserveRequest("/api/v1/read", res.status,
                             std::chrono::duration<double>(Clock::now() - start).count());
+  });
+}
+
+// GET /api/v1/status/remotes: each --remote-read endpoint and how its last
+// call went (times in Unix seconds, as the API's other times).
+void MeridianServer::Impl::RegisterRemotesStatusRoute() {
+  http.Get("/api/v1/status/remotes", [this](const httplib::Request&, httplib::Response& res) {
+    std::string body;
+    JsonWriter w(&body);
+    w.BeginObject();
+    w.Key("status").String("success");
+    w.Key("data").BeginArray();
+    for (const auto& r : remotes) {
+      const auto& e = r->endpoint();
+      RemoteStatusBoard::Entry st = remote_status.Get(e.name);
+      w.BeginObject();
+      w.Key("name").String(e.name);
+      w.Key("url").String(e.url);
+      w.Key("up").Bool(st.up);
+      w.Key("lastError").String(st.last_error);
+      w.Key("lastSuccess");
+      if (st.last_success_ms == 0) {
+        w.Null();
+      } else {
+        w.PromTimestamp(st.last_success_ms);
+      }
+      w.EndObject();
+    }
+    w.EndArray();
+    w.EndObject();
+    res.set_content(body, "application/json");
   });
 }
 
@@ -628,6 +743,33 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
                                                   double seconds) {
     m->ObserveRequest(handler, code, seconds);
   };
+  auto remotes = RemoteClients(config);
+  if (!remotes.ok()) return remotes.status();
+  impl->remotes = *std::move(remotes);
+  if (!impl->remotes.empty() || !config.replica_labels.empty()) {
+    // A global meridian: every read also asks the remotes, and/or
+    // deduplicates HA replicas.
+    ao.wrap_queryable = [p = impl.get()](std::unique_ptr<Queryable> local,
+                                         const httplib::Request& req, const std::string&)
+        -> absl::StatusOr<std::unique_ptr<Queryable>> {
+      std::unique_ptr<Queryable> q = std::move(local);
+      if (!p->remotes.empty()) {
+        MERIDIAN_ASSIGN_OR_RETURN(bool partial, GoBoolParam(req, "partial_response", true));
+        remote::FanoutOptions fo;
+        fo.tenant = TenantOf(req, "");  // the caller's header, if any
+        fo.partial_response = partial;
+        fo.health = &p->remote_status;
+        q = std::make_unique<remote::FanoutQueryable>(std::move(q), p->remotes, std::move(fo));
+      }
+      if (!p->config.replica_labels.empty()) {
+        MERIDIAN_ASSIGN_OR_RETURN(bool dedup, GoBoolParam(req, "dedup", true));
+        if (dedup) {
+          q = std::make_unique<remote::DedupQueryable>(std::move(q), p->config.replica_labels);
+        }
+      }
+      return q;
+    };
+  }
   impl->api = std::make_unique<PrometheusApi>(impl->storage.get(), impl->storage.get(),
                                               impl->engine.get(), ao);
 
@@ -725,6 +867,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   p->RegisterWriteRoutes();
   p->RegisterCompactorRoutes();
   p->RegisterReadRoute();
+  p->RegisterRemotesStatusRoute();
   p->api->Register(&p->http);
   p->k8s_api->RegisterPreview(&p->http);
   p->http.Get("/-/healthy", [](const httplib::Request&, httplib::Response& res) {

@@ -43,7 +43,7 @@ std::map<std::string, std::string> Canon(const nlohmann::json& data) {
 // Writes a realistic hour: counters with a reset, gauges, a classic histogram,
 // two jobs, every 15 s at +500 ms off the grid; default tenant. A decoy with
 // the same names but other values goes to tenant "team-b".
-void WriteData(httplib::Client& c, int64_t from_ms, int64_t to_ms) {
+void WriteData(httplib::Client& c, int64_t from_ms, int64_t to_ms, bool decoy_too = true) {
   prometheus::WriteRequest req, decoy;
   for (const char* job : {"api", "web"}) {
     for (int inst = 0; inst < 3; ++inst) {
@@ -75,11 +75,28 @@ void WriteData(httplib::Client& c, int64_t from_ms, int64_t to_ms) {
   auto r = PostWrite(c, EncodeWriteRequest(req));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 204) << r->body;
+  if (!decoy_too) return;
   r = PostWrite(c, EncodeWriteRequest(decoy), "application/x-protobuf",
                 {{"THANOS-TENANT", "team-b"}});
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 204) << r->body;
 }
+
+const std::vector<std::string> kQueries = {
+    "up",
+    "http_requests_total{job=\"api\"}",
+    "http_requests_total[2m]",
+    "sum by (job) (rate(http_requests_total[5m]))",
+    "increase(http_requests_total{instance=\"1\"}[10m])",
+    "max_over_time(temperature[10m])",
+    "avg by (instance) (temperature) > 40",
+    "histogram_quantile(0.9, sum by (le, job) (rate(latency_seconds_bucket[5m])))",
+    "topk(2, temperature)",
+    "count(up) by (job)",
+    "temperature offset 5m - temperature",
+    "absent(nonexistent_metric)",
+    "label_replace(up, \"x\", \"$1\", \"job\", \"(.*)\")",
+};
 
 TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
   if (access(kPrometheus, X_OK) != 0) {
@@ -118,23 +135,8 @@ TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
   ASSERT_TRUE(ready) << prom.Log();
 
   const httplib::Headers tenant;
-  const std::vector<std::string> queries = {
-      "up",
-      "http_requests_total{job=\"api\"}",
-      "http_requests_total[2m]",
-      "sum by (job) (rate(http_requests_total[5m]))",
-      "increase(http_requests_total{instance=\"1\"}[10m])",
-      "max_over_time(temperature[10m])",
-      "avg by (instance) (temperature) > 40",
-      "histogram_quantile(0.9, sum by (le, job) (rate(latency_seconds_bucket[5m])))",
-      "topk(2, temperature)",
-      "count(up) by (job)",
-      "temperature offset 5m - temperature",
-      "absent(nonexistent_metric)",
-      "label_replace(up, \"x\", \"$1\", \"job\", \"(.*)\")",
-  };
   int compared = 0;
-  for (const std::string& q : queries) {
+  for (const std::string& q : kQueries) {
     for (int64_t t : {to - 15'000, now - 1800'000}) {
       std::string path = "/api/v1/query?query=" + UrlEncode(q) + "&time=" + Secs(t);
       auto pj = GetJson(pc, path);
@@ -190,6 +192,82 @@ TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
   res = mc->Get("/api/v1/read");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 405);
+}
+
+}  // namespace
+}  // namespace meridian::testing
+
+namespace meridian::testing {
+namespace {
+
+// The other direction: a plain Prometheus 2.42 (data remote-written into it)
+// as a remote of a global meridian. Prometheus streams its own XOR chunks,
+// so meridian's client decodes chunks Prometheus's TSDB encoded; the answers
+// equal those of a meridian holding the same data.
+TEST(RemoteReadTest, GlobalMeridianReadsAPlainPrometheus) {
+  if (access(kPrometheus, X_OK) != 0) {
+    GTEST_SKIP() << "SKIP: " << kPrometheus
+                 << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
+  }
+  TempDir prom_dir;
+  int prom_port = FreePort();
+  std::string cfg = prom_dir.path() + "/prometheus.yml";
+  {
+    std::ofstream f(cfg);
+    f << "global:\n  scrape_interval: 1h\n";
+  }
+  Process prom({kPrometheus, "--config.file=" + cfg,
+                "--storage.tsdb.path=" + prom_dir.path() + "/data",
+                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
+                "--web.enable-remote-write-receiver"},
+               prom_dir.path() + "/prometheus.log");
+  httplib::Client pc("127.0.0.1", prom_port);
+  pc.set_read_timeout(30);
+  bool ready = false;
+  for (int i = 0; i < 300 && !ready; ++i) {
+    auto r = pc.Get("/-/ready");
+    ready = r && r->status == 200;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(ready) << prom.Log();
+  Meridian reference;
+  ASSERT_TRUE(reference.WaitReady());
+  const int64_t now = NowMs() / 60000 * 60000;
+  const int64_t from = now - 3600'000, to = now - 60'000;
+  WriteData(pc, from, to, /*decoy_too=*/false);
+  auto rc = reference.Client();
+  WriteData(*rc, from, to, /*decoy_too=*/false);
+
+  Meridian global("", {"--remote-read", "prom=http://127.0.0.1:" + std::to_string(prom_port) +
+                                            "/api/v1/read;timeout=10s"});
+  ASSERT_TRUE(global.WaitReady()) << global.process().Log();
+  auto gc = global.Client();
+  int compared = 0;
+  for (const std::string& q : kQueries) {
+    std::string path = "/api/v1/query?query=" + UrlEncode(q) + "&time=" + Secs(to - 15'000);
+    auto gj = GetJson(*gc, path), rj = GetJson(*rc, path);
+    ASSERT_EQ(gj["status"], "success") << q << " " << gj.dump();
+    EXPECT_FALSE(gj.contains("warnings")) << gj.dump();
+    EXPECT_EQ(Canon(gj["data"]), Canon(rj["data"])) << q;
+    compared += static_cast<int>(Canon(rj["data"]).size());
+    if (q.back() == ']') continue;
+    path = "/api/v1/query_range?query=" + UrlEncode(q) + "&start=" + Secs(from + 600'000) +
+           "&end=" + Secs(to) + "&step=60";
+    gj = GetJson(*gc, path);
+    rj = GetJson(*rc, path);
+    ASSERT_EQ(gj["status"], "success") << q << " " << gj.dump();
+    EXPECT_EQ(Canon(gj["data"]), Canon(rj["data"])) << "range " << q;
+  }
+  EXPECT_GT(compared, 30);
+  // Series and label values through series-only reads of Prometheus.
+  const std::string range = "start=" + Secs(from) + "&end=" + Secs(to);
+  for (const std::string& path : {"/api/v1/series?match[]=" + UrlEncode("up") + "&" + range,
+                                  "/api/v1/label/job/values?" + range}) {
+    auto gj = GetJson(*gc, path), rj = GetJson(*rc, path);
+    ASSERT_EQ(gj["status"], "success") << path << gj.dump();
+    EXPECT_FALSE(rj["data"].empty());
+    EXPECT_EQ(gj["data"], rj["data"]) << path;
+  }
 }
 
 }  // namespace

@@ -1,0 +1,338 @@
+#include "remote/fanout.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "model/sync.h"
+#include "proto/remote.pb.h"
+#include "remote/codec.h"
+
+namespace meridian::remote {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using SeriesLists = std::vector<std::vector<RemoteSeries>>;
+
+// A materialised, sorted series list as a SeriesSet.
+class ListSeriesSet : public SeriesSet {
+ public:
+  ListSeriesSet(std::vector<RemoteSeries> series, std::vector<std::string> warnings)
+      : series_(std::move(series)), warnings_(std::move(warnings)) {}
+  bool Next() override { return ++pos_ < series_.size(); }
+  const Labels& labels() const override { return series_[pos_].labels; }
+  absl::Status Samples(std::vector<Sample>* out) override {
+    out->swap(series_[pos_].samples);
+    return absl::OkStatus();
+  }
+  absl::Status status() const override { return absl::OkStatus(); }
+  std::vector<std::string> warnings() const override { return warnings_; }
+
+ private:
+  std::vector<RemoteSeries> series_;
+  std::vector<std::string> warnings_;
+  size_t pos_ = static_cast<size_t>(-1);
+};
+
+// Appends b's samples into a (both sorted, unique); a wins on equal timestamps.
+void MergeSamples(std::vector<Sample>* a, const std::vector<Sample>& b) {
+  std::vector<Sample> out;
+  out.reserve(a->size() + b.size());
+  size_t i = 0, j = 0;
+  while (i < a->size() || j < b.size()) {
+    if (j == b.size() || (i < a->size() && (*a)[i].t_ms <= b[j].t_ms)) {
+      if (j < b.size() && (*a)[i].t_ms == b[j].t_ms) ++j;
+      out.push_back((*a)[i++]);
+    } else {
+      out.push_back(b[j++]);
+    }
+  }
+  a->swap(out);
+}
+
+// Merges sorted lists (earlier lists win on equal timestamps) into one sorted list.
+std::vector<RemoteSeries> MergeLists(std::vector<std::vector<RemoteSeries>> lists) {
+  std::vector<RemoteSeries> all;
+  for (size_t li = 0; li < lists.size(); ++li) {
+    for (auto& s : lists[li]) all.push_back(std::move(s));
+  }
+  // Stable: series from earlier lists stay first among equals.
+  std::stable_sort(all.begin(), all.end(),
+                   [](const RemoteSeries& a, const RemoteSeries& b) { return a.labels < b.labels; });
+  std::vector<RemoteSeries> out;
+  for (auto& s : all) {
+    if (!out.empty() && out.back().labels == s.labels) {
+      MergeSamples(&out.back().samples, s.samples);
+    } else {
+      out.push_back(std::move(s));
+    }
+  }
+  return out;
+}
+
+// Runs one ReadRequest against each remote concurrently. results[i] is the
+// answer of remotes[i]; a remote not asked gets OkStatus with no series.
+struct FanoutCall {
+  const std::vector<std::shared_ptr<const RemoteReadClient>>& remotes;
+  const FanoutOptions& opts;
+  const ReadContext& ctx;
+
+  std::vector<absl::StatusOr<SeriesLists>> Run(const std::vector<bool>& ask,
+                                                const std::vector<prometheus::ReadRequest>& reqs,
+                                                bool series_only) const {
+    const size_t n = remotes.size();
+    std::vector<absl::StatusOr<SeriesLists>> results(n, SeriesLists{});
+    std::vector<std::unique_ptr<HttpCall>> calls(n);
+    std::vector<std::thread> threads;
+    Mutex mu;
+    CondVar cv;
+    std::vector<char> done(n, 1);
+    for (size_t i = 0; i < n; ++i) {
+      if (!ask[i]) continue;
+      done[i] = 0;
+      calls[i] = std::make_unique<HttpCall>(remotes[i]->endpoint());
+    }
+    const auto start = Clock::now();
+    for (size_t i = 0; i < n; ++i) {
+      if (!ask[i]) continue;
+      threads.emplace_back([&, i] {
+        auto r = remotes[i]->Read(calls[i].get(), reqs[i], opts.tenant, series_only);
+        MutexLock lock(&mu);
+        results[i] = std::move(r);
+        done[i] = 1;
+        cv.SignalAll();
+      });
+    }
+    std::vector<char> aborted(n, 0);
+    {
+      MutexLock lock(&mu);
+      while (std::find(done.begin(), done.end(), 0) != done.end()) {
+        cv.WaitFor(&mu, std::chrono::milliseconds(20));
+        const bool cancel = ctx.Cancelled();
+        const bool expired = ctx.Expired();
+        for (size_t i = 0; i < n; ++i) {
+          if (done[i]) continue;
+          if (aborted[i]) {
+            calls[i]->Abort();  // again: the call may not have had its socket yet
+            continue;
+          }
+          if (cancel || expired || Clock::now() - start > remotes[i]->endpoint().timeout) {
+            aborted[i] = cancel ? 2 : expired ? 3 : 1;
+            calls[i]->Abort();
+          }
+        }
+      }
+    }
+    for (auto& t : threads) t.join();
+    for (size_t i = 0; i < n; ++i) {
+      if (aborted[i] == 1) {
+        results[i] = absl::DeadlineExceededError(
+            "timed out after " +
+            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                               remotes[i]->endpoint().timeout)
+                               .count()) +
+            "ms");
+      } else if (aborted[i] == 2) {
+        results[i] = absl::CancelledError("query cancelled");
+      } else if (aborted[i] == 3) {
+        results[i] = absl::DeadlineExceededError("query timed out");
+      }
+      if (ask[i] && opts.health != nullptr && aborted[i] < 2) {
+        opts.health->Record(remotes[i]->endpoint().name, results[i].status());
+      }
+    }
+    return results;
+  }
+};
+
+class FanoutQuerier : public Querier {
+ public:
+  FanoutQuerier(std::unique_ptr<Querier> local,
+                const std::vector<std::shared_ptr<const RemoteReadClient>>& remotes,
+                const FanoutOptions& opts, const ReadContext& ctx, int64_t mint, int64_t maxt)
+      : local_(std::move(local)), remotes_(remotes), opts_(opts), ctx_(ctx), mint_(mint),
+        maxt_(maxt) {}
+
+  absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<Matcher>& matchers,
+                                                    const SelectHints& hints) override {
+    std::vector<bool> ask = Asked(matchers);
+    std::vector<std::vector<RemoteSeries>> lists;
+    std::vector<std::string> warnings;
+    if (local_ != nullptr) {
+      MERIDIAN_ASSIGN_OR_RETURN(auto set, local_->Select(matchers, hints));
+      if (std::find(ask.begin(), ask.end(), true) == ask.end()) return set;  // local only
+      std::vector<RemoteSeries> local;
+      while (set->Next()) {
+        RemoteSeries s{set->labels(), {}};
+        MERIDIAN_RETURN_IF_ERROR(set->Samples(&s.samples));
+        local.push_back(std::move(s));
+      }
+      MERIDIAN_RETURN_IF_ERROR(set->status());
+      warnings = set->warnings();
+      lists.push_back(std::move(local));
+    }
+    std::vector<prometheus::ReadRequest> reqs(remotes_.size());
+    for (size_t i = 0; i < remotes_.size(); ++i) {
+      if (ask[i]) BuildRequest(*remotes_[i], matchers, hints.start_ms, hints.end_ms, hints.step_ms, hints.func, &reqs[i]);
+    }
+    auto results = FanoutCall{remotes_, opts_, ctx_}.Run(ask, reqs, hints.func == "series");
+    MERIDIAN_RETURN_IF_ERROR(Collect(ask, &results, &lists, &warnings));
+    for (auto& l : lists) {
+      // Re-check with the external labels attached.
+      l.erase(std::remove_if(l.begin(), l.end(),
+                             [&](const RemoteSeries& s) {
+                               return !MatchesAll(matchers, s.labels) ||
+                                      (s.samples.empty() && hints.func != "series");
+                             }),
+              l.end());
+    }
+    return std::unique_ptr<SeriesSet>(
+        new ListSeriesSet(MergeLists(std::move(lists)), std::move(warnings)));
+  }
+
+  absl::StatusOr<std::vector<std::string>> LabelNames(const std::vector<Matcher>& matchers) override {
+    std::vector<std::string> out;
+    if (local_ != nullptr) {
+      MERIDIAN_ASSIGN_OR_RETURN(out, local_->LabelNames(matchers));
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(auto series, RemoteSeriesOnly(matchers));
+    for (const auto& s : series) {
+      for (const Label& l : s.labels) out.push_back(l.name);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  absl::StatusOr<std::vector<std::string>> LabelValues(const std::string& name,
+                                                       const std::vector<Matcher>& matchers) override {
+    std::vector<std::string> out;
+    if (local_ != nullptr) {
+      MERIDIAN_ASSIGN_OR_RETURN(out, local_->LabelValues(name, matchers));
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(auto series, RemoteSeriesOnly(matchers));
+    for (const auto& s : series) {
+      std::string_view v = s.labels.Get(name);
+      if (!v.empty()) out.emplace_back(v);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+ private:
+  std::vector<bool> Asked(const std::vector<Matcher>& matchers) const {
+    std::vector<bool> ask(remotes_.size());
+    for (size_t i = 0; i < remotes_.size(); ++i) ask[i] = remotes_[i]->MayMatch(matchers);
+    return ask;
+  }
+
+  // Matchers on this remote's external labels (which they match) are dropped
+  // when something else still selects: the remote's series may lack those
+  // labels (we attach them) - as Prometheus's remote-read server does.
+  static void BuildRequest(const RemoteReadClient& r, const std::vector<Matcher>& matchers,
+                           int64_t start, int64_t end, int64_t step, const std::string& func,
+                           prometheus::ReadRequest* req) {
+    const Labels& ext = r.endpoint().external_labels;
+    std::vector<const Matcher*> keep;
+    bool selective = false;
+    for (const Matcher& m : matchers) {
+      if (ext.Has(m.name())) continue;
+      keep.push_back(&m);
+      selective |= !m.MatchesEmpty();
+    }
+    if (!selective) {
+      keep.clear();
+      for (const Matcher& m : matchers) keep.push_back(&m);
+    }
+    auto* q = req->add_queries();
+    q->set_start_timestamp_ms(start);
+    q->set_end_timestamp_ms(end);
+    for (const Matcher* m : keep) ToProto(*m, q->add_matchers());
+    auto* h = q->mutable_hints();
+    h->set_start_ms(start);
+    h->set_end_ms(end);
+    h->set_step_ms(step);
+    h->set_func(func);
+  }
+
+  absl::Status Collect(const std::vector<bool>& ask, std::vector<absl::StatusOr<SeriesLists>>* results,
+                       std::vector<std::vector<RemoteSeries>>* lists,
+                       std::vector<std::string>* warnings) const {
+    for (size_t i = 0; i < remotes_.size(); ++i) {
+      if (!ask[i]) continue;
+      auto& r = (*results)[i];
+      if (!r.ok()) {
+        if (r.status().code() == absl::StatusCode::kCancelled ||
+            (r.status().code() == absl::StatusCode::kDeadlineExceeded && ctx_.Expired())) {
+          return r.status();
+        }
+        std::string msg = "remote " + remotes_[i]->endpoint().name + ": " +
+                          std::string(r.status().message());
+        if (!opts_.partial_response) return absl::UnavailableError(msg);
+        warnings->push_back(std::move(msg));
+        continue;
+      }
+      if (!r->empty()) lists->push_back(std::move((*r)[0]));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<RemoteSeries>> RemoteSeriesOnly(std::vector<Matcher> matchers) {
+    if (matchers.empty()) {
+      MERIDIAN_ASSIGN_OR_RETURN(Matcher any, Matcher::Make(MatchType::kRegexMatch, "__name__", ".+"));
+      matchers.push_back(std::move(any));
+    }
+    std::vector<bool> ask = Asked(matchers);
+    std::vector<prometheus::ReadRequest> reqs(remotes_.size());
+    for (size_t i = 0; i < remotes_.size(); ++i) {
+      if (ask[i]) BuildRequest(*remotes_[i], matchers, mint_, maxt_, 0, "series", &reqs[i]);
+    }
+    auto results = FanoutCall{remotes_, opts_, ctx_}.Run(ask, reqs, /*series_only=*/true);
+    std::vector<std::vector<RemoteSeries>> lists;
+    MERIDIAN_RETURN_IF_ERROR(Collect(ask, &results, &lists, &warnings_));
+    std::vector<RemoteSeries> out;
+    for (auto& l : lists) {
+      for (auto& s : l) {
+        if (MatchesAll(matchers, s.labels)) out.push_back(std::move(s));
+      }
+    }
+    return out;
+  }
+
+ public:
+  std::vector<std::string> Warnings() const override {
+    std::vector<std::string> w = local_ != nullptr ? local_->Warnings() : std::vector<std::string>{};
+    for (const auto& x : warnings_) {
+      if (std::find(w.begin(), w.end(), x) == w.end()) w.push_back(x);
+    }
+    return w;
+  }
+
+ private:
+  std::unique_ptr<Querier> local_;
+  const std::vector<std::shared_ptr<const RemoteReadClient>>& remotes_;
+  const FanoutOptions& opts_;
+  const ReadContext ctx_;
+  int64_t mint_, maxt_;
+  std::vector<std::string> warnings_;  // of the label calls
+};
+
+}  // namespace
+
+FanoutQueryable::FanoutQueryable(std::unique_ptr<Queryable> local,
+                                 std::vector<std::shared_ptr<const RemoteReadClient>> remotes,
+                                 FanoutOptions options)
+    : local_(std::move(local)), remotes_(std::move(remotes)), options_(std::move(options)) {}
+
+absl::StatusOr<std::unique_ptr<Querier>> FanoutQueryable::NewQuerier(
+    int64_t mint_ms, int64_t maxt_ms, const ReadContext& ctx) const {
+  std::unique_ptr<Querier> local;
+  if (local_ != nullptr) {
+    MERIDIAN_ASSIGN_OR_RETURN(local, local_->NewQuerier(mint_ms, maxt_ms, ctx));
+  }
+  return std::unique_ptr<Querier>(
+      new FanoutQuerier(std::move(local), remotes_, options_, ctx, mint_ms, maxt_ms));
+}
+
+}  // namespace meridian::remote
