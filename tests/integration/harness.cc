@@ -149,21 +149,17 @@ void Meridian::Restart() {
   Start();
 }
 
-bool WaitHttpReady(int port, Process& process, std::chrono::milliseconds timeout) {
+bool Meridian::WaitReady(std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (!process.running()) return false;
-    httplib::Client c("127.0.0.1", port);
+    if (!process_->running()) return false;
+    httplib::Client c("127.0.0.1", port_);
     c.set_connection_timeout(1);
     auto r = c.Get("/-/ready");
     if (r && r->status == 200) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
-}
-
-bool Meridian::WaitReady(std::chrono::milliseconds timeout) {
-  return WaitHttpReady(port_, *process_, timeout);
 }
 
 std::unique_ptr<httplib::Client> Meridian::Client() const {

@@ -53,11 +53,6 @@ class Process {
   bool reaped_ = false;
 };
 
-// Waits until http://127.0.0.1:port/-/ready answers 200 (meridian and
-// Prometheus both serve it). False on timeout or when `process` exited.
-bool WaitHttpReady(int port, Process& process,
-                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
-
 // meridian started on a free port with its own data dir (or a given one).
 class Meridian {
  public:

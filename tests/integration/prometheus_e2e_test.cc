@@ -84,7 +84,13 @@ TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
                prom_dir.path() + "/prometheus.log");
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(60);
-  ASSERT_TRUE(WaitHttpReady(prom_port, prom)) << prom.Log();
+  bool ready = false;
+  for (int i = 0; i < 300 && !ready; ++i) {
+    auto r = pc.Get("/-/ready");
+    ready = r && r->status == 200;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(ready) << prom.Log();
   const int64_t start_ms = (NowMs() / 1000 + 10) * 1000;
   const int seconds = E2ESeconds();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));

@@ -126,7 +126,13 @@ TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
                prom_dir.path() + "/prometheus.log");
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(30);
-  ASSERT_TRUE(WaitHttpReady(prom_port, prom)) << prom.Log();
+  bool ready = false;
+  for (int i = 0; i < 300 && !ready; ++i) {
+    auto r = pc.Get("/-/ready");
+    ready = r && r->status == 200;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(ready) << prom.Log();
 
   const httplib::Headers tenant;
   int compared = 0;
@@ -217,7 +223,13 @@ TEST(RemoteReadTest, GlobalMeridianReadsAPlainPrometheus) {
                prom_dir.path() + "/prometheus.log");
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(30);
-  ASSERT_TRUE(WaitHttpReady(prom_port, prom)) << prom.Log();
+  bool ready = false;
+  for (int i = 0; i < 300 && !ready; ++i) {
+    auto r = pc.Get("/-/ready");
+    ready = r && r->status == 200;
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(ready) << prom.Log();
   Meridian reference;
   ASSERT_TRUE(reference.WaitReady());
   const int64_t now = NowMs() / 60000 * 60000;
