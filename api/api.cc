@@ -7,22 +7,22 @@
 #include <cstdio>
 #include <functional>
 
-#include "ingest/limits.h"
-#include "query/ast.h"
-#include "query/parser.h"
 #include "api/api_internal.h"
 #include "api/ast_json.h"
 #include "api/json.h"
-#include "http/http_server.h"
 #include "api/params.h"
+#include "http/http_server.h"
+#include "ingest/limits.h"
+#include "query/ast.h"
+#include "query/parser.h"
 
 namespace meridian::api {
 
 namespace api_internal {
 
 absl::Status InvalidParam(std::string_view name, const absl::Status& s) {
-  return absl::InvalidArgumentError("invalid parameter \"" + std::string(name) + "\": " +
-                                    std::string(s.message()));
+  return absl::InvalidArgumentError("invalid parameter \"" + std::string(name) +
+                                    "\": " + std::string(s.message()));
 }
 
 absl::StatusOr<int64_t> TimeParam(const httplib::Request& req, const char* name,
@@ -30,9 +30,9 @@ absl::StatusOr<int64_t> TimeParam(const httplib::Request& req, const char* name,
   if (!HasParam(req, name) || Param(req, name).empty()) return default_ms;
   auto t = ParseTimeMs(Param(req, name));
   if (!t.ok()) {
-    return InvalidParam(name, absl::InvalidArgumentError("Invalid time value for '" +
-                                                         std::string(name) + "': " +
-                                                         std::string(t.status().message())));
+    return InvalidParam(name,
+                        absl::InvalidArgumentError("Invalid time value for '" + std::string(name) +
+                                                   "': " + std::string(t.status().message())));
   }
   return *t;
 }
@@ -43,8 +43,8 @@ absl::StatusOr<size_t> LimitParam(const httplib::Request& req) {
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) {
-    return InvalidParam("limit", absl::InvalidArgumentError("strconv.Atoi: parsing \"" + s +
-                                                            "\": invalid syntax"));
+    return InvalidParam(
+        "limit", absl::InvalidArgumentError("strconv.Atoi: parsing \"" + s + "\": invalid syntax"));
   }
   if (v < 0) return InvalidParam("limit", absl::InvalidArgumentError("limit must be non-negative"));
   return static_cast<size_t>(v);
@@ -59,8 +59,8 @@ absl::StatusOr<bool> ParseGoBool(const std::string& s) {
   }
   std::string quoted;
   JsonWriter(&quoted).String(s);  // Go's %q, close enough for an error message
-  return absl::InvalidArgumentError("unable to parse boolean: strconv.ParseBool: parsing " + quoted +
-                                    ": invalid syntax");
+  return absl::InvalidArgumentError("unable to parse boolean: strconv.ParseBool: parsing " +
+                                    quoted + ": invalid syntax");
 }
 
 }  // namespace api_internal
@@ -190,7 +190,6 @@ absl::StatusOr<promql::QueryOptions> QueryOpts(const httplib::Request& req) {
   return o;
 }
 
-
 }  // namespace
 
 std::string TenantOf(const httplib::Request& req, const std::string& default_tenant) {
@@ -220,8 +219,8 @@ Reply PrometheusApi::RunQuery(const httplib::Request& req, RunFn run) {
   if (!opts.ok()) return {opts.status()};
   std::atomic<bool> cancelled{false};
   opts->cancelled = &cancelled;
-  http::ScopedDisconnectWatch watch(&disconnects_, http::HttpServer::CurrentConnectionFd(), req.remote_addr,
-                              req.remote_port, req.local_port, &cancelled);
+  http::ScopedDisconnectWatch watch(&disconnects_, http::HttpServer::CurrentConnectionFd(),
+                                    req.remote_addr, req.remote_port, req.local_port, &cancelled);
   auto q = Tenant(req);
   if (!q.ok()) return {q.status()};
   auto result = run(**q, *opts);
@@ -236,8 +235,8 @@ Reply PrometheusApi::RunQuery(const httplib::Request& req, RunFn run) {
 }
 
 Reply PrometheusApi::Query(const httplib::Request& req) {
-  auto t = NonEmptyParam(req, "time") ? TimeParam(req, "time", 0)
-                                       : absl::StatusOr<int64_t>(NowMs());
+  auto t =
+      NonEmptyParam(req, "time") ? TimeParam(req, "time", 0) : absl::StatusOr<int64_t>(NowMs());
   if (!t.ok()) return {t.status()};
   return RunQuery(req, [&](const Queryable& q, const promql::QueryOptions& opts) {
     return engine_->InstantQuery(q, Param(req, "query"), *t, opts);
@@ -256,9 +255,9 @@ Reply PrometheusApi::QueryRange(const httplib::Request& req) {
   auto step = ParseDurationMs(Param(req, "step"));
   if (!step.ok()) return {InvalidParam("step", step.status())};
   if (*step <= 0) {
-    return {InvalidParam("step", absl::InvalidArgumentError(
-                                     "zero or negative query resolution step widths are "
-                                     "not accepted. Try a positive integer"))};
+    return {InvalidParam(
+        "step", absl::InvalidArgumentError("zero or negative query resolution step widths are "
+                                           "not accepted. Try a positive integer"))};
   }
   // In 128 bits: end - start overflows int64 for extreme timestamps
   // (Go's time.Sub saturates instead).

@@ -31,9 +31,7 @@ inline constexpr char kTruncated[] = "results truncated due to limit";
 // "invalid parameter \"name\": message", Prometheus's wrapping.
 absl::Status InvalidParam(std::string_view name, const absl::Status& s);
 
-inline bool HasParam(const httplib::Request& req, const char* name) {
-  return req.has_param(name);
-}
+inline bool HasParam(const httplib::Request& req, const char* name) { return req.has_param(name); }
 inline std::string Param(const httplib::Request& req, const char* name) {
   return req.get_param_value(name);
 }

@@ -6,11 +6,11 @@
 #include <iterator>
 #include <set>
 
-#include "query/parser.h"
 #include "api/api.h"
 #include "api/api_internal.h"
 #include "api/json.h"
 #include "api/params.h"
+#include "query/parser.h"
 
 namespace meridian::api {
 namespace {
@@ -25,8 +25,8 @@ absl::StatusOr<std::vector<std::vector<Matcher>>> MatchersParam(const httplib::R
   for (size_t i = 0; i < n; ++i) {
     auto ms = promql::ParseMetricSelector(req.get_param_value("match[]", i));
     if (!ms.ok()) return InvalidParam("match[]", ms.status());
-    bool non_empty = std::any_of(ms->begin(), ms->end(),
-                                 [](const Matcher& m) { return !m.MatchesEmpty(); });
+    bool non_empty =
+        std::any_of(ms->begin(), ms->end(), [](const Matcher& m) { return !m.MatchesEmpty(); });
     if (!non_empty) {
       return InvalidParam("match[]", absl::InvalidArgumentError(
                                          "match[] must contain at least one non-empty matcher"));
@@ -123,8 +123,8 @@ Reply PrometheusApi::Series(const httplib::Request& req) {
   std::set<meridian::Labels> kept;
   std::vector<std::string> warnings;
   for (const auto& ms : m->selectors) {
-    auto ss = m->querier->Select(ms, SelectHints{.start_ms = m->start_ms, .end_ms = m->end_ms,
-                                                  .func = "series"});
+    auto ss = m->querier->Select(
+        ms, SelectHints{.start_ms = m->start_ms, .end_ms = m->end_ms, .func = "series"});
     if (!ss.ok()) return {ss.status()};
     while ((*ss)->Next()) {
       const meridian::Labels& ls = (*ss)->labels();
@@ -196,8 +196,7 @@ Reply PrometheusApi::Metadata(const httplib::Request& req) {
   auto limit = LimitParam(req);
   if (!limit.ok()) return {limit.status()};
   if (local_ == nullptr) return Reply{absl::OkStatus(), "{}"};
-  auto md = local_->Metadata(TenantOf(req, options_.default_tenant), Param(req, "metric"),
-                             *limit);
+  auto md = local_->Metadata(TenantOf(req, options_.default_tenant), Param(req, "metric"), *limit);
   if (!md.ok()) return {md.status()};
   Reply r;
   JsonWriter w(&r.data);

@@ -148,8 +148,8 @@ Reply PrometheusApi::Rules(const httplib::Request& req) {
   std::string typ = api_internal::Param(req, "type");
   for (char& c : typ) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!typ.empty() && typ != "alert" && typ != "record") {
-    return {InvalidParam("type", absl::InvalidArgumentError("not supported value " +
-                                                            GoJsonString(typ)))};
+    return {InvalidParam("type",
+                         absl::InvalidArgumentError("not supported value " + GoJsonString(typ)))};
   }
   const bool alerts = typ.empty() || typ == "alert";
   const bool records = typ.empty() || typ == "record";

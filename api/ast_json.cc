@@ -44,10 +44,14 @@ void At(JsonWriter* w, promql::AtKind at, int64_t at_ms) {
 
 std::string_view CardName(promql::Cardinality c) {
   switch (c) {
-    case promql::Cardinality::kOneToOne: return "one-to-one";
-    case promql::Cardinality::kManyToOne: return "many-to-one";
-    case promql::Cardinality::kOneToMany: return "one-to-many";
-    case promql::Cardinality::kManyToMany: return "many-to-many";
+    case promql::Cardinality::kOneToOne:
+      return "one-to-one";
+    case promql::Cardinality::kManyToOne:
+      return "many-to-one";
+    case promql::Cardinality::kOneToMany:
+      return "one-to-many";
+    case promql::Cardinality::kManyToMany:
+      return "many-to-many";
   }
   return "";
 }

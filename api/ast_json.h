@@ -3,8 +3,8 @@
 #ifndef MERIDIAN_API_AST_JSON_H_
 #define MERIDIAN_API_AST_JSON_H_
 
-#include "query/ast.h"
 #include "api/json.h"
+#include "query/ast.h"
 
 namespace meridian::api {
 

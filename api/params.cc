@@ -1,9 +1,8 @@
 #include "api/params.h"
 
-#include <cstdio>
-
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 
@@ -113,15 +112,22 @@ absl::StatusOr<int64_t> ParseDurationMs(std::string_view s) {
 
 ApiError ErrorFor(const absl::Status& s) {
   switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: return {"bad_data", 400};
+    case absl::StatusCode::kInvalidArgument:
+      return {"bad_data", 400};
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kOutOfRange: return {"execution", 422};
-    case absl::StatusCode::kDeadlineExceeded: return {"timeout", 503};
-    case absl::StatusCode::kCancelled: return {"canceled", 499};
-    case absl::StatusCode::kUnavailable: return {"unavailable", 503};
-    case absl::StatusCode::kNotFound: return {"not_found", 404};
-    default: return {"internal", 500};
+    case absl::StatusCode::kOutOfRange:
+      return {"execution", 422};
+    case absl::StatusCode::kDeadlineExceeded:
+      return {"timeout", 503};
+    case absl::StatusCode::kCancelled:
+      return {"canceled", 499};
+    case absl::StatusCode::kUnavailable:
+      return {"unavailable", 503};
+    case absl::StatusCode::kNotFound:
+      return {"not_found", 404};
+    default:
+      return {"internal", 500};
   }
 }
 

@@ -13,8 +13,8 @@
 namespace meridian::api {
 
 // The bounds Prometheus uses for "no start"/"no end".
-inline constexpr int64_t kApiMinTimeMs = -62135596800000LL;   // 0001-01-01T00:00:00Z
-inline constexpr int64_t kApiMaxTimeMs = 253402300799000LL;   // 9999-12-31T23:59:59Z
+inline constexpr int64_t kApiMinTimeMs = -62135596800000LL;  // 0001-01-01T00:00:00Z
+inline constexpr int64_t kApiMaxTimeMs = 253402300799000LL;  // 9999-12-31T23:59:59Z
 
 // Unix seconds with fractions ("1435781451.781", rounded to ms) or RFC 3339
 // ("2015-07-01T20:10:51.781Z", "...+02:00"). Error text as Prometheus:
@@ -27,7 +27,8 @@ absl::StatusOr<int64_t> ParseDurationMs(std::string_view s);
 
 // A Prometheus API error: errorType and HTTP status for a status code.
 struct ApiError {
-  std::string_view type;  // bad_data, execution, timeout, canceled, internal, unavailable, not_found
+  std::string_view
+      type;  // bad_data, execution, timeout, canceled, internal, unavailable, not_found
   int http_status;
 };
 ApiError ErrorFor(const absl::Status& s);

@@ -20,7 +20,8 @@ TEST(ParseTimeTest, Errors) {
   for (const char* bad : {"", "abc", "2015-07-01", "2015-13-01T00:00:00Z", "1.5x", "NaN"}) {
     auto t = ParseTimeMs(bad);
     ASSERT_FALSE(t.ok()) << bad;
-    EXPECT_EQ(t.status().message(), "cannot parse \"" + std::string(bad) + "\" to a valid timestamp");
+    EXPECT_EQ(t.status().message(),
+              "cannot parse \"" + std::string(bad) + "\" to a valid timestamp");
   }
 }
 
@@ -32,11 +33,13 @@ TEST(ParseTimeTest, GoParseFloatSyntax) {
   EXPECT_EQ(ParseTimeMs("0X1P-2").value_or(-1), 250);
   EXPECT_EQ(ParseTimeMs("+.5e1").value_or(-1), 5000);
   EXPECT_EQ(ParseTimeMs("1e-400").value_or(-1), 0);
-  for (const char* bad : {"0x10", " 1", "1 ", "1__000", "_1000", "1000_", "+nan", "1e400", "infin"}) {
+  for (const char* bad :
+       {"0x10", " 1", "1 ", "1__000", "_1000", "1000_", "+nan", "1e400", "infin"}) {
     auto t = ParseTimeMs(bad);
     EXPECT_FALSE(t.ok()) << bad;
     if (!t.ok()) {
-      EXPECT_EQ(t.status().message(), "cannot parse \"" + std::string(bad) + "\" to a valid timestamp");
+      EXPECT_EQ(t.status().message(),
+                "cannot parse \"" + std::string(bad) + "\" to a valid timestamp");
     }
   }
   EXPECT_EQ(ParseDurationMs("1_5").value_or(-1), 15000);

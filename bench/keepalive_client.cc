@@ -52,13 +52,20 @@ int main(int argc, char** argv) {
   Flags f;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i], v = argv[i + 1];
-    if (a == "--url") f.url = v;
-    else if (a == "--path") f.path = v;
-    else if (a == "--connections") f.connections = std::atoi(v.c_str());
-    else if (a == "--requests") f.requests = std::atoi(v.c_str());
-    else if (a == "--warmup") f.warmup = std::atoi(v.c_str());
-    else if (a == "--ca-file") f.ca_file = v;
-    else Usage();
+    if (a == "--url")
+      f.url = v;
+    else if (a == "--path")
+      f.path = v;
+    else if (a == "--connections")
+      f.connections = std::atoi(v.c_str());
+    else if (a == "--requests")
+      f.requests = std::atoi(v.c_str());
+    else if (a == "--warmup")
+      f.warmup = std::atoi(v.c_str());
+    else if (a == "--ca-file")
+      f.ca_file = v;
+    else
+      Usage();
   }
   if (argc % 2 == 0 || f.connections < 1 || f.requests < 1) Usage();
 
@@ -79,8 +86,8 @@ int main(int argc, char** argv) {
       for (int i = 0; i < f.warmup + f.requests; ++i) {
         auto t = std::chrono::steady_clock::now();
         auto r = cli.Get(f.path);
-        double d = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t)
-                       .count();
+        double d =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
         if (!r || r->status != 200) {
           errors.fetch_add(1);
           std::lock_guard<std::mutex> lock(mu);

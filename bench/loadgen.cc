@@ -74,17 +74,28 @@ Flags ParseFlags(int argc, char** argv) {
     } else {
       Usage();
     }
-    if (a == "--url") f.url = v;
-    else if (a == "--series") f.series = std::stoll(v);
-    else if (a == "--scrapes") f.scrapes = std::stoi(v);
-    else if (a == "--concurrency") f.concurrency = std::stoi(v);
-    else if (a == "--batch") f.batch = std::stoi(v);
-    else if (a == "--start-ms") f.start_ms = std::stoll(v);
-    else if (a == "--tenant") f.tenant = v;
-    else if (a == "--retries") f.retries = std::stoi(v);
-    else if (a == "--seed") f.seed = std::stoull(v);
-    else if (a == "--ca-file") f.ca_file = v;
-    else Usage();
+    if (a == "--url")
+      f.url = v;
+    else if (a == "--series")
+      f.series = std::stoll(v);
+    else if (a == "--scrapes")
+      f.scrapes = std::stoi(v);
+    else if (a == "--concurrency")
+      f.concurrency = std::stoi(v);
+    else if (a == "--batch")
+      f.batch = std::stoi(v);
+    else if (a == "--start-ms")
+      f.start_ms = std::stoll(v);
+    else if (a == "--tenant")
+      f.tenant = v;
+    else if (a == "--retries")
+      f.retries = std::stoi(v);
+    else if (a == "--seed")
+      f.seed = std::stoull(v);
+    else if (a == "--ca-file")
+      f.ca_file = v;
+    else
+      Usage();
   }
   if (f.series <= 0 || f.scrapes <= 0 || f.concurrency <= 0 || f.batch <= 0) Usage();
   return f;
@@ -129,13 +140,17 @@ void AddTargetSeries(int target, std::vector<Series>* out, std::vector<Histogram
   std::snprintf(node, sizeof node, "ip-10-%d-%d-%d.%s.compute.internal", 16 + target % 4,
                 (target / 250) % 256, target % 250 + 2, region);
   std::vector<std::pair<std::string, std::string>> base = {
-      {"cluster", cluster_name},  {"container", app},
-      {"instance", instance},     {"job", std::string("kubernetes-pods/") + app},
-      {"namespace", ns},          {"node", node},
-      {"pod", pod},               {"region", region},
+      {"cluster", cluster_name},
+      {"container", app},
+      {"instance", instance},
+      {"job", std::string("kubernetes-pods/") + app},
+      {"namespace", ns},
+      {"node", node},
+      {"pod", pod},
+      {"region", region},
   };
-  auto add = [&](const std::string& name,
-                 std::vector<std::pair<std::string, std::string>> extra, Kind kind) {
+  auto add = [&](const std::string& name, std::vector<std::pair<std::string, std::string>> extra,
+                 Kind kind) {
     Series s;
     s.labels = base;
     s.labels.emplace_back("__name__", name);
@@ -160,8 +175,10 @@ void AddTargetSeries(int target, std::vector<Series>* out, std::vector<Histogram
     hist->emplace_back();
     for (int b = 0; b < 10; ++b) {
       char le[16];
-      if (b == 9) std::snprintf(le, sizeof le, "+Inf");
-      else std::snprintf(le, sizeof le, "%g", kBuckets[b]);
+      if (b == 9)
+        std::snprintf(le, sizeof le, "+Inf");
+      else
+        std::snprintf(le, sizeof le, "%g", kBuckets[b]);
       add("http_request_duration_seconds_bucket", {{"handler", h}, {"le", le}}, Kind::kBucket);
       out->back().bucket = b;
       out->back().histogram = idx;
@@ -173,8 +190,7 @@ void AddTargetSeries(int target, std::vector<Series>* out, std::vector<Histogram
   }
   for (int cpu = 0; cpu < 4; ++cpu) {
     for (const char* mode : {"idle", "user", "system", "iowait"}) {
-      add("node_cpu_seconds_total", {{"cpu", std::to_string(cpu)}, {"mode", mode}},
-          Kind::kCounter);
+      add("node_cpu_seconds_total", {{"cpu", std::to_string(cpu)}, {"mode", mode}}, Kind::kCounter);
     }
   }
   for (const char* g : {"process_resident_memory_bytes", "process_open_fds", "go_goroutines",
@@ -296,23 +312,24 @@ int main(int argc, char** argv) {
       shards[b % flags.concurrency].push_back(std::move(req));
     }
   }
-  double enc_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - enc_start).count();
+  double enc_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - enc_start).count();
   std::printf("series=%zu targets=%d avg_label_bytes=%.0f scrapes=%d batch=%d concurrency=%d\n",
               series.size(), targets, static_cast<double>(label_bytes) / series.size(),
               flags.scrapes, flags.batch, flags.concurrency);
-  std::printf("encoded %llu requests, %llu samples, %.1f MB protobuf, %.1f MB snappy in %.1f s; "
-              "timestamps %lld..%lld\n",
-              static_cast<unsigned long long>(per_round * flags.scrapes),
-              static_cast<unsigned long long>(total_samples), raw_bytes / 1e6, body_bytes / 1e6,
-              enc_s, static_cast<long long>(start_ms),
-              static_cast<long long>(start_ms + (flags.scrapes - 1) * 15000LL + 15000));
+  std::printf(
+      "encoded %llu requests, %llu samples, %.1f MB protobuf, %.1f MB snappy in %.1f s; "
+      "timestamps %lld..%lld\n",
+      static_cast<unsigned long long>(per_round * flags.scrapes),
+      static_cast<unsigned long long>(total_samples), raw_bytes / 1e6, body_bytes / 1e6, enc_s,
+      static_cast<long long>(start_ms),
+      static_cast<long long>(start_ms + (flags.scrapes - 1) * 15000LL + 15000));
   std::fflush(stdout);
 
   // Send.
   std::string scheme_host = flags.url, path = "/";
-  size_t slash = flags.url.find('/', flags.url.find("://") == std::string::npos
-                                         ? 0
-                                         : flags.url.find("://") + 3);
+  size_t slash = flags.url.find(
+      '/', flags.url.find("://") == std::string::npos ? 0 : flags.url.find("://") + 3);
   if (slash != std::string::npos) {
     scheme_host = flags.url.substr(0, slash);
     path = flags.url.substr(slash);
@@ -346,12 +363,12 @@ int main(int argc, char** argv) {
           auto res = cli.Post(path, headers, req.body, "application/x-protobuf");
           {
             std::lock_guard<std::mutex> lock(mu);
-            latencies_ms.push_back(std::chrono::duration<double, std::milli>(
-                                       std::chrono::steady_clock::now() - t0)
-                                       .count());
+            latencies_ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count());
           }
-          std::string status = res ? std::to_string(res->status)
-                                   : "net:" + httplib::to_string(res.error());
+          std::string status =
+              res ? std::to_string(res->status) : "net:" + httplib::to_string(res.error());
           if (res && res->status / 100 == 2) {
             ok_samples.fetch_add(req.samples);
             ok_requests.fetch_add(1);
@@ -377,13 +394,14 @@ int main(int argc, char** argv) {
   for (auto& t : workers) t.join();
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-  std::printf("sent %llu requests (%llu ok), %llu samples accepted of %llu in %.2f s: "
-              "%.0f samples/s, %.1f MB/s snappy\n",
-              static_cast<unsigned long long>(sent_requests.load()),
-              static_cast<unsigned long long>(ok_requests.load()),
-              static_cast<unsigned long long>(ok_samples.load()),
-              static_cast<unsigned long long>(total_samples), secs, ok_samples.load() / secs,
-              body_bytes / 1e6 / secs);
+  std::printf(
+      "sent %llu requests (%llu ok), %llu samples accepted of %llu in %.2f s: "
+      "%.0f samples/s, %.1f MB/s snappy\n",
+      static_cast<unsigned long long>(sent_requests.load()),
+      static_cast<unsigned long long>(ok_requests.load()),
+      static_cast<unsigned long long>(ok_samples.load()),
+      static_cast<unsigned long long>(total_samples), secs, ok_samples.load() / secs,
+      body_bytes / 1e6 / secs);
   for (const auto& [status, n] : retried) {
     std::printf("retried: status %s x%llu\n", status.c_str(), static_cast<unsigned long long>(n));
   }
@@ -396,11 +414,12 @@ int main(int argc, char** argv) {
     size_t i = static_cast<size_t>(q * static_cast<double>(latencies_ms.size() - 1) + 0.5);
     return latencies_ms[std::min(i, latencies_ms.size() - 1)];
   };
-  std::printf("RESULT samples_ok=%llu samples_total=%llu requests=%llu seconds=%.3f "
-              "samples_per_s=%.0f p50_ms=%.2f p99_ms=%.2f\n",
-              static_cast<unsigned long long>(ok_samples.load()),
-              static_cast<unsigned long long>(total_samples),
-              static_cast<unsigned long long>(ok_requests.load()), secs, ok_samples.load() / secs,
-              pct(0.5), pct(0.99));
+  std::printf(
+      "RESULT samples_ok=%llu samples_total=%llu requests=%llu seconds=%.3f "
+      "samples_per_s=%.0f p50_ms=%.2f p99_ms=%.2f\n",
+      static_cast<unsigned long long>(ok_samples.load()),
+      static_cast<unsigned long long>(total_samples),
+      static_cast<unsigned long long>(ok_requests.load()), secs, ok_samples.load() / secs, pct(0.5),
+      pct(0.99));
   return final_errors.empty() ? 0 : 1;
 }

@@ -18,9 +18,15 @@ std::string JsonString(std::string_view s) {
   std::string o = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -90,7 +96,8 @@ bool Compactor::Attempt(const std::string& tenant, const std::string& unit,
 void Compactor::Throttle(std::chrono::steady_clock::time_point unit_start, bool throttled) {
   if (!throttled || options_.throttle_sleep_ratio <= 0) return;
   auto took = std::chrono::steady_clock::now() - unit_start;
-  auto pause = std::chrono::duration_cast<std::chrono::milliseconds>(took * options_.throttle_sleep_ratio);
+  auto pause =
+      std::chrono::duration_cast<std::chrono::milliseconds>(took * options_.throttle_sleep_ratio);
   std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(pause, std::chrono::seconds(5)));
 }
 
@@ -103,18 +110,20 @@ absl::Status Compactor::Downsample5mBlock(const std::string& tenant, int64_t blo
     batch.clear();
     return absl::OkStatus();
   };
-  MERIDIAN_RETURN_IF_ERROR(access_->ReadRaw(
-      tenant, block, block + kBlock5mMs, [&](uint64_t id, std::span<const Sample> raw) -> absl::Status {
-        SeriesAggregates a{id, block, {}};
-        DownsampleRaw(raw, kRes5mMs, &a.windows);
-        samples += raw.size();
-        windows += a.windows.size();
-        batch.push_back(std::move(a));
-        if (batch.size() >= kPutBatchSeries) return put();
-        return absl::OkStatus();
-      }));
+  MERIDIAN_RETURN_IF_ERROR(
+      access_->ReadRaw(tenant, block, block + kBlock5mMs,
+                       [&](uint64_t id, std::span<const Sample> raw) -> absl::Status {
+                         SeriesAggregates a{id, block, {}};
+                         DownsampleRaw(raw, kRes5mMs, &a.windows);
+                         samples += raw.size();
+                         windows += a.windows.size();
+                         batch.push_back(std::move(a));
+                         if (batch.size() >= kPutBatchSeries) return put();
+                         return absl::OkStatus();
+                       }));
   MERIDIAN_RETURN_IF_ERROR(put());
-  MERIDIAN_RETURN_IF_ERROR(access_->SetDownsampledThrough(tenant, Resolution::k5m, block + kBlock5mMs));
+  MERIDIAN_RETURN_IF_ERROR(
+      access_->SetDownsampledThrough(tenant, Resolution::k5m, block + kBlock5mMs));
   sum->raw_samples_read += samples;
   sum->windows_5m += windows;
   ++sum->blocks_5m;
@@ -142,7 +151,8 @@ absl::Status Compactor::Downsample1hBlock(const std::string& tenant, int64_t blo
         return absl::OkStatus();
       }));
   MERIDIAN_RETURN_IF_ERROR(put());
-  MERIDIAN_RETURN_IF_ERROR(access_->SetDownsampledThrough(tenant, Resolution::k1h, block + kBlock1hMs));
+  MERIDIAN_RETURN_IF_ERROR(
+      access_->SetDownsampledThrough(tenant, Resolution::k1h, block + kBlock1hMs));
   sum->windows_read += read;
   sum->windows_1h += windows;
   ++sum->blocks_1h;
@@ -179,24 +189,31 @@ void Compactor::CompactTenant(const std::string& tenant, int64_t now, bool throt
                               PassSummary* sum) {
   using SteadyClock = std::chrono::steady_clock;
   absl::StatusOr<DownsampleState> state = access_->State(tenant);
-  if (!Attempt(tenant, "reading state", [&] { return state.status(); }, sum)) return;
+  if (!Attempt(
+          tenant, "reading state", [&] { return state.status(); }, sum))
+    return;
   const int64_t after5m = options_.downsample_5m_after_ms;
   const int64_t after1h = options_.downsample_1h_after_ms;
 
   // 1. Late samples into downsampled days: redo those (series, day).
   absl::StatusOr<std::vector<LateMark>> marks = access_->LateMarks(tenant);
-  if (Attempt(tenant, "reading late marks", [&] { return marks.status(); }, sum)) {
+  if (Attempt(
+          tenant, "reading late marks", [&] { return marks.status(); }, sum)) {
     std::vector<LateMark> done;
     for (const LateMark& m : *marks) {
       if (stop_.load()) break;
       auto t0 = SteadyClock::now();
-      if (Attempt(tenant, "late samples of series " + std::to_string(m.series_id) + " on " + TimeText(m.block_start),
-                  [&] { return RedoLate(tenant, m, state->downsampled_1h_through, sum); }, sum)) {
+      if (Attempt(
+              tenant,
+              "late samples of series " + std::to_string(m.series_id) + " on " +
+                  TimeText(m.block_start),
+              [&] { return RedoLate(tenant, m, state->downsampled_1h_through, sum); }, sum)) {
         done.push_back(m);
       }
       Throttle(t0, throttled);
     }
-    Attempt(tenant, "clearing late marks", [&] { return access_->ClearLateMarks(tenant, done); }, sum);
+    Attempt(
+        tenant, "clearing late marks", [&] { return access_->ClearLateMarks(tenant, done); }, sum);
   }
 
   // 2. raw -> 5m, a day at a time, in order (progress is contiguous).
@@ -208,19 +225,22 @@ void Compactor::CompactTenant(const std::string& tenant, int64_t now, bool throt
       b = first ? AlignDown(*first, kBlock5mMs) : due;
     }
     if (b < due &&
-        Attempt(tenant, "claiming raw data", [&] { return access_->ClaimRaw(tenant, due); }, sum)) {
+        Attempt(
+            tenant, "claiming raw data", [&] { return access_->ClaimRaw(tenant, due); }, sum)) {
       while (b < due && !stop_.load()) {
         std::optional<int64_t> next = access_->RawDataFrom(tenant, b);
         if (!next || *next >= due) {
           // Nothing more to downsample before `due`.
-          Attempt(tenant, "recording progress",
-                  [&] { return access_->SetDownsampledThrough(tenant, Resolution::k5m, due); }, sum);
+          Attempt(
+              tenant, "recording progress",
+              [&] { return access_->SetDownsampledThrough(tenant, Resolution::k5m, due); }, sum);
           break;
         }
         b = std::max(b, AlignDown(*next, kBlock5mMs));
         auto t0 = SteadyClock::now();
-        if (!Attempt(tenant, "downsample 5m block " + TimeText(b),
-                     [&] { return Downsample5mBlock(tenant, b, sum); }, sum)) {
+        if (!Attempt(
+                tenant, "downsample 5m block " + TimeText(b),
+                [&] { return Downsample5mBlock(tenant, b, sum); }, sum)) {
           break;  // progress stays before this block; the next pass retries it
         }
         b += kBlock5mMs;
@@ -237,22 +257,26 @@ void Compactor::CompactTenant(const std::string& tenant, int64_t now, bool throt
                                  AlignDown(state->downsampled_5m_through, kBlock1hMs));
     int64_t b = state->downsampled_1h_through;
     if (b == kNoTime) {
-      absl::StatusOr<std::optional<int64_t>> first = access_->AggregatesFrom(tenant, Resolution::k5m, kNoTime);
+      absl::StatusOr<std::optional<int64_t>> first =
+          access_->AggregatesFrom(tenant, Resolution::k5m, kNoTime);
       b = (first.ok() && *first) ? AlignDown(**first, kBlock1hMs) : due;
     }
     while (b < due && !stop_.load()) {
-      absl::StatusOr<std::optional<int64_t>> next = access_->AggregatesFrom(tenant, Resolution::k5m, b);
+      absl::StatusOr<std::optional<int64_t>> next =
+          access_->AggregatesFrom(tenant, Resolution::k5m, b);
       if (!next.ok() || !*next || **next >= due) {
         if (next.ok()) {
-          Attempt(tenant, "recording progress",
-                  [&] { return access_->SetDownsampledThrough(tenant, Resolution::k1h, due); }, sum);
+          Attempt(
+              tenant, "recording progress",
+              [&] { return access_->SetDownsampledThrough(tenant, Resolution::k1h, due); }, sum);
         }
         break;
       }
       b = std::max(b, AlignDown(**next, kBlock1hMs));
       auto t0 = SteadyClock::now();
-      if (!Attempt(tenant, "downsample 1h block " + TimeText(b),
-                   [&] { return Downsample1hBlock(tenant, b, sum); }, sum)) {
+      if (!Attempt(
+              tenant, "downsample 1h block " + TimeText(b),
+              [&] { return Downsample1hBlock(tenant, b, sum); }, sum)) {
         break;
       }
       b += kBlock1hMs;
@@ -273,12 +297,15 @@ void Compactor::CompactTenant(const std::string& tenant, int64_t now, bool throt
                {Resolution::k1h, p.res_1h_ms, &sum->bytes_freed_1h}};
   for (const auto& s : steps) {
     if (s.keep <= 0) continue;
-    Attempt(tenant, "retention " + std::string(ResolutionName(s.r)), [&]() -> absl::Status {
-      MERIDIAN_ASSIGN_OR_RETURN(DeleteOutcome o,
-                                access_->DeleteBefore(tenant, s.r, now - s.keep, after5m > 0));
-      *s.freed += o.bytes_freed;
-      return absl::OkStatus();
-    }, sum);
+    Attempt(
+        tenant, "retention " + std::string(ResolutionName(s.r)),
+        [&]() -> absl::Status {
+          MERIDIAN_ASSIGN_OR_RETURN(DeleteOutcome o,
+                                    access_->DeleteBefore(tenant, s.r, now - s.keep, after5m > 0));
+          *s.freed += o.bytes_freed;
+          return absl::OkStatus();
+        },
+        sum);
   }
 }
 
@@ -333,9 +360,10 @@ std::string Compactor::SummaryJson(const PassSummary& s) {
          ",\"blocks5m\":" + n(s.blocks_5m) + ",\"blocks1h\":" + n(s.blocks_1h) +
          ",\"windows5m\":" + n(s.windows_5m) + ",\"windows1h\":" + n(s.windows_1h) +
          ",\"rawSamplesRead\":" + n(s.raw_samples_read) + ",\"windowsRead\":" + n(s.windows_read) +
-         ",\"lateBlocks\":" + n(s.late_blocks) + ",\"bytesFreed\":{\"raw\":" + n(s.bytes_freed_raw) +
-         ",\"5m\":" + n(s.bytes_freed_5m) + ",\"1h\":" + n(s.bytes_freed_1h) +
-         "},\"failures\":" + n(s.failures) + ",\"stopped\":" + (s.stopped ? "true" : "false") + "}";
+         ",\"lateBlocks\":" + n(s.late_blocks) +
+         ",\"bytesFreed\":{\"raw\":" + n(s.bytes_freed_raw) + ",\"5m\":" + n(s.bytes_freed_5m) +
+         ",\"1h\":" + n(s.bytes_freed_1h) + "},\"failures\":" + n(s.failures) +
+         ",\"stopped\":" + (s.stopped ? "true" : "false") + "}";
 }
 
 std::string Compactor::StatusJson() const {
@@ -378,13 +406,16 @@ std::string Compactor::StatusJson() const {
       o += "{\"tenant\":" + JsonString(t) +
            ",\"downsampled5mThrough\":" + JsonTime(s->downsampled_5m_through) +
            ",\"downsampled1hThrough\":" + JsonTime(s->downsampled_1h_through) +
-           ",\"lag5mSeconds\":" + lag(s->downsampled_5m_through, options_.downsample_5m_after_ms, kBlock5mMs) +
-           ",\"lag1hSeconds\":" + lag(s->downsampled_1h_through, options_.downsample_1h_after_ms, kBlock1hMs) +
+           ",\"lag5mSeconds\":" +
+           lag(s->downsampled_5m_through, options_.downsample_5m_after_ms, kBlock5mMs) +
+           ",\"lag1hSeconds\":" +
+           lag(s->downsampled_1h_through, options_.downsample_1h_after_ms, kBlock1hMs) +
            ",\"rawDeletedBefore\":" + JsonTime(s->raw_deleted_before) +
            ",\"deleted5mBefore\":" + JsonTime(s->deleted_5m_before) +
            ",\"deleted1hBefore\":" + JsonTime(s->deleted_1h_before) +
-           ",\"retention\":{\"raw\":" + JsonString(dur(p.raw_ms)) + ",\"5m\":" +
-           JsonString(dur(p.res_5m_ms)) + ",\"1h\":" + JsonString(dur(p.res_1h_ms)) + "}}";
+           ",\"retention\":{\"raw\":" + JsonString(dur(p.raw_ms)) +
+           ",\"5m\":" + JsonString(dur(p.res_5m_ms)) + ",\"1h\":" + JsonString(dur(p.res_1h_ms)) +
+           "}}";
     }
   }
   o += "]}";
@@ -413,8 +444,10 @@ std::string Compactor::MetricsText() const {
   }
   o += "# HELP meridian_compactor_lag_seconds How far downsampling is behind what is due, by "
        "resolution (the most behind tenant).\n# TYPE meridian_compactor_lag_seconds gauge\n";
-  if (lag5m >= 0) o += "meridian_compactor_lag_seconds{resolution=\"5m\"} " + std::to_string(lag5m / 1000) + "\n";
-  if (lag1h >= 0) o += "meridian_compactor_lag_seconds{resolution=\"1h\"} " + std::to_string(lag1h / 1000) + "\n";
+  if (lag5m >= 0)
+    o += "meridian_compactor_lag_seconds{resolution=\"5m\"} " + std::to_string(lag5m / 1000) + "\n";
+  if (lag1h >= 0)
+    o += "meridian_compactor_lag_seconds{resolution=\"1h\"} " + std::to_string(lag1h / 1000) + "\n";
   auto head = [&o](const char* name, const char* type, const char* help) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   };
@@ -422,24 +455,33 @@ std::string Compactor::MetricsText() const {
   const PassSummary& t = totals_;
   head("meridian_compactor_windows_written_total", "counter",
        "Aggregate windows the compactor wrote, by resolution.");
-  o += "meridian_compactor_windows_written_total{resolution=\"5m\"} " + std::to_string(t.windows_5m) + "\n";
-  o += "meridian_compactor_windows_written_total{resolution=\"1h\"} " + std::to_string(t.windows_1h) + "\n";
+  o += "meridian_compactor_windows_written_total{resolution=\"5m\"} " +
+       std::to_string(t.windows_5m) + "\n";
+  o += "meridian_compactor_windows_written_total{resolution=\"1h\"} " +
+       std::to_string(t.windows_1h) + "\n";
   head("meridian_compactor_blocks_downsampled_total", "counter",
        "Blocks (a day for 5m, ten days for 1h) downsampled, by resolution.");
-  o += "meridian_compactor_blocks_downsampled_total{resolution=\"5m\"} " + std::to_string(t.blocks_5m) + "\n";
-  o += "meridian_compactor_blocks_downsampled_total{resolution=\"1h\"} " + std::to_string(t.blocks_1h) + "\n";
+  o += "meridian_compactor_blocks_downsampled_total{resolution=\"5m\"} " +
+       std::to_string(t.blocks_5m) + "\n";
+  o += "meridian_compactor_blocks_downsampled_total{resolution=\"1h\"} " +
+       std::to_string(t.blocks_1h) + "\n";
   head("meridian_compactor_samples_read_total", "counter",
        "Raw samples (resolution raw) and 5m windows (resolution 5m) read by the compactor.");
-  o += "meridian_compactor_samples_read_total{resolution=\"raw\"} " + std::to_string(t.raw_samples_read) + "\n";
-  o += "meridian_compactor_samples_read_total{resolution=\"5m\"} " + std::to_string(t.windows_read) + "\n";
+  o += "meridian_compactor_samples_read_total{resolution=\"raw\"} " +
+       std::to_string(t.raw_samples_read) + "\n";
+  o += "meridian_compactor_samples_read_total{resolution=\"5m\"} " +
+       std::to_string(t.windows_read) + "\n";
   head("meridian_compactor_late_blocks_total", "counter",
        "(series, day) blocks downsampled again because late samples arrived.");
   o += "meridian_compactor_late_blocks_total " + std::to_string(t.late_blocks) + "\n";
   head("meridian_compactor_bytes_freed_total", "counter",
        "Estimated bytes of data deleted by retention, by resolution.");
-  o += "meridian_compactor_bytes_freed_total{resolution=\"raw\"} " + std::to_string(t.bytes_freed_raw) + "\n";
-  o += "meridian_compactor_bytes_freed_total{resolution=\"5m\"} " + std::to_string(t.bytes_freed_5m) + "\n";
-  o += "meridian_compactor_bytes_freed_total{resolution=\"1h\"} " + std::to_string(t.bytes_freed_1h) + "\n";
+  o += "meridian_compactor_bytes_freed_total{resolution=\"raw\"} " +
+       std::to_string(t.bytes_freed_raw) + "\n";
+  o += "meridian_compactor_bytes_freed_total{resolution=\"5m\"} " +
+       std::to_string(t.bytes_freed_5m) + "\n";
+  o += "meridian_compactor_bytes_freed_total{resolution=\"1h\"} " +
+       std::to_string(t.bytes_freed_1h) + "\n";
   head("meridian_compactor_failures_total", "counter",
        "Units of compactor work that failed after their retries.");
   o += "meridian_compactor_failures_total " + std::to_string(t.failures) + "\n";
@@ -447,7 +489,8 @@ std::string Compactor::MetricsText() const {
   o += "meridian_compactor_passes_total " + std::to_string(passes_) + "\n";
   head("meridian_compactor_last_success_timestamp_seconds", "gauge",
        "When the last pass without failures ended (0: none yet).");
-  o += "meridian_compactor_last_success_timestamp_seconds " + std::to_string(last_success_ms_ / 1000) + "\n";
+  o += "meridian_compactor_last_success_timestamp_seconds " +
+       std::to_string(last_success_ms_ / 1000) + "\n";
   return o;
 }
 

@@ -62,11 +62,11 @@ struct PassSummary {
   int64_t started_ms = 0;
   double seconds = 0;
   uint64_t tenants = 0;
-  uint64_t blocks_5m = 0, blocks_1h = 0;      // blocks downsampled
-  uint64_t windows_5m = 0, windows_1h = 0;    // aggregate windows written
+  uint64_t blocks_5m = 0, blocks_1h = 0;    // blocks downsampled
+  uint64_t windows_5m = 0, windows_1h = 0;  // aggregate windows written
   uint64_t raw_samples_read = 0;
-  uint64_t windows_read = 0;                  // 5m windows read to make 1h ones
-  uint64_t late_blocks = 0;                   // (series, day) redone for late samples
+  uint64_t windows_read = 0;  // 5m windows read to make 1h ones
+  uint64_t late_blocks = 0;   // (series, day) redone for late samples
   uint64_t bytes_freed_raw = 0, bytes_freed_5m = 0, bytes_freed_1h = 0;
   uint64_t failures = 0;
   bool stopped = false;  // RequestStop() ended it early

@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <random>
 #include <set>
-#include <tuple>
 #include <thread>
+#include <tuple>
 
 #include "compactor/downsample.h"
 #include "storage/compaction.h"
@@ -207,7 +207,7 @@ TEST(DownsampleTest, CounterAggregateAcrossResetsGivesTheRawIncrease) {
       double inc = w1h[from].counter_inc;
       for (size_t k = from + 1; k < from + n; ++k) {
         inc += (w1h[k].first_v < w1h[k - 1].clast_v ? w1h[k].first_v
-                                                     : w1h[k].first_v - w1h[k - 1].clast_v) +
+                                                    : w1h[k].first_v - w1h[k - 1].clast_v) +
                w1h[k].counter_inc;
       }
       std::vector<Sample> in;
@@ -295,16 +295,20 @@ TEST(CompactorPassTest, DownsamplesAndAppliesRetentionPerResolution) {
   for (const Sample& s : c) kept += s.t_ms >= st.raw_deleted_before;
   EXPECT_EQ(f.RawCount("a", "c", st.raw_deleted_before, kEnd), kept);
   // 5m data covers every day from the start: equal to the raw windows.
-  std::vector<AggregateWindow> want5, got5 = f.Aggr("a", Resolution::k5m, kStart, st.downsampled_5m_through);
+  std::vector<AggregateWindow> want5,
+      got5 = f.Aggr("a", Resolution::k5m, kStart, st.downsampled_5m_through);
   std::vector<Sample> upto;
-  for (const Sample& s : c) if (s.t_ms < st.downsampled_5m_through) upto.push_back(s);
+  for (const Sample& s : c)
+    if (s.t_ms < st.downsampled_5m_through) upto.push_back(s);
   DownsampleRaw(upto, kRes5mMs, &want5);
   ASSERT_EQ(got5.size(), want5.size());
   for (size_t i = 0; i < got5.size(); ++i) ExpectWindowsEqual(got5[i], want5[i]);
   // 1h windows as raw -> 1h.
-  std::vector<AggregateWindow> want1h, got1h = f.Aggr("a", Resolution::k1h, kStart, st.downsampled_1h_through);
+  std::vector<AggregateWindow> want1h,
+      got1h = f.Aggr("a", Resolution::k1h, kStart, st.downsampled_1h_through);
   std::vector<Sample> upto1h;
-  for (const Sample& s : c) if (s.t_ms < st.downsampled_1h_through) upto1h.push_back(s);
+  for (const Sample& s : c)
+    if (s.t_ms < st.downsampled_1h_through) upto1h.push_back(s);
   DownsampleRaw(upto1h, kRes1hMs, &want1h);
   ASSERT_EQ(got1h.size(), want1h.size());
   for (size_t i = 0; i < got1h.size(); ++i) ExpectWindowsEqual(got1h[i], want1h[i]);
@@ -344,7 +348,8 @@ TEST(CompactorPassTest, LateSamplesMakeTheirDayBeDownsampledAgain) {
   // 5m and 1h).
   const int64_t hole = kStart + 15 * kDay + 3 * kHour + 60'000;
   std::vector<Sample> without;
-  for (const Sample& s : c) if (s.t_ms < hole - 120'000 || s.t_ms > hole + 120'000) without.push_back(s);
+  for (const Sample& s : c)
+    if (s.t_ms < hole - 120'000 || s.t_ms > hole + 120'000) without.push_back(s);
   f.Write("a", "c", without);
   CompactorOptions o;
   o.now_ms = [&] { return f.now; };
@@ -354,7 +359,8 @@ TEST(CompactorPassTest, LateSamplesMakeTheirDayBeDownsampledAgain) {
     auto w = f.Aggr("a", r, AlignDown(t, ResolutionMs(r)), AlignDown(t, ResolutionMs(r)) + 1);
     return w.empty() ? 0 : w[0].count;
   };
-  const uint64_t before5 = count_at(Resolution::k5m, hole), before1h = count_at(Resolution::k1h, hole);
+  const uint64_t before5 = count_at(Resolution::k5m, hole),
+                 before1h = count_at(Resolution::k1h, hole);
   // The late sample arrives; its day and its 1h block are redone.
   f.Write("a", "c", std::vector<Sample>{{hole, 5.0}});
   auto sum = comp.RunPass(true);
@@ -385,7 +391,7 @@ TEST(CompactorPassTest, NothingIsDeletedBeforeTheCoarserDataExists) {
   EXPECT_EQ(st.downsampled_5m_through, kStart + kDay);
   EXPECT_EQ(st.raw_deleted_before, kStart + kDay);  // not kEnd - 2d
   EXPECT_EQ(f.RawCount("a", "c", kStart + kDay, kEnd), c.size() - 144);
-  EXPECT_EQ(st.deleted_5m_before, kNoTime);  // no 1h data replaces it
+  EXPECT_EQ(st.deleted_5m_before, kNoTime);                            // no 1h data replaces it
   EXPECT_EQ(f.Aggr("a", Resolution::k5m, kStart, kEnd).size(), 144u);  // a sample every 10m
 }
 
@@ -399,8 +405,8 @@ TEST(CompactorPassTest, AggregatesAreDeletedByTheirOwnRetention) {
   f.Write("a", "c", c);
   CompactorOptions o;
   o.now_ms = [&] { return f.now; };
-  o.retention.raw_ms = 5 * kDay;    // raw floor kStart + 30d
-  o.retention.res_5m_ms = 4 * kDay;  // asks for kStart + 31d
+  o.retention.raw_ms = 5 * kDay;      // raw floor kStart + 30d
+  o.retention.res_5m_ms = 4 * kDay;   // asks for kStart + 31d
   o.retention.res_1h_ms = 25 * kDay;  // kStart + 10d
   Compactor comp(f.storage.get(), o);
   auto sum = comp.RunPass(true);
@@ -482,12 +488,14 @@ TEST(CompactorPassTest, PassesConcurrentWithAppendsLoseNothing) {
   ASSERT_TRUE(comp.RunPass(true).ok());
   auto st = *f.storage->Compaction()->State("a");
   ASSERT_NE(st.downsampled_5m_through, kNoTime);
-  std::vector<AggregateWindow> got = f.Aggr("a", Resolution::k5m, kStart, st.downsampled_5m_through);
+  std::vector<AggregateWindow> got =
+      f.Aggr("a", Resolution::k5m, kStart, st.downsampled_5m_through);
   std::vector<AggregateWindow> want;
   for (auto& w : written) {
     std::sort(w.begin(), w.end(), [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; });
     std::vector<Sample> upto;
-    for (const Sample& s : w) if (s.t_ms < st.downsampled_5m_through) upto.push_back(s);
+    for (const Sample& s : w)
+      if (s.t_ms < st.downsampled_5m_through) upto.push_back(s);
     DownsampleRaw(upto, kRes5mMs, &want);
   }
   // Series come in id order (whichever writer came first): compare sorted.

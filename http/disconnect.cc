@@ -98,8 +98,8 @@ uint64_t DisconnectWatch::Watch(const std::string& peer_addr, int peer_port, int
                                 std::atomic<bool>* cancelled) {
   MutexLock lock(&mu_);
   uint64_t token = next_token_++;
-  entries_.emplace(token, Entry{peer_addr, peer_port, local_port, cancelled,
-                                std::chrono::steady_clock::now()});
+  entries_.emplace(
+      token, Entry{peer_addr, peer_port, local_port, cancelled, std::chrono::steady_clock::now()});
   return token;
 }
 

@@ -46,7 +46,7 @@ class DisconnectWatch {
     int local_port;
     std::atomic<bool>* cancelled;
     std::chrono::steady_clock::time_point since;
-    int fd = -1;  // found lazily, unless fixed
+    int fd = -1;         // found lazily, unless fixed
     bool fixed = false;  // fd given by WatchFd: never looked up
   };
   void Loop();

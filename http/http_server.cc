@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <climits>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -29,7 +29,6 @@
 namespace meridian::http {
 
 using Clock = std::chrono::steady_clock;
-
 
 using http_internal::ErrorResponse;
 using http_internal::HeadStatus;
@@ -133,26 +132,26 @@ std::string AddrString(const sockaddr_storage& sa, int* port) {
 }
 
 enum class ConnState {
-  kHandshake, // TLS: the handshake has not finished
-  kIdle,      // waiting for the first byte of a request
-  kReading,   // part of a request has arrived
-  kDraining,  // answered and closing: discard input until EOF or the deadline
+  kHandshake,  // TLS: the handshake has not finished
+  kIdle,       // waiting for the first byte of a request
+  kReading,    // part of a request has arrived
+  kDraining,   // answered and closing: discard input until EOF or the deadline
 };
 
 struct Conn {
   int fd = -1;
-  std::string buf;  // received bytes not yet consumed
+  std::string buf;     // received bytes not yet consumed
   size_t scanned = 0;  // bytes of buf known not to end a head
   ConnState state = ConnState::kIdle;
   Clock::time_point deadline;       // of the current state
   Clock::time_point request_start;  // first byte of the current request
   std::string peer_addr, local_addr;
   int peer_port = 0, local_port = 0;
-  RequestHead head;  // valid while a request is dispatched
-  SSL* ssl = nullptr;      // TLS connections
-  bool sniffed = false;    // TLS: first byte looked at (plain HTTP or a handshake)
-  bool want_write = false; // TLS handshake waits for the socket to take more
-  PeerCertificate peer;    // TLS: the client's certificate, after the handshake
+  RequestHead head;         // valid while a request is dispatched
+  SSL* ssl = nullptr;       // TLS connections
+  bool sniffed = false;     // TLS: first byte looked at (plain HTTP or a handshake)
+  bool want_write = false;  // TLS handshake waits for the socket to take more
+  PeerCertificate peer;     // TLS: the client's certificate, after the handshake
   Conn() = default;
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
@@ -325,8 +324,8 @@ class ConnStream : public httplib::Stream {
       if (n == 0) return 0;
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ -
-                                                                        Clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - Clock::now());
       if (left.count() <= 0) return -1;
       pollfd p{c_->fd, POLLIN, 0};
       int r = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
@@ -640,7 +639,8 @@ void HttpServer::Impl::Reject(Conn* c, const std::string& response, size_t reque
   c->scanned = 0;
   c->state = c->buf.empty() ? ConnState::kIdle : ConnState::kReading;
   c->request_start = Clock::now();
-  c->deadline = c->buf.empty() ? Clock::now() + opt.idle_timeout : c->request_start + opt.read_timeout;
+  c->deadline =
+      c->buf.empty() ? Clock::now() + opt.idle_timeout : c->request_start + opt.read_timeout;
 }
 
 void HttpServer::Impl::Loop() {
@@ -701,8 +701,8 @@ void HttpServer::Impl::Accept() {
   for (;;) {
     sockaddr_storage peer{};
     socklen_t len = sizeof(peer);
-    int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len,
-                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd =
+        accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if ((errno == EMFILE || errno == ENFILE) && reserve_fd >= 0) {
@@ -713,9 +713,11 @@ void HttpServer::Impl::Accept() {
         int fd2 = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd2 >= 0) {
           rejected_connections.fetch_add(1);
-          if (!opt.tls) SendAllFd(fd2, ErrorResponse(503, "unavailable", "too many open connections", true,
-                                     "Retry-After: 1\r\n"),
-                  std::chrono::milliseconds(50));
+          if (!opt.tls)
+            SendAllFd(fd2,
+                      ErrorResponse(503, "unavailable", "too many open connections", true,
+                                    "Retry-After: 1\r\n"),
+                      std::chrono::milliseconds(50));
           close(fd2);
         }
         reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -753,12 +755,13 @@ void HttpServer::Impl::Accept() {
     Arm(raw, EPOLLIN | EPOLLRDHUP, true);
     if (open_conns.load() > opt.max_connections) {
       rejected_connections.fetch_add(1);
-      if (!opt.tls) SendAllFd(fd,
-              ErrorResponse(503, "unavailable",
-                            "too many open connections (max " +
-                                std::to_string(opt.max_connections) + ")",
-                            true, "Retry-After: 1\r\n"),
-              std::chrono::milliseconds(50));
+      if (!opt.tls)
+        SendAllFd(fd,
+                  ErrorResponse(
+                      503, "unavailable",
+                      "too many open connections (max " + std::to_string(opt.max_connections) + ")",
+                      true, "Retry-After: 1\r\n"),
+                  std::chrono::milliseconds(50));
       Drain(raw);
     }
   }
@@ -806,7 +809,8 @@ bool HttpServer::Impl::Handshake(Conn* c) {
   int e = SSL_get_error(c->ssl, r);
   if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
     bool ww = e == SSL_ERROR_WANT_WRITE;
-    if (ww != c->want_write) Arm(c, EPOLLIN | EPOLLRDHUP | (ww ? static_cast<uint32_t>(EPOLLOUT) : 0u), false);
+    if (ww != c->want_write)
+      Arm(c, EPOLLIN | EPOLLRDHUP | (ww ? static_cast<uint32_t>(EPOLLOUT) : 0u), false);
     c->want_write = ww;
     return false;
   }
@@ -899,9 +903,8 @@ bool HttpServer::Impl::Advance(Conn* c) {
     case HeadStatus::kComplete:
       break;
   }
-  const size_t body = head.content_length > 0 && !head.chunked
-                          ? static_cast<size_t>(head.content_length)
-                          : 0;
+  const size_t body =
+      head.content_length > 0 && !head.chunked ? static_cast<size_t>(head.content_length) : 0;
   // Small bodies are read here, so a slow sender holds no worker.
   if (body > 0 && body <= opt.prebuffer_body_bytes && !head.expect_continue &&
       c->buf.size() < head.head_len + body) {
@@ -926,8 +929,8 @@ bool HttpServer::Impl::Advance(Conn* c) {
                        std::to_string(opt.max_body_bytes) + " bytes (max-body-bytes)\n";
     Reject(c,
            "HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain; charset=utf-8\r\n"
-           "Content-Length: " + std::to_string(text.size()) + "\r\nConnection: close\r\n\r\n" +
-               text,
+           "Content-Length: " +
+               std::to_string(text.size()) + "\r\nConnection: close\r\n\r\n" + text,
            0);
     return false;
   }
@@ -1066,7 +1069,8 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
   std::vector<std::pair<std::string, std::string>> long_headers;
   std::optional<std::string> form_body;
 
-  const size_t body = h.content_length > 0 && !h.chunked ? static_cast<size_t>(h.content_length) : 0;
+  const size_t body =
+      h.content_length > 0 && !h.chunked ? static_cast<size_t>(h.content_length) : 0;
   const bool rewrite_form = h.form && !h.chunked && body > kHttplibFormMax;
   std::string replay;
   replay.reserve(std::min<size_t>(h.head_len, 64 * 1024) + 64);
@@ -1077,8 +1081,7 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
     std::string path = target.substr(0, q);
     if (path.size() + h.method.size() + h.version.size() + 4 > kHttplibLineMax) {
       too_large.fetch_add(1);
-      SendAll(c,
-              ErrorResponse(414, "bad_data", "request path too long: over 8 KiB", true),
+      SendAll(c, ErrorResponse(414, "bad_data", "request path too long: over 8 KiB", true),
               opt.write_timeout);
       return false;
     }
@@ -1130,7 +1133,8 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
       if (n == 0) return false;
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline - Clock::now());
+      auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline - Clock::now());
       if (left.count() <= 0) {
         read_timeouts.fetch_add(1);
         SendAll(c, ErrorResponse(408, "timeout", "request body not received in time", true),
@@ -1150,19 +1154,17 @@ bool HttpServer::Impl::ServeOne(Conn* c) {
   t_conn_fd = c->fd;
   t_peer = c->ssl ? &c->peer : nullptr;
   bool connection_closed = false;
-  bool ok = router->process_request(
-      strm, stop, connection_closed, [&](httplib::Request& req) {
-        if (long_target) {
-          req.target = *long_target;
-          size_t q = long_target->find('?');
-          if (q != std::string::npos) {
-            http_internal::ParseQueryText(std::string_view(*long_target).substr(q + 1),
-                                          &req.params);
-          }
-        }
-        for (auto& [n, v] : long_headers) req.headers.emplace(n, v);
-        if (form_body) http_internal::ParseQueryText(*form_body, &req.params);
-      });
+  bool ok = router->process_request(strm, stop, connection_closed, [&](httplib::Request& req) {
+    if (long_target) {
+      req.target = *long_target;
+      size_t q = long_target->find('?');
+      if (q != std::string::npos) {
+        http_internal::ParseQueryText(std::string_view(*long_target).substr(q + 1), &req.params);
+      }
+    }
+    for (auto& [n, v] : long_headers) req.headers.emplace(n, v);
+    if (form_body) http_internal::ParseQueryText(*form_body, &req.params);
+  });
   t_note = nullptr;
   t_conn_fd = -1;
   t_peer = nullptr;

@@ -52,8 +52,8 @@
 #include <utility>
 #include <vector>
 
-#include "model/status.h"
 #include "http/tls.h"
+#include "model/status.h"
 
 namespace meridian::http {
 
@@ -67,7 +67,7 @@ struct HttpServerOptions {
   std::string host = "0.0.0.0";  // empty: all addresses
   int port = 9097;               // 0: any free port (see HttpServer::port())
   int worker_threads = 64;
-  int max_queued = 1024;         // requests waiting for a worker before 503
+  int max_queued = 1024;  // requests waiting for a worker before 503
   int health_threads = 2;
   int max_connections = 4096;
   std::chrono::milliseconds idle_timeout{6 * 60 * 1000};
@@ -88,18 +88,18 @@ struct HttpServerOptions {
 };
 
 struct HttpServerStats {
-  int64_t connections = 0;         // open now
+  int64_t connections = 0;  // open now
   int64_t accepted = 0;
-  int64_t requests = 0;            // handed to a worker
-  int64_t rejected_overload = 0;   // 503: workers busy and queue full
+  int64_t requests = 0;              // handed to a worker
+  int64_t rejected_overload = 0;     // 503: workers busy and queue full
   int64_t rejected_connections = 0;  // 503: over max_connections
-  int64_t read_timeouts = 0;       // 408: request not complete within read_timeout
-  int64_t too_large = 0;           // 413/414/431 answered by the connection layer
+  int64_t read_timeouts = 0;         // 408: request not complete within read_timeout
+  int64_t too_large = 0;             // 413/414/431 answered by the connection layer
   int64_t workers_busy = 0;
   int64_t queued = 0;
-  int64_t tls_handshakes = 0;         // completed
+  int64_t tls_handshakes = 0;  // completed
   int64_t tls_handshake_failures = 0;
-  int64_t tls_plain_http = 0;         // plain HTTP requests sent to a TLS listener
+  int64_t tls_plain_http = 0;  // plain HTTP requests sent to a TLS listener
 };
 
 class HttpServer {
@@ -165,7 +165,7 @@ void ParseQueryText(std::string_view s, std::multimap<std::string, std::string>*
 constexpr size_t kHttplibLineMax = 8192;
 constexpr size_t kHttplibFormMax = 8192;
 
-std::string_view TrimView(std::string_view s);  // spaces and tabs
+std::string_view TrimView(std::string_view s);         // spaces and tabs
 bool IEquals(std::string_view a, std::string_view b);  // ASCII, case-insensitive
 
 // httplib's parsing of one header line (without CRLF): name as is, value

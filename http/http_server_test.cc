@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <thread>
 
-
 namespace meridian::http {
 namespace {
 
@@ -60,9 +59,9 @@ TEST(ParseHeadTest, IncompleteAndTooLarge) {
   EXPECT_EQ(ParseHead("GET / HTTP/1.1\r\nX: " + std::string(6000, 'a'), 1024, &h, &err),
             HeadStatus::kHeadersTooLarge);
   // Go's slack: MaxHeaderBytes + 4096.
-  EXPECT_EQ(ParseHead("GET / HTTP/1.1\r\nX: " + std::string(4000, 'a') + "\r\n\r\n", 1024, &h,
-                      &err),
-            HeadStatus::kComplete);
+  EXPECT_EQ(
+      ParseHead("GET / HTTP/1.1\r\nX: " + std::string(4000, 'a') + "\r\n\r\n", 1024, &h, &err),
+      HeadStatus::kComplete);
 }
 
 TEST(ParseHeadTest, BadFraming) {
@@ -70,9 +69,9 @@ TEST(ParseHeadTest, BadFraming) {
   std::string err;
   EXPECT_EQ(ParseHead("GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 1024, &h, &err),
             HeadStatus::kBad);
-  EXPECT_EQ(ParseHead("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 1024,
-                      &h, &err),
-            HeadStatus::kBad);
+  EXPECT_EQ(
+      ParseHead("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 1024, &h, &err),
+      HeadStatus::kBad);
   EXPECT_EQ(ParseHead("GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 1024, &h, &err),
             HeadStatus::kBad);
   EXPECT_EQ(ParseHead("GET /\r\n\r\n", 1024, &h, &err), HeadStatus::kBad);
@@ -253,7 +252,8 @@ TEST_F(HttpServerTest, RewrittenRequestsParseLikeHttplib) {
     int fd = Connect();
     std::string req =
         "POST /params HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+        "Content-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     send(fd, req.data(), req.size(), 0);
     std::string out = Body(ReadResponses(fd, 1));
     close(fd);
@@ -262,7 +262,8 @@ TEST_F(HttpServerTest, RewrittenRequestsParseLikeHttplib) {
   std::string short_url = get("/params?" + q, "X-A: %41b\r\n");
   ASSERT_NE(short_url.find("[b]=[2 3]"), std::string::npos) << short_url;
   EXPECT_EQ(get("/params?" + q + pad, "X-A: %41b\r\n"), short_url);
-  std::string long_header = get("/params?" + q, "X-A: %41b\r\nX-Long: " + std::string(9000, 'L') + "\r\n");
+  std::string long_header =
+      get("/params?" + q, "X-A: %41b\r\nX-Long: " + std::string(9000, 'L') + "\r\n");
   EXPECT_NE(long_header.find("X-Long:9000:LLLL"), std::string::npos) << long_header;
   std::string short_form = post(form);
   EXPECT_NE(short_form.find("[h]=[i]"), std::string::npos) << short_form;
@@ -315,7 +316,6 @@ TEST_F(HttpServerTest, StopReturnsWithOpenConnections) {
   close(partial);
   close(body);
 }
-
 
 // --- TLS in the connection layer ---------------------------------------------
 
@@ -391,7 +391,8 @@ TEST_F(HttpsServerTest, PipelinedRequestsOverTls) {
   for (int i = 0; i < 20; ++i) {
     reqs += "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\nping" + std::to_string(10 + i);
   }
-  ASSERT_EQ(SSL_write(ssl, reqs.data(), static_cast<int>(reqs.size())), static_cast<int>(reqs.size()));
+  ASSERT_EQ(SSL_write(ssl, reqs.data(), static_cast<int>(reqs.size())),
+            static_cast<int>(reqs.size()));
   std::string out;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (out.find("ping29") == std::string::npos && std::chrono::steady_clock::now() < deadline) {
@@ -400,7 +401,8 @@ TEST_F(HttpsServerTest, PipelinedRequestsOverTls) {
     if (n <= 0) break;
     out.append(b, static_cast<size_t>(n));
   }
-  for (int i = 10; i < 30; ++i) EXPECT_NE(out.find("ping" + std::to_string(i)), std::string::npos) << i;
+  for (int i = 10; i < 30; ++i)
+    EXPECT_NE(out.find("ping" + std::to_string(i)), std::string::npos) << i;
   SSL_free(ssl);
   SSL_CTX_free(ctx);
   close(fd);
@@ -412,7 +414,8 @@ TEST_F(HttpsServerTest, PlainHttpGetsGosAnswerAndBadHandshakesAreCounted) {
   std::string req = "GET /hello HTTP/1.1\r\n\r\n";
   ASSERT_EQ(send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
   std::string out = ReadResponses(fd, 1);
-  EXPECT_EQ(out, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
+  EXPECT_EQ(out,
+            "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
   close(fd);
   // A handshake record holding a truncated ClientHello: an alert, then the close.
   fd = Connect();

@@ -110,8 +110,8 @@ absl::Status MakeSelfSigned(const std::vector<std::string>& names, std::string* 
   for (const auto& n : names) {
     if (n.empty()) continue;
     if (!san.empty()) san += ",";
-    bool ip = n.find_first_not_of("0123456789.") == std::string::npos ||
-              n.find(':') != std::string::npos;
+    bool ip =
+        n.find_first_not_of("0123456789.") == std::string::npos || n.find(':') != std::string::npos;
     san += (ip ? "IP:" : "DNS:") + n;
   }
   X509V3_CTX v3;
@@ -185,8 +185,8 @@ absl::StatusOr<std::shared_ptr<TlsServerContext>> TlsServerContext::Create(TlsOp
     if (!t->options_.self_signed_if_missing) {
       return absl::InvalidArgumentError("TLS needs --tls-cert-file and --tls-private-key-file");
     }
-    MERIDIAN_RETURN_IF_ERROR(
-        MakeSelfSigned(t->options_.self_signed_names, &t->self_signed_pem_, &t->self_signed_key_pem_));
+    MERIDIAN_RETURN_IF_ERROR(MakeSelfSigned(t->options_.self_signed_names, &t->self_signed_pem_,
+                                            &t->self_signed_key_pem_));
     t->self_signed_ = true;
     if (!t->options_.self_signed_out.empty()) {
       FILE* f = std::fopen(t->options_.self_signed_out.c_str(), "w");
@@ -219,7 +219,7 @@ absl::StatusOr<std::shared_ptr<TlsServerContext::State>> TlsServerContext::Load(
   SSL_CTX_set_mode(s->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_options(s->ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
-                                   SSL_OP_IGNORE_UNEXPECTED_EOF);
+                                  SSL_OP_IGNORE_UNEXPECTED_EOF);
   static const unsigned char kSid[] = "meridian";
   SSL_CTX_set_session_id_context(s->ctx, kSid, sizeof(kSid) - 1);
   if (self_signed_) {
@@ -229,8 +229,8 @@ absl::StatusOr<std::shared_ptr<TlsServerContext::State>> TlsServerContext::Load(
     b = BIO_new_mem_buf(self_signed_key_pem_.data(), static_cast<int>(self_signed_key_pem_.size()));
     EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
     BIO_free(b);
-    bool ok = x && k && SSL_CTX_use_certificate(s->ctx, x) == 1 &&
-              SSL_CTX_use_PrivateKey(s->ctx, k) == 1;
+    bool ok =
+        x && k && SSL_CTX_use_certificate(s->ctx, x) == 1 && SSL_CTX_use_PrivateKey(s->ctx, k) == 1;
     if (x) X509_free(x);
     if (k) EVP_PKEY_free(k);
     if (!ok) return absl::InternalError("self-signed certificate: " + SslError());

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "model/sync.h"
 #include "model/status.h"
+#include "model/sync.h"
 
 typedef struct ssl_ctx_st SSL_CTX;
 typedef struct ssl_st SSL;

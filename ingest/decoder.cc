@@ -30,7 +30,7 @@ MetricType ToMetricType(uint64_t v) {
 // Sample (1.0 and 2.0): value = 1 (double), timestamp = 2 (int64); 2.0's
 // start_timestamp = 3 is skipped as unknown.
 inline __attribute__((always_inline)) bool DecodeSample(std::string_view buf, Sample* out,
-                                                       WireReader* err) {
+                                                        WireReader* err) {
   // Fast path for the canonical encoding: 0x09 <8-byte double> 0x10 <varint>
   // with the varint ending exactly at the end of the message.
   const auto* b = reinterpret_cast<const uint8_t*>(buf.data());
@@ -79,7 +79,7 @@ inline __attribute__((always_inline)) bool DecodeSample(std::string_view buf, Sa
 
 // 1.0 Label: name = 1, value = 2.
 inline __attribute__((always_inline)) bool DecodeLabel(std::string_view buf, LabelView* out,
-                                                      WireReader* err) {
+                                                       WireReader* err) {
   // Fast path for the canonical encoding every sender emits:
   // 0x0A len name 0x12 len value, both lengths < 128.
   const auto* b = reinterpret_cast<const uint8_t*>(buf.data());
@@ -115,10 +115,10 @@ inline __attribute__((always_inline)) bool DecodeLabel(std::string_view buf, Lab
 }
 
 [[gnu::cold, gnu::noinline]] absl::Status TooManySamples(const DecodeLimits& limits) {
-  return absl::ResourceExhaustedError(ErrorMessage(
-      "remote write request holds more than ", limits.max_samples,
-      " samples, the limit per request; send smaller requests (Prometheus: "
-      "queue_config.max_samples_per_send)"));
+  return absl::ResourceExhaustedError(
+      ErrorMessage("remote write request holds more than ", limits.max_samples,
+                   " samples, the limit per request; send smaller requests (Prometheus: "
+                   "queue_config.max_samples_per_send)"));
 }
 
 // Keeps a decoded label unless its value is empty (an empty-valued label is
@@ -254,7 +254,9 @@ bool DecodeMetadataV2(std::string_view buf, uint64_t* type, uint64_t* help_ref, 
     WireType wt;
     bool ok = r.ReadTag(&field, &wt);
     if (ok && (field == 1 || field == 3 || field == 4)) {
-      ok = wt == WireType::kVarint ? r.ReadVarint(field == 1 ? type : field == 3 ? help_ref : unit_ref)
+      ok = wt == WireType::kVarint ? r.ReadVarint(field == 1   ? type
+                                                  : field == 3 ? help_ref
+                                                               : unit_ref)
                                    : r.FailWrongWireType();
     } else if (ok) {
       ok = r.Skip(field, wt);
@@ -306,9 +308,9 @@ absl::Status DecodeSeriesV2(std::string_view buf, size_t index, const DecodeLimi
       }
       if (!ReadRefs(&r, wt, on_ref)) {
         if (bad) {
-          return absl::InvalidArgumentError(
-              ErrorMessage("invalid Request.timeseries[", index, "]: label symbol reference ",
-                           bad_ref, " out of range (", nsym, " symbols)"));
+          return absl::InvalidArgumentError(ErrorMessage("invalid Request.timeseries[", index,
+                                                         "]: label symbol reference ", bad_ref,
+                                                         " out of range (", nsym, " symbols)"));
         }
         return Malformed("Request", index, ".labels_refs", r);
       }
@@ -348,15 +350,14 @@ absl::Status DecodeSeriesV2(std::string_view buf, size_t index, const DecodeLimi
   }
   if (num_refs % 2 != 0) {
     return absl::InvalidArgumentError(ErrorMessage("invalid Request.timeseries[", index,
-                                                   "]: odd number of label references (",
-                                                   num_refs, ")"));
+                                                   "]: odd number of label references (", num_refs,
+                                                   ")"));
   }
   if (ts.has_metadata) {
     if (help_ref >= nsym || unit_ref >= nsym) {
-      return absl::InvalidArgumentError(
-          ErrorMessage("invalid Request.timeseries[", index, "].metadata: symbol reference ",
-                       help_ref >= nsym ? help_ref : unit_ref, " out of range (", nsym,
-                       " symbols)"));
+      return absl::InvalidArgumentError(ErrorMessage(
+          "invalid Request.timeseries[", index, "].metadata: symbol reference ",
+          help_ref >= nsym ? help_ref : unit_ref, " out of range (", nsym, " symbols)"));
     }
     ts.metadata_type = ToMetricType(md_type);
     ts.metadata_help = out->symbols[help_ref];
@@ -369,9 +370,9 @@ absl::Status DecodeSeriesV2(std::string_view buf, size_t index, const DecodeLimi
 }
 
 absl::Status TooManySeries(const DecodeLimits& limits) {
-  return absl::ResourceExhaustedError(ErrorMessage(
-      "remote write request holds more than ", limits.max_series,
-      " series, the limit per request; send smaller requests"));
+  return absl::ResourceExhaustedError(
+      ErrorMessage("remote write request holds more than ", limits.max_series,
+                   " series, the limit per request; send smaller requests"));
 }
 
 }  // namespace
@@ -439,7 +440,8 @@ absl::Status DecodeWriteRequestV2(std::string_view buf, DecodedRequest* out,
       // metadata = 3) never parses as an empty 2.0 Request.
       return absl::UnimplementedError(ErrorMessage(
           "prometheus.WriteRequest protobuf message sent as io.prometheus.write.v2.Request: "
-          "the body has field ", field,
+          "the body has field ",
+          field,
           ", reserved in io.prometheus.write.v2.Request (a remote-write 1.0 body); send it "
           "with Content-Type: application/x-protobuf;proto=prometheus.WriteRequest"));
     }
@@ -464,8 +466,7 @@ absl::Status DecodeWriteRequestV2(std::string_view buf, DecodedRequest* out,
     }
   }
   if (!out->symbols.empty() && !out->symbols[0].empty()) {
-    return absl::InvalidArgumentError(
-        "invalid Request: symbols[0] must be the empty string");
+    return absl::InvalidArgumentError("invalid Request: symbols[0] must be the empty string");
   }
   for (size_t i = 0; i < out->raw_series.size(); ++i) {
     MERIDIAN_RETURN_IF_ERROR(DecodeSeriesV2(out->raw_series[i], i, limits, out));

@@ -36,10 +36,10 @@
 #include <string_view>
 #include <vector>
 
+#include "model/appender.h"
 #include "model/labels.h"
 #include "model/queryable.h"
 #include "model/status.h"
-#include "model/appender.h"
 
 namespace meridian::ingest {
 
@@ -79,8 +79,8 @@ struct DecodedMetadata {
 
 struct DecodedRequest {
   std::vector<DecodedSeries> series;
-  std::vector<LabelView> labels;  // labels of all series, as they came on the wire
-  std::vector<Sample> samples;    // samples of all series, bit-exact values
+  std::vector<LabelView> labels;          // labels of all series, as they came on the wire
+  std::vector<Sample> samples;            // samples of all series, bit-exact values
   std::vector<DecodedMetadata> metadata;  // 1.0 WriteRequest.metadata
 
   // Scratch for the 2.0 decoder.

@@ -201,8 +201,10 @@ TEST(DecoderV1, KnownFieldWithWrongWireTypeIsMalformed) {
   std::string md_raw;
   PutLen(&md_raw, 3, md);
   std::vector<BadCase> cases = {
-      {"sample value as varint", wrap_sample(value_as_varint), "timeseries[0].samples: wrong wire type"},
-      {"sample timestamp as fixed64", wrap_sample(ts_as_fixed64), "timeseries[0].samples: wrong wire type"},
+      {"sample value as varint", wrap_sample(value_as_varint),
+       "timeseries[0].samples: wrong wire type"},
+      {"sample timestamp as fixed64", wrap_sample(ts_as_fixed64),
+       "timeseries[0].samples: wrong wire type"},
       {"label value as fixed32", wrap_ts(label_ts), "timeseries[0].labels: wrong wire type"},
       {"samples as varint", wrap_ts(samples_as_varint), "timeseries[0]: wrong wire type"},
       {"timeseries as varint", top_varint, "WriteRequest.timeseries: wrong wire type"},
@@ -495,8 +497,8 @@ TEST(DecoderLimits, EmptyValuesDroppedAndCountsBounded) {
       {{{"__name__", "b"}}, {{1, 1}}},
   };
   for (bool v2 : {false, true}) {
-    std::string raw = v2 ? testing::ToV2(series).SerializeAsString()
-                         : testing::ToV1(series).SerializeAsString();
+    std::string raw =
+        v2 ? testing::ToV2(series).SerializeAsString() : testing::ToV1(series).SerializeAsString();
     auto decode = [&](const DecodeLimits& l, DecodedRequest* req) {
       return v2 ? DecodeWriteRequestV2(raw, req, l) : DecodeWriteRequestV1(raw, req, l);
     };

@@ -16,8 +16,7 @@ namespace internal {
 
 inline void AppendPiece(std::string* out, std::string_view s) { out->append(s); }
 template <std::integral T>
-  requires(!std::same_as<T, char> && !std::same_as<T, bool>)
-void AppendPiece(std::string* out, T v) {
+requires(!std::same_as<T, char> && !std::same_as<T, bool>) void AppendPiece(std::string* out, T v) {
   out->append(std::to_string(v));
 }
 

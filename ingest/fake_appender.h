@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "model/sync.h"
 #include "model/appender.h"
+#include "model/sync.h"
 
 namespace meridian::ingest::testing {
 

@@ -28,8 +28,8 @@ TEST(NormalizeLabels, SortsAndDropsEmptyValues) {
 }
 
 TEST(NormalizeLabels, AcceptsUtf8Names) {
-  std::vector<std::pair<std::string, std::string>> in = {
-      {"__name__", "http.server.duration"}, {"service.name", "caché"}};
+  std::vector<std::pair<std::string, std::string>> in = {{"__name__", "http.server.duration"},
+                                                         {"service.name", "caché"}};
   auto views = Views(in);
   size_t n = 0;
   EXPECT_EQ(NormalizeLabels(views, &n).problem, LabelsProblem::kNone);
@@ -43,17 +43,22 @@ TEST(NormalizeLabels, Problems) {
   };
   std::vector<Case> cases = {
       {{{"job", "x"}}, LabelsProblem::kMissingMetricName, "missing metric name __name__"},
-      {{{"__name__", ""}, {"job", "x"}}, LabelsProblem::kMissingMetricName,
+      {{{"__name__", ""}, {"job", "x"}},
+       LabelsProblem::kMissingMetricName,
        "missing metric name __name__"},
       {{}, LabelsProblem::kMissingMetricName, "missing metric name __name__"},
       {{{"__name__", "up"}, {"", "x"}}, LabelsProblem::kEmptyLabelName, "empty label name"},
-      {{{"__name__", "up"}, {"job", "a"}, {"job", "b"}}, LabelsProblem::kDuplicateLabelName,
+      {{{"__name__", "up"}, {"job", "a"}, {"job", "b"}},
+       LabelsProblem::kDuplicateLabelName,
        "duplicate label name \"job\""},
-      {{{"job", "b"}, {"__name__", "up"}, {"job", "a"}}, LabelsProblem::kDuplicateLabelName,
+      {{{"job", "b"}, {"__name__", "up"}, {"job", "a"}},
+       LabelsProblem::kDuplicateLabelName,
        "duplicate label name \"job\""},
-      {{{"__name__", "up"}, {"j\xffob", "a"}}, LabelsProblem::kInvalidUtf8Name,
+      {{{"__name__", "up"}, {"j\xffob", "a"}},
+       LabelsProblem::kInvalidUtf8Name,
        "invalid UTF-8 in label name \"j\\xffob\""},
-      {{{"__name__", "up"}, {"job", "a\xc0\x80"}}, LabelsProblem::kInvalidUtf8Value,
+      {{{"__name__", "up"}, {"job", "a\xc0\x80"}},
+       LabelsProblem::kInvalidUtf8Value,
        "invalid UTF-8 in the value of label \"job\""},
   };
   for (const Case& c : cases) {
@@ -69,13 +74,13 @@ TEST(IsValidUtf8, Table) {
   EXPECT_TRUE(IsValidUtf8(""));
   EXPECT_TRUE(IsValidUtf8("plain ascii that is longer than eight bytes"));
   EXPECT_TRUE(IsValidUtf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 0123456789"));
-  EXPECT_TRUE(IsValidUtf8("\xf4\x8f\xbf\xbf"));       // U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));      // > U+10FFFF
-  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));              // overlong
-  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));          // overlong
-  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));          // surrogate
-  EXPECT_FALSE(IsValidUtf8("abcdefgh\x80"));          // lone continuation
-  EXPECT_FALSE(IsValidUtf8("abc\xe2\x82"));           // truncated
+  EXPECT_TRUE(IsValidUtf8("\xf4\x8f\xbf\xbf"));   // U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xf4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));          // overlong
+  EXPECT_FALSE(IsValidUtf8("\xe0\x80\xaf"));      // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(IsValidUtf8("abcdefgh\x80"));      // lone continuation
+  EXPECT_FALSE(IsValidUtf8("abc\xe2\x82"));       // truncated
   EXPECT_FALSE(IsValidUtf8(std::string_view("\xff", 1)));
 }
 

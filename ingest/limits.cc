@@ -15,7 +15,14 @@ namespace {
 bool TenantChar(char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '-': case '_': case '.': case '*': case '\'': case '(': case ')':
+    case '!':
+    case '-':
+    case '_':
+    case '.':
+    case '*':
+    case '\'':
+    case '(':
+    case ')':
       return true;
     default:
       return false;
@@ -41,10 +48,10 @@ absl::Status ValidateTenant(std::string_view tenant, size_t max_bytes) {
   }
   for (char c : tenant) {
     if (!TenantChar(c)) {
-      return absl::InvalidArgumentError(ErrorMessage(
-          "invalid tenant ID \"", EscapeForMessage(tenant, 160), "\": unsupported character '",
-          EscapeForMessage(std::string_view(&c, 1), 1),
-          "' (allowed: A-Z a-z 0-9 and ! - _ . * ' ( ))"));
+      return absl::InvalidArgumentError(
+          ErrorMessage("invalid tenant ID \"", EscapeForMessage(tenant, 160),
+                       "\": unsupported character '", EscapeForMessage(std::string_view(&c, 1), 1),
+                       "' (allowed: A-Z a-z 0-9 and ! - _ . * ' ( ))"));
     }
   }
   return absl::OkStatus();
@@ -54,8 +61,7 @@ IngestionRateLimiter::IngestionRateLimiter(double rate, double burst,
                                            size_t max_samples_per_request,
                                            std::function<int64_t()> now_ms)
     : rate_(rate > 0 ? rate : 0),
-      burst_(burst > 0 ? burst
-                       : std::max(rate * 10, static_cast<double>(max_samples_per_request))),
+      burst_(burst > 0 ? burst : std::max(rate * 10, static_cast<double>(max_samples_per_request))),
       now_ms_(std::move(now_ms)) {}
 
 int64_t IngestionRateLimiter::NowMs() const {
@@ -71,10 +77,10 @@ absl::Status IngestionRateLimiter::Take(std::string_view tenant, uint64_t sample
   if (!enabled() || samples == 0) return absl::OkStatus();
   const double n = static_cast<double>(samples);
   if (n > burst_) {
-    return absl::ResourceExhaustedError(ErrorMessage(
-        "remote write request of ", samples, " samples exceeds tenant \"", tenant,
-        "\"'s ingestion burst of ", static_cast<uint64_t>(burst_),
-        " samples (ingestion-burst); send smaller requests"));
+    return absl::ResourceExhaustedError(
+        ErrorMessage("remote write request of ", samples, " samples exceeds tenant \"", tenant,
+                     "\"'s ingestion burst of ", static_cast<uint64_t>(burst_),
+                     " samples (ingestion-burst); send smaller requests"));
   }
   const int64_t now = NowMs();
   MutexLock lock(&mu_);
@@ -102,9 +108,8 @@ absl::Status IngestionRateLimiter::Take(std::string_view tenant, uint64_t sample
   // makes the wait larger than an int holds.
   *retry_after_s = static_cast<int>(std::clamp(std::ceil((n - b.tokens) / rate_), 1.0, 1e9));
   return absl::UnavailableError(ErrorMessage(
-      "tenant \"", tenant, "\" is over its ingestion rate limit of ",
-      static_cast<uint64_t>(rate_), " samples/s (burst ", static_cast<uint64_t>(burst_),
-      "); retry in ", *retry_after_s, " s"));
+      "tenant \"", tenant, "\" is over its ingestion rate limit of ", static_cast<uint64_t>(rate_),
+      " samples/s (burst ", static_cast<uint64_t>(burst_), "); retry in ", *retry_after_s, " s"));
 }
 
 }  // namespace meridian::ingest

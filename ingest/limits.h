@@ -26,15 +26,15 @@
 #include <string_view>
 
 #include "absl/container/flat_hash_map.h"
-#include "model/sync.h"
 #include "model/status.h"
+#include "model/sync.h"
 
 namespace meridian::ingest {
 
 struct IngestLimits {
-  size_t max_labels_per_series = 30;      // non-empty labels, __name__ included (Mimir)
-  size_t max_label_name_bytes = 1024;     // Mimir
-  size_t max_label_value_bytes = 2048;    // Mimir; applies to the metric name too
+  size_t max_labels_per_series = 30;    // non-empty labels, __name__ included (Mimir)
+  size_t max_label_name_bytes = 1024;   // Mimir
+  size_t max_label_value_bytes = 2048;  // Mimir; applies to the metric name too
   // Prometheus sends at most queue_config.max_samples_per_send (default
   // 2000) samples per request, vmagent 10000 rows; these leave ample room.
   size_t max_series_per_request = 100'000;

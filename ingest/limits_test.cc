@@ -187,7 +187,8 @@ TEST_F(LimitsTest, LabelLimitsRejectTheSeriesOnly) {
   EXPECT_EQ(Stored("too_many") + Stored("long_name") + Stored("long_value"), 0u);
 
   // Each limit alone names its series.
-  absl::Status st = Send(V1Body({{{{"__name__", "n"}, {std::string(2000, 'n'), "x"}}, {{kNow, 1}}}}));
+  absl::Status st =
+      Send(V1Body({{{{"__name__", "n"}, {std::string(2000, 'n'), "x"}}, {{kNow, 1}}}}));
   EXPECT_NE(st.message().find("is 2000 bytes long, over the limit of 1024 bytes "
                               "(max-label-name-bytes)"),
             std::string::npos)
@@ -204,7 +205,9 @@ TEST_F(LimitsTest, ConfigurableLabelLimits) {
   options_.limits.max_label_name_bytes = 8;
   options_.limits.max_label_value_bytes = 5;
   Start();
-  EXPECT_TRUE(Send(V1Body({{{{"__name__", "abcde"}, {"abcdefgh", "12345"}, {"x", "1"}}, {{kNow, 1}}}})).ok());
+  EXPECT_TRUE(
+      Send(V1Body({{{{"__name__", "abcde"}, {"abcdefgh", "12345"}, {"x", "1"}}, {{kNow, 1}}}}))
+          .ok());
   EXPECT_FALSE(Send(V1Body({{ManyLabels("m", 4), {{kNow, 1}}}})).ok());
   EXPECT_FALSE(Send(V1Body({{{{"__name__", "m"}, {"abcdefghi", "1"}}, {{kNow, 1}}}})).ok());
   EXPECT_FALSE(Send(V1Body({{{{"__name__", "abcdef"}}, {{kNow, 1}}}})).ok());
@@ -272,7 +275,8 @@ TEST_F(LimitsTest, TenantIdAndTenantCount) {
   storage_options_.max_tenants = 2;
   Start();
   std::string body = V1Body({{{{"__name__", "m"}}, {{kNow, 1}}}});
-  for (const std::string& bad : {std::string("../../etc"), std::string(7000, 't'), std::string(".")}) {
+  for (const std::string& bad :
+       {std::string("../../etc"), std::string(7000, 't'), std::string(".")}) {
     absl::Status st = Send(body, bad);
     EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
     EXPECT_NE(st.message().find("invalid tenant ID"), std::string::npos) << st;
@@ -306,7 +310,8 @@ TEST_F(LimitsTest, IngestionRateLimit) {
   mono_ms_ += 1000;
   EXPECT_TRUE(Send(V1Body({{{{"__name__", "r2"}}, {{kNow, 1}, {kNow + 1, 1}}}})).ok());
   EXPECT_EQ(Stored("r2"), 2u);
-  st = Send(V1Body({{{{"__name__", "big"}}, {{kNow, 1}, {kNow + 1, 1}, {kNow + 2, 1}, {kNow + 3, 1}}}}));
+  st = Send(
+      V1Body({{{{"__name__", "big"}}, {{kNow, 1}, {kNow + 1, 1}, {kNow + 2, 1}, {kNow + 3, 1}}}}));
   EXPECT_EQ(st.code(), absl::StatusCode::kResourceExhausted) << st;
 }
 

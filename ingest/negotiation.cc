@@ -28,16 +28,16 @@ absl::StatusOr<RemoteWriteVersion> NegotiateRemoteWrite(std::string_view content
                                                         std::string_view content_encoding) {
   std::string_view encoding = Trim(content_encoding);
   if (!encoding.empty() && !EqualsIgnoreCase(encoding, "snappy")) {
-    return absl::UnimplementedError(ErrorMessage(
-        "unsupported Content-Encoding \"", encoding, "\": remote write needs snappy"));
+    return absl::UnimplementedError(
+        ErrorMessage("unsupported Content-Encoding \"", encoding, "\": remote write needs snappy"));
   }
   std::string_view type = Trim(content_type);
   if (type.empty()) return RemoteWriteVersion::kV1;
 
   size_t semi = type.find(';');
   if (!EqualsIgnoreCase(Trim(type.substr(0, semi)), "application/x-protobuf")) {
-    return absl::UnimplementedError(ErrorMessage(
-        "unsupported Content-Type \"", type, "\": remote write needs application/x-protobuf"));
+    return absl::UnimplementedError(ErrorMessage("unsupported Content-Type \"", type,
+                                                 "\": remote write needs application/x-protobuf"));
   }
   RemoteWriteVersion version = RemoteWriteVersion::kV1;
   while (semi != std::string_view::npos) {
@@ -57,9 +57,9 @@ absl::StatusOr<RemoteWriteVersion> NegotiateRemoteWrite(std::string_view content
     } else if (value == "io.prometheus.write.v2.Request") {
       version = RemoteWriteVersion::kV2;
     } else {
-      return absl::UnimplementedError(ErrorMessage(
-          "unsupported remote write protobuf message \"", value,
-          "\": want prometheus.WriteRequest or io.prometheus.write.v2.Request"));
+      return absl::UnimplementedError(
+          ErrorMessage("unsupported remote write protobuf message \"", value,
+                       "\": want prometheus.WriteRequest or io.prometheus.write.v2.Request"));
     }
   }
   return version;

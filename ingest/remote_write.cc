@@ -3,21 +3,21 @@
 #include <snappy.h>
 
 #include <algorithm>
-#include <functional>
-#include <iterator>
-#include <type_traits>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "ingest/error_message.h"
 #include "ingest/decoder.h"
+#include "ingest/error_message.h"
 #include "ingest/labels_check.h"
 #include "ingest/negotiation.h"
 #include "model/sync.h"
@@ -64,7 +64,11 @@ void Trim(Scratch* s) {
     };
     auto release = [](auto& v) { return [&v] { std::remove_reference_t<decltype(v)>().swap(v); }; };
     Candidate all[] = {
-        {s->cap, [s] { s->buf.reset(); s->cap = 0; }},
+        {s->cap,
+         [s] {
+           s->buf.reset();
+           s->cap = 0;
+         }},
         {CapacityBytes(s->req.series), release(s->req.series)},
         {CapacityBytes(s->req.labels), release(s->req.labels)},
         {CapacityBytes(s->req.samples), release(s->req.samples)},
@@ -76,10 +80,9 @@ void Trim(Scratch* s) {
         {CapacityBytes(s->metadata_views), release(s->metadata_views)},
         {CapacityBytes(s->metadata), release(s->metadata)},
     };
-    Candidate* largest = std::max_element(std::begin(all), std::end(all),
-                                          [](const Candidate& a, const Candidate& b) {
-                                            return a.bytes < b.bytes;
-                                          });
+    Candidate* largest =
+        std::max_element(std::begin(all), std::end(all),
+                         [](const Candidate& a, const Candidate& b) { return a.bytes < b.bytes; });
     largest->free();
   }
 }
@@ -154,9 +157,10 @@ struct FirstError {
 // series' metric name), keeping one entry per family (the last one).
 void CollectMetadata(Scratch* s, std::string* error) {
   auto& views = s->metadata_views;
-  std::stable_sort(views.begin(), views.end(), [](const DecodedMetadata& a, const DecodedMetadata& b) {
-    return a.metric_family < b.metric_family;
-  });
+  std::stable_sort(views.begin(), views.end(),
+                   [](const DecodedMetadata& a, const DecodedMetadata& b) {
+                     return a.metric_family < b.metric_family;
+                   });
   s->metadata.clear();
   for (size_t i = 0; i < views.size(); ++i) {
     if (i + 1 < views.size() && views[i + 1].metric_family == views[i].metric_family) continue;
@@ -164,9 +168,9 @@ void CollectMetadata(Scratch* s, std::string* error) {
     if (md.metric_family.empty() || !IsValidUtf8(md.metric_family) || !IsValidUtf8(md.help) ||
         !IsValidUtf8(md.unit)) {
       if (error->empty()) {
-        *error = ErrorMessage("invalid metadata for metric family \"",
-                              EscapeForMessage(md.metric_family, 256), "\": ",
-                              md.metric_family.empty() ? "empty family name" : "invalid UTF-8");
+        *error = ErrorMessage(
+            "invalid metadata for metric family \"", EscapeForMessage(md.metric_family, 256),
+            "\": ", md.metric_family.empty() ? "empty family name" : "invalid UTF-8");
       }
       continue;
     }
@@ -182,9 +186,9 @@ std::string CheckLabelLimits(const DecodedSeries& ts, std::span<const LabelView>
                              uint64_t num_samples) {
   if (ts.labels_total > limits.max_labels_per_series) {
     stats->rejected_too_many_labels += num_samples;
-    return ErrorMessage("series ", FormatSeries(labels), ts.labels_total > labels.size() ? "..." : "",
-                        " has ", ts.labels_total, " labels, over the limit of ",
-                        limits.max_labels_per_series,
+    return ErrorMessage("series ", FormatSeries(labels),
+                        ts.labels_total > labels.size() ? "..." : "", " has ", ts.labels_total,
+                        " labels, over the limit of ", limits.max_labels_per_series,
                         " labels per series (max-labels-per-series)");
   }
   for (const LabelView& l : labels) {
@@ -208,12 +212,11 @@ std::string CheckLabelLimits(const DecodedSeries& ts, std::span<const LabelView>
 
 // Storage refuses a new tenant over StorageOptions::max_tenants with
 // kResourceExhausted; for the client that is a 400 (nothing stored).
-absl::Status TenantLimit(std::string_view tenant, const absl::Status& st,
-                         RemoteWriteStats* stats) {
+absl::Status TenantLimit(std::string_view tenant, const absl::Status& st, RemoteWriteStats* stats) {
   if (st.code() != absl::StatusCode::kResourceExhausted) return st;
   stats->request_rejected = "tenant_limit";
-  return absl::InvalidArgumentError(ErrorMessage("new tenant \"", tenant, "\" rejected: ",
-                                                 std::string(st.message()), " (max-tenants)"));
+  return absl::InvalidArgumentError(ErrorMessage(
+      "new tenant \"", tenant, "\" rejected: ", std::string(st.message()), " (max-tenants)"));
 }
 
 }  // namespace
@@ -256,9 +259,9 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
         "decompressing remote write body: not snappy block format (bad length header)");
   }
   if (decoded_len > options_.max_decoded_bytes) {
-    return absl::ResourceExhaustedError(ErrorMessage(
-        "remote write body decompresses to ", decoded_len, " bytes, over the limit of ",
-        options_.max_decoded_bytes, " bytes"));
+    return absl::ResourceExhaustedError(ErrorMessage("remote write body decompresses to ",
+                                                     decoded_len, " bytes, over the limit of ",
+                                                     options_.max_decoded_bytes, " bytes"));
   }
 
   ScratchLease lease;
@@ -334,16 +337,17 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
     if (check.problem != LabelsProblem::kNone) {
       stats->rejected_invalid_labels += num_samples;
       if (!first.set()) {
-        first = {i, ErrorMessage("invalid series ", FormatSeries(labels), ": ",
-                                 DescribeProblem(check))};
+        first = {
+            i, ErrorMessage("invalid series ", FormatSeries(labels), ": ", DescribeProblem(check))};
       }
       continue;
     }
-    if (ts.has_metadata && (ts.metadata_type != MetricType::kUnknown ||
-                            !ts.metadata_help.empty() || !ts.metadata_unit.empty())) {
+    if (ts.has_metadata && (ts.metadata_type != MetricType::kUnknown || !ts.metadata_help.empty() ||
+                            !ts.metadata_unit.empty())) {
       for (const LabelView& l : labels) {
         if (l.name == kMetricName) {
-          s.metadata_views.push_back({ts.metadata_type, l.value, ts.metadata_help, ts.metadata_unit});
+          s.metadata_views.push_back(
+              {ts.metadata_type, l.value, ts.metadata_help, ts.metadata_unit});
         }
       }
     }

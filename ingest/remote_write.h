@@ -29,8 +29,8 @@
 // views, samples) come from a small pool shared by all threads, so a warmed-up
 // receiver does no per-sample allocation and its memory follows the number of
 // concurrent requests; after each request a scratch keeps at most
-// kMaxKeptScratchBytes (larger buffers are freed). Semantics: series without __name__, with empty or duplicate
-// label names or invalid UTF-8 are rejected (the rest of the request is still
+// kMaxKeptScratchBytes (larger buffers are freed). Semantics: series without __name__, with empty
+// or duplicate label names or invalid UTF-8 are rejected (the rest of the request is still
 // appended); empty-valued labels are dropped; unsorted labels are sorted;
 // native histograms and exemplars are counted as dropped, never an error; 2.0
 // requests with bad symbol references are rejected as a whole.
@@ -43,18 +43,18 @@
 #include <string_view>
 
 #include "ingest/limits.h"
-#include "model/status.h"
 #include "model/appender.h"
+#include "model/status.h"
 
 namespace meridian::ingest {
 
 struct RemoteWriteOptions {
-  size_t max_body_bytes = 64 << 20;     // compressed request body
-  size_t max_decoded_bytes = 256 << 20;  // as announced by the snappy header
+  size_t max_body_bytes = 64 << 20;        // compressed request body
+  size_t max_decoded_bytes = 256 << 20;    // as announced by the snappy header
   int64_t max_future_ms = 10 * 60 * 1000;  // samples newer than now + this are rejected
   std::function<int64_t()> now_ms;         // wall clock, injectable for tests
   IngestLimits limits;
-  std::function<int64_t()> monotonic_ms;   // for the rate limiter; injectable for tests
+  std::function<int64_t()> monotonic_ms;  // for the rate limiter; injectable for tests
 };
 
 // Bytes a pooled scratch may keep between requests (decompressed body and
@@ -69,11 +69,11 @@ enum class RemoteWriteVersion { kV1, kV2 };
 // What one request did. Filled even when Receive() returns an error.
 struct RemoteWriteStats {
   RemoteWriteVersion version = RemoteWriteVersion::kV1;
-  uint64_t samples_written = 0;      // appended or identical retries
-  uint64_t histograms_written = 0;   // native histograms stored
-  uint64_t exemplars_written = 0;    // exemplars stored
-  uint64_t histograms_dropped = 0;   // native histograms not stored (unsupported)
-  uint64_t exemplars_dropped = 0;    // exemplars not stored (unsupported)
+  uint64_t samples_written = 0;     // appended or identical retries
+  uint64_t histograms_written = 0;  // native histograms stored
+  uint64_t exemplars_written = 0;   // exemplars stored
+  uint64_t histograms_dropped = 0;  // native histograms not stored (unsupported)
+  uint64_t exemplars_dropped = 0;   // exemplars not stored (unsupported)
   uint64_t series_created = 0;
   uint64_t metadata_written = 0;
   // Rejected samples by reason.

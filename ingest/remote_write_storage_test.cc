@@ -161,8 +161,8 @@ TEST_F(RemoteWriteStorageTest, MetadataOnlyRequest) {
 }
 
 TEST_F(RemoteWriteStorageTest, InvalidSeriesDoNotBlockValidOnes) {
-  absl::Status st = Send(V1Body({{{{"job", "x"}}, {{kNow, 1}}},
-                                 {{{"__name__", "good"}}, {{kNow, 1}}}}));
+  absl::Status st =
+      Send(V1Body({{{{"job", "x"}}, {{kNow, 1}}}, {{{"__name__", "good"}}, {{kNow, 1}}}}));
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(std::string(st.message()), "invalid series {job=\"x\"}: missing metric name __name__");
   EXPECT_EQ(Read("good").size(), 1u);

@@ -96,9 +96,9 @@ TEST_F(RemoteWriteTest, InvalidSeriesAreRejectedAndTheRestAppended) {
 }
 
 TEST_F(RemoteWriteTest, EmptyValuesDroppedAndLabelsSorted) {
-  ASSERT_TRUE(Send(V1Body({{{{"zone", "z"}, {"__name__", "m"}, {"gone", ""}, {"a", "1"}},
-                            {{kNow, 1}}}}))
-                  .ok());
+  ASSERT_TRUE(
+      Send(V1Body({{{{"zone", "z"}, {"__name__", "m"}, {"gone", ""}, {"a", "1"}}, {{kNow, 1}}}}))
+          .ok());
   EXPECT_EQ(storage_.SeriesKeys(), std::vector<std::string>{"t1|__name__=m,a=1,zone=z"});
 }
 
@@ -203,8 +203,7 @@ TEST_F(RemoteWriteTest, HistogramsAndExemplarsAreCountedAndDropped) {
   TestSeries floats{{{"__name__", "m"}}, {{kNow, 1}}, 0, 2};
   TestSeries hist{{{"__name__", "h"}}, {}, 3, 0};
   for (bool v2 : {false, true}) {
-    absl::Status st =
-        v2 ? Send(V2Body({floats, hist}), kV2Type) : Send(V1Body({floats, hist}));
+    absl::Status st = v2 ? Send(V2Body({floats, hist}), kV2Type) : Send(V1Body({floats, hist}));
     ASSERT_TRUE(st.ok()) << st;
     EXPECT_EQ(stats_.histograms_dropped, 3u);
     EXPECT_EQ(stats_.exemplars_dropped, 2u);
@@ -250,8 +249,7 @@ TEST_F(RemoteWriteTest, UnsupportedTypeOrEncodingIs415) {
             absl::StatusCode::kUnimplemented);
   EXPECT_EQ(rx.Receive("t", "application/x-protobuf", "gzip", body, &stats_).code(),
             absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(rx.Receive("t", "application/x-protobuf;proto=foo.Bar", "snappy", body, &stats_)
-                .code(),
+  EXPECT_EQ(rx.Receive("t", "application/x-protobuf;proto=foo.Bar", "snappy", body, &stats_).code(),
             absl::StatusCode::kUnimplemented);
   EXPECT_TRUE(rx.Receive("t", "", "", body, &stats_).ok());
 }

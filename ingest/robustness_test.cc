@@ -152,9 +152,9 @@ TEST(Robustness, RandomMutationsOfSnappyBodiesThroughReceiver) {
     std::unique_ptr<char[]> buf(new char[m.size() + 1]);
     std::memcpy(buf.get(), m.data(), m.size());
     RemoteWriteStats stats;
-    absl::Status st = rx.Receive(
-        "t", is_v1 ? "" : "application/x-protobuf;proto=io.prometheus.write.v2.Request", "",
-        std::string_view(buf.get(), m.size()), &stats);
+    absl::Status st =
+        rx.Receive("t", is_v1 ? "" : "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+                   "", std::string_view(buf.get(), m.size()), &stats);
     if (!st.ok()) {
       ASSERT_TRUE(st.code() == absl::StatusCode::kInvalidArgument ||
                   st.code() == absl::StatusCode::kResourceExhausted ||

@@ -11,10 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include "model/queryable.h"
 #include "proto/remote.pb.h"
 #include "proto/types.pb.h"
 #include "proto/write_v2.pb.h"
-#include "model/queryable.h"
 
 namespace meridian::ingest::testing {
 

@@ -56,8 +56,8 @@ std::string Age(int64_t ms) {
 bool IsDnsLabel(const std::string& s) {
   if (s.empty() || s.size() > 63) return false;
   for (char c : s) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '-')) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
       return false;
     }
   }
@@ -98,7 +98,8 @@ void CollectSelectors(const promql::Expr* e, std::vector<const promql::VectorSel
       CollectSelectors(static_cast<const promql::SubqueryExpr*>(e)->expr.get(), out);
       break;
     case ExprKind::kCall:
-      for (const auto& a : static_cast<const promql::Call*>(e)->args) CollectSelectors(a.get(), out);
+      for (const auto& a : static_cast<const promql::Call*>(e)->args)
+        CollectSelectors(a.get(), out);
       break;
     case ExprKind::kAggregate: {
       auto* a = static_cast<const promql::AggregateExpr*>(e);
@@ -145,12 +146,18 @@ void SendJson(httplib::Response& res, int status, const json& j) {
 
 const char* ReasonFor(int code) {
   switch (code) {
-    case 400: return "BadRequest";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 503: return "ServiceUnavailable";
-    default: return "InternalError";
+    case 400:
+      return "BadRequest";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
+    case 503:
+      return "ServiceUnavailable";
+    default:
+      return "InternalError";
   }
 }
 
@@ -288,8 +295,8 @@ absl::StatusOr<ExternalMetricsConfig> ExternalMetricsConfig::Parse(const std::st
             std::string q = BuildQuery(name, &mm, "ns", c.namespace_label, "a=\"b\"");
             auto e = promql::ParseExpr(q);
             if (!e.ok()) {
-              return absl::InvalidArgumentError(where + ".query does not parse: " +
-                                                std::string(e.status().message()));
+              return absl::InvalidArgumentError(
+                  where + ".query does not parse: " + std::string(e.status().message()));
             }
           } else if (mm.series.empty() && !IsMetricName(name)) {
             return absl::InvalidArgumentError(where + ": not a metric name; give query or series");
@@ -320,8 +327,8 @@ ExternalMetricsApi::ExternalMetricsApi(ExternalMetricsConfig config, TenantReade
                                        const promql::Engine* engine)
     : config_(std::move(config)), reader_(std::move(reader)), engine_(engine) {}
 
-ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, const std::string& ns,
-                                                  const std::string& metric,
+ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req,
+                                                  const std::string& ns, const std::string& metric,
                                                   const std::string& selector, int64_t now_ms) {
   ExternalMetricAnswer a;
   auto refuse = [&](int code, std::string message) {
@@ -329,11 +336,18 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, c
     a.reason = ReasonFor(code);
     a.message = std::move(message);
     switch (code) {
-      case 400: refused_bad_request_.fetch_add(1); break;
+      case 400:
+        refused_bad_request_.fetch_add(1);
+        break;
       case 401:
-      case 403: refused_forbidden_.fetch_add(1); break;
-      case 404: refused_no_data_.fetch_add(1); break;
-      default: break;
+      case 403:
+        refused_forbidden_.fetch_add(1);
+        break;
+      case 404:
+        refused_no_data_.fetch_add(1);
+        break;
+      default:
+        break;
     }
     return a;
   };
@@ -342,8 +356,9 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, c
   auto mit = config_.metrics.find(metric);
   const MetricMapping* mapping = mit == config_.metrics.end() ? nullptr : &mit->second;
   if (mapping == nullptr && !IsMetricName(metric)) {
-    return refuse(400, "invalid metric name \"" + metric + "\": not a Prometheus metric name and "
-                       "not configured");
+    return refuse(400, "invalid metric name \"" + metric +
+                           "\": not a Prometheus metric name and "
+                           "not configured");
   }
   std::string tenant = config_.default_tenant;
   if (auto t = config_.namespace_tenants.find(ns); t != config_.namespace_tenants.end()) {
@@ -354,7 +369,8 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, c
   }
   if (req != nullptr && authorizer_) {
     absl::Status st = authorizer_(*req, tenant);
-    if (st.code() == absl::StatusCode::kUnauthenticated) return refuse(401, std::string(st.message()));
+    if (st.code() == absl::StatusCode::kUnauthenticated)
+      return refuse(401, std::string(st.message()));
     if (!st.ok()) return refuse(403, std::string(st.message()));
   }
   auto reqs = ParseLabelSelector(selector);
@@ -362,11 +378,11 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, c
   a.query = BuildQuery(metric, mapping, ns, config_.namespace_label, ToPromQLMatchers(*reqs));
   auto expr = promql::ParseExpr(a.query);
   if (!expr.ok()) {
-    return refuse(400, what + ": the query " + a.query + " does not parse: " +
-                           std::string(expr.status().message()));
+    return refuse(400, what + ": the query " + a.query +
+                           " does not parse: " + std::string(expr.status().message()));
   }
-  const int64_t max_staleness =
-      mapping && mapping->max_staleness_ms > 0 ? mapping->max_staleness_ms : config_.max_staleness_ms;
+  const int64_t max_staleness = mapping && mapping->max_staleness_ms > 0 ? mapping->max_staleness_ms
+                                                                         : config_.max_staleness_ms;
 
   // Staleness: the newest sample of every series the query reads.
   std::unique_ptr<Queryable> q = reader_(tenant);
@@ -390,8 +406,8 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, c
       auto set = (*querier)->Select(sel->matchers, hints);
       if (!set.ok()) {
         refused_query_failed_.fetch_add(1);
-        return refuse(503, what + ": reading its series failed: " +
-                               std::string(set.status().message()));
+        return refuse(503,
+                      what + ": reading its series failed: " + std::string(set.status().message()));
       }
       while ((*set)->Next()) {
         if (!(*set)->Samples(&samples).ok() || samples.empty()) continue;
@@ -409,8 +425,9 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, c
       }
       if (!(*set)->status().ok() || !(*set)->warnings().empty()) {
         refused_query_failed_.fetch_add(1);
-        return refuse(503, what + ": its series could not all be read (partial data); the HPA "
-                                  "keeps the current replica count");
+        return refuse(503, what +
+                               ": its series could not all be read (partial data); the HPA "
+                               "keeps the current replica count");
       }
     }
   }
@@ -451,10 +468,12 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req, c
       a.items.push_back({LabelsBuilder(e.metric).Del(kMetricName).Build(), e.t_ms, e.v});
     }
   } else {
-    return refuse(400, what + ": query " + a.query + " does not return an instant vector or scalar");
+    return refuse(400,
+                  what + ": query " + a.query + " does not return an instant vector or scalar");
   }
-  std::sort(a.items.begin(), a.items.end(),
-            [](const ExternalMetricItem& x, const ExternalMetricItem& y) { return x.labels < y.labels; });
+  std::sort(
+      a.items.begin(), a.items.end(),
+      [](const ExternalMetricItem& x, const ExternalMetricItem& y) { return x.labels < y.labels; });
   if (a.items.empty()) {
     if (live == 0) {
       return refuse(404, what + ": every series of " + a.query +
@@ -513,8 +532,7 @@ void ExternalMetricsApi::Register(httplib::Server* server) {
     if (OnlyAggregatedDiscovery(req.get_header_value("Accept"))) {
       // Aggregated discovery is not served: kube-aggregator falls back to
       // the legacy documents on any answer but 200/304.
-      SendJson(res, 406,
-               StatusObject(406, "NotAcceptable", "aggregated discovery is not served"));
+      SendJson(res, 406, StatusObject(406, "NotAcceptable", "aggregated discovery is not served"));
       return;
     }
     json gv = {{"groupVersion", kGroupVersion}, {"version", kVersion}};
@@ -524,8 +542,11 @@ void ExternalMetricsApi::Register(httplib::Server* server) {
   });
   server->Get("/apis/external.metrics.k8s.io", [](const httplib::Request&, httplib::Response& res) {
     json gv = {{"groupVersion", kGroupVersion}, {"version", kVersion}};
-    json j = {{"kind", "APIGroup"}, {"apiVersion", "v1"}, {"name", kGroup},
-              {"versions", json::array({gv})}, {"preferredVersion", gv}};
+    json j = {{"kind", "APIGroup"},
+              {"apiVersion", "v1"},
+              {"name", kGroup},
+              {"versions", json::array({gv})},
+              {"preferredVersion", gv}};
     SendJson(res, 200, j);
   });
   server->Get("/apis/external.metrics.k8s.io/v1beta1",
@@ -538,8 +559,10 @@ void ExternalMetricsApi::Register(httplib::Server* server) {
                                        {"kind", "ExternalMetricValueList"},
                                        {"verbs", json::array({"get"})}});
                 }
-                json j = {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
-                          {"groupVersion", kGroupVersion}, {"resources", resources}};
+                json j = {{"kind", "APIResourceList"},
+                          {"apiVersion", "v1"},
+                          {"groupVersion", kGroupVersion},
+                          {"resources", resources}};
                 SendJson(res, 200, j);
               });
   server->Get(R"(/apis/external\.metrics\.k8s\.io/v1beta1/namespaces/([^/]+)/([^/]+))",
@@ -592,7 +615,8 @@ void PromError(httplib::Response& res, int code, const char* type, const std::st
 absl::StatusOr<int32_t> IntParam(const httplib::Request& req, const char* name, int32_t def,
                                  bool required) {
   if (!req.has_param(name) || req.get_param_value(name).empty()) {
-    if (required) return absl::InvalidArgumentError(std::string("missing parameter \"") + name + "\"");
+    if (required)
+      return absl::InvalidArgumentError(std::string("missing parameter \"") + name + "\"");
     return def;
   }
   std::string v = req.get_param_value(name);
@@ -621,10 +645,12 @@ void ExternalMetricsApi::Preview(const httplib::Request& req, httplib::Response&
   const bool has_avg = req.has_param("target_average_value");
   const bool has_val = req.has_param("target_value");
   if (has_avg == has_val) {
-    return bad("give exactly one of \"target_average_value\" (AverageValue target) and "
-               "\"target_value\" (Value target)");
+    return bad(
+        "give exactly one of \"target_average_value\" (AverageValue target) and "
+        "\"target_value\" (Value target)");
   }
-  auto target = ParseQuantity(req.get_param_value(has_avg ? "target_average_value" : "target_value"));
+  auto target =
+      ParseQuantity(req.get_param_value(has_avg ? "target_average_value" : "target_value"));
   if (!target.ok()) return bad(std::string(target.status().message()));
   int64_t target_milli = std::llround(*target * 1000);
   if (target_milli <= 0) return bad("the target must be positive");

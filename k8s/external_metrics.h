@@ -44,9 +44,9 @@
 #include <string>
 #include <vector>
 
-#include "query/engine.h"
 #include "model/queryable.h"
 #include "model/status.h"
+#include "query/engine.h"
 
 namespace httplib {
 class Server;
@@ -86,7 +86,7 @@ struct ExternalMetricAnswer {
   std::string reason;   // Kubernetes Status reason when not 200: NotFound, ...
   std::string message;  // when not 200
   std::vector<ExternalMetricItem> items;
-  std::string query;          // the PromQL that was run
+  std::string query;           // the PromQL that was run
   int64_t newest_age_ms = -1;  // age of the newest sample behind the answer
 };
 

@@ -49,15 +49,15 @@ HpaDecision ComputeExternalReplicas(const HpaInput& in) {
       }
     } else {
       d.proposed_replicas = static_cast<int32_t>(std::ceil(d.ratio));
-      why = "current replicas 0: ceil(" + Num(d.ratio) + ") = " +
-            std::to_string(d.proposed_replicas);
+      why =
+          "current replicas 0: ceil(" + Num(d.ratio) + ") = " + std::to_string(d.proposed_replicas);
     }
   } else {
     // GetExternalPerPodMetricReplicas.
     d.ratio = usage / (target * static_cast<double>(current));
     d.within_tolerance = std::fabs(1.0 - d.ratio) <= in.tolerance;
-    d.current_value_milli = current > 0 ? static_cast<int64_t>(std::ceil(usage / current))
-                                        : d.usage_milli;
+    d.current_value_milli =
+        current > 0 ? static_cast<int64_t>(std::ceil(usage / current)) : d.usage_milli;
     if (d.within_tolerance) {
       d.proposed_replicas = current;
       why = "average value " + Milli(d.current_value_milli) + " per replica / target " +
@@ -82,8 +82,8 @@ HpaDecision ComputeExternalReplicas(const HpaInput& in) {
     why += "; capped at maxReplicas " + std::to_string(in.max_replicas);
   }
   if (d.desired_replicas > current) {
-    why += ": scale up from " + std::to_string(current) + " to " +
-           std::to_string(d.desired_replicas);
+    why +=
+        ": scale up from " + std::to_string(current) + " to " + std::to_string(d.desired_replicas);
   } else if (d.desired_replicas < current) {
     why += ": scale down from " + std::to_string(current) + " to " +
            std::to_string(d.desired_replicas);

@@ -31,7 +31,7 @@ struct HpaInput {
 };
 
 struct HpaDecision {
-  int64_t usage_milli = 0;     // sum of the items
+  int64_t usage_milli = 0;          // sum of the items
   int64_t current_value_milli = 0;  // Value: the sum; AverageValue: ceil(sum / current replicas)
   double ratio = 0;
   bool within_tolerance = false;

@@ -29,8 +29,7 @@ TEST(LabelSelectorTest, EveryForm) {
   EXPECT_EQ(Matchers("zone notin (a,b)"), "zone!~\"a|b\"");
   EXPECT_EQ(Matchers("gpu"), "gpu!=\"\"");
   EXPECT_EQ(Matchers("!spot"), "spot=\"\"");
-  EXPECT_EQ(Matchers("a=1, b!=2 ,c in (x),!d,e"),
-            "a=\"1\", b!=\"2\", c=~\"x\", d=\"\", e!=\"\"");
+  EXPECT_EQ(Matchers("a=1, b!=2 ,c in (x),!d,e"), "a=\"1\", b!=\"2\", c=~\"x\", d=\"\", e!=\"\"");
   EXPECT_EQ(Matchers("a="), "a=\"\"");
 }
 
@@ -63,7 +62,8 @@ TEST(QuantityTest, Parse) {
   EXPECT_DOUBLE_EQ(*ParseQuantity("1Ki"), 1024);
   EXPECT_DOUBLE_EQ(*ParseQuantity("0.5"), 0.5);
   EXPECT_DOUBLE_EQ(*ParseQuantity("1e3"), 1000);
-  for (const char* bad : {"", "m", "1x", "1..2", "abc"}) EXPECT_FALSE(ParseQuantity(bad).ok()) << bad;
+  for (const char* bad : {"", "m", "1x", "1..2", "abc"})
+    EXPECT_FALSE(ParseQuantity(bad).ok()) << bad;
 }
 
 // Hand-computed against replica_calculator.go.
@@ -85,7 +85,8 @@ TEST(HpaTest, AverageValue) {
   d = ComputeExternalReplicas(in);
   EXPECT_TRUE(d.within_tolerance);
   EXPECT_EQ(d.desired_replicas, 4);
-  // Exactly at the tolerance edge: 44/(40) = 1.1 -> |1-1.1| <= 0.1 (in floating point 0.10000000000000009 > 0.1)
+  // Exactly at the tolerance edge: 44/(40) = 1.1 -> |1-1.1| <= 0.1 (in floating point
+  // 0.10000000000000009 > 0.1)
   in.item_milli = {36'000};  // 0.9: |1-0.9| = 0.09999999999999998 <= 0.1
   d = ComputeExternalReplicas(in);
   EXPECT_TRUE(d.within_tolerance);
@@ -162,7 +163,8 @@ external_metrics:
   ASSERT_TRUE(l.ok()) << l.status();
   EXPECT_EQ(l->namespace_tenants.at("gpu-platform"), "gpu-platform");
   EXPECT_EQ(l->metrics.at("gpu_queue_depth").series, "namespace:gpu_queue_depth:sum");
-  EXPECT_EQ(l->metrics.at("gpu_queue_depth_by_queue").query, "sum(gpu_queue_depth{<<.LabelMatchers>>})");
+  EXPECT_EQ(l->metrics.at("gpu_queue_depth_by_queue").query,
+            "sum(gpu_queue_depth{<<.LabelMatchers>>})");
   EXPECT_FALSE(ExternalMetricsConfig::Parse("external_metrics:\n  - query: x\n").ok());
   EXPECT_FALSE(ExternalMetricsConfig::Parse("metrics:\n  x:\n    query: 'sum(('\n").ok());
   EXPECT_FALSE(ExternalMetricsConfig::Parse("bogus: 1\n").ok());

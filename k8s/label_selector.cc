@@ -6,8 +6,21 @@
 namespace meridian::k8s {
 namespace {
 
-enum class Tok { kEnd, kIdent, kNot, kEq, kDoubleEq, kNotEq, kIn, kNotIn, kOpen, kClose, kComma,
-                 kGt, kLt };
+enum class Tok {
+  kEnd,
+  kIdent,
+  kNot,
+  kEq,
+  kDoubleEq,
+  kNotEq,
+  kIn,
+  kNotIn,
+  kOpen,
+  kClose,
+  kComma,
+  kGt,
+  kLt
+};
 
 struct Lexer {
   std::string_view s;
@@ -33,13 +46,20 @@ struct Lexer {
       }
       ++pos;
       switch (c) {
-        case '=': return Tok::kEq;
-        case '!': return Tok::kNot;
-        case '(': return Tok::kOpen;
-        case ')': return Tok::kClose;
-        case ',': return Tok::kComma;
-        case '>': return Tok::kGt;
-        default: return Tok::kLt;
+        case '=':
+          return Tok::kEq;
+        case '!':
+          return Tok::kNot;
+        case '(':
+          return Tok::kOpen;
+        case ')':
+          return Tok::kClose;
+        case ',':
+          return Tok::kComma;
+        case '>':
+          return Tok::kGt;
+        default:
+          return Tok::kLt;
       }
     }
     size_t start = pos;
@@ -131,8 +151,8 @@ absl::StatusOr<std::vector<Requirement>> ParseLabelSelector(std::string_view sel
     if (t != Tok::kIdent) return Bad(selector, "expected a label key");
     r.key = lx.text;
     if (!IsPromLabelName(r.key)) {
-      return Bad(selector, "key \"" + r.key +
-                               "\" is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)");
+      return Bad(selector,
+                 "key \"" + r.key + "\" is not a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)");
     }
     Tok op = lx.Peek();
     if (negated) {
@@ -208,10 +228,18 @@ std::string ToPromQLMatchers(const std::vector<Requirement>& reqs) {
   for (const auto& r : reqs) {
     if (!out.empty()) out += ", ";
     switch (r.op) {
-      case SelectorOp::kEquals: out += r.key + "=" + PromQLQuote(r.values[0]); break;
-      case SelectorOp::kNotEquals: out += r.key + "!=" + PromQLQuote(r.values[0]); break;
-      case SelectorOp::kExists: out += r.key + "!=\"\""; break;
-      case SelectorOp::kDoesNotExist: out += r.key + "=\"\""; break;
+      case SelectorOp::kEquals:
+        out += r.key + "=" + PromQLQuote(r.values[0]);
+        break;
+      case SelectorOp::kNotEquals:
+        out += r.key + "!=" + PromQLQuote(r.values[0]);
+        break;
+      case SelectorOp::kExists:
+        out += r.key + "!=\"\"";
+        break;
+      case SelectorOp::kDoesNotExist:
+        out += r.key + "=\"\"";
+        break;
       case SelectorOp::kIn:
       case SelectorOp::kNotIn: {
         std::string re;

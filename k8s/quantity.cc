@@ -49,21 +49,36 @@ absl::StatusOr<double> ParseQuantity(std::string_view s) {
   std::string_view suf = s.substr(i);
   double mul = 1;
   if (suf.empty()) {
-  } else if (suf == "n") { mul = 1e-9;
-  } else if (suf == "u") { mul = 1e-6;
-  } else if (suf == "m") { mul = 1e-3;
-  } else if (suf == "k") { mul = 1e3;
-  } else if (suf == "M") { mul = 1e6;
-  } else if (suf == "G") { mul = 1e9;
-  } else if (suf == "T") { mul = 1e12;
-  } else if (suf == "P") { mul = 1e15;
-  } else if (suf == "E") { mul = 1e18;
-  } else if (suf == "Ki") { mul = 1024.0;
-  } else if (suf == "Mi") { mul = 1024.0 * 1024;
-  } else if (suf == "Gi") { mul = 1024.0 * 1024 * 1024;
-  } else if (suf == "Ti") { mul = std::pow(1024.0, 4);
-  } else if (suf == "Pi") { mul = std::pow(1024.0, 5);
-  } else if (suf == "Ei") { mul = std::pow(1024.0, 6);
+  } else if (suf == "n") {
+    mul = 1e-9;
+  } else if (suf == "u") {
+    mul = 1e-6;
+  } else if (suf == "m") {
+    mul = 1e-3;
+  } else if (suf == "k") {
+    mul = 1e3;
+  } else if (suf == "M") {
+    mul = 1e6;
+  } else if (suf == "G") {
+    mul = 1e9;
+  } else if (suf == "T") {
+    mul = 1e12;
+  } else if (suf == "P") {
+    mul = 1e15;
+  } else if (suf == "E") {
+    mul = 1e18;
+  } else if (suf == "Ki") {
+    mul = 1024.0;
+  } else if (suf == "Mi") {
+    mul = 1024.0 * 1024;
+  } else if (suf == "Gi") {
+    mul = 1024.0 * 1024 * 1024;
+  } else if (suf == "Ti") {
+    mul = std::pow(1024.0, 4);
+  } else if (suf == "Pi") {
+    mul = std::pow(1024.0, 5);
+  } else if (suf == "Ei") {
+    mul = std::pow(1024.0, 6);
   } else if ((suf[0] == 'e' || suf[0] == 'E') && suf.size() > 1) {
     std::string e(suf.substr(1));
     char* end = nullptr;

@@ -59,7 +59,16 @@ struct AppendResult {
   uint64_t samples_rejected = 0;
 };
 
-enum class MetricType { kUnknown, kCounter, kGauge, kHistogram, kGaugeHistogram, kSummary, kInfo, kStateset };
+enum class MetricType {
+  kUnknown,
+  kCounter,
+  kGauge,
+  kHistogram,
+  kGaugeHistogram,
+  kSummary,
+  kInfo,
+  kStateset
+};
 std::string_view MetricTypeString(MetricType t);  // "counter", "gauge", ...
 
 struct MetricMetadata {

@@ -24,7 +24,8 @@ ShortestDecimal Shortest(double v) {
   // std::to_chars without a precision prints the shortest round-trip digits,
   // the same digits as Go's ryuFtoaShortest: "d.ddde±xx".
   char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof(buf), std::fabs(v), std::chars_format::scientific);
+  const auto res =
+      std::to_chars(buf, buf + sizeof(buf), std::fabs(v), std::chars_format::scientific);
   const char* p = buf;
   for (; p < res.ptr && *p != 'e'; ++p) {
     if (*p != '.') s.d[s.nd++] = *p;
@@ -142,9 +143,10 @@ void AppendGoFloat(std::string* out, double v, char fmt, int prec) {
     // A fixed number of digits: std::to_chars rounds the exact binary value
     // half to even, as strconv does, and lays 'e' out as Go does (d.ddde±dd).
     char buf[512];  // 309 integer digits, the point, up to 100 decimals
-    const auto res = std::to_chars(buf, buf + sizeof(buf), v,
-                                   fmt == 'f' ? std::chars_format::fixed : std::chars_format::scientific,
-                                   prec > 100 ? 100 : prec);
+    const auto res =
+        std::to_chars(buf, buf + sizeof(buf), v,
+                      fmt == 'f' ? std::chars_format::fixed : std::chars_format::scientific,
+                      prec > 100 ? 100 : prec);
     out->append(buf, res.ptr);
     return;
   }
@@ -204,7 +206,7 @@ GoParse ParseGoFloat(std::string_view s, double* out) {
   std::string clean;
   clean.reserve(s.size());
   bool underscores = false, sawdot = false, sawdigits = false;
-  int nd = 0;     // significant digits (after leading zeros)
+  int nd = 0;      // significant digits (after leading zeros)
   int64_t dp = 0;  // |value| ~ 0.ddd × base^dp, as in readFloat
   for (; i < s.size(); ++i) {
     const char c = s[i];
@@ -272,7 +274,8 @@ GoParse ParseGoFloat(std::string_view s, double* out) {
     // no error, as in Go). Only huge or tiny values get here, so the position
     // of the leading digit tells which.
     if (nd > 0 && dp > 0) {
-      *out = neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
+      *out =
+          neg ? -std::numeric_limits<double>::infinity() : std::numeric_limits<double>::infinity();
       return GoParse::kRange;
     }
     *out = neg ? -0.0 : 0.0;

@@ -8,10 +8,14 @@ namespace meridian {
 
 std::string_view MatchTypeString(MatchType t) {
   switch (t) {
-    case MatchType::kEqual: return "=";
-    case MatchType::kNotEqual: return "!=";
-    case MatchType::kRegexMatch: return "=~";
-    case MatchType::kRegexNoMatch: return "!~";
+    case MatchType::kEqual:
+      return "=";
+    case MatchType::kNotEqual:
+      return "!=";
+    case MatchType::kRegexMatch:
+      return "=~";
+    case MatchType::kRegexNoMatch:
+      return "!~";
   }
   return "?";
 }
@@ -38,10 +42,14 @@ absl::StatusOr<Matcher> Matcher::Make(MatchType type, std::string name, std::str
 
 bool Matcher::Matches(std::string_view v) const {
   switch (type_) {
-    case MatchType::kEqual: return v == value_;
-    case MatchType::kNotEqual: return v != value_;
-    case MatchType::kRegexMatch: return RE2::FullMatch(v, *re_);
-    case MatchType::kRegexNoMatch: return !RE2::FullMatch(v, *re_);
+    case MatchType::kEqual:
+      return v == value_;
+    case MatchType::kNotEqual:
+      return v != value_;
+    case MatchType::kRegexMatch:
+      return RE2::FullMatch(v, *re_);
+    case MatchType::kRegexNoMatch:
+      return !RE2::FullMatch(v, *re_);
   }
   return false;
 }

@@ -42,7 +42,9 @@ struct ReadContext {
   // Borrowed; may be null. Must outlive the Querier.
   const std::atomic<bool>* cancelled = nullptr;
 
-  bool Cancelled() const { return cancelled != nullptr && cancelled->load(std::memory_order_relaxed); }
+  bool Cancelled() const {
+    return cancelled != nullptr && cancelled->load(std::memory_order_relaxed);
+  }
   bool Expired() const { return std::chrono::steady_clock::now() >= deadline; }
 };
 
@@ -89,8 +91,8 @@ class Querier {
   // Series that match all `matchers` and have at least one sample in the
   // hinted range. REQUIRES: at least one matcher; a selector whose matchers
   // all match the empty string is the caller's error to reject.
-  virtual absl::StatusOr<std::unique_ptr<SeriesSet>> Select(
-      const std::vector<Matcher>& matchers, const SelectHints& hints) = 0;
+  virtual absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<Matcher>& matchers,
+                                                            const SelectHints& hints) = 0;
 
   // Sorted, unique label names of series that match `matchers` (all series
   // when empty) within the querier's range.

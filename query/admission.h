@@ -17,8 +17,8 @@
 #include <chrono>
 #include <cstdint>
 
-#include "model/sync.h"
 #include "model/status.h"
+#include "model/sync.h"
 
 namespace meridian::promql {
 
@@ -58,8 +58,8 @@ class QueryAdmission {
   };
 
   // Waits for a free slot of `priority`'s lane. kUnavailable when none freed
-  // up within the queue timeout or max_queued queries already wait, kDeadlineExceeded when `deadline` (the
-  // query's) came first, kCancelled when *cancelled became true.
+  // up within the queue timeout or max_queued queries already wait, kDeadlineExceeded when
+  // `deadline` (the query's) came first, kCancelled when *cancelled became true.
   absl::StatusOr<Ticket> Admit(QueryPriority priority,
                                std::chrono::steady_clock::time_point deadline,
                                const std::atomic<bool>* cancelled) const;

@@ -22,7 +22,8 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kFar = std::chrono::hours(1);
 
 TEST(QueryAdmission, LanesAreIndependentAndTheQueueIsBounded) {
-  QueryAdmission adm({.dashboard_slots = 2, .priority_slots = 1, .queue_timeout = milliseconds(100)});
+  QueryAdmission adm(
+      {.dashboard_slots = 2, .priority_slots = 1, .queue_timeout = milliseconds(100)});
   auto deadline = Clock::now() + kFar;
   auto a = adm.Admit(QueryPriority::kDashboard, deadline, nullptr);
   auto b = adm.Admit(QueryPriority::kDashboard, deadline, nullptr);
@@ -38,7 +39,8 @@ TEST(QueryAdmission, LanesAreIndependentAndTheQueueIsBounded) {
   auto c = adm.Admit(QueryPriority::kDashboard, deadline, nullptr);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable) << c.status();
   EXPECT_GE(Clock::now() - start, milliseconds(100));
-  EXPECT_NE(c.status().message().find("all 2 dashboard query slots stayed busy"), std::string::npos);
+  EXPECT_NE(c.status().message().find("all 2 dashboard query slots stayed busy"),
+            std::string::npos);
   EXPECT_EQ(adm.queued(QueryPriority::kDashboard), 0);
   // A freed slot admits a waiter.
   std::thread release([&] {
@@ -57,8 +59,10 @@ TEST(QueryAdmission, LanesAreIndependentAndTheQueueIsBounded) {
 }
 
 TEST(QueryAdmission, TheQueueIsBoundedInLength) {
-  QueryAdmission adm({.dashboard_slots = 1, .priority_slots = 1,
-                      .queue_timeout = milliseconds(2000), .max_queued = 1});
+  QueryAdmission adm({.dashboard_slots = 1,
+                      .priority_slots = 1,
+                      .queue_timeout = milliseconds(2000),
+                      .max_queued = 1});
   auto a = adm.Admit(QueryPriority::kDashboard, Clock::now() + kFar, nullptr);
   ASSERT_TRUE(a.ok());
   std::thread waiter([&] {
@@ -89,7 +93,8 @@ class GateQueryable : public Queryable {
     cv_.notify_all();
   }
   int waiting() const { return waiting_.load(); }
-  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t, int64_t, const ReadContext&) const override {
+  absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t, int64_t,
+                                                      const ReadContext&) const override {
     ++waiting_;
     std::unique_lock<std::mutex> l(mu_);
     cv_.wait(l, [this] { return open_; });
@@ -209,15 +214,18 @@ TEST(EngineLimits, StepCountsThatOverflowAreRefused) {
   ASSERT_TRUE(wide.ok()) << wide.status();
   const auto& pts = std::get<Matrix>(wide->value).at(0).points;
   ASSERT_EQ(pts.size(), 11'001u);
-  EXPECT_EQ(pts.back().t_ms, static_cast<int64_t>(-static_cast<__int128>(far) + __int128{11'000} * step));
+  EXPECT_EQ(pts.back().t_ms,
+            static_cast<int64_t>(-static_cast<__int128>(far) + __int128{11'000} * step));
   EXPECT_LE(pts.back().t_ms, far);
   // A subquery with more steps than an int (10000 days at 1 ms) is refused
   // as too many samples, never truncated or allocated.
-  for (const char* query : {"sum_over_time(vector(1)[10000d:1ms])", "count_over_time(up[10000d:1ms])",
-                            "max_over_time(vector(time())[100000d:1ms])"}) {
+  for (const char* query :
+       {"sum_over_time(vector(1)[10000d:1ms])", "count_over_time(up[10000d:1ms])",
+        "max_over_time(vector(time())[100000d:1ms])"}) {
     auto s = engine.InstantQuery(q, query, 0, {});
     ASSERT_FALSE(s.ok()) << query;
-    EXPECT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted) << query << ": " << s.status();
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kResourceExhausted)
+        << query << ": " << s.status();
     auto sr = engine.RangeQuery(q, query, 0, 60'000, 1000, {});
     EXPECT_EQ(sr.status().code(), absl::StatusCode::kResourceExhausted) << query;
   }

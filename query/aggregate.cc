@@ -1,8 +1,8 @@
 // Aggregation operators, following Prometheus's rangeEvalAgg, aggregation
 // and aggregationCountValues; the k-ops (aggregationK) are in aggregate_k.cc.
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -206,12 +206,18 @@ inline void AccAdd(AggOp op, Acc* x, double f) {
 
 inline double AccFinal(AggOp op, const Acc& x) {
   switch (op) {
-    case AggOp::kAvg: return x.incremental ? x.mean + x.c : (x.value + x.c) / x.count;
-    case AggOp::kCount: return x.count;
-    case AggOp::kStdvar: return x.value / x.count;
-    case AggOp::kStddev: return std::sqrt(x.value / x.count);
-    case AggOp::kSum: return x.value + x.c;
-    default: return x.value;
+    case AggOp::kAvg:
+      return x.incremental ? x.mean + x.c : (x.value + x.c) / x.count;
+    case AggOp::kCount:
+      return x.count;
+    case AggOp::kStdvar:
+      return x.value / x.count;
+    case AggOp::kStddev:
+      return std::sqrt(x.value / x.count);
+    case AggOp::kSum:
+      return x.value + x.c;
+    default:
+      return x.value;
   }
 }
 
@@ -316,9 +322,8 @@ absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
       return agg.Add(ls, drop, *pts);
     };
     const Expr& inner = Unwrap(*a.expr);
-    const int mi = inner.kind == ExprKind::kCall
-                       ? RangeArgIndex(static_cast<const Call&>(inner))
-                       : -1;
+    const int mi =
+        inner.kind == ExprKind::kCall ? RangeArgIndex(static_cast<const Call&>(inner)) : -1;
     if (mi >= 0 && static_cast<const Call&>(inner).func->name != "absent_over_time") {
       MERIDIAN_RETURN_IF_ERROR(StreamRangeFunction(static_cast<const Call&>(inner), mi, sink));
     } else if (inner.kind == ExprKind::kVectorSelector) {
@@ -337,8 +342,9 @@ absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
   if (a.op == AggOp::kQuantile) {
     for (double q : params) {
       if (std::isnan(q) || q < 0 || q > 1) {
-        q_->annos.Warn(absl::StrCat("PromQL warning: quantile value should be between 0 and 1, got ",
-                                    model::FormatGoFloat(q, 'g'), " (", q_->Pos(*a.param), ")"));
+        q_->annos.Warn(
+            absl::StrCat("PromQL warning: quantile value should be between 0 and 1, got ",
+                         model::FormatGoFloat(q, 'g'), " (", q_->Pos(*a.param), ")"));
       }
     }
   }

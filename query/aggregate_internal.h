@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "model/labels.h"
 #include "query/ast.h"
 #include "query/eval.h"
-#include "model/labels.h"
 
 namespace meridian::promql::eval {
 

@@ -65,8 +65,8 @@ absl::StatusOr<EvalResult> Evaluator::AggregateK(const AggregateExpr& a, EvalMat
       if (std::isnan(p)) return absl::FailedPreconditionError("Ratio value is NaN");
       if (p < -1.0 || p > 1.0) {
         q_->annos.Warn(absl::StrCat("PromQL warning: ratio value should be between -1 and 1, got ",
-                                    model::FormatGoFloat(p, 'g'), ", capping to ", p < 0 ? "-1" : "1", " (",
-                                    q_->Pos(*a.param), ")"));
+                                    model::FormatGoFloat(p, 'g'), ", capping to ",
+                                    p < 0 ? "-1" : "1", " (", q_->Pos(*a.param), ")"));
       }
     } else {
       if (std::isnan(p)) return absl::FailedPreconditionError("Parameter value is NaN");

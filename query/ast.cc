@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_join.h"
 #include "model/gofloat.h"
-#include "query/lexer.h"
 #include "model/labels.h"
+#include "query/lexer.h"
 
 namespace meridian::promql {
 

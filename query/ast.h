@@ -71,7 +71,7 @@ struct VectorSelector : Expr {
   std::vector<Matcher> matchers;  // includes __name__="name" when name given
   int64_t offset_ms = 0;          // may be negative
   AtKind at = AtKind::kNone;
-  int64_t at_ms = 0;              // for kTimestamp
+  int64_t at_ms = 0;  // for kTimestamp
   ValueType type() const override { return ValueType::kVector; }
 };
 
@@ -112,8 +112,20 @@ struct Call : Expr {
 };
 
 enum class AggOp {
-  kSum, kAvg, kCount, kMin, kMax, kGroup, kStddev, kStdvar,
-  kTopk, kBottomk, kQuantile, kCountValues, kLimitK, kLimitRatio,
+  kSum,
+  kAvg,
+  kCount,
+  kMin,
+  kMax,
+  kGroup,
+  kStddev,
+  kStdvar,
+  kTopk,
+  kBottomk,
+  kQuantile,
+  kCountValues,
+  kLimitK,
+  kLimitRatio,
 };
 std::string_view AggOpName(AggOp op);  // "sum", ...
 
@@ -121,7 +133,7 @@ struct AggregateExpr : Expr {
   AggregateExpr() : Expr(ExprKind::kAggregate) {}
   AggOp op = AggOp::kSum;
   ExprPtr expr;
-  ExprPtr param;                  // topk/bottomk/quantile/count_values/limitk/limit_ratio
+  ExprPtr param;  // topk/bottomk/quantile/count_values/limitk/limit_ratio
   std::vector<std::string> grouping;
   bool without = false;
   bool by = false;  // `by` given explicitly (even if empty), for printing
@@ -129,9 +141,22 @@ struct AggregateExpr : Expr {
 };
 
 enum class BinOp {
-  kAdd, kSub, kMul, kDiv, kMod, kPow, kAtan2,
-  kEql, kNeq, kGtr, kLss, kGte, kLte,
-  kAnd, kOr, kUnless,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMod,
+  kPow,
+  kAtan2,
+  kEql,
+  kNeq,
+  kGtr,
+  kLss,
+  kGte,
+  kLte,
+  kAnd,
+  kOr,
+  kUnless,
 };
 std::string_view BinOpName(BinOp op);  // "+", "==", "and", "atan2", ...
 bool IsComparison(BinOp op);
@@ -141,9 +166,9 @@ enum class Cardinality { kOneToOne, kManyToOne, kOneToMany, kManyToMany };
 
 struct VectorMatching {
   Cardinality card = Cardinality::kOneToOne;
-  bool on = false;                      // on(...) given; else ignoring(...) or nothing
+  bool on = false;  // on(...) given; else ignoring(...) or nothing
   std::vector<std::string> matching_labels;
-  std::vector<std::string> include;     // group_left/group_right(...) labels
+  std::vector<std::string> include;  // group_left/group_right(...) labels
 };
 
 struct BinaryExpr : Expr {

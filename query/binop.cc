@@ -13,22 +13,29 @@ namespace {
 
 bool IsCmpOp(BinOp op) {
   switch (op) {
-    case BinOp::kEql: case BinOp::kNeq: case BinOp::kGtr:
-    case BinOp::kLss: case BinOp::kGte: case BinOp::kLte:
+    case BinOp::kEql:
+    case BinOp::kNeq:
+    case BinOp::kGtr:
+    case BinOp::kLss:
+    case BinOp::kGte:
+    case BinOp::kLte:
       return true;
     default:
       return false;
   }
 }
 
-bool IsSetOp(BinOp op) {
-  return op == BinOp::kAnd || op == BinOp::kOr || op == BinOp::kUnless;
-}
+bool IsSetOp(BinOp op) { return op == BinOp::kAnd || op == BinOp::kOr || op == BinOp::kUnless; }
 
 bool DropsMetricName(BinOp op) {
   switch (op) {
-    case BinOp::kAdd: case BinOp::kSub: case BinOp::kMul: case BinOp::kDiv:
-    case BinOp::kMod: case BinOp::kPow: case BinOp::kAtan2:
+    case BinOp::kAdd:
+    case BinOp::kSub:
+    case BinOp::kMul:
+    case BinOp::kDiv:
+    case BinOp::kMod:
+    case BinOp::kPow:
+    case BinOp::kAtan2:
       return true;
     default:
       return false;
@@ -38,20 +45,48 @@ bool DropsMetricName(BinOp op) {
 // Returns whether the element is kept; *out is the value.
 bool ElemBinop(BinOp op, double l, double r, double* out) {
   switch (op) {
-    case BinOp::kAdd: *out = l + r; return true;
-    case BinOp::kSub: *out = l - r; return true;
-    case BinOp::kMul: *out = l * r; return true;
-    case BinOp::kDiv: *out = l / r; return true;
-    case BinOp::kPow: *out = std::pow(l, r); return true;
-    case BinOp::kMod: *out = std::fmod(l, r); return true;
-    case BinOp::kAtan2: *out = std::atan2(l, r); return true;
-    case BinOp::kEql: *out = l; return l == r;
-    case BinOp::kNeq: *out = l; return l != r;
-    case BinOp::kGtr: *out = l; return l > r;
-    case BinOp::kLss: *out = l; return l < r;
-    case BinOp::kGte: *out = l; return l >= r;
-    case BinOp::kLte: *out = l; return l <= r;
-    default: *out = 0; return false;
+    case BinOp::kAdd:
+      *out = l + r;
+      return true;
+    case BinOp::kSub:
+      *out = l - r;
+      return true;
+    case BinOp::kMul:
+      *out = l * r;
+      return true;
+    case BinOp::kDiv:
+      *out = l / r;
+      return true;
+    case BinOp::kPow:
+      *out = std::pow(l, r);
+      return true;
+    case BinOp::kMod:
+      *out = std::fmod(l, r);
+      return true;
+    case BinOp::kAtan2:
+      *out = std::atan2(l, r);
+      return true;
+    case BinOp::kEql:
+      *out = l;
+      return l == r;
+    case BinOp::kNeq:
+      *out = l;
+      return l != r;
+    case BinOp::kGtr:
+      *out = l;
+      return l > r;
+    case BinOp::kLss:
+      *out = l;
+      return l < r;
+    case BinOp::kGte:
+      *out = l;
+      return l >= r;
+    case BinOp::kLte:
+      *out = l;
+      return l <= r;
+    default:
+      *out = 0;
+      return false;
   }
 }
 
@@ -271,9 +306,8 @@ class VectorBinop {
     if (Labels::Compare(*b2, *a) < 0) std::swap(a, b2);
     return absl::FailedPreconditionError(absl::StrCat(
         "found duplicate series for the match group ",
-        LabelsString(MatchLabels(one_[j].metric, m_)), " on the ",
-        swapped_ ? "left" : "right", " hand-side of the operation: [", LabelsString(*a),
-        ", ", LabelsString(*b2),
+        LabelsString(MatchLabels(one_[j].metric, m_)), " on the ", swapped_ ? "left" : "right",
+        " hand-side of the operation: [", LabelsString(*a), ", ", LabelsString(*b2),
         "];many-to-many matching not allowed: matching labels must be unique on one side"));
   }
 
@@ -320,7 +354,7 @@ class VectorBinop {
   QueryContext* q_;
   const BinaryExpr& b_;
   const VectorMatching& m_;
-  const bool swapped_;      // group_right: the "many" side is the right one
+  const bool swapped_;  // group_right: the "many" side is the right one
   const EvalMatrix& many_;
   const EvalMatrix& one_;
   const bool cmp_;
@@ -361,8 +395,7 @@ absl::StatusOr<EvalResult> Evaluator::ScalarScalarBinop(const BinaryExpr& b, Eva
 }
 
 absl::StatusOr<EvalResult> Evaluator::VectorScalarBinop(const BinaryExpr& b, EvalResult vec,
-                                                        const EvalResult& sc,
-                                                        bool scalar_left) {
+                                                        const EvalResult& sc, bool scalar_left) {
   const bool cmp = IsCmpOp(b.op);
   const bool drop = DropsMetricName(b.op) || b.return_bool;
   int64_t removed = 0;

@@ -103,9 +103,8 @@ Engine::Engine(EngineOptions options)
     : options_(std::move(options)),
       admission_(std::make_shared<QueryAdmission>(options_.admission)) {}
 
-absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable,
-                                                 std::string_view query, int64_t t_ms,
-                                                 const QueryOptions& opts) const {
+absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable, std::string_view query,
+                                                 int64_t t_ms, const QueryOptions& opts) const {
   MERIDIAN_ASSIGN_OR_RETURN(ExprPtr expr, Parse(options_, query));
   QueryContext ctx;
   InitContext(options_, opts, queryable, query, &ctx);
@@ -170,9 +169,9 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   }
   MERIDIAN_ASSIGN_OR_RETURN(ExprPtr expr, Parse(options_, query));
   if (expr->type() != ValueType::kScalar && expr->type() != ValueType::kVector) {
-    return absl::InvalidArgumentError(
-        std::string("invalid expression type \"") + std::string(ValueTypeName(expr->type())) +
-        "\" for range query, must be Scalar or instant Vector");
+    return absl::InvalidArgumentError(std::string("invalid expression type \"") +
+                                      std::string(ValueTypeName(expr->type())) +
+                                      "\" for range query, must be Scalar or instant Vector");
   }
   QueryContext ctx;
   InitContext(options_, opts, queryable, query, &ctx);
@@ -190,7 +189,8 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   Matrix m;
   if (r->type == ValueType::kScalar) {
     Series s;
-    for (int i = 0; i < ev.num_steps(); ++i) s.points.push_back(Point{ev.StepTime(i), r->scalar[i]});
+    for (int i = 0; i < ev.num_steps(); ++i)
+      s.points.push_back(Point{ev.StepTime(i), r->scalar[i]});
     m.push_back(std::move(s));
   } else {
     MERIDIAN_RETURN_IF_ERROR(CleanupMetricLabels(&r->matrix, true));

@@ -31,20 +31,20 @@
 #include <string_view>
 #include <vector>
 
-#include "query/admission.h"
-#include "query/value.h"
 #include "model/queryable.h"
 #include "model/status.h"
+#include "query/admission.h"
+#include "query/value.h"
 
 namespace meridian::promql {
 
 // What one admitted query cost (EngineOptions::on_query_done).
 struct QueryStats {
   QueryPriority priority = QueryPriority::kDashboard;
-  bool range = false;          // a range query
-  bool ok = false;             // evaluated without error
-  double queue_seconds = 0;    // waiting for an admission slot
-  double eval_seconds = 0;     // from admission to the result
+  bool range = false;        // a range query
+  bool ok = false;           // evaluated without error
+  double queue_seconds = 0;  // waiting for an admission slot
+  double eval_seconds = 0;   // from admission to the result
   // Samples taken into memory over the query: every increase of the count
   // that max_samples bounds, summed (selectors' samples, intermediate results).
   int64_t samples_loaded = 0;

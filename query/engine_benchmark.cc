@@ -50,8 +50,8 @@ Fixture* GetFixture() {
       std::vector<std::vector<Sample>> series_samples;
       AppendBatch b;
       for (int i = base; i < std::min(n, base + batch); ++i) {
-        values.push_back({"http_requests_total", "i" + std::to_string(i), "api",
-                          "r" + std::to_string(i % 10)});
+        values.push_back(
+            {"http_requests_total", "i" + std::to_string(i), "api", "r" + std::to_string(i % 10)});
         series_samples.emplace_back();
         double v = 0;
         for (int64_t t = kStartMs - 330'000; t <= kEndMs; t += 15'000) {
@@ -61,8 +61,8 @@ Fixture* GetFixture() {
       }
       for (size_t k = 0; k < values.size(); ++k) {
         const auto& vs = values[k];
-        views.push_back({{"__name__", vs[0]}, {"instance", vs[1]}, {"job", vs[2]},
-                         {"region", vs[3]}});
+        views.push_back(
+            {{"__name__", vs[0]}, {"instance", vs[1]}, {"job", vs[2]}, {"region", vs[3]}});
       }
       for (size_t k = 0; k < values.size(); ++k) {
         b.series.push_back(AppendSeries{views[k], series_samples[k]});

@@ -1,11 +1,11 @@
 #include "query/eval.h"
 
 #include <algorithm>
-#include <limits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -58,11 +58,21 @@ void AppendGoQuoted(std::string* out, std::string_view v) {
   out->push_back('"');
   for (unsigned char c : v) {
     switch (c) {
-      case '\\': out->append("\\\\"); break;
-      case '"': out->append("\\\""); break;
-      case '\n': out->append("\\n"); break;
-      case '\t': out->append("\\t"); break;
-      case '\r': out->append("\\r"); break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];
@@ -143,9 +153,12 @@ Evaluator::Evaluator(QueryContext* q, int64_t start_ms, int64_t end_ms, int64_t 
 
 int64_t Evaluator::AtTime(AtKind k, int64_t at_ms) const {
   switch (k) {
-    case AtKind::kStart: return q_->query_start_ms;
-    case AtKind::kEnd: return q_->query_end_ms;
-    default: return at_ms;
+    case AtKind::kStart:
+      return q_->query_start_ms;
+    case AtKind::kEnd:
+      return q_->query_end_ms;
+    default:
+      return at_ms;
   }
 }
 

@@ -29,11 +29,11 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
-#include "query/ast.h"
-#include "query/value.h"
 #include "model/labels.h"
 #include "model/queryable.h"
 #include "model/status.h"
+#include "query/ast.h"
+#include "query/value.h"
 
 namespace meridian::promql::eval {
 
@@ -72,7 +72,7 @@ class Annotations {
 // State shared by all evaluators of one query.
 struct QueryContext {
   const Queryable* queryable = nullptr;
-  std::string_view query;     // the query text, for annotation positions
+  std::string_view query;      // the query text, for annotation positions
   int64_t query_start_ms = 0;  // `@ start()`
   int64_t query_end_ms = 0;    // `@ end()`
   int64_t query_step_ms = 0;   // 0 for instant queries
@@ -253,8 +253,7 @@ class Evaluator {
   int64_t AtTime(AtKind k, int64_t at_ms) const;
 
   absl::Status SelectSeries(const VectorSelector& vs, int64_t mint_ms, int64_t maxt_ms,
-                            std::unique_ptr<Querier>* querier,
-                            std::unique_ptr<SeriesSet>* set);
+                            std::unique_ptr<Querier>* querier, std::unique_ptr<SeriesSet>* set);
 
   QueryContext* q_;
   int64_t start_;
@@ -281,10 +280,11 @@ double QuantileOf(double q, std::vector<double>* values);
 //   kQuantiles: histogram_quantiles, params = one q per step each; the
 //               output carries `quantile_label` = the q.
 enum class HistFunc { kQuantile, kFraction, kQuantiles };
-absl::StatusOr<EvalResult> EvalClassicHistogramFunc(
-    Evaluator* ev, QueryContext* q, HistFunc kind, const Expr& vec_arg,
-    const std::vector<std::vector<double>>& params, const std::string& quantile_label,
-    EvalMatrix in);
+absl::StatusOr<EvalResult> EvalClassicHistogramFunc(Evaluator* ev, QueryContext* q, HistFunc kind,
+                                                    const Expr& vec_arg,
+                                                    const std::vector<std::vector<double>>& params,
+                                                    const std::string& quantile_label,
+                                                    EvalMatrix in);
 
 // Merges series with identical labels whose points do not overlap
 // (Prometheus's mergeSeriesWithSameLabelset); overlap is the "vector cannot

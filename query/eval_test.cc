@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "model/matcher.h"
 #include "query/engine.h"
 #include "query/functions.h"
 #include "query/functions_internal.h"
-#include "model/matcher.h"
 
 namespace meridian::promql {
 namespace {
@@ -239,8 +239,9 @@ TEST_F(EvalTest, BinaryMatching) {
   data_.Add({{"__name__", "req"}, {"job", "a"}, {"inst", "2"}}, {{0, 20}});
   data_.Add({{"__name__", "info"}, {"job", "a"}, {"team", "x"}}, {{0, 1}});
   using V = std::vector<std::string>;
-  EXPECT_EQ(InstantSorted("req * on(job) group_left(team) info", 0),
-            (V{"{inst=\"1\", job=\"a\", team=\"x\"}=10", "{inst=\"2\", job=\"a\", team=\"x\"}=20"}));
+  EXPECT_EQ(
+      InstantSorted("req * on(job) group_left(team) info", 0),
+      (V{"{inst=\"1\", job=\"a\", team=\"x\"}=10", "{inst=\"2\", job=\"a\", team=\"x\"}=20"}));
   EXPECT_EQ(InstantSorted("req > bool 15", 0),
             (V{"{inst=\"1\", job=\"a\"}=0", "{inst=\"2\", job=\"a\"}=1"}));
   EXPECT_EQ(InstantSorted("req > 15", 0), V{"req{inst=\"2\", job=\"a\"}=20"});
@@ -266,7 +267,8 @@ TEST_F(EvalTest, BinaryMatching) {
 TEST_F(EvalTest, SetOperatorsOverRanges) {
   // a has points for steps 0..2 only, b for steps 2..4 (lookback 5m is longer
   // than the data, so use staleness to cut the series).
-  data_.Add({{"__name__", "a"}, {"x", "1"}}, {{0, 1}, {kMin, 1}, {2 * kMin, 1}, {150 * kSec, StaleNaN()}});
+  data_.Add({{"__name__", "a"}, {"x", "1"}},
+            {{0, 1}, {kMin, 1}, {2 * kMin, 1}, {150 * kSec, StaleNaN()}});
   data_.Add({{"__name__", "b"}, {"x", "1"}}, {{2 * kMin, 2}, {3 * kMin, 2}, {4 * kMin, 2}});
   data_.Add({{"__name__", "b"}, {"x", "2"}}, {{0, 3}});
   auto points = [&](std::string_view q) {
@@ -276,7 +278,8 @@ TEST_F(EvalTest, SetOperatorsOverRanges) {
     if (!r.ok()) return out;
     for (const auto& s : std::get<Matrix>(r->value)) {
       std::string line = s.metric.ToString() + ":";
-      for (const auto& p : s.points) line += " " + std::to_string(p.t_ms / kMin) + "=" + std::to_string(static_cast<int>(p.v));
+      for (const auto& p : s.points)
+        line += " " + std::to_string(p.t_ms / kMin) + "=" + std::to_string(static_cast<int>(p.v));
       out.push_back(line);
     }
     return out;
@@ -284,9 +287,8 @@ TEST_F(EvalTest, SetOperatorsOverRanges) {
   using V = std::vector<std::string>;
   EXPECT_EQ(points("a and on(x) b"), V{"a{x=\"1\"}: 2=1"});
   EXPECT_EQ(points("a unless on(x) b"), V{"a{x=\"1\"}: 0=1 1=1"});
-  EXPECT_EQ(points("a or on(x) b"),
-            (V{"a{x=\"1\"}: 0=1 1=1 2=1", "b{x=\"1\"}: 3=2 4=2",
-               "b{x=\"2\"}: 0=3 1=3 2=3 3=3 4=3"}));
+  EXPECT_EQ(points("a or on(x) b"), (V{"a{x=\"1\"}: 0=1 1=1 2=1", "b{x=\"1\"}: 3=2 4=2",
+                                       "b{x=\"2\"}: 0=3 1=3 2=3 3=3 4=3"}));
   // Two lhs series with one signature: the step-by-step path.
   EXPECT_EQ(points("b unless on() a"), (V{"b{x=\"1\"}: 3=2 4=2", "b{x=\"2\"}: 3=3 4=3"}));
 }
@@ -307,7 +309,8 @@ TEST_F(EvalTest, AggregationsAndOrdering) {
   auto warn = Instant("quantile(2, v)", 0);
   ASSERT_TRUE(warn.ok());
   ASSERT_EQ(warn->warnings.size(), 1u);
-  EXPECT_EQ(warn->warnings[0], "PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)");
+  EXPECT_EQ(warn->warnings[0],
+            "PromQL warning: quantile value should be between 0 and 1, got 2 (1:10)");
 }
 
 // What the engine hands every Querier: the query's deadline and cancellation
@@ -326,7 +329,8 @@ TEST_F(EvalTest, QuerierSeesDeadlineAndCancellationAndReportsWarnings) {
   EXPECT_EQ(data_.last_context().cancelled, &cancelled);
   EXPECT_GT(data_.last_context().deadline, before);
   EXPECT_LE(data_.last_context().deadline, before + std::chrono::milliseconds(5100));
-  EXPECT_EQ(r->warnings, std::vector<std::string>{"remote \"eu-west-1\" failed: connection refused"});
+  EXPECT_EQ(r->warnings,
+            std::vector<std::string>{"remote \"eu-west-1\" failed: connection refused"});
   auto range = engine_.RangeQuery(data_, "rate(v[1m])", 0, 120 * kSec, 15 * kSec, o);
   ASSERT_TRUE(range.ok()) << range.status();
   EXPECT_EQ(range->warnings.size(), 1u);

@@ -85,7 +85,8 @@ double DateFn(Fn f, int64_t secs) {
   switch (f) {
     case Fn::kDaysInMonth:
       return c.month == 2 && IsLeap(c.year) ? 29 : kDays[c.month - 1];
-    case Fn::kDayOfMonth: return c.day;
+    case Fn::kDayOfMonth:
+      return c.day;
     case Fn::kDayOfWeek: {
       int64_t wd = (days + 4) % 7;  // 1970-01-01 was a Thursday
       if (wd < 0) wd += 7;
@@ -96,11 +97,16 @@ double DateFn(Fn f, int64_t secs) {
       for (int m = 1; m < c.month; ++m) doy += (m == 2 && IsLeap(c.year)) ? 29 : kDays[m - 1];
       return doy;
     }
-    case Fn::kHour: return static_cast<double>(rem / 3600);
-    case Fn::kMinute: return static_cast<double>((rem % 3600) / 60);
-    case Fn::kMonth: return c.month;
-    case Fn::kYear: return static_cast<double>(c.year);
-    default: return NAN;
+    case Fn::kHour:
+      return static_cast<double>(rem / 3600);
+    case Fn::kMinute:
+      return static_cast<double>((rem % 3600) / 60);
+    case Fn::kMonth:
+      return c.month;
+    case Fn::kYear:
+      return static_cast<double>(c.year);
+    default:
+      return NAN;
   }
 }
 
@@ -128,12 +134,18 @@ absl::StatusOr<EvalResult> FnQueryParam(const FunctionCall& fc) {
   const QueryContext* q = fc.q;
   double v = 0;
   switch (fc.fn) {
-    case Fn::kStep: v = static_cast<double>(q->query_step_ms) / 1000; break;
+    case Fn::kStep:
+      v = static_cast<double>(q->query_step_ms) / 1000;
+      break;
     case Fn::kRange:
       v = static_cast<double>(q->query_end_ms - q->query_start_ms) / 1000;
       break;
-    case Fn::kStart: v = static_cast<double>(q->query_start_ms) / 1000; break;
-    default: v = static_cast<double>(q->query_end_ms) / 1000; break;
+    case Fn::kStart:
+      v = static_cast<double>(q->query_start_ms) / 1000;
+      break;
+    default:
+      v = static_cast<double>(q->query_end_ms) / 1000;
+      break;
   }
   EvalResult r;
   r.type = ValueType::kScalar;
@@ -296,29 +308,75 @@ absl::StatusOr<EvalResult> MapSamples(const FunctionCall& fc,
 absl::StatusOr<EvalResult> FnMath(const FunctionCall& fc) {
   double (*fn)(double);
   switch (fc.fn) {
-    case Fn::kAbs: fn = [](double v) { return std::fabs(v); }; break;
-    case Fn::kCeil: fn = [](double v) { return std::ceil(v); }; break;
-    case Fn::kFloor: fn = [](double v) { return std::floor(v); }; break;
-    case Fn::kExp: fn = [](double v) { return std::exp(v); }; break;
-    case Fn::kSqrt: fn = [](double v) { return std::sqrt(v); }; break;
-    case Fn::kLn: fn = [](double v) { return std::log(v); }; break;
-    case Fn::kLog2: fn = [](double v) { return std::log2(v); }; break;
-    case Fn::kLog10: fn = [](double v) { return std::log10(v); }; break;
-    case Fn::kSgn: fn = [](double v) { return v < 0 ? -1 : v > 0 ? 1 : v; }; break;
-    case Fn::kSin: fn = [](double v) { return std::sin(v); }; break;
-    case Fn::kCos: fn = [](double v) { return std::cos(v); }; break;
-    case Fn::kTan: fn = [](double v) { return std::tan(v); }; break;
-    case Fn::kAsin: fn = [](double v) { return std::asin(v); }; break;
-    case Fn::kAcos: fn = [](double v) { return std::acos(v); }; break;
-    case Fn::kAtan: fn = [](double v) { return std::atan(v); }; break;
-    case Fn::kSinh: fn = [](double v) { return std::sinh(v); }; break;
-    case Fn::kCosh: fn = [](double v) { return std::cosh(v); }; break;
-    case Fn::kTanh: fn = [](double v) { return std::tanh(v); }; break;
-    case Fn::kAsinh: fn = [](double v) { return std::asinh(v); }; break;
-    case Fn::kAcosh: fn = [](double v) { return std::acosh(v); }; break;
-    case Fn::kAtanh: fn = [](double v) { return std::atanh(v); }; break;
-    case Fn::kDeg: fn = [](double v) { return v * 180 / M_PI; }; break;
-    case Fn::kRad: fn = [](double v) { return v * M_PI / 180; }; break;
+    case Fn::kAbs:
+      fn = [](double v) { return std::fabs(v); };
+      break;
+    case Fn::kCeil:
+      fn = [](double v) { return std::ceil(v); };
+      break;
+    case Fn::kFloor:
+      fn = [](double v) { return std::floor(v); };
+      break;
+    case Fn::kExp:
+      fn = [](double v) { return std::exp(v); };
+      break;
+    case Fn::kSqrt:
+      fn = [](double v) { return std::sqrt(v); };
+      break;
+    case Fn::kLn:
+      fn = [](double v) { return std::log(v); };
+      break;
+    case Fn::kLog2:
+      fn = [](double v) { return std::log2(v); };
+      break;
+    case Fn::kLog10:
+      fn = [](double v) { return std::log10(v); };
+      break;
+    case Fn::kSgn:
+      fn = [](double v) { return v < 0 ? -1 : v > 0 ? 1 : v; };
+      break;
+    case Fn::kSin:
+      fn = [](double v) { return std::sin(v); };
+      break;
+    case Fn::kCos:
+      fn = [](double v) { return std::cos(v); };
+      break;
+    case Fn::kTan:
+      fn = [](double v) { return std::tan(v); };
+      break;
+    case Fn::kAsin:
+      fn = [](double v) { return std::asin(v); };
+      break;
+    case Fn::kAcos:
+      fn = [](double v) { return std::acos(v); };
+      break;
+    case Fn::kAtan:
+      fn = [](double v) { return std::atan(v); };
+      break;
+    case Fn::kSinh:
+      fn = [](double v) { return std::sinh(v); };
+      break;
+    case Fn::kCosh:
+      fn = [](double v) { return std::cosh(v); };
+      break;
+    case Fn::kTanh:
+      fn = [](double v) { return std::tanh(v); };
+      break;
+    case Fn::kAsinh:
+      fn = [](double v) { return std::asinh(v); };
+      break;
+    case Fn::kAcosh:
+      fn = [](double v) { return std::acosh(v); };
+      break;
+    case Fn::kAtanh:
+      fn = [](double v) { return std::atanh(v); };
+      break;
+    case Fn::kDeg:
+      fn = [](double v) { return v * 180 / M_PI; };
+      break;
+    case Fn::kRad:
+      fn = [](double v) { return v * M_PI / 180; };
+      break;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("unsupported function \"", fc.call.func->name, "\""));
@@ -493,8 +551,7 @@ Fn LookupFn(std::string_view name) {
 absl::StatusOr<EvalResult> Evaluator::EvalCall(const Call& c) {
   const FunctionDef* def = LookupFunctionDef(c.func->name);
   if (def == nullptr) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported function \"", c.func->name, "\""));
+    return absl::InvalidArgumentError(absl::StrCat("unsupported function \"", c.func->name, "\""));
   }
   return def->handler(FunctionCall{this, q_, c, def->fn});
 }

@@ -1,11 +1,11 @@
 // PromQL functions over labels and series order, following Prometheus's
 // promql/functions.go: sort, sort_desc, sort_by_label[_desc], label_replace,
 // label_join; and the merge of series that end up with the same labels.
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-
-#include <re2/re2.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -270,8 +270,8 @@ absl::StatusOr<EvalResult> FnLabelReplace(const FunctionCall& fc) {
         absl::StrCat("invalid regular expression in label_replace(): ", EscapeInvalidUtf8(regex)));
   }
   if (!ValidLabelName(dst)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("invalid destination label name in label_replace(): ", EscapeInvalidUtf8(dst)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "invalid destination label name in label_replace(): ", EscapeInvalidUtf8(dst)));
   }
   MERIDIAN_ASSIGN_OR_RETURN(EvalResult r, fc.ev->Eval(*c.args[0]));
   const int ngroups = re.NumberOfCapturingGroups() + 1;

@@ -133,10 +133,18 @@ double Extremum(Fn f, std::span<const Point> w) {
   for (const Point& p : w) {
     bool take;
     switch (f) {
-      case Fn::kMaxOT: take = p.v > best || std::isnan(best); break;
-      case Fn::kMinOT: take = p.v < best || std::isnan(best); break;
-      case Fn::kTsMaxOT: take = p.v >= best || std::isnan(best); break;
-      default: take = p.v <= best || std::isnan(best); break;
+      case Fn::kMaxOT:
+        take = p.v > best || std::isnan(best);
+        break;
+      case Fn::kMinOT:
+        take = p.v < best || std::isnan(best);
+        break;
+      case Fn::kTsMaxOT:
+        take = p.v >= best || std::isnan(best);
+        break;
+      default:
+        take = p.v <= best || std::isnan(best);
+        break;
     }
     if (take) {
       best = p.v;
@@ -162,8 +170,7 @@ double MadOverTime(std::span<const Point> w) {
 
 // double_exponential_smoothing (holt_winters): false when it yields no
 // sample; *err is set for a bad smoothing or trend factor.
-bool DoubleExpSmoothing(std::span<const Point> w, const Window& c, double* out,
-                        absl::Status* err) {
+bool DoubleExpSmoothing(std::span<const Point> w, const Window& c, double* out, absl::Status* err) {
   const double sf = c.a, tf = c.b;
   // Go's %f: strconv 'f' with 6 decimals, "+Inf" (printf would say "inf").
   if (sf <= 0 || sf >= 1) {
@@ -194,9 +201,12 @@ bool DoubleExpSmoothing(std::span<const Point> w, const Window& c, double* out,
 // function yields no sample; *err is set on an execution error.
 bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl::Status* err) {
   switch (f) {
-    case Fn::kRate: return ExtrapolatedRate(w, c, true, true, out);
-    case Fn::kIncrease: return ExtrapolatedRate(w, c, true, false, out);
-    case Fn::kDelta: return ExtrapolatedRate(w, c, false, false, out);
+    case Fn::kRate:
+      return ExtrapolatedRate(w, c, true, true, out);
+    case Fn::kIncrease:
+      return ExtrapolatedRate(w, c, true, false, out);
+    case Fn::kDelta:
+      return ExtrapolatedRate(w, c, false, false, out);
     case Fn::kIrate:
     case Fn::kIdelta: {
       if (w.size() < 2) return false;
@@ -241,26 +251,48 @@ bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl:
       *out = n;
       return true;
     }
-    case Fn::kAvgOT: *out = AvgOverTime(w); return true;
+    case Fn::kAvgOT:
+      *out = AvgOverTime(w);
+      return true;
     case Fn::kMinOT:
     case Fn::kMaxOT:
     case Fn::kTsMinOT:
-    case Fn::kTsMaxOT: *out = Extremum(f, w); return true;
+    case Fn::kTsMaxOT:
+      *out = Extremum(f, w);
+      return true;
     case Fn::kSumOT: {
       double sum = 0, kc = 0;
       for (const Point& p : w) KahanInc(p.v, &sum, &kc);
       *out = std::isinf(sum) ? sum : sum + kc;
       return true;
     }
-    case Fn::kCountOT: *out = static_cast<double>(w.size()); return true;
-    case Fn::kLastOT: *out = w.back().v; return true;
-    case Fn::kFirstOT: *out = w.front().v; return true;
-    case Fn::kPresentOT: *out = 1; return true;
-    case Fn::kTsFirstOT: *out = static_cast<double>(w.front().t_ms) / 1000; return true;
-    case Fn::kTsLastOT: *out = static_cast<double>(w.back().t_ms) / 1000; return true;
-    case Fn::kStddevOT: *out = std::sqrt(Variance(w)); return true;
-    case Fn::kStdvarOT: *out = Variance(w); return true;
-    case Fn::kMadOT: *out = MadOverTime(w); return true;
+    case Fn::kCountOT:
+      *out = static_cast<double>(w.size());
+      return true;
+    case Fn::kLastOT:
+      *out = w.back().v;
+      return true;
+    case Fn::kFirstOT:
+      *out = w.front().v;
+      return true;
+    case Fn::kPresentOT:
+      *out = 1;
+      return true;
+    case Fn::kTsFirstOT:
+      *out = static_cast<double>(w.front().t_ms) / 1000;
+      return true;
+    case Fn::kTsLastOT:
+      *out = static_cast<double>(w.back().t_ms) / 1000;
+      return true;
+    case Fn::kStddevOT:
+      *out = std::sqrt(Variance(w));
+      return true;
+    case Fn::kStdvarOT:
+      *out = Variance(w);
+      return true;
+    case Fn::kMadOT:
+      *out = MadOverTime(w);
+      return true;
     case Fn::kQuantileOT: {
       std::vector<double> vals;
       vals.reserve(w.size());
@@ -268,7 +300,8 @@ bool RangeFn(Fn f, std::span<const Point> w, const Window& c, double* out, absl:
       *out = QuantileOf(c.a, &vals);
       return true;
     }
-    case Fn::kDoubleExpSmoothing: return DoubleExpSmoothing(w, c, out, err);
+    case Fn::kDoubleExpSmoothing:
+      return DoubleExpSmoothing(w, c, out, err);
     default:
       return false;
   }
@@ -297,9 +330,9 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
   if (f == Fn::kQuantileOT && !sargs.empty()) {
     for (double q : sargs[0]) {
       if (std::isnan(q) || q < 0 || q > 1) {
-        q_->annos.Warn(absl::StrCat(
-            "PromQL warning: quantile value should be between 0 and 1, got ", model::FormatGoFloat(q, 'g'),
-            " (", q_->Pos(*c.args[0]), ")"));
+        q_->annos.Warn(
+            absl::StrCat("PromQL warning: quantile value should be between 0 and 1, got ",
+                         model::FormatGoFloat(q, 'g'), " (", q_->Pos(*c.args[0]), ")"));
       }
     }
   }
@@ -355,10 +388,10 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
           std::string_view mn = ls.MetricName();
           if (!mn.empty() && !mn.ends_with("_total") && !mn.ends_with("_sum") &&
               !mn.ends_with("_count") && !mn.ends_with("_bucket")) {
-            q_->annos.Info(absl::StrCat(
-                "PromQL info: metric might not be a counter, name does not end in "
-                "_total/_sum/_count/_bucket: \"",
-                std::string(mn), "\" (", q_->Pos(*c.args[matrix_arg]), ")"));
+            q_->annos.Info(
+                absl::StrCat("PromQL info: metric might not be a counter, name does not end in "
+                             "_total/_sum/_count/_bucket: \"",
+                             std::string(mn), "\" (", q_->Pos(*c.args[matrix_arg]), ")"));
           }
         }
         MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(out.size())));

@@ -172,10 +172,11 @@ std::string FormatOpenMetricsFloat(double f) {
 
 }  // namespace
 
-absl::StatusOr<EvalResult> EvalClassicHistogramFunc(
-    Evaluator* ev, QueryContext* q, HistFunc kind, const Expr& vec_arg,
-    const std::vector<std::vector<double>>& params, const std::string& quantile_label,
-    EvalMatrix in) {
+absl::StatusOr<EvalResult> EvalClassicHistogramFunc(Evaluator* ev, QueryContext* q, HistFunc kind,
+                                                    const Expr& vec_arg,
+                                                    const std::vector<std::vector<double>>& params,
+                                                    const std::string& quantile_label,
+                                                    EvalMatrix in) {
   // Group bucket series by their labels without `le`.
   const std::vector<std::string> le = {"le"};
   std::vector<int> group_of(in.size(), -1);
@@ -188,8 +189,8 @@ absl::StatusOr<EvalResult> EvalClassicHistogramFunc(
     if (!model::ParseGoFloatOk(lv, &u)) {
       q->annos.Warn(absl::StrCat(
           "PromQL warning: bucket label \"le\" is missing or has a malformed value of \"",
-          std::string(lv), "\" for metric name \"", std::string(in[s].metric.MetricName()),
-          "\" (", q->Pos(vec_arg), ")"));
+          std::string(lv), "\" for metric name \"", std::string(in[s].metric.MetricName()), "\" (",
+          q->Pos(vec_arg), ")"));
       continue;
     }
     upper[s] = u;
@@ -277,9 +278,9 @@ absl::StatusOr<std::vector<std::vector<double>>> QuantileParams(
     MERIDIAN_ASSIGN_OR_RETURN(auto v, EvalScalarSteps(fc.ev, *qa));
     for (double q : v) {
       if (std::isnan(q) || q < 0 || q > 1) {
-        fc.q->annos.Warn(absl::StrCat(
-            "PromQL warning: quantile value should be between 0 and 1, got ",
-            model::FormatGoFloat(q, 'g'), " (", fc.q->Pos(*qa), ")"));
+        fc.q->annos.Warn(
+            absl::StrCat("PromQL warning: quantile value should be between 0 and 1, got ",
+                         model::FormatGoFloat(q, 'g'), " (", fc.q->Pos(*qa), ")"));
       }
     }
     params.push_back(std::move(v));

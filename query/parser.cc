@@ -17,9 +17,9 @@
 
 #include <string>
 
+#include "model/labels.h"
 #include "query/functions.h"
 #include "query/parser_internal.h"
-#include "model/labels.h"
 
 namespace meridian::promql::parser_internal {
 namespace {

@@ -13,9 +13,9 @@
 #include <string_view>
 #include <vector>
 
-#include "query/ast.h"
 #include "model/matcher.h"
 #include "model/status.h"
+#include "query/ast.h"
 
 namespace meridian::promql {
 

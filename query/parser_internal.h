@@ -11,11 +11,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "model/matcher.h"
+#include "model/status.h"
 #include "query/ast.h"
 #include "query/lexer.h"
 #include "query/parser.h"
-#include "model/matcher.h"
-#include "model/status.h"
 
 namespace meridian::promql::parser_internal {
 

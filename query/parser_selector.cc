@@ -10,8 +10,8 @@
 #include <string>
 
 #include "model/gofloat.h"
-#include "query/parser_internal.h"
 #include "model/labels.h"
+#include "query/parser_internal.h"
 
 namespace meridian::promql::parser_internal {
 namespace {
@@ -257,9 +257,12 @@ double Parser::NumberValue(const Token& t) {
   };
   double v;
   switch (model::ParseGoFloat(s, &v)) {
-    case model::GoParse::kOk: return v;
-    case model::GoParse::kSyntax: return fail("invalid syntax");
-    case model::GoParse::kRange: return fail("value out of range");
+    case model::GoParse::kOk:
+      return v;
+    case model::GoParse::kSyntax:
+      return fail("invalid syntax");
+    case model::GoParse::kRange:
+      return fail("value out of range");
   }
   return v;
 }

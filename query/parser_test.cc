@@ -517,8 +517,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"end() @ 10",
                   "1:1: parse error: @ modifier must be preceded by an instant vector selector "
                   "or range vector selector or a subquery"},
-        ErrorCase{"step(1)",
-                  "1:1: parse error: expected 0 argument(s) in call to \"step\", got 1"},
+        ErrorCase{"step(1)", "1:1: parse error: expected 0 argument(s) in call to \"step\", got 1"},
         ErrorCase{"min_of(1)",
                   "1:1: parse error: expected 2 argument(s) in call to \"min_of\", got 1"},
         ErrorCase{"max_of(1, foo)",

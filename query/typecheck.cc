@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "model/labels.h"
 #include "query/functions.h"
 #include "query/parser_internal.h"
-#include "model/labels.h"
 
 namespace meridian::promql::parser_internal {
 namespace {
@@ -102,19 +102,18 @@ void Parser::CheckCall(Call& n) {
       Fail(n.pos.start,
            Cat("expected at least ", na, " argument(s) in call to ", fname, ", got ", given));
     } else if (f.variadic > 0 && na + f.variadic < given) {
-      Fail(n.pos.start, Cat("expected at most ", na + f.variadic, " argument(s) in call to ",
-                            fname, ", got ", given));
+      Fail(n.pos.start, Cat("expected at most ", na + f.variadic, " argument(s) in call to ", fname,
+                            ", got ", given));
     }
   }
   bool bypass_arg1 = false;
   if (f.name == "info" && given > 1) {
     Expr& a1 = *n.args[1];
     if (a1.type() != ValueType::kVector) {
-      Fail(n.pos.start, Cat("expected type instant vector in call to function ", fname,
-                            ", got ", DocumentedType(a1.type())));
+      Fail(n.pos.start, Cat("expected type instant vector in call to function ", fname, ", got ",
+                            DocumentedType(a1.type())));
     }
-    if (a1.kind == ExprKind::kVectorSelector &&
-        !static_cast<VectorSelector&>(a1).name.empty()) {
+    if (a1.kind == ExprKind::kVectorSelector && !static_cast<VectorSelector&>(a1).name.empty()) {
       Fail(a1.pos.start, "expected label selectors only, got vector selector instead");
     } else if (a1.kind == ExprKind::kVectorSelector) {
       bypass_arg1 = true;
@@ -130,9 +129,8 @@ void Parser::CheckCall(Call& n) {
     }
     const ValueType t = Check(n.args[i], bypass_arg1 && i == 1);
     if (t != f.arg_types[ti]) {
-      Fail(n.args[i]->pos.start,
-           Cat("expected type ", DocumentedType(f.arg_types[ti]), " in call to function ",
-               fname, ", got ", DocumentedType(t)));
+      Fail(n.args[i]->pos.start, Cat("expected type ", DocumentedType(f.arg_types[ti]),
+                                     " in call to function ", fname, ", got ", DocumentedType(t)));
     }
   }
 }

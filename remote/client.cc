@@ -49,8 +49,8 @@ absl::Status DecodeStreamed(const prometheus::ReadRequest& req, std::string_view
       auto& dst = series.back().samples;
       for (const auto& c : cs.chunks()) {
         if (c.type() != prometheus::Chunk::XOR) {
-          return absl::UnimplementedError("remote-read chunk encoding " +
-                                          std::to_string(c.type()) + " is not supported");
+          return absl::UnimplementedError("remote-read chunk encoding " + std::to_string(c.type()) +
+                                          " is not supported");
         }
         buf.clear();
         MERIDIAN_RETURN_IF_ERROR(DecodeXorChunk(c.data(), &buf));
@@ -74,9 +74,9 @@ absl::Status DecodeSamples(const prometheus::ReadRequest& req, std::string_view 
     return absl::InvalidArgumentError("remote-read response: bad ReadResponse");
   }
   if (resp.results_size() != req.queries_size()) {
-    return absl::InvalidArgumentError("remote-read response: " +
-                                      std::to_string(resp.results_size()) + " results for " +
-                                      std::to_string(req.queries_size()) + " queries");
+    return absl::InvalidArgumentError(
+        "remote-read response: " + std::to_string(resp.results_size()) + " results for " +
+        std::to_string(req.queries_size()) + " queries");
   }
   for (int i = 0; i < resp.results_size(); ++i) {
     const auto& q = req.queries(i);

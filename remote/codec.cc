@@ -67,10 +67,18 @@ absl::Status SplitFrames(std::string_view body, std::vector<std::string_view>* m
 absl::StatusOr<Matcher> FromProto(const prometheus::LabelMatcher& m) {
   MatchType t;
   switch (m.type()) {
-    case prometheus::LabelMatcher::EQ: t = MatchType::kEqual; break;
-    case prometheus::LabelMatcher::NEQ: t = MatchType::kNotEqual; break;
-    case prometheus::LabelMatcher::RE: t = MatchType::kRegexMatch; break;
-    case prometheus::LabelMatcher::NRE: t = MatchType::kRegexNoMatch; break;
+    case prometheus::LabelMatcher::EQ:
+      t = MatchType::kEqual;
+      break;
+    case prometheus::LabelMatcher::NEQ:
+      t = MatchType::kNotEqual;
+      break;
+    case prometheus::LabelMatcher::RE:
+      t = MatchType::kRegexMatch;
+      break;
+    case prometheus::LabelMatcher::NRE:
+      t = MatchType::kRegexNoMatch;
+      break;
     default:
       return absl::InvalidArgumentError("invalid matcher type " + std::to_string(m.type()));
   }
@@ -79,10 +87,18 @@ absl::StatusOr<Matcher> FromProto(const prometheus::LabelMatcher& m) {
 
 void ToProto(const Matcher& m, prometheus::LabelMatcher* out) {
   switch (m.type()) {
-    case MatchType::kEqual: out->set_type(prometheus::LabelMatcher::EQ); break;
-    case MatchType::kNotEqual: out->set_type(prometheus::LabelMatcher::NEQ); break;
-    case MatchType::kRegexMatch: out->set_type(prometheus::LabelMatcher::RE); break;
-    case MatchType::kRegexNoMatch: out->set_type(prometheus::LabelMatcher::NRE); break;
+    case MatchType::kEqual:
+      out->set_type(prometheus::LabelMatcher::EQ);
+      break;
+    case MatchType::kNotEqual:
+      out->set_type(prometheus::LabelMatcher::NEQ);
+      break;
+    case MatchType::kRegexMatch:
+      out->set_type(prometheus::LabelMatcher::RE);
+      break;
+    case MatchType::kRegexNoMatch:
+      out->set_type(prometheus::LabelMatcher::NRE);
+      break;
   }
   out->set_name(m.name());
   out->set_value(m.value());

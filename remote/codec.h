@@ -14,10 +14,10 @@
 #include <string_view>
 #include <vector>
 
-#include "proto/remote.pb.h"
 #include "model/labels.h"
 #include "model/matcher.h"
 #include "model/status.h"
+#include "proto/remote.pb.h"
 
 namespace meridian::remote {
 

@@ -18,7 +18,8 @@ bool CounterLike(const Labels& ls) {
 }
 
 int64_t SatAdd(int64_t a, int64_t b) {
-  if (b > 0 && a > std::numeric_limits<int64_t>::max() - b) return std::numeric_limits<int64_t>::max();
+  if (b > 0 && a > std::numeric_limits<int64_t>::max() - b)
+    return std::numeric_limits<int64_t>::max();
   return a + b;
 }
 
@@ -76,7 +77,8 @@ class DedupQuerier : public Querier {
     return std::unique_ptr<SeriesSet>(new DedupSeriesSet(std::move(out), set->warnings()));
   }
 
-  absl::StatusOr<std::vector<std::string>> LabelNames(const std::vector<Matcher>& matchers) override {
+  absl::StatusOr<std::vector<std::string>> LabelNames(
+      const std::vector<Matcher>& matchers) override {
     MERIDIAN_ASSIGN_OR_RETURN(auto names, inner_->LabelNames(matchers));
     names.erase(std::remove_if(names.begin(), names.end(),
                                [&](const std::string& n) {
@@ -87,8 +89,8 @@ class DedupQuerier : public Querier {
     return names;
   }
 
-  absl::StatusOr<std::vector<std::string>> LabelValues(const std::string& name,
-                                                       const std::vector<Matcher>& matchers) override {
+  absl::StatusOr<std::vector<std::string>> LabelValues(
+      const std::string& name, const std::vector<Matcher>& matchers) override {
     if (std::find(replica_labels_.begin(), replica_labels_.end(), name) != replica_labels_.end()) {
       return std::vector<std::string>{};
     }
@@ -148,8 +150,8 @@ std::vector<Sample> MergeReplicas(const std::vector<Sample>& a, const std::vecto
     }
     const Sample& s = take == 0 ? a[i] : b[j];
     if (aok && bok) {
-      const int64_t pen = last_t != std::numeric_limits<int64_t>::min() ? 2 * (s.t_ms - last_t)
-                                                                        : kInitialPenaltyMs;
+      const int64_t pen =
+          last_t != std::numeric_limits<int64_t>::min() ? 2 * (s.t_ms - last_t) : kInitialPenaltyMs;
       (take == 0 ? pen_b : pen_a) = pen;
     }
     (take == 0 ? pen_a : pen_b) = 0;
@@ -173,8 +175,9 @@ DedupQueryable::DedupQueryable(std::unique_ptr<Queryable> inner,
                                std::vector<std::string> replica_labels)
     : inner_(std::move(inner)), replica_labels_(std::move(replica_labels)) {}
 
-absl::StatusOr<std::unique_ptr<Querier>> DedupQueryable::NewQuerier(
-    int64_t mint_ms, int64_t maxt_ms, const ReadContext& ctx) const {
+absl::StatusOr<std::unique_ptr<Querier>> DedupQueryable::NewQuerier(int64_t mint_ms,
+                                                                    int64_t maxt_ms,
+                                                                    const ReadContext& ctx) const {
   MERIDIAN_ASSIGN_OR_RETURN(auto q, inner_->NewQuerier(mint_ms, maxt_ms, ctx));
   return std::unique_ptr<Querier>(new DedupQuerier(std::move(q), replica_labels_));
 }

@@ -57,8 +57,9 @@ std::vector<RemoteSeries> MergeLists(std::vector<std::vector<RemoteSeries>> list
     for (auto& s : lists[li]) all.push_back(std::move(s));
   }
   // Stable: series from earlier lists stay first among equals.
-  std::stable_sort(all.begin(), all.end(),
-                   [](const RemoteSeries& a, const RemoteSeries& b) { return a.labels < b.labels; });
+  std::stable_sort(all.begin(), all.end(), [](const RemoteSeries& a, const RemoteSeries& b) {
+    return a.labels < b.labels;
+  });
   std::vector<RemoteSeries> out;
   for (auto& s : all) {
     if (!out.empty() && out.back().labels == s.labels) {
@@ -78,8 +79,8 @@ struct FanoutCall {
   const ReadContext& ctx;
 
   std::vector<absl::StatusOr<SeriesLists>> Run(const std::vector<bool>& ask,
-                                                const std::vector<prometheus::ReadRequest>& reqs,
-                                                bool series_only) const {
+                                               const std::vector<prometheus::ReadRequest>& reqs,
+                                               bool series_only) const {
     const size_t n = remotes.size();
     std::vector<absl::StatusOr<SeriesLists>> results(n, SeriesLists{});
     std::vector<std::unique_ptr<HttpCall>> calls(n);
@@ -150,7 +151,11 @@ class FanoutQuerier : public Querier {
   FanoutQuerier(std::unique_ptr<Querier> local,
                 const std::vector<std::shared_ptr<const RemoteReadClient>>& remotes,
                 const FanoutOptions& opts, const ReadContext& ctx, int64_t mint, int64_t maxt)
-      : local_(std::move(local)), remotes_(remotes), opts_(opts), ctx_(ctx), mint_(mint),
+      : local_(std::move(local)),
+        remotes_(remotes),
+        opts_(opts),
+        ctx_(ctx),
+        mint_(mint),
         maxt_(maxt) {}
 
   absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<Matcher>& matchers,
@@ -173,7 +178,9 @@ class FanoutQuerier : public Querier {
     }
     std::vector<prometheus::ReadRequest> reqs(remotes_.size());
     for (size_t i = 0; i < remotes_.size(); ++i) {
-      if (ask[i]) BuildRequest(*remotes_[i], matchers, hints.start_ms, hints.end_ms, hints.step_ms, hints.func, &reqs[i]);
+      if (ask[i])
+        BuildRequest(*remotes_[i], matchers, hints.start_ms, hints.end_ms, hints.step_ms,
+                     hints.func, &reqs[i]);
     }
     auto results = FanoutCall{remotes_, opts_, ctx_}.Run(ask, reqs, hints.func == "series");
     MERIDIAN_RETURN_IF_ERROR(Collect(ask, &results, &lists, &warnings));
@@ -190,7 +197,8 @@ class FanoutQuerier : public Querier {
         new ListSeriesSet(MergeLists(std::move(lists)), std::move(warnings)));
   }
 
-  absl::StatusOr<std::vector<std::string>> LabelNames(const std::vector<Matcher>& matchers) override {
+  absl::StatusOr<std::vector<std::string>> LabelNames(
+      const std::vector<Matcher>& matchers) override {
     std::vector<std::string> out;
     if (local_ != nullptr) {
       MERIDIAN_ASSIGN_OR_RETURN(out, local_->LabelNames(matchers));
@@ -204,8 +212,8 @@ class FanoutQuerier : public Querier {
     return out;
   }
 
-  absl::StatusOr<std::vector<std::string>> LabelValues(const std::string& name,
-                                                       const std::vector<Matcher>& matchers) override {
+  absl::StatusOr<std::vector<std::string>> LabelValues(
+      const std::string& name, const std::vector<Matcher>& matchers) override {
     std::vector<std::string> out;
     if (local_ != nullptr) {
       MERIDIAN_ASSIGN_OR_RETURN(out, local_->LabelValues(name, matchers));
@@ -256,7 +264,8 @@ class FanoutQuerier : public Querier {
     h->set_func(func);
   }
 
-  absl::Status Collect(const std::vector<bool>& ask, std::vector<absl::StatusOr<SeriesLists>>* results,
+  absl::Status Collect(const std::vector<bool>& ask,
+                       std::vector<absl::StatusOr<SeriesLists>>* results,
                        std::vector<std::vector<RemoteSeries>>* lists,
                        std::vector<std::string>* warnings) const {
     for (size_t i = 0; i < remotes_.size(); ++i) {
@@ -267,8 +276,8 @@ class FanoutQuerier : public Querier {
             (r.status().code() == absl::StatusCode::kDeadlineExceeded && ctx_.Expired())) {
           return r.status();
         }
-        std::string msg = "remote " + remotes_[i]->endpoint().name + ": " +
-                          std::string(r.status().message());
+        std::string msg =
+            "remote " + remotes_[i]->endpoint().name + ": " + std::string(r.status().message());
         if (!opts_.partial_response) return absl::UnavailableError(msg);
         warnings->push_back(std::move(msg));
         continue;
@@ -280,7 +289,8 @@ class FanoutQuerier : public Querier {
 
   absl::StatusOr<std::vector<RemoteSeries>> RemoteSeriesOnly(std::vector<Matcher> matchers) {
     if (matchers.empty()) {
-      MERIDIAN_ASSIGN_OR_RETURN(Matcher any, Matcher::Make(MatchType::kRegexMatch, "__name__", ".+"));
+      MERIDIAN_ASSIGN_OR_RETURN(Matcher any,
+                                Matcher::Make(MatchType::kRegexMatch, "__name__", ".+"));
       matchers.push_back(std::move(any));
     }
     std::vector<bool> ask = Asked(matchers);
@@ -302,7 +312,8 @@ class FanoutQuerier : public Querier {
 
  public:
   std::vector<std::string> Warnings() const override {
-    std::vector<std::string> w = local_ != nullptr ? local_->Warnings() : std::vector<std::string>{};
+    std::vector<std::string> w =
+        local_ != nullptr ? local_->Warnings() : std::vector<std::string>{};
     for (const auto& x : warnings_) {
       if (std::find(w.begin(), w.end(), x) == w.end()) w.push_back(x);
     }
@@ -325,8 +336,9 @@ FanoutQueryable::FanoutQueryable(std::unique_ptr<Queryable> local,
                                  FanoutOptions options)
     : local_(std::move(local)), remotes_(std::move(remotes)), options_(std::move(options)) {}
 
-absl::StatusOr<std::unique_ptr<Querier>> FanoutQueryable::NewQuerier(
-    int64_t mint_ms, int64_t maxt_ms, const ReadContext& ctx) const {
+absl::StatusOr<std::unique_ptr<Querier>> FanoutQueryable::NewQuerier(int64_t mint_ms,
+                                                                     int64_t maxt_ms,
+                                                                     const ReadContext& ctx) const {
   std::unique_ptr<Querier> local;
   if (local_ != nullptr) {
     MERIDIAN_ASSIGN_OR_RETURN(local, local_->NewQuerier(mint_ms, maxt_ms, ctx));

@@ -22,8 +22,8 @@
 #include <string>
 #include <vector>
 
-#include "remote/client.h"
 #include "model/queryable.h"
+#include "remote/client.h"
 
 namespace meridian::remote {
 
@@ -35,8 +35,8 @@ class RemoteHealth {
 };
 
 struct FanoutOptions {
-  std::string tenant;            // the caller's tenant, sent unless a remote fixes one
-  bool partial_response = true;  // false: any failed remote fails the Select
+  std::string tenant;              // the caller's tenant, sent unless a remote fixes one
+  bool partial_response = true;    // false: any failed remote fails the Select
   RemoteHealth* health = nullptr;  // optional
 };
 

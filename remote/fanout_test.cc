@@ -63,7 +63,8 @@ class Region {
     srv_.stop();
     thread_.join();
   }
-  void Write(std::vector<LabelView> ls, std::vector<Sample> ss, const std::string& tenant = "default") {
+  void Write(std::vector<LabelView> ls, std::vector<Sample> ss,
+             const std::string& tenant = "default") {
     AppendBatch b;
     b.series.push_back({ls, ss});
     AppendResult r;
@@ -139,10 +140,10 @@ TEST(FanoutTest, MergesLocalAndRegionsPerSeriesWithExternalLabels) {
     AppendResult r;
     ASSERT_TRUE(local->Append("default", b, &r).ok());
   }
-  FanoutQueryable q(local->ForTenant("default"),
-                    Clients({us.Endpoint("us", L({{"region", "us"}})),
-                             eu.Endpoint("eu", L({{"region", "eu"}}))}),
-                    {.tenant = "default"});
+  FanoutQueryable q(
+      local->ForTenant("default"),
+      Clients({us.Endpoint("us", L({{"region", "us"}})), eu.Endpoint("eu", L({{"region", "eu"}}))}),
+      {.tenant = "default"});
   auto g = SelectAll(q, {Eq("__name__", "up")});
   ASSERT_TRUE(g.ok()) << g.status();
   ASSERT_EQ(g->series.size(), 2u);

@@ -27,7 +27,8 @@ ReadReply ErrorFor(const absl::Status& s) {
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kOutOfRange:
       return Error(400, std::string(s.message()));
-    case absl::StatusCode::kCancelled: return Error(499, "request cancelled");
+    case absl::StatusCode::kCancelled:
+      return Error(499, "request cancelled");
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
       return Error(503, std::string(s.message()));
@@ -198,15 +199,17 @@ ReadReply ServeRemoteRead(const Queryable& queryable, std::string_view body,
   if (req.accepted_response_types_size() > 0) {
     bool found = false;
     for (int t : req.accepted_response_types()) {
-      if (t == prometheus::ReadRequest::SAMPLES || t == prometheus::ReadRequest::STREAMED_XOR_CHUNKS) {
+      if (t == prometheus::ReadRequest::SAMPLES ||
+          t == prometheus::ReadRequest::STREAMED_XOR_CHUNKS) {
         streamed = t == prometheus::ReadRequest::STREAMED_XOR_CHUNKS;
         found = true;
         break;
       }
     }
     if (!found) {
-      return Error(400, "server does not support any of the requested response types; "
-                        "supported: SAMPLES, STREAMED_XOR_CHUNKS");
+      return Error(400,
+                   "server does not support any of the requested response types; "
+                   "supported: SAMPLES, STREAMED_XOR_CHUNKS");
     }
   }
 

@@ -49,8 +49,7 @@ struct ReadReply {
 // Serves one request over `queryable` (the tenant's view). `cancelled`, when
 // set, is polled between series.
 ReadReply ServeRemoteRead(const Queryable& queryable, std::string_view body,
-                          const ReadLimits& limits,
-                          const std::atomic<bool>* cancelled = nullptr);
+                          const ReadLimits& limits, const std::atomic<bool>* cancelled = nullptr);
 
 }  // namespace meridian::remote
 

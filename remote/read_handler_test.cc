@@ -88,10 +88,14 @@ std::vector<Sample> SpecDecodeXor(std::string_view chunk) {
     } else {
       int width = 0;
       if (r.Take(1) == 1) {
-        if (r.Take(1) == 0) width = 14;
-        else if (r.Take(1) == 0) width = 17;
-        else if (r.Take(1) == 0) width = 20;
-        else width = 64;
+        if (r.Take(1) == 0)
+          width = 14;
+        else if (r.Take(1) == 0)
+          width = 17;
+        else if (r.Take(1) == 0)
+          width = 20;
+        else
+          width = 64;
       }
       int64_t dod = 0;
       if (width == 64) {
@@ -164,9 +168,10 @@ class ReadHandlerTest : public ::testing::Test {
     return out;
   }
 
-  static prometheus::Query* AddQuery(prometheus::ReadRequest* req, int64_t from, int64_t to,
-                                     const std::string& name, const std::string& value,
-                                     prometheus::LabelMatcher::Type type = prometheus::LabelMatcher::EQ) {
+  static prometheus::Query* AddQuery(
+      prometheus::ReadRequest* req, int64_t from, int64_t to, const std::string& name,
+      const std::string& value,
+      prometheus::LabelMatcher::Type type = prometheus::LabelMatcher::EQ) {
     auto* q = req->add_queries();
     q->set_start_timestamp_ms(from);
     q->set_end_timestamp_ms(to);
@@ -202,20 +207,37 @@ std::vector<Sample> TrickySamples(int n, int64_t t0) {
     t += kSteps[i % 9] + (i % 37 == 0 ? 123456789 : 0);
     double v;
     switch (i % 11) {
-      case 0: v = i; break;
-      case 1: v = i; break;  // same as before when i%11==0 was i-1... varies
-      case 2: v = 1e300 * (i % 2 ? 1 : -1); break;
-      case 3: v = std::nan(""); break;
+      case 0:
+        v = i;
+        break;
+      case 1:
+        v = i;
+        break;  // same as before when i%11==0 was i-1... varies
+      case 2:
+        v = 1e300 * (i % 2 ? 1 : -1);
+        break;
+      case 3:
+        v = std::nan("");
+        break;
       case 4: {
         uint64_t stale = kStaleNaNBits;
         std::memcpy(&v, &stale, 8);
         break;
       }
-      case 5: v = INFINITY; break;
-      case 6: v = -0.0; break;
-      case 7: v = 0.1 * i; break;
-      case 8: v = 0.1 * i; break;
-      default: v = static_cast<double>(i) * 1.5 + 1e-9;
+      case 5:
+        v = INFINITY;
+        break;
+      case 6:
+        v = -0.0;
+        break;
+      case 7:
+        v = 0.1 * i;
+        break;
+      case 8:
+        v = 0.1 * i;
+        break;
+      default:
+        v = static_cast<double>(i) * 1.5 + 1e-9;
     }
     s.push_back({t, v});
   }
@@ -269,7 +291,8 @@ TEST_F(ReadHandlerTest, StreamedFramesDecodeBitExactWithTheSpecDecoder) {
   AddQuery(&req, 0, INT64_MAX / 2, "i", "2");
   ReadReply r = ServeRemoteRead(*storage_->ForTenant("t"), Request(req), {});
   ASSERT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(r.content_type, "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse");
+  EXPECT_EQ(r.content_type,
+            "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse");
   EXPECT_EQ(r.content_encoding, "");
   auto frames = SpecFrames(r.body);
   ASSERT_EQ(frames.size(), 3u);  // one per series, each small enough for one frame
@@ -331,7 +354,8 @@ TEST_F(ReadHandlerTest, SampleAndByteLimitsAreClearErrors) {
   for (int i = 0; i < 100; ++i) data.push_back({1000LL * i, 1.0 * i});
   Write("t", {{"__name__", "m"}, {"k", "1"}}, data);
   Write("t", {{"__name__", "m"}, {"k", "2"}}, data);
-  for (auto type : {prometheus::ReadRequest::SAMPLES, prometheus::ReadRequest::STREAMED_XOR_CHUNKS}) {
+  for (auto type :
+       {prometheus::ReadRequest::SAMPLES, prometheus::ReadRequest::STREAMED_XOR_CHUNKS}) {
     prometheus::ReadRequest req;
     req.add_accepted_response_types(type);
     AddQuery(&req, 0, 1'000'000, "__name__", "m");
@@ -386,7 +410,8 @@ class HintRecorder : public Queryable {
  private:
   class Recording : public Querier {
    public:
-    Recording(std::unique_ptr<Querier> q, std::vector<SelectHints>* out) : q_(std::move(q)), out_(out) {}
+    Recording(std::unique_ptr<Querier> q, std::vector<SelectHints>* out)
+        : q_(std::move(q)), out_(out) {}
     absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<Matcher>& m,
                                                       const SelectHints& h) override {
       out_->push_back(h);

@@ -154,8 +154,8 @@ std::string EncodeXorChunk(std::span<const Sample> samples) {
 absl::Status DecodeXorChunk(std::string_view data, std::vector<Sample>* out) {
   auto truncated = [] { return absl::InvalidArgumentError("XOR chunk ends early"); };
   if (data.size() < 2) return truncated();
-  const size_t n = (static_cast<size_t>(static_cast<uint8_t>(data[0])) << 8) |
-                   static_cast<uint8_t>(data[1]);
+  const size_t n =
+      (static_cast<size_t>(static_cast<uint8_t>(data[0])) << 8) | static_cast<uint8_t>(data[1]);
   BitReader r(data.substr(2));
   int64_t t = 0;
   uint64_t t_delta = 0, v = 0;

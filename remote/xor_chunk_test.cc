@@ -38,7 +38,8 @@ TEST(XorChunkTest, RoundTripsBitExact) {
 TEST(XorChunkTest, MatchesPrometheusLayoutForASimpleChunk) {
   std::vector<Sample> in = {{1000, 1.0}, {2000, 1.0}};
   std::string b = EncodeXorChunk(in);
-  const unsigned char want[] = {0x00, 0x02, 0xd0, 0x0f, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0xe8, 0x07, 0x00};
+  const unsigned char want[] = {0x00, 0x02, 0xd0, 0x0f, 0x3f, 0xf0, 0,   0,
+                                0,    0,    0,    0,    0xe8, 0x07, 0x00};
   ASSERT_EQ(b.size(), sizeof(want));
   EXPECT_EQ(0, std::memcmp(b.data(), want, sizeof(want)));
 }

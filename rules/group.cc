@@ -84,9 +84,12 @@ Labels SortedLabels(const std::vector<Label>& ls) {
 
 std::string_view AlertStateName(AlertState s) {
   switch (s) {
-    case AlertState::kPending: return "pending";
-    case AlertState::kFiring: return "firing";
-    default: return "inactive";
+    case AlertState::kPending:
+      return "pending";
+    case AlertState::kFiring:
+      return "firing";
+    default:
+      return "inactive";
   }
 }
 
@@ -267,7 +270,9 @@ absl::Status Group::AppendVector(const promql::Vector& v, std::vector<bool>* ok,
     (*ok)[e.series_index] = false;
     if (first.ok()) {
       switch (e.kind) {
-        case AppendErrorKind::kTooOld: first = absl::OutOfRangeError("too old sample"); break;
+        case AppendErrorKind::kTooOld:
+          first = absl::OutOfRangeError("too old sample");
+          break;
         case AppendErrorKind::kDuplicateConflict:
           first = absl::AlreadyExistsError("duplicate sample for timestamp");
           break;

@@ -14,18 +14,17 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "model/appender.h"
+#include "model/queryable.h"
 #include "model/sync.h"
 #include "query/engine.h"
 #include "rules/rule_file.h"
-#include <functional>
-
-#include "model/appender.h"
-#include "model/queryable.h"
 
 namespace meridian::rules {
 
@@ -39,21 +38,21 @@ struct Alert {
   // Times of evaluation slots, in ns as Prometheus keeps them.
   int64_t active_at_ns = 0;
   int64_t fired_at_ns = 0;
-  int64_t resolved_at_ns = 0;         // 0: not resolved
-  int64_t keep_firing_since_ns = 0;   // 0: not kept firing
+  int64_t resolved_at_ns = 0;        // 0: not resolved
+  int64_t keep_firing_since_ns = 0;  // 0: not kept firing
   double value = 0;
 };
 
 // What /api/v1/rules shows of a rule.
 struct RuleStatus {
   RuleSpec spec;
-  std::string query;        // the expression as Prometheus prints it
-  Labels labels;            // rule labels, sorted
-  Labels annotations;       // sorted
+  std::string query;               // the expression as Prometheus prints it
+  Labels labels;                   // rule labels, sorted
+  Labels annotations;              // sorted
   std::string health = "unknown";  // "ok", "err", "unknown"
   std::string last_error;
   double evaluation_seconds = 0;
-  int64_t last_evaluation_ns = 0;  // wall clock; 0: never
+  int64_t last_evaluation_ns = 0;            // wall clock; 0: never
   AlertState state = AlertState::kInactive;  // the highest of its alerts
   std::vector<Alert> alerts;                 // active (not resolved), sorted by labels
 };
@@ -71,12 +70,12 @@ struct GroupStatus {
 
 // Counters of one group, for /metrics.
 struct GroupCounters {
-  std::atomic<uint64_t> evaluations{0};         // rule evaluations
-  std::atomic<uint64_t> failures{0};            // failed rule evaluations
-  std::atomic<uint64_t> iterations{0};          // scheduled group evaluations (run or missed)
-  std::atomic<uint64_t> missed{0};              // group evaluations skipped: the previous ran late
-  std::atomic<uint64_t> eval_duration_ns{0};    // sum over rule evaluations
-  std::atomic<int64_t> last_duration_ns{0};     // the last group evaluation
+  std::atomic<uint64_t> evaluations{0};       // rule evaluations
+  std::atomic<uint64_t> failures{0};          // failed rule evaluations
+  std::atomic<uint64_t> iterations{0};        // scheduled group evaluations (run or missed)
+  std::atomic<uint64_t> missed{0};            // group evaluations skipped: the previous ran late
+  std::atomic<uint64_t> eval_duration_ns{0};  // sum over rule evaluations
+  std::atomic<int64_t> last_duration_ns{0};   // the last group evaluation
   std::atomic<int64_t> last_samples{0};
 };
 
@@ -122,12 +121,10 @@ class Group {
   struct Rule;
   void EvalRule(Rule* r, int64_t ts_ns, int64_t* samples);
   absl::StatusOr<promql::Vector> Query(const std::string& expr, int64_t ts_ms);
-  absl::Status EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ns,
-                         promql::Vector* out);
+  absl::Status EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ns, promql::Vector* out);
   // Appends one sample per element; (*ok)[i]: element i was stored. A
   // non-OK return: nothing stored; *rejected: the first sample refused.
-  absl::Status AppendVector(const promql::Vector& v, std::vector<bool>* ok,
-                            absl::Status* rejected);
+  absl::Status AppendVector(const promql::Vector& v, std::vector<bool>* ok, absl::Status* rejected);
   void AppendStale(const std::vector<Labels>& series, int64_t ts_ms);
 
   const GroupSpec spec_;

@@ -150,9 +150,9 @@ absl::Status Manager::Reload() {
   if (error.ok()) {
     for (const Loaded& l : loaded) {
       if (!keys.insert(l.tenant + "\xff" + l.file + "\xff" + l.spec.name).second) {
-        error = absl::InvalidArgumentError(
-            std::filesystem::path(l.file).filename().string() + ": group \"" + l.spec.name +
-            "\" loaded twice for tenant " + l.tenant);
+        error = absl::InvalidArgumentError(std::filesystem::path(l.file).filename().string() +
+                                           ": group \"" + l.spec.name +
+                                           "\" loaded twice for tenant " + l.tenant);
         break;
       }
     }

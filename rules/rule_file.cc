@@ -57,8 +57,8 @@ absl::Status CheckKeys(const YAML::Node& map, std::initializer_list<std::string_
     for (auto kn : known) found |= k == kn;
     if (!found) {
       return absl::InvalidArgumentError("yaml: unmarshal errors:\n  line " +
-                                        std::to_string(it->first.Mark().line + 1) + ": field " +
-                                        k + " not found in type " + std::string(type));
+                                        std::to_string(it->first.Mark().line + 1) + ": field " + k +
+                                        " not found in type " + std::string(type));
     }
   }
   return absl::OkStatus();
@@ -68,8 +68,7 @@ absl::Status Duration(const YAML::Node& n, int64_t* out) {
   if (!n.IsScalar()) return absl::InvalidArgumentError(Pos(n) + "expected a duration");
   auto d = promql::ParseDuration(n.Scalar());
   if (!d.ok()) {
-    return absl::InvalidArgumentError(Pos(n) + "not a valid duration string: " +
-                                      Quote(n.Scalar()));
+    return absl::InvalidArgumentError(Pos(n) + "not a valid duration string: " + Quote(n.Scalar()));
   }
   *out = *d;
   return absl::OkStatus();
@@ -89,14 +88,15 @@ absl::Status StringMap(const YAML::Node& n, std::vector<Label>* out) {
 
 absl::Status ParseRule(const YAML::Node& n, RuleSpec* r, YAML::Node* name_node) {
   if (!n.IsMap()) return absl::InvalidArgumentError(Pos(n) + "a rule must be a map");
-  MERIDIAN_RETURN_IF_ERROR(CheckKeys(
-      n, {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"},
-      "rulefmt.RuleNode"));
+  MERIDIAN_RETURN_IF_ERROR(
+      CheckKeys(n, {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"},
+                "rulefmt.RuleNode"));
   auto scalar = [&](const char* key, std::string* out) -> absl::Status {
     YAML::Node v = n[key];
     if (!v) return absl::OkStatus();
     if (v.IsNull()) return absl::OkStatus();
-    if (!v.IsScalar()) return absl::InvalidArgumentError(Pos(v) + "field " + key + " must be a string");
+    if (!v.IsScalar())
+      return absl::InvalidArgumentError(Pos(v) + "field " + key + " must be a string");
     *out = v.Scalar();
     return absl::OkStatus();
   };
@@ -158,7 +158,8 @@ absl::StatusOr<std::vector<GroupSpec>> ParseRuleFile(std::string_view content) {
   std::vector<GroupSpec> groups;
   if (root.IsNull()) return groups;
   try {
-    if (!root.IsMap()) return absl::InvalidArgumentError("yaml: the file must be a map with 'groups'");
+    if (!root.IsMap())
+      return absl::InvalidArgumentError("yaml: the file must be a map with 'groups'");
     MERIDIAN_RETURN_IF_ERROR(CheckKeys(root, {"groups"}, "rulefmt.RuleGroups"));
     YAML::Node gs = root["groups"];
     if (!gs || gs.IsNull()) return groups;
@@ -201,8 +202,8 @@ absl::StatusOr<std::vector<GroupSpec>> ParseRuleFile(std::string_view content) {
             if (!r.record.empty() && !r.alert.empty() && e.rfind("only one", 0) == 0) {
               where = Pos(rn["record"]) + where;
             }
-            errs.push_back(where + "group " + Quote(g.name) + ", rule " + std::to_string(i) +
-                           ", " + Quote(r.name()) + ": " + e);
+            errs.push_back(where + "group " + Quote(g.name) + ", rule " + std::to_string(i) + ", " +
+                           Quote(r.name()) + ": " + e);
           }
           g.rules.push_back(std::move(r));
         }

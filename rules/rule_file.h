@@ -34,7 +34,7 @@ namespace meridian::rules {
 struct RuleSpec {
   std::string record;  // exactly one of record and alert is set
   std::string alert;
-  std::string expr;    // as written in the file
+  std::string expr;  // as written in the file
   int64_t for_ms = 0;
   int64_t keep_firing_for_ms = 0;
   // In file order; Prometheus sorts them (labels.FromMap) where it matters.

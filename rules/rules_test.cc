@@ -4,8 +4,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -90,8 +90,8 @@ class RulesTest : public ::testing::Test {
     EXPECT_TRUE(groups.ok()) << groups.status();
     GroupSpec spec = (*groups)[index];
     int64_t interval = spec.interval_ms ? spec.interval_ms : 10 * kS;
-    return std::make_unique<Group>(std::move(spec), file, "t1", interval, storage_.get(),
-                                   Tenants(), &engine_);
+    return std::make_unique<Group>(std::move(spec), file, "t1", interval, storage_.get(), Tenants(),
+                                   &engine_);
   }
 
   TempDir dir_;
@@ -129,8 +129,7 @@ TEST_F(RulesTest, EvalTimestampMatchesPrometheus242) {
   // at *.815 s: its samples' timestamps ended in .815.
   auto groups = ParseRuleFile("groups:\n- name: g\n  rules: []\n");
   ASSERT_TRUE(groups.ok());
-  Group g((*groups)[0], "/tmp/rules-pt/r.yml", "t1", 1000, storage_.get(), Tenants(),
-          &engine_);
+  Group g((*groups)[0], "/tmp/rules-pt/r.yml", "t1", 1000, storage_.get(), Tenants(), &engine_);
   EXPECT_EQ(g.EvalTimestampNs(T * 1'000'000) % 1'000'000'000 / 1'000'000, 815);
 }
 
@@ -178,12 +177,16 @@ TEST_F(RulesTest, AlertGoesPendingFiringResolved) {
   Write(L({{"__name__", "z"}, {"inst", "a"}}),
         {{T, 10}, {T + 10 * kS, 10}, {T + 20 * kS, 12}, {T + 30 * kS, 12}, {T + 40 * kS, 1}});
   auto g = LoadGroup("alerting.yml");
-  const Labels pending =
-      L({{"__name__", "ALERTS"}, {"alertname", "HighZ"}, {"alertstate", "pending"},
-         {"inst", "a"}, {"severity", "page"}});
-  const Labels firing =
-      L({{"__name__", "ALERTS"}, {"alertname", "HighZ"}, {"alertstate", "firing"},
-         {"inst", "a"}, {"severity", "page"}});
+  const Labels pending = L({{"__name__", "ALERTS"},
+                            {"alertname", "HighZ"},
+                            {"alertstate", "pending"},
+                            {"inst", "a"},
+                            {"severity", "page"}});
+  const Labels firing = L({{"__name__", "ALERTS"},
+                           {"alertname", "HighZ"},
+                           {"alertstate", "firing"},
+                           {"inst", "a"},
+                           {"severity", "page"}});
   const Labels for_state = L({{"__name__", "ALERTS_FOR_STATE"},
                               {"alertname", "HighZ"},
                               {"inst", "a"},
@@ -195,8 +198,7 @@ TEST_F(RulesTest, AlertGoesPendingFiringResolved) {
   EXPECT_EQ(s.state, AlertState::kPending);
   ASSERT_EQ(s.alerts.size(), 1u);
   EXPECT_EQ(s.alerts[0].active_at_ns, T * 1'000'000);
-  EXPECT_EQ(s.alerts[0].labels,
-            L({{"alertname", "HighZ"}, {"inst", "a"}, {"severity", "page"}}));
+  EXPECT_EQ(s.alerts[0].labels, L({{"alertname", "HighZ"}, {"inst", "a"}, {"severity", "page"}}));
   EXPECT_EQ(s.alerts[0].annotations, L({{"summary", "a is 10"}}));
 
   g->Eval(T + 10 * kS);
@@ -215,9 +217,9 @@ TEST_F(RulesTest, AlertGoesPendingFiringResolved) {
 
   EXPECT_THAT(Raw(pending), ::testing::ElementsAre(IsSample(T, 1.0), IsSample(T + 10 * kS, 1.0),
                                                    IsStale(T + 20 * kS)));
-  EXPECT_THAT(Raw(firing), ::testing::ElementsAre(IsSample(T + 20 * kS, 1.0),
-                                                  IsSample(T + 30 * kS, 1.0),
-                                                  IsStale(T + 40 * kS)));
+  EXPECT_THAT(Raw(firing),
+              ::testing::ElementsAre(IsSample(T + 20 * kS, 1.0), IsSample(T + 30 * kS, 1.0),
+                                     IsStale(T + 40 * kS)));
   const double active = static_cast<double>(T / 1000);
   EXPECT_THAT(Raw(for_state),
               ::testing::ElementsAre(IsSample(T, active), IsSample(T + 10 * kS, active),
@@ -241,7 +243,7 @@ TEST_F(RulesTest, KeepFiringForAndLimit) {
   auto k = LoadGroup("limits.yml", 1);
   k->Eval(T);
   EXPECT_EQ(k->Status().rules[0].state, AlertState::kFiring);  // for: 0 fires at once
-  k->Eval(T + 10 * kS);   // gone, kept firing since T+10s
+  k->Eval(T + 10 * kS);                                        // gone, kept firing since T+10s
   EXPECT_EQ(k->Status().rules[0].state, AlertState::kFiring);
   EXPECT_EQ(k->Status().rules[0].alerts[0].keep_firing_since_ns, (T + 10 * kS) * 1'000'000);
   k->Eval(T + 20 * kS);
@@ -311,8 +313,8 @@ TEST(RuleFileTest, RejectsWhatPromtoolRejects) {
             "4:13: group \"a\", rule 1, \"1x\": invalid recording rule name: 1x");
   EXPECT_EQ(err("groups:\n- name: a\n  rules:\n  - alert: A\n    record: b\n    expr: a\n"),
             "5:13: 4:12: group \"a\", rule 1, \"A\": only one of 'record' and 'alert' must be set");
-  EXPECT_NE(err("groups:\n- name: a\n  rules:\n  - record: x\n    expr: sum(\n").find(
-                "could not parse expression"),
+  EXPECT_NE(err("groups:\n- name: a\n  rules:\n  - record: x\n    expr: sum(\n")
+                .find("could not parse expression"),
             std::string::npos);
   EXPECT_EQ(err("groups:\n- name: a\n  rules: []\n- name: a\n  rules: []\n"),
             "4:3: groupname: \"a\" is repeated in the same file");
@@ -358,7 +360,9 @@ TEST(RuleFileTest, PromtoolAndMeridianAgreeOnTestFiles) {
     ASSERT_FALSE(g.ok()) << e.path();
     // promtool prints "FILE: MESSAGE" (a YAML error: "FILE: yaml: ..." over lines).
     EXPECT_NE(out.find(std::string(g.status().message())), std::string::npos)
-        << "promtool:\n" << out << "meridian:\n" << g.status().message();
+        << "promtool:\n"
+        << out << "meridian:\n"
+        << g.status().message();
     ++bad;
   }
   EXPECT_GE(good, 5);
@@ -409,8 +413,9 @@ TEST_F(RulesTest, ReloadHandsOverAlertStateAndMarksRemovedSeriesStale) {
   const std::string rules_dir = dir_.path() + "/rules";
   std::filesystem::create_directories(rules_dir);
   auto write = [&](const std::string& text) { std::ofstream(rules_dir + "/r.yml") << text; };
-  const std::string alert = "  - name: a\n    interval: 1s\n    rules:\n"
-                            "    - alert: Up\n      expr: vector(1)\n      for: 1h\n";
+  const std::string alert =
+      "  - name: a\n    interval: 1s\n    rules:\n"
+      "    - alert: Up\n      expr: vector(1)\n      for: 1h\n";
   write("groups:\n" + alert +
         "  - name: gone\n    interval: 1s\n    rules:\n    - record: gone:one\n"
         "      expr: vector(1)\n");
@@ -440,7 +445,8 @@ TEST_F(RulesTest, ReloadHandsOverAlertStateAndMarksRemovedSeriesStale) {
   m.Stop();
 
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch()).count();
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
   auto q = storage_->ForTenant("t1")->NewQuerier(now_ms - 60'000, now_ms + 60'000);
   ASSERT_TRUE(q.ok());
   auto set = (*q)->Select({*Matcher::Make(MatchType::kEqual, "__name__", "gone:one")},

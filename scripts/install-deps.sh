@@ -10,6 +10,7 @@ packages=(
   python3-yaml  # tests/deploy: the manifests' checks
   chromium  # tests/ui: the web UI in a real browser (headless)
   clang  # the -Wthread-safety build (scripts/build.sh clang-tsa)
+  clang-format  # scripts/check-format.sh (ctest source_format)
   librocksdb-dev libsnappy-dev libzstd-dev libprotobuf-dev protobuf-compiler
   libcpp-httplib-dev prometheus-cpp-dev libre2-dev libabsl-dev
   libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev

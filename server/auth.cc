@@ -54,13 +54,20 @@ std::string Base64Decode(std::string_view in) {
   int val = 0, bits = -8;
   for (char c : in) {
     int d;
-    if (c >= 'A' && c <= 'Z') d = c - 'A';
-    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') d = c - '0' + 52;
-    else if (c == '+') d = 62;
-    else if (c == '/') d = 63;
-    else if (c == '=') break;
-    else return "";
+    if (c >= 'A' && c <= 'Z')
+      d = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      d = c - '0' + 52;
+    else if (c == '+')
+      d = 62;
+    else if (c == '/')
+      d = 63;
+    else if (c == '=')
+      break;
+    else
+      return "";
     val = (val << 6) + d;
     bits += 6;
     if (bits >= 0) {
@@ -86,9 +93,12 @@ void FileStamp(const std::string& path, int64_t* mtime_ns, int64_t* size) {
 
 const char* RoleName(Role r) {
   switch (r) {
-    case Role::kRead: return "read";
-    case Role::kWrite: return "write";
-    default: return "admin";
+    case Role::kRead:
+      return "read";
+    case Role::kWrite:
+      return "write";
+    default:
+      return "admin";
   }
 }
 
@@ -139,7 +149,8 @@ absl::StatusOr<AuthFile> AuthFile::Parse(const std::string& text) {
             if (!d.ok()) return d.status();
             user->password_sha256 = *d;
           } else if (fk == "tenants") {
-            if (!v.IsSequence()) return absl::InvalidArgumentError(where + ".tenants: expected a list");
+            if (!v.IsSequence())
+              return absl::InvalidArgumentError(where + ".tenants: expected a list");
             for (const auto& t : v) {
               std::string tn = t.as<std::string>();
               if (tn == "*") {
@@ -149,14 +160,19 @@ absl::StatusOr<AuthFile> AuthFile::Parse(const std::string& text) {
               }
             }
           } else if (fk == "roles") {
-            if (!v.IsSequence()) return absl::InvalidArgumentError(where + ".roles: expected a list");
+            if (!v.IsSequence())
+              return absl::InvalidArgumentError(where + ".roles: expected a list");
             for (const auto& r : v) {
               std::string rn = r.as<std::string>();
-              if (rn == "read") user->read = true;
-              else if (rn == "write") user->write = true;
-              else if (rn == "admin") user->admin = true;
-              else return absl::InvalidArgumentError(where + ".roles: unknown role \"" + rn +
-                                                     "\" (read, write, admin)");
+              if (rn == "read")
+                user->read = true;
+              else if (rn == "write")
+                user->write = true;
+              else if (rn == "admin")
+                user->admin = true;
+              else
+                return absl::InvalidArgumentError(where + ".roles: unknown role \"" + rn +
+                                                  "\" (read, write, admin)");
             }
           } else {
             return absl::InvalidArgumentError(where + ": unknown field \"" + fk + "\"");
@@ -271,8 +287,9 @@ absl::StatusOr<std::shared_ptr<const AuthUser>> Authenticator::Identify(
   if (peer != nullptr && peer->present) {
     return absl::UnauthenticatedError("client certificate not signed by a trusted CA");
   }
-  return absl::UnauthenticatedError("credentials required (bearer token, basic auth or a client "
-                                    "certificate)");
+  return absl::UnauthenticatedError(
+      "credentials required (bearer token, basic auth or a client "
+      "certificate)");
 }
 
 absl::StatusOr<std::string> TenantHeader(const httplib::Request& req) {

@@ -43,9 +43,9 @@
 #include <string>
 #include <vector>
 
+#include "http/tls.h"
 #include "model/status.h"
 #include "model/sync.h"
-#include "http/tls.h"
 
 namespace httplib {
 struct Request;

@@ -14,8 +14,8 @@ int RunCompact(int argc, char** argv) {
   auto config = ParseConfig(argc, argv);
   if (!config.ok()) {
     bool help = config.status().code() == absl::StatusCode::kCancelled;
-    std::fprintf(help ? stdout : stderr, "%s%s\n", help ? "" : "meridian compact: ",
-                 std::string(config.status().message()).c_str());
+    std::fprintf(help ? stdout : stderr, "%s%s\n",
+                 help ? "" : "meridian compact: ", std::string(config.status().message()).c_str());
     return help ? 0 : 2;
   }
   StorageOptions so;

@@ -1,13 +1,13 @@
 #include "server/config.h"
 
+#include <httplib.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <vector>
-
-#include <httplib.h>
 
 #include "api/params.h"
 
@@ -42,7 +42,8 @@ absl::Status ParseBool(const std::string& v, bool* out) {
 absl::Status ParseInt(const std::string& v, int64_t* out) {
   char* end = nullptr;
   long long x = std::strtoll(v.c_str(), &end, 10);
-  if (v.empty() || *end != 0) return absl::InvalidArgumentError("expected an integer, got \"" + v + "\"");
+  if (v.empty() || *end != 0)
+    return absl::InvalidArgumentError("expected an integer, got \"" + v + "\"");
   *out = x;
   return absl::OkStatus();
 }
@@ -114,7 +115,8 @@ absl::Status ParseTenantRetention(const std::string& v, Config* c) {
   std::istringstream in(v);
   std::string tenant, item;
   if (!(in >> tenant) || tenant.find('=') != std::string::npos) {
-    return absl::InvalidArgumentError("expected \"TENANT raw=DUR 5m=DUR 1h=DUR\", got \"" + v + "\"");
+    return absl::InvalidArgumentError("expected \"TENANT raw=DUR 5m=DUR 1h=DUR\", got \"" + v +
+                                      "\"");
   }
   Config::TenantRetention r;
   bool any = false;
@@ -166,10 +168,16 @@ const std::vector<Setting>& Settings() {
        },
        [](const Config& c) { return c.listen; }},
       {"data-dir", "data directory, created when missing",
-       [](Config* c, const std::string& v) { c->data_dir = v; return absl::OkStatus(); },
+       [](Config* c, const std::string& v) {
+         c->data_dir = v;
+         return absl::OkStatus();
+       },
        [](const Config& c) { return c.data_dir; }},
       {"default-tenant", "tenant of requests without THANOS-TENANT/X-Scope-OrgID",
-       [](Config* c, const std::string& v) { c->default_tenant = v; return absl::OkStatus(); },
+       [](Config* c, const std::string& v) {
+         c->default_tenant = v;
+         return absl::OkStatus();
+       },
        [](const Config& c) { return c.default_tenant; }},
       {"retention", "alias of retention-raw",
        [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->retention_ms); },
@@ -178,20 +186,27 @@ const std::vector<Setting>& Settings() {
        "delete raw samples older than this once 5m data replaces them (0 keeps forever)",
        [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->retention_ms); },
        [](const Config& c) { return Dur(c.retention_ms); }},
-      {"retention-5m", "delete 5m aggregates older than this once 1h data replaces them (0: forever)",
+      {"retention-5m",
+       "delete 5m aggregates older than this once 1h data replaces them (0: forever)",
        [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->retention_5m_ms); },
        [](const Config& c) { return Dur(c.retention_5m_ms); }},
       {"retention-1h", "delete 1h aggregates older than this (0 keeps forever)",
        [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->retention_1h_ms); },
        [](const Config& c) { return Dur(c.retention_1h_ms); }},
       {"downsample-5m-after", "downsample raw data older than this to 5m (0: never)",
-       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->downsample_5m_after_ms); },
+       [](Config* c, const std::string& v) {
+         return ParseNonNegativeDur(v, &c->downsample_5m_after_ms);
+       },
        [](const Config& c) { return Dur(c.downsample_5m_after_ms); }},
       {"downsample-1h-after", "downsample 5m data older than this to 1h (0: never)",
-       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->downsample_1h_after_ms); },
+       [](Config* c, const std::string& v) {
+         return ParseNonNegativeDur(v, &c->downsample_1h_after_ms);
+       },
        [](const Config& c) { return Dur(c.downsample_1h_after_ms); }},
       {"compact-interval", "run a background compactor pass this often (0: never)",
-       [](Config* c, const std::string& v) { return ParseNonNegativeDur(v, &c->compact_interval_ms); },
+       [](Config* c, const std::string& v) {
+         return ParseNonNegativeDur(v, &c->compact_interval_ms);
+       },
        [](const Config& c) { return Dur(c.compact_interval_ms); }},
       {"tenant-retention",
        "per-tenant retention, repeatable: \"TENANT raw=DUR 5m=DUR 1h=DUR\" (any of the three)",
@@ -226,7 +241,8 @@ const std::vector<Setting>& Settings() {
       {"max-decoded-bytes", "largest decoded remote-write body (413 above)",
        [](Config* c, const std::string& v) { return ParseInt(v, &c->max_decoded_bytes); },
        [](const Config& c) { return std::to_string(c.max_decoded_bytes); }},
-      {"max-inflight-writes", "concurrent remote-writes; more wait up to 1s for a slot, then get 503",
+      {"max-inflight-writes",
+       "concurrent remote-writes; more wait up to 1s for a slot, then get 503",
        [](Config* c, const std::string& v) {
          int64_t x;
          MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &x));
@@ -273,15 +289,21 @@ const std::vector<Setting>& Settings() {
       {"http-idle-timeout",
        "close a keep-alive connection idle this long (above Prometheus remote-write's 5m, "
        "so clients close first)",
-       [](Config* c, const std::string& v) { return ParsePositiveDur(v, &c->http_idle_timeout_ms); },
+       [](Config* c, const std::string& v) {
+         return ParsePositiveDur(v, &c->http_idle_timeout_ms);
+       },
        [](const Config& c) { return Dur(c.http_idle_timeout_ms); }},
       {"http-read-timeout",
        "a request (head and body) must arrive within this from its first byte; else 408",
-       [](Config* c, const std::string& v) { return ParsePositiveDur(v, &c->http_read_timeout_ms); },
+       [](Config* c, const std::string& v) {
+         return ParsePositiveDur(v, &c->http_read_timeout_ms);
+       },
        [](const Config& c) { return Dur(c.http_read_timeout_ms); }},
-#define MERIDIAN_INT_SETTING(name, help, field, parse)                                  \
-  {name, help, [](Config* c, const std::string& v) { return parse(v, &c->field); },     \
-   [](const Config& c) { return std::to_string(c.field); }}
+#define MERIDIAN_INT_SETTING(name, help, field, parse)                               \
+  {                                                                                  \
+    name, help, [](Config* c, const std::string& v) { return parse(v, &c->field); }, \
+        [](const Config& c) { return std::to_string(c.field); }                      \
+  }
       MERIDIAN_INT_SETTING("max-labels-per-series",
                            "labels one series may have (400 for that series above)",
                            max_labels_per_series, ParsePositive),
@@ -317,7 +339,8 @@ const std::vector<Setting>& Settings() {
       {"query-queue-timeout", "longest wait for a query slot before 503",
        [](Config* c, const std::string& v) {
          MERIDIAN_RETURN_IF_ERROR(ParseDur(v, &c->query_queue_timeout_ms));
-         if (c->query_queue_timeout_ms < 0) return absl::InvalidArgumentError("must not be negative");
+         if (c->query_queue_timeout_ms < 0)
+           return absl::InvalidArgumentError("must not be negative");
          return absl::OkStatus();
        },
        [](const Config& c) { return Dur(c.query_queue_timeout_ms); }},
@@ -334,9 +357,15 @@ const std::vector<Setting>& Settings() {
                            "uncompressed bytes one remote-read response may hold, 400 above "
                            "(0: no limit)",
                            remote_read_max_bytes, ParseNonNegative),
-#define MERIDIAN_STRING_SETTING(name, help, field)                                    \
-  {name, help, [](Config* c, const std::string& v) { c->field = v; return absl::OkStatus(); }, \
-   [](const Config& c) { return c.field; }}
+#define MERIDIAN_STRING_SETTING(name, help, field) \
+  {                                                \
+    name, help,                                    \
+        [](Config* c, const std::string& v) {      \
+          c->field = v;                            \
+          return absl::OkStatus();                 \
+        },                                         \
+        [](const Config& c) { return c.field; }    \
+  }
       MERIDIAN_STRING_SETTING("tls-cert-file",
                               "PEM certificate (chain) to serve HTTPS with on every listener",
                               tls_cert_file),
@@ -360,9 +389,8 @@ const std::vector<Setting>& Settings() {
                               "HOST:PORT of the HTTPS listener serving the Kubernetes external "
                               "metrics API (empty: off)",
                               k8s_listen),
-      MERIDIAN_STRING_SETTING("k8s-config",
-                              "YAML file: external metric mappings, namespace to tenant",
-                              k8s_config),
+      MERIDIAN_STRING_SETTING(
+          "k8s-config", "YAML file: external metric mappings, namespace to tenant", k8s_config),
 #undef MERIDIAN_STRING_SETTING
       {"rule-files",
        "Prometheus rule files to evaluate: comma-separated [TENANT=]GLOB (no TENANT: "
@@ -374,7 +402,8 @@ const std::vector<Setting>& Settings() {
          return absl::OkStatus();
        },
        [](const Config& c) { return c.rule_files; }},
-      {"rule-evaluation-interval", "interval of rule groups that set none (Prometheus's "
+      {"rule-evaluation-interval",
+       "interval of rule groups that set none (Prometheus's "
        "evaluation_interval)",
        [](Config* c, const std::string& v) {
          return ParsePositiveDur(v, &c->rule_evaluation_interval_ms);
@@ -463,8 +492,8 @@ absl::StatusOr<RemoteReadConfig> ParseRemoteRead(const std::string& value) {
   size_t start = 0;
   while (true) {
     size_t semi = value.find(';', start);
-    parts.push_back(Trim(value.substr(start, semi == std::string::npos ? std::string::npos
-                                                                         : semi - start)));
+    parts.push_back(
+        Trim(value.substr(start, semi == std::string::npos ? std::string::npos : semi - start)));
     if (semi == std::string::npos) break;
     start = semi + 1;
   }
@@ -536,7 +565,8 @@ std::string Usage() {
   const Config defaults;
   o << "usage: meridian [--FLAG VALUE | --FLAG=VALUE ...]\n"
     << "       meridian restore --from SNAPSHOT_DIR --data-dir NEW_DIR\n"
-    << "       meridian compact --data-dir DIR [FLAGS]   (one compactor pass on a stopped instance)\n\n"
+    << "       meridian compact --data-dir DIR [FLAGS]   (one compactor pass on a stopped "
+       "instance)\n\n"
     << "  --config FILE          read settings from FILE (key: value lines); flags override it\n"
     << "  --help                 show this help\n"
     << "  --version              show the version\n";

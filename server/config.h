@@ -50,10 +50,10 @@ struct Config {
   std::string default_tenant = "default-tenant";
   // Retention per resolution (0: keep forever) and the compactor
   // (compactor/compactor.h). `retention` is an alias of retention-raw.
-  int64_t retention_ms = 30 * 86'400'000LL;       // raw data
+  int64_t retention_ms = 30 * 86'400'000LL;  // raw data
   int64_t retention_5m_ms = 180 * 86'400'000LL;
   int64_t retention_1h_ms = 730 * 86'400'000LL;
-  int64_t downsample_5m_after_ms = 40 * 3'600'000LL;  // 0: no downsampling
+  int64_t downsample_5m_after_ms = 40 * 3'600'000LL;   // 0: no downsampling
   int64_t downsample_1h_after_ms = 10 * 86'400'000LL;  // 0: no 1h resolution
   int64_t compact_interval_ms = 5 * 60'000;            // background passes; 0: none
   // Per-tenant overrides ("tenant-retention: TENANT raw=90d 5m=1y 1h=0").
@@ -72,12 +72,12 @@ struct Config {
   int64_t query_timeout_ms = 120'000;
   int64_t lookback_delta_ms = 5 * 60'000;
   int64_t max_samples = 50'000'000;
-  int http_threads = 64;                 // workers running requests (not connections)
-  int http_max_queued = 1024;            // complete requests waiting for a worker; then 503
-  int http_max_connections = 4096;       // open connections; then 503
+  int http_threads = 64;                      // workers running requests (not connections)
+  int http_max_queued = 1024;                 // complete requests waiting for a worker; then 503
+  int http_max_connections = 4096;            // open connections; then 503
   int64_t http_idle_timeout_ms = 6 * 60'000;  // idle keep-alive connection closed after this
   int64_t http_read_timeout_ms = 60'000;      // a request must arrive within this
-  int64_t block_cache_bytes = 256 << 20;  // uncompressed chunk blocks kept for reads
+  int64_t block_cache_bytes = 256 << 20;      // uncompressed chunk blocks kept for reads
 
   // Limits on what clients control (ingest/limits.h has the rationale).
   int64_t max_labels_per_series = 30;

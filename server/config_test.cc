@@ -77,9 +77,10 @@ TEST(ConfigTest, LimitsHaveConventionalDefaultsAndAreValidated) {
   EXPECT_EQ(c->query_timeout_ms, 120'000);    // Prometheus --query.timeout
   EXPECT_EQ(c->max_samples, 50'000'000);      // Prometheus --query.max-samples
   EXPECT_EQ(c->ingestion_rate, 0);
-  auto set = Parse({"--max-labels-per-series=10", "--max-series-per-tenant", "0", "--ingestion-rate",
-                    "2500.5", "--ingestion-burst=10000", "--query-max-concurrency", "4",
-                    "--query-queue-timeout", "5s", "--max-tenants", "7"});
+  auto set =
+      Parse({"--max-labels-per-series=10", "--max-series-per-tenant", "0", "--ingestion-rate",
+             "2500.5", "--ingestion-burst=10000", "--query-max-concurrency", "4",
+             "--query-queue-timeout", "5s", "--max-tenants", "7"});
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->max_labels_per_series, 10);
   EXPECT_EQ(set->max_series_per_tenant, 0);
@@ -89,10 +90,13 @@ TEST(ConfigTest, LimitsHaveConventionalDefaultsAndAreValidated) {
   EXPECT_EQ(set->query_queue_timeout_ms, 5000);
   EXPECT_EQ(set->max_tenants, 7);
   EXPECT_EQ(set->AsFlags().at("ingestion-rate"), "2500.5");
-  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
-           {"--max-labels-per-series", "0"}, {"--max-series-per-tenant", "-1"},
-           {"--ingestion-rate", "-5"}, {"--ingestion-rate", "fast"},
-           {"--query-max-concurrency", "0"}, {"--max-metadata-results", "x"}}) {
+  for (std::vector<std::string> bad :
+       std::vector<std::vector<std::string>>{{"--max-labels-per-series", "0"},
+                                             {"--max-series-per-tenant", "-1"},
+                                             {"--ingestion-rate", "-5"},
+                                             {"--ingestion-rate", "fast"},
+                                             {"--query-max-concurrency", "0"},
+                                             {"--max-metadata-results", "x"}}) {
     auto r = Parse(bad);
     EXPECT_FALSE(r.ok()) << bad[0];
     EXPECT_NE(r.status().message().find("invalid value for " + bad[0].substr(2)), std::string::npos)
@@ -174,17 +178,18 @@ TEST(ConfigListenTest, PortsAreChecked) {
   EXPECT_EQ(host, "");
   EXPECT_TRUE(ParseListen("[::1]:80", &host, &port).ok());
   EXPECT_EQ(host, "::1");
-  for (const char* bad : {"127.0.0.1:99999", ":abc", "127.0.0.1", ":", "::1:80", "[::1:80",
-                          "h:-1", "h:+80", "h:123456"}) {
+  for (const char* bad : {"127.0.0.1:99999", ":abc", "127.0.0.1", ":", "::1:80", "[::1:80", "h:-1",
+                          "h:+80", "h:123456"}) {
     EXPECT_FALSE(ParseListen(bad, &host, &port).ok()) << bad;
   }
 }
 
 TEST(ConfigTest, RemoteReadIsRepeatableWithOptionsAndClearErrors) {
-  auto c = Parse({"--remote-read",
-                  "us=http://10.0.0.1:9097/api/v1/read;timeout=5s;external-labels=region:us,env:prod;"
-                  "tenant-header=X-Scope-OrgID;tenant=t1;basic-auth=u:hunter2",
-                  "--remote-read=eu=https://eu.example/api/v1/read"});
+  auto c =
+      Parse({"--remote-read",
+             "us=http://10.0.0.1:9097/api/v1/read;timeout=5s;external-labels=region:us,env:prod;"
+             "tenant-header=X-Scope-OrgID;tenant=t1;basic-auth=u:hunter2",
+             "--remote-read=eu=https://eu.example/api/v1/read"});
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(c->remote_reads.size(), 2u);
   const auto& us = c->remote_reads[0];
@@ -201,8 +206,8 @@ TEST(ConfigTest, RemoteReadIsRepeatableWithOptionsAndClearErrors) {
   EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
   EXPECT_NE(shown.find("eu=https://eu.example/api/v1/read"), std::string::npos) << shown;
 
-  for (const char* bad : {"nourl", "x=ftp://h/", "x=http://h/;colour=red", "x=http://h/;timeout=-1s",
-                          "x=http://h/;external-labels=region"}) {
+  for (const char* bad : {"nourl", "x=ftp://h/", "x=http://h/;colour=red",
+                          "x=http://h/;timeout=-1s", "x=http://h/;external-labels=region"}) {
     EXPECT_FALSE(Parse({"--remote-read", bad}).ok()) << bad;
   }
   EXPECT_FALSE(Parse({"--remote-read", "a=http://h/", "--remote-read", "a=http://g/"}).ok());

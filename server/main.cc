@@ -31,8 +31,8 @@ int main(int argc, char** argv) {
   auto config = meridian::server::ParseConfig(argc, argv);
   if (!config.ok()) {
     bool help = config.status().code() == absl::StatusCode::kCancelled;
-    std::fprintf(help ? stdout : stderr, "%s%s\n", help ? "" : "meridian: ",
-                 std::string(config.status().message()).c_str());
+    std::fprintf(help ? stdout : stderr, "%s%s\n",
+                 help ? "" : "meridian: ", std::string(config.status().message()).c_str());
     return help ? 0 : 2;
   }
   // Block the stop signals in every thread; one thread waits for them.

@@ -18,9 +18,9 @@ constexpr std::array<const char*, 8> kSampleReasons = {
 // receiver's own (RemoteWriteStats::request_rejected and the server's
 // too_many_inflight) and the ones ObserveWrite derives from the code.
 constexpr std::array<const char*, 12> kRequestReasons = {
-    "invalid_tenant",     "tenant_limit",     "request_too_large",  "rate_limited",
-    "too_many_inflight",  "invalid_request",  "invalid_samples",    "unsupported_media_type",
-    "method_not_allowed", "storage_unavailable", "internal",       "other"};
+    "invalid_tenant",     "tenant_limit",        "request_too_large", "rate_limited",
+    "too_many_inflight",  "invalid_request",     "invalid_samples",   "unsupported_media_type",
+    "method_not_allowed", "storage_unavailable", "internal",          "other"};
 
 const char* ReasonOfCode(int code, const ingest::RemoteWriteStats* stats) {
   if (stats != nullptr && stats->request_rejected != nullptr) return stats->request_rejected;
@@ -33,19 +33,25 @@ const char* ReasonOfCode(int code, const ingest::RemoteWriteStats* stats) {
                       stats->rejected_label_value_too_long || stats->rejected_series_limit);
       return samples ? "invalid_samples" : "invalid_request";
     }
-    case 405: return "method_not_allowed";
-    case 413: return "request_too_large";
-    case 415: return "unsupported_media_type";
-    case 503: return "storage_unavailable";
-    case 500: return "internal";
-    default: return "other";
+    case 405:
+      return "method_not_allowed";
+    case 413:
+      return "request_too_large";
+    case 415:
+      return "unsupported_media_type";
+    case 503:
+      return "storage_unavailable";
+    case 500:
+      return "internal";
+    default:
+      return "other";
   }
 }
 
 const prometheus::Histogram::BucketBoundaries kLatencyBuckets = {
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
-const prometheus::Histogram::BucketBoundaries kSampleBuckets = {
-    10, 100, 1e3, 1e4, 1e5, 1e6, 1e7, 5e7};
+const prometheus::Histogram::BucketBoundaries kSampleBuckets = {10,  100, 1e3, 1e4,
+                                                                1e5, 1e6, 1e7, 5e7};
 
 }  // namespace
 
@@ -85,17 +91,18 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
   requests_ = counters("meridian_http_requests_total", "HTTP requests by handler and status code.");
 
   // Ingest.
-  samples_ingested_ =
-      counters("meridian_ingest_samples_total", "Samples ingested through remote-write, by tenant.");
-  series_created_ =
-      counters("meridian_ingest_series_created_total", "Series created by remote-write, by tenant.");
+  samples_ingested_ = counters("meridian_ingest_samples_total",
+                               "Samples ingested through remote-write, by tenant.");
+  series_created_ = counters("meridian_ingest_series_created_total",
+                             "Series created by remote-write, by tenant.");
   samples_rejected_ = counters("meridian_ingest_samples_rejected_total",
                                "Remote-write samples rejected, by tenant and reason.");
-  requests_rejected_ = counters(
-      "meridian_ingest_requests_rejected_total",
-      "Remote-write requests answered with a non-2xx code, by tenant (empty: a tenant the "
-      "storage does not hold) and reason.");
-  metadata_ingested_ = counter("meridian_ingest_metadata_total", "Metric metadata entries ingested.");
+  requests_rejected_ =
+      counters("meridian_ingest_requests_rejected_total",
+               "Remote-write requests answered with a non-2xx code, by tenant (empty: a tenant the "
+               "storage does not hold) and reason.");
+  metadata_ingested_ =
+      counter("meridian_ingest_metadata_total", "Metric metadata entries ingested.");
   histograms_dropped_ = counter("meridian_ingest_native_histograms_dropped_total",
                                 "Native histogram samples received and not stored (unsupported).");
   exemplars_dropped_ = counter("meridian_ingest_exemplars_dropped_total",
@@ -106,29 +113,34 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
   // Series and storage.
   series_ = gauge("meridian_storage_series", "Series held in the storage index (all tenants).");
   tenant_series_ = gauges("meridian_tenant_series", "Series a tenant holds in memory.");
-  tenant_active_series_ = gauges(
-      "meridian_tenant_active_series",
-      "Series of a tenant whose newest sample is at most 10 minutes older than now.");
-  disk_bytes_ = gauge("meridian_storage_disk_bytes",
-                      "Bytes the data directory occupies on disk (allocated blocks, as du counts).");
-  cached_series_ = gauge("meridian_storage_series_cache_entries", "Entries in the label-set to series cache.");
-  cache_bytes_ = gauge("meridian_storage_series_cache_bytes", "Estimated memory of the series cache.");
+  tenant_active_series_ =
+      gauges("meridian_tenant_active_series",
+             "Series of a tenant whose newest sample is at most 10 minutes older than now.");
+  disk_bytes_ =
+      gauge("meridian_storage_disk_bytes",
+            "Bytes the data directory occupies on disk (allocated blocks, as du counts).");
+  cached_series_ =
+      gauge("meridian_storage_series_cache_entries", "Entries in the label-set to series cache.");
+  cache_bytes_ =
+      gauge("meridian_storage_series_cache_bytes", "Estimated memory of the series cache.");
   head_min_time_ = gauge("meridian_storage_min_time_seconds", "Oldest sample timestamp stored.");
   head_max_time_ = gauge("meridian_storage_max_time_seconds", "Newest sample timestamp stored.");
-  storage_degraded_ = gauge("meridian_storage_degraded",
-                            "1 while the storage refuses writes after a failed write (and /-/ready answers 503).");
+  storage_degraded_ =
+      gauge("meridian_storage_degraded",
+            "1 while the storage refuses writes after a failed write (and /-/ready answers 503).");
   corruptions_ = mirror("meridian_storage_corruptions_total",
                         "Encounters with corrupt stored data: reads that skipped a series (each "
                         "read counts), retention passes and compactions that met it.");
-  wal_write_failures_ = mirror("meridian_wal_write_failures_total",
-                               "Durable writes (WAL records, tenants, metadata, checkpoints) that failed.");
+  wal_write_failures_ =
+      mirror("meridian_wal_write_failures_total",
+             "Durable writes (WAL records, tenants, metadata, checkpoints) that failed.");
   storage_resumes_ = mirror("meridian_storage_resumes_total",
                             "Recoveries of the storage from a failed write (RocksDB Resume).");
 
   // WAL and checkpoints.
   wal_written_bytes_ = mirror("meridian_wal_written_bytes_total", "Bytes of WAL records written.");
-  wal_pending_bytes_ = gauge("meridian_wal_pending_bytes",
-                             "Bytes of WAL records not yet covered by a checkpoint.");
+  wal_pending_bytes_ =
+      gauge("meridian_wal_pending_bytes", "Bytes of WAL records not yet covered by a checkpoint.");
   checkpoints_ = mirror("meridian_checkpoints_total", "Checkpoints completed.");
   checkpoint_failures_ = mirror("meridian_checkpoint_failures_total",
                                 "Checkpoints that failed (retried with backoff from 1 s).");
@@ -141,19 +153,22 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
 
   // RocksDB.
   sst_bytes_ = gauges("meridian_rocksdb_sst_bytes", "Bytes of live SST files, by column family.");
-  memtable_bytes_ = gauges("meridian_rocksdb_memtable_bytes", "Bytes of memtables, by column family.");
+  memtable_bytes_ =
+      gauges("meridian_rocksdb_memtable_bytes", "Bytes of memtables, by column family.");
   pending_compaction_bytes_ =
       gauges("meridian_rocksdb_pending_compaction_bytes",
              "RocksDB's estimate of the bytes compaction has to rewrite, by column family.");
-  write_stalls_ = counters("meridian_rocksdb_write_stalls_total",
-                           "Writes RocksDB delayed (kind=slowdown) or stopped (kind=stop), by column family.");
+  write_stalls_ =
+      counters("meridian_rocksdb_write_stalls_total",
+               "Writes RocksDB delayed (kind=slowdown) or stopped (kind=stop), by column family.");
   write_stall_seconds_ = mirror("meridian_rocksdb_write_stall_seconds_total",
                                 "Time writes spent delayed or stopped by RocksDB.");
   block_cache_capacity_ = gauge("meridian_rocksdb_block_cache_capacity_bytes",
                                 "Capacity of the chunk block cache (--block-cache-bytes).");
-  block_cache_usage_ = gauge("meridian_rocksdb_block_cache_usage_bytes",
-                             "Memory the chunk block cache holds.");
-  block_cache_hits_ = mirror("meridian_rocksdb_block_cache_hits_total", "Block cache lookups that hit.");
+  block_cache_usage_ =
+      gauge("meridian_rocksdb_block_cache_usage_bytes", "Memory the chunk block cache holds.");
+  block_cache_hits_ =
+      mirror("meridian_rocksdb_block_cache_hits_total", "Block cache lookups that hit.");
   block_cache_misses_ =
       mirror("meridian_rocksdb_block_cache_misses_total", "Block cache lookups that missed.");
   block_cache_hit_ratio_ = gauge("meridian_rocksdb_block_cache_hit_ratio",
@@ -162,7 +177,8 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
   // Queries, per lane.
   auto* running = gauges("meridian_query_running", "Queries being evaluated, by lane.");
   auto* queued = gauges("meridian_query_queued", "Queries waiting for a slot, by lane.");
-  auto* slots = gauges("meridian_query_slots", "Queries a lane evaluates at once (its concurrency).");
+  auto* slots =
+      gauges("meridian_query_slots", "Queries a lane evaluates at once (its concurrency).");
   auto* queue_seconds = &prometheus::BuildHistogram()
                              .Name("meridian_query_queue_duration_seconds")
                              .Help("Time admitted queries waited for a slot, by lane.")
@@ -173,12 +189,14 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
                             .Register(*registry_);
   auto* loaded = &prometheus::BuildHistogram()
                       .Name("meridian_query_loaded_samples")
-                      .Help("Samples one query took into memory (what --max-samples bounds, "
-                            "summed over the query), by lane.")
+                      .Help(
+                          "Samples one query took into memory (what --max-samples bounds, "
+                          "summed over the query), by lane.")
                       .Register(*registry_);
   auto* rejected = counters("meridian_query_rejected_total",
                             "Queries refused by admission control, by lane and reason.");
-  for (promql::QueryPriority p : {promql::QueryPriority::kDashboard, promql::QueryPriority::kPriority}) {
+  for (promql::QueryPriority p :
+       {promql::QueryPriority::kDashboard, promql::QueryPriority::kPriority}) {
     Lane& l = lanes_[p == promql::QueryPriority::kPriority ? 1 : 0];
     const prometheus::Labels lane = {{"lane", promql::QueryPriorityName(p)}};
     l.running = &running->Add(lane);
@@ -224,7 +242,8 @@ Metrics::TenantCounters& Metrics::Tenant(const std::string& tenant) {
   t->samples = &samples_ingested_->Add(labels);
   t->series_created = &series_created_->Add(labels);
   for (size_t i = 0; i < kSampleReasons.size(); ++i) {
-    t->samples_rejected[i] = &samples_rejected_->Add({{"tenant", tenant}, {"reason", kSampleReasons[i]}});
+    t->samples_rejected[i] =
+        &samples_rejected_->Add({{"tenant", tenant}, {"reason", kSampleReasons[i]}});
   }
   for (size_t i = 0; i < kRequestReasons.size(); ++i) {
     t->requests_rejected[i] =
@@ -238,24 +257,28 @@ bool Metrics::KnownTenant(std::string_view tenant) {
   return tenants_.contains(std::string(tenant));
 }
 
-void Metrics::ObserveWrite(std::string_view tenant, const ingest::RemoteWriteStats* stats, int code) {
+void Metrics::ObserveWrite(std::string_view tenant, const ingest::RemoteWriteStats* stats,
+                           int code) {
   const bool ok = code >= 200 && code < 300;
   // A tenant becomes known once the storage holds it (a write stored
   // something, or Render saw it); refused IDs never become label values.
-  const bool stored = stats != nullptr && stats->request_rejected == nullptr &&
-                      (stats->samples_written > 0 || stats->series_created > 0 ||
-                       stats->metadata_written > 0);
+  const bool stored =
+      stats != nullptr && stats->request_rejected == nullptr &&
+      (stats->samples_written > 0 || stats->series_created > 0 || stats->metadata_written > 0);
   std::string label;
   if (stored || KnownTenant(tenant)) label = std::string(tenant);
   TenantCounters& t = Tenant(label);
   if (stats != nullptr) {
     t.samples->Increment(static_cast<double>(stats->samples_written));
     t.series_created->Increment(static_cast<double>(stats->series_created));
-    const uint64_t counts[kSampleReasons.size()] = {
-        stats->rejected_invalid_labels,      stats->rejected_too_far_in_future,
-        stats->rejected_too_old,             stats->rejected_conflict,
-        stats->rejected_too_many_labels,     stats->rejected_label_name_too_long,
-        stats->rejected_label_value_too_long, stats->rejected_series_limit};
+    const uint64_t counts[kSampleReasons.size()] = {stats->rejected_invalid_labels,
+                                                    stats->rejected_too_far_in_future,
+                                                    stats->rejected_too_old,
+                                                    stats->rejected_conflict,
+                                                    stats->rejected_too_many_labels,
+                                                    stats->rejected_label_name_too_long,
+                                                    stats->rejected_label_value_too_long,
+                                                    stats->rejected_series_limit};
     for (size_t i = 0; i < kSampleReasons.size(); ++i) {
       if (counts[i]) t.samples_rejected[i]->Increment(static_cast<double>(counts[i]));
     }
@@ -307,7 +330,8 @@ void Metrics::RenderStorage(const Storage& storage) {
                            std::pair<const char*, uint64_t>{"stop", f.write_stops}}) {
       auto& m = stall_mirrors_[f.name + "/" + kind];
       if (!m) {
-        m = std::make_unique<CounterMirror>(&write_stalls_->Add({{"family", f.name}, {"kind", kind}}));
+        m = std::make_unique<CounterMirror>(
+            &write_stalls_->Add({{"family", f.name}, {"kind", kind}}));
       }
       m->Set(static_cast<double>(n));
     }
@@ -333,12 +357,14 @@ void Metrics::RenderStorage(const Storage& storage) {
 }
 
 void Metrics::RenderQueries(const promql::QueryAdmission& admission) {
-  for (promql::QueryPriority p : {promql::QueryPriority::kDashboard, promql::QueryPriority::kPriority}) {
+  for (promql::QueryPriority p :
+       {promql::QueryPriority::kDashboard, promql::QueryPriority::kPriority}) {
     const bool priority = p == promql::QueryPriority::kPriority;
     Lane& l = lanes_[priority ? 1 : 0];
     l.running->Set(admission.running(p));
     l.queued->Set(admission.queued(p));
-    l.slots->Set(priority ? admission.options().priority_slots : admission.options().dashboard_slots);
+    l.slots->Set(priority ? admission.options().priority_slots
+                          : admission.options().dashboard_slots);
     promql::QueryAdmission::Rejections r = admission.rejected(p);
     l.rejected_queue_full->Set(static_cast<double>(r.queue_full));
     l.rejected_queue_timeout->Set(static_cast<double>(r.queue_timeout));

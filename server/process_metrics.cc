@@ -16,8 +16,8 @@ namespace {
 void Metric(std::string* o, const char* name, const char* type, const char* help, double v) {
   char num[64];
   std::snprintf(num, sizeof(num), "%.17g", v);
-  *o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-        name + " " + num + "\n";
+  *o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name +
+        " " + num + "\n";
 }
 
 // Fields of /proc/self/stat after the command name, numbered as in proc(5)
@@ -70,8 +70,7 @@ std::string ProcessMetricsText() {
            "Total user and system CPU time spent in seconds.", (field(14) + field(15)) / ticks);
     Metric(&o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
            field(24) * page);
-    Metric(&o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
-           field(23));
+    Metric(&o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", field(23));
     Metric(&o, "process_threads", "gauge", "Number of OS threads in the process.", field(20));
     if (double boot = BootTimeSeconds(); boot >= 0) {
       Metric(&o, "process_start_time_seconds", "gauge",

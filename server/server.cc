@@ -9,7 +9,13 @@
 #include <ctime>
 #include <filesystem>
 
+#include "api/api.h"
+#include "api/json.h"
+#include "api/params.h"
 #include "compactor/compactor.h"
+#include "http/http_errors.h"
+#include "http/http_server.h"
+#include "http/tls.h"
 #include "ingest/remote_write.h"
 #include "k8s/external_metrics.h"
 #include "model/sync.h"
@@ -17,16 +23,9 @@
 #include "remote/dedup.h"
 #include "remote/fanout.h"
 #include "remote/read_handler.h"
-#include "api/api.h"
-#include "http/http_server.h"
-#include "http/http_errors.h"
 #include "rules/manager.h"
-#include "api/json.h"
-#include "server/metrics.h"
-#include "api/json.h"
-#include "api/params.h"
 #include "server/auth.h"
-#include "http/tls.h"
+#include "server/metrics.h"
 #include "storage/storage.h"
 #include "ui/ui.h"
 
@@ -42,8 +41,8 @@ using http::HttpServerOptions;
 using http::HttpServerStats;
 using http::PeerCertificate;
 using http::Router;
-using http::TlsServerContext;
 using http::TlsOptions;
+using http::TlsServerContext;
 
 namespace {
 
@@ -125,8 +124,8 @@ std::string TlsMetricsText(const std::vector<std::pair<std::string, HttpServerSt
     const std::string& name = listener.first;  // (clang 14 cannot capture a structured binding)
     const HttpServerStats& s = listener.second;
     auto line = [&](const char* outcome, int64_t v) {
-      o += "meridian_tls_handshakes_total{listener=\"" + name + "\",outcome=\"" + outcome +
-           "\"} " + std::to_string(v) + "\n";
+      o += "meridian_tls_handshakes_total{listener=\"" + name + "\",outcome=\"" + outcome + "\"} " +
+           std::to_string(v) + "\n";
     };
     line("ok", s.tls_handshakes);
     line("failed", s.tls_handshake_failures);
@@ -213,8 +212,7 @@ absl::StatusOr<bool> GoBoolParam(const httplib::Request& req, const char* name, 
     if (v == f) return false;
   }
   return absl::InvalidArgumentError("invalid parameter \"" + std::string(name) +
-                                    "\": strconv.ParseBool: parsing \"" + v +
-                                    "\": invalid syntax");
+                                    "\": strconv.ParseBool: parsing \"" + v + "\": invalid syntax");
 }
 
 ingest::IngestLimits LimitsOf(const Config& c) {
@@ -269,8 +267,8 @@ struct MeridianServer::Impl {
   Router k8s_http;
   std::unique_ptr<HttpServer> k8s_listener;
   std::thread k8s_thread;
-  std::thread watch_thread;  // reloads certificates when their files change
-  std::unique_ptr<Authenticator> auth;  // --auth-file; nullptr: no authentication
+  std::thread watch_thread;                          // reloads certificates when their files change
+  std::unique_ptr<Authenticator> auth;               // --auth-file; nullptr: no authentication
   std::atomic<int64_t> auth_refused[3] = {0, 0, 0};  // 400 (tenant headers), 401, 403
   void CountRefusal(int status) {
     auth_refused[status == 400 ? 0 : status == 401 ? 1 : 2].fetch_add(1);
@@ -306,27 +304,36 @@ void MeridianServer::Impl::RegisterWriteRoutes() {
       st = absl::UnavailableError("too many concurrent remote-write requests; retry later");
       stats.request_rejected = "too_many_inflight";
     } else {
-      st = receiver->Receive(tenant,
-                             req.get_header_value("Content-Type"),
+      st = receiver->Receive(tenant, req.get_header_value("Content-Type"),
                              req.get_header_value("Content-Encoding"), req.body, &stats);
       limiter->Release();
     }
-    res.set_header("X-Prometheus-Remote-Write-Samples-Written", std::to_string(stats.samples_written));
+    res.set_header("X-Prometheus-Remote-Write-Samples-Written",
+                   std::to_string(stats.samples_written));
     res.set_header("X-Prometheus-Remote-Write-Histograms-Written",
                    std::to_string(stats.histograms_written));
     res.set_header("X-Prometheus-Remote-Write-Exemplars-Written",
                    std::to_string(stats.exemplars_written));
     switch (st.code()) {
-      case absl::StatusCode::kOk: res.status = 204; break;
+      case absl::StatusCode::kOk:
+        res.status = 204;
+        break;
       case absl::StatusCode::kInvalidArgument:
-      case absl::StatusCode::kOutOfRange: res.status = 400; break;
-      case absl::StatusCode::kResourceExhausted: res.status = 413; break;
-      case absl::StatusCode::kUnimplemented: res.status = 415; break;
+      case absl::StatusCode::kOutOfRange:
+        res.status = 400;
+        break;
+      case absl::StatusCode::kResourceExhausted:
+        res.status = 413;
+        break;
+      case absl::StatusCode::kUnimplemented:
+        res.status = 415;
+        break;
       case absl::StatusCode::kUnavailable:
         res.status = 503;
         res.set_header("Retry-After", std::to_string(std::max(1, stats.retry_after_s)));
         break;
-      default: res.status = 500;
+      default:
+        res.status = 500;
     }
     if (!st.ok()) {
       std::string text = res.status == 500 ? PublicMessage(st) : std::string(st.message());
@@ -487,7 +494,8 @@ bool MeridianServer::Impl::RefuseRequest(const httplib::Request& req, httplib::R
       const_cast<httplib::Request&>(req).headers.emplace("X-Scope-OrgID", tenant);
     }
   }
-  if (absl::Status v = ingest::ValidateTenant(tenant, static_cast<size_t>(config.max_tenant_id_bytes));
+  if (absl::Status v =
+          ingest::ValidateTenant(tenant, static_cast<size_t>(config.max_tenant_id_bytes));
       !v.ok()) {
     SendApiError(res, 400, "bad_data", std::string(v.message()));
     CountRefusal(400);
@@ -527,13 +535,15 @@ void MeridianServer::Impl::RegisterCompactorRoutes() {
   http.Post("/internal/compact", [this](const httplib::Request&, httplib::Response& res) {
     auto st = compactor->RunPass(/*flush=*/true, /*throttled=*/false);
     if (st.ok()) {
-      res.set_content("{\"status\":\"success\",\"data\":" + compactor::Compactor::SummaryJson(*st) + "}",
-                      "application/json");
+      res.set_content(
+          "{\"status\":\"success\",\"data\":" + compactor::Compactor::SummaryJson(*st) + "}",
+          "application/json");
     } else {
       std::fprintf(stderr, "meridian: compactor: %s\n", st.status().ToString().c_str());
       res.status = st.status().code() == absl::StatusCode::kUnavailable ? 503 : 500;
-      res.set_content(R"json({"status":"error","errorType":"internal","error":"compaction pass failed (details in the server log)"})json",
-                      "application/json");
+      res.set_content(
+          R"json({"status":"error","errorType":"internal","error":"compaction pass failed (details in the server log)"})json",
+          "application/json");
     }
   });
   http.Get("/api/v1/status/compactor", [this](const httplib::Request&, httplib::Response& res) {
@@ -654,8 +664,9 @@ void MeridianServer::Reload() {
   impl_->ReloadFiles();
   absl::Status st = impl_->rules->Reload();
   std::fprintf(stderr, "meridian: rule files: %s\n",
-               st.ok() ? "reloaded"
-                       : ("reload failed, previous rules kept: " + std::string(st.message())).c_str());
+               st.ok()
+                   ? "reloaded"
+                   : ("reload failed, previous rules kept: " + std::string(st.message())).c_str());
 }
 
 absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Config& config) {
@@ -692,7 +703,8 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ro.max_future_ms = config.max_future_ms;
   ro.limits = LimitsOf(config);
   impl->receiver = std::make_unique<ingest::RemoteWriteReceiver>(impl->storage.get(), ro);
-  impl->compactor = std::make_unique<compactor::Compactor>(impl->storage.get(), CompactorOptionsOf(config));
+  impl->compactor =
+      std::make_unique<compactor::Compactor>(impl->storage.get(), CompactorOptionsOf(config));
 
   promql::EngineOptions eo;
   eo.lookback_delta_ms = config.lookback_delta_ms;
@@ -705,16 +717,17 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   impl->metrics = std::make_unique<Metrics>(config.default_tenant);
   eo.on_query_done = [m = impl->metrics.get()](const promql::QueryStats& s) { m->ObserveQuery(s); };
   impl->engine = std::make_unique<promql::Engine>(eo);
-  impl->limiter = std::make_unique<InflightLimiter>(config.max_inflight_writes,
-                                                     std::chrono::seconds(1));
+  impl->limiter =
+      std::make_unique<InflightLimiter>(config.max_inflight_writes, std::chrono::seconds(1));
 
   rules::ManagerOptions rmo;
   rmo.default_interval_ms = config.rule_evaluation_interval_ms;
   auto sources = ParseRuleFileSources(config.rule_files, config.default_tenant);
-  if (!sources.ok()) return absl::InvalidArgumentError("--rule-files: " + std::string(sources.status().message()));
+  if (!sources.ok())
+    return absl::InvalidArgumentError("--rule-files: " + std::string(sources.status().message()));
   for (auto& [tenant, glob] : *sources) {
-    if (absl::Status t = ingest::ValidateTenant(tenant,
-                                                static_cast<size_t>(config.max_tenant_id_bytes));
+    if (absl::Status t =
+            ingest::ValidateTenant(tenant, static_cast<size_t>(config.max_tenant_id_bytes));
         !t.ok()) {
       return absl::InvalidArgumentError("--rule-files: tenant " + tenant + ": " +
                                         std::string(t.message()));
@@ -740,7 +753,7 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   ao.max_tenant_id_bytes = static_cast<size_t>(config.max_tenant_id_bytes);
   ao.rules = impl->rules.get();
   ao.observe_request = [m = impl->metrics.get()](std::string_view handler, int code,
-                                                  double seconds) {
+                                                 double seconds) {
     m->ObserveRequest(handler, code, seconds);
   };
   auto remotes = RemoteClients(config);
@@ -749,9 +762,9 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   if (!impl->remotes.empty() || !config.replica_labels.empty()) {
     // A global meridian: every read also asks the remotes, and/or
     // deduplicates HA replicas.
-    ao.wrap_queryable = [p = impl.get()](std::unique_ptr<Queryable> local,
-                                         const httplib::Request& req, const std::string&)
-        -> absl::StatusOr<std::unique_ptr<Queryable>> {
+    ao.wrap_queryable = [p = impl.get()](
+                            std::unique_ptr<Queryable> local, const httplib::Request& req,
+                            const std::string&) -> absl::StatusOr<std::unique_ptr<Queryable>> {
       std::unique_ptr<Queryable> q = std::move(local);
       if (!p->remotes.empty()) {
         MERIDIAN_ASSIGN_OR_RETURN(bool partial, GoBoolParam(req, "partial_response", true));
@@ -777,7 +790,8 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   MERIDIAN_RETURN_IF_ERROR(p->SetUpTls());
   if (!config.auth_file.empty()) {
     auto a = Authenticator::Create(config.auth_file, config.requestheader_allowed_names);
-    if (!a.ok()) return absl::InvalidArgumentError("--auth-file: " + std::string(a.status().message()));
+    if (!a.ok())
+      return absl::InvalidArgumentError("--auth-file: " + std::string(a.status().message()));
     p->auth = *std::move(a);
   }
   {
@@ -785,8 +799,9 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     kc.default_tenant = config.default_tenant;  // without a file: every namespace reads it
     if (!config.k8s_config.empty()) {
       auto loaded = k8s::ExternalMetricsConfig::Load(config.k8s_config);
-      if (!loaded.ok()) return absl::InvalidArgumentError("--k8s-config: " +
-                                                          std::string(loaded.status().message()));
+      if (!loaded.ok())
+        return absl::InvalidArgumentError("--k8s-config: " +
+                                          std::string(loaded.status().message()));
       kc = *std::move(loaded);
     }
     p->k8s_api = std::make_unique<k8s::ExternalMetricsApi>(
@@ -815,26 +830,27 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
   }
   // httplib answers 413 itself above this; the error handler explains.
   p->http.set_payload_max_length(static_cast<size_t>(config.max_body_bytes));
-  p->http.set_error_handler([p, max = config.max_body_bytes](const httplib::Request& req,
-                                                             httplib::Response& res) {
-    // Runs for every answer >= 400. The write handler counts its own (it
-    // always sets the Written headers); this counts the 405s, 413s and 415s
-    // answered before it.
-    if (IsWritePath(req.path) && !res.has_header("X-Prometheus-Remote-Write-Samples-Written")) {
-      p->metrics->ObserveWrite(TenantOf(req, p->config.default_tenant), nullptr, res.status);
-    }
-    if (res.status == 413 && res.body.empty()) {
-      res.set_content("request body too large: over the limit of " + std::to_string(max) +
-                          " bytes (max-body-bytes)\n",
-                      "text/plain; charset=utf-8");
-    } else if (res.status == 404 && res.body.empty()) {
-      res.set_content("404 page not found\n", "text/plain; charset=utf-8");
-    } else if ((res.status == 414 || res.status == 431) && res.body.empty()) {
-      // The connection layer answers these itself; this covers httplib's own.
-      res.set_content(R"({"status":"error","errorType":"bad_data","error":"request head too large"})",
-                      "application/json");
-    }
-  });
+  p->http.set_error_handler(
+      [p, max = config.max_body_bytes](const httplib::Request& req, httplib::Response& res) {
+        // Runs for every answer >= 400. The write handler counts its own (it
+        // always sets the Written headers); this counts the 405s, 413s and 415s
+        // answered before it.
+        if (IsWritePath(req.path) && !res.has_header("X-Prometheus-Remote-Write-Samples-Written")) {
+          p->metrics->ObserveWrite(TenantOf(req, p->config.default_tenant), nullptr, res.status);
+        }
+        if (res.status == 413 && res.body.empty()) {
+          res.set_content("request body too large: over the limit of " + std::to_string(max) +
+                              " bytes (max-body-bytes)\n",
+                          "text/plain; charset=utf-8");
+        } else if (res.status == 404 && res.body.empty()) {
+          res.set_content("404 page not found\n", "text/plain; charset=utf-8");
+        } else if ((res.status == 414 || res.status == 431) && res.body.empty()) {
+          // The connection layer answers these itself; this covers httplib's own.
+          res.set_content(
+              R"({"status":"error","errorType":"bad_data","error":"request head too large"})",
+              "application/json");
+        }
+      });
   InstallJsonExceptionHandler(&p->http);
   // httplib would try to inflate gzip/deflate/br bodies itself and answer 400
   // when that fails; remote-write with a non-snappy encoding is a 415.
@@ -915,9 +931,10 @@ absl::StatusOr<std::unique_ptr<MeridianServer>> MeridianServer::Create(const Con
     if (p->listener && p->tls_main) tls.emplace_back("main", p->listener->Stats());
     if (p->k8s_listener) tls.emplace_back("k8s", p->k8s_listener->Stats());
     out += TlsMetricsText(tls);
-    out += "# HELP meridian_http_auth_refused_total Requests refused before their handler: bad "
-           "tenant headers (400), no or wrong credentials (401), not granted (403).\n"
-           "# TYPE meridian_http_auth_refused_total counter\n";
+    out +=
+        "# HELP meridian_http_auth_refused_total Requests refused before their handler: bad "
+        "tenant headers (400), no or wrong credentials (401), not granted (403).\n"
+        "# TYPE meridian_http_auth_refused_total counter\n";
     const char* codes[] = {"400", "401", "403"};
     for (int i = 0; i < 3; ++i) {
       out += std::string("meridian_http_auth_refused_total{code=\"") + codes[i] + "\"} " +

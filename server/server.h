@@ -16,8 +16,8 @@
 #include <thread>
 
 #include "compactor/compactor.h"
-#include "server/config.h"
 #include "model/status.h"
+#include "server/config.h"
 
 namespace meridian::server {
 

@@ -33,9 +33,12 @@ void SetValueFields(const uint64_t in[kNumValueFields], AggregateWindow* w) {
 
 int64_t ResolutionMs(Resolution r) {
   switch (r) {
-    case Resolution::kRaw: return 0;
-    case Resolution::k5m: return kRes5mMs;
-    case Resolution::k1h: return kRes1hMs;
+    case Resolution::kRaw:
+      return 0;
+    case Resolution::k5m:
+      return kRes5mMs;
+    case Resolution::k1h:
+      return kRes1hMs;
   }
   return 0;
 }
@@ -44,9 +47,12 @@ int64_t BlockMs(Resolution r) { return r == Resolution::k1h ? kBlock1hMs : kBloc
 
 std::string_view ResolutionName(Resolution r) {
   switch (r) {
-    case Resolution::kRaw: return "raw";
-    case Resolution::k5m: return "5m";
-    case Resolution::k1h: return "1h";
+    case Resolution::kRaw:
+      return "raw";
+    case Resolution::k5m:
+      return "5m";
+    case Resolution::k1h:
+      return "1h";
   }
   return "?";
 }
@@ -126,7 +132,8 @@ absl::Status DecodeAggrChunk(std::string_view chunk, std::vector<AggregateWindow
     if (!in.GetVarint(&gap) || !in.GetVarint(&count) || !in.GetByte(&flags)) {
       return fail("truncated window");
     }
-    if (gap >= static_cast<uint64_t>(per_block) || index + 1 + static_cast<int64_t>(gap) >= per_block) {
+    if (gap >= static_cast<uint64_t>(per_block) ||
+        index + 1 + static_cast<int64_t>(gap) >= per_block) {
       return fail("window index out of range");
     }
     if ((flags & ~kFlagOwnLast) != 0) return fail("unknown flags");

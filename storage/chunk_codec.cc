@@ -82,7 +82,8 @@ bool GetPlanes(coding::Reader* r, size_t n, std::vector<uint64_t>* v) {
   v->assign(n, 0);
   const char* p = bytes.data();
   for (int b = 0; b < w; ++b) {
-    for (size_t i = 0; i < n; ++i) (*v)[i] |= static_cast<uint64_t>(static_cast<uint8_t>(*p++)) << (8 * b);
+    for (size_t i = 0; i < n; ++i)
+      (*v)[i] |= static_cast<uint64_t>(static_cast<uint8_t>(*p++)) << (8 * b);
   }
   return true;
 }
@@ -101,7 +102,8 @@ void EncodeTimestamps(std::span<const Sample> s, std::string* out) {
   const uint64_t step = (span + (n - 1) / 2) / (n - 1);
   std::vector<uint64_t> grid(n - 1), dod(n - 2);
   for (size_t i = 1; i < n; ++i) {
-    grid[i - 1] = ZigZag(static_cast<int64_t>(Sub(static_cast<uint64_t>(s[i].t_ms), t0 + i * step)));
+    grid[i - 1] =
+        ZigZag(static_cast<int64_t>(Sub(static_cast<uint64_t>(s[i].t_ms), t0 + i * step)));
   }
   const uint64_t d1 = Sub(static_cast<uint64_t>(s[1].t_ms), t0);
   uint64_t d = d1;
@@ -151,18 +153,21 @@ bool EncodeDecimal(std::span<const Sample> samples, std::string* out) {
   // Deltas share a common factor g (e.g. 4096-byte pages); store d / g.
   uint64_t g = 0;
   for (size_t i = 1; i < n; ++i) {
-    int64_t d = static_cast<int64_t>(Sub(static_cast<uint64_t>(m[i]), static_cast<uint64_t>(m[i - 1])));
+    int64_t d =
+        static_cast<int64_t>(Sub(static_cast<uint64_t>(m[i]), static_cast<uint64_t>(m[i - 1])));
     g = std::gcd(g, d < 0 ? 0 - static_cast<uint64_t>(d) : static_cast<uint64_t>(d));
   }
   if (g == 0) g = 1;
   std::vector<uint64_t> delta(n - 1), dod(n - 1);
   int64_t pd = 0;
   for (size_t i = 1; i < n; ++i) {
-    int64_t d = static_cast<int64_t>(Sub(static_cast<uint64_t>(m[i]), static_cast<uint64_t>(m[i - 1])));
+    int64_t d =
+        static_cast<int64_t>(Sub(static_cast<uint64_t>(m[i]), static_cast<uint64_t>(m[i - 1])));
     int64_t q = d / static_cast<int64_t>(g);
     if (g > static_cast<uint64_t>(INT64_MAX)) q = d < 0 ? -1 : (d > 0 ? 1 : 0);
     delta[i - 1] = ZigZag(q);
-    dod[i - 1] = ZigZag(static_cast<int64_t>(Sub(static_cast<uint64_t>(q), static_cast<uint64_t>(pd))));
+    dod[i - 1] =
+        ZigZag(static_cast<int64_t>(Sub(static_cast<uint64_t>(q), static_cast<uint64_t>(pd))));
     pd = q;
   }
   const bool use_dod = StreamCost(dod) < StreamCost(delta);
@@ -218,11 +223,13 @@ absl::Status DecodeTimestamps(coding::Reader* r, const ChunkHeader& h, Sample* s
   uint8_t mode;
   uint64_t param;
   std::vector<uint64_t>& v = PlaneScratch();
-  if (!r->GetByte(&mode) || mode > kTimeGrid || !r->GetVarint(&param)) return Corrupt("bad time header");
+  if (!r->GetByte(&mode) || mode > kTimeGrid || !r->GetVarint(&param))
+    return Corrupt("bad time header");
   if (mode == kTimeGrid) {
     if (!GetPlanes(r, n - 1, &v)) return Corrupt("truncated timestamps");
     for (size_t i = 1; i < n; ++i) {
-      s[i].t_ms = static_cast<int64_t>(t0 + i * param + static_cast<uint64_t>(coding::UnZigZag(v[i - 1])));
+      s[i].t_ms =
+          static_cast<int64_t>(t0 + i * param + static_cast<uint64_t>(coding::UnZigZag(v[i - 1])));
     }
   } else {
     if (!GetPlanes(r, n - 2, &v)) return Corrupt("truncated timestamps");
@@ -315,7 +322,8 @@ void EncodeChunk(std::span<const Sample> samples, std::string* out) {
   out->push_back(0);  // patched below
   PutVarint(out, n);
   PutSignedVarint(out, samples[0].t_ms);
-  PutVarint(out, Sub(static_cast<uint64_t>(samples[n - 1].t_ms), static_cast<uint64_t>(samples[0].t_ms)));
+  PutVarint(
+      out, Sub(static_cast<uint64_t>(samples[n - 1].t_ms), static_cast<uint64_t>(samples[0].t_ms)));
   if (n >= 2) EncodeTimestamps(samples, out);
   uint8_t enc = kValuesDecimal;
   if (n < 2 || !EncodeDecimal(samples, out)) {

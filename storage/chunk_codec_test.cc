@@ -90,7 +90,8 @@ TEST(ChunkCodecTest, SpecialValues) {
 }
 
 TEST(ChunkCodecTest, DecimalCounterWithStaleMarker) {
-  std::vector<Sample> v = Series(120, 1'700'000'000'000, 15'000, [](size_t i) { return 100.0 + i * 3; });
+  std::vector<Sample> v =
+      Series(120, 1'700'000'000'000, 15'000, [](size_t i) { return 100.0 + i * 3; });
   v[60].v = StaleNaN();
   ExpectRoundTrip(v);
   std::string enc;
@@ -99,16 +100,22 @@ TEST(ChunkCodecTest, DecimalCounterWithStaleMarker) {
 }
 
 TEST(ChunkCodecTest, DecimalFractions) {
-  ExpectRoundTrip(Series(200, 0, 15'000, [](size_t i) { return 0.1 * static_cast<double>(i % 17) - 0.7; }));
-  ExpectRoundTrip(Series(50, 0, 1, [](size_t i) { return 1234.5678 + static_cast<double>(i) * 0.0001; }));
+  ExpectRoundTrip(
+      Series(200, 0, 15'000, [](size_t i) { return 0.1 * static_cast<double>(i % 17) - 0.7; }));
+  ExpectRoundTrip(
+      Series(50, 0, 1, [](size_t i) { return 1234.5678 + static_cast<double>(i) * 0.0001; }));
   ExpectRoundTrip(Series(50, 0, 1, [](size_t i) { return 1e15 + static_cast<double>(i); }));
-  ExpectRoundTrip(Series(50, 0, 1, [](size_t i) { return -9007199254740992.0 + static_cast<double>(i); }));
+  ExpectRoundTrip(
+      Series(50, 0, 1, [](size_t i) { return -9007199254740992.0 + static_cast<double>(i); }));
 }
 
 TEST(ChunkCodecTest, NonDecimalValues) {
-  ExpectRoundTrip(Series(120, 0, 15'000, [](size_t i) { return std::sin(static_cast<double>(i)); }));
-  ExpectRoundTrip(Series(120, 0, 15'000, [](size_t i) { return 1e300 / static_cast<double>(i + 3); }));
-  ExpectRoundTrip(Series(120, 0, 15'000, [](size_t i) { return i % 2 ? std::nan("") : 1.0 / 3.0; }));
+  ExpectRoundTrip(
+      Series(120, 0, 15'000, [](size_t i) { return std::sin(static_cast<double>(i)); }));
+  ExpectRoundTrip(
+      Series(120, 0, 15'000, [](size_t i) { return 1e300 / static_cast<double>(i + 3); }));
+  ExpectRoundTrip(
+      Series(120, 0, 15'000, [](size_t i) { return i % 2 ? std::nan("") : 1.0 / 3.0; }));
 }
 
 TEST(ChunkCodecTest, IrregularAndNegativeTimestamps) {
@@ -120,7 +127,9 @@ TEST(ChunkCodecTest, IrregularAndNegativeTimestamps) {
     v.push_back({t, static_cast<double>(rng() % 1000)});
   }
   ExpectRoundTrip(v);
-  ExpectRoundTrip({{std::numeric_limits<int64_t>::min() / 2, 1}, {0, 2}, {std::numeric_limits<int64_t>::max() / 2, 3}});
+  ExpectRoundTrip({{std::numeric_limits<int64_t>::min() / 2, 1},
+                   {0, 2},
+                   {std::numeric_limits<int64_t>::max() / 2, 3}});
 }
 
 TEST(ChunkCodecTest, LongSeries) {
@@ -142,7 +151,8 @@ TEST(ChunkCodecTest, LongSeries) {
 
 TEST(ChunkCodecTest, CorruptionReturnsErrorNotCrash) {
   std::mt19937_64 rng(1);
-  std::vector<Sample> v = Series(120, 1'000, 15'000, [](size_t i) { return 0.5 * static_cast<double>(i); });
+  std::vector<Sample> v =
+      Series(120, 1'000, 15'000, [](size_t i) { return 0.5 * static_cast<double>(i); });
   v[3].v = std::sin(3.0);
   std::string enc;
   EncodeChunk(v, &enc);

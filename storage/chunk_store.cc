@@ -85,14 +85,15 @@ absl::Status ChunkStore::Cursor::Read(uint64_t series_id, int64_t start_ms, int6
                                  std::string(s.message()));
     }
     if (h.min_t_ms < start_ms || h.max_t_ms > end_ms) {
-      out->erase(std::remove_if(out->begin() + static_cast<ptrdiff_t>(base), out->end(),
-                                [&](const Sample& x) { return x.t_ms < start_ms || x.t_ms > end_ms; }),
-                 out->end());
+      out->erase(
+          std::remove_if(out->begin() + static_cast<ptrdiff_t>(base), out->end(),
+                         [&](const Sample& x) { return x.t_ms < start_ms || x.t_ms > end_ms; }),
+          out->end());
     }
   }
   if (!it->status().ok()) {
-    std::string msg = "reading chunks of series " + std::to_string(series_id) + ": " +
-                      it->status().ToString();
+    std::string msg =
+        "reading chunks of series " + std::to_string(series_id) + ": " + it->status().ToString();
     bool corrupt = it->status().IsCorruption();
     // The next read starts over with a fresh iterator, away from the error.
     it_.reset();

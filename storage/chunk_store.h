@@ -23,9 +23,9 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/mem_series.h"
 #include "model/queryable.h"
 #include "model/status.h"
+#include "storage/mem_series.h"
 
 namespace rocksdb {
 class ColumnFamilyHandle;

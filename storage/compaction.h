@@ -58,10 +58,10 @@ int64_t AlignDown(int64_t t, int64_t m);
 // Stale markers are not samples of the aggregates (as Prometheus's range
 // functions drop them) except for `last`. NaN values are samples.
 struct AggregateWindow {
-  int64_t t_ms = 0;    // window start, a multiple of the resolution
-  uint64_t count = 0;  // samples other than stale markers
+  int64_t t_ms = 0;                  // window start, a multiple of the resolution
+  uint64_t count = 0;                // samples other than stale markers
   double sum = 0, min = 0, max = 0;  // over those (min/max as Prometheus's *_over_time)
-  int64_t first_t = 0;  // first and last of those (the counter aggregate's ends)
+  int64_t first_t = 0;               // first and last of those (the counter aggregate's ends)
   double first_v = 0;
   int64_t clast_t = 0;
   double clast_v = 0;
@@ -109,8 +109,8 @@ struct SeriesAggregates {
 };
 
 struct DeleteOutcome {
-  int64_t cutoff = kNoTime;       // effective: everything below it is deleted
-  uint64_t bytes_freed = 0;       // estimated from the deleted key ranges, then compacted
+  int64_t cutoff = kNoTime;  // effective: everything below it is deleted
+  uint64_t bytes_freed = 0;  // estimated from the deleted key ranges, then compacted
   uint64_t series_touched = 0;
 };
 
@@ -126,7 +126,8 @@ class CompactionAccess {
   virtual std::optional<int64_t> RawDataFrom(std::string_view tenant, int64_t from) const = 0;
   // Oldest aggregate block start of `r` at or after `from`, or nullopt.
   virtual absl::StatusOr<std::optional<int64_t>> AggregatesFrom(std::string_view tenant,
-                                                               Resolution r, int64_t from) const = 0;
+                                                                Resolution r,
+                                                                int64_t from) const = 0;
 
   // Raises the in-memory 5m progress that appends compare with (after the
   // appends in flight finished): from now on an append below `through`

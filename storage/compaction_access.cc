@@ -48,7 +48,7 @@ class RocksCompactionAccess : public CompactionAccess {
   }
 
   absl::StatusOr<std::optional<int64_t>> AggregatesFrom(std::string_view tenant, Resolution r,
-                                                       int64_t from) const override {
+                                                        int64_t from) const override {
     TenantHead* t = s_->FindTenant(tenant);
     if (t == nullptr) return std::optional<int64_t>();
     std::unique_ptr<rocksdb::Iterator> it = NewIterator();
@@ -142,8 +142,8 @@ class RocksCompactionAccess : public CompactionAccess {
       value.clear();
       EncodeAggrChunk(r, c.block_start, c.windows, &value);
       MERIDIAN_RETURN_IF_ERROR(FromRocks(
-          wb.Put(s_->downsampled_, keys::AggrKey(static_cast<uint8_t>(r), c.series_id, c.block_start),
-                 value),
+          wb.Put(s_->downsampled_,
+                 keys::AggrKey(static_cast<uint8_t>(r), c.series_id, c.block_start), value),
           "staging aggregates"));
     }
     if (wb.Count() == 0) return absl::OkStatus();
@@ -228,7 +228,8 @@ class RocksCompactionAccess : public CompactionAccess {
       } else if (r == Resolution::k5m) {
         // Replaced by 1h data, and never where a late raw sample could make
         // a 1h block be derived again from 5m data.
-        eff = std::min({eff, ds.downsampled_1h_through, AlignDown(ds.raw_deleted_before, kBlock1hMs)});
+        eff = std::min(
+            {eff, ds.downsampled_1h_through, AlignDown(ds.raw_deleted_before, kBlock1hMs)});
       }
       eff = AlignDown(eff, BlockMs(r));
       out.cutoff = floor;
@@ -238,9 +239,10 @@ class RocksCompactionAccess : public CompactionAccess {
         // and from now on no append below it.
         WriterMutexLock gate(&s_->gate_);
         int64_t min_late = std::numeric_limits<int64_t>::max();
-        MERIDIAN_RETURN_IF_ERROR(ScanLateMarks(t, nullptr, [&](uint64_t, int64_t block, rocksdb::Slice) {
-          min_late = std::min(min_late, block);
-        }));
+        MERIDIAN_RETURN_IF_ERROR(
+            ScanLateMarks(t, nullptr, [&](uint64_t, int64_t block, rocksdb::Slice) {
+              min_late = std::min(min_late, block);
+            }));
         eff = std::min(eff, min_late);
         if (eff <= floor) return out;
         t->raw_floor.store(eff);
@@ -252,8 +254,8 @@ class RocksCompactionAccess : public CompactionAccess {
           "staging downsample state"));
       if (r == Resolution::kRaw) {
         TenantHead* one[] = {t};
-        MERIDIAN_RETURN_IF_ERROR(s_->DeleteExpired(one, eff, eff - kMaxChunkSpanMs, &out.bytes_freed,
-                                                   &span_begin, &span_end, &wb));
+        MERIDIAN_RETURN_IF_ERROR(s_->DeleteExpired(one, eff, eff - kMaxChunkSpanMs,
+                                                   &out.bytes_freed, &span_begin, &span_end, &wb));
         out.series_touched = t->num_series();
       } else {
         // Only series with chunks below the cut-off: nothing else is
@@ -261,7 +263,8 @@ class RocksCompactionAccess : public CompactionAccess {
         std::vector<std::pair<std::string, std::string>> ranges;
         std::unique_ptr<rocksdb::Iterator> it = NewIterator();
         for (uint64_t id : SortedIds(t)) {
-          std::string b = keys::AggrKey(static_cast<uint8_t>(r), id, std::numeric_limits<int64_t>::min());
+          std::string b =
+              keys::AggrKey(static_cast<uint8_t>(r), id, std::numeric_limits<int64_t>::min());
           std::string e = keys::AggrKey(static_cast<uint8_t>(r), id, eff);
           it->Seek(b);
           if (!it->Valid() || it->key().compare(e) >= 0) continue;
@@ -276,10 +279,10 @@ class RocksCompactionAccess : public CompactionAccess {
           rocksdb::SizeApproximationOptions so;
           so.include_memtables = true;
           so.include_files = true;
-          MERIDIAN_RETURN_IF_ERROR(FromRocks(
-              s_->db_->GetApproximateSizes(so, family, rr.data(), static_cast<int>(rr.size()),
-                                           sizes.data()),
-              "estimating expired bytes"));
+          MERIDIAN_RETURN_IF_ERROR(
+              FromRocks(s_->db_->GetApproximateSizes(so, family, rr.data(),
+                                                     static_cast<int>(rr.size()), sizes.data()),
+                        "estimating expired bytes"));
           for (uint64_t n : sizes) out.bytes_freed += n;
           for (const auto& [b, e] : ranges) {
             MERIDIAN_RETURN_IF_ERROR(
@@ -300,8 +303,9 @@ class RocksCompactionAccess : public CompactionAccess {
       rocksdb::ColumnFamilyMetaData before, after;
       s_->db_->GetColumnFamilyMetaData(family, &before);
       rocksdb::Slice b(span_begin), e(span_end);
-      absl::Status st = FromRocks(s_->db_->CompactRange(rocksdb::CompactRangeOptions(), family, &b, &e),
-                                  "compacting deleted ranges");
+      absl::Status st =
+          FromRocks(s_->db_->CompactRange(rocksdb::CompactRangeOptions(), family, &b, &e),
+                    "compacting deleted ranges");
       if (st.code() == absl::StatusCode::kDataLoss) {
         s_->chunk_store_->CountCorruption("compactor retention: " + std::string(st.message()));
         st = absl::OkStatus();
@@ -310,7 +314,8 @@ class RocksCompactionAccess : public CompactionAccess {
       // The estimate misses ranges inside one block; the files say what
       // went (the rewrite of the span also recompresses the live data in it).
       s_->db_->GetColumnFamilyMetaData(family, &after);
-      if (before.size > after.size) out.bytes_freed = std::max(out.bytes_freed, before.size - after.size);
+      if (before.size > after.size)
+        out.bytes_freed = std::max(out.bytes_freed, before.size - after.size);
     }
     return out;
   }
@@ -331,7 +336,8 @@ class RocksCompactionAccess : public CompactionAccess {
 
   absl::Status ReadSeries(rocksdb::Iterator* it, Resolution r, uint64_t id, int64_t start,
                           int64_t end, std::vector<AggregateWindow>* out) const {
-    const std::string first = keys::AggrKey(static_cast<uint8_t>(r), id, AlignDown(start, BlockMs(r)));
+    const std::string first =
+        keys::AggrKey(static_cast<uint8_t>(r), id, AlignDown(start, BlockMs(r)));
     const rocksdb::Slice prefix(first.data(), 9);
     std::vector<AggregateWindow> chunk;
     for (it->Seek(first); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -367,7 +373,8 @@ class RocksCompactionAccess : public CompactionAccess {
     std::unique_ptr<rocksdb::Iterator> it(s_->db_->NewIterator(ro, s_->meta_));
     const std::string prefix = keys::LateMarkPrefix(t->id());
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->key().size() != prefix.size() + 16) return absl::DataLossError("corrupt late mark key");
+      if (it->key().size() != prefix.size() + 16)
+        return absl::DataLossError("corrupt late mark key");
       fn(coding::DecodeFixed64BE(it->key().data() + prefix.size()),
          coding::DecodeTimeKey(it->key().data() + prefix.size() + 8), it->value());
     }

@@ -29,8 +29,8 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   // Appends fail as on a full disk or over a file-size limit (ENOSPC,
   // EFBIG); fsync still works. (A failing fsync is fatal to RocksDB: only a
   // reopen recovers.)
-  std::atomic<bool> fail_wal{false};  // appends to RocksDB's log files (*.log)
-  std::atomic<bool> fail_sst{false};  // appends to table files (*.sst)
+  std::atomic<bool> fail_wal{false};       // appends to RocksDB's log files (*.log)
+  std::atomic<bool> fail_sst{false};       // appends to table files (*.sst)
   std::atomic<bool> fail_sst_read{false};  // reads of table files (*.sst), as on a bad disk
   std::atomic<int> injected{0};
   std::atomic<int> read_injected{0};
@@ -41,7 +41,8 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
   }
 
   rocksdb::IOStatus Check(const std::string& name) {
-    if ((fail_wal.load() && name.ends_with(".log")) || (fail_sst.load() && name.ends_with(".sst"))) {
+    if ((fail_wal.load() && name.ends_with(".log")) ||
+        (fail_sst.load() && name.ends_with(".sst"))) {
       injected.fetch_add(1);
       return rocksdb::IOStatus::IOError("injected write fault", name);
     }
@@ -80,7 +81,8 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
       return s.ok() ? target()->Read(offset, n, o, result, scratch, dbg) : s;
     }
     rocksdb::IOStatus MultiRead(rocksdb::FSReadRequest* reqs, size_t num_reqs,
-                                const rocksdb::IOOptions& o, rocksdb::IODebugContext* dbg) override {
+                                const rocksdb::IOOptions& o,
+                                rocksdb::IODebugContext* dbg) override {
       rocksdb::IOStatus s = fs_->CheckRead(name_);
       if (s.ok()) return target()->MultiRead(reqs, num_reqs, o, dbg);
       for (size_t i = 0; i < num_reqs; ++i) reqs[i].status = s;
@@ -124,7 +126,6 @@ class FaultyFileSystem : public rocksdb::FileSystemWrapper {
     return s;
   }
 };
-
 
 std::vector<Sample> Samples(int64_t t0, int n, double v0 = 0) {
   std::vector<Sample> v;

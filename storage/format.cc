@@ -44,8 +44,9 @@ absl::Status CheckVersion1Layout(const std::string& dir) {
     std::string list;
     for (const std::string& f : got) list += (list.empty() ? "" : ", ") + f;
     return absl::FailedPreconditionError(
-        "data dir " + dir + " has no FORMAT file and holds a RocksDB database with column families [" +
-        list + "], not meridian's layout; use an empty or new directory");
+        "data dir " + dir +
+        " has no FORMAT file and holds a RocksDB database with column families [" + list +
+        "], not meridian's layout; use an empty or new directory");
   }
   return absl::OkStatus();
 }
@@ -133,8 +134,10 @@ absl::Status PrepareDataDir(const std::string& dir) {
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     if (e.path().filename() == "lost+found") continue;
     return absl::FailedPreconditionError(
-        "data dir " + dir + " is not empty and is not a meridian data dir (no FORMAT file, no "
-        "database; found " + e.path().filename().string() + "): use an empty or new directory");
+        "data dir " + dir +
+        " is not empty and is not a meridian data dir (no FORMAT file, no "
+        "database; found " +
+        e.path().filename().string() + "): use an empty or new directory");
   }
   if (ec) return absl::InternalError("listing data dir " + dir + ": " + ec.message());
   return WriteFormatFile(dir);
@@ -194,7 +197,8 @@ absl::Status RestoreSnapshot(const std::string& snapshot_dir, const std::string&
     StorageStats s = (*opened)->Stats();
     std::ostringstream out;
     out << s.series << " series";
-    if (s.series > 0) out << ", samples from " << s.min_time_ms << " to " << s.max_time_ms << " (ms)";
+    if (s.series > 0)
+      out << ", samples from " << s.min_time_ms << " to " << s.max_time_ms << " (ms)";
     *summary = out.str();
   }
   if (fs::exists(target, ec)) fs::remove(target, ec);  // empty, checked above

@@ -92,8 +92,8 @@ std::string EncodeDownsampleState(const DownsampleState& s) {
 
 absl::Status DecodeDownsampleState(std::string_view value, DownsampleState* s) {
   coding::Reader r(value);
-  for (int64_t* x : {&s->downsampled_5m_through, &s->downsampled_1h_through,
-                     &s->raw_deleted_before, &s->deleted_5m_before, &s->deleted_1h_before}) {
+  for (int64_t* x : {&s->downsampled_5m_through, &s->downsampled_1h_through, &s->raw_deleted_before,
+                     &s->deleted_5m_before, &s->deleted_1h_before}) {
     if (!r.GetSignedVarint(x)) return absl::DataLossError("corrupt downsample state");
   }
   if (!r.empty()) return absl::DataLossError("corrupt downsample state");

@@ -20,10 +20,12 @@ inline constexpr char kSeriesPrefix = 's';    // 's' fixed64BE series id -> Seri
 inline constexpr char kRangePrefix = 'r';     // 'r' fixed64BE series id -> RangeValue
 inline constexpr char kMetadataPrefix = 'm';  // 'm' fixed32BE tenant family -> MetadataValue
 inline constexpr std::string_view kCheckpointKey = "c";  // -> fixed64BE last checkpointed wal seq
-inline constexpr std::string_view kSeriesIdReservationKey = "i";  // -> fixed64BE: ids below it may be in use
+inline constexpr std::string_view kSeriesIdReservationKey =
+    "i";  // -> fixed64BE: ids below it may be in use
 inline constexpr std::string_view kMemtableSentinelKey = "x";  // never stored: deleted without WAL
 inline constexpr char kDownsampleStatePrefix = 'w';  // 'w' fixed32BE tenant -> DownsampleState
-inline constexpr char kLateMarkPrefix = 'l';  // 'l' fixed32BE tenant fixed64BE series TimeKey block -> token
+inline constexpr char kLateMarkPrefix =
+    'l';  // 'l' fixed32BE tenant fixed64BE series TimeKey block -> token
 
 // Column family names.
 inline constexpr const char* kChunksFamily = "chunks";  // SeriesId(8) TimeKey(8) -> chunk

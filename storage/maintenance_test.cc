@@ -33,7 +33,6 @@ using storage_testing::Re;
 using storage_testing::Result;
 using storage_testing::TempDir;
 
-
 constexpr int64_t kHour = 3'600'000;
 
 class MaintenanceTest : public ::testing::Test {
@@ -65,8 +64,8 @@ class MaintenanceTest : public ::testing::Test {
 
   // Selects; warnings and status are returned through the pointers.
   std::vector<Result> Select(std::string_view tenant, std::vector<Matcher> ms, int64_t start,
-                             int64_t end, std::vector<std::string>* warnings,
-                             absl::Status* status, bool sorted = true) {
+                             int64_t end, std::vector<std::string>* warnings, absl::Status* status,
+                             bool sorted = true) {
     auto q = st_->ForTenant(tenant)->NewQuerier(start, end);
     EXPECT_TRUE(q.ok());
     auto set = (*q)->Select(ms, {.start_ms = start, .end_ms = end, .sorted = sorted});
@@ -214,7 +213,8 @@ TEST_F(MaintenanceTest, CorruptDataBlockStaysLocal) {
   std::vector<std::string> warnings;
   absl::Status status;
   for (bool sorted : {true, false}) {
-    auto res = Select("t", {Re("__name__", "bad|good")}, 0, 100 * kHour, &warnings, &status, sorted);
+    auto res =
+        Select("t", {Re("__name__", "bad|good")}, 0, 100 * kHour, &warnings, &status, sorted);
     ASSERT_TRUE(status.ok()) << status;
     ASSERT_EQ(res.size(), 30u);
     for (const Result& r : res) {
@@ -277,7 +277,8 @@ TEST_F(MaintenanceTest, OutOfOrderAppendIntoCorruptChunkIsAccepted) {
   Open(o);  // a fresh block cache: the lookup goes to the file
   const uint64_t before = st_->Stats().corruptions;
 
-  std::vector<Sample> into_damage = {{5 * 15'000 + 1, 0.5}, {6 * 15'000 + 1, 0.25}, {7 * 15'000 + 1, 2}};
+  std::vector<Sample> into_damage = {
+      {5 * 15'000 + 1, 0.5}, {6 * 15'000 + 1, 0.25}, {7 * 15'000 + 1, 2}};
   std::vector<LabelView> bad = {{"__name__", "bad"}}, good = {{"__name__", "good"}};
   std::vector<Sample> good_more = {{2400 * 15'000, 9}};
   AppendBatch b;
@@ -356,7 +357,6 @@ TEST_F(MaintenanceTest, WalReplayOverCorruptChunkOpens) {
   Open(o);
 }
 
-
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -393,7 +393,8 @@ TEST_F(MaintenanceTest, UnmarkedVersion1DataDirIsMarkedAndRead) {
     // Back to the version-1 families: without "downsampled".
     rocksdb::DBOptions o;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* n : {"default", "chunks", "wal", "downsampled"}) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    for (const char* n : {"default", "chunks", "wal", "downsampled"})
+      cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> hs;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(o, Options().dir, cfs, &hs, &db).ok());
@@ -427,8 +428,9 @@ TEST_F(MaintenanceTest, NewerFormatIsRefusedUntouched) {
   auto s = Storage::Open(Options());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(s.status().message().find("storage format version 3, newer than this meridian reads (2)"),
-            std::string::npos)
+  EXPECT_NE(
+      s.status().message().find("storage format version 3, newer than this meridian reads (2)"),
+      std::string::npos)
       << s.status();
   EXPECT_NE(s.status().message().find("run the meridian release that wrote it"), std::string::npos);
   EXPECT_EQ(Listing(Options().dir), before);
@@ -470,7 +472,8 @@ TEST_F(MaintenanceTest, UnreadableMarkerAndForeignDirsAreRefused) {
   o.dir = stuff;
   s = Storage::Open(o);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("is not empty and is not a meridian data dir"), std::string::npos)
+  EXPECT_NE(s.status().message().find("is not empty and is not a meridian data dir"),
+            std::string::npos)
       << s.status();
   EXPECT_EQ(Listing(stuff), std::set<std::string>{"notes.txt"});
 }

@@ -201,7 +201,7 @@ void MemSeries::AppendHead(const Sample& s) {
 
 void MemSeries::CutHead() {
   closed_.push_back(EncodeHead());
-  head_.clear();  // keeps its capacity: at most kHeadRawSamples samples
+  head_.clear();                     // keeps its capacity: at most kHeadRawSamples samples
   std::string().swap(head_blocks_);  // idle series should not pin a chunk's blocks
   head_blocks_n_ = 0;
   head_persisted_ = 0;
@@ -281,9 +281,10 @@ absl::Status MemSeries::ReadMemory(int64_t start_ms, int64_t end_ms,
     size_t base = out->size();
     MERIDIAN_RETURN_IF_ERROR(DecodeChunk(c.data, out));
     auto first = out->begin() + static_cast<ptrdiff_t>(base);
-    out->erase(std::remove_if(first, out->end(),
-                              [&](const Sample& s) { return s.t_ms < start_ms || s.t_ms > end_ms; }),
-               out->end());
+    out->erase(
+        std::remove_if(first, out->end(),
+                       [&](const Sample& s) { return s.t_ms < start_ms || s.t_ms > end_ms; }),
+        out->end());
   }
   if (head_blocks_n_ > 0 && head_min_t_ms_ <= end_ms) {
     coding::Reader r(head_blocks_);
@@ -292,9 +293,10 @@ absl::Status MemSeries::ReadMemory(int64_t start_ms, int64_t end_ms,
       size_t base = out->size();
       MERIDIAN_RETURN_IF_ERROR(DecodeChunk(block, out));
       auto first = out->begin() + static_cast<ptrdiff_t>(base);
-      out->erase(std::remove_if(first, out->end(),
-                                [&](const Sample& s) { return s.t_ms < start_ms || s.t_ms > end_ms; }),
-                 out->end());
+      out->erase(
+          std::remove_if(first, out->end(),
+                         [&](const Sample& s) { return s.t_ms < start_ms || s.t_ms > end_ms; }),
+          out->end());
     }
   }
   for (const auto* v : {&head_, &ooo_}) {
@@ -346,7 +348,8 @@ bool MemSeries::TrimBefore(int64_t cutoff_ms) {
     // Re-encodes the kept samples in blocks; the last (partial) one stays raw.
     for (size_t i = 0; i < all.size(); i += kHeadRawSamples) {
       const size_t end = std::min(all.size(), i + kHeadRawSamples);
-      head_.assign(all.begin() + static_cast<ptrdiff_t>(i), all.begin() + static_cast<ptrdiff_t>(end));
+      head_.assign(all.begin() + static_cast<ptrdiff_t>(i),
+                   all.begin() + static_cast<ptrdiff_t>(end));
       if (end < all.size()) EncodeHeadBlock();
     }
     if (!all.empty()) head_min_t_ms_ = all.front().t_ms;
@@ -375,8 +378,10 @@ void MemSeries::SetPersistedRange(int64_t min_t_ms, int64_t max_t_ms) {
 }
 
 void MemSeries::Widen(int64_t t_ms) {
-  if (t_ms < min_t_ms_.load(std::memory_order_relaxed)) min_t_ms_.store(t_ms, std::memory_order_relaxed);
-  if (t_ms > max_t_ms_.load(std::memory_order_relaxed)) max_t_ms_.store(t_ms, std::memory_order_relaxed);
+  if (t_ms < min_t_ms_.load(std::memory_order_relaxed))
+    min_t_ms_.store(t_ms, std::memory_order_relaxed);
+  if (t_ms > max_t_ms_.load(std::memory_order_relaxed))
+    max_t_ms_.store(t_ms, std::memory_order_relaxed);
 }
 
 size_t MemSeries::MemoryBytes() const {

@@ -9,19 +9,19 @@
 #define MERIDIAN_STORAGE_MEM_SERIES_H_
 
 #include <atomic>
-#include <mutex>
 #include <cstdint>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "model/sync.h"
 #include "model/labels.h"
 #include "model/queryable.h"
 #include "model/status.h"
+#include "model/sync.h"
 
 namespace meridian {
 
@@ -99,7 +99,9 @@ class MemSeries {
   void PrefetchLabels() const { __builtin_prefetch(flat_labels_.data()); }
   // Prefetches the slot the next in-order sample will be written to (a hint
   // read without the lock; a stale address is harmless).
-  void PrefetchHead() const { __builtin_prefetch(head_end_hint_.load(std::memory_order_relaxed), 1); }
+  void PrefetchHead() const {
+    __builtin_prefetch(head_end_hint_.load(std::memory_order_relaxed), 1);
+  }
 
   // Classifies and, when accepted, stores one sample (WAL replay, tests:
   // no durability step in between). Returns the reader's error, if any.
@@ -117,8 +119,7 @@ class MemSeries {
   // up stored twice, never visible twice); the encounter is counted once
   // per run (run.met_corruption).
   absl::StatusOr<AppendOutcome> Classify(const Sample& s, const AppendLimits& limits,
-                                         PersistedSampleReader* persisted,
-                                         StagedRun& run) const
+                                         PersistedSampleReader* persisted, StagedRun& run) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // A StagedRun for a new append of this series.
   StagedRun BeginRun() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -170,7 +171,9 @@ class MemSeries {
   bool DiskOnlyOverlaps(int64_t start_ms, int64_t end_ms) const ABSL_SHARED_LOCKS_REQUIRED(mu) {
     return disk_only_min_t_ms_ <= end_ms && disk_only_max_t_ms_ >= start_ms;
   }
-  bool has_persisted() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_max_t_ms_ >= persisted_min_t_ms_; }
+  bool has_persisted() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return persisted_max_t_ms_ >= persisted_min_t_ms_;
+  }
   int64_t persisted_min_t_ms() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_min_t_ms_; }
   int64_t persisted_max_t_ms() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return persisted_max_t_ms_; }
 
@@ -217,11 +220,11 @@ class MemSeries {
   // kHeadRawSamples each, head_ the newer ones raw.
   std::string head_blocks_ ABSL_GUARDED_BY(mu);
   uint32_t head_blocks_n_ ABSL_GUARDED_BY(mu) = 0;
-  int64_t head_min_t_ms_ ABSL_GUARDED_BY(mu) = 0;  // first sample of the open chunk
-  std::vector<Sample> head_ ABSL_GUARDED_BY(mu);  // strictly increasing t, after the blocks
-  size_t head_persisted_ ABSL_GUARDED_BY(mu) = 0;  // head samples in the stored copy
+  int64_t head_min_t_ms_ ABSL_GUARDED_BY(mu) = 0;     // first sample of the open chunk
+  std::vector<Sample> head_ ABSL_GUARDED_BY(mu);      // strictly increasing t, after the blocks
+  size_t head_persisted_ ABSL_GUARDED_BY(mu) = 0;     // head samples in the stored copy
   uint64_t head_generation_ ABSL_GUARDED_BY(mu) = 0;  // bumped when head_ restarts
-  std::vector<Sample> ooo_ ABSL_GUARDED_BY(mu);   // strictly increasing t
+  std::vector<Sample> ooo_ ABSL_GUARDED_BY(mu);       // strictly increasing t
   std::vector<ClosedChunk> closed_ ABSL_GUARDED_BY(mu);
   PendingSamples* pending_ ABSL_GUARDED_BY(mu) = nullptr;  // in-flight appends
   int64_t newest_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();

@@ -80,7 +80,8 @@ Postings PostingsIndex::WithAll(const LabelView* labels, size_t n) const {
   for (size_t i = 0; i < n; ++i) {
     auto name = names_.find(absl::string_view(labels[i].name.data(), labels[i].name.size()));
     if (name == names_.end()) return {};
-    auto value = name->second.find(absl::string_view(labels[i].value.data(), labels[i].value.size()));
+    auto value =
+        name->second.find(absl::string_view(labels[i].value.data(), labels[i].value.size()));
     if (value == name->second.end()) return {};
     result = i == 0 ? value->second : Intersect(result, value->second);
     if (result.empty()) break;
@@ -93,7 +94,8 @@ const Postings* PostingsIndex::ShortestOf(const LabelView* labels, size_t n) con
   for (size_t i = 0; i < n; ++i) {
     auto name = names_.find(absl::string_view(labels[i].name.data(), labels[i].name.size()));
     if (name == names_.end()) return nullptr;
-    auto value = name->second.find(absl::string_view(labels[i].value.data(), labels[i].value.size()));
+    auto value =
+        name->second.find(absl::string_view(labels[i].value.data(), labels[i].value.size()));
     if (value == name->second.end()) return nullptr;
     if (best == nullptr || value->second.size() < best->size()) best = &value->second;
   }

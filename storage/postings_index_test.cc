@@ -5,7 +5,9 @@
 namespace meridian {
 namespace {
 
-Matcher M(MatchType t, std::string n, std::string v) { return *Matcher::Make(t, std::move(n), std::move(v)); }
+Matcher M(MatchType t, std::string n, std::string v) {
+  return *Matcher::Make(t, std::move(n), std::move(v));
+}
 
 class PostingsIndexTest : public ::testing::Test {
  protected:
@@ -28,10 +30,13 @@ class PostingsIndexTest : public ::testing::Test {
 TEST_F(PostingsIndexTest, AllMatchTypes) {
   using P = Postings;
   EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up")}), (P{1, 2, 3}));
-  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kNotEqual, "job", "api")}), (P{2, 3}));
+  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kNotEqual, "job", "api")}),
+            (P{2, 3}));
   EXPECT_EQ(Sel({M(MatchType::kRegexMatch, "job", "api|db")}), (P{1, 3, 4}));
   EXPECT_EQ(Sel({M(MatchType::kRegexMatch, "job", "a.*")}), (P{1, 4}));
-  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kRegexNoMatch, "job", "a.*|w.*")}), (P{3}));
+  EXPECT_EQ(
+      Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kRegexNoMatch, "job", "a.*|w.*")}),
+      (P{3}));
   EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "nope")}), (P{}));
   EXPECT_EQ(Sel({}), (P{1, 2, 3, 4}));
 }
@@ -39,11 +44,16 @@ TEST_F(PostingsIndexTest, AllMatchTypes) {
 TEST_F(PostingsIndexTest, EmptyMatchersSelectSeriesWithoutLabel) {
   using P = Postings;
   EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kEqual, "env", "")}), (P{2}));
-  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kRegexNoMatch, "env", ".+")}), (P{2}));
-  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kRegexMatch, "env", "|dev")}), (P{2, 3}));
-  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kNotEqual, "env", "prod")}), (P{2, 3}));
-  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kRegexMatch, "env", ".+")}), (P{1, 3}));
-  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kNotEqual, "env", "")}), (P{1, 3}));
+  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kRegexNoMatch, "env", ".+")}),
+            (P{2}));
+  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kRegexMatch, "env", "|dev")}),
+            (P{2, 3}));
+  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kNotEqual, "env", "prod")}),
+            (P{2, 3}));
+  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kRegexMatch, "env", ".+")}),
+            (P{1, 3}));
+  EXPECT_EQ(Sel({M(MatchType::kEqual, "__name__", "up"), M(MatchType::kNotEqual, "env", "")}),
+            (P{1, 3}));
 }
 
 TEST_F(PostingsIndexTest, RemoveAndWithAll) {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <deque>
 #include <chrono>
+#include <deque>
 #include <iterator>
 #include <memory>
 
@@ -276,17 +276,18 @@ class TenantQuerier : public Querier {
         if (hints.sorted) series.back().labels = series.back().series->labels();
       }
       if (hints.sorted) {
-        std::sort(series.begin(), series.end(), [](const SelectedSeries& a, const SelectedSeries& b) {
-          return a.labels < b.labels;
-        });
+        std::sort(
+            series.begin(), series.end(),
+            [](const SelectedSeries& a, const SelectedSeries& b) { return a.labels < b.labels; });
       }
     }
-    return std::unique_ptr<SeriesSet>(new MergedSeriesSet(
-        &storage_->chunk_store(), std::move(series), hints.sorted, start, end, ctx_,
-        storage_->read_ahead_executor()));
+    return std::unique_ptr<SeriesSet>(
+        new MergedSeriesSet(&storage_->chunk_store(), std::move(series), hints.sorted, start, end,
+                            ctx_, storage_->read_ahead_executor()));
   }
 
-  absl::StatusOr<std::vector<std::string>> LabelNames(const std::vector<Matcher>& matchers) override {
+  absl::StatusOr<std::vector<std::string>> LabelNames(
+      const std::vector<Matcher>& matchers) override {
     absl::btree_set<std::string> names;
     if (head_ == nullptr) return std::vector<std::string>();
     if (matchers.empty()) {

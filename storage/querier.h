@@ -3,11 +3,10 @@
 #ifndef MERIDIAN_STORAGE_QUERIER_H_
 #define MERIDIAN_STORAGE_QUERIER_H_
 
-#include <memory>
-#include <string>
-
 #include <algorithm>
 #include <iterator>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "model/queryable.h"
@@ -70,7 +69,6 @@ class SeriesReader {
   const int64_t start_ms_, end_ms_;
   std::vector<Sample> disk_, merged_;
 };
-
 
 // `storage` is borrowed and must outlive the Queryable and its Queriers.
 std::unique_ptr<Queryable> NewTenantQueryable(const RocksStorage* storage, std::string tenant);

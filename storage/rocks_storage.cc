@@ -9,11 +9,11 @@
 #include <random>
 
 #include "model/sync.h"
-#include "rocksdb/listener.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
+#include "rocksdb/listener.h"
 #include "rocksdb/table.h"
 #include "rocksdb/transaction_log.h"
 #include "rocksdb/write_batch.h"
@@ -154,7 +154,8 @@ class RetryableWritableFile : public rocksdb::FSWritableFileOwnerWrapper {
 
 class RetryableFileSystem : public rocksdb::FileSystemWrapper {
  public:
-  RetryableFileSystem(std::shared_ptr<rocksdb::FileSystem> target, std::atomic<uint64_t>* failed_wal)
+  RetryableFileSystem(std::shared_ptr<rocksdb::FileSystem> target,
+                      std::atomic<uint64_t>* failed_wal)
       : rocksdb::FileSystemWrapper(std::move(target)), failed_wal_(failed_wal) {}
   const char* Name() const override { return "MeridianRetryableFileSystem"; }
   rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
@@ -291,8 +292,8 @@ absl::Status RocksStorage::OpenDb() {
       {keys::kDownsampledFamily, ChunkFamilyOptions(block_cache_, kMinMemtableBytes * 8)},
   };
   rocksdb::DB* raw = nullptr;
-  MERIDIAN_RETURN_IF_ERROR(
-      FromRocks(rocksdb::DB::Open(db, options_.dir, cfs, &handles_, &raw), "opening " + options_.dir));
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db, options_.dir, cfs, &handles_, &raw),
+                                     "opening " + options_.dir));
   db_.reset(raw);
   meta_ = handles_[0];
   chunks_ = handles_[1];
@@ -356,7 +357,8 @@ absl::Status RocksStorage::Load() {
   }
   uint64_t next_id = max_id + 1;
   std::string reserved;
-  rocksdb::Status rs = db_->Get(rocksdb::ReadOptions(), meta_, keys::kSeriesIdReservationKey, &reserved);
+  rocksdb::Status rs =
+      db_->Get(rocksdb::ReadOptions(), meta_, keys::kSeriesIdReservationKey, &reserved);
   if (rs.ok()) {
     if (reserved.size() != 8) return absl::DataLossError("corrupt series id reservation");
     next_id = std::max<uint64_t>(next_id, coding::DecodeFixed64BE(reserved.data()));
@@ -373,8 +375,8 @@ absl::Status RocksStorage::Load() {
     if (it->key().size() != 5) return absl::DataLossError("corrupt downsample state key");
     uint32_t tenant_id = coding::DecodeFixed32BE(it->key().data() + 1);
     DownsampleState ds;
-    MERIDIAN_RETURN_IF_ERROR(keys::DecodeDownsampleState(
-        std::string_view(it->value().data(), it->value().size()), &ds));
+    MERIDIAN_RETURN_IF_ERROR(
+        keys::DecodeDownsampleState(std::string_view(it->value().data(), it->value().size()), &ds));
     MutexLock l(&tenants_mu_);
     auto t = tenants_by_id_.find(tenant_id);
     if (t == tenants_by_id_.end()) continue;
@@ -471,7 +473,8 @@ absl::StatusOr<TenantHead*> RocksStorage::GetOrCreateTenant(std::string_view ten
   std::string value;
   coding::PutFixed32BE(&value, id);
   rocksdb::WriteBatch wb;
-  MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(meta_, keys::TenantKey(tenant), value), "staging tenant"));
+  MERIDIAN_RETURN_IF_ERROR(
+      FromRocks(wb.Put(meta_, keys::TenantKey(tenant), value), "staging tenant"));
   MERIDIAN_RETURN_IF_ERROR(Write(&wb, options_.sync_wal, "creating tenant"));
   return AddTenant(id, std::string(tenant));
 }
@@ -577,16 +580,20 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
             run.sorted = run.sorted && (accepted.size() == begin || x.t_ms > accepted.back().t_ms);
             run.newest = std::max(run.newest, x.t_ms);
             accepted.push_back(x);
-            run.accepted = std::span<const Sample>(accepted.data() + begin, accepted.size() - begin);
+            run.accepted =
+                std::span<const Sample>(accepted.data() + begin, accepted.size() - begin);
             break;
-          case AppendOutcome::kDuplicate: ++result->samples_duplicate; break;
+          case AppendOutcome::kDuplicate:
+            ++result->samples_duplicate;
+            break;
           case AppendOutcome::kTooOld:
           case AppendOutcome::kConflict:
             ++result->samples_rejected;
             if (!reported) {
               result->errors.push_back({i,
-                                        o == AppendOutcome::kTooOld ? AppendErrorKind::kTooOld
-                                                                    : AppendErrorKind::kDuplicateConflict,
+                                        o == AppendOutcome::kTooOld
+                                            ? AppendErrorKind::kTooOld
+                                            : AppendErrorKind::kDuplicateConflict,
                                         x.t_ms});
               reported = true;
             }
@@ -604,10 +611,10 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     }
     // A series is defined on disk with its first accepted samples.
     if (!s->definition_persisted.load(std::memory_order_acquire)) {
-      MERIDIAN_RETURN_IF_ERROR(FromRocks(
-          wb.Put(meta_, keys::SeriesKey(s->id()),
-                 keys::EncodeSeriesValue(head->id(), in.labels.data(), in.labels.size())),
-          "staging series"));
+      MERIDIAN_RETURN_IF_ERROR(
+          FromRocks(wb.Put(meta_, keys::SeriesKey(s->id()),
+                           keys::EncodeSeriesValue(head->id(), in.labels.data(), in.labels.size())),
+                    "staging series"));
       new_definitions.push_back(s);
     }
     if (claimed_5m != kNoTime) {
@@ -633,15 +640,16 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     coding::PutFixed64BE(&token, late_nonce_);
     coding::PutFixed64BE(&token, late_counter_.fetch_add(1, std::memory_order_relaxed));
     for (const auto& [id, block] : late) {
-      MERIDIAN_RETURN_IF_ERROR(
-          FromRocks(wb.Put(meta_, keys::LateMarkKey(head->id(), id, block), token), "staging late mark"));
+      MERIDIAN_RETURN_IF_ERROR(FromRocks(
+          wb.Put(meta_, keys::LateMarkKey(head->id(), id, block), token), "staging late mark"));
     }
   }
   if (wb.Count() == 0) return absl::OkStatus();
   MERIDIAN_RETURN_IF_ERROR(Write(&wb, options_.sync_wal, "writing wal record"));
   // Durable: make the samples visible.
   committed = true;
-  for (MemSeries* s : new_definitions) s->definition_persisted.store(true, std::memory_order_release);
+  for (MemSeries* s : new_definitions)
+    s->definition_persisted.store(true, std::memory_order_release);
   for (size_t k = 0; k < staged.size(); ++k) {
     if (k + 4 < staged.size()) staged[k + 4]->PrefetchHead();
     MutexLock l(&staged[k]->mu);
@@ -780,7 +788,8 @@ bool RocksStorage::TryResume(std::chrono::milliseconds min_interval, bool force)
                  static_cast<unsigned long long>(failures));
     return true;
   }
-  if (!s.ok() && (restart_required_.load() || done - last_resume_log_ >= std::chrono::seconds(10))) {
+  if (!s.ok() &&
+      (restart_required_.load() || done - last_resume_log_ >= std::chrono::seconds(10))) {
     last_resume_log_ = done;
     std::fprintf(stderr, "meridian: storage: resume failed, still refusing appends%s: %s\n",
                  restart_required_.load() ? " (not recoverable in place: restart meridian)" : "",

@@ -20,8 +20,8 @@
 #define MERIDIAN_STORAGE_ROCKS_STORAGE_H_
 
 #include <atomic>
-#include <limits>
 #include <chrono>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -135,16 +135,16 @@ class RocksStorage : public Storage {
   // A checkpoint starts when this many WAL record bytes accumulated.
   const uint64_t checkpoint_wal_bytes_;
   std::unique_ptr<rocksdb::DB> db_;
-  rocksdb::ColumnFamilyHandle* meta_ = nullptr;    // "default"
-  rocksdb::ColumnFamilyHandle* chunks_ = nullptr;  // "chunks"
-  rocksdb::ColumnFamilyHandle* wal_ = nullptr;     // "wal"
+  rocksdb::ColumnFamilyHandle* meta_ = nullptr;         // "default"
+  rocksdb::ColumnFamilyHandle* chunks_ = nullptr;       // "chunks"
+  rocksdb::ColumnFamilyHandle* wal_ = nullptr;          // "wal"
   rocksdb::ColumnFamilyHandle* downsampled_ = nullptr;  // "downsampled"
   std::unique_ptr<CompactionAccess> compaction_;
   // Late-mark tokens: unique per process (nonce) and per append (counter).
   uint64_t late_nonce_ = 0;
   std::atomic<uint64_t> late_counter_{0};
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::shared_ptr<rocksdb::Cache> block_cache_;       // the chunks family's
+  std::shared_ptr<rocksdb::Cache> block_cache_;      // the chunks family's
   std::shared_ptr<rocksdb::Statistics> statistics_;  // tickers for Stats()
   std::unique_ptr<ChunkStore> chunk_store_;
   class CorruptionListener;
@@ -153,7 +153,8 @@ class RocksStorage : public Storage {
   SeriesCacheLimits cache_limits_;
 
   mutable Mutex tenants_mu_;
-  absl::flat_hash_map<std::string, std::unique_ptr<TenantHead>> tenants_ ABSL_GUARDED_BY(tenants_mu_);
+  absl::flat_hash_map<std::string, std::unique_ptr<TenantHead>> tenants_
+      ABSL_GUARDED_BY(tenants_mu_);
   absl::flat_hash_map<uint32_t, TenantHead*> tenants_by_id_ ABSL_GUARDED_BY(tenants_mu_);
   uint32_t next_tenant_id_ ABSL_GUARDED_BY(tenants_mu_) = 1;
 
@@ -163,7 +164,7 @@ class RocksStorage : public Storage {
   // starve them. Taken once per Append, not per sample.
   SharedMutex gate_;
   std::atomic<uint64_t> next_wal_seq_{1};
-  std::atomic<uint64_t> wal_bytes_{0};  // since the last checkpoint
+  std::atomic<uint64_t> wal_bytes_{0};          // since the last checkpoint
   std::atomic<uint64_t> wal_written_bytes_{0};  // since start
   std::atomic<uint64_t> samples_appended_{0};
 

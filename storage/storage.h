@@ -108,14 +108,14 @@ struct ColumnFamilyStats {
 struct StorageStats {
   static constexpr int64_t kActiveWindowMs = 10 * 60 * 1000;
 
-  uint64_t series = 0;           // all tenants, in memory
+  uint64_t series = 0;            // all tenants, in memory
   uint64_t samples_appended = 0;  // since start
   // Bytes the data dir occupies on disk, as `du` counts them: allocated
   // blocks (RocksDB preallocates its log and manifest files) of every file
   // below the dir, snapshots included, hard links once.
   uint64_t disk_bytes = 0;
   uint64_t cached_series = 0;
-  uint64_t cache_bytes = 0;      // estimated memory of the series cache
+  uint64_t cache_bytes = 0;  // estimated memory of the series cache
   int64_t min_time_ms = 0;
   int64_t max_time_ms = 0;
   // Encounters with corrupt stored data since start: reads that skipped a

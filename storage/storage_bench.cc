@@ -7,6 +7,7 @@
 //   storage_bench codec      # codec-only bytes per sample by data kind
 #include <sys/resource.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <chrono>
 #include <cmath>
@@ -18,8 +19,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <zstd.h>
 
 #include "storage/chunk_codec.h"
 #include "storage/rocks_storage.h"
@@ -105,7 +104,8 @@ int CodecReport() {
       s.value = kind == 1 ? 1e9 : kind == 2 ? 50.0 : 0;
       std::vector<Sample> v;
       for (int j = 0; j < 120; ++j) {
-        v.push_back({1'700'000'000'000 + j * 15'000 + static_cast<int64_t>(rng() % 11) - 5, Next(s, rng)});
+        v.push_back(
+            {1'700'000'000'000 + j * 15'000 + static_cast<int64_t>(rng() % 11) - 5, Next(s, rng)});
       }
       EncodeChunk(v, &all);
       n += v.size();
@@ -127,12 +127,14 @@ int CodecReport() {
     mix[i].rate = RandomRate(rng);
     mix[i].value = mix[i].kind == 1 ? 1e9 : mix[i].kind == 2 ? 50.0 : 0;
     for (int j = 0; j < 120; ++j) {
-      data[i].push_back({1'700'000'000'000 + j * 15'000 + static_cast<int64_t>(rng() % 11) - 5, Next(mix[i], rng)});
+      data[i].push_back({1'700'000'000'000 + j * 15'000 + static_cast<int64_t>(rng() % 11) - 5,
+                         Next(mix[i], rng)});
     }
   }
   auto flush = [&] {
     std::string z(ZSTD_compressBound(block.size()), '\0');
-    z_total += ZSTD_compress(z.data(), z.size(), block.data(), block.size(), getenv("ZL") ? atoi(getenv("ZL")) : 6);
+    z_total += ZSTD_compress(z.data(), z.size(), block.data(), block.size(),
+                             getenv("ZL") ? atoi(getenv("ZL")) : 6);
     block.clear();
   };
   size_t raw = 0;
@@ -146,7 +148,8 @@ int CodecReport() {
   }
   flush();
   std::printf("%-18s raw %.3f B/sample, zstd(6) %.3f B/sample\n", "mixed 32KiB blocks",
-              static_cast<double>(raw) / static_cast<double>(n), static_cast<double>(z_total) / static_cast<double>(n));
+              static_cast<double>(raw) / static_cast<double>(n),
+              static_cast<double>(z_total) / static_cast<double>(n));
   return 0;
 }
 
@@ -172,7 +175,8 @@ int Run(int argc, char** argv) {
 
   std::mt19937_64 rng(12345);
   std::vector<SynthSeries> series(num_series);
-  const char* les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"};
+  const char* les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+                       "0.5",   "1",    "2.5",   "5",    "10",  "+Inf"};
   for (size_t i = 0; i < num_series; ++i) {
     SynthSeries& s = series[i];
     size_t r = rng() % 100;
@@ -181,13 +185,14 @@ int Run(int argc, char** argv) {
     s.value = s.kind == 1 ? 1e9 : s.kind == 2 ? 50.0 : 0;
     std::string metric = std::string(kKinds[s.kind]) + "_metric_" + std::to_string(i % 300);
     s.strings = {"__name__", metric, "instance", "10.0.0." + std::to_string(i % 250) + ":9100",
-                 "job", "node"};
+                 "job",      "node"};
     if (s.kind == 3) {
       s.strings.insert(s.strings.begin() + 4, {"le", les[i % 12]});
     }
     s.strings.push_back("series");
     s.strings.push_back(std::to_string(i));
-    for (size_t j = 0; j + 1 < s.strings.size(); j += 2) s.views.push_back({s.strings[j], s.strings[j + 1]});
+    for (size_t j = 0; j + 1 < s.strings.size(); j += 2)
+      s.views.push_back({s.strings[j], s.strings[j + 1]});
   }
 
   const int64_t t0 = 1'700'000'000'000;
@@ -207,7 +212,8 @@ int Run(int argc, char** argv) {
     for (size_t round = 0; round < per_series; ++round) {
       for (size_t i = lo; i < hi; ++i) {
         int64_t jitter = static_cast<int64_t>(wrng() % 11) - 5;
-        samples[i - lo] = {t0 + static_cast<int64_t>(round) * 15'000 + jitter, Next(series[i], wrng)};
+        samples[i - lo] = {t0 + static_cast<int64_t>(round) * 15'000 + jitter,
+                           Next(series[i], wrng)};
       }
       for (size_t b = lo; b < hi; b += batch_series) {
         const size_t e = std::min(hi, b + batch_series);
@@ -268,7 +274,8 @@ int Run(int argc, char** argv) {
                          1000 + w, &stats[w]);
   }
   for (auto& t : threads) t.join();
-  const double ingest_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - ingest0).count();
+  const double ingest_wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - ingest0).count();
   double append_wall = 0, append_cpu = 0, steady_cpu = 0;
   uint64_t appended = 0;
   for (const WorkerStats& ws : stats) {
@@ -307,38 +314,49 @@ int Run(int argc, char** argv) {
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
     double cpu = CpuSeconds() - rc0;
-    std::printf("select counter_.*: %llu series, %llu samples, %.1f ns/sample wall, %.1f ns/sample cpu (%s)\n",
-                static_cast<unsigned long long>(nseries), static_cast<unsigned long long>(read),
-                secs * 1e9 / static_cast<double>(std::max<uint64_t>(read, 1)),
-                cpu * 1e9 / static_cast<double>(std::max<uint64_t>(read, 1)),
-                (*set)->status().ok() ? "ok" : (*set)->status().ToString().c_str());
+    std::printf(
+        "select counter_.*: %llu series, %llu samples, %.1f ns/sample wall, %.1f ns/sample cpu "
+        "(%s)\n",
+        static_cast<unsigned long long>(nseries), static_cast<unsigned long long>(read),
+        secs * 1e9 / static_cast<double>(std::max<uint64_t>(read, 1)),
+        cpu * 1e9 / static_cast<double>(std::max<uint64_t>(read, 1)),
+        (*set)->status().ok() ? "ok" : (*set)->status().ToString().c_str());
   }
   rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("series=%zu samples=%llu sync_wal=%d batch=%zu samples/request threads=%zu\n", num_series,
-              static_cast<unsigned long long>(appended), sync_wal ? 1 : 0, batch_series, num_threads);
+  std::printf("series=%zu samples=%llu sync_wal=%d batch=%zu samples/request threads=%zu\n",
+              num_series, static_cast<unsigned long long>(appended), sync_wal ? 1 : 0, batch_series,
+              num_threads);
   std::printf("ingest: %.2f M samples/s wall over all threads\n",
               static_cast<double>(appended) / ingest_wall / 1e6);
-  std::printf("append: %.1f ns/sample wall in Append (per thread), %.1f ns/sample cpu of the appending threads (%.2f M samples/cpu-s)\n",
-              append_wall * 1e9 / static_cast<double>(appended),
-              append_cpu * 1e9 / static_cast<double>(appended),
-              static_cast<double>(appended) / append_cpu / 1e6);
+  std::printf(
+      "append: %.1f ns/sample wall in Append (per thread), %.1f ns/sample cpu of the appending "
+      "threads (%.2f M samples/cpu-s)\n",
+      append_wall * 1e9 / static_cast<double>(appended),
+      append_cpu * 1e9 / static_cast<double>(appended),
+      static_cast<double>(appended) / append_cpu / 1e6);
   if (per_series > 1) {
     std::printf("append steady state (rounds after series creation): %.1f ns/sample cpu\n",
                 steady_cpu * 1e9 / static_cast<double>(num_series * (per_series - 1)));
   }
-  std::printf("process cpu during the ingest loop (incl. data generation, RocksDB threads): %.1f ns/sample\n",
-              process_s * 1e9 / static_cast<double>(appended));
-  std::printf("disk before flush: %.1f MB; after flush+compaction: %llu bytes = %.3f bytes/sample (flush+compact %.1f s)\n",
-              static_cast<double>(before.disk_bytes) / 1e6,
-              static_cast<unsigned long long>(after.disk_bytes),
-              static_cast<double>(after.disk_bytes) / static_cast<double>(appended), flush_s);
+  std::printf(
+      "process cpu during the ingest loop (incl. data generation, RocksDB threads): %.1f "
+      "ns/sample\n",
+      process_s * 1e9 / static_cast<double>(appended));
+  std::printf(
+      "disk before flush: %.1f MB; after flush+compaction: %llu bytes = %.3f bytes/sample "
+      "(flush+compact %.1f s)\n",
+      static_cast<double>(before.disk_bytes) / 1e6,
+      static_cast<unsigned long long>(after.disk_bytes),
+      static_cast<double>(after.disk_bytes) / static_cast<double>(appended), flush_s);
   std::printf("column families: %s\n", static_cast<RocksStorage*>(st.get())->FamilySizes().c_str());
   std::printf("cached_series=%llu cache_bytes=%.1f MB max_rss=%.1f MB\n",
               static_cast<unsigned long long>(after.cached_series),
-              static_cast<double>(after.cache_bytes) / 1e6, static_cast<double>(ru.ru_maxrss) / 1e3);
-  std::printf("rss after ingest %.1f MB (peak so far %.1f MB); at the end %.1f MB, peak (VmHWM) %.1f MB\n",
-              rss_ingest, hwm_ingest, ProcStatusMb("VmRSS:"), ProcStatusMb("VmHWM:"));
+              static_cast<double>(after.cache_bytes) / 1e6,
+              static_cast<double>(ru.ru_maxrss) / 1e3);
+  std::printf(
+      "rss after ingest %.1f MB (peak so far %.1f MB); at the end %.1f MB, peak (VmHWM) %.1f MB\n",
+      rss_ingest, hwm_ingest, ProcStatusMb("VmRSS:"), ProcStatusMb("VmHWM:"));
   st.reset();
   if (std::getenv("KEEP_DIR") == nullptr) std::filesystem::remove_all(dir);
   return 0;

@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <random>
 #include <limits>
+#include <random>
 
 #include "absl/container/flat_hash_set.h"
 #include "model/sync.h"
@@ -113,13 +113,14 @@ absl::Status RocksStorage::CheckpointImpl() {
       }
       if (p.snap.chunks.empty()) continue;
       for (const ClosedChunk& c : p.snap.chunks) {
-        MERIDIAN_RETURN_IF_ERROR(
-            FromRocks(wb.Put(chunks_, keys::ChunkKey(s->id(), c.min_t_ms), c.data), "staging chunk"));
+        MERIDIAN_RETURN_IF_ERROR(FromRocks(
+            wb.Put(chunks_, keys::ChunkKey(s->id(), c.min_t_ms), c.data), "staging chunk"));
         pmin = std::min(pmin, c.min_t_ms);
         pmax = std::max(pmax, c.max_t_ms);
       }
-      MERIDIAN_RETURN_IF_ERROR(FromRocks(
-          wb.Put(meta_, keys::RangeKey(s->id()), keys::EncodeRangeValue(pmin, pmax)), "staging range"));
+      MERIDIAN_RETURN_IF_ERROR(
+          FromRocks(wb.Put(meta_, keys::RangeKey(s->id()), keys::EncodeRangeValue(pmin, pmax)),
+                    "staging range"));
       pending.push_back(std::move(p));
       if (wb.GetDataSize() >= kCheckpointBatchBytes) MERIDIAN_RETURN_IF_ERROR(commit());
     }
@@ -130,9 +131,10 @@ absl::Status RocksStorage::CheckpointImpl() {
   // sequential) and drops the WAL records now covered by chunks.
   std::string seq;
   coding::PutFixed64BE(&seq, covered);
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(
+      wb.DeleteRange(wal_, keys::WalKey(0), keys::WalKey(covered + 1)), "staging wal trim"));
   MERIDIAN_RETURN_IF_ERROR(
-      FromRocks(wb.DeleteRange(wal_, keys::WalKey(0), keys::WalKey(covered + 1)), "staging wal trim"));
-  MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(meta_, keys::kCheckpointKey, seq), "staging checkpoint"));
+      FromRocks(wb.Put(meta_, keys::kCheckpointKey, seq), "staging checkpoint"));
   MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/true, "writing checkpoint"));
   // Drop the deleted records' files now rather than at the next compaction.
   std::string end = keys::WalKey(covered + 1);
@@ -284,7 +286,8 @@ absl::Status RocksStorage::DeleteExpired(std::span<TenantHead* const> tenants, i
           }
         }
         for (const auto& [b, e] : series_ranges) {
-          MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.DeleteRange(chunks_, b, e), "staging chunk delete"));
+          MERIDIAN_RETURN_IF_ERROR(
+              FromRocks(wb.DeleteRange(chunks_, b, e), "staging chunk delete"));
           ranges.push_back({b, e});
         }
         bool any_left = kept_min != std::numeric_limits<int64_t>::max();
@@ -298,11 +301,12 @@ absl::Status RocksStorage::DeleteExpired(std::span<TenantHead* const> tenants, i
           }
         }
         if (any_left) {
-          MERIDIAN_RETURN_IF_ERROR(FromRocks(
-              wb.Put(meta_, keys::RangeKey(id), keys::EncodeRangeValue(kept_min, pmax)),
-              "staging range"));
+          MERIDIAN_RETURN_IF_ERROR(
+              FromRocks(wb.Put(meta_, keys::RangeKey(id), keys::EncodeRangeValue(kept_min, pmax)),
+                        "staging range"));
         } else {
-          MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, keys::RangeKey(id)), "staging range"));
+          MERIDIAN_RETURN_IF_ERROR(
+              FromRocks(wb.Delete(meta_, keys::RangeKey(id)), "staging range"));
           pmin = pmax + 1;  // nothing persisted now
         }
       }
@@ -339,7 +343,8 @@ absl::Status RocksStorage::DeleteExpired(std::span<TenantHead* const> tenants, i
       MutexLock l(&s->mu);
       if (!s->MemoryEmpty() || s->has_persisted()) continue;  // appended meanwhile
       if (HasAggregates(s->id())) continue;  // its downsampled data keeps its labels
-      MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, keys::SeriesKey(s->id())), "staging series delete"));
+      MERIDIAN_RETURN_IF_ERROR(
+          FromRocks(wb.Delete(meta_, keys::SeriesKey(s->id())), "staging series delete"));
       removed[t].push_back(s);
     }
     if (wb.Count() > 0) {

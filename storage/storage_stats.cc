@@ -83,7 +83,8 @@ StorageStats RocksStorage::Stats() const {
     f.name = h->GetName();
     uint64_t v = 0;
     if (db_->GetIntProperty(h, rocksdb::DB::Properties::kLiveSstFilesSize, &v)) f.sst_bytes = v;
-    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kSizeAllMemTables, &v)) f.memtable_bytes = v;
+    if (db_->GetIntProperty(h, rocksdb::DB::Properties::kSizeAllMemTables, &v))
+      f.memtable_bytes = v;
     if (db_->GetIntProperty(h, rocksdb::DB::Properties::kEstimatePendingCompactionBytes, &v)) {
       f.pending_compaction_bytes = v;
     }

@@ -1,5 +1,4 @@
 #include "storage/storage.h"
-#include "storage/test_util.h"
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -17,6 +16,7 @@
 #include "storage/chunk_codec.h"
 #include "storage/coding.h"
 #include "storage/mem_series.h"
+#include "storage/test_util.h"
 
 namespace meridian {
 namespace {
@@ -26,7 +26,6 @@ using storage_testing::M;
 using storage_testing::Re;
 using storage_testing::Result;
 using storage_testing::TempDir;
-
 
 class StorageTest : public ::testing::Test {
  protected:
@@ -107,7 +106,9 @@ TEST(MemSeriesTest, EncodedHeadBlocks) {
     return out;
   };
   std::vector<Sample> got;
-  ASSERT_TRUE(s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got).ok());
+  ASSERT_TRUE(
+      s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got)
+          .ok());
   EXPECT_EQ(bits(got), bits(want));
   got.clear();
   ASSERT_TRUE(s.ReadMemory(want[10].t_ms, want[50].t_ms, &got).ok());
@@ -133,7 +134,9 @@ TEST(MemSeriesTest, EncodedHeadBlocks) {
   EXPECT_FALSE(s.TrimBefore(want[40].t_ms));
   want.erase(want.begin(), want.begin() + 40);
   got.clear();
-  ASSERT_TRUE(s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got).ok());
+  ASSERT_TRUE(
+      s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got)
+          .ok());
   EXPECT_EQ(bits(got), bits(want));
   snap = s.SnapshotForPersist();
   ASSERT_EQ(snap.chunks.size(), 1u);
@@ -152,7 +155,9 @@ TEST(MemSeriesTest, EncodedHeadBlocks) {
   ASSERT_TRUE(DecodeChunkHeader(snap.chunks[0].data, &h).ok());
   EXPECT_EQ(h.num_samples, kChunkSamples);
   got.clear();
-  ASSERT_TRUE(s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got).ok());
+  ASSERT_TRUE(
+      s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got)
+          .ok());
   EXPECT_EQ(bits(got), bits(want));
 }
 
@@ -194,11 +199,14 @@ TEST_F(StorageTest, MatchersIncludingEmpty) {
   };
   using V = std::vector<std::string>;
   EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kNotEqual, "job", "api")}), (V{"db", "web"}));
-  EXPECT_EQ(jobs({M(MatchType::kRegexMatch, "job", "a.*|d.*")}), (V{"db", "api"}));  // env=dev first
-  EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kRegexNoMatch, "job", "a.*")}), (V{"db", "web"}));
+  EXPECT_EQ(jobs({M(MatchType::kRegexMatch, "job", "a.*|d.*")}),
+            (V{"db", "api"}));  // env=dev first
+  EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kRegexNoMatch, "job", "a.*")}),
+            (V{"db", "web"}));
   EXPECT_EQ(jobs({Eq("__name__", "up"), Eq("env", "")}), (V{"web"}));
   EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kRegexNoMatch, "env", ".+")}), (V{"web"}));
-  EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kRegexMatch, "env", "prod|")}), (V{"api", "web"}));
+  EXPECT_EQ(jobs({Eq("__name__", "up"), M(MatchType::kRegexMatch, "env", "prod|")}),
+            (V{"api", "web"}));
   // Sorted by labels: env=dev < env=prod < no env? Labels compare name by name.
   auto all = Select("t", {Eq("__name__", "up")}, 0, 10);
   ASSERT_EQ(all.size(), 3u);
@@ -246,7 +254,8 @@ TEST_F(StorageTest, OutOfOrderDuplicatesAndConflicts) {
   auto check = [&] {
     auto res = Select("t", {Eq("__name__", "m")}, 0, 1'000'000);
     ASSERT_EQ(res.size(), 1u);
-    std::vector<Sample> want = {{100'000, 1}, {150'000, 1.5}, {199'999, 1.9}, {200'000, 2}, {210'000, 3}, {220'000, 5}};
+    std::vector<Sample> want = {{100'000, 1}, {150'000, 1.5}, {199'999, 1.9},
+                                {200'000, 2}, {210'000, 3},   {220'000, 5}};
     ASSERT_EQ(res[0].samples.size(), want.size());
     for (size_t i = 0; i < want.size(); ++i) {
       EXPECT_EQ(res[0].samples[i].t_ms, want[i].t_ms);
@@ -334,7 +343,7 @@ TEST_F(StorageTest, TenantLimit) {
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
   EXPECT_EQ(st_->PutMetadata("c", {}).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(st_->Append("a", batch, &r).ok());  // existing tenants keep working
-  Open(o);  // tenants loaded from disk count
+  Open(o);                                        // tenants loaded from disk count
   EXPECT_EQ(st_->Append("c", batch, &r).code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(Select("c", {Eq("__name__", "m")}, 0, 10'000).empty());
 }
@@ -342,7 +351,8 @@ TEST_F(StorageTest, TenantLimit) {
 TEST_F(StorageTest, SpecialValuesSurvivePersistence) {
   Open();
   double payload = coding::BitsDouble(0x7ff8000000000abcULL);
-  std::vector<Sample> in = {{1, StaleNaN()}, {2, payload}, {3, INFINITY}, {4, -INFINITY}, {5, -0.0}, {6, 0.1}};
+  std::vector<Sample> in = {{1, StaleNaN()}, {2, payload}, {3, INFINITY},
+                            {4, -INFINITY},  {5, -0.0},    {6, 0.1}};
   Append("t", {{"__name__", "m"}}, in);
   ASSERT_TRUE(st_->Flush().ok());
   Open();
@@ -378,7 +388,7 @@ TEST_F(StorageTest, DurableWithoutFlush) {
 
 TEST_F(StorageTest, WalBeyondTheMemtableReplaysFromSstFiles) {
   StorageOptions o = Options();
-  o.wal_memtable_bytes = 1;  // raised to the 1 MiB minimum
+  o.wal_memtable_bytes = 1;                    // raised to the 1 MiB minimum
   o.checkpoint_wal_bytes = uint64_t{1} << 40;  // no checkpoint by size
   Open(o);
   constexpr int kSeries = 200, kSamples = 1000;  // a few MiB of WAL records
@@ -529,7 +539,8 @@ TEST_F(StorageTest, BoundedSeriesCache) {
   for (int round = 0; round < 2; ++round) {
     uint64_t created = 0;
     for (int i = 0; i < 100; ++i) {
-      created += Append("t", {{"__name__", "m"}, {"i", ids[i]}}, {{1000 + round, 1}}).series_created;
+      created +=
+          Append("t", {{"__name__", "m"}, {"i", ids[i]}}, {{1000 + round, 1}}).series_created;
     }
     EXPECT_EQ(created, round == 0 ? 100u : 0u);
   }
@@ -557,7 +568,8 @@ TEST_F(StorageTest, ManyChunksAndOutOfOrderAcrossHeadAndDisk) {
     ASSERT_EQ(res.size(), 1u);
     ASSERT_EQ(res[0].samples.size(), want);
     for (size_t i = 1; i < want; ++i) ASSERT_LT(res[0].samples[i - 1].t_ms, res[0].samples[i].t_ms);
-    for (const Sample& x : res[0].samples) ASSERT_EQ(x.v, static_cast<double>(x.t_ms / 10'000) * 0.5);
+    for (const Sample& x : res[0].samples)
+      ASSERT_EQ(x.v, static_cast<double>(x.t_ms / 10'000) * 0.5);
   };
   check(in.size() + in_window);
   Open(o);  // replays the out-of-order samples from the WAL
@@ -599,8 +611,9 @@ TEST_F(StorageTest, CorruptChunkIsDataLossNotCrash) {
   // The series is skipped with a warning (a partial result) and counted.
   EXPECT_FALSE(set->Next());
   EXPECT_TRUE(set->status().ok()) << set->status();
-  EXPECT_EQ(set->warnings(),
-            std::vector<std::string>{"series m{} skipped: its stored data is corrupt (partial result)"});
+  EXPECT_EQ(
+      set->warnings(),
+      std::vector<std::string>{"series m{} skipped: its stored data is corrupt (partial result)"});
   EXPECT_EQ(st_->Stats().corruptions, 1u);
 }
 
@@ -670,13 +683,15 @@ TEST_F(StorageTest, RetentionConcurrentWithAppends) {
   };
   const size_t at_least = writers_after(cutoff), at_most = writers_after(step_cutoff);
   auto check = [&] {
-    auto res = Select("t", {Eq("__name__", "r")}, std::numeric_limits<int64_t>::min() / 2, now_ms_.load());
+    auto res =
+        Select("t", {Eq("__name__", "r")}, std::numeric_limits<int64_t>::min() / 2, now_ms_.load());
     EXPECT_GE(res.size(), at_least);
     EXPECT_LE(res.size(), at_most);
     for (auto& r : res) {
       ASSERT_FALSE(r.samples.empty());
       EXPECT_GE(r.samples.back().t_ms, step_cutoff);
-      for (size_t i = 1; i < r.samples.size(); ++i) ASSERT_LT(r.samples[i - 1].t_ms, r.samples[i].t_ms);
+      for (size_t i = 1; i < r.samples.size(); ++i)
+        ASSERT_LT(r.samples[i - 1].t_ms, r.samples[i].t_ms);
     }
   };
   check();
@@ -707,9 +722,10 @@ TEST_F(StorageTest, SortedAndUnsortedSelectsReadPersistedChunks) {
   Open();  // everything on disk, nothing in memory
   for (int64_t start : {int64_t{0}, int64_t{10'000'000}, int64_t{30'000'000}}) {
     const int64_t end = start + 25'000'000;
-    for (auto ms : {std::vector<Matcher>{Eq("__name__", "m")},
-                    std::vector<Matcher>{Eq("__name__", "m"), M(MatchType::kNotEqual, "mod", "1")},
-                    std::vector<Matcher>{Eq("__name__", "m"), M(MatchType::kRegexMatch, "i", "0[0-4].")}}) {
+    for (auto ms :
+         {std::vector<Matcher>{Eq("__name__", "m")},
+          std::vector<Matcher>{Eq("__name__", "m"), M(MatchType::kNotEqual, "mod", "1")},
+          std::vector<Matcher>{Eq("__name__", "m"), M(MatchType::kRegexMatch, "i", "0[0-4].")}}) {
       std::vector<Result> sorted = Select("t", ms, start, end, true);
       std::vector<Result> unsorted = Select("t", ms, start, end, false);
       ASSERT_FALSE(sorted.empty());
@@ -764,7 +780,7 @@ TEST_F(StorageTest, SeriesSetOpenedBeforeCheckpointSeesMovedChunks) {
       auto q = *st_->ForTenant("t")->NewQuerier(0, 100'000'000);
       auto set = *q->Select({Eq("__name__", name)},
                             {.start_ms = 0, .end_ms = 100'000'000, .sorted = sorted});
-      ASSERT_TRUE(set->Next());  // the cursor's view is taken by now
+      ASSERT_TRUE(set->Next());        // the cursor's view is taken by now
       ASSERT_TRUE(st_->Flush().ok());  // the chunk closed above leaves memory
       std::vector<Sample> got;
       int n = 0;
@@ -772,7 +788,8 @@ TEST_F(StorageTest, SeriesSetOpenedBeforeCheckpointSeesMovedChunks) {
         ASSERT_TRUE(set->Samples(&got).ok());
         ASSERT_EQ(got.size(), static_cast<size_t>(next))
             << set->labels().ToString() << " sorted=" << sorted;
-        for (size_t j = 0; j < got.size(); ++j) ASSERT_EQ(got[j].t_ms, static_cast<int64_t>(j) * 600'000);
+        for (size_t j = 0; j < got.size(); ++j)
+          ASSERT_EQ(got[j].t_ms, static_cast<int64_t>(j) * 600'000);
         ++n;
       } while (set->Next());
       ASSERT_TRUE(set->status().ok());
@@ -781,7 +798,8 @@ TEST_F(StorageTest, SeriesSetOpenedBeforeCheckpointSeesMovedChunks) {
   }
   // A set dropped after one series stops its read-ahead thread.
   auto q = *st_->ForTenant("t")->NewQuerier(0, 100'000'000);
-  auto set = *q->Select({Eq("__name__", "m300")}, {.start_ms = 0, .end_ms = 100'000'000, .sorted = false});
+  auto set =
+      *q->Select({Eq("__name__", "m300")}, {.start_ms = 0, .end_ms = 100'000'000, .sorted = false});
   ASSERT_TRUE(set->Next());
   set.reset();
 }
@@ -969,7 +987,7 @@ TEST_F(StorageTest, SelectReadsItselfWhenTheReadAheadExecutorIsBusy) {
   }
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   EXPECT_EQ(pool->scheduled.load(), 4);  // the blocker and one task per Select
-  release = true;  // the abandoned tasks run now, after their sets are gone
+  release = true;                        // the abandoned tasks run now, after their sets are gone
   pool.reset();
   st_.reset();
 }
@@ -983,7 +1001,8 @@ TEST_F(StorageTest, SelectReadsAheadOnTheExecutor) {
   Open(o);
   const int kSeries = 300;
   for (int i = 0; i < kSeries; ++i) {
-    Append("t", {{"__name__", "x"}, {"i", std::to_string(1000 + i)}}, {{now_ms_ - 1000, double(i)}});
+    Append("t", {{"__name__", "x"}, {"i", std::to_string(1000 + i)}},
+           {{now_ms_ - 1000, double(i)}});
   }
   auto got = Select("t", {Eq("__name__", "x")}, 0, now_ms_);
   ASSERT_EQ(got.size(), static_cast<size_t>(kSeries));

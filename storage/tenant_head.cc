@@ -74,8 +74,8 @@ void TenantHead::CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s) {
   limits_->cached_series.fetch_add(1, std::memory_order_relaxed);
 }
 
-MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t hash,
-                                   bool* created, uint64_t max_series) {
+MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t hash, bool* created,
+                                   uint64_t max_series) {
   *created = false;
   CacheShard& shard = cache_[hash % kCacheShards];
   if (MemSeries* s = CacheLookup(shard, labels, n, hash)) return s;
@@ -119,7 +119,8 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
     ++count[hashes[i] % kCacheShards + 1];
   }
   for (size_t s = 1; s <= kCacheShards; ++s) count[s] += count[s - 1];
-  for (size_t i = 0; i < n; ++i) order[count[hashes[i] % kCacheShards]++] = static_cast<uint32_t>(i);
+  for (size_t i = 0; i < n; ++i)
+    order[count[hashes[i] % kCacheShards]++] = static_cast<uint32_t>(i);
   // count[s] is now the end of shard s's run in `order`.
   size_t begin = 0;
   for (size_t s = 0; s < kCacheShards; ++s) {

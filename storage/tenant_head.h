@@ -10,9 +10,9 @@
 #define MERIDIAN_STORAGE_TENANT_HEAD_H_
 
 #include <atomic>
-#include <mutex>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -21,8 +21,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "model/sync.h"
-#include "storage/mem_series.h"
 #include "storage/compaction.h"
+#include "storage/mem_series.h"
 #include "storage/postings_index.h"
 #include "storage/storage.h"
 

@@ -18,7 +18,6 @@ inline char* PutVarintRaw(char* p, uint64_t v) {
 
 }  // namespace
 
-
 WalRecordWriter::WalRecordWriter(std::string* out, uint32_t tenant_id) : out_(out) {
   if (out_->size() < 16) out_->resize(16);
   pos_ = static_cast<size_t>(PutVarintRaw(out_->data(), tenant_id) - out_->data());

@@ -18,9 +18,9 @@
 #include <string_view>
 #include <vector>
 
-#include "storage/coding.h"
 #include "model/queryable.h"
 #include "model/status.h"
+#include "storage/coding.h"
 
 namespace meridian {
 

@@ -9,10 +9,10 @@
 namespace meridian::ui {
 
 struct Asset {
-  std::string_view path;          // relative to ui/web/, e.g. "app.js"
+  std::string_view path;  // relative to ui/web/, e.g. "app.js"
   std::string_view content_type;
   std::string_view body;
-  std::string_view etag;          // quoted MD5 of body
+  std::string_view etag;  // quoted MD5 of body
 };
 
 std::span<const Asset> Assets();

@@ -1,8 +1,8 @@
 #include "ui/ui.h"
 
-#include <string>
-
 #include <httplib.h>
+
+#include <string>
 
 #include "ui/assets.h"
 

@@ -105,12 +105,15 @@ TEST_F(ApiTest, RangeQueryPostFormEqualsGet) {
 
 TEST_F(ApiTest, InstantVectorShape) {
   int status = 0;
-  std::string body = Body("/api/v1/query?query=" + UrlEncode("http_requests_total{region=\"us-west-2\"}") +
-                              "&time=" + S(t0_ms_),
-                          &status);
+  std::string body =
+      Body("/api/v1/query?query=" + UrlEncode("http_requests_total{region=\"us-west-2\"}") +
+               "&time=" + S(t0_ms_),
+           &status);
   EXPECT_EQ(status, 200);
-  EXPECT_EQ(body, R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"http_requests_total","job":"api","region":"us-west-2"},"value":[)" +
-                      S(t0_ms_) + R"(,"400"]}]}})");
+  EXPECT_EQ(
+      body,
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"http_requests_total","job":"api","region":"us-west-2"},"value":[)" +
+          S(t0_ms_) + R"(,"400"]}]}})");
 }
 
 TEST_F(ApiTest, LabelEndpoints) {
@@ -119,12 +122,15 @@ TEST_F(ApiTest, LabelEndpoints) {
             R"({"status":"success","data":["eu-west-1","us-west-2"]})");
   EXPECT_EQ(Body("/api/v1/label/region/values?match[]=" + UrlEncode("{region=~\"us.*\"}"), &status),
             R"({"status":"success","data":["us-west-2"]})");
-  EXPECT_EQ(Body("/api/v1/label/region/values?limit=1", &status),
-            R"({"status":"success","data":["eu-west-1"],"warnings":["results truncated due to limit"]})");
+  EXPECT_EQ(
+      Body("/api/v1/label/region/values?limit=1", &status),
+      R"({"status":"success","data":["eu-west-1"],"warnings":["results truncated due to limit"]})");
   auto labels = nlohmann::json::parse(Body("/api/v1/labels?match[]=http_requests_total", &status));
   EXPECT_EQ(labels["data"], nlohmann::json::parse(R"(["__name__","job","region"])"));
-  EXPECT_EQ(Body("/api/v1/series?match[]=" + UrlEncode("http_requests_total{region=\"eu-west-1\"}"), &status),
-            R"({"status":"success","data":[{"__name__":"http_requests_total","job":"api","region":"eu-west-1"}]})");
+  EXPECT_EQ(
+      Body("/api/v1/series?match[]=" + UrlEncode("http_requests_total{region=\"eu-west-1\"}"),
+           &status),
+      R"({"status":"success","data":[{"__name__":"http_requests_total","job":"api","region":"eu-west-1"}]})");
 }
 
 TEST_F(ApiTest, ErrorEnvelopes) {
@@ -175,9 +181,9 @@ TEST_F(ApiTest, ExecutionErrorIs422) {
   AddSeries(&req, {{"__name__", "dup_b"}, {"x", "1"}}, {{t0_ms_, 2}});
   auto c = server_->Client();
   ASSERT_EQ(PostWrite(*c, EncodeWriteRequest(req))->status, 204);
-  auto j = nlohmann::json::parse(
-      Body("/api/v1/query?query=" + UrlEncode(R"x(abs({__name__=~"dup_."}))x") + "&time=" + S(t0_ms_),
-           &status));
+  auto j = nlohmann::json::parse(Body(
+      "/api/v1/query?query=" + UrlEncode(R"x(abs({__name__=~"dup_."}))x") + "&time=" + S(t0_ms_),
+      &status));
   EXPECT_EQ(status, 422);
   EXPECT_EQ(j["errorType"], "execution");
   EXPECT_EQ(j["error"], "vector cannot contain metrics with the same labelset");
@@ -194,19 +200,23 @@ TEST_F(ApiTest, FormatQueryAndEmptyExemplars) {
 TEST_F(ApiTest, ParseQueryReturnsTheSyntaxTree) {
   int status = 0;
   EXPECT_EQ(
-      Body("/api/v1/parse_query?query=" + UrlEncode(R"(sum by (job) (rate(x{a="b"}[5m])))"), &status),
+      Body("/api/v1/parse_query?query=" + UrlEncode(R"(sum by (job) (rate(x{a="b"}[5m])))"),
+           &status),
       R"x({"status":"success","data":{"expr":{"args":[{"anchored":false,"matchers":[{"name":"a","type":"=","value":"b"},{"name":"__name__","type":"=","value":"x"}],"name":"x","offset":0,"range":300000,"smoothed":false,"startOrEnd":null,"timestamp":null,"type":"matrixSelector"}],"func":{"argTypes":["matrix"],"name":"rate","returnType":"vector","variadic":0},"type":"call"},"grouping":["job"],"op":"sum","param":null,"type":"aggregation","without":false}})x");
   EXPECT_EQ(status, 200);
-  EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("-1 + foo @ end()"), &status),
-            R"x({"status":"success","data":{"bool":false,"lhs":{"type":"numberLiteral","val":"-1"},"matching":null,"op":"+","rhs":{"anchored":false,"matchers":[{"name":"__name__","type":"=","value":"foo"}],"name":"foo","offset":0,"smoothed":false,"startOrEnd":"end","timestamp":null,"type":"vectorSelector"},"type":"binaryExpr"}})x");
+  EXPECT_EQ(
+      Body("/api/v1/parse_query?query=" + UrlEncode("-1 + foo @ end()"), &status),
+      R"x({"status":"success","data":{"bool":false,"lhs":{"type":"numberLiteral","val":"-1"},"matching":null,"op":"+","rhs":{"anchored":false,"matchers":[{"name":"__name__","type":"=","value":"foo"}],"name":"foo","offset":0,"smoothed":false,"startOrEnd":"end","timestamp":null,"type":"vectorSelector"},"type":"binaryExpr"}})x");
   // Number literals print as Go's FormatFloat(v, 'f', -1, 64): never in
   // exponent form, unlike sample values.
   EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("1e-7"), &status),
             R"x({"status":"success","data":{"type":"numberLiteral","val":"0.0000001"}})x");
-  EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("2.5e21"), &status),
-            R"x({"status":"success","data":{"type":"numberLiteral","val":"2500000000000000000000"}})x");
-  EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("18446744073709551616"), &status),
-            R"x({"status":"success","data":{"type":"numberLiteral","val":"18446744073709552000"}})x");
+  EXPECT_EQ(
+      Body("/api/v1/parse_query?query=" + UrlEncode("2.5e21"), &status),
+      R"x({"status":"success","data":{"type":"numberLiteral","val":"2500000000000000000000"}})x");
+  EXPECT_EQ(
+      Body("/api/v1/parse_query?query=" + UrlEncode("18446744073709551616"), &status),
+      R"x({"status":"success","data":{"type":"numberLiteral","val":"18446744073709552000"}})x");
   EXPECT_EQ(Body("/api/v1/parse_query?query=" + UrlEncode("-Inf"), &status),
             R"x({"status":"success","data":{"type":"numberLiteral","val":"-Inf"}})x");
 }
@@ -219,9 +229,9 @@ TEST_F(ApiTest, OwnMetricsAndHealth) {
   auto m = c->Get("/metrics");
   ASSERT_TRUE(m);
   EXPECT_EQ(m->status, 200);
-  for (const char* name : {"meridian_ingest_samples_total", "meridian_storage_series",
-                           "meridian_http_request_duration_seconds_bucket",
-                           "meridian_storage_disk_bytes"}) {
+  for (const char* name :
+       {"meridian_ingest_samples_total", "meridian_storage_series",
+        "meridian_http_request_duration_seconds_bucket", "meridian_storage_disk_bytes"}) {
     EXPECT_NE(m->body.find(name), std::string::npos) << name;
   }
 }

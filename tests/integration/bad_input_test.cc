@@ -233,8 +233,8 @@ TEST_F(BadInputTest, UnsortedLabelsAndEmptyValuesAreNormalised) {
   auto c = server_->Client();
   auto j = GetJson(*c, "/api/v1/series?match[]=unsorted_metric");
   ASSERT_EQ(j["data"].size(), 1u);
-  EXPECT_EQ(j["data"][0], nlohmann::json::parse(
-                              R"({"__name__":"unsorted_metric","app":"x","zone":"b"})"));
+  EXPECT_EQ(j["data"][0],
+            nlohmann::json::parse(R"({"__name__":"unsorted_metric","app":"x","zone":"b"})"));
 }
 
 TEST_F(BadInputTest, SpecialFloatsRoundTrip) {
@@ -260,9 +260,11 @@ TEST_F(BadInputTest, TenantsAreIsolated) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 204) << r->body;
   auto c = server_->Client();
-  auto mine = GetJson(*c, "/api/v1/series?match[]=tenant_secret", nullptr, {{"X-Scope-OrgID", "team-a"}});
+  auto mine =
+      GetJson(*c, "/api/v1/series?match[]=tenant_secret", nullptr, {{"X-Scope-OrgID", "team-a"}});
   EXPECT_EQ(mine["data"].size(), 1u);
-  auto theirs = GetJson(*c, "/api/v1/series?match[]=tenant_secret", nullptr, {{"X-Scope-OrgID", "team-b"}});
+  auto theirs =
+      GetJson(*c, "/api/v1/series?match[]=tenant_secret", nullptr, {{"X-Scope-OrgID", "team-b"}});
   EXPECT_EQ(theirs["data"].size(), 0u);
   EXPECT_EQ(SeriesCount("tenant_secret"), 0u) << "default tenant must not see team-a";
 }
@@ -271,7 +273,9 @@ TEST_F(BadInputTest, TenantsAreIsolated) {
 // gogo-generated decoders: "proto: wrong wireType"), at the top level and in
 // a Sample: 400, nothing of the request stored.
 TEST_F(BadInputTest, WrongWireTypeIs400) {
-  auto tag = [](std::string* out, int field, int wt) { out->push_back(static_cast<char>(field << 3 | wt)); };
+  auto tag = [](std::string* out, int field, int wt) {
+    out->push_back(static_cast<char>(field << 3 | wt));
+  };
   // WriteRequest.timeseries (field 1, length-delimited) sent as a varint.
   std::string top;
   tag(&top, 1, 0);
@@ -306,7 +310,8 @@ TEST_F(BadInputTest, WrongWireTypeIs400) {
 TEST_F(BadInputTest, V1BodyWithV2ContentTypeIs415) {
   prometheus::WriteRequest req;
   AddSeries(&req, {{"__name__", "v1_as_v2_metric"}}, {{NowMs(), 1}});
-  auto r = Post(EncodeWriteRequest(req), "application/x-protobuf;proto=io.prometheus.write.v2.Request");
+  auto r =
+      Post(EncodeWriteRequest(req), "application/x-protobuf;proto=io.prometheus.write.v2.Request");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 415) << r->body;
   EXPECT_THAT(r->body, HasSubstr("prometheus.WriteRequest protobuf message sent as "
@@ -322,7 +327,8 @@ TEST_F(BadInputTest, MissingContentEncodingIsReadAsSnappy) {
   AddSeries(&req, {{"__name__", "no_encoding_metric"}, {"k", "v"}},
             {{t, 0.1}, {t + 1000, -2.5e-300}, {t + 2000, 12345678.875}});
   auto c = server_->Client();
-  auto r = c->Post("/api/v1/write", httplib::Headers{}, EncodeWriteRequest(req), "application/x-protobuf");
+  auto r = c->Post("/api/v1/write", httplib::Headers{}, EncodeWriteRequest(req),
+                   "application/x-protobuf");
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 204) << r->body;
   auto got = RawSamples(*c, "no_encoding_metric", t + 2000, 10000);
@@ -384,9 +390,18 @@ TEST_F(BadInputTest, LabelLimitsAre400NamingTheSeries) {
   auto c = server_->Client();
   auto m = c->Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="too_many_labels",tenant="default-tenant"} 2)"));
-  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="label_name_too_long",tenant="default-tenant"} 1)"));
-  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="label_value_too_long",tenant="default-tenant"} 1)"));
+  EXPECT_THAT(
+      m->body,
+      HasSubstr(
+          R"(meridian_ingest_samples_rejected_total{reason="too_many_labels",tenant="default-tenant"} 2)"));
+  EXPECT_THAT(
+      m->body,
+      HasSubstr(
+          R"(meridian_ingest_samples_rejected_total{reason="label_name_too_long",tenant="default-tenant"} 1)"));
+  EXPECT_THAT(
+      m->body,
+      HasSubstr(
+          R"(meridian_ingest_samples_rejected_total{reason="label_value_too_long",tenant="default-tenant"} 1)"));
 }
 
 // Tenant IDs follow Cortex/Mimir's rules; a path-like or 7,000-character
@@ -394,8 +409,8 @@ TEST_F(BadInputTest, LabelLimitsAre400NamingTheSeries) {
 TEST_F(BadInputTest, InvalidTenantIs400) {
   prometheus::WriteRequest req;
   AddSeries(&req, {{"__name__", "bad_tenant_metric"}}, {{NowMs(), 1}});
-  for (const std::string& tenant : {std::string("../../etc"), std::string(7000, 't'), std::string(".."),
-                                    std::string("a/b"), std::string("x y")}) {
+  for (const std::string& tenant : {std::string("../../etc"), std::string(7000, 't'),
+                                    std::string(".."), std::string("a/b"), std::string("x y")}) {
     for (const char* header : {"THANOS-TENANT", "X-Scope-OrgID"}) {
       auto r = Post(EncodeWriteRequest(req), "application/x-protobuf", {{header, tenant}});
       ASSERT_TRUE(r);
@@ -407,7 +422,10 @@ TEST_F(BadInputTest, InvalidTenantIs400) {
   auto c = server_->Client();
   auto m = c->Get("/metrics");
   ASSERT_TRUE(m);
-  EXPECT_THAT(m->body, HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="invalid_tenant",tenant=""} 10)"));
+  EXPECT_THAT(
+      m->body,
+      HasSubstr(
+          R"(meridian_ingest_requests_rejected_total{reason="invalid_tenant",tenant=""} 10)"));
   // Reads refuse the same tenant IDs: 400 bad_data.
   int status = 0;
   auto j = GetJson(*c, "/api/v1/query?query=up", &status, {{"X-Scope-OrgID", "../../etc"}});
@@ -445,7 +463,8 @@ TEST_F(BadInputTest, RangeQueryResolutionCannotOverflow) {
     auto j = nlohmann::json::parse(r->body, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << r->body.substr(0, 200);
     const __int128 steps =
-        (static_cast<__int128>(q.end_s) * 1000 - static_cast<__int128>(q.start_s) * 1000) / q.step_ms;
+        (static_cast<__int128>(q.end_s) * 1000 - static_cast<__int128>(q.start_s) * 1000) /
+        q.step_ms;
     if (steps > 11000) {
       EXPECT_EQ(r->status, 400) << r->body.substr(0, 200);
       EXPECT_EQ(j["errorType"], "bad_data");
@@ -458,7 +477,8 @@ TEST_F(BadInputTest, RangeQueryResolutionCannotOverflow) {
     }
   }
   // Subqueries with more steps than an int: too many samples (422), not a 500.
-  auto r = c->Get("/api/v1/query?query=" + UrlEncode("sum_over_time(vector(1)[10000d:1ms])") + "&time=1000");
+  auto r = c->Get("/api/v1/query?query=" + UrlEncode("sum_over_time(vector(1)[10000d:1ms])") +
+                  "&time=1000");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 422) << r->body.substr(0, 200);
   EXPECT_FALSE(r->has_header("EXCEPTION_WHAT"));

@@ -120,7 +120,8 @@ TEST(CompactorTest, BackfillCompactRetentionAndKillConverges) {
             std::string::npos);
   EXPECT_NE(metrics->body.find("meridian_compactor_lag_seconds{resolution=\"5m\"} 0\n"),
             std::string::npos);
-  EXPECT_NE(metrics->body.find("meridian_compactor_last_success_timestamp_seconds "), std::string::npos);
+  EXPECT_NE(metrics->body.find("meridian_compactor_last_success_timestamp_seconds "),
+            std::string::npos);
   // A second pass finds nothing to do.
   nlohmann::json again = Compact(a);
   EXPECT_EQ(again["data"]["blocks5m"].get<int>(), 0);
@@ -190,7 +191,8 @@ TEST(CompactorTest, OneShotCompactOnAStoppedInstance) {
     int ws = busy.Wait(std::chrono::seconds(60));
     ASSERT_TRUE(WIFEXITED(ws)) << busy.Log();
     EXPECT_EQ(WEXITSTATUS(ws), 1);
-    EXPECT_NE(busy.Log().find("is a meridian still running on it?"), std::string::npos) << busy.Log();
+    EXPECT_NE(busy.Log().find("is a meridian still running on it?"), std::string::npos)
+        << busy.Log();
     Stop(m);
   }
   Process p({MeridianBinary(), "compact", "--data-dir", data, "--retention-raw", "4d"},
@@ -222,13 +224,17 @@ TEST(CompactorTest, MaxSourceResolutionIsValidated) {
     int status = 0;
     GetJson(*c, std::string("/api/v1/query?query=1&max_source_resolution=") + ok, &status);
     EXPECT_EQ(status, 200) << ok;
-    GetJson(*c, std::string("/api/v1/query_range?query=1&start=0&end=60&step=15&max_source_resolution=") + ok,
-            &status);
+    GetJson(
+        *c,
+        std::string("/api/v1/query_range?query=1&start=0&end=60&step=15&max_source_resolution=") +
+            ok,
+        &status);
     EXPECT_EQ(status, 200) << ok;
   }
   for (const char* bad : {"garbage", "-5m", "5x", "auto2"}) {
     int status = 0;
-    nlohmann::json j = GetJson(*c, std::string("/api/v1/query?query=1&max_source_resolution=") + bad, &status);
+    nlohmann::json j =
+        GetJson(*c, std::string("/api/v1/query?query=1&max_source_resolution=") + bad, &status);
     EXPECT_EQ(status, 400) << bad;
     EXPECT_EQ(j["errorType"], "bad_data") << bad;
     EXPECT_NE(j["error"].get<std::string>().find("max_source_resolution"), std::string::npos) << j;

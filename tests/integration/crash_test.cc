@@ -36,7 +36,8 @@ TEST(CrashTest, AcknowledgedSamplesSurviveSigkill) {
         prometheus::WriteRequest req;
         for (int s = 0; s < kSeries; ++s) {
           AddSeries(&req,
-                    {{"__name__", "crash_metric"}, {"writer", std::to_string(w)},
+                    {{"__name__", "crash_metric"},
+                     {"writer", std::to_string(w)},
                      {"series", std::to_string(s)}},
                     {{base + round * 100, static_cast<double>(round * 1000 + s)}});
         }

@@ -58,13 +58,22 @@ prometheus::WriteRequest RegionData(const std::string& region, int64_t from, int
         for (int b = 0; b < 3; ++b) buckets[b].push_back({t, std::floor(total * (b + 1) / 3)});
       }
       std::string in = std::to_string(inst);
-      AddSeries(&req, {{"__name__", "requests_total"}, {"job", job}, {"instance", in}, {"region", region}}, ctr);
-      AddSeries(&req, {{"__name__", "gpu_temp"}, {"job", job}, {"instance", in}, {"region", region}}, gauge);
+      AddSeries(
+          &req,
+          {{"__name__", "requests_total"}, {"job", job}, {"instance", in}, {"region", region}},
+          ctr);
+      AddSeries(&req,
+                {{"__name__", "gpu_temp"}, {"job", job}, {"instance", in}, {"region", region}},
+                gauge);
       AddSeries(&req, {{"__name__", "up"}, {"job", job}, {"instance", in}, {"region", region}}, up);
       const char* les[] = {"0.1", "1", "+Inf"};
       for (int b = 0; b < 3; ++b) {
-        AddSeries(&req, {{"__name__", "lat_bucket"}, {"job", job}, {"instance", in},
-                         {"region", region}, {"le", les[b]}},
+        AddSeries(&req,
+                  {{"__name__", "lat_bucket"},
+                   {"job", job},
+                   {"instance", in},
+                   {"region", region},
+                   {"le", les[b]}},
                   buckets[b]);
       }
     }
@@ -147,8 +156,8 @@ TEST_F(GlobalViewTest, GlobalAnswersEqualOneMeridianHoldingAllData) {
   // The metadata endpoints through series-only reads.
   const std::string range = "&start=" + Secs(from_) + "&end=" + Secs(to_);
   for (const std::string& path :
-       {"/api/v1/series?match[]=" + UrlEncode("up") + range,
-        "/api/v1/labels?" + range.substr(1), "/api/v1/label/region/values?" + range.substr(1),
+       {"/api/v1/series?match[]=" + UrlEncode("up") + range, "/api/v1/labels?" + range.substr(1),
+        "/api/v1/label/region/values?" + range.substr(1),
         "/api/v1/label/instance/values?match[]=" + UrlEncode("gpu_temp{job=\"api\"}") + range}) {
     auto g = Get(*global_, path), a = Get(*all_, path);
     ASSERT_EQ(g["status"], "success") << path << g.dump();
@@ -158,8 +167,8 @@ TEST_F(GlobalViewTest, GlobalAnswersEqualOneMeridianHoldingAllData) {
 }
 
 TEST_F(GlobalViewTest, KilledRegionGivesPartialAnswersOr503AndRecovers) {
-  const std::string q = "/api/v1/query?query=" + UrlEncode("count by (region) (up)") +
-                        "&time=" + Secs(to_ - 7'000);
+  const std::string q =
+      "/api/v1/query?query=" + UrlEncode("count by (region) (up)") + "&time=" + Secs(to_ - 7'000);
   auto g = Get(*global_, q);
   ASSERT_EQ(g["data"]["result"].size(), 2u) << g.dump();
 
@@ -196,7 +205,8 @@ TEST_F(GlobalViewTest, KilledRegionGivesPartialAnswersOr503AndRecovers) {
   EXPECT_EQ(status, 503);
   EXPECT_EQ(strict["status"], "error");
   EXPECT_EQ(strict["errorType"], "unavailable");
-  EXPECT_NE(strict["error"].get<std::string>().find("remote eu"), std::string::npos) << strict.dump();
+  EXPECT_NE(strict["error"].get<std::string>().find("remote eu"), std::string::npos)
+      << strict.dump();
   auto bad = Get(*global_, q + "&partial_response=maybe", &status);
   EXPECT_EQ(status, 400) << bad.dump();
 

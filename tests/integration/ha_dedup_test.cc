@@ -36,8 +36,11 @@ std::unique_ptr<Process> StartReplica(const TempDir& dir, const std::string& rep
     f << "global:\n  scrape_interval: 1s\n  external_labels:\n    replica: " << replica
       << "\n    region: us-west-2\n"
          "scrape_configs:\n  - job_name: meridian\n    static_configs:\n      - targets: ['"
-      << target.url() << "']\n"
-         "remote_write:\n  - url: http://" << target.url() << "/api/v1/write\n"
+      << target.url()
+      << "']\n"
+         "remote_write:\n  - url: http://"
+      << target.url()
+      << "/api/v1/write\n"
          "    queue_config:\n      batch_send_deadline: 500ms\n";
   }
   return std::make_unique<Process>(
@@ -49,8 +52,9 @@ std::unique_ptr<Process> StartReplica(const TempDir& dir, const std::string& rep
 
 TEST(HaDedupTest, APairKilledMidTestIsOneSeriesWithoutFakeResets) {
   if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP() << "SKIP: " << kPrometheus
-                 << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
+    GTEST_SKIP()
+        << "SKIP: " << kPrometheus
+        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
   }
   Meridian regional;
   ASSERT_TRUE(regional.WaitReady());

@@ -138,8 +138,8 @@ Meridian::Meridian(std::string data_dir, std::vector<std::string> extra_args)
 }
 
 void Meridian::Start() {
-  std::vector<std::string> argv = {MeridianBinary(), "--listen", url(), "--data-dir", data_dir_,
-                                   "--http-threads", "16"};
+  std::vector<std::string> argv = {MeridianBinary(), "--listen",       url(), "--data-dir",
+                                   data_dir_,        "--http-threads", "16"};
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   process_ = std::make_unique<Process>(argv, data_dir_ + ".log");
 }

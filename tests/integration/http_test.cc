@@ -239,15 +239,16 @@ TEST(HttpTest, ABurstOfRemoteWritesFromEveryShardIsAccepted) {
     ASSERT_TRUE(conns.back()->ok());
     prometheus::WriteRequest wr;
     for (int k = 0; k < 50; ++k) {
-      AddSeries(&wr, {{"__name__", "burst_test"}, {"shard", std::to_string(i)},
-                      {"k", std::to_string(k)}},
-                {{NowMs(), 1.0}});
+      AddSeries(
+          &wr, {{"__name__", "burst_test"}, {"shard", std::to_string(i)}, {"k", std::to_string(k)}},
+          {{NowMs(), 1.0}});
     }
     std::string body = EncodeWriteRequest(wr);
-    bodies.push_back("POST /api/v1/write HTTP/1.1\r\nHost: x\r\n"
-                     "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
-                     "X-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: " +
-                     std::to_string(body.size()) + "\r\n\r\n" + body);
+    bodies.push_back(
+        "POST /api/v1/write HTTP/1.1\r\nHost: x\r\n"
+        "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+        "X-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body);
   }
   for (int i = 0; i < kShards; ++i) ASSERT_TRUE(conns[i]->Send(bodies[i]));
   int ok = 0;
@@ -271,8 +272,8 @@ TEST(HttpTest, SlowSendersDoNotBlockHealthOrWrites) {
   for (int i = 0; i < 8; ++i) {
     slow.emplace_back([&, port = m.port()] {
       RawConn c(port);
-      std::string head = "POST /api/v1/write HTTP/1.1\r\nHost: x\r\nX-Padding: " +
-                         std::string(200, 'p') + "\r\n";
+      std::string head =
+          "POST /api/v1/write HTTP/1.1\r\nHost: x\r\nX-Padding: " + std::string(200, 'p') + "\r\n";
       for (char ch : head) {
         if (stop.load() || !c.Send(std::string_view(&ch, 1))) return;
         std::this_thread::sleep_for(milliseconds(200));
@@ -292,10 +293,11 @@ TEST(HttpTest, SlowSendersDoNotBlockHealthOrWrites) {
               {{NowMs(), 1.0}});
     std::string body = EncodeWriteRequest(wr);
     t = Clock::now();
-    Response w = probe.Request("POST", "/api/v1/write",
-                               "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
-                               "X-Prometheus-Remote-Write-Version: 0.1.0\r\n",
-                               body, milliseconds(5000));
+    Response w =
+        probe.Request("POST", "/api/v1/write",
+                      "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+                      "X-Prometheus-Remote-Write-Version: 0.1.0\r\n",
+                      body, milliseconds(5000));
     EXPECT_EQ(w.status, 204) << w.head << w.body;
     EXPECT_LT(MsSince(t), 2000) << "remote-write while 8 clients trickle their headers";
   }
@@ -327,10 +329,11 @@ TEST(HttpTest, SaturatedServerAnswers503WithRetryAfterAndHealthStillAnswers) {
   // The only worker reads a 4 MiB body that never comes (larger bodies are
   // streamed by a worker, not buffered by the connection layer).
   RawConn busy(m.port());
-  ASSERT_TRUE(busy.Send("POST /api/v1/write HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                        "application/x-protobuf\r\nContent-Encoding: snappy\r\n"
-                        "Content-Length: 4194304\r\n\r\n" +
-                        std::string(1000, 'x')));
+  ASSERT_TRUE(
+      busy.Send("POST /api/v1/write HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                "application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+                "Content-Length: 4194304\r\n\r\n" +
+                std::string(1000, 'x')));
   std::this_thread::sleep_for(milliseconds(300));
   RawConn other(m.port());
   auto t = Clock::now();
@@ -398,9 +401,10 @@ TEST(HttpTest, DeclaredBodyOverTheLimitIs413AtOnceWithoutAWorker) {
   ASSERT_TRUE(m.WaitReady());
   RawConn big(m.port());
   auto t = Clock::now();
-  ASSERT_TRUE(big.Send("POST /api/v1/write HTTP/1.1\r\nHost: x\r\n"
-                       "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
-                       "Content-Length: 1000000000000\r\n\r\n"));
+  ASSERT_TRUE(
+      big.Send("POST /api/v1/write HTTP/1.1\r\nHost: x\r\n"
+               "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+               "Content-Length: 1000000000000\r\n\r\n"));
   Response r = big.Read(milliseconds(3000));
   EXPECT_EQ(r.status, 413) << r.head;
   EXPECT_LT(MsSince(t), 3000);
@@ -447,8 +451,8 @@ TEST(HttpTest, LongFormsAreAccepted) {
   EXPECT_NE(r.body.find("\"3\""), std::string::npos) << r.body;
   // Above 10 MiB (Go's ParseForm limit): 413 with a JSON error.
   RawConn big(m.port());
-  Response b = big.Request("POST", "/api/v1/query", form_type,
-                           "query=" + std::string((10 << 20) + 10, 'x'));
+  Response b =
+      big.Request("POST", "/api/v1/query", form_type, "query=" + std::string((10 << 20) + 10, 'x'));
   EXPECT_EQ(b.status, 413) << b.head;
   ExpectJsonError(b, "form over 10 MiB");
 }

@@ -28,7 +28,7 @@ struct CmdResult {
 };
 
 CmdResult RunCmd(const std::vector<std::string>& argv, const std::string& log,
-              std::chrono::seconds timeout = std::chrono::seconds(20)) {
+                 std::chrono::seconds timeout = std::chrono::seconds(20)) {
   std::remove(log.c_str());
   Process p(argv, log);
   int st = p.Wait(timeout);
@@ -50,8 +50,8 @@ class Pki {
   // CA `name` (name.crt, name.key).
   bool Ca(const std::string& name) {
     return Openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                    "-nodes", "-keyout", Path(name + ".key"), "-out", Path(name + ".crt"),
-                    "-subj", "/CN=" + name, "-days", "1"});
+                    "-nodes", "-keyout", Path(name + ".key"), "-out", Path(name + ".crt"), "-subj",
+                    "/CN=" + name, "-days", "1"});
   }
   // Certificate `name` with common name cn signed by ca; server: SANs for
   // 127.0.0.1 and localhost, else a client certificate.
@@ -82,9 +82,8 @@ int Status(httplib::Result r) { return r ? r->status : -1; }
 
 // A kubeconfig for server URL with a CA file and a bearer token.
 std::string Kubeconfig(const std::string& dir, const std::string& server, const std::string& ca,
-                       const std::string& token = "unused",
-                       const std::string& client_cert = "", const std::string& client_key = "",
-                       const std::string& name = "kubeconfig") {
+                       const std::string& token = "unused", const std::string& client_cert = "",
+                       const std::string& client_key = "", const std::string& name = "kubeconfig") {
   std::string path = dir + "/" + name;
   std::string user = "    token: " + token + "\n";
   if (!client_cert.empty()) {
@@ -137,7 +136,7 @@ metrics:
 
   CmdResult Kubectl(const std::string& raw) {
     return RunCmd({kKubectl, "--kubeconfig", kubeconfig_, "get", "--raw", raw},
-               dir_.path() + "/kubectl.log");
+                  dir_.path() + "/kubectl.log");
   }
   nlohmann::json KubectlJson(const std::string& raw) {
     CmdResult r = Kubectl(raw);
@@ -167,15 +166,21 @@ TEST_F(K8sApiTest, KubectlDiscoveryAndValuesWithEverySelectorForm) {
     return std::make_pair(l, std::vector<std::pair<int64_t, double>>{{now - 5000, v}});
   };
   Write("gpu-platform",
-        {s({{"namespace", "quasim-platform"}, {"region", "us-west-2"}, {"tier", "online"},
-            {"gpu", "a100"}}, 1.5),
-         s({{"namespace", "quasim-platform"}, {"region", "us-east-1"}, {"tier", "batch"},
-            {"gpu", "h100"}}, 2.25),
+        {s({{"namespace", "quasim-platform"},
+            {"region", "us-west-2"},
+            {"tier", "online"},
+            {"gpu", "a100"}},
+           1.5),
+         s({{"namespace", "quasim-platform"},
+            {"region", "us-east-1"},
+            {"tier", "batch"},
+            {"gpu", "h100"}},
+           2.25),
          s({{"namespace", "quasim-platform"}, {"region", "eu-west-1"}, {"tier", "online"}}, 4),
          s({{"namespace", "elsewhere"}, {"region", "us-west-2"}}, 1000)});
-  Write("gpu-platform", {{{{"__name__", "namespace:gpu_queue_depth:sum"},
-                           {"namespace", "quasim-platform"}},
-                          {{now - 5000, 7.75}}}});
+  Write("gpu-platform",
+        {{{{"__name__", "namespace:gpu_queue_depth:sum"}, {"namespace", "quasim-platform"}},
+          {{now - 5000, 7.75}}}});
 
   // Discovery.
   auto apis = KubectlJson("/apis");
@@ -201,14 +206,14 @@ TEST_F(K8sApiTest, KubectlDiscoveryAndValuesWithEverySelectorForm) {
     const char* value;
   };
   for (const Case& c : std::vector<Case>{
-           {"", "7750m"},                                  // 1.5 + 2.25 + 4
+           {"", "7750m"},  // 1.5 + 2.25 + 4
            {"region=us-west-2", "1500m"},
            {"region==us-east-1", "2250m"},
            {"region!=us-west-2", "6250m"},
            {"region in (us-west-2,eu-west-1)", "5500m"},
            {"region notin (us-west-2,eu-west-1)", "2250m"},
-           {"gpu", "3750m"},                               // exists
-           {"!gpu", "4"},                                  // does not exist
+           {"gpu", "3750m"},  // exists
+           {"!gpu", "4"},     // does not exist
            {"tier=online,gpu", "1500m"},
            {"tier in (online),!gpu,region!=us-west-2", "4"},
        }) {
@@ -284,8 +289,8 @@ TEST_F(K8sApiTest, NamespaceWithoutTenantIsForbidden) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("Forbidden"), std::string::npos) << r.output;
   // A namespace reads only its own tenant: team-b has no gpu_queue_depth.
-  Write("gpu-platform", {{{{"__name__", "gpu_queue_depth"}, {"namespace", "other-team"}},
-                          {{NowMs() - 1000, 5}}}});
+  Write("gpu-platform",
+        {{{{"__name__", "gpu_queue_depth"}, {"namespace", "other-team"}}, {{NowMs() - 1000, 5}}}});
   CmdResult other = Kubectl(ValuePath("other-team", "gpu_queue_depth", ""));
   EXPECT_NE(other.exit_code, 0);
   EXPECT_NE(other.output.find("NotFound"), std::string::npos) << other.output;
@@ -311,12 +316,13 @@ TEST_F(K8sApiTest, PlainHttpToTheTlsListenerFailsCleanly) {
     got.append(buf, static_cast<size_t>(n));
   }
   close(fd);
-  EXPECT_EQ(got, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
+  EXPECT_EQ(got,
+            "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n");
   // kubectl pointed at http:// fails with an error, not a hang.
   std::string plain = Kubeconfig(dir_.path(), "http://127.0.0.1:" + std::to_string(k8s_port_), ca_,
                                  "unused", "", "", "kubeconfig-plain");
   CmdResult r = RunCmd({kKubectl, "--kubeconfig", plain, "get", "--raw", "/apis"},
-                    dir_.path() + "/kubectl-plain.log");
+                       dir_.path() + "/kubectl-plain.log");
   EXPECT_NE(r.exit_code, 0) << r.output;
   // A TLS client that does not trust the certificate fails the handshake.
   httplib::SSLClient untrusting("127.0.0.1", k8s_port_);
@@ -342,8 +348,9 @@ TEST_F(K8sApiTest, AutoscalePreviewReplaysTheHpaFormula) {
   auto c = meridian_->Client();
   auto preview = [&](const std::string& q) {
     int status = 0;
-    auto j = GetJson(*c, "/api/v1/autoscale/preview?namespace=quasim-platform&metric=gpu_queue_depth&" + q,
-                     &status);
+    auto j = GetJson(
+        *c, "/api/v1/autoscale/preview?namespace=quasim-platform&metric=gpu_queue_depth&" + q,
+        &status);
     EXPECT_EQ(status, 200) << j.dump();
     return j["data"];
   };
@@ -372,8 +379,9 @@ TEST_F(K8sApiTest, AutoscalePreviewReplaysTheHpaFormula) {
   EXPECT_EQ(d["desiredReplicas"], 3);
   EXPECT_EQ(d["metricError"]["code"], 404);
   int status = 0;
-  auto j = GetJson(*c, "/api/v1/autoscale/preview?namespace=quasim-platform&metric=x&current_replicas=1",
-                   &status);
+  auto j =
+      GetJson(*c, "/api/v1/autoscale/preview?namespace=quasim-platform&metric=x&current_replicas=1",
+              &status);
   EXPECT_EQ(status, 400);
   EXPECT_EQ(j["errorType"], "bad_data");
 }
@@ -398,9 +406,9 @@ metrics:
     max_staleness: 5s
 )");
   int k8s_port = FreePort();
-  Meridian m("", {"--k8s-listen", "127.0.0.1:" + std::to_string(k8s_port), "--k8s-config",
-                  dir.path() + "/k8s.yaml", "--rule-files",
-                  "gpu-platform=" + dir.path() + "/gpu.yml"});
+  Meridian m("",
+             {"--k8s-listen", "127.0.0.1:" + std::to_string(k8s_port), "--k8s-config",
+              dir.path() + "/k8s.yaml", "--rule-files", "gpu-platform=" + dir.path() + "/gpu.yml"});
   ASSERT_TRUE(m.WaitReady()) << m.process().Log();
   prometheus::WriteRequest req;
   const int64_t now = NowMs();
@@ -483,10 +491,12 @@ TEST(TlsTest, PrometheusRemoteWritesOverTls) {
   WriteFile(dir.path() + "/prometheus.yml",
             "global:\n  scrape_interval: 1s\n"
             "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
-            "      - targets: ['127.0.0.1:" + std::to_string(prom_port) + "']\n"
-            "remote_write:\n  - url: https://127.0.0.1:" + std::to_string(port) +
-                "/api/v1/write\n    tls_config:\n      ca_file: " + pki.Path("ca.crt") +
-                "\n    queue_config:\n      batch_send_deadline: 1s\n");
+            "      - targets: ['127.0.0.1:" +
+                std::to_string(prom_port) +
+                "']\n"
+                "remote_write:\n  - url: https://127.0.0.1:" +
+                std::to_string(port) + "/api/v1/write\n    tls_config:\n      ca_file: " +
+                pki.Path("ca.crt") + "\n    queue_config:\n      batch_send_deadline: 1s\n");
   Process prom({kPrometheus, "--config.file=" + dir.path() + "/prometheus.yml",
                 "--storage.tsdb.path=" + dir.path() + "/prom",
                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
@@ -503,7 +513,6 @@ TEST(TlsTest, PrometheusRemoteWritesOverTls) {
   EXPECT_NE(met->body.find("meridian_tls_handshakes_total{listener=\"main\",outcome=\"ok\"}"),
             std::string::npos);
 }
-
 
 // Rotated certificate files are picked up without a restart (the files are
 // watched; SIGHUP does the same at once).
@@ -630,8 +639,11 @@ TEST(AuthTest, RolesTenantsAndHeaders) {
   EXPECT_EQ(Status(c->Post("/internal/force_flush", "", "text/plain")), 403);
   // A writer writes its tenant only; the admin may do anything.
   httplib::Client w("127.0.0.1", m.port());
-  EXPECT_EQ(Status(PostWrite(w, body, "application/x-protobuf", Bearer("west-token", "gpu-platform"))), 204);
-  EXPECT_EQ(Status(PostWrite(w, body, "application/x-protobuf", Bearer("west-token", "team-b"))), 403);
+  EXPECT_EQ(
+      Status(PostWrite(w, body, "application/x-protobuf", Bearer("west-token", "gpu-platform"))),
+      204);
+  EXPECT_EQ(Status(PostWrite(w, body, "application/x-protobuf", Bearer("west-token", "team-b"))),
+            403);
   EXPECT_EQ(Status(PostWrite(w, body, "application/x-protobuf", Bearer("west-token"))), 204);
   EXPECT_EQ(Status(w.Get("/api/v1/query?query=x", Bearer("west-token"))), 403);  // no read role
   EXPECT_EQ(Status(w.Post("/internal/force_flush", Bearer("ops-token"), "", "text/plain")), 200);
@@ -642,7 +654,8 @@ TEST(AuthTest, RolesTenantsAndHeaders) {
   EXPECT_EQ(Status(w.Get("/api/v1/query?query=1", h)), 403);
   auto metrics = w.Get("/metrics", Bearer("ops-token"));
   ASSERT_TRUE(metrics);
-  EXPECT_NE(metrics->body.find("meridian_http_auth_refused_total{code=\"401\"} 3"), std::string::npos)
+  EXPECT_NE(metrics->body.find("meridian_http_auth_refused_total{code=\"401\"} 3"),
+            std::string::npos)
       << metrics->body.substr(metrics->body.find("auth_refused"), 300);
 
   // SIGHUP reloads the file: hpa-gpu gains team-b.
@@ -676,11 +689,11 @@ TEST(AuthTest, PrometheusRemoteWriteWithTlsAndCredentials) {
   ASSERT_TRUE(pki.Cert("server", "meridian", "ca", true));
   WriteFile(dir.path() + "/auth.yaml", kAuthFile);
   int port = FreePort();
-  Process m({MeridianBinary(), "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir",
-             dir.path() + "/data", "--tls-cert-file", pki.Path("server.crt"),
-             "--tls-private-key-file", pki.Path("server.key"), "--auth-file",
-             dir.path() + "/auth.yaml"},
-            dir.path() + "/meridian.log");
+  Process m(
+      {MeridianBinary(), "--listen", "127.0.0.1:" + std::to_string(port), "--data-dir",
+       dir.path() + "/data", "--tls-cert-file", pki.Path("server.crt"), "--tls-private-key-file",
+       pki.Path("server.key"), "--auth-file", dir.path() + "/auth.yaml"},
+      dir.path() + "/meridian.log");
   httplib::SSLClient c("127.0.0.1", port);
   c.set_ca_cert_path(pki.Path("ca.crt").c_str());
   c.enable_server_certificate_verification(true);
@@ -696,26 +709,30 @@ TEST(AuthTest, PrometheusRemoteWriteWithTlsAndCredentials) {
   // THANOS-TENANT, as a capture of its requests shows: the tenant comes from
   // the credentials, a user's only tenant standing in for the default.)
   auto rw = [&](const std::string& name, const std::string& auth) {
-    return "  - url: " + url + "\n    name: " + name + "\n    tls_config:\n      ca_file: " +
-           pki.Path("ca.crt") + "\n" + auth +
+    return "  - url: " + url + "\n    name: " + name +
+           "\n    tls_config:\n      ca_file: " + pki.Path("ca.crt") + "\n" + auth +
            "    queue_config:\n      batch_send_deadline: 1s\n      max_backoff: 1s\n";
   };
-  WriteFile(dir.path() + "/prometheus.yml",
-            "global:\n  scrape_interval: 1s\n"
-            "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
-            "      - targets: ['127.0.0.1:" + std::to_string(prom_port) + "']\n"
-            "remote_write:\n" +
-                rw("bearer", "    authorization:\n      credentials: west-token\n") +
-                rw("basic", "    basic_auth:\n      username: prom-b\n      password: b-password\n") +
-                rw("wrong", "    authorization:\n      credentials: stolen\n") +
-                // Two tenants, neither the default: which one is not said, so 403.
-                rw("forbidden", "    authorization:\n      credentials: multi-token\n"));
+  WriteFile(
+      dir.path() + "/prometheus.yml",
+      "global:\n  scrape_interval: 1s\n"
+      "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
+      "      - targets: ['127.0.0.1:" +
+          std::to_string(prom_port) +
+          "']\n"
+          "remote_write:\n" +
+          rw("bearer", "    authorization:\n      credentials: west-token\n") +
+          rw("basic", "    basic_auth:\n      username: prom-b\n      password: b-password\n") +
+          rw("wrong", "    authorization:\n      credentials: stolen\n") +
+          // Two tenants, neither the default: which one is not said, so 403.
+          rw("forbidden", "    authorization:\n      credentials: multi-token\n"));
   Process prom({kPrometheus, "--config.file=" + dir.path() + "/prometheus.yml",
                 "--storage.tsdb.path=" + dir.path() + "/prom",
                 "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
                dir.path() + "/prometheus.log");
   auto has_up = [&](const std::string& tenant) {
-    auto r = c.Get("/api/v1/query?query=" + UrlEncode("up{job=\"prometheus\"}"), Bearer("ops-token", tenant));
+    auto r = c.Get("/api/v1/query?query=" + UrlEncode("up{job=\"prometheus\"}"),
+                   Bearer("ops-token", tenant));
     return r && r->status == 200 && r->body.find("\"up\"") != std::string::npos;
   };
   bool both = false;
@@ -739,7 +756,8 @@ TEST(AuthTest, PrometheusRemoteWriteWithTlsAndCredentials) {
   EXPECT_TRUE(refused) << body.substr(body.find("auth_refused"), 300);
   std::string log = prom.Log();
   EXPECT_NE(log.find("401 Unauthorized"), std::string::npos) << log.substr(0, 3000);
-  EXPECT_NE(log.find("403 Forbidden"), std::string::npos) << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
+  EXPECT_NE(log.find("403 Forbidden"), std::string::npos)
+      << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);
 }
 
 // The external metrics API with credentials: a token user reads its tenant's
@@ -782,8 +800,10 @@ TEST(AuthTest, ExternalMetricsApiTenantsAndFrontProxy) {
                                EncodeWriteRequest(req), "application/x-protobuf")),
             204);
   const std::string server = "https://127.0.0.1:" + std::to_string(k8s_port);
-  const std::string own = "/apis/external.metrics.k8s.io/v1beta1/namespaces/quasim-platform/gpu_queue_depth";
-  const std::string other = "/apis/external.metrics.k8s.io/v1beta1/namespaces/other-team/gpu_queue_depth";
+  const std::string own =
+      "/apis/external.metrics.k8s.io/v1beta1/namespaces/quasim-platform/gpu_queue_depth";
+  const std::string other =
+      "/apis/external.metrics.k8s.io/v1beta1/namespaces/other-team/gpu_queue_depth";
   std::string kc = Kubeconfig(dir.path(), server, pki.Path("ca.crt"), "hpa-token");
   CmdResult r = RunCmd({kKubectl, "--kubeconfig", kc, "get", "--raw", own}, dir.path() + "/k1.log");
   EXPECT_EQ(r.exit_code, 0) << r.output;
@@ -791,11 +811,13 @@ TEST(AuthTest, ExternalMetricsApiTenantsAndFrontProxy) {
   r = RunCmd({kKubectl, "--kubeconfig", kc, "get", "--raw", other}, dir.path() + "/k2.log");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("Forbidden"), std::string::npos) << r.output;
-  std::string wrong = Kubeconfig(dir.path(), server, pki.Path("ca.crt"), "stolen", "", "", "kc-wrong");
+  std::string wrong =
+      Kubeconfig(dir.path(), server, pki.Path("ca.crt"), "stolen", "", "", "kc-wrong");
   r = RunCmd({kKubectl, "--kubeconfig", wrong, "get", "--raw", own}, dir.path() + "/k3.log");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("You must be logged in to the server (invalid bearer token)"),
-            std::string::npos) << r.output;
+            std::string::npos)
+      << r.output;
   // Health needs nothing.
   r = RunCmd({kKubectl, "--kubeconfig", wrong, "get", "--raw", "/healthz"}, dir.path() + "/k4.log");
   EXPECT_EQ(r.exit_code, 0) << r.output;

@@ -17,7 +17,8 @@ std::unique_ptr<Meridian> Start(std::vector<std::string> args) {
   return m;
 }
 
-size_t SeriesCount(httplib::Client& c, const std::string& selector, const std::string& tenant = "") {
+size_t SeriesCount(httplib::Client& c, const std::string& selector,
+                   const std::string& tenant = "") {
   httplib::Headers h;
   if (!tenant.empty()) h.emplace("X-Scope-OrgID", tenant);
   auto j = GetJson(c, "/api/v1/series?match[]=" + UrlEncode(selector), nullptr, h);
@@ -45,16 +46,21 @@ TEST(LimitsTest, SeriesPerTenant) {
   r = PostWrite(*c, EncodeWriteRequest(more));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
-  EXPECT_EQ(r->body,
-            "series s4{pod=\"p\"}: new series rejected: tenant \"default-tenant\" holds its limit of 3 "
-            "series (max-series-per-tenant) (2 samples rejected in total)\n");
+  EXPECT_EQ(
+      r->body,
+      "series s4{pod=\"p\"}: new series rejected: tenant \"default-tenant\" holds its limit of 3 "
+      "series (max-series-per-tenant) (2 samples rejected in total)\n");
   auto s1 = RawSamples(*c, "s1", t + 1000, 5000);
   ASSERT_EQ(s1.size(), 1u);
   EXPECT_EQ(s1.begin()->second.size(), 2u);
   EXPECT_EQ(SeriesCount(*c, "{__name__=~\"s4|s5\"}"), 0u);
-  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_samples_rejected_total{reason="series_limit",tenant="default-tenant"} 2)"));
+  EXPECT_THAT(
+      Metrics(*c),
+      HasSubstr(
+          R"(meridian_ingest_samples_rejected_total{reason="series_limit",tenant="default-tenant"} 2)"));
   // Another tenant has its own count.
-  r = PostWrite(*c, EncodeWriteRequest(more), "application/x-protobuf", {{"X-Scope-OrgID", "other"}});
+  r = PostWrite(*c, EncodeWriteRequest(more), "application/x-protobuf",
+                {{"X-Scope-OrgID", "other"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 204) << r->body;
 }
@@ -65,11 +71,13 @@ TEST(LimitsTest, NumberOfTenants) {
   prometheus::WriteRequest req;
   AddSeries(&req, {{"__name__", "per_tenant"}}, {{NowMs(), 1}});
   for (const char* t : {"t1", "t2"}) {
-    auto r = PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf", {{"THANOS-TENANT", t}});
+    auto r =
+        PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf", {{"THANOS-TENANT", t}});
     ASSERT_TRUE(r);
     EXPECT_EQ(r->status, 204) << r->body;
   }
-  auto r = PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf", {{"THANOS-TENANT", "t3"}});
+  auto r =
+      PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf", {{"THANOS-TENANT", "t3"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(r->body, "new tenant \"t3\" rejected: tenant limit of 2 reached (max-tenants)\n");
@@ -77,13 +85,15 @@ TEST(LimitsTest, NumberOfTenants) {
   r = PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf", {{"THANOS-TENANT", "t1"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 204) << r->body;  // existing tenants keep working
-  m->Restart();  // tenants on disk count after a restart
+  m->Restart();                          // tenants on disk count after a restart
   ASSERT_TRUE(m->WaitReady());
   c = m->Client();
   r = PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf", {{"THANOS-TENANT", "t3"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
-  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="tenant_limit",tenant=""} 1)"));
+  EXPECT_THAT(
+      Metrics(*c),
+      HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="tenant_limit",tenant=""} 1)"));
 }
 
 // The ingestion rate is back-pressure: 503 + Retry-After (when enough tokens
@@ -117,7 +127,10 @@ TEST(LimitsTest, IngestionRate) {
   r = PostWrite(*c, series("rate_c", 101), "application/x-protobuf", {{"X-Scope-OrgID", "calm2"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
-  EXPECT_THAT(Metrics(*c), HasSubstr(R"(meridian_ingest_requests_rejected_total{reason="rate_limited",tenant="default-tenant"} 1)"));
+  EXPECT_THAT(
+      Metrics(*c),
+      HasSubstr(
+          R"(meridian_ingest_requests_rejected_total{reason="rate_limited",tenant="default-tenant"} 1)"));
 }
 
 TEST(LimitsTest, SeriesAndSamplesPerRequest) {
@@ -125,7 +138,8 @@ TEST(LimitsTest, SeriesAndSamplesPerRequest) {
   auto c = m->Client();
   int64_t t = NowMs();
   prometheus::WriteRequest wide;
-  for (int i = 0; i < 11; ++i) AddSeries(&wide, {{"__name__", "wide_" + std::to_string(i)}}, {{t, 1}});
+  for (int i = 0; i < 11; ++i)
+    AddSeries(&wide, {{"__name__", "wide_" + std::to_string(i)}}, {{t, 1}});
   auto r = PostWrite(*c, EncodeWriteRequest(wide));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 413);
@@ -158,9 +172,9 @@ TEST(LimitsTest, MetadataResultsAreCapped) {
   auto r = PostWrite(*c, EncodeWriteRequest(req));
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 204) << r->body;
-  for (const char* path : {"/api/v1/series?match[]=%7B__name__%3D~%22capped_.*%22%7D",
-                           "/api/v1/labels", "/api/v1/label/__name__/values",
-                           "/api/v1/label/__name__/values?limit=100"}) {
+  for (const char* path :
+       {"/api/v1/series?match[]=%7B__name__%3D~%22capped_.*%22%7D", "/api/v1/labels",
+        "/api/v1/label/__name__/values", "/api/v1/label/__name__/values?limit=100"}) {
     SCOPED_TRACE(path);
     auto j = GetJson(*c, path);
     EXPECT_EQ(j["data"].size(), 2u);

@@ -62,7 +62,8 @@ TEST(MaintenanceTest, SnapshotDuringIngestRestoresAcknowledgedSamples) {
         prometheus::WriteRequest req;
         for (int s = 0; s < kSeries; ++s) {
           AddSeries(&req,
-                    {{"__name__", "snap_metric"}, {"writer", std::to_string(w)},
+                    {{"__name__", "snap_metric"},
+                     {"writer", std::to_string(w)},
                      {"series", std::to_string(s)}},
                     {{base + round * 100, static_cast<double>(round * 1000 + s)}});
         }
@@ -126,9 +127,10 @@ TEST(MaintenanceTest, SnapshotDuringIngestRestoresAcknowledgedSamples) {
     }
   }
   // Restoring into a non-empty dir is refused with a message.
-  Process again({MeridianBinary(), "restore", "--from",
-                 server.data_dir() + "/snapshots/" + taken[0].name, "--data-dir", dir.path() + "/restored0"},
-                dir.path() + "/again.log");
+  Process again(
+      {MeridianBinary(), "restore", "--from", server.data_dir() + "/snapshots/" + taken[0].name,
+       "--data-dir", dir.path() + "/restored0"},
+      dir.path() + "/again.log");
   int ws = again.Wait(std::chrono::seconds(30));
   EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 1) << again.Log();
   EXPECT_NE(again.Log().find("exists and is not empty"), std::string::npos) << again.Log();
@@ -141,7 +143,8 @@ TEST(MaintenanceTest, SnapshotApiErrorsAsPrometheus) {
   auto r = c->Post("/api/v1/admin/tsdb/snapshot", "", "application/x-www-form-urlencoded");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(r->body, R"({"status":"error","errorType":"unavailable","error":"admin APIs disabled"})");
+  EXPECT_EQ(r->body,
+            R"({"status":"error","errorType":"unavailable","error":"admin APIs disabled"})");
   EXPECT_FALSE(fs::exists(off.data_dir() + "/snapshots"));
   // PUT is Prometheus's other method for it.
   r = c->Put("/api/v1/admin/tsdb/snapshot", "", "application/x-www-form-urlencoded");
@@ -151,7 +154,8 @@ TEST(MaintenanceTest, SnapshotApiErrorsAsPrometheus) {
   Meridian on("", {"--enable-admin-api", "true"});
   ASSERT_TRUE(on.WaitReady()) << on.process().Log();
   c = on.Client();
-  r = c->Post("/api/v1/admin/tsdb/snapshot?skip_head=maybe", "", "application/x-www-form-urlencoded");
+  r = c->Post("/api/v1/admin/tsdb/snapshot?skip_head=maybe", "",
+              "application/x-www-form-urlencoded");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   EXPECT_EQ(r->body,
@@ -234,9 +238,10 @@ TEST(MaintenanceTest, CorruptBlockGivesPartialResultWithWarning) {
   auto c = server.Client();
   const std::string at = std::to_string((base + 9599 * 15'000) / 1000);
   for (const std::string& path :
-       {"/api/v1/query?query=" + UrlEncode("count_over_time({__name__=~\"bad|good\"}[3d])") + "&time=" + at,
-        "/api/v1/query_range?query=" + UrlEncode("{__name__=~\"bad|good\"}") + "&start=" +
-            std::to_string(base / 1000) + "&end=" + at + "&step=3600",
+       {"/api/v1/query?query=" + UrlEncode("count_over_time({__name__=~\"bad|good\"}[3d])") +
+            "&time=" + at,
+        "/api/v1/query_range?query=" + UrlEncode("{__name__=~\"bad|good\"}") +
+            "&start=" + std::to_string(base / 1000) + "&end=" + at + "&step=3600",
         "/api/v1/series?match[]=" + UrlEncode("{__name__=~\"bad|good\"}")}) {
     SCOPED_TRACE(path);
     auto r = c->Get(path);
@@ -247,7 +252,8 @@ TEST(MaintenanceTest, CorruptBlockGivesPartialResultWithWarning) {
     nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
     ASSERT_EQ(j["status"], "success");
     ASSERT_EQ(j["warnings"],
-              nlohmann::json::array({"series bad{} skipped: its stored data is corrupt (partial result)"}));
+              nlohmann::json::array(
+                  {"series bad{} skipped: its stored data is corrupt (partial result)"}));
     const auto& result = j["data"].is_array() ? j["data"] : j["data"]["result"];
     ASSERT_EQ(result.size(), 10u);
     for (const auto& s : result) {
@@ -256,7 +262,8 @@ TEST(MaintenanceTest, CorruptBlockGivesPartialResultWithWarning) {
     }
   }
   // A query not touching the damaged series has no warning.
-  auto j = GetJson(*c, "/api/v1/query?query=" + UrlEncode("count_over_time(good[3d])") + "&time=" + at);
+  auto j =
+      GetJson(*c, "/api/v1/query?query=" + UrlEncode("count_over_time(good[3d])") + "&time=" + at);
   EXPECT_FALSE(j.contains("warnings")) << j.dump();
   EXPECT_EQ(j["data"]["result"].size(), 10u);
   EXPECT_EQ(j["data"]["result"][0]["value"][1], "960");
@@ -284,7 +291,8 @@ TEST(MaintenanceTest, CorruptBlockGivesPartialResultWithWarning) {
   };
   const double before = corruptions();
   req.Clear();
-  AddSeries(&req, {{"__name__", "bad"}}, {{base + 5 * 15'000 + 1, 0.5}, {base + 6 * 15'000 + 1, 0.25}});
+  AddSeries(&req, {{"__name__", "bad"}},
+            {{base + 5 * 15'000 + 1, 0.5}, {base + 6 * 15'000 + 1, 0.25}});
   AddSeries(&req, {{"__name__", "good"}, {"i", "0"}}, {{base + 3 * 15'000 + 1, 7}});
   for (int attempt = 0; attempt < 2; ++attempt) {
     r = PostWrite(*c, EncodeWriteRequest(req));
@@ -293,7 +301,8 @@ TEST(MaintenanceTest, CorruptBlockGivesPartialResultWithWarning) {
     EXPECT_EQ(r->body.find(".sst"), std::string::npos);
   }
   EXPECT_GT(corruptions(), before);
-  j = GetJson(*c, "/api/v1/query?query=" + UrlEncode("count_over_time(good{i=\"0\"}[3d])") + "&time=" + at);
+  j = GetJson(
+      *c, "/api/v1/query?query=" + UrlEncode("count_over_time(good{i=\"0\"}[3d])") + "&time=" + at);
   ASSERT_EQ(j["data"]["result"].size(), 1u) << j.dump();
   EXPECT_EQ(j["data"]["result"][0]["value"][1], "961");
 }
@@ -311,9 +320,9 @@ TEST(MaintenanceTest, RefusesDataDirOfNewerFormat) {
     std::ofstream f(data + "/FORMAT", std::ios::trunc);
     f << "meridian storage format 7\n";
   }
-  Process p({MeridianBinary(), "--listen", "127.0.0.1:" + std::to_string(FreePort()), "--data-dir",
-             data},
-            dir.path() + "/refused.log");
+  Process p(
+      {MeridianBinary(), "--listen", "127.0.0.1:" + std::to_string(FreePort()), "--data-dir", data},
+      dir.path() + "/refused.log");
   int ws = p.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(WIFEXITED(ws)) << p.Log();
   EXPECT_NE(WEXITSTATUS(ws), 0);

@@ -58,7 +58,8 @@ int Promtool(const std::string& text, std::string* output) {
   TempDir dir;
   const std::string in = dir.path() + "/metrics.txt", out = dir.path() + "/out.txt";
   std::ofstream(in) << text;
-  int rc = std::system((std::string(kPromtool) + " check metrics < " + in + " > " + out + " 2>&1").c_str());
+  int rc = std::system(
+      (std::string(kPromtool) + " check metrics < " + in + " > " + out + " 2>&1").c_str());
   std::ifstream f(out);
   output->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
@@ -66,25 +67,27 @@ int Promtool(const std::string& text, std::string* output) {
 
 TEST(MetricsTest, PromtoolAcceptsMetricsAndEveryFamilyIsThereFromTheStart) {
   if (access(kPromtool, X_OK) != 0) {
-    GTEST_SKIP() << "SKIP: " << kPromtool
-                 << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
+    GTEST_SKIP()
+        << "SKIP: " << kPromtool
+        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
   }
   Meridian m;
   ASSERT_TRUE(m.WaitReady()) << m.process().Log();
   auto c = m.Client();
   const std::string fresh = Scrape(*c);
   // Present before anything happened, at 0 (rate() needs the first 0).
-  for (const char* series : {
-           R"(meridian_ingest_samples_total{tenant="default-tenant"})",
-           R"(meridian_ingest_series_created_total{tenant="default-tenant"})",
-           R"(meridian_ingest_samples_rejected_total{reason="too_old",tenant="default-tenant"})",
-           R"(meridian_ingest_requests_rejected_total{reason="unsupported_media_type",tenant=""})",
-           R"(meridian_ingest_requests_rejected_total{reason="invalid_request",tenant="default-tenant"})",
-           R"(meridian_ingest_requests_rejected_total{reason="method_not_allowed",tenant=""})",
-           R"(meridian_query_rejected_total{lane="dashboard",reason="queue_timeout"})",
-           R"(meridian_checkpoints_total)", R"(meridian_checkpoint_failures_total)",
-           R"(meridian_rocksdb_write_stalls_total{family="chunks",kind="stop"})",
-           R"(meridian_query_queue_duration_seconds_count{lane="dashboard"})"}) {
+  for (
+      const char* series :
+      {R"(meridian_ingest_samples_total{tenant="default-tenant"})",
+       R"(meridian_ingest_series_created_total{tenant="default-tenant"})",
+       R"(meridian_ingest_samples_rejected_total{reason="too_old",tenant="default-tenant"})",
+       R"(meridian_ingest_requests_rejected_total{reason="unsupported_media_type",tenant=""})",
+       R"(meridian_ingest_requests_rejected_total{reason="invalid_request",tenant="default-tenant"})",
+       R"(meridian_ingest_requests_rejected_total{reason="method_not_allowed",tenant=""})",
+       R"(meridian_query_rejected_total{lane="dashboard",reason="queue_timeout"})",
+       R"(meridian_checkpoints_total)", R"(meridian_checkpoint_failures_total)",
+       R"(meridian_rocksdb_write_stalls_total{family="chunks",kind="stop"})",
+       R"(meridian_query_queue_duration_seconds_count{lane="dashboard"})"}) {
     EXPECT_EQ(Value(fresh, series), 0) << series << " missing or not 0 at start";
   }
   EXPECT_TRUE(std::regex_search(
@@ -116,7 +119,8 @@ TEST(MetricsTest, PromtoolAcceptsMetricsAndEveryFamilyIsThereFromTheStart) {
   r = PostWrite(*c, "not snappy at all");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
-  r = PostWrite(*c, EncodeWriteRequest(good), "application/x-protobuf", {{"X-Scope-OrgID", "../x"}});
+  r = PostWrite(*c, EncodeWriteRequest(good), "application/x-protobuf",
+                {{"X-Scope-OrgID", "../x"}});
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400);
   for (const char* q : {"/api/v1/query?query=sum(m_metric)",
@@ -133,14 +137,36 @@ TEST(MetricsTest, PromtoolAcceptsMetricsAndEveryFamilyIsThereFromTheStart) {
 
   EXPECT_EQ(Value(text, R"(meridian_ingest_samples_total{tenant="default-tenant"})"), 40);
   EXPECT_EQ(Value(text, R"(meridian_ingest_series_created_total{tenant="default-tenant"})"), 20);
-  EXPECT_EQ(Value(text, R"(meridian_ingest_samples_rejected_total{reason="too_far_in_future",tenant="default-tenant"})"), 1);
+  EXPECT_EQ(
+      Value(
+          text,
+          R"(meridian_ingest_samples_rejected_total{reason="too_far_in_future",tenant="default-tenant"})"),
+      1);
   // Each non-2xx write counted once, under its reason.
   EXPECT_EQ(Sum(text, "meridian_ingest_requests_rejected_total"), 5) << text;
-  EXPECT_EQ(Value(text, R"(meridian_ingest_requests_rejected_total{reason="invalid_samples",tenant="default-tenant"})"), 1);
-  EXPECT_EQ(Value(text, R"(meridian_ingest_requests_rejected_total{reason="unsupported_media_type",tenant="default-tenant"})"), 1);
-  EXPECT_EQ(Value(text, R"(meridian_ingest_requests_rejected_total{reason="method_not_allowed",tenant="default-tenant"})"), 1);
-  EXPECT_EQ(Value(text, R"(meridian_ingest_requests_rejected_total{reason="invalid_request",tenant="default-tenant"})"), 1);
-  EXPECT_EQ(Value(text, R"(meridian_ingest_requests_rejected_total{reason="invalid_tenant",tenant=""})"), 1);
+  EXPECT_EQ(
+      Value(
+          text,
+          R"(meridian_ingest_requests_rejected_total{reason="invalid_samples",tenant="default-tenant"})"),
+      1);
+  EXPECT_EQ(
+      Value(
+          text,
+          R"(meridian_ingest_requests_rejected_total{reason="unsupported_media_type",tenant="default-tenant"})"),
+      1);
+  EXPECT_EQ(
+      Value(
+          text,
+          R"(meridian_ingest_requests_rejected_total{reason="method_not_allowed",tenant="default-tenant"})"),
+      1);
+  EXPECT_EQ(
+      Value(
+          text,
+          R"(meridian_ingest_requests_rejected_total{reason="invalid_request",tenant="default-tenant"})"),
+      1);
+  EXPECT_EQ(
+      Value(text, R"(meridian_ingest_requests_rejected_total{reason="invalid_tenant",tenant=""})"),
+      1);
   EXPECT_EQ(text.find("../x"), std::string::npos) << "a refused tenant ID became a label value";
   // Series per tenant, queries, process.
   EXPECT_EQ(Value(text, R"(meridian_tenant_series{tenant="default-tenant"})"), 20);
@@ -155,7 +181,8 @@ TEST(MetricsTest, PromtoolAcceptsMetricsAndEveryFamilyIsThereFromTheStart) {
   EXPECT_GE(Value(text, "process_cpu_seconds_total"), 0);
   const double start = Value(text, "process_start_time_seconds");
   EXPECT_NEAR(start, static_cast<double>(t) / 1000, 120);
-  EXPECT_GT(Value(text, "process_virtual_memory_bytes"), Value(text, "process_resident_memory_bytes"));
+  EXPECT_GT(Value(text, "process_virtual_memory_bytes"),
+            Value(text, "process_resident_memory_bytes"));
   EXPECT_GT(Value(text, R"(meridian_rocksdb_block_cache_capacity_bytes)"), 0);
   EXPECT_GT(Value(text, R"(meridian_rocksdb_memtable_bytes{family="wal"})"), 0);
   EXPECT_GT(Value(text, "meridian_wal_written_bytes_total"), 0);

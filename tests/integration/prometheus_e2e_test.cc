@@ -47,8 +47,9 @@ SeriesMap ByLabels(const nlohmann::json& result, bool drop_region) {
 
 TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
   if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP() << "SKIP: " << kPrometheus
-                 << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
+    GTEST_SKIP()
+        << "SKIP: " << kPrometheus
+        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
   }
   Meridian meridian;
   ASSERT_TRUE(meridian.WaitReady()) << meridian.process().Log();
@@ -62,26 +63,34 @@ TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
          "  scrape_interval: 1s\n"
          "  evaluation_interval: 1s\n"
          "  external_labels:\n"
-         "    region: " << kRegion << "\n"
+         "    region: "
+      << kRegion
+      << "\n"
          "scrape_configs:\n"
          "  - job_name: prometheus\n"
          "    static_configs:\n"
-         "      - targets: ['127.0.0.1:" << prom_port << "']\n"
+         "      - targets: ['127.0.0.1:"
+      << prom_port
+      << "']\n"
          "  - job_name: meridian\n"
          "    static_configs:\n"
-         "      - targets: ['" << meridian.url() << "']\n"
+         "      - targets: ['"
+      << meridian.url()
+      << "']\n"
          "remote_write:\n"
-         "  - url: http://" << meridian.url() << "/api/v1/write\n"
+         "  - url: http://"
+      << meridian.url()
+      << "/api/v1/write\n"
          "    queue_config:\n"
          "      batch_send_deadline: 1s\n"
          "      max_samples_per_send: 2000\n"
          "    metadata_config:\n"
          "      send_interval: 5s\n";
   }
-  Process prom({kPrometheus, "--config.file=" + cfg,
-                "--storage.tsdb.path=" + prom_dir.path() + "/data",
-                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-               prom_dir.path() + "/prometheus.log");
+  Process prom(
+      {kPrometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + prom_dir.path() + "/data",
+       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+      prom_dir.path() + "/prometheus.log");
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(60);
   bool ready = false;
@@ -104,9 +113,10 @@ TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
   const int64_t range_ms = end_ms - start_ms;
 
   // 1. Raw samples: identical timestamps and values, series by series.
-  std::string raw_q = "/api/v1/query?query=" + UrlEncode(std::string(R"({__name__=~".+"}[)") +
-                                                         std::to_string(range_ms) + "ms]") +
-                      "&time=" + Secs(end_ms);
+  std::string raw_q =
+      "/api/v1/query?query=" +
+      UrlEncode(std::string(R"({__name__=~".+"}[)") + std::to_string(range_ms) + "ms]") +
+      "&time=" + Secs(end_ms);
   auto prom_raw = GetJson(pc, raw_q);
   auto mer_raw = GetJson(*mc, raw_q);
   ASSERT_EQ(prom_raw["status"], "success") << prom_raw.dump().substr(0, 500);
@@ -124,8 +134,9 @@ TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
     }
     samples += values.size();
     if (it->second != values) {
-      ADD_FAILURE() << "series " << labels << " differs:\n prometheus " << values.dump().substr(0, 400)
-                    << "\n meridian   " << it->second.dump().substr(0, 400);
+      ADD_FAILURE() << "series " << labels << " differs:\n prometheus "
+                    << values.dump().substr(0, 400) << "\n meridian   "
+                    << it->second.dump().substr(0, 400);
       if (++mismatched > 10) break;
     }
   }

@@ -5,13 +5,12 @@
 // checked with a direct request). Samples lie off the evaluation-time grid, so the
 // range-boundary differences between Prometheus 2 and 3 do not matter.
 #include <gtest/gtest.h>
+#include <snappy.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <fstream>
 #include <thread>
-
-#include <snappy.h>
 
 #include "tests/integration/harness.h"
 
@@ -65,8 +64,11 @@ void WriteData(httplib::Client& c, int64_t from_ms, int64_t to_ms, bool decoy_to
       AddSeries(&req, {{"__name__", "up"}, {"job", job}, {"instance", in}}, up);
       const char* les[] = {"0.1", "0.5", "1", "+Inf"};
       for (int b = 0; b < 4; ++b) {
-        AddSeries(&req, {{"__name__", "latency_seconds_bucket"}, {"job", job}, {"instance", in},
-                         {"le", les[b]}},
+        AddSeries(&req,
+                  {{"__name__", "latency_seconds_bucket"},
+                   {"job", job},
+                   {"instance", in},
+                   {"le", les[b]}},
                   buckets[b]);
       }
       AddSeries(&decoy, {{"__name__", "up"}, {"job", job}, {"instance", in}}, {{to_ms - 500, 7}});
@@ -100,8 +102,9 @@ const std::vector<std::string> kQueries = {
 
 TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
   if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP() << "SKIP: " << kPrometheus
-                 << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
+    GTEST_SKIP()
+        << "SKIP: " << kPrometheus
+        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
   }
   Meridian meridian;
   ASSERT_TRUE(meridian.WaitReady()) << meridian.process().Log();
@@ -117,13 +120,15 @@ TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
     std::ofstream f(cfg);
     f << "global:\n  scrape_interval: 1h\n"
          "remote_read:\n"
-         "  - url: http://" << meridian.url() << "/api/v1/read\n"
+         "  - url: http://"
+      << meridian.url()
+      << "/api/v1/read\n"
          "    read_recent: true\n";
   }
-  Process prom({kPrometheus, "--config.file=" + cfg,
-                "--storage.tsdb.path=" + prom_dir.path() + "/data",
-                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-               prom_dir.path() + "/prometheus.log");
+  Process prom(
+      {kPrometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + prom_dir.path() + "/data",
+       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
+      prom_dir.path() + "/prometheus.log");
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(30);
   bool ready = false;
@@ -146,9 +151,10 @@ TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
       EXPECT_EQ(Canon(pj["data"]), Canon(mj["data"])) << q << " at " << t;
       compared += static_cast<int>(Canon(mj["data"]).size());
     }
-    if (q.find('[') != std::string::npos && q.find("[2m]") == q.size() - 4) continue;  // range vector
-    std::string path = "/api/v1/query_range?query=" + UrlEncode(q) + "&start=" +
-                       Secs(from + 600'000) + "&end=" + Secs(to) + "&step=60";
+    if (q.find('[') != std::string::npos && q.find("[2m]") == q.size() - 4)
+      continue;  // range vector
+    std::string path = "/api/v1/query_range?query=" + UrlEncode(q) +
+                       "&start=" + Secs(from + 600'000) + "&end=" + Secs(to) + "&step=60";
     auto pj = GetJson(pc, path);
     auto mj = GetJson(*mc, path, nullptr, tenant);
     ASSERT_EQ(pj["status"], "success") << q << " " << pj.dump();
@@ -185,8 +191,8 @@ TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
     EXPECT_EQ(ts.samples(0).value(), 7);
   }
   // Bad tenant: 400; GET: 405 as for the other POST-only endpoints.
-  res = mc->Post("/api/v1/read", {{"THANOS-TENANT", "../x"}}, SnappyCompress(rr.SerializeAsString()),
-                 "application/x-protobuf");
+  res = mc->Post("/api/v1/read", {{"THANOS-TENANT", "../x"}},
+                 SnappyCompress(rr.SerializeAsString()), "application/x-protobuf");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 400);
   res = mc->Get("/api/v1/read");
@@ -206,8 +212,9 @@ namespace {
 // equal those of a meridian holding the same data.
 TEST(RemoteReadTest, GlobalMeridianReadsAPlainPrometheus) {
   if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP() << "SKIP: " << kPrometheus
-                 << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
+    GTEST_SKIP()
+        << "SKIP: " << kPrometheus
+        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
   }
   TempDir prom_dir;
   int prom_port = FreePort();
@@ -216,11 +223,11 @@ TEST(RemoteReadTest, GlobalMeridianReadsAPlainPrometheus) {
     std::ofstream f(cfg);
     f << "global:\n  scrape_interval: 1h\n";
   }
-  Process prom({kPrometheus, "--config.file=" + cfg,
-                "--storage.tsdb.path=" + prom_dir.path() + "/data",
-                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
-                "--web.enable-remote-write-receiver"},
-               prom_dir.path() + "/prometheus.log");
+  Process prom(
+      {kPrometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + prom_dir.path() + "/data",
+       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
+       "--web.enable-remote-write-receiver"},
+      prom_dir.path() + "/prometheus.log");
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(30);
   bool ready = false;

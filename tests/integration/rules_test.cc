@@ -73,8 +73,9 @@ bool AllEvaluated(httplib::Client& c) {
 
 TEST(RulesTest, RulesApiMatchesPrometheus) {
   if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP() << "SKIP: " << kPrometheus
-                 << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
+    GTEST_SKIP()
+        << "SKIP: " << kPrometheus
+        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
   }
   TempDir dir;
   // One path for both: the file name is part of a group's slot offset.
@@ -109,7 +110,8 @@ TEST(RulesTest, RulesApiMatchesPrometheus) {
     Normalize(&p.json);
     Normalize(&m.json);
     // Key order included: ordered_json keeps each object's order.
-    EXPECT_EQ(m.json.dump(), p.json.dump()) << "meridian:   " << m.body << "\nprometheus: " << p.body;
+    EXPECT_EQ(m.json.dump(), p.json.dump())
+        << "meridian:   " << m.body << "\nprometheus: " << p.body;
     // Go's encoder escapes HTML characters; so must we.
     if (std::string(path) == "/api/v1/rules") {
       EXPECT_NE(m.body.find("vector(3) \\u003e 0"), std::string::npos) << m.body;
@@ -138,8 +140,8 @@ TEST(RulesTest, ReloadKeepsOldRulesAndBindsTenant) {
   TempDir dir;
   const std::string rules_dir = dir.path() + "/rules";
   std::filesystem::create_directories(rules_dir);
-  std::ofstream(rules_dir + "/a.yml")
-      << "groups:\n- name: a\n  interval: 1s\n  rules:\n  - record: tenant:one\n    expr: vector(1)\n";
+  std::ofstream(rules_dir + "/a.yml") << "groups:\n- name: a\n  interval: 1s\n  rules:\n  - "
+                                         "record: tenant:one\n    expr: vector(1)\n";
   Meridian meridian("", {"--rule-files", "gpu-platform=" + rules_dir + "/*.yml"});
   ASSERT_TRUE(meridian.WaitReady()) << meridian.process().Log();
   auto c = meridian.Client();

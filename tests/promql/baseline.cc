@@ -1,8 +1,8 @@
 #include "tests/promql/baseline.h"
-#include "tests/promql/strutil.h"
 
 #include <algorithm>
 
+#include "tests/promql/strutil.h"
 
 namespace meridian::promqltest {
 
@@ -20,7 +20,8 @@ absl::StatusOr<Baseline> ParseBaseline(std::string_view text) {
     std::string_view reason = sp == std::string_view::npos ? "" : Strip(l.substr(sp));
     size_t colon = key.rfind(':');
     int n = 0;
-    if (colon == std::string_view::npos || colon == 0 || !ParseInt(key.substr(colon + 1), &n) || n <= 0) {
+    if (colon == std::string_view::npos || colon == 0 || !ParseInt(key.substr(colon + 1), &n) ||
+        n <= 0) {
       return absl::InvalidArgumentError(
           Cat("baseline line ", lineno, ": expected `<file>:<line> <reason>`, got \"", l, "\""));
     }

@@ -1,5 +1,4 @@
 #include "tests/promql/compare.h"
-#include "tests/promql/strutil.h"
 
 #include <charconv>
 #include <cmath>
@@ -7,9 +6,10 @@
 #include <limits>
 #include <map>
 
-#include "re2/re2.h"
 #include "model/queryable.h"
 #include "model/sample.h"
+#include "re2/re2.h"
+#include "tests/promql/strutil.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -25,10 +25,12 @@ bool Matches(const ExpectLine& e, const std::string& s) {
 }
 
 std::string Describe(const ExpectLine& e) {
-  return e.regex ? Cat("pattern \"", *e.regex, "\"") : Cat("message \"", e.message.value_or(""), "\"");
+  return e.regex ? Cat("pattern \"", *e.regex, "\"")
+                 : Cat("message \"", e.message.value_or(""), "\"");
 }
 
-absl::Status ValidateOfType(const EvalCmd& cmd, ExpectKind kind, const std::vector<std::string>& actual) {
+absl::Status ValidateOfType(const EvalCmd& cmd, ExpectKind kind,
+                            const std::vector<std::string>& actual) {
   std::vector<const ExpectLine*> expected;
   for (const auto& e : cmd.expects) {
     if (e.kind == kind) expected.push_back(&e);
@@ -41,7 +43,7 @@ absl::Status ValidateOfType(const EvalCmd& cmd, ExpectKind kind, const std::vect
     for (const auto& a : actual) found |= Matches(*e, a);
     if (!found) {
       return Fail(Cat("expected ", name, " annotation matching ", Describe(*e),
-                               " but no matching annotation was found, found: [", Join(actual, "; "), "]"));
+                      " but no matching annotation was found, found: [", Join(actual, "; "), "]"));
     }
   }
   for (const auto& a : actual) {
@@ -91,7 +93,8 @@ absl::Status CheckMatrixSorted(const promql::Matrix& m) {
   for (size_t i = 1; i < m.size(); ++i) {
     if (Labels::Compare(m[i - 1].metric, m[i].metric) > 0) {
       return Fail(Cat("matrix results should always be sorted by labels, but series ", i - 1, " ",
-                               m[i - 1].metric.ToString(), " sorts after series ", i, " ", m[i].metric.ToString()));
+                      m[i - 1].metric.ToString(), " sorts after series ", i, " ",
+                      m[i].metric.ToString()));
     }
   }
   return absl::OkStatus();
@@ -106,7 +109,8 @@ absl::Status CompareResult(const EvalCmd& cmd, const promql::Value& value) {
     for (const auto& s : *mat) {
       const ExpectedSeries* exp = FindExpected(cmd, s.metric);
       if (exp == nullptr) {
-        return Fail(Cat("unexpected metric ", s.metric.ToString(), " in result, has ", FormatPoints(s.points)));
+        return Fail(Cat("unexpected metric ", s.metric.ToString(), " in result, has ",
+                        FormatPoints(s.points)));
       }
       seen[static_cast<size_t>(exp - cmd.series.data())] = true;
       std::vector<promql::Point> want;
@@ -114,29 +118,32 @@ absl::Status CompareResult(const EvalCmd& cmd, const promql::Value& value) {
         int64_t t = cmd.start_ms + static_cast<int64_t>(i) * cmd.step_ms;
         if (t > cmd.end_ms) {
           return Fail(Cat("expected ", exp->values.size(), " points for ", exp->labels.ToString(),
-                                   ", but query time range cannot return this many points"));
+                          ", but query time range cannot return this many points"));
         }
-        if (exp->values[i].histogram) return Fail("expected a native histogram (unsupported by this runner)");
+        if (exp->values[i].histogram)
+          return Fail("expected a native histogram (unsupported by this runner)");
         if (!exp->values[i].omitted) want.push_back({t, exp->values[i].v});
       }
       if (want.size() != s.points.size()) {
-        return Fail(Cat("expected ", want.size(), " float points for ", exp->labels.ToString(), ", but got ",
-                                 s.points.size(), ": ", FormatPoints(s.points)));
+        return Fail(Cat("expected ", want.size(), " float points for ", exp->labels.ToString(),
+                        ", but got ", s.points.size(), ": ", FormatPoints(s.points)));
       }
       for (size_t i = 0; i < want.size(); ++i) {
         if (want[i].t_ms != s.points[i].t_ms) {
           return Fail(Cat("expected float value at index ", i, " for ", exp->labels.ToString(),
-                                   " to have timestamp ", want[i].t_ms, ", but it had timestamp ", s.points[i].t_ms));
+                          " to have timestamp ", want[i].t_ms, ", but it had timestamp ",
+                          s.points[i].t_ms));
         }
         if (!AlmostEqual(s.points[i].v, want[i].v)) {
           return Fail(Cat("expected float value at index ", i, " (t=", s.points[i].t_ms, ") for ",
-                                   exp->labels.ToString(), " to be ", FormatFloat(want[i].v), ", but got ",
-                                   FormatFloat(s.points[i].v)));
+                          exp->labels.ToString(), " to be ", FormatFloat(want[i].v), ", but got ",
+                          FormatFloat(s.points[i].v)));
         }
       }
     }
     for (size_t i = 0; i < seen.size(); ++i) {
-      if (!seen[i]) return Fail(Cat("expected metric ", cmd.series[i].labels.ToString(), " not found"));
+      if (!seen[i])
+        return Fail(Cat("expected metric ", cmd.series[i].labels.ToString(), " not found"));
     }
     return absl::OkStatus();
   }
@@ -147,30 +154,34 @@ absl::Status CompareResult(const EvalCmd& cmd, const promql::Value& value) {
       const auto& e = (*vec)[pos];
       const ExpectedSeries* exp = FindExpected(cmd, e.metric);
       if (exp == nullptr) {
-        return Fail(Cat("unexpected metric ", e.metric.ToString(), " in result, has value ", FormatFloat(e.v)));
+        return Fail(Cat("unexpected metric ", e.metric.ToString(), " in result, has value ",
+                        FormatFloat(e.v)));
       }
       if (cmd.IsOrdered() && exp->pos != static_cast<int>(pos) + 1) {
-        return Fail(Cat("expected metric ", e.metric.ToString(), " at position ", exp->pos, " but was at ",
-                                 pos + 1));
+        return Fail(Cat("expected metric ", e.metric.ToString(), " at position ", exp->pos,
+                        " but was at ", pos + 1));
       }
       if (exp->values.empty()) return Fail(Cat("no expected value for ", e.metric.ToString()));
       const SeqValue& want = exp->values[0];
       if (want.histogram) return Fail("expected a native histogram (unsupported by this runner)");
       if (!AlmostEqual(want.v, e.v)) {
         return Fail(Cat("expected ", FormatFloat(want.v), " for ", e.metric.ToString(), " but got ",
-                                 FormatFloat(e.v)));
+                        FormatFloat(e.v)));
       }
       seen[static_cast<size_t>(exp - cmd.series.data())] = true;
     }
     for (size_t i = 0; i < seen.size(); ++i) {
-      if (!seen[i]) return Fail(Cat("expected metric ", cmd.series[i].labels.ToString(), " not found"));
+      if (!seen[i])
+        return Fail(Cat("expected metric ", cmd.series[i].labels.ToString(), " not found"));
     }
     return absl::OkStatus();
   }
   if (const auto* sc = std::get_if<promql::Scalar>(&value)) {
-    if (!cmd.expect_scalar) return Fail(Cat("expected vector or matrix result, but got scalar ", FormatFloat(sc->v)));
+    if (!cmd.expect_scalar)
+      return Fail(Cat("expected vector or matrix result, but got scalar ", FormatFloat(sc->v)));
     if (!AlmostEqual(cmd.scalar, sc->v)) {
-      return Fail(Cat("expected scalar ", FormatFloat(cmd.scalar), " but got ", FormatFloat(sc->v)));
+      return Fail(
+          Cat("expected scalar ", FormatFloat(cmd.scalar), " but got ", FormatFloat(sc->v)));
     }
     return absl::OkStatus();
   }
@@ -197,11 +208,13 @@ absl::Status CheckAnnotations(const EvalCmd& cmd, const std::vector<std::string>
 
 absl::Status CheckExpectedFailure(const EvalCmd& cmd, const std::string& error_message) {
   if (cmd.expected_fail_message && *cmd.expected_fail_message != error_message) {
-    return Fail(Cat("expected error \"", *cmd.expected_fail_message, "\", but got: ", error_message));
+    return Fail(
+        Cat("expected error \"", *cmd.expected_fail_message, "\", but got: ", error_message));
   }
-  if (cmd.expected_fail_regexp && !RE2::PartialMatch(error_message, RE2(*cmd.expected_fail_regexp))) {
-    return Fail(Cat("expected error matching pattern \"", *cmd.expected_fail_regexp, "\", but got: ",
-                             error_message));
+  if (cmd.expected_fail_regexp &&
+      !RE2::PartialMatch(error_message, RE2(*cmd.expected_fail_regexp))) {
+    return Fail(Cat("expected error matching pattern \"", *cmd.expected_fail_regexp,
+                    "\", but got: ", error_message));
   }
   for (const auto& e : cmd.expects) {
     if (e.kind != ExpectKind::kFail) continue;
@@ -217,10 +230,12 @@ std::string FormatValue(const promql::Value& value) {
   std::string out;
   if (const auto* mat = std::get_if<promql::Matrix>(&value)) {
     if (mat->empty()) return "    (empty matrix)\n";
-    for (const auto& s : *mat) Append(&out, "    ", s.metric.ToString(), " ", FormatPoints(s.points), "\n");
+    for (const auto& s : *mat)
+      Append(&out, "    ", s.metric.ToString(), " ", FormatPoints(s.points), "\n");
   } else if (const auto* vec = std::get_if<promql::Vector>(&value)) {
     if (vec->empty()) return "    (empty vector)\n";
-    for (const auto& e : *vec) Append(&out, "    ", e.metric.ToString(), " ", FormatFloat(e.v), "\n");
+    for (const auto& e : *vec)
+      Append(&out, "    ", e.metric.ToString(), " ", FormatFloat(e.v), "\n");
   } else if (const auto* sc = std::get_if<promql::Scalar>(&value)) {
     Append(&out, "    scalar ", FormatFloat(sc->v), "\n");
   } else {
@@ -239,7 +254,8 @@ std::string FormatExpected(const EvalCmd& cmd) {
     for (size_t i = 0; i < s.values.size(); ++i) {
       const SeqValue& v = s.values[i];
       Append(&out, " ", v.omitted ? "_" : v.histogram ? "{{...}}" : FormatFloat(v.v));
-      if (cmd.step_ms > 0 && !v.omitted) Append(&out, "@", cmd.start_ms + static_cast<int64_t>(i) * cmd.step_ms);
+      if (cmd.step_ms > 0 && !v.omitted)
+        Append(&out, "@", cmd.start_ms + static_cast<int64_t>(i) * cmd.step_ms);
     }
     Append(&out, "\n");
   }

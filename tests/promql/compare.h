@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "query/value.h"
 #include "model/status.h"
+#include "query/value.h"
 #include "tests/promql/script.h"
 
 namespace meridian::promqltest {

@@ -32,7 +32,8 @@ TEST(AlmostEqualTest, PrometheusSemantics) {
 
 TEST(CompareTest, Vector) {
   EvalCmd cmd = ParseEval("eval instant at 1m x\n  x{a=\"1\"} 1\n  x{a=\"2\"} 2\n");
-  promql::Vector v = {{L({{"__name__", "x"}, {"a", "2"}}), 60000, 2}, {L({{"__name__", "x"}, {"a", "1"}}), 60000, 1}};
+  promql::Vector v = {{L({{"__name__", "x"}, {"a", "2"}}), 60000, 2},
+                      {L({{"__name__", "x"}, {"a", "1"}}), 60000, 1}};
   EXPECT_TRUE(CompareResult(cmd, v).ok());
   v[0].v = 3;
   EXPECT_FALSE(CompareResult(cmd, v).ok());
@@ -46,8 +47,10 @@ TEST(CompareTest, Vector) {
 }
 
 TEST(CompareTest, OrderedVector) {
-  EvalCmd cmd = ParseEval("eval instant at 1m x\n  expect ordered\n  x{a=\"2\"} 2\n  x{a=\"1\"} 1\n");
-  promql::Vector v = {{L({{"a", "2"}, {"__name__", "x"}}), 0, 2}, {L({{"a", "1"}, {"__name__", "x"}}), 0, 1}};
+  EvalCmd cmd =
+      ParseEval("eval instant at 1m x\n  expect ordered\n  x{a=\"2\"} 2\n  x{a=\"1\"} 1\n");
+  promql::Vector v = {{L({{"a", "2"}, {"__name__", "x"}}), 0, 2},
+                      {L({{"a", "1"}, {"__name__", "x"}}), 0, 1}};
   EXPECT_TRUE(CompareResult(cmd, v).ok());
   std::swap(v[0], v[1]);
   EXPECT_FALSE(CompareResult(cmd, v).ok());
@@ -84,7 +87,8 @@ TEST(AnnotationsTest, ExpectLines) {
   EXPECT_FALSE(CheckAnnotations(cmd, {"w1"}, {"i"}).ok()) << "no_info";
   EvalCmd plain = ParseEval("eval instant at 0 x\n");
   EXPECT_TRUE(CheckAnnotations(plain, {"w"}, {"i"}).ok()) << "plain eval ignores annotations";
-  EvalCmd re = ParseEval("eval instant at 0 x\n  expect info regex: might not be a (counter|gauge)\n");
+  EvalCmd re =
+      ParseEval("eval instant at 0 x\n  expect info regex: might not be a (counter|gauge)\n");
   EXPECT_TRUE(CheckAnnotations(re, {}, {"PromQL info: metric might not be a counter (1:1)"}).ok());
 }
 
@@ -95,7 +99,8 @@ TEST(ExpectedFailureTest, Messages) {
   EXPECT_TRUE(CheckExpectedFailure(msg, "exact text").ok());
   EXPECT_FALSE(CheckExpectedFailure(msg, "exact text!").ok());
   EvalCmd re = ParseEval("eval instant at 0 x\n  expect fail regex: same label ?set\n");
-  EXPECT_TRUE(CheckExpectedFailure(re, "vector cannot contain metrics with the same labelset").ok());
+  EXPECT_TRUE(
+      CheckExpectedFailure(re, "vector cannot contain metrics with the same labelset").ok());
   EvalCmd legacy = ParseEval("eval_fail instant at 0 x\n  expected_fail_regexp ^a.c$\n");
   EXPECT_TRUE(CheckExpectedFailure(legacy, "abc").ok());
   EXPECT_FALSE(CheckExpectedFailure(legacy, "abcd").ok());

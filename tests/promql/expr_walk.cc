@@ -67,10 +67,10 @@ void ForEachChild(Expr& e, const std::function<void(Expr&)>& fn) {
 bool IsAtUnsafe(std::string_view name) {
   // Prometheus promql.AtModifierUnsafeFunctions.
   static const auto* kUnsafe = new absl::flat_hash_set<std::string_view>{
-      "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour",     "minute",
-      "month",         "year",         "predict_linear", "time",     "timestamp",
+      "days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour", "minute", "month",
+      "year", "predict_linear", "time", "timestamp",
       // The experimental query-range functions vary with the evaluation time too.
-      "start",         "end"};
+      "start", "end"};
   return kUnsafe->contains(name);
 }
 
@@ -101,13 +101,15 @@ void SetAt(Expr& e, bool below_at_subquery, int64_t ts, bool* unsafe) {
         break;
     }
   }
-  bool below = below_at_subquery ||
-               (e.kind == ExprKind::kSubquery && static_cast<promql::SubqueryExpr&>(e).at != promql::AtKind::kNone);
+  bool below =
+      below_at_subquery || (e.kind == ExprKind::kSubquery &&
+                            static_cast<promql::SubqueryExpr&>(e).at != promql::AtKind::kNone);
   ForEachChild(e, [&](Expr& child) { SetAt(child, below, ts, unsafe); });
 }
 
 void CollectMatchers(Expr& e, std::vector<std::vector<Matcher>>* out) {
-  if (e.kind == ExprKind::kVectorSelector) out->push_back(static_cast<promql::VectorSelector&>(e).matchers);
+  if (e.kind == ExprKind::kVectorSelector)
+    out->push_back(static_cast<promql::VectorSelector&>(e).matchers);
   ForEachChild(e, [&](Expr& child) { CollectMatchers(child, out); });
 }
 

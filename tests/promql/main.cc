@@ -19,9 +19,9 @@
 
 #include "query/engine.h"
 #include "tests/promql/baseline.h"
-#include "tests/promql/strutil.h"
 #include "tests/promql/runner.h"
 #include "tests/promql/script.h"
+#include "tests/promql/strutil.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -48,8 +48,10 @@ struct Flags {
 const std::map<std::string, std::string>& SkippedFiles() {
   static const auto* m = new std::map<std::string, std::string>{
       {"native_histograms.test", "native histograms are not supported by meridian"},
-      {"duration_expression.test", "experimental: duration expressions (feature flag in Prometheus)"},
-      {"extended_vectors.test", "experimental: anchored/smoothed range selectors (feature flag in Prometheus)"},
+      {"duration_expression.test",
+       "experimental: duration expressions (feature flag in Prometheus)"},
+      {"extended_vectors.test",
+       "experimental: anchored/smoothed range selectors (feature flag in Prometheus)"},
       {"fill-modifier.test", "experimental: binop fill modifiers (feature flag in Prometheus)"},
       {"info.test", "experimental: info() function (feature flag in Prometheus)"},
       {"start_timestamps.test", "experimental: start timestamps (feature flag in Prometheus)"},
@@ -76,8 +78,8 @@ void WriteAll(int fd, std::string_view s) {
 
 // The child's end: runs the script, streaming "S <line>\n" before each case
 // and "R <line> <P|F|S> <len>\n<detail>" after it.
-[[noreturn]] void RunChild(int fd, const Script& script, const std::string& storage_dir, int skip_through,
-                           const Flags& flags) {
+[[noreturn]] void RunChild(int fd, const Script& script, const std::string& storage_dir,
+                           int skip_through, const Flags& flags) {
   promql::EngineOptions eopts;
   eopts.lookback_delta_ms = 5 * 60 * 1000;
   eopts.max_samples = flags.max_samples;
@@ -149,7 +151,8 @@ int ParseStream(const std::string& data, std::map<int, CaseResult>* results, std
   return open_case;
 }
 
-std::map<int, CaseResult> RunIsolated(const Script& script, const std::string& storage_dir, const Flags& flags) {
+std::map<int, CaseResult> RunIsolated(const Script& script, const std::string& storage_dir,
+                                      const Flags& flags) {
   std::map<int, CaseResult> results;
   int skip_through = 0;
   for (int attempt = 0; attempt < 10000; ++attempt) {
@@ -189,8 +192,8 @@ std::map<int, CaseResult> RunIsolated(const Script& script, const std::string& s
     }
     std::string why = WIFSIGNALED(status) ? (WTERMSIG(status) == SIGALRM
                                                  ? Cat("timed out after ", kCaseTimeoutS, "s")
-                                                 : Cat("crashed with signal ", WTERMSIG(status), " (",
-                                                                strsignal(WTERMSIG(status)), ")"))
+                                                 : Cat("crashed with signal ", WTERMSIG(status),
+                                                       " (", strsignal(WTERMSIG(status)), ")"))
                                           : Cat("runner exited with status ", WEXITSTATUS(status));
     results[open_case] = {open_case, Outcome::kFail, Cat("evaluation ", why)};
     skip_through = open_case;  // resume after the crashing case
@@ -198,7 +201,8 @@ std::map<int, CaseResult> RunIsolated(const Script& script, const std::string& s
   return results;
 }
 
-std::map<int, CaseResult> RunInProcess(const Script& script, const std::string& storage_dir, const Flags& flags) {
+std::map<int, CaseResult> RunInProcess(const Script& script, const std::string& storage_dir,
+                                       const Flags& flags) {
   promql::EngineOptions eopts;
   eopts.max_samples = flags.max_samples;
   eopts.timeout = std::chrono::seconds(100);
@@ -280,9 +284,10 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
 int Main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) {
-    std::cerr << "usage: promql_conformance [--dir DIR] [--file NAME ...] [--verbose] [--baseline FILE]\n"
-                 "                          [--write-baseline FILE] [--no-isolate] [--no-at-variants]\n"
-                 "                          [--no-range-check] [--max-samples N] [--trace]\n";
+    std::cerr
+        << "usage: promql_conformance [--dir DIR] [--file NAME ...] [--verbose] [--baseline FILE]\n"
+           "                          [--write-baseline FILE] [--no-isolate] [--no-at-variants]\n"
+           "                          [--no-range-check] [--max-samples N] [--trace]\n";
     return 1;
   }
   if (flags.dir.empty()) {
@@ -291,7 +296,8 @@ int Main(int argc, char** argv) {
   }
   std::error_code ec;
   if (!fs::is_directory(flags.dir, ec)) {
-    std::cout << "SKIP: promql testdata not found at " << flags.dir << "; set MERIDIAN_PROMQL_TESTDATA\n";
+    std::cout << "SKIP: promql testdata not found at " << flags.dir
+              << "; set MERIDIAN_PROMQL_TESTDATA\n";
     return kExitSkip;
   }
   Baseline baseline;
@@ -340,7 +346,8 @@ int Main(int argc, char** argv) {
     auto skipped = SkippedFiles().find(file);
     if (skipped != SkippedFiles().end()) {
       for (const Command& c : script.commands) {
-        if (const auto* e = std::get_if<EvalCmd>(&c)) results[e->line] = {e->line, Outcome::kSkip, skipped->second};
+        if (const auto* e = std::get_if<EvalCmd>(&c))
+          results[e->line] = {e->line, Outcome::kSkip, skipped->second};
       }
       // Lines the parser could not read are not cases in a skipped file.
       std::erase_if(cases, [&](const auto& kv) { return !results.contains(kv.first); });
@@ -352,7 +359,9 @@ int Main(int argc, char** argv) {
     int pass = 0, fail = 0, skip = 0;
     for (const auto& [line, expr] : cases) {
       auto it = results.find(line);
-      CaseResult r = it != results.end() ? it->second : CaseResult{line, Outcome::kFail, "not run (runner died)"};
+      CaseResult r = it != results.end()
+                         ? it->second
+                         : CaseResult{line, Outcome::kFail, "not run (runner died)"};
       std::string key = CaseKey(file, line);
       switch (r.outcome) {
         case Outcome::kPass:
@@ -372,8 +381,8 @@ int Main(int argc, char** argv) {
           bool expected = baseline.Contains(key);
           if (!expected) unexpected.push_back(key);
           if (!expected || flags.verbose) {
-            std::cout << "FAIL " << key << (expected ? " (expected)" : "") << " " << expr << "\n  " << r.detail
-                      << "\n";
+            std::cout << "FAIL " << key << (expected ? " (expected)" : "") << " " << expr << "\n  "
+                      << r.detail << "\n";
           }
           break;
         }
@@ -382,7 +391,8 @@ int Main(int argc, char** argv) {
     if (skipped != SkippedFiles().end()) {
       std::cout << file << ": skipped whole file (" << skipped->second << ")\n";
     }
-    std::cout << file << ": " << pass << " passed, " << fail << " failed, " << skip << " skipped" << std::endl;
+    std::cout << file << ": " << pass << " passed, " << fail << " failed, " << skip << " skipped"
+              << std::endl;
     total_pass += pass;
     total_fail += fail;
     total_skip += skip;
@@ -396,16 +406,18 @@ int Main(int argc, char** argv) {
   if (!flags.write_baseline.empty()) {
     std::ofstream out(flags.write_baseline, std::ios::trunc);
     out << FormatBaseline(failures);
-    std::cout << "wrote " << failures.size() << " failing cases to " << flags.write_baseline << "\n";
+    std::cout << "wrote " << failures.size() << " failing cases to " << flags.write_baseline
+              << "\n";
   } else if (!unexpected.empty()) {
     std::cout << unexpected.size() << " unexpected failure(s)"
-              << (flags.baseline.empty() ? " (no --baseline given)" : " not listed in the baseline") << ":";
+              << (flags.baseline.empty() ? " (no --baseline given)" : " not listed in the baseline")
+              << ":";
     for (const auto& k : unexpected) std::cout << " " << k;
     std::cout << "\n";
     rc = 1;
   }
-  std::cout << "promql conformance: " << total_pass << " passed, " << total_fail << " failed, " << total_skip
-            << " skipped" << std::endl;
+  std::cout << "promql conformance: " << total_pass << " passed, " << total_fail << " failed, "
+            << total_skip << " skipped" << std::endl;
   return rc;
 }
 

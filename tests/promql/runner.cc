@@ -1,15 +1,15 @@
 #include "tests/promql/runner.h"
-#include "tests/promql/strutil.h"
 
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <utility>
 
-#include "re2/re2.h"
 #include "model/matcher.h"
+#include "re2/re2.h"
 #include "tests/promql/compare.h"
 #include "tests/promql/expr_walk.h"
+#include "tests/promql/strutil.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -20,7 +20,8 @@ std::string Diff(const EvalCmd& cmd, const promql::Value& got) {
   return Cat("\n  expected:\n", FormatExpected(cmd), "  got:\n", FormatValue(got));
 }
 
-absl::Status Failure(std::string_view what, const std::string& expr, int64_t t_ms, absl::string_view why) {
+absl::Status Failure(std::string_view what, const std::string& expr, int64_t t_ms,
+                     absl::string_view why) {
   return absl::InvalidArgumentError(Cat(what, " ", expr, " at t=", t_ms, "ms: ", why));
 }
 
@@ -43,9 +44,12 @@ std::optional<Labels> NhcbSeries(const Labels& ls) {
 
 std::string_view OutcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kPass: return "PASS";
-    case Outcome::kFail: return "FAIL";
-    case Outcome::kSkip: return "SKIP";
+    case Outcome::kPass:
+      return "PASS";
+    case Outcome::kFail:
+      return "FAIL";
+    case Outcome::kSkip:
+      return "SKIP";
   }
   return "?";
 }
@@ -116,9 +120,9 @@ void ScriptRunner::Load(const LoadCmd& cmd) {
   }
   for (const auto& e : result.errors) {
     Append(&load_error_, "load at line ", cmd.line, ": sample of ",
-                    Labels::FromViews(views[e.series_index].data(), views[e.series_index].size()).ToString(),
-                    " at t=", e.t_ms, " rejected (",
-                    e.kind == AppendErrorKind::kTooOld ? "too old" : "duplicate conflict", "); ");
+           Labels::FromViews(views[e.series_index].data(), views[e.series_index].size()).ToString(),
+           " at t=", e.t_ms, " rejected (",
+           e.kind == AppendErrorKind::kTooOld ? "too old" : "duplicate conflict", "); ");
   }
 }
 
@@ -129,7 +133,8 @@ std::string ScriptRunner::SkipReason(const EvalCmd& cmd) const {
   if (!selectors.ok()) {
     // Our parser could not read it: fall back to the metric names.
     for (const auto& ls : histogram_series_) {
-      if (cmd.expr.find(ls.MetricName()) != std::string::npos) return "reads native-histogram series (by name)";
+      if (cmd.expr.find(ls.MetricName()) != std::string::npos)
+        return "reads native-histogram series (by name)";
     }
     return "";
   }
@@ -141,7 +146,8 @@ std::string ScriptRunner::SkipReason(const EvalCmd& cmd) const {
   return "";
 }
 
-absl::Status ScriptRunner::Run(const Script& script, const std::function<void(const CaseResult&)>& report) {
+absl::Status ScriptRunner::Run(const Script& script,
+                               const std::function<void(const CaseResult&)>& report) {
   MERIDIAN_RETURN_IF_ERROR(OpenFreshStorage());
   for (const Command& c : script.commands) {
     if (const auto* load = std::get_if<LoadCmd>(&c)) {
@@ -204,21 +210,24 @@ CaseResult ScriptRunner::RunEval(const EvalCmd& cmd) {
 
 absl::Status ScriptRunner::RunRange(const EvalCmd& cmd) {
   if (options_.trace) {
-    std::cerr << "  range " << cmd.expr << " from " << cmd.start_ms << " to " << cmd.end_ms << " step " << cmd.step_ms
-              << "\n";
+    std::cerr << "  range " << cmd.expr << " from " << cmd.start_ms << " to " << cmd.end_ms
+              << " step " << cmd.step_ms << "\n";
   }
   auto res = engine_->RangeQuery(*queryable_, cmd.expr, cmd.start_ms, cmd.end_ms, cmd.step_ms, {});
-  const std::string where = Cat(cmd.expr, " from ", cmd.start_ms, " to ", cmd.end_ms, " step ", cmd.step_ms);
+  const std::string where =
+      Cat(cmd.expr, " from ", cmd.start_ms, " to ", cmd.end_ms, " step ", cmd.step_ms);
   if (!res.ok()) {
     if (cmd.IsFail()) return CheckExpectedFailure(cmd, std::string(res.status().message()));
     return absl::InvalidArgumentError(
         Cat("error evaluating range query ", where, ": ", res.status().ToString()));
   }
-  if (cmd.IsFail()) return absl::InvalidArgumentError(Cat("expected an error evaluating ", where, " but got none"));
+  if (cmd.IsFail())
+    return absl::InvalidArgumentError(Cat("expected an error evaluating ", where, " but got none"));
   absl::Status st = CheckAnnotations(cmd, res->warnings, res->infos);
   if (st.ok()) st = CompareResult(cmd, res->value);
   if (!st.ok()) {
-    return absl::InvalidArgumentError(Cat("range query ", where, ": ", st.message(), Diff(cmd, res->value)));
+    return absl::InvalidArgumentError(
+        Cat("range query ", where, ": ", st.message(), Diff(cmd, res->value)));
   }
   return absl::OkStatus();
 }
@@ -237,7 +246,8 @@ absl::Status ScriptRunner::RunInstant(const EvalCmd& cmd, const std::string& exp
   if (cmd.IsFail()) return Failure("instant query", expr, t_ms, "expected an error but got none");
   absl::Status st = CheckAnnotations(cmd, res->warnings, res->infos);
   if (st.ok()) st = CompareResult(cmd, res->value);
-  if (!st.ok()) return Failure("instant query", expr, t_ms, Cat(st.message(), Diff(cmd, res->value)));
+  if (!st.ok())
+    return Failure("instant query", expr, t_ms, Cat(st.message(), Diff(cmd, res->value)));
 
   if (cmd.exclude_from_range_query || !options_.range_mode_check) return absl::OkStatus();
   // test.go skips queries whose result depends on the query's own range.
@@ -245,14 +255,17 @@ absl::Status ScriptRunner::RunInstant(const EvalCmd& cmd, const std::string& exp
   if (RE2::PartialMatch(expr, kQueryContextFuncs)) return absl::OkStatus();
 
   if (options_.trace) std::cerr << "  range-mode " << expr << " around " << t_ms << "\n";
-  auto range = engine_->RangeQuery(*queryable_, expr, t_ms - kMinuteMs, t_ms + kMinuteMs, kMinuteMs, {});
+  auto range =
+      engine_->RangeQuery(*queryable_, expr, t_ms - kMinuteMs, t_ms + kMinuteMs, kMinuteMs, {});
   if (!range.ok()) {
     return Failure("instant query run as range query", expr, t_ms,
                    Cat("error in range mode: ", range.status().ToString()));
   }
   if (cmd.IsOrdered()) return absl::OkStatus();  // range results are sorted by labels
   const auto* mat = std::get_if<promql::Matrix>(&range->value);
-  if (mat == nullptr) return Failure("instant query run as range query", expr, t_ms, "range query did not return a matrix");
+  if (mat == nullptr)
+    return Failure("instant query run as range query", expr, t_ms,
+                   "range query did not return a matrix");
   st = CheckMatrixSorted(*mat);
   if (!st.ok()) return Failure("instant query run as range query", expr, t_ms, st.message());
   promql::Vector vec;
@@ -267,7 +280,8 @@ absl::Status ScriptRunner::RunInstant(const EvalCmd& cmd, const std::string& exp
   promql::Value mid;
   if (std::holds_alternative<promql::Scalar>(res->value)) {
     if (vec.empty()) {
-      return Failure("instant query run as range query", expr, t_ms, "scalar result has no point at the middle step");
+      return Failure("instant query run as range query", expr, t_ms,
+                     "scalar result has no point at the middle step");
     }
     mid = promql::Scalar{t_ms, vec[0].v};
   } else {

@@ -20,9 +20,8 @@
 
 #include <cstdint>
 #include <functional>
-#include <string>
-
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "query/engine.h"

@@ -68,7 +68,8 @@ class ScriptRunnerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = (std::filesystem::temp_directory_path() /
-            ("promql-runner-test-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
+            ("promql-runner-test-" +
+             std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
                .string();
   }
@@ -121,8 +122,8 @@ eval instant at 5m m
   EXPECT_NE(r[10].detail.find("expected:"), std::string::npos) << r[10].detail;
   EXPECT_EQ(r[13].outcome, Outcome::kPass) << r[13].detail;
   EXPECT_EQ(r[16].outcome, Outcome::kSkip) << "expects a histogram";
-  EXPECT_EQ(r[19].outcome, Outcome::kPass) << "reads a histogram series but its float sample answers: "
-                                           << r[19].detail;
+  EXPECT_EQ(r[19].outcome, Outcome::kPass)
+      << "reads a histogram series but its float sample answers: " << r[19].detail;
   EXPECT_EQ(r[22].outcome, Outcome::kSkip) << "reads a histogram series and fails without it";
   EXPECT_EQ(r[27].outcome, Outcome::kPass) << "clear empties the storage: " << r[27].detail;
 }

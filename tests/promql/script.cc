@@ -1,5 +1,4 @@
 #include "tests/promql/script.h"
-#include "tests/promql/strutil.h"
 
 #include <cctype>
 #include <cmath>
@@ -9,8 +8,9 @@
 #include <utility>
 
 #include "model/gofloat.h"
-#include "re2/re2.h"
 #include "model/sample.h"
+#include "re2/re2.h"
+#include "tests/promql/strutil.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -30,7 +30,8 @@ const RE2& PatEvalRange() {
   return re;
 }
 const RE2& PatExpect() {
-  static const RE2 re(R"(^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$)");
+  static const RE2 re(
+      R"(^expect\s+(ordered|fail|warn|no_warn|info|no_info)(?:\s+(regex|msg):(.+))?$)");
   return re;
 }
 const RE2& PatExpectRange() {
@@ -40,7 +41,9 @@ const RE2& PatExpectRange() {
 constexpr std::string_view kExpectRangePrefix = "expect range vector";
 constexpr std::string_view kExpectStringPrefix = "expect string";
 
-bool IsIdentStart(char c) { return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':'; }
+bool IsIdentStart(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) || c == '_' || c == ':';
+}
 bool IsIdentChar(char c) { return IsIdentStart(c) || std::isdigit(static_cast<unsigned char>(c)); }
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
@@ -201,7 +204,8 @@ absl::Status ParseItem(std::string_view s, size_t* i, std::vector<SeqValue>* out
   auto bad = [&](std::string_view why) {
     size_t end = *i;
     while (end < s.size() && !IsSpace(s[end])) ++end;
-    return absl::InvalidArgumentError(Cat(why, " in series values at \"", s.substr(*i, end - *i), "\""));
+    return absl::InvalidArgumentError(
+        Cat(why, " in series values at \"", s.substr(*i, end - *i), "\""));
   };
   size_t j = *i;
   if (s.compare(j, 2, "{{") == 0) {
@@ -291,8 +295,9 @@ absl::Status ParseExpectLine(std::string_view line, ExpectLine* out) {
         "invalid expect statement, must match `expect <type> <match_type>: <string>` format");
   }
   static const std::pair<std::string_view, ExpectKind> kKinds[] = {
-      {"ordered", ExpectKind::kOrdered}, {"fail", ExpectKind::kFail},   {"warn", ExpectKind::kWarn},
-      {"no_warn", ExpectKind::kNoWarn},  {"info", ExpectKind::kInfo},   {"no_info", ExpectKind::kNoInfo}};
+      {"ordered", ExpectKind::kOrdered}, {"fail", ExpectKind::kFail},
+      {"warn", ExpectKind::kWarn},       {"no_warn", ExpectKind::kNoWarn},
+      {"info", ExpectKind::kInfo},       {"no_info", ExpectKind::kNoInfo}};
   for (const auto& [name, kind] : kKinds) {
     if (mode == name) out->kind = kind;
   }
@@ -312,7 +317,8 @@ absl::Status ParseExpectLine(std::string_view line, ExpectLine* out) {
 absl::Status ParseLoad(const std::vector<std::string>& lines, size_t* i, LoadCmd* cmd) {
   std::string nhcb, step;
   if (!RE2::FullMatch(lines[*i], PatLoad(), &nhcb, &step)) {
-    return Err(static_cast<int>(*i + 1), "invalid load command. (load[_with_nhcb] <step:duration>)");
+    return Err(static_cast<int>(*i + 1),
+               "invalid load command. (load[_with_nhcb] <step:duration>)");
   }
   cmd->line = static_cast<int>(*i + 1);
   cmd->with_nhcb = nhcb == "with_nhcb";
@@ -345,7 +351,8 @@ absl::Status ParseEval(const std::vector<std::string>& lines, size_t* i, EvalCmd
     cmd->is_range = true;
     auto f = ParseDurationMs(from), t = ParseDurationMs(to), s = ParseDurationMs(step);
     if (!f.ok() || !t.ok() || !s.ok()) return Err(cmd->line, "invalid range definition");
-    if (*t < *f) return Err(cmd->line, "invalid test definition, end timestamp is before start timestamp");
+    if (*t < *f)
+      return Err(cmd->line, "invalid test definition, end timestamp is before start timestamp");
     cmd->start_ms = *f;
     cmd->end_ms = *t;
     cmd->step_ms = *s;
@@ -366,8 +373,7 @@ absl::Status ParseEval(const std::vector<std::string>& lines, size_t* i, EvalCmd
     ++*i;
     const int lineno = static_cast<int>(*i + 1);
     if (cmd->legacy_fail && std::string_view(def).starts_with("expected_fail_message")) {
-      cmd->expected_fail_message =
-          std::string(Strip(def.substr(strlen("expected_fail_message"))));
+      cmd->expected_fail_message = std::string(Strip(def.substr(strlen("expected_fail_message"))));
       break;
     }
     if (cmd->legacy_fail && std::string_view(def).starts_with("expected_fail_regexp")) {
@@ -382,7 +388,8 @@ absl::Status ParseEval(const std::vector<std::string>& lines, size_t* i, EvalCmd
         return Err(lineno, Cat("invalid range vector definition \"", def, "\""));
       }
       auto fm = ParseDurationMs(f), tm = ParseDurationMs(t), sm = ParseDurationMs(s);
-      if (!fm.ok() || !tm.ok() || !sm.ok() || *tm < *fm) return Err(lineno, "invalid range vector definition");
+      if (!fm.ok() || !tm.ok() || !sm.ok() || *tm < *fm)
+        return Err(lineno, "invalid range vector definition");
       expect_range_vector = true;
       cmd->start_ms = *fm;
       cmd->end_ms = *tm;
@@ -394,10 +401,13 @@ absl::Status ParseEval(const std::vector<std::string>& lines, size_t* i, EvalCmd
     if (std::string_view(def).starts_with(kExpectStringPrefix)) {
       std::string_view str = std::string_view(def).substr(kExpectStringPrefix.size());
       if (!std::string_view(str).starts_with(" ") || str.size() < 2) {
-        return Err(lineno, "expected string literal not valid - a quoted string literal is required");
+        return Err(lineno,
+                   "expected string literal not valid - a quoted string literal is required");
       }
       auto s = UnquoteGo(str.substr(1));
-      if (!s.ok()) return Err(lineno, "expected string literal not valid - check that the string is correctly quoted");
+      if (!s.ok())
+        return Err(lineno,
+                   "expected string literal not valid - check that the string is correctly quoted");
       cmd->expected_string = *s;
       cmd->exclude_from_range_query = true;
       continue;
@@ -414,7 +424,8 @@ absl::Status ParseEval(const std::vector<std::string>& lines, size_t* i, EvalCmd
       }
       int fails = 0;
       for (const auto& x : cmd->expects) fails += x.kind == ExpectKind::kFail;
-      if (fails > 1) return Err(lineno, "invalid expect lines, multiple expect fail lines are not allowed");
+      if (fails > 1)
+        return Err(lineno, "invalid expect lines, multiple expect fail lines are not allowed");
       continue;
     }
     if (auto f = ParseNumber(def)) {
@@ -448,12 +459,18 @@ absl::Status ParseEval(const std::vector<std::string>& lines, size_t* i, EvalCmd
 
 std::string_view ExpectKindName(ExpectKind k) {
   switch (k) {
-    case ExpectKind::kOrdered: return "ordered";
-    case ExpectKind::kFail: return "fail";
-    case ExpectKind::kWarn: return "warn";
-    case ExpectKind::kNoWarn: return "no_warn";
-    case ExpectKind::kInfo: return "info";
-    case ExpectKind::kNoInfo: return "no_info";
+    case ExpectKind::kOrdered:
+      return "ordered";
+    case ExpectKind::kFail:
+      return "fail";
+    case ExpectKind::kWarn:
+      return "warn";
+    case ExpectKind::kNoWarn:
+      return "no_warn";
+    case ExpectKind::kInfo:
+      return "info";
+    case ExpectKind::kNoInfo:
+      return "no_info";
   }
   return "?";
 }
@@ -470,17 +487,21 @@ bool EvalCmd::IsOrdered() const { return legacy_ordered || Has(ExpectKind::kOrde
 absl::StatusOr<int64_t> ParseDurationMs(std::string_view s) {
   if (s == "0") return 0;
   if (s.empty()) return absl::InvalidArgumentError("empty duration string");
-  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {
-      {"y", 365LL * 24 * 3600 * 1000}, {"w", 7LL * 24 * 3600 * 1000}, {"d", 24LL * 3600 * 1000},
-      {"h", 3600LL * 1000},            {"m", 60LL * 1000},            {"s", 1000},
-      {"ms", 1}};
+  static constexpr std::pair<std::string_view, int64_t> kUnits[] = {{"y", 365LL * 24 * 3600 * 1000},
+                                                                    {"w", 7LL * 24 * 3600 * 1000},
+                                                                    {"d", 24LL * 3600 * 1000},
+                                                                    {"h", 3600LL * 1000},
+                                                                    {"m", 60LL * 1000},
+                                                                    {"s", 1000},
+                                                                    {"ms", 1}};
   size_t i = 0, next_unit = 0;
   int64_t total = 0;
   while (i < s.size()) {
     size_t j = i;
     int64_t n = 0;
     while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) {
-      if (n > std::numeric_limits<int64_t>::max() / 10) return absl::InvalidArgumentError("duration out of range");
+      if (n > std::numeric_limits<int64_t>::max() / 10)
+        return absl::InvalidArgumentError("duration out of range");
       n = n * 10 + (s[j] - '0');
       ++j;
     }
@@ -558,15 +579,28 @@ std::optional<double> ParseNumber(std::string_view s) {
     for (char c : digits) {
       int d;
       if (c == '_') continue;
-      if (c >= '0' && c <= '9') d = c - '0';
-      else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-      else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-      else { ok = false; break; }
-      if (d >= base) { ok = false; break; }
+      if (c >= '0' && c <= '9')
+        d = c - '0';
+      else if (c >= 'a' && c <= 'f')
+        d = c - 'a' + 10;
+      else if (c >= 'A' && c <= 'F')
+        d = c - 'A' + 10;
+      else {
+        ok = false;
+        break;
+      }
+      if (d >= base) {
+        ok = false;
+        break;
+      }
       n = n * static_cast<unsigned>(base) + static_cast<unsigned>(d);
-      if (n > (static_cast<unsigned __int128>(1) << 64)) { ok = false; break; }
+      if (n > (static_cast<unsigned __int128>(1) << 64)) {
+        ok = false;
+        break;
+      }
     }
-    if (ok && n <= static_cast<unsigned __int128>(std::numeric_limits<int64_t>::max()) + (neg ? 1 : 0)) {
+    if (ok &&
+        n <= static_cast<unsigned __int128>(std::numeric_limits<int64_t>::max()) + (neg ? 1 : 0)) {
       double v = static_cast<double>(static_cast<uint64_t>(n));
       return neg ? -v : v;
     }
@@ -585,7 +619,8 @@ absl::StatusOr<std::string> UnquoteGo(std::string_view s) {
   char q = s[0];
   std::string_view body = s.substr(1, s.size() - 2);
   if (q == '`') {
-    if ((std::string_view(body).find('`') != std::string_view::npos)) return absl::InvalidArgumentError("invalid raw string");
+    if ((std::string_view(body).find('`') != std::string_view::npos))
+      return absl::InvalidArgumentError("invalid raw string");
     return std::string(body);
   }
   std::string out;
@@ -618,23 +653,41 @@ absl::StatusOr<std::string> UnquoteGo(std::string_view s) {
     auto hex = [&](size_t n) -> std::optional<uint32_t> {
       uint32_t v = 0;
       for (size_t k = 1; k <= n; ++k) {
-        if (i + k >= body.size() || !std::isxdigit(static_cast<unsigned char>(body[i + k]))) return std::nullopt;
+        if (i + k >= body.size() || !std::isxdigit(static_cast<unsigned char>(body[i + k])))
+          return std::nullopt;
         char h = body[i + k];
-        v = v * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0'
-                                                                                       : (std::tolower(h) - 'a' + 10));
+        v = v * 16 + static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h))
+                                               ? h - '0'
+                                               : (std::tolower(h) - 'a' + 10));
       }
       i += n;
       return v;
     };
     switch (e) {
-      case 'a': out.push_back('\a'); break;
-      case 'b': out.push_back('\b'); break;
-      case 'f': out.push_back('\f'); break;
-      case 'n': out.push_back('\n'); break;
-      case 'r': out.push_back('\r'); break;
-      case 't': out.push_back('\t'); break;
-      case 'v': out.push_back('\v'); break;
-      case '\\': out.push_back('\\'); break;
+      case 'a':
+        out.push_back('\a');
+        break;
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'v':
+        out.push_back('\v');
+        break;
+      case '\\':
+        out.push_back('\\');
+        break;
       case '\'':
       case '"':
         if (e != q) return absl::InvalidArgumentError("invalid escape");
@@ -698,7 +751,8 @@ Script ParseScript(std::string_view text) {
       st = Err(static_cast<int>(i + 1), Cat("invalid command \"", l, "\""));
     }
     if (!st.ok()) {
-      script.commands.push_back(ParseErrorCmd{static_cast<int>(first + 1), std::string(SV(st.message()))});
+      script.commands.push_back(
+          ParseErrorCmd{static_cast<int>(first + 1), std::string(SV(st.message()))});
       // Skip the rest of the block.
       while (i + 1 < lines.size() && !lines[i + 1].empty()) ++i;
     }

@@ -74,7 +74,7 @@ std::string_view ExpectKindName(ExpectKind k);  // "ordered", "fail", ...
 struct ExpectLine {
   ExpectKind kind = ExpectKind::kFail;
   std::optional<std::string> message;  // exact match
-  std::optional<std::string> regex;     // RE2, unanchored search (Go MatchString)
+  std::optional<std::string> regex;    // RE2, unanchored search (Go MatchString)
 };
 
 // One expected result series with its 1-based position among the eval's

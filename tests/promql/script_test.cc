@@ -8,8 +8,8 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
-#include "tests/promql/baseline.h"
 #include "model/sample.h"
+#include "tests/promql/baseline.h"
 
 namespace meridian::promqltest {
 namespace {
@@ -74,8 +74,9 @@ TEST(SequenceTest, SpecialValues) {
 }
 
 TEST(SequenceTest, HistogramLiteralsCountPositions) {
-  auto vals = ParseSequence("1 {{schema:1 sum:3 count:22 buckets:[5 10 7]}} {{count:1}}x2 "
-                            "{{sum:1}}+{{sum:2}}x1 4");
+  auto vals = ParseSequence(
+      "1 {{schema:1 sum:3 count:22 buckets:[5 10 7]}} {{count:1}}x2 "
+      "{{sum:1}}+{{sum:2}}x1 4");
   ASSERT_TRUE(vals.ok()) << vals.status();
   ASSERT_EQ(vals->size(), 1u + 1 + 3 + 2 + 1);
   EXPECT_FALSE((*vals)[0].histogram);
@@ -104,9 +105,11 @@ TEST(DurationTest, Parse) {
 }
 
 TEST(SeriesLineTest, Labels) {
-  auto s = ParseSeriesLine(R"(http_requests{job="api-server", instance="0", group='production',} 0+10x2)");
+  auto s = ParseSeriesLine(
+      R"(http_requests{job="api-server", instance="0", group='production',} 0+10x2)");
   ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->labels.ToString(), R"(http_requests{group="production", instance="0", job="api-server"})");
+  EXPECT_EQ(s->labels.ToString(),
+            R"(http_requests{group="production", instance="0", job="api-server"})");
   EXPECT_EQ(s->values.size(), 3u);
 
   s = ParseSeriesLine(R"({__name__="a:b", x="y\"z\n"} 1)");
@@ -149,7 +152,9 @@ TEST(UnquoteTest, GoEscapes) {
   EXPECT_EQ(*UnquoteGo(R"("a\tb\\\"")"), "a\tb\\\"");
   EXPECT_EQ(*UnquoteGo("`raw\\n`"), "raw\\n");
   EXPECT_EQ(*UnquoteGo(R"('it\'s')"), "it's");
-  EXPECT_EQ(*UnquoteGo(R"("\xc5\u00e9\101")"), "\xc5\xc3\xa9" "A");
+  EXPECT_EQ(*UnquoteGo(R"("\xc5\u00e9\101")"),
+            "\xc5\xc3\xa9"
+            "A");
   EXPECT_FALSE(UnquoteGo(R"("a)").ok());
   EXPECT_FALSE(UnquoteGo(R"("\q")").ok());
 }
@@ -205,7 +210,8 @@ eval instant at 1m 2 * 3
 }
 
 TEST(ScriptTest, RangeExprContainingKeywords) {
-  Script s = ParseScript("eval range from 1m to 2m step 30s label_replace(a, \"to\", \"step\", \"x\", \"y\")\n");
+  Script s = ParseScript(
+      "eval range from 1m to 2m step 30s label_replace(a, \"to\", \"step\", \"x\", \"y\")\n");
   const auto& e = EvalAt(s, 0);
   EXPECT_EQ(e.start_ms, 60'000);
   EXPECT_EQ(e.end_ms, 120'000);
@@ -332,9 +338,11 @@ TEST(BaselineTest, RoundTrip) {
 // uses `@st` lines, which this runner does not support; that file is skipped).
 TEST(TestdataTest, AllScriptsParse) {
   const char* env = std::getenv("MERIDIAN_PROMQL_TESTDATA");
-  std::filesystem::path dir = env != nullptr && *env != '\0' ? env : MERIDIAN_PROMQL_TESTDATA_DEFAULT;
+  std::filesystem::path dir =
+      env != nullptr && *env != '\0' ? env : MERIDIAN_PROMQL_TESTDATA_DEFAULT;
   std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) GTEST_SKIP() << "promql testdata not found at " << dir;
+  if (!std::filesystem::is_directory(dir, ec))
+    GTEST_SKIP() << "promql testdata not found at " << dir;
   int files = 0, evals = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".test") continue;

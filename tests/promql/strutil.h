@@ -24,10 +24,8 @@ inline void AppendPiece(std::string* out, const std::string& s) { out->append(s)
 inline void AppendPiece(std::string* out, absl::string_view s) { out->append(s.data(), s.size()); }
 inline void AppendPiece(std::string* out, char c) { out->push_back(c); }
 template <typename T>
-  requires std::is_integral_v<T>
-void AppendPiece(std::string* out, T v) {
-  out->append(std::to_string(v));
-}
+requires std::is_integral_v<T>
+void AppendPiece(std::string* out, T v) { out->append(std::to_string(v)); }
 
 // Concatenates strings, string views, characters and integers.
 template <typename... Args>
