@@ -1,3 +1,7 @@
+// The connection layer's event loop: the listening socket, accepting, reading
+// request heads (and small bodies), handing complete requests to the worker
+// pools, canned refusals and timeouts. Running a request is http_serve.cc's;
+// TLS reads, writes and handshakes are http_tls_conn.cc's.
 #include "http/http_server.h"
 
 #include <arpa/inet.h>
@@ -17,103 +21,19 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <deque>
-#include <functional>
-#include <optional>
-#include <set>
 #include <thread>
 #include <unordered_map>
 
+#include "http/http_server_internal.h"
 #include "model/sync.h"
 
 namespace meridian::http {
-
-using Clock = std::chrono::steady_clock;
 
 using http_internal::ErrorResponse;
 using http_internal::HeadStatus;
 using http_internal::RequestHead;
 
 namespace {
-
-// What the post-routing hook saw of the response being written.
-struct ResponseNote {
-  int status = 0;
-  bool close = false;
-};
-thread_local ResponseNote* t_note = nullptr;
-// The socket of the request this worker thread is running, or -1.
-thread_local int t_conn_fd = -1;
-// Its client certificate (TLS connections), or nullptr.
-thread_local const PeerCertificate* t_peer = nullptr;
-
-// A fixed pool of threads with a bounded wait queue.
-class WorkerPool {
- public:
-  WorkerPool(int threads, int max_queued) : max_queued_(max_queued) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
-  }
-  ~WorkerPool() { Shutdown(); }
-
-  // False when every worker is busy and max_queued tasks already wait.
-  bool TryEnqueue(std::function<void()> fn) {
-    {
-      MutexLock lock(&mu_);
-      if (shutdown_) return false;
-      if (queue_.size() >= static_cast<size_t>(idle_) + static_cast<size_t>(max_queued_)) {
-        return false;
-      }
-      queue_.push_back(std::move(fn));
-    }
-    cv_.Signal();
-    return true;
-  }
-
-  // Runs what is queued, then joins.
-  void Shutdown() {
-    {
-      MutexLock lock(&mu_);
-      shutdown_ = true;
-    }
-    cv_.SignalAll();
-    for (auto& t : threads_) {
-      if (t.joinable()) t.join();
-    }
-  }
-
-  void Counts(int64_t* busy, int64_t* queued) {
-    MutexLock lock(&mu_);
-    *busy = static_cast<int64_t>(threads_.size()) - idle_;
-    *queued = static_cast<int64_t>(queue_.size());
-  }
-
- private:
-  void Loop() {
-    MutexLock lock(&mu_);
-    ++idle_;
-    for (;;) {
-      while (!shutdown_ && queue_.empty()) cv_.Wait(&mu_);
-      if (queue_.empty()) break;  // shutdown_ and nothing left
-      std::function<void()> fn = std::move(queue_.front());
-      queue_.pop_front();
-      --idle_;
-      mu_.Unlock();
-      fn();
-      fn = nullptr;
-      mu_.Lock();
-      ++idle_;
-    }
-    --idle_;
-  }
-
-  const int max_queued_;
-  Mutex mu_;
-  CondVar cv_;
-  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
-  int idle_ ABSL_GUARDED_BY(mu_) = 0;
-  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::thread> threads_;
-};
 
 std::string AddrString(const sockaddr_storage& sa, int* port) {
   char host[NI_MAXHOST] = "";
@@ -131,77 +51,6 @@ std::string AddrString(const sockaddr_storage& sa, int* port) {
   return h;
 }
 
-enum class ConnState {
-  kHandshake,  // TLS: the handshake has not finished
-  kIdle,       // waiting for the first byte of a request
-  kReading,    // part of a request has arrived
-  kDraining,   // answered and closing: discard input until EOF or the deadline
-};
-
-struct Conn {
-  int fd = -1;
-  std::string buf;     // received bytes not yet consumed
-  size_t scanned = 0;  // bytes of buf known not to end a head
-  ConnState state = ConnState::kIdle;
-  Clock::time_point deadline;       // of the current state
-  Clock::time_point request_start;  // first byte of the current request
-  std::string peer_addr, local_addr;
-  int peer_port = 0, local_port = 0;
-  RequestHead head;         // valid while a request is dispatched
-  SSL* ssl = nullptr;       // TLS connections
-  bool sniffed = false;     // TLS: first byte looked at (plain HTTP or a handshake)
-  bool want_write = false;  // TLS handshake waits for the socket to take more
-  PeerCertificate peer;     // TLS: the client's certificate, after the handshake
-  Conn() = default;
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
-  ~Conn() {
-    if (ssl) SSL_free(ssl);
-  }
-};
-
-// One non-blocking read from a connection, TLS or plain: bytes read, 0 at
-// the end of the stream, -1 with errno (EAGAIN: nothing there yet).
-ssize_t ConnRecv(Conn* c, char* buf, size_t n) {
-  if (c->ssl == nullptr) return recv(c->fd, buf, n, MSG_DONTWAIT);
-  ERR_clear_error();
-  errno = 0;
-  int r = SSL_read(c->ssl, buf, static_cast<int>(std::min<size_t>(n, INT_MAX)));
-  if (r > 0) return r;
-  int e = SSL_get_error(c->ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    errno = EAGAIN;
-    return -1;
-  }
-  if (e == SSL_ERROR_ZERO_RETURN) return 0;
-  if (e == SSL_ERROR_SYSCALL && errno == EINTR) return -1;
-  ERR_clear_error();
-  errno = ECONNRESET;
-  return -1;
-}
-
-// One non-blocking write: bytes written or -1 with errno (EAGAIN: full).
-ssize_t ConnSend(Conn* c, const char* buf, size_t n) {
-  if (c->ssl == nullptr) return send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (!SSL_is_init_finished(c->ssl)) {
-    errno = EPIPE;  // no answer before the handshake
-    return -1;
-  }
-  ERR_clear_error();
-  errno = 0;
-  int r = SSL_write(c->ssl, buf, static_cast<int>(std::min<size_t>(n, INT_MAX)));
-  if (r > 0) return r;
-  int e = SSL_get_error(c->ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    errno = EAGAIN;
-    return -1;
-  }
-  if (e == SSL_ERROR_SYSCALL && errno == EINTR) return -1;
-  ERR_clear_error();
-  errno = EPIPE;
-  return -1;
-}
-
 // Head block ends within buf (a line feed followed by an optional CR and a line feed)?
 bool HeadEnded(Conn& c) {
   size_t from = c.scanned > 0 ? c.scanned - 1 : 0;
@@ -214,180 +63,6 @@ bool HeadEnded(Conn& c) {
   return false;
 }
 
-// The Stream httplib reads the request from and writes the response to:
-// first the (possibly rewritten) head, then the body bytes already buffered,
-// then the socket, with the request's read deadline.
-class ConnStream : public httplib::Stream {
- public:
-  ConnStream(Conn* c, std::string replay, size_t body_pos, Clock::time_point read_deadline,
-             std::chrono::milliseconds write_timeout)
-      : c_(c),
-        replay_(std::move(replay)),
-        pos_(body_pos),
-        read_deadline_(read_deadline),
-        write_timeout_(write_timeout) {}
-
-  bool is_readable() const override { return true; }
-  bool is_writable() const override {
-    pollfd p{c_->fd, POLLOUT, 0};
-    return poll(&p, 1, static_cast<int>(write_timeout_.count())) > 0 && !(p.revents & POLLERR);
-  }
-
-  ssize_t read(char* ptr, size_t size) override {
-    if (replay_pos_ < replay_.size()) {
-      size_t n = std::min(size, replay_.size() - replay_pos_);
-      std::memcpy(ptr, replay_.data() + replay_pos_, n);
-      replay_pos_ += n;
-      return static_cast<ssize_t>(n);
-    }
-    if (pos_ >= c_->buf.size()) {
-      consumed_before_ += c_->buf.size();
-      c_->buf.clear();
-      pos_ = 0;
-      ssize_t r = Fill();
-      if (r <= 0) return r;
-    }
-    size_t n = std::min(size, c_->buf.size() - pos_);
-    std::memcpy(ptr, c_->buf.data() + pos_, n);
-    pos_ += n;
-    return static_cast<ssize_t>(n);
-  }
-
-  // Writes are collected and sent together (a small response in one packet:
-  // httplib writes the head and the body separately) when 64 KiB have
-  // gathered, before waiting for input, and by Flush() after the request.
-  ssize_t write(const char* ptr, size_t size) override {
-    if (write_failed_) return -1;
-    out_.append(ptr, size);
-    if (out_.size() >= 65536 && !Flush()) return -1;
-    return static_cast<ssize_t>(size);
-  }
-
-  bool Flush() {
-    if (write_failed_) return false;
-    if (out_.empty()) return true;
-    bool ok = SendNow(out_.data(), out_.size());
-    out_.clear();
-    if (out_.capacity() > 262144) out_.shrink_to_fit();
-    return ok;
-  }
-
-  bool SendNow(const char* ptr, size_t size) {
-    size_t done = 0;
-    while (done < size) {
-      ssize_t n = ConnSend(c_, ptr + done, size - done);
-      if (n > 0) {
-        done += static_cast<size_t>(n);
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        pollfd p{c_->fd, POLLOUT, 0};
-        int r = poll(&p, 1, static_cast<int>(write_timeout_.count()));
-        if (r > 0 && !(p.revents & (POLLERR | POLLHUP))) continue;
-        if (r < 0 && errno == EINTR) continue;
-      }
-      write_failed_ = true;
-      return false;
-    }
-    return true;
-  }
-
-  void get_remote_ip_and_port(std::string& ip, int& port) const override {
-    ip = c_->peer_addr;
-    port = c_->peer_port;
-  }
-  void get_local_ip_and_port(std::string& ip, int& port) const override {
-    ip = c_->local_addr;
-    port = c_->local_port;
-  }
-  socket_t socket() const override { return c_->fd; }
-
-  // Bytes delivered after the head: everything consumed from buf and socket.
-  size_t body_delivered(size_t body_pos) const { return consumed_before_ + pos_ - body_pos; }
-  // Where unconsumed input starts in c_->buf.
-  size_t pos() const { return pos_; }
-  void skip(size_t n) { pos_ += n; }
-  bool write_failed() const { return write_failed_; }
-
- private:
-  // Appends what the socket has to c_->buf, waiting until the read deadline.
-  ssize_t Fill() {
-    if (!out_.empty() && !Flush()) return -1;  // e.g. "100 Continue" before the body
-    char tmp[65536];
-    for (;;) {
-      ssize_t n = ConnRecv(c_, tmp, sizeof(tmp));
-      if (n > 0) {
-        c_->buf.append(tmp, static_cast<size_t>(n));
-        return n;
-      }
-      if (n == 0) return 0;
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline_ - Clock::now());
-      if (left.count() <= 0) return -1;
-      pollfd p{c_->fd, POLLIN, 0};
-      int r = poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-      if (r < 0 && errno != EINTR) return -1;
-    }
-  }
-
-  Conn* c_;
-  std::string replay_;
-  size_t replay_pos_ = 0;
-  size_t pos_;
-  size_t consumed_before_ = 0;
-  Clock::time_point read_deadline_;
-  std::chrono::milliseconds write_timeout_;
-  bool write_failed_ = false;
-  std::string out_;  // written, not yet sent
-};
-
-bool SendAllFd(int fd, std::string_view data, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (!data.empty()) {
-    ssize_t n = send(fd, data.data(), data.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{fd, POLLOUT, 0};
-      poll(&p, 1, static_cast<int>(left.count()));
-      continue;
-    }
-    return false;
-  }
-  return true;
-}
-
-// The same on a connection (TLS or plain).
-bool SendAll(Conn* c, std::string_view data, std::chrono::milliseconds timeout) {
-  if (c->ssl == nullptr) return SendAllFd(c->fd, data, timeout);
-  auto deadline = Clock::now() + timeout;
-  while (!data.empty()) {
-    ssize_t n = ConnSend(c, data.data(), data.size());
-    if (n > 0) {
-      data.remove_prefix(static_cast<size_t>(n));
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return false;
-      pollfd p{c->fd, POLLOUT, 0};
-      poll(&p, 1, static_cast<int>(left.count()));
-      continue;
-    }
-    return false;
-  }
-  return true;
-}
-
 bool IsFastPath(const RequestHead& h) {
   if (h.method != "GET" && h.method != "HEAD") return false;
   std::string_view t = h.target;
@@ -395,80 +70,13 @@ bool IsFastPath(const RequestHead& h) {
   return t == "/-/healthy" || t == "/-/ready";
 }
 
-bool ExpectsContent(const std::string& m) {
-  return m == "POST" || m == "PUT" || m == "PATCH" || m == "PRI" || m == "DELETE";
-}
-
 }  // namespace
-
-struct HttpServer::Impl {
-  Router* router;
-  HttpServerOptions opt;
-  int listen_fd = -1;
-  int epoll_fd = -1;
-  int event_fd = -1;
-  int reserve_fd = -1;  // closed to accept (and refuse) a connection when out of fds
-  std::unique_ptr<WorkerPool> workers;
-  std::unique_ptr<WorkerPool> health;
-
-  // Loop-owned connections (not dispatched), by fd.
-  std::unordered_map<int, std::unique_ptr<Conn>> conns;
-
-  // Connections handed back by workers: keep (true) or close.
-  Mutex mu;
-  CondVar cv;
-  std::vector<std::pair<std::unique_ptr<Conn>, bool>> returned ABSL_GUARDED_BY(mu);
-  std::unordered_map<int, bool> busy_fds ABSL_GUARDED_BY(mu);  // fds of dispatched connections
-  bool stopping ABSL_GUARDED_BY(mu) = false;
-  enum class RunState { kNew, kRunning, kDone };
-  RunState run_state ABSL_GUARDED_BY(mu) = RunState::kNew;
-
-  std::atomic<int64_t> open_conns{0};
-  std::atomic<int64_t> dispatched{0};
-  std::atomic<int64_t> accepted{0};
-  std::atomic<int64_t> requests{0};
-  std::atomic<int64_t> rejected_overload{0};
-  std::atomic<int64_t> rejected_connections{0};
-  std::atomic<int64_t> read_timeouts{0};
-  std::atomic<int64_t> too_large{0};
-  std::atomic<int64_t> tls_handshakes{0};
-  std::atomic<int64_t> tls_handshake_failures{0};
-  std::atomic<int64_t> tls_plain_http{0};
-
-  void Loop();
-  void Accept();
-  void OnReadable(Conn* c);
-  // Advances c's TLS handshake. True when it has finished (c may read
-  // requests); false when it waits for the client, or c was closed.
-  bool Handshake(Conn* c);
-  // Looks at c's buffer; dispatches or answers a complete request. Returns
-  // false when c was closed or handed over.
-  bool Advance(Conn* c);
-  void Arm(Conn* c, uint32_t events, bool add);
-  void Close(int fd);
-  void CloseConn(std::unique_ptr<Conn> c);
-  void Drain(Conn* c);
-  void Reject(Conn* c, const std::string& response, size_t request_bytes);
-  void Sweep();
-  void TakeReturned();
-  void Wake();
-  void Serve(std::unique_ptr<Conn> c);
-  bool ServeOne(Conn* c);
-};
 
 HttpServer::HttpServer(Router* router, HttpServerOptions options)
     : impl_(std::make_unique<Impl>()) {
   impl_->router = router;
   impl_->opt = std::move(options);
-  // httplib adds `Keep-Alive: timeout=5, max=5`; there is no such cap here
-  // (Go's server sends no Keep-Alive header either).
-  router->set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
-    res.headers.erase("Keep-Alive");
-    if (t_note) {
-      t_note->status = res.status;
-      t_note->close = res.get_header_value("Connection") == "close";
-    }
-  });
+  impl_->HookRouter();
 }
 
 HttpServer::~HttpServer() {
@@ -565,9 +173,6 @@ void HttpServer::Stop() {
   MutexLock lock(&impl_->mu);
   while (impl_->run_state != Impl::RunState::kDone) impl_->cv.Wait(&impl_->mu);
 }
-
-int HttpServer::CurrentConnectionFd() { return t_conn_fd; }
-const PeerCertificate* HttpServer::CurrentPeerCertificate() { return t_peer; }
 
 HttpServerStats HttpServer::Stats() const {
   HttpServerStats s;
@@ -765,59 +370,6 @@ void HttpServer::Impl::Accept() {
       Drain(raw);
     }
   }
-}
-
-bool HttpServer::Impl::Handshake(Conn* c) {
-  auto close_conn = [this, c] {
-    auto it = conns.find(c->fd);
-    CloseConn(std::move(it->second));
-    conns.erase(it);
-  };
-  if (!c->sniffed) {
-    // Plain HTTP on a TLS port gets Go's plain-text answer (a TLS record
-    // starts with 0x16, a request with a method's capital letter).
-    unsigned char first = 0;
-    ssize_t n = recv(c->fd, &first, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return false;
-    if (n <= 0) {
-      close_conn();
-      return false;
-    }
-    c->sniffed = true;
-    if (first >= 'A' && first <= 'Z') {
-      tls_plain_http.fetch_add(1);
-      SSL_free(c->ssl);
-      c->ssl = nullptr;
-      SendAllFd(c->fd,
-                "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
-                std::chrono::milliseconds(50));
-      Drain(c);
-      return false;
-    }
-  }
-  ERR_clear_error();
-  int r = SSL_accept(c->ssl);
-  if (r == 1) {
-    tls_handshakes.fetch_add(1);
-    c->peer = opt.tls->Inspect(c->ssl);
-    c->state = ConnState::kIdle;
-    c->deadline = Clock::now() + opt.idle_timeout;
-    if (c->want_write) Arm(c, EPOLLIN | EPOLLRDHUP, false);
-    c->want_write = false;
-    return true;
-  }
-  int e = SSL_get_error(c->ssl, r);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-    bool ww = e == SSL_ERROR_WANT_WRITE;
-    if (ww != c->want_write)
-      Arm(c, EPOLLIN | EPOLLRDHUP | (ww ? static_cast<uint32_t>(EPOLLOUT) : 0u), false);
-    c->want_write = ww;
-    return false;
-  }
-  ERR_clear_error();
-  tls_handshake_failures.fetch_add(1);
-  close_conn();
-  return false;
 }
 
 void HttpServer::Impl::OnReadable(Conn* c) {
@@ -1039,153 +591,6 @@ void HttpServer::Impl::TakeReturned() {
       OnReadable(raw);  // decrypted input the socket no longer signals
     }
   }
-}
-
-void HttpServer::Impl::Serve(std::unique_ptr<Conn> c) {
-  bool keep = ServeOne(c.get());
-  {
-    MutexLock lock(&mu);
-    busy_fds.erase(c->fd);
-    returned.emplace_back(std::move(c), keep);
-  }
-  Wake();
-}
-
-// Runs one request through httplib. Returns whether the connection can carry
-// another request.
-bool HttpServer::Impl::ServeOne(Conn* c) {
-  using http_internal::kHttplibFormMax;
-  using http_internal::kHttplibLineMax;
-  const RequestHead& h = c->head;
-  const auto read_deadline = c->request_start + opt.read_timeout;
-  bool stop;
-  {
-    MutexLock lock(&mu);
-    stop = stopping;
-  }
-
-  // What httplib must not see (its 8 KiB limits) and setup_request restores.
-  std::optional<std::string> long_target;
-  std::vector<std::pair<std::string, std::string>> long_headers;
-  std::optional<std::string> form_body;
-
-  const size_t body =
-      h.content_length > 0 && !h.chunked ? static_cast<size_t>(h.content_length) : 0;
-  const bool rewrite_form = h.form && !h.chunked && body > kHttplibFormMax;
-  std::string replay;
-  replay.reserve(std::min<size_t>(h.head_len, 64 * 1024) + 64);
-  if (h.line_len + 1 > kHttplibLineMax) {  // the replay ends lines in CRLF
-    std::string target = h.target;
-    if (size_t hash = target.find('#'); hash != std::string::npos) target.erase(hash);
-    size_t q = target.find('?');
-    std::string path = target.substr(0, q);
-    if (path.size() + h.method.size() + h.version.size() + 4 > kHttplibLineMax) {
-      too_large.fetch_add(1);
-      SendAll(c, ErrorResponse(414, "bad_data", "request path too long: over 8 KiB", true),
-              opt.write_timeout);
-      return false;
-    }
-    replay += h.method + " " + path + " " + h.version + "\r\n";
-    long_target = target;
-  } else {
-    replay += h.method + " " + h.target + " " + h.version + "\r\n";
-  }
-  bool has_length = h.content_length >= 0 || h.chunked;
-  for (std::string_view line : h.lines) {
-    if (line.size() + 2 > kHttplibLineMax) {
-      std::string name, value;
-      if (http_internal::ParseHeaderLine(line, &name, &value)) {
-        long_headers.emplace_back(std::move(name), std::move(value));
-      }
-      continue;
-    }
-    if (rewrite_form) {
-      size_t colon = line.find(':');
-      std::string_view name = http_internal::TrimView(line.substr(0, std::min(colon, line.size())));
-      if (http_internal::IEquals(name, "Content-Length")) {
-        replay += "Content-Length: 0\r\n";
-        continue;
-      }
-      if (http_internal::IEquals(name, "Expect")) continue;
-    }
-    replay.append(line);
-    replay += "\r\n";
-  }
-  // No Content-Length and no Transfer-Encoding: the body is empty (httplib
-  // would read until the client closes).
-  if (!has_length && ExpectsContent(h.method)) replay += "Content-Length: 0\r\n";
-  replay += "\r\n";
-
-  // (h.lines point into c->buf: the replay is built before the buffer grows.)
-  size_t body_pos = h.head_len;
-  if (rewrite_form) {
-    // Read the whole form now; httplib gets the parameters, not the body.
-    if (c->buf.size() < h.head_len + body && h.expect_continue) {
-      if (!SendAll(c, "HTTP/1.1 100 Continue\r\n\r\n", opt.write_timeout)) return false;
-    }
-    while (c->buf.size() < h.head_len + body) {
-      char tmp[65536];
-      ssize_t n = ConnRecv(c, tmp, std::min(sizeof(tmp), h.head_len + body - c->buf.size()));
-      if (n > 0) {
-        c->buf.append(tmp, static_cast<size_t>(n));
-        continue;
-      }
-      if (n == 0) return false;
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-      auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(read_deadline - Clock::now());
-      if (left.count() <= 0) {
-        read_timeouts.fetch_add(1);
-        SendAll(c, ErrorResponse(408, "timeout", "request body not received in time", true),
-                std::chrono::milliseconds(200));
-        return false;
-      }
-      pollfd p{c->fd, POLLIN, 0};
-      poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000)));
-    }
-    form_body = c->buf.substr(h.head_len, body);
-    body_pos = h.head_len + body;
-  }
-
-  ConnStream strm(c, std::move(replay), body_pos, read_deadline, opt.write_timeout);
-  ResponseNote note;
-  t_note = &note;
-  t_conn_fd = c->fd;
-  t_peer = c->ssl ? &c->peer : nullptr;
-  bool connection_closed = false;
-  bool ok = router->process_request(strm, stop, connection_closed, [&](httplib::Request& req) {
-    if (long_target) {
-      req.target = *long_target;
-      size_t q = long_target->find('?');
-      if (q != std::string::npos) {
-        http_internal::ParseQueryText(std::string_view(*long_target).substr(q + 1), &req.params);
-      }
-    }
-    for (auto& [n, v] : long_headers) req.headers.emplace(n, v);
-    if (form_body) http_internal::ParseQueryText(*form_body, &req.params);
-  });
-  t_note = nullptr;
-  t_conn_fd = -1;
-  t_peer = nullptr;
-  if (!strm.Flush()) ok = false;
-  if (!ok || connection_closed || note.close || stop || strm.write_failed()) return false;
-
-  // Whatever httplib left of the body (a handler that did not read it) is
-  // skipped when it is here, else the connection cannot be reused.
-  size_t pos = strm.pos();
-  if (h.chunked) {
-    if (note.status >= 400) return false;
-  } else if (!rewrite_form && body > 0) {
-    size_t delivered = strm.body_delivered(body_pos);
-    if (delivered < body) {
-      size_t rest = body - delivered;
-      if (c->buf.size() - pos < rest) return false;
-      pos += rest;
-    }
-  }
-  c->buf.erase(0, pos);
-  return true;
 }
 
 }  // namespace meridian::http
