@@ -12,7 +12,6 @@
 #include "api/json.h"
 #include "api/params.h"
 #include "http/http_server.h"
-#include "ingest/limits.h"
 #include "query/ast.h"
 #include "query/parser.h"
 
@@ -192,14 +191,6 @@ absl::StatusOr<promql::QueryOptions> QueryOpts(const httplib::Request& req) {
 
 }  // namespace
 
-std::string TenantOf(const httplib::Request& req, const std::string& default_tenant) {
-  for (const char* h : {"THANOS-TENANT", "X-Scope-OrgID"}) {
-    std::string v = req.get_header_value(h);
-    if (!v.empty()) return v;
-  }
-  return default_tenant;
-}
-
 PrometheusApi::PrometheusApi(TenantReader* reader, Storage* local, const promql::Engine* engine,
                              ApiOptions options)
     : reader_(reader), local_(local), engine_(engine), options_(std::move(options)) {}
@@ -344,10 +335,10 @@ void PrometheusApi::Register(httplib::Server* srv) {
       auto start = Clock::now();
       Reply reply;
       try {
-        // Reads refuse tenant IDs that writes would refuse (same rules).
-        absl::Status tenant = ingest::ValidateTenant(TenantOf(req, options_.default_tenant),
-                                                     options_.max_tenant_id_bytes);
-        reply = tenant.ok() ? fn(req) : Reply{tenant};
+        // Reads refuse tenant IDs that writes would refuse (same rules), and
+        // headers and parameter naming different tenants.
+        auto tenant = RequestTenant(req, options_.default_tenant, options_.max_tenant_id_bytes);
+        reply = tenant.ok() ? fn(req) : Reply{tenant.status()};
       } catch (const std::exception& e) {
         // Never the exception's text: it may carry paths or internals.
         std::fprintf(stderr, "meridian: %s: internal error: %s\n", name.c_str(), e.what());

@@ -3,8 +3,9 @@
 // PromQL engine, with the same JSON envelopes, value encodings, error types
 // and status codes as Prometheus 3.
 //
-// Tenancy: the THANOS-TENANT or X-Scope-OrgID request header selects the
-// tenant; requests without one use ApiOptions::default_tenant.
+// Tenancy: the THANOS-TENANT or X-Scope-OrgID request header or the `tenant`
+// parameter selects the tenant (api/tenant.h: all that are given must agree,
+// else 400); requests without one use ApiOptions::default_tenant.
 //
 // Thread-safety: handlers run concurrently on the HTTP server's threads; the
 // object is immutable after Register().
@@ -18,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/tenant.h"  // TenantOf, RequestTenant
 #include "http/disconnect.h"
 #include "model/queryable.h"
 #include "query/engine.h"
@@ -63,9 +65,6 @@ struct ApiOptions {
       std::unique_ptr<Queryable> local, const httplib::Request& req, const std::string& tenant)>
       wrap_queryable;
 };
-
-// Picks the tenant of a request from its headers.
-std::string TenantOf(const httplib::Request& req, const std::string& default_tenant);
 
 class PrometheusApi {
  public:

@@ -292,16 +292,6 @@ absl::StatusOr<std::shared_ptr<const AuthUser>> Authenticator::Identify(
       "certificate)");
 }
 
-absl::StatusOr<std::string> TenantHeader(const httplib::Request& req) {
-  std::string thanos = req.get_header_value("THANOS-TENANT");
-  std::string scope = req.get_header_value("X-Scope-OrgID");
-  if (!thanos.empty() && !scope.empty() && thanos != scope) {
-    return absl::InvalidArgumentError("conflicting tenant headers: THANOS-TENANT \"" + thanos +
-                                      "\" and X-Scope-OrgID \"" + scope + "\"");
-  }
-  return thanos.empty() ? scope : thanos;
-}
-
 Role RequiredRole(const std::string& path) {
   if (path == "/api/v1/write" || path == "/api/v1/receive" || path == "/api/v1/push") {
     return Role::kWrite;

@@ -28,10 +28,11 @@
 //
 // What a request needs: remote-write paths the write role; /api/v1/admin/*,
 // /internal/* and /-/reload the admin role; everything else (queries, the
-// UI, /metrics, the external metrics API) the read role. The tenant header
-// (THANOS-TENANT or X-Scope-OrgID; both with different values: 400) must name
-// one of the user's tenants (403 otherwise); without a header the default
-// tenant is used when granted, else the user's only tenant.
+// UI, /metrics, the external metrics API) the read role. The tenant the
+// request names (api/tenant.h: THANOS-TENANT, X-Scope-OrgID or the `tenant`
+// parameter; naming different ones: 400) must be one of the user's tenants
+// (403 otherwise); naming none, the default tenant is used when granted,
+// else the user's only tenant.
 //
 // Thread-safety: all methods may be called concurrently; Reload() swaps the
 // file's contents atomically (a file that fails to load keeps the old one).
@@ -96,10 +97,6 @@ class Authenticator {
   int64_t mtime_ns_ ABSL_GUARDED_BY(mu_) = -1;
   int64_t size_ ABSL_GUARDED_BY(mu_) = -1;
 };
-
-// The request's tenant header: THANOS-TENANT or X-Scope-OrgID; both with
-// different values is InvalidArgument. Empty when neither is given.
-absl::StatusOr<std::string> TenantHeader(const httplib::Request& req);
 
 // The role a request path needs.
 Role RequiredRole(const std::string& path);

@@ -50,9 +50,9 @@ void SendK8sStatus(httplib::Response& res, int status, const char* reason, const
 
 bool MeridianServer::Impl::RefuseRequest(const httplib::Request& req, httplib::Response& res) {
   if (PublicPath(req.path)) return false;
-  auto header = TenantHeader(req);
-  if (!header.ok()) {
-    SendApiError(res, 400, "bad_data", std::string(header.status().message()));
+  auto named = api::NamedTenant(req);
+  if (!named.ok()) {
+    SendApiError(res, 400, "bad_data", std::string(named.status().message()));
     CountRefusal(400);
     return true;
   }
@@ -74,8 +74,8 @@ bool MeridianServer::Impl::RefuseRequest(const httplib::Request& req, httplib::R
   }
   // The preview reads the namespace's tenant, checked by the k8s API itself.
   if (req.path == "/api/v1/autoscale/preview") return false;
-  std::string tenant = *header;
-  if (tenant.empty()) {
+  std::string tenant = named->value_or("");
+  if (!named->has_value()) {
     tenant = config.default_tenant;
     const AuthUser& u = **user;
     if (!u.Grants(tenant) && !u.all_tenants && u.tenants.size() == 1) {

@@ -91,7 +91,7 @@ absl::Status MeridianServer::Impl::SetUpRemotes(api::ApiOptions* ao) {
     if (!p->remotes.empty()) {
       MERIDIAN_ASSIGN_OR_RETURN(bool partial, GoBoolParam(req, "partial_response", true));
       remote::FanoutOptions fo;
-      fo.tenant = api::TenantOf(req, "");  // the caller's header, if any
+      fo.tenant = api::TenantOf(req, "");  // the tenant the caller names, if any
       fo.partial_response = partial;
       fo.health = &p->remote_status;
       q = std::make_unique<remote::FanoutQueryable>(std::move(q), p->remotes, std::move(fo));

@@ -44,6 +44,8 @@ except ImportError:
 REGIONS = ["us-west-2", "us-east-1", "eu-west-1", "ap-southeast-1"]
 # The seed's GPU worker baseline: the HPAs' minimum per region.
 HPA_MIN = {"us-west-2": 6, "us-east-1": 4, "eu-west-1": 4, "ap-southeast-1": 2}
+# The tenant each region's Prometheus writes (the one the GPU workers' namespace reads).
+TENANT = "gpu-platform"
 # Flags and config sections the manifests use that other issues add to
 # meridian; every other flag must be one `meridian --help` lists.
 PENDING_FLAGS = {"remote-read": "issue 9", "replica-label": "issue 9"}
@@ -304,6 +306,8 @@ def check_manifests(repo, binary):
         fail(f"--k8s-config {args.get('k8s-config')} is no file of a mounted ConfigMap ({sorted(files)})")
         k8s_text = "{}"
     k8s_conf = yaml.safe_load(k8s_text) or {}
+    if TENANT not in k8s_conf.get("namespace_tenants", {}).values():
+        fail(f"the Prometheus configs write tenant {TENANT!r}, which no namespace reads")
     listen_port = int(str(flat.get("listen", "0.0.0.0:9097")).rsplit(":", 1)[1])
     if ports.get("http") != listen_port:
         fail(f"container port http {ports.get('http')} != meridian.yml listen port {listen_port}")
@@ -429,8 +433,9 @@ def check_prometheus(repo, by_kind, sts_spec, ports, services):
         return
     ns = headless[1]["metadata"]["namespace"]
     port = headless[2]["ports"][0]["port"]
+    # The tenant is in the URL: Prometheus 2.42 sends no remote_write `headers:`.
     want = sorted(f"http://meridian-{i}.{sts_spec['serviceName']}.{ns}.svc:{port}/api/v1/write"
-                  for i in range(sts_spec["replicas"]))
+                  f"?tenant={TENANT}" for i in range(sts_spec["replicas"]))
     for r in REGIONS:
         path = os.path.join(repo, "deploy/prometheus", r + ".yml")
         if not os.path.exists(path):
@@ -442,6 +447,10 @@ def check_prometheus(repo, by_kind, sts_spec, ports, services):
         urls = sorted(w["url"] for w in conf.get("remote_write", []))
         if urls != want:
             fail(f"{path}: remote_write to {urls}, expected every meridian pod {want}")
+        for w in conf.get("remote_write", []) + conf.get("remote_read", []):
+            if any(h.lower() in ("thanos-tenant", "x-scope-orgid") for h in w.get("headers", {})):
+                fail(f"{path}: {w['url']} names its tenant in headers:, which Prometheus 2.42 "
+                     "does not send; use ?tenant= in the URL")
         if shutil.which("promtool"):
             res = subprocess.run(["promtool", "check", "config", path], capture_output=True, text=True)
             if res.returncode != 0:

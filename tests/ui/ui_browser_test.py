@@ -499,6 +499,18 @@ def run(binary, artefacts, repo):
                 fail(f"tenant field: default tenant empty={bool(empty)}, tenant ui-team-b shows {row!r}")
             else:
                 ok(f"the tenant field selects the tenant: ui-team-b shows {row.split()[-1]}, the default tenant nothing")
+            # A page opened with ?tenant= is that tenant's, and its URL keeps it.
+            page.goto(f"{base}/query?tenant=ui-team-b&g0.expr=ui_tenant_only&g0.tab=table")
+            row = page.wait("document.querySelector('table.table-result') && "
+                            "document.querySelector('table.table-result').innerText", 20)
+            field = page.eval("document.getElementById('tenant').value")
+            url = page.eval("location.search")
+            page.eval("(() => { const t = document.getElementById('tenant'); t.value = ''; "
+                      "t.dispatchEvent(new Event('change')); return true; })()")
+            if not row or "42" not in row or field != "ui-team-b" or "tenant=ui-team-b" not in (url or ""):
+                fail(f"?tenant=ui-team-b: table {row!r}, field {field!r}, URL {url!r}")
+            else:
+                ok("a page opened with ?tenant=ui-team-b shows that tenant's series and keeps it in its URL")
 
             # 5. Explorer and status pages.
             status, text = http(base, "/api/v1/status/tsdb")

@@ -23,6 +23,9 @@
   }
 
   const tenantInput = document.getElementById('tenant');
+  // A page opened with ?tenant=NAME (a bookmark, a link) is that tenant's.
+  const urlTenant = new URLSearchParams(location.search).get('tenant');
+  if (urlTenant !== null) localStorage.setItem('meridian.tenant', urlTenant.trim());
   tenantInput.value = localStorage.getItem('meridian.tenant') || '';
   tenantInput.addEventListener('change', () => {
     localStorage.setItem('meridian.tenant', tenantInput.value.trim());
@@ -154,6 +157,7 @@
 
   function panelsToURL(panels) {
     const p = new URLSearchParams();
+    if (tenantInput.value.trim()) p.append('tenant', tenantInput.value.trim());
     panels.forEach((x, i) => {
       p.append(`g${i}.expr`, x.expr);
       p.append(`g${i}.show_tree`, '0');
