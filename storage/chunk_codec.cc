@@ -18,12 +18,17 @@ constexpr uint8_t kVersion = 1;
 // Value encodings (low nibble of the first byte).
 constexpr uint8_t kValuesDecimal = 0;
 constexpr uint8_t kValuesXor = 1;
+// Decimal values with a residual per value: the distance in units in the last
+// place from the nearest decimal (values that accumulated float error).
+constexpr uint8_t kValuesDecimalResidual = 2;
 // Timestamp modes.
 constexpr uint8_t kTimeDoubleDelta = 0;
 constexpr uint8_t kTimeGrid = 1;
 // Integer-stream modes for decimal values.
 constexpr uint8_t kIntDelta = 0;
 constexpr uint8_t kIntDoubleDelta = 1;
+// Residual-stream modes: kIntDelta, or the values themselves.
+constexpr uint8_t kIntRaw = 1;
 
 constexpr int kMaxExponent = 15;
 constexpr double kPow10[kMaxExponent + 1] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
@@ -43,11 +48,38 @@ inline bool ScaledExact(double v, int e, int64_t* m) {
   return true;
 }
 
-// Smallest exponent at which v is an exact scaled decimal, or -1.
+// A value within this many units in the last place of m / 10^e counts as
+// that decimal plus a residual (float error accumulated by the producer,
+// e.g. a counter summing 0.1s); farther ones are exceptions.
+constexpr int64_t kMaxResidualUlps = int64_t{1} << 20;
+
+// The residual of v against m / 10^e: the difference of their bit patterns
+// (wrapping), which is their distance in ulps when both have the same sign.
+// Adding it back to the bits of m / 10^e restores v exactly, whatever it is.
+inline int64_t Residual(double v, int64_t m, int e) {
+  return static_cast<int64_t>(Sub(DoubleBits(v), DoubleBits(static_cast<double>(m) / kPow10[e])));
+}
+
+// True when v is within kMaxResidualUlps of m / 10^e for m = round(v * 10^e),
+// |m| <= 2^53; stores m and the residual.
+inline bool ScaledNear(double v, int e, int64_t* m, int64_t* r) {
+  double scaled = v * kPow10[e];
+  if (!(std::fabs(scaled) <= kMaxMantissa)) return false;  // also rejects NaN/Inf
+  const int64_t mm = std::llround(scaled);
+  const int64_t rr = Residual(v, mm, e);
+  if (rr > kMaxResidualUlps || rr < -kMaxResidualUlps) return false;
+  *m = mm;
+  *r = rr;
+  return true;
+}
+
+// Smallest exponent at which v is a scaled decimal within the residual
+// bound, or -1. A value near a decimal at e is as near (or exact) at every
+// larger e: m * 10^k / 10^(e+k) rounds to the same double as m / 10^e.
 int MinExponent(double v) {
-  int64_t m;
+  int64_t m, r;
   for (int e = 0; e <= kMaxExponent; ++e) {
-    if (ScaledExact(v, e, &m)) return e;
+    if (ScaledNear(v, e, &m, &r)) return e;
   }
   return -1;
 }
@@ -123,30 +155,49 @@ void EncodeTimestamps(std::span<const Sample> s, std::string* out) {
   }
 }
 
-// Encodes values as decimal integers. Returns false (and leaves *out
-// untouched) when too many values are not exact decimals.
-bool EncodeDecimal(std::span<const Sample> samples, std::string* out) {
+// Bytes of the XOR value encoding of `samples` (EncodeXor).
+size_t XorSize(std::span<const Sample> samples) {
+  uint64_t prev = 0;
+  size_t bytes = 0;
+  for (const Sample& s : samples) {
+    const uint64_t x = DoubleBits(s.v) ^ prev;
+    bytes += x == 0 ? 1 : static_cast<size_t>((BitLen(x) + 6) / 7);
+    prev = DoubleBits(s.v);
+  }
+  return bytes;
+}
+
+// Encodes values as decimal integers, with a residual plane when some values
+// are only near their decimal (then *enc is kValuesDecimalResidual, else
+// kValuesDecimal). Returns false (and leaves *out untouched) when too many
+// values are not near a decimal, or when the XOR encoding is smaller.
+bool EncodeDecimal(std::span<const Sample> samples, std::string* out, uint8_t* enc) {
   const size_t n = samples.size();
   int e = 0;
   size_t misses = 0;
   for (const Sample& s : samples) {
     int ei = MinExponent(s.v);
     if (ei < 0) {
-      ++misses;
+      if (++misses * 4 > n) return false;
     } else if (ei > e) {
       e = ei;
     }
   }
-  if (misses * 4 > n) return false;
   // Mantissas at the chunk exponent; exceptions repeat the previous mantissa.
   std::vector<int64_t> m(n);
+  std::vector<uint64_t> residual(n);
   std::vector<uint32_t> exceptions;
+  uint64_t any_residual = 0;
   int64_t prev = 0;
   for (size_t i = 0; i < n; ++i) {
-    if (!ScaledExact(samples[i].v, e, &m[i])) {
+    int64_t r = 0;
+    if (!ScaledNear(samples[i].v, e, &m[i], &r)) {
       exceptions.push_back(static_cast<uint32_t>(i));
       m[i] = prev;
+      r = 0;
     }
+    residual[i] = ZigZag(r);
+    any_residual |= residual[i];
     prev = m[i];
   }
   if (exceptions.size() * 4 > n) return false;
@@ -171,6 +222,7 @@ bool EncodeDecimal(std::span<const Sample> samples, std::string* out) {
     pd = q;
   }
   const bool use_dod = StreamCost(dod) < StreamCost(delta);
+  const size_t begin = out->size();
   out->push_back(static_cast<char>(e));
   out->push_back(static_cast<char>(use_dod ? kIntDoubleDelta : kIntDelta));
   PutVarint(out, g);
@@ -183,6 +235,28 @@ bool EncodeDecimal(std::span<const Sample> samples, std::string* out) {
   }
   PutSignedVarint(out, m[0]);
   PutPlanes(out, use_dod ? dod : delta);
+  *enc = kValuesDecimal;
+  if (any_residual != 0) {
+    // Accumulated error drifts slowly: the residuals' deltas are often
+    // smaller than the residuals.
+    std::vector<uint64_t> rdelta(n);
+    uint64_t prev_r = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t ri = static_cast<uint64_t>(coding::UnZigZag(residual[i]));
+      rdelta[i] = ZigZag(static_cast<int64_t>(Sub(ri, prev_r)));
+      prev_r = ri;
+    }
+    const bool delta_r = StreamCost(rdelta) < StreamCost(residual);
+    out->push_back(static_cast<char>(delta_r ? kIntDelta : kIntRaw));
+    PutPlanes(out, delta_r ? rdelta : residual);
+    *enc = kValuesDecimalResidual;
+    // Values far from short decimals (ratios, sums of random floats) may be
+    // cheaper as XOR.
+    if (out->size() - begin > XorSize(samples)) {
+      out->resize(begin);
+      return false;
+    }
+  }
   return true;
 }
 
@@ -245,7 +319,7 @@ absl::Status DecodeTimestamps(coding::Reader* r, const ChunkHeader& h, Sample* s
   return absl::OkStatus();
 }
 
-absl::Status DecodeDecimal(coding::Reader* r, size_t n, Sample* s) {
+absl::Status DecodeDecimal(coding::Reader* r, size_t n, bool residuals, Sample* s) {
   uint8_t e, mode;
   uint64_t g, num_exc;
   if (!r->GetByte(&e) || !r->GetByte(&mode) || !r->GetVarint(&g) || !r->GetVarint(&num_exc)) {
@@ -281,6 +355,18 @@ absl::Status DecodeDecimal(coding::Reader* r, size_t n, Sample* s) {
   } else {
     decode([scale](uint64_t x) { return static_cast<double>(static_cast<int64_t>(x)) / scale; });
   }
+  if (residuals) {
+    uint8_t rmode;
+    if (!r->GetByte(&rmode) || rmode > kIntRaw || !GetPlanes(r, n, &v)) {
+      return Corrupt("truncated residuals");
+    }
+    uint64_t res = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t x = static_cast<uint64_t>(coding::UnZigZag(v[i]));
+      res = rmode == kIntDelta ? res + x : x;
+      s[i].v = BitsDouble(DoubleBits(s[i].v) + res);
+    }
+  }
   for (const auto& [i, bits] : exc) s[i].v = BitsDouble(bits);
   return absl::OkStatus();
 }
@@ -297,8 +383,8 @@ absl::Status DecodeInto(std::string_view chunk, std::vector<Sample>* out) {
   out->resize(base + n);
   Sample* s = out->data() + base;
   MERIDIAN_RETURN_IF_ERROR(DecodeTimestamps(&r, h, s));
-  if (enc == kValuesDecimal) {
-    MERIDIAN_RETURN_IF_ERROR(DecodeDecimal(&r, n, s));
+  if (enc == kValuesDecimal || enc == kValuesDecimalResidual) {
+    MERIDIAN_RETURN_IF_ERROR(DecodeDecimal(&r, n, enc == kValuesDecimalResidual, s));
   } else if (enc == kValuesXor) {
     uint64_t prev = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -326,7 +412,7 @@ void EncodeChunk(std::span<const Sample> samples, std::string* out) {
       out, Sub(static_cast<uint64_t>(samples[n - 1].t_ms), static_cast<uint64_t>(samples[0].t_ms)));
   if (n >= 2) EncodeTimestamps(samples, out);
   uint8_t enc = kValuesDecimal;
-  if (n < 2 || !EncodeDecimal(samples, out)) {
+  if (n < 2 || !EncodeDecimal(samples, out, &enc)) {
     enc = kValuesXor;
     EncodeXor(samples, out);
   }

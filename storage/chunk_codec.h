@@ -2,9 +2,10 @@
 // one series (no I/O). Byte layout: docs/format/chunks.md.
 //
 // Timestamps are delta-of-delta zigzag varints. Values are stored as scaled
-// decimal integers (v == m / 10^e exactly, bit for bit) with delta or
-// delta-of-delta zigzag varints when that is exact for most of the chunk, the
-// rest as raw-bit exceptions; otherwise as XOR-with-previous varints. The
+// decimal integers (v == m / 10^e bit for bit, or within 2^20 ulps of it
+// plus a residual per value for float error the producer accumulated) with
+// delta or delta-of-delta zigzag varints when that fits most of the chunk,
+// the rest as raw-bit exceptions; otherwise as XOR-with-previous varints. The
 // output is byte aligned so that a block compressor (zstd in RocksDB) shrinks
 // it further. Round trips are bit-exact, including NaN payloads, +-Inf, -0 and
 // the Prometheus stale marker.

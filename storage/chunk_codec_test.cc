@@ -181,6 +181,101 @@ TEST(ChunkCodecTest, CorruptionReturnsErrorNotCrash) {
   }
 }
 
+// Values that accumulated float error (a counter summing 0.1s, a gauge
+// walking in tenths) are near short decimals but rarely exactly one: they
+// are stored as decimals plus small residuals, bit exact, at well under the
+// size of the XOR encoding they used to fall back to.
+TEST(ChunkCodecTest, AccumulatedFloatErrorIsNearlyAsCompactAsDecimals) {
+  std::mt19937_64 rng(5);
+  std::vector<Sample> counter, gauge;
+  double c = 0, g = 600;
+  for (int i = 0; i < 5000; ++i) {  // run for a while before the chunk
+    c += static_cast<double>(rng() % 1000) * (rng() % 4 == 0 ? 0.001 : 1.0);
+  }
+  size_t inexact = 0;
+  for (int i = 0; i < 120; ++i) {
+    c += static_cast<double>(rng() % 1000) * (rng() % 4 == 0 ? 0.001 : 1.0);
+    g = std::max(0.0, g + (static_cast<double>(rng() % 2001) - 1000) / 10.0);
+    const int64_t t = 1'700'000'000'000 + i * 15'000 + static_cast<int64_t>(rng() % 5);
+    counter.push_back({t, c});
+    gauge.push_back({t, g});
+    inexact += std::round(g * 10) / 10 != g;
+  }
+  ASSERT_GT(inexact, 30u) << "the gauge should carry float error";
+  for (const auto* v : {&counter, &gauge}) {
+    ExpectRoundTrip(*v);
+    std::string enc;
+    EncodeChunk(*v, &enc);
+    size_t xor_bytes = 0;  // the XOR encoding's value bytes
+    uint64_t prev = 0;
+    for (const Sample& x : *v) {
+      std::string b;
+      coding::PutVarint(&b, coding::DoubleBits(x.v) ^ prev);
+      xor_bytes += b.size();
+      prev = coding::DoubleBits(x.v);
+    }
+    // The same timestamps with constant values: the bytes that are not values.
+    std::vector<Sample> flat = *v;
+    for (Sample& x : flat) x.v = 1;
+    std::string times;
+    EncodeChunk(flat, &times);
+    EXPECT_LT(static_cast<double>(enc.size() - times.size()), 0.75 * static_cast<double>(xor_bytes))
+        << (v == &counter ? "counter" : "gauge");
+  }
+  // Mixed with exceptions (stale markers, -0, NaN, Inf) and negative values.
+  std::vector<Sample> mixed;
+  double x = -5;
+  for (int i = 0; i < 120; ++i) {
+    x += 0.1;
+    double v = x;
+    if (i % 17 == 3) v = StaleNaN();
+    if (i == 50) v = -0.0;
+    if (i == 51) v = std::numeric_limits<double>::infinity();
+    mixed.push_back({i * 1000, v});
+  }
+  ExpectRoundTrip(mixed);
+}
+
+// Chunks written by the encoder before the residual encoding (value
+// encodings 0 and 1, unchanged) still decode to the same samples.
+TEST(ChunkCodecTest, ChunksOfTheEarlierEncoderStillDecode) {
+  const std::string xor_chunk(
+      "\x11\x08\x80\xa0\xab\xfe\xf9\x62\xa9\xb4\x06\x00\x99\x75\x01\x00\x05\x06\x00\x05\x06\x00\x95"
+      "\xd0\x96\xcb\xcd\x8a\xb5\x90\x40\xb9\xf1\x9a\xdd\xe8\xf9\xbe\x01\x9e\xb4\x9e\xdf\xcd\xfb\xae"
+      "\xea\x7f\xe8\xd9\xde\xe3\xed\xbd\xb4\xf4\xff\x01\x9a\xf3\xfd\xe7\x96\x83\xda\x1e\xb0\xa9\xc2"
+      "\xa7\xcd\xfb\xdd\x12\xfa\x8f\xd2\xf2\xf1\xbc\x87\x8e\x80\x01",
+      84);
+  const std::string decimal_chunk(
+      "\x10\x08\x80\xa0\xab\xfe\xf9\x62\xa8\xb4\x06\x00\x98\x75\x00\x02\x01\x19\x00\xac\x02\x01\x02"
+      "\x00\x00\x00\x00\x00\x00",
+      29);
+  const std::string exceptions_chunk(
+      "\x10\x08\x80\xa0\xab\xfe\xf9\x62\xa7\xb4\x06\x01\x98\x75\x01\x01\x00\x01\x00\x01\x00\x01\x01"
+      "\x01\x01\x02\x02\x34\x33\x33\x33\x33\x33\xd3\x3f\x05\x99\x99\x99\x99\x99\x99\xe9\x3f\x02\x01"
+      "\x02\x01\x04\x01\x00\x00\x01",
+      53);
+  std::vector<Sample> sines, quarters, tenths;
+  double x = 0;
+  for (int i = 0; i < 8; ++i) {
+    sines.push_back({1'700'000'000'000 + i * 15'000 + (i % 3), std::sin(i) * 10});
+    quarters.push_back({1'700'000'000'000 + i * 15'000, 1.5 + 0.25 * i});
+    x += 0.1;
+    tenths.push_back({1'700'000'000'000 + i * 15'000 - (i % 2), x});
+  }
+  for (const auto& [chunk, want] :
+       {std::pair{&xor_chunk, &sines}, std::pair{&decimal_chunk, &quarters},
+        std::pair{&exceptions_chunk, &tenths}}) {
+    std::vector<Sample> out;
+    absl::Status st = DecodeChunk(*chunk, &out);
+    ASSERT_TRUE(st.ok()) << st;
+    ASSERT_EQ(out.size(), want->size());
+    for (size_t i = 0; i < out.size(); ++i) {
+      EXPECT_EQ(out[i].t_ms, (*want)[i].t_ms) << i;
+      EXPECT_EQ(coding::DoubleBits(out[i].v), coding::DoubleBits((*want)[i].v)) << i;
+    }
+  }
+}
+
 TEST(ChunkCodecTest, CompactForRealisticCounters) {
   std::mt19937_64 rng(3);
   std::vector<Sample> v;

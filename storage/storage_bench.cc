@@ -57,7 +57,9 @@ struct SynthSeries {
   double rate = 0;
 };
 
-const char* kKinds[] = {"counter", "gauge_int", "gauge_dec", "histogram_bucket", "gauge_float"};
+const char* kKinds[] = {"counter",     "gauge_int",     "gauge_dec",    "histogram_bucket",
+                        "gauge_float", "counter_milli", "gauge_tenths", "histogram_sum"};
+constexpr int kNumKinds = sizeof(kKinds) / sizeof(kKinds[0]);
 
 // Roughly normal noise (sum of uniforms), mean 0, sd 1.
 double Noise(std::mt19937_64& rng) {
@@ -80,8 +82,20 @@ double Next(SynthSeries& s, std::mt19937_64& rng) {
     case 2:  // decimal gauge with 2 digits (temperatures, cpu seconds)
       s.value = std::round(s.value * 100 + std::round(Noise(rng) * 20)) / 100;
       break;
-    default:  // computed float gauge (ratios): not a short decimal
+    case 4:  // computed float gauge (ratios): not a short decimal
       s.value = static_cast<double>(rng() % 1000) / 7.0;
+      break;
+    // The kinds of bench/loadgen.cc, whose values accumulate float error:
+    case 5:  // counter of seconds or bytes: + k, or + k/1000 a quarter of the time
+      s.value += static_cast<double>(rng() % 1000) * (rng() % 4 == 0 ? 0.001 : 1.0);
+      break;
+    case 6:  // gauge: random walk in steps of a tenth
+      s.value = std::max(0.0, s.value + (static_cast<double>(rng() % 2001) - 1000) / 10.0);
+      break;
+    default:  // histogram _sum: a sum of exponentially distributed latencies
+      for (int i = static_cast<int>(rng() % 200); i > 0; --i) {
+        s.value += std::exponential_distribution<double>(8.0)(rng);
+      }
   }
   return s.value;
 }
@@ -94,15 +108,19 @@ double RandomRate(std::mt19937_64& rng) {
 // the concatenated chunks (what RocksDB's block compression sees).
 int CodecReport() {
   std::mt19937_64 rng(99);
-  for (int kind = 0; kind < 5; ++kind) {
+  for (int kind = 0; kind < kNumKinds; ++kind) {
     std::string all;
     size_t n = 0;
     for (int i = 0; i < 2000; ++i) {
       SynthSeries s;
       s.kind = kind;
       s.rate = RandomRate(rng);
-      s.value = kind == 1 ? 1e9 : kind == 2 ? 50.0 : 0;
+      s.value = kind == 1 ? 1e9 : kind == 2 ? 50.0 : kind == 6 ? 600.0 : 0;
       std::vector<Sample> v;
+      // Counters and sums have run for a while (a day of scrapes).
+      if (kind == 5 || kind == 7) {
+        for (int j = 0; j < 5760; ++j) Next(s, rng);
+      }
       for (int j = 0; j < 120; ++j) {
         v.push_back(
             {1'700'000'000'000 + j * 15'000 + static_cast<int64_t>(rng() % 11) - 5, Next(s, rng)});
