@@ -17,29 +17,10 @@ namespace {
 
 using api_internal::InvalidParam;
 
-// A JSON string as Go's encoding/json writes it: HTML-sensitive characters
-// as \u003c, \u003e, \u0026, and U+2028/U+2029 escaped.
-std::string GoJsonString(std::string_view s) {
-  std::string plain;
-  AppendJsonString(&plain, s);
+// `s` as a JSON string (AppendJsonString escapes as Go's encoder does).
+std::string JsonString(std::string_view s) {
   std::string out;
-  out.reserve(plain.size());
-  for (size_t i = 0; i < plain.size(); ++i) {
-    char c = plain[i];
-    if (c == '<') {
-      out += "\\u003c";
-    } else if (c == '>') {
-      out += "\\u003e";
-    } else if (c == '&') {
-      out += "\\u0026";
-    } else if (c == '\xe2' && i + 2 < plain.size() && plain[i + 1] == '\x80' &&
-               (plain[i + 2] == '\xa8' || plain[i + 2] == '\xa9')) {
-      out += plain[i + 2] == '\xa8' ? "\\u2028" : "\\u2029";
-      i += 2;
-    } else {
-      out.push_back(c);
-    }
-  }
+  AppendJsonString(&out, s);
   return out;
 }
 
@@ -90,7 +71,7 @@ void WriteLabels(JsonWriter& w, const Labels& ls) {
   for (const Label& l : ls) {
     if (!first) o += ",";
     first = false;
-    o += GoJsonString(l.name) + ":" + GoJsonString(l.value);
+    o += JsonString(l.name) + ":" + JsonString(l.value);
   }
   w.RawValue(o + "}");
 }
@@ -114,8 +95,8 @@ void WriteRule(JsonWriter& w, const rules::RuleStatus& r) {
   w.BeginObject();
   if (r.spec.is_alert()) {
     w.Key("state").String(rules::AlertStateName(r.state));
-    w.Key("name").RawValue(GoJsonString(r.spec.alert));
-    w.Key("query").RawValue(GoJsonString(r.query));
+    w.Key("name").RawValue(JsonString(r.spec.alert));
+    w.Key("query").RawValue(JsonString(r.query));
     w.Key("duration").RawValue(GoJsonFloat(static_cast<double>(r.spec.for_ms) / 1e3));
     w.Key("keepFiringFor")
         .RawValue(GoJsonFloat(static_cast<double>(r.spec.keep_firing_for_ms) / 1e3));
@@ -127,15 +108,15 @@ void WriteRule(JsonWriter& w, const rules::RuleStatus& r) {
     for (const rules::Alert& a : r.alerts) WriteAlert(w, a);
     w.EndArray();
   } else {
-    w.Key("name").RawValue(GoJsonString(r.spec.record));
-    w.Key("query").RawValue(GoJsonString(r.query));
+    w.Key("name").RawValue(JsonString(r.spec.record));
+    w.Key("query").RawValue(JsonString(r.query));
     if (!r.labels.empty()) {  // `json:"labels,omitempty"`
       w.Key("labels");
       WriteLabels(w, r.labels);
     }
   }
   w.Key("health").String(r.health);
-  if (!r.last_error.empty()) w.Key("lastError").RawValue(GoJsonString(r.last_error));
+  if (!r.last_error.empty()) w.Key("lastError").RawValue(JsonString(r.last_error));
   w.Key("evaluationTime").RawValue(GoJsonFloat(r.evaluation_seconds));
   w.Key("lastEvaluation").RawValue(GoTime(r.last_evaluation_ns));
   w.Key("type").String(r.spec.is_alert() ? "alerting" : "recording");
@@ -148,8 +129,8 @@ Reply PrometheusApi::Rules(const httplib::Request& req) {
   std::string typ = api_internal::Param(req, "type");
   for (char& c : typ) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (!typ.empty() && typ != "alert" && typ != "record") {
-    return {InvalidParam("type",
-                         absl::InvalidArgumentError("not supported value " + GoJsonString(typ)))};
+    return {
+        InvalidParam("type", absl::InvalidArgumentError("not supported value \"" + typ + "\""))};
   }
   const bool alerts = typ.empty() || typ == "alert";
   const bool records = typ.empty() || typ == "record";
@@ -160,8 +141,8 @@ Reply PrometheusApi::Rules(const httplib::Request& req) {
   w.BeginObject().Key("groups").BeginArray();
   for (const rules::GroupStatus& g : groups) {
     w.BeginObject();
-    w.Key("name").RawValue(GoJsonString(g.name));
-    w.Key("file").RawValue(GoJsonString(g.file));
+    w.Key("name").RawValue(JsonString(g.name));
+    w.Key("file").RawValue(JsonString(g.file));
     w.Key("rules").BeginArray();
     for (const rules::RuleStatus& rule : g.rules) {
       if (rule.spec.is_alert() ? alerts : records) WriteRule(w, rule);

@@ -32,10 +32,71 @@ void AppendPromTimestamp(std::string* out, int64_t t_ms) {
   }
 }
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at s[i] (a lead byte >= 0x80), as
+// Go's utf8.DecodeRuneInString accepts it (no overlong forms, no surrogates,
+// nothing past U+10FFFF); 0 when it is not one.
+size_t Utf8SequenceLength(std::string_view s, size_t i) {
+  auto at = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  auto cont = [&](size_t k) { return (at(k) & 0xc0) == 0x80; };
+  const size_t left = s.size() - i;
+  const unsigned char c = at(0);
+  if (c >= 0xc2 && c <= 0xdf) return left >= 2 && cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if (left < 3 || !cont(1) || !cont(2)) return 0;
+    if (c == 0xe0 && at(1) < 0xa0) return 0;  // overlong
+    if (c == 0xed && at(1) > 0x9f) return 0;  // UTF-16 surrogates
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (left < 4 || !cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xf0 && at(1) < 0x90) return 0;  // overlong
+    if (c == 0xf4 && at(1) > 0x8f) return 0;  // past U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+// As Prometheus's encoder writes strings (jsoniter's
+// ConfigCompatibleWithStandardLibrary: Go's encoding/json with EscapeHTML),
+// checked against Prometheus 2.42's answers: \" \\ \n \r \t; other control
+// characters as \u00XX (\b and \f too); < > & as \u003c \u003e \u0026;
+// U+2028 and U+2029 as \u2028 \u2029; each byte that is not part of
+// well-formed UTF-8 as \ufffd; everything else (DEL, UTF-8) as is.
 void AppendJsonString(std::string* out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out->push_back('"');
-  for (unsigned char c : s) {
+  size_t i = 0, plain = 0;  // s[plain, i) is copied as is
+  auto flush = [&] { out->append(s.data() + plain, i - plain); };
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      const size_t n = Utf8SequenceLength(s, i);
+      const bool line_sep = n == 3 && c == 0xe2 && static_cast<unsigned char>(s[i + 1]) == 0x80 &&
+                            (static_cast<unsigned char>(s[i + 2]) & 0xfe) == 0xa8;
+      if (n != 0 && !line_sep) {
+        i += n;
+        continue;
+      }
+      flush();
+      if (n == 0) {
+        out->append("\\ufffd");
+        i += 1;
+      } else {
+        out->append(static_cast<unsigned char>(s[i + 2]) == 0xa8 ? "\\u2028" : "\\u2029");
+        i += 3;
+      }
+      plain = i;
+      continue;
+    }
+    flush();
     switch (c) {
       case '"':
         out->append("\\\"");
@@ -52,16 +113,15 @@ void AppendJsonString(std::string* out, std::string_view s) {
       case '\t':
         out->append("\\t");
         break;
-      default:
-        if (c < 0x20) {
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xf]);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
+      default:  // other control characters, < > &
+        out->append("\\u00");
+        out->push_back(kHex[c >> 4]);
+        out->push_back(kHex[c & 0xf]);
     }
+    ++i;
+    plain = i;
   }
+  flush();
   out->push_back('"');
 }
 

@@ -75,5 +75,35 @@ TEST(JsonWriterTest, EscapesStringsAndLabels) {
   EXPECT_EQ(out, R"({"__name__":"up","path":"a\"b\\c\n\u0001"})");
 }
 
+// What Prometheus 2.42 answers for label_replace(vector(1), "x", V, "", "")
+// with these V (its encoder: jsoniter with ConfigCompatibleWithStandardLibrary,
+// i.e. Go's encoding/json with HTML escaping), byte for byte.
+TEST(JsonWriterTest, EscapesStringsAsPrometheusEncoderDoes) {
+  auto json = [](std::string_view s) {
+    std::string out;
+    AppendJsonString(&out, s);
+    return out;
+  };
+  EXPECT_EQ(json("<a&b> \"q\" \\ \b\f\t\u2028\u2029 \x01 \x7f \xc3\xa9 \xff"),
+            R"("\u003ca\u0026b\u003e \"q\" \\ \u0008\u000c\t\u2028\u2029 \u0001 )"
+            "\x7f \xc3\xa9 "
+            R"(\ufffd")");
+  // Bytes that are not well-formed UTF-8, one \ufffd each (Go's DecodeRune):
+  // a truncated sequence, a lone lead byte, a surrogate.
+  EXPECT_EQ(json("\xe2\x80 a\xc3 \xf0\x9f\x98\x80 \n\r \xed\xa0\x80"),
+            R"("\ufffd\ufffd a\ufffd )"
+            "\xf0\x9f\x98\x80"
+            R"( \n\r \ufffd\ufffd\ufffd")");
+  // Stray continuation bytes, an overlong form, past U+10FFFF.
+  EXPECT_EQ(json("\x80\xbf \xc0\xaf \xf4\x90\x80\x80"),
+            R"("\ufffd\ufffd \ufffd\ufffd \ufffd\ufffd\ufffd\ufffd")");
+  // Label names too (an error text of Prometheus: ...label_replace(): x\u003cy).
+  std::string out;
+  JsonWriter(&out).LabelSet(Labels::FromUnsorted({{"a", "x<y"}}));
+  EXPECT_EQ(out, R"({"a":"x\u003cy"})");
+  EXPECT_EQ(json(""), R"("")");
+  EXPECT_EQ(json("plain ascii, 100%"), R"("plain ascii, 100%")");
+}
+
 }  // namespace
 }  // namespace meridian::api
