@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <span>
 #include <unordered_map>
@@ -195,6 +196,9 @@ struct Group::Rule {
   std::unordered_map<uint64_t, Alert> active;
   // Series appended at the last successful evaluation, by key.
   std::unordered_map<std::string, Labels> previous;
+  // False while an alerting rule waits for its `for` state to be restored:
+  // it writes no ALERTS / ALERTS_FOR_STATE samples meanwhile.
+  bool restored = true;
 };
 
 Group::Group(GroupSpec spec, std::string file, std::string tenant, int64_t interval_ms,
@@ -362,6 +366,10 @@ absl::Status Group::EvalAlert(Rule* r, const promql::Vector& in, int64_t ts_ns,
       a.state = AlertState::kFiring;
       a.fired_at_ns = ts_ns;
     }
+    if (!r->restored) {  // held back until RestoreForState ran
+      ++it;
+      continue;
+    }
     LabelsBuilder alerts(a.labels);
     alerts.Set(kMetricName, kAlertMetric);
     alerts.Set("alertstate", AlertStateName(a.state));
@@ -497,6 +505,80 @@ void Group::MarkAllStale(int64_t ts_ms) {
   }
   stale_series_.clear();
   AppendStale(all, ts_ms);
+}
+
+void Group::RequireRestore(int64_t outage_tolerance_ms, int64_t grace_period_ms) {
+  needs_restore_ = true;
+  outage_tolerance_ms_ = outage_tolerance_ms;
+  grace_period_ms_ = grace_period_ms;
+  for (auto& r : rules_) {
+    if (r->spec.is_alert()) r->restored = false;
+  }
+}
+
+void Group::RestoreForState(int64_t now_ns) {
+  if (!needs_restore_) return;
+  needs_restore_ = false;
+  const int64_t maxt = now_ns / 1'000'000;
+  const int64_t mint = maxt - outage_tolerance_ms_;
+  auto querier = queryable_->NewQuerier(mint, maxt);
+  if (!querier.ok()) {
+    // (Prometheus returns here and its alerts never write their series;
+    // meridian writes them, unrestored.)
+    std::fprintf(stderr, "meridian: rules: group %s: restoring 'for' state: %s\n",
+                 spec_.name.c_str(), std::string(querier.status().message()).c_str());
+  }
+  for (auto& r : rules_) {
+    if (!r->spec.is_alert()) continue;
+    const int64_t hold_ns = r->spec.for_ms * 1'000'000;
+    if (r->spec.for_ms < grace_period_ms_ || !querier.ok()) {
+      MutexLock lock(&mu_);
+      r->restored = true;
+      continue;
+    }
+    std::vector<std::pair<uint64_t, Labels>> active;
+    {
+      MutexLock lock(&mu_);
+      for (const auto& [h, a] : r->active) {
+        if (a.state != AlertState::kInactive) active.push_back({h, a.labels});
+      }
+    }
+    for (const auto& [h, labels] : active) {
+      LabelsBuilder b(labels);
+      b.Set(kMetricName, kAlertForStateMetric);
+      const Labels want = b.Build();
+      std::vector<Matcher> ms;
+      for (const Label& l : want) ms.push_back(*Matcher::Make(MatchType::kEqual, l.name, l.value));
+      auto set = (*querier)->Select(ms, {.start_ms = mint, .end_ms = maxt});
+      if (!set.ok()) continue;
+      std::vector<Sample> samples;
+      bool found = false;
+      while ((*set)->Next()) {
+        // The matchers hold every label of `want`: the same size is equality.
+        if ((*set)->labels().size() != want.size()) continue;
+        found = (*set)->Samples(&samples).ok() && !samples.empty();
+        break;
+      }
+      if (!found || IsStaleNaN(samples.back().v)) continue;  // not active before
+      const int64_t down_at_ns = samples.back().t_ms / 1000 * 1'000'000'000;
+      int64_t active_at_ns = static_cast<int64_t>(samples.back().v) * 1'000'000'000;
+      const int64_t remaining_ns = hold_ns - (down_at_ns - active_at_ns);
+      const int64_t grace_ns = grace_period_ms_ * 1'000'000;
+      if (remaining_ns <= 0) {
+        // Firing when it went down: it waits its `for` again from now (2.42).
+        continue;
+      } else if (remaining_ns < grace_ns) {
+        active_at_ns = now_ns + grace_ns - hold_ns;  // fires a grace period from now
+      } else {
+        active_at_ns += now_ns - down_at_ns;  // the outage does not count as pending
+      }
+      MutexLock lock(&mu_);
+      auto it = r->active.find(h);
+      if (it != r->active.end()) it->second.active_at_ns = active_at_ns;
+    }
+    MutexLock lock(&mu_);
+    r->restored = true;
+  }
 }
 
 GroupStatus Group::Status() const {

@@ -114,6 +114,23 @@ class Group {
   // (the group was removed by a reload).
   void MarkAllStale(int64_t ts_ms);
 
+  // `for` state after a restart, as Prometheus 2.42 restores it
+  // (rules/manager.go RestoreForState). A group loaded at start is told to
+  // restore: its alerting rules keep their alerts' state but write no ALERTS
+  // or ALERTS_FOR_STATE samples until RestoreForState ran (the scheduler
+  // calls it after the second evaluation, as Prometheus does, so recording
+  // rules the alerts depend on have run). Rules whose `for` is shorter than
+  // the grace period are not restored (they wait their `for` again).
+  void RequireRestore(int64_t outage_tolerance_ms, int64_t grace_period_ms);
+  bool needs_restore() const { return needs_restore_; }
+  // For every active alert of every alerting rule: the last sample of its
+  // ALERTS_FOR_STATE series in [now - outage tolerance, now] (none, or a stale
+  // marker: nothing to restore) gives the ActiveAt before the outage and when
+  // it went down; the alert's ActiveAt moves so that it waits only the rest of
+  // its `for` (at least the grace period); one that was already firing waits
+  // its whole `for` again (2.42). Then every alerting rule writes its series.
+  void RestoreForState(int64_t now_ns);
+
   GroupStatus Status() const;
   GroupCounters& counters() { return *counters_; }
 
@@ -136,6 +153,9 @@ class Group {
   std::unique_ptr<Queryable> queryable_;
   std::vector<std::unique_ptr<Rule>> rules_;
   std::vector<Labels> stale_series_;  // of removed rules, marked at the next Eval
+  bool needs_restore_ = false;
+  int64_t outage_tolerance_ms_ = 3'600'000;
+  int64_t grace_period_ms_ = 600'000;
 
   mutable Mutex mu_;  // guards what Status() reads
   double evaluation_seconds_ ABSL_GUARDED_BY(mu_) = 0;

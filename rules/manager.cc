@@ -69,10 +69,12 @@ struct Manager::Runner {
 
   // Prometheus's Group.run: wait for the first slot after now, then evaluate
   // at every slot; slots missed while an evaluation ran late are counted and
-  // skipped.
+  // skipped. A group that restores `for` state does so after its second
+  // evaluation.
   void Run() {
     const int64_t interval_ns = group->interval_ms() * 1'000'000;
     int64_t ts = group->EvalTimestampNs(WallNs()) + interval_ns;
+    int evaluations = 0;
     MutexLock lock(&mu);
     while (!stop) {
       if (WallNs() < ts) {
@@ -81,6 +83,7 @@ struct Manager::Runner {
       }
       mu.Unlock();
       group->EvalAt(ts);
+      if (++evaluations == 2 && group->needs_restore()) group->RestoreForState(WallNs());
       mu.Lock();
       const int64_t next = ts + interval_ns;
       while (!stop && WallNs() < next) cv.WaitUntil(&mu, AtNs(next));
@@ -179,6 +182,9 @@ absl::Status Manager::Reload() {
     auto r = std::make_unique<Runner>();
     r->group = std::make_unique<Group>(std::move(l.spec), l.file, l.tenant, interval, appender_,
                                        queryable_, engine_);
+    if (!restored_) {
+      r->group->RequireRestore(options_.for_outage_tolerance_ms, options_.for_grace_period_ms);
+    }
     if (old != groups_.end()) {
       StopRunner(old->second.get());
       r->group->CopyState(old->second->group.get());
@@ -193,6 +199,7 @@ absl::Status Manager::Reload() {
     r->group->MarkAllStale(WallNs() / 1'000'000);
   }
   groups_ = std::move(next);
+  restored_ = true;
   last_reload_ok_ = true;
   last_reload_success_s_ = WallNs() / 1'000'000'000;
   return absl::OkStatus();

@@ -13,7 +13,9 @@
 // rules loaded before keep running) and the error is returned. Unchanged
 // groups keep running untouched; changed groups take over the alert state
 // and series of the group they replace; removed groups' series get stale
-// markers. Thread-safety: all methods are thread-safe.
+// markers. Groups loaded at start restore their alerts' `for` state from the
+// stored ALERTS_FOR_STATE series after their second evaluation
+// (Group::RestoreForState). Thread-safety: all methods are thread-safe.
 #ifndef MERIDIAN_RULES_MANAGER_H_
 #define MERIDIAN_RULES_MANAGER_H_
 
@@ -39,6 +41,12 @@ struct ManagerOptions {
   std::vector<RuleFileSource> sources;
   // Interval of groups that do not set one (Prometheus's global evaluation_interval).
   int64_t default_interval_ms = 60'000;
+  // Restoring alerts' `for` state at start (Group::RestoreForState), with
+  // Prometheus's defaults: --rules.alert.for-outage-tolerance (how long ago
+  // the last ALERTS_FOR_STATE sample may be) and --rules.alert.for-grace-period
+  // (the least an alert waits after a restart; shorter `for`s are not restored).
+  int64_t for_outage_tolerance_ms = 3'600'000;
+  int64_t for_grace_period_ms = 600'000;
 };
 
 class Manager {
@@ -75,6 +83,9 @@ class Manager {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   // By tenant + "\xff" + file + "\xff" + name.
   std::map<std::string, std::unique_ptr<Runner>> groups_ ABSL_GUARDED_BY(mu_);
+  // Set by the first successful Reload: groups loaded later (by a reload)
+  // start without restoring `for` state, as in Prometheus.
+  bool restored_ ABSL_GUARDED_BY(mu_) = false;
   bool last_reload_ok_ ABSL_GUARDED_BY(mu_) = true;
   int64_t last_reload_success_s_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t reload_failures_ ABSL_GUARDED_BY(mu_) = 0;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "query/engine.h"
@@ -225,6 +226,108 @@ TEST_F(RulesTest, AlertGoesPendingFiringResolved) {
               ::testing::ElementsAre(IsSample(T, active), IsSample(T + 10 * kS, active),
                                      IsSample(T + 20 * kS, active), IsSample(T + 30 * kS, active),
                                      IsStale(T + 40 * kS)));
+}
+
+// `for` state after a restart (Prometheus 2.42's RestoreForState with its
+// defaults: 1 h outage tolerance, 10 m grace period). The ALERTS_FOR_STATE
+// series are written as the group wrote them before an outage of 5 minutes.
+TEST_F(RulesTest, RestoreForStateAfterARestart) {
+  constexpr int64_t kM = 60 * kS;
+  auto g = MakeGroup(R"(groups:
+- name: r
+  rules:
+  - alert: Long
+    expr: long_cond > 0
+    for: 30m
+  - alert: NearlyDone
+    expr: near_cond > 0
+    for: 30m
+  - alert: WasFiring
+    expr: firing_cond > 0
+    for: 20m
+  - alert: Short
+    expr: short_cond > 0
+    for: 5m
+  - alert: Ended
+    expr: ended_cond > 0
+    for: 30m
+  - alert: TooOld
+    expr: old_cond > 0
+    for: 30m
+)");
+  g->RequireRestore(60 * kM, 10 * kM);
+  EXPECT_TRUE(g->needs_restore());
+  const int64_t down = T - 5 * kM;  // the last evaluation before the outage
+  auto for_state = [&](const std::string& alert) {
+    return L({{"__name__", "ALERTS_FOR_STATE"}, {"alertname", alert}, {"i", "1"}});
+  };
+  auto alerts = [&](const std::string& alert, const std::string& state) {
+    return L({{"__name__", "ALERTS"}, {"alertname", alert}, {"alertstate", state}, {"i", "1"}});
+  };
+  for (const char* c :
+       {"long_cond", "near_cond", "firing_cond", "short_cond", "ended_cond", "old_cond"}) {
+    std::vector<Sample> every_minute;
+    for (int64_t t = T - kM; t <= T + 15 * kM; t += kM) every_minute.push_back({t, 1});
+    Write(L({{"__name__", c}, {"i", "1"}}), every_minute);
+  }
+  auto secs = [](int64_t ms) { return static_cast<double>(ms / 1000); };
+  Write(for_state("Long"), {{down - kM, secs(down - 10 * kM)}, {down, secs(down - 10 * kM)}});
+  Write(for_state("NearlyDone"), {{down, secs(down - 25 * kM)}});
+  Write(for_state("WasFiring"), {{down, secs(down - 40 * kM)}});
+  Write(for_state("Short"), {{down, secs(down - 4 * kM)}});
+  Write(for_state("Ended"), {{down - kM, secs(down - 10 * kM)}, {down, StaleNaN()}});
+  Write(for_state("TooOld"), {{T - 70 * kM, secs(T - 80 * kM)}});
+
+  // The first two evaluations keep state but write nothing.
+  g->Eval(T);
+  g->Eval(T + 10 * kS);
+  EXPECT_TRUE(Raw(alerts("Long", "pending")).empty());
+  EXPECT_EQ(Raw(for_state("Long")).size(), 2u);
+  EXPECT_EQ(Raw(for_state("Short")).size(), 1u);
+
+  const int64_t now = T + 10 * kS + 300;  // ms; restoration runs after the second evaluation
+  g->RestoreForState(now * 1'000'000);
+  EXPECT_FALSE(g->needs_restore());
+  std::map<std::string, int64_t> active_at;
+  for (const RuleStatus& r : g->Status().rules) {
+    ASSERT_EQ(r.alerts.size(), 1u) << r.spec.alert;
+    active_at[r.spec.alert] = r.alerts[0].active_at_ns / 1'000'000;
+  }
+  // 10 of 30 minutes pending when it went down: 20 to go from now.
+  EXPECT_EQ(active_at["Long"], now - 10 * kM);
+  // 5 minutes to go is less than the grace period: it fires 10 m from now.
+  EXPECT_EQ(active_at["NearlyDone"], now + 10 * kM - 30 * kM);
+  // Firing when it went down, `for` under the grace period, ended, or too
+  // long ago: not restored (the first evaluation's ActiveAt stays).
+  EXPECT_EQ(active_at["WasFiring"], T);
+  EXPECT_EQ(active_at["Short"], T);
+  EXPECT_EQ(active_at["Ended"], T);
+  EXPECT_EQ(active_at["TooOld"], T);
+
+  // From now on the series are written, with the restored ActiveAt.
+  g->Eval(T + 20 * kS);
+  EXPECT_THAT(Raw(alerts("Long", "pending")), ::testing::ElementsAre(IsSample(T + 20 * kS, 1)));
+  EXPECT_THAT(Raw(for_state("Long")).back(), IsSample(T + 20 * kS, secs(now - 10 * kM)));
+  EXPECT_THAT(Raw(for_state("Short")).back(), IsSample(T + 20 * kS, secs(T)));
+  // NearlyDone fires a grace period after the restoration, not before.
+  const int64_t fire = now + 10 * kM;
+  g->Eval(fire - 300 - 10 * kS);
+  EXPECT_TRUE(Raw(alerts("NearlyDone", "firing")).empty());
+  g->Eval(fire - 300 + 10 * kS);
+  EXPECT_THAT(Raw(alerts("NearlyDone", "firing")),
+              ::testing::ElementsAre(IsSample(fire - 300 + 10 * kS, 1)));
+}
+
+// Without RequireRestore (a group loaded by a reload, or a test) alerts write
+// their series from the first evaluation.
+TEST_F(RulesTest, GroupsThatDoNotRestoreWriteFromTheStart) {
+  auto g = MakeGroup(
+      "groups:\n- name: r\n  rules:\n  - alert: A\n    expr: vector(1)\n"
+      "    for: 30m\n");
+  EXPECT_FALSE(g->needs_restore());
+  g->Eval(T);
+  EXPECT_THAT(Raw(L({{"__name__", "ALERTS"}, {"alertname", "A"}, {"alertstate", "pending"}})),
+              ::testing::ElementsAre(IsSample(T, 1)));
 }
 
 TEST_F(RulesTest, KeepFiringForAndLimit) {

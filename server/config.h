@@ -107,6 +107,8 @@ struct Config {
   // of groups that set none.
   std::string rule_files;
   int64_t rule_evaluation_interval_ms = 60'000;
+  int64_t rule_for_outage_tolerance_ms = 3'600'000;
+  int64_t rule_for_grace_period_ms = 600'000;
   // A global meridian: remote-read endpoints every read also asks (flags add
   // to the config file's entries).
   std::vector<RemoteReadConfig> remote_reads;

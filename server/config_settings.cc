@@ -356,6 +356,20 @@ std::vector<Setting> RulesAndRemoteSettings() {
          return ParsePositiveDur(v, &c->rule_evaluation_interval_ms);
        },
        [](const Config& c) { return Dur(c.rule_evaluation_interval_ms); }},
+      {"rule-for-outage-tolerance",
+       "how long ago an alert's last ALERTS_FOR_STATE sample may be for its `for` state to be "
+       "restored at start (Prometheus's --rules.alert.for-outage-tolerance)",
+       [](Config* c, const std::string& v) {
+         return ParsePositiveDur(v, &c->rule_for_outage_tolerance_ms);
+       },
+       [](const Config& c) { return Dur(c.rule_for_outage_tolerance_ms); }},
+      {"rule-for-grace-period",
+       "least time an alert waits after a restart before firing; shorter `for`s are not "
+       "restored (Prometheus's --rules.alert.for-grace-period)",
+       [](Config* c, const std::string& v) {
+         return ParseNonNegativeDur(v, &c->rule_for_grace_period_ms);
+       },
+       [](const Config& c) { return Dur(c.rule_for_grace_period_ms); }},
       {"remote-read",
        "NAME=URL of a remote-read endpoint to read with every query (repeatable; "
        "options ;timeout= ;tenant-header= ;tenant= ;external-labels=N:V,.. ;bearer-token= "

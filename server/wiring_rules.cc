@@ -10,6 +10,8 @@ namespace meridian::server {
 absl::Status MeridianServer::Impl::SetUpRules() {
   rules::ManagerOptions rmo;
   rmo.default_interval_ms = config.rule_evaluation_interval_ms;
+  rmo.for_outage_tolerance_ms = config.rule_for_outage_tolerance_ms;
+  rmo.for_grace_period_ms = config.rule_for_grace_period_ms;
   auto sources = ParseRuleFileSources(config.rule_files, config.default_tenant);
   if (!sources.ok())
     return absl::InvalidArgumentError("--rule-files: " + std::string(sources.status().message()));
