@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../pylib"))
+import remote_write  # noqa: E402  (tests/pylib: protobuf + snappy by hand)
 
 REGIONS = ["us-west-2", "us-east-1", "eu-west-1", "ap-southeast-1"]
 PROMETHEUS = "/usr/bin/prometheus"
@@ -53,54 +55,9 @@ def fail(msg):
     print("FAIL:", msg)
 
 
-# --- remote-write encoding (protobuf by hand, snappy literal blocks) -----------
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field_bytes(num, payload):
-    return varint(num << 3 | 2) + varint(len(payload)) + payload
-
-
-def encode_series(labels, samples):
-    out = bytearray()
-    for name, value in sorted(labels.items()):
-        out += field_bytes(1, field_bytes(1, name.encode()) + field_bytes(2, value.encode()))
-    for t_ms, v in samples:
-        out += field_bytes(2, varint(1 << 3 | 1) + struct.pack("<d", v) + varint(2 << 3 | 0) + varint(t_ms))
-    return bytes(out)
-
-
-def snappy_literal(data):
-    """Snappy block format made only of literals: valid, uncompressed."""
-    out = bytearray(varint(len(data)))
-    for i in range(0, len(data), 65536):
-        chunk = data[i:i + 65536]
-        n = len(chunk) - 1
-        if n < 60:
-            out.append(n << 2)
-        elif n < 256:
-            out += bytes([60 << 2, n])
-        else:
-            out += bytes([61 << 2]) + struct.pack("<H", n)
-        out += chunk
-    return bytes(out)
-
-
-def remote_write(url, series):
-    body = b"".join(field_bytes(1, encode_series(l, s)) for l, s in series)
-    req = urllib.request.Request(url + "/api/v1/write", data=snappy_literal(body), method="POST", headers={
-        "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
-        "X-Prometheus-Remote-Write-Version": "0.1.0"})
+def write_series(url, series):
+    req = urllib.request.Request(url + "/api/v1/write", data=remote_write.encode(series),
+                                 method="POST", headers=remote_write.HEADERS)
     with urllib.request.urlopen(req, timeout=30) as r:
         if r.status != 204:
             raise RuntimeError("remote-write answered %d" % r.status)
@@ -435,7 +392,7 @@ def main():
         now_ms = int(time.time() * 1000)
         series = generate(now_ms)
         for i in range(0, len(series), 500):
-            remote_write(murl, series[i:i + 500])
+            write_series(murl, series[i:i + 500])
         print("generator: %d series, %d samples" % (len(series), sum(len(s) for _, s in series)))
         # A compactor pass (it checkpoints first), so the "since the last
         # checkpoint" and "since the last compactor pass" panels have data.

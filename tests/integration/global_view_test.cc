@@ -14,29 +14,6 @@
 namespace meridian::testing {
 namespace {
 
-std::string Secs(int64_t ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ms) / 1000.0);
-  return buf;
-}
-
-std::map<std::string, std::string> Canon(const nlohmann::json& data) {
-  std::map<std::string, std::string> out;
-  if (data.is_array()) {  // series, labels, label values
-    for (const auto& x : data) out[x.dump()] = "";
-    return out;
-  }
-  if (!data.contains("result")) return out;
-  if (!data["result"].is_array()) {
-    out[""] = data["result"].dump();
-    return out;
-  }
-  for (const auto& s : data["result"]) {
-    out[s["metric"].dump()] = s.contains("values") ? s["values"].dump() : s["value"].dump();
-  }
-  return out;
-}
-
 // One region's hour of data: counters with a reset, gauges, a classic
 // histogram, an HA-free set of instances; every 15 s, 500 ms off the grid.
 prometheus::WriteRequest RegionData(const std::string& region, int64_t from, int64_t to, int seed) {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/harness.h"
@@ -19,20 +20,12 @@
 namespace meridian::testing {
 namespace {
 
-constexpr char kPrometheus[] = "/usr/bin/prometheus";
-
-std::string Secs(int64_t ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ms) / 1000.0);
-  return buf;
-}
-
 std::unique_ptr<Process> StartReplica(const TempDir& dir, const std::string& replica,
                                       const Meridian& target, int* port) {
   *port = FreePort();
-  std::string cfg = dir.path() + "/prom-" + replica + ".yml";
+  std::ostringstream cfg;
   {
-    std::ofstream f(cfg);
+    std::ostream& f = cfg;
     f << "global:\n  scrape_interval: 1s\n  external_labels:\n    replica: " << replica
       << "\n    region: us-west-2\n"
          "scrape_configs:\n  - job_name: meridian\n    static_configs:\n      - targets: ['"
@@ -43,19 +36,11 @@ std::unique_ptr<Process> StartReplica(const TempDir& dir, const std::string& rep
       << "/api/v1/write\n"
          "    queue_config:\n      batch_send_deadline: 500ms\n";
   }
-  return std::make_unique<Process>(
-      std::vector<std::string>{kPrometheus, "--config.file=" + cfg,
-                               "--storage.tsdb.path=" + dir.path() + "/data-" + replica,
-                               "--web.listen-address=127.0.0.1:" + std::to_string(*port)},
-      dir.path() + "/prom-" + replica + ".log");
+  return StartPrometheus(dir.path(), *port, cfg.str(), {}, "prom-" + replica);
 }
 
 TEST(HaDedupTest, APairKilledMidTestIsOneSeriesWithoutFakeResets) {
-  if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP()
-        << "SKIP: " << kPrometheus
-        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
-  }
+  if (std::string why = PrometheusMissing(); !why.empty()) GTEST_SKIP() << why;
   Meridian regional;
   ASSERT_TRUE(regional.WaitReady());
   Meridian global("", {"--remote-read", "us=http://" + regional.url() + "/api/v1/read;timeout=5s",

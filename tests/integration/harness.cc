@@ -83,6 +83,16 @@ Process::~Process() {
     kill(pid_, SIGKILL);
     waitpid(pid_, nullptr, 0);
   }
+  const std::string log = Log();
+  for (const char* marker : {"WARNING: ThreadSanitizer:", "ERROR: AddressSanitizer:",
+                             "ERROR: LeakSanitizer:", ": runtime error: "}) {
+    size_t at = log.find(marker);
+    if (at == std::string::npos) continue;
+    size_t from = at > 2000 ? at - 2000 : 0;
+    ADD_FAILURE() << log_path_ << " holds a sanitizer report (\"" << marker << "\"):\n"
+                  << log.substr(from, 12000);
+    break;
+  }
 }
 
 bool Process::running() {
@@ -149,17 +159,63 @@ void Meridian::Restart() {
   Start();
 }
 
-bool Meridian::WaitReady(std::chrono::milliseconds timeout) {
+bool WaitHttpReady(int port, Process& process, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (!process_->running()) return false;
-    httplib::Client c("127.0.0.1", port_);
+    if (!process.running()) return false;
+    httplib::Client c("127.0.0.1", port);
     c.set_connection_timeout(1);
     auto r = c.Get("/-/ready");
     if (r && r->status == 200) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+bool Meridian::WaitReady(std::chrono::milliseconds timeout) {
+  return WaitHttpReady(port_, *process_, timeout);
+}
+
+std::string PrometheusMissing() {
+  if (access(kPrometheusBinary, X_OK) == 0) return "";
+  return std::string("SKIP: ") + kPrometheusBinary +
+         " not installed; scripts/install-deps.sh installs the Debian prometheus package";
+}
+
+std::unique_ptr<Process> StartPrometheus(const std::string& dir, int port,
+                                         const std::string& config_yaml,
+                                         const std::vector<std::string>& extra_args,
+                                         const std::string& name) {
+  const std::string cfg = dir + "/" + name + ".yml";
+  std::ofstream(cfg) << config_yaml;
+  std::vector<std::string> argv = {kPrometheusBinary, "--config.file=" + cfg,
+                                   "--storage.tsdb.path=" + dir + "/" + name + "-data",
+                                   "--web.listen-address=127.0.0.1:" + std::to_string(port)};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  return std::make_unique<Process>(argv, dir + "/" + name + ".log");
+}
+
+std::string Secs(int64_t ms) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+std::map<std::string, std::string> Canon(const nlohmann::json& data) {
+  std::map<std::string, std::string> out;
+  if (data.is_array()) {  // series, labels, label values
+    for (const auto& x : data) out[x.dump()] = "";
+    return out;
+  }
+  if (!data.contains("result")) return out;
+  if (!data["result"].is_array()) {
+    out[""] = data["result"].dump();
+    return out;
+  }
+  for (const auto& s : data["result"]) {
+    out[s["metric"].dump()] = s.contains("values") ? s["values"].dump() : s["value"].dump();
+  }
+  return out;
 }
 
 std::unique_ptr<httplib::Client> Meridian::Client() const {

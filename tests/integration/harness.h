@@ -34,6 +34,9 @@ class TempDir {
 };
 
 // A child process. SIGKILLed (and reaped) on destruction unless already waited.
+// A sanitizer report in its output (the sanitizer builds run a meridian built
+// with the same sanitizer) fails the running test on destruction, even when
+// the test's own checks passed.
 class Process {
  public:
   // Starts argv[0] with stdout+stderr appended to `log_path`.
@@ -51,6 +54,25 @@ class Process {
   std::string log_path_;
   bool reaped_ = false;
 };
+
+// Waits until http://127.0.0.1:port/-/ready answers 200 (meridian and
+// Prometheus both serve it). False on timeout or when `process` exited.
+bool WaitHttpReady(int port, Process& process,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Debian's Prometheus (2.42), which the comparison tests run.
+inline constexpr char kPrometheusBinary[] = "/usr/bin/prometheus";
+// Empty when kPrometheusBinary can run; else why not, for GTEST_SKIP():
+//   if (std::string why = PrometheusMissing(); !why.empty()) GTEST_SKIP() << why;
+std::string PrometheusMissing();
+// Starts Prometheus on 127.0.0.1:port with `config_yaml` written to
+// DIR/NAME.yml, its TSDB in DIR/NAME-data and its output in DIR/NAME.log,
+// plus `extra_args` (e.g. --web.enable-remote-write-receiver). Does not wait:
+// WaitHttpReady(port, *p) does.
+std::unique_ptr<Process> StartPrometheus(const std::string& dir, int port,
+                                         const std::string& config_yaml,
+                                         const std::vector<std::string>& extra_args = {},
+                                         const std::string& name = "prometheus");
 
 // meridian started on a free port with its own data dir (or a given one).
 class Meridian {
@@ -105,6 +127,14 @@ std::map<std::string, std::vector<std::pair<int64_t, std::string>>> RawSamples(
 
 int64_t NowMs();
 std::string UrlEncode(const std::string& s);
+// Milliseconds as the API's seconds with three decimals ("1700000000.500").
+std::string Secs(int64_t ms);
+
+// The `data` of an API answer in an order-independent form for comparing two
+// servers' answers: for a query result, metric JSON -> value(s) JSON (a
+// scalar or string result under ""); for series, labels and label values,
+// each item's JSON -> "".
+std::map<std::string, std::string> Canon(const nlohmann::json& data);
 
 }  // namespace meridian::testing
 

@@ -20,7 +20,6 @@ namespace {
 
 constexpr char kKubectl[] = "/usr/bin/kubectl";
 constexpr char kOpenssl[] = "/usr/bin/openssl";
-constexpr char kPrometheus[] = "/usr/bin/prometheus";
 
 struct CmdResult {
   int exit_code = -1;
@@ -461,7 +460,7 @@ metrics:
 
 // The main listener over TLS: Prometheus 2.42 remote-writes with tls_config.
 TEST(TlsTest, PrometheusRemoteWritesOverTls) {
-  if (access(kPrometheus, X_OK) != 0) GTEST_SKIP() << "SKIP: " << kPrometheus << " not installed";
+  if (std::string why = PrometheusMissing(); !why.empty()) GTEST_SKIP() << why;
   TempDir dir;
   Pki pki(dir.path());
   ASSERT_TRUE(pki.Ca("ca"));
@@ -488,26 +487,24 @@ TEST(TlsTest, PrometheusRemoteWritesOverTls) {
   EXPECT_EQ(pr->status, 400);
 
   int prom_port = FreePort();
-  WriteFile(dir.path() + "/prometheus.yml",
-            "global:\n  scrape_interval: 1s\n"
-            "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
-            "      - targets: ['127.0.0.1:" +
-                std::to_string(prom_port) +
-                "']\n"
-                "remote_write:\n  - url: https://127.0.0.1:" +
-                std::to_string(port) + "/api/v1/write\n    tls_config:\n      ca_file: " +
-                pki.Path("ca.crt") + "\n    queue_config:\n      batch_send_deadline: 1s\n");
-  Process prom({kPrometheus, "--config.file=" + dir.path() + "/prometheus.yml",
-                "--storage.tsdb.path=" + dir.path() + "/prom",
-                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-               dir.path() + "/prometheus.log");
+  auto prom =
+      StartPrometheus(dir.path(), prom_port,
+                      "global:\n  scrape_interval: 1s\n"
+                      "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
+                      "      - targets: ['127.0.0.1:" +
+                          std::to_string(prom_port) +
+                          "']\n"
+                          "remote_write:\n  - url: https://127.0.0.1:" +
+                          std::to_string(port) +
+                          "/api/v1/write\n    tls_config:\n      ca_file: " + pki.Path("ca.crt") +
+                          "\n    queue_config:\n      batch_send_deadline: 1s\n");
   bool arrived = false;
   for (int i = 0; i < 200 && !arrived; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     auto r = c.Get("/api/v1/query?query=" + UrlEncode("up{job=\"prometheus\"}"));
     arrived = r && r->status == 200 && r->body.find("\"up\"") != std::string::npos;
   }
-  EXPECT_TRUE(arrived) << prom.Log();
+  EXPECT_TRUE(arrived) << prom->Log();
   auto met = c.Get("/metrics");
   ASSERT_TRUE(met);
   EXPECT_NE(met->body.find("meridian_tls_handshakes_total{listener=\"main\",outcome=\"ok\"}"),
@@ -682,7 +679,7 @@ TEST(AuthTest, RolesTenantsAndHeaders) {
 // Prometheus 2.42 remote-writing over TLS with bearer and basic auth; a
 // wrong token gets 401, a tenant not granted 403.
 TEST(AuthTest, PrometheusRemoteWriteWithTlsAndCredentials) {
-  if (access(kPrometheus, X_OK) != 0) GTEST_SKIP() << "SKIP: " << kPrometheus << " not installed";
+  if (std::string why = PrometheusMissing(); !why.empty()) GTEST_SKIP() << why;
   TempDir dir;
   Pki pki(dir.path());
   ASSERT_TRUE(pki.Ca("ca"));
@@ -713,8 +710,8 @@ TEST(AuthTest, PrometheusRemoteWriteWithTlsAndCredentials) {
            "\n    tls_config:\n      ca_file: " + pki.Path("ca.crt") + "\n" + auth +
            "    queue_config:\n      batch_send_deadline: 1s\n      max_backoff: 1s\n";
   };
-  WriteFile(
-      dir.path() + "/prometheus.yml",
+  auto prom = StartPrometheus(
+      dir.path(), prom_port,
       "global:\n  scrape_interval: 1s\n"
       "scrape_configs:\n  - job_name: prometheus\n    static_configs:\n"
       "      - targets: ['127.0.0.1:" +
@@ -726,10 +723,6 @@ TEST(AuthTest, PrometheusRemoteWriteWithTlsAndCredentials) {
           rw("wrong", "    authorization:\n      credentials: stolen\n") +
           // Two tenants, neither the default: which one is not said, so 403.
           rw("forbidden", "    authorization:\n      credentials: multi-token\n"));
-  Process prom({kPrometheus, "--config.file=" + dir.path() + "/prometheus.yml",
-                "--storage.tsdb.path=" + dir.path() + "/prom",
-                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-               dir.path() + "/prometheus.log");
   auto has_up = [&](const std::string& tenant) {
     auto r = c.Get("/api/v1/query?query=" + UrlEncode("up{job=\"prometheus\"}"),
                    Bearer("ops-token", tenant));
@@ -740,7 +733,7 @@ TEST(AuthTest, PrometheusRemoteWriteWithTlsAndCredentials) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     both = has_up("gpu-platform") && has_up("team-b");
   }
-  EXPECT_TRUE(both) << prom.Log();
+  EXPECT_TRUE(both) << prom->Log();
   EXPECT_FALSE(has_up("team-x"));
   EXPECT_FALSE(has_up("default-tenant"));
   // The refusals, as meridian counted them and as Prometheus saw them.
@@ -754,7 +747,7 @@ TEST(AuthTest, PrometheusRemoteWriteWithTlsAndCredentials) {
     if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_TRUE(refused) << body.substr(body.find("auth_refused"), 300);
-  std::string log = prom.Log();
+  std::string log = prom->Log();
   EXPECT_NE(log.find("401 Unauthorized"), std::string::npos) << log.substr(0, 3000);
   EXPECT_NE(log.find("403 Forbidden"), std::string::npos)
       << log.substr(log.size() > 6000 ? log.size() - 6000 : 0);

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/harness.h"
@@ -15,18 +16,11 @@
 namespace meridian::testing {
 namespace {
 
-constexpr char kPrometheus[] = "/usr/bin/prometheus";
 constexpr char kRegion[] = "us-west-2";
 
 int E2ESeconds() {
   const char* e = std::getenv("MERIDIAN_E2E_SECONDS");
   return e ? std::max(20, std::atoi(e)) : 60;
-}
-
-std::string Secs(int64_t ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ms) / 1000.0);
-  return buf;
 }
 
 using SeriesMap = std::map<std::string, nlohmann::json>;
@@ -46,19 +40,15 @@ SeriesMap ByLabels(const nlohmann::json& result, bool drop_region) {
 }
 
 TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
-  if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP()
-        << "SKIP: " << kPrometheus
-        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
-  }
+  if (std::string why = PrometheusMissing(); !why.empty()) GTEST_SKIP() << why;
   Meridian meridian;
   ASSERT_TRUE(meridian.WaitReady()) << meridian.process().Log();
 
   TempDir prom_dir;
   int prom_port = FreePort();
-  std::string cfg = prom_dir.path() + "/prometheus.yml";
+  std::ostringstream cfg;
   {
-    std::ofstream f(cfg);
+    std::ostream& f = cfg;
     f << "global:\n"
          "  scrape_interval: 1s\n"
          "  evaluation_interval: 1s\n"
@@ -87,19 +77,10 @@ TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
          "    metadata_config:\n"
          "      send_interval: 5s\n";
   }
-  Process prom(
-      {kPrometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + prom_dir.path() + "/data",
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-      prom_dir.path() + "/prometheus.log");
+  auto prom = StartPrometheus(prom_dir.path(), prom_port, cfg.str());
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(60);
-  bool ready = false;
-  for (int i = 0; i < 300 && !ready; ++i) {
-    auto r = pc.Get("/-/ready");
-    ready = r && r->status == 200;
-    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(ready) << prom.Log();
+  ASSERT_TRUE(WaitHttpReady(prom_port, *prom)) << prom->Log();
   const int64_t start_ms = (NowMs() / 1000 + 10) * 1000;
   const int seconds = E2ESeconds();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));

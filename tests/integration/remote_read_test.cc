@@ -17,28 +17,6 @@
 namespace meridian::testing {
 namespace {
 
-constexpr char kPrometheus[] = "/usr/bin/prometheus";
-
-std::string Secs(int64_t ms) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.3f", static_cast<double>(ms) / 1000.0);
-  return buf;
-}
-
-// result -> {metric JSON: value(s) JSON}, order-independent.
-std::map<std::string, std::string> Canon(const nlohmann::json& data) {
-  std::map<std::string, std::string> out;
-  if (!data.contains("result")) return out;
-  if (!data["result"].is_array()) {
-    out[""] = data["result"].dump();
-    return out;
-  }
-  for (const auto& s : data["result"]) {
-    out[s["metric"].dump()] = s.contains("values") ? s["values"].dump() : s["value"].dump();
-  }
-  return out;
-}
-
 // Writes a realistic hour: counters with a reset, gauges, a classic histogram,
 // two jobs, every 15 s at +500 ms off the grid; default tenant. A decoy with
 // the same names but other values goes to tenant "team-b".
@@ -101,11 +79,7 @@ const std::vector<std::string> kQueries = {
 };
 
 TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
-  if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP()
-        << "SKIP: " << kPrometheus
-        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
-  }
+  if (std::string why = PrometheusMissing(); !why.empty()) GTEST_SKIP() << why;
   Meridian meridian;
   ASSERT_TRUE(meridian.WaitReady()) << meridian.process().Log();
   auto mc = meridian.Client();
@@ -115,29 +89,16 @@ TEST(RemoteReadTest, PrometheusRemoteReadAnswersAsMeridian) {
 
   TempDir prom_dir;
   int prom_port = FreePort();
-  std::string cfg = prom_dir.path() + "/prometheus.yml";
-  {
-    std::ofstream f(cfg);
-    f << "global:\n  scrape_interval: 1h\n"
-         "remote_read:\n"
-         "  - url: http://"
-      << meridian.url()
-      << "/api/v1/read\n"
-         "    read_recent: true\n";
-  }
-  Process prom(
-      {kPrometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + prom_dir.path() + "/data",
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-      prom_dir.path() + "/prometheus.log");
+  auto prom = StartPrometheus(prom_dir.path(), prom_port,
+                              "global:\n  scrape_interval: 1h\n"
+                              "remote_read:\n"
+                              "  - url: http://" +
+                                  meridian.url() +
+                                  "/api/v1/read\n"
+                                  "    read_recent: true\n");
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(30);
-  bool ready = false;
-  for (int i = 0; i < 300 && !ready; ++i) {
-    auto r = pc.Get("/-/ready");
-    ready = r && r->status == 200;
-    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(ready) << prom.Log();
+  ASSERT_TRUE(WaitHttpReady(prom_port, *prom)) << prom->Log();
 
   const httplib::Headers tenant;
   int compared = 0;
@@ -211,32 +172,14 @@ namespace {
 // so meridian's client decodes chunks Prometheus's TSDB encoded; the answers
 // equal those of a meridian holding the same data.
 TEST(RemoteReadTest, GlobalMeridianReadsAPlainPrometheus) {
-  if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP()
-        << "SKIP: " << kPrometheus
-        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
-  }
+  if (std::string why = PrometheusMissing(); !why.empty()) GTEST_SKIP() << why;
   TempDir prom_dir;
   int prom_port = FreePort();
-  std::string cfg = prom_dir.path() + "/prometheus.yml";
-  {
-    std::ofstream f(cfg);
-    f << "global:\n  scrape_interval: 1h\n";
-  }
-  Process prom(
-      {kPrometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + prom_dir.path() + "/data",
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port),
-       "--web.enable-remote-write-receiver"},
-      prom_dir.path() + "/prometheus.log");
+  auto prom = StartPrometheus(prom_dir.path(), prom_port, "global:\n  scrape_interval: 1h\n",
+                              {"--web.enable-remote-write-receiver"});
   httplib::Client pc("127.0.0.1", prom_port);
   pc.set_read_timeout(30);
-  bool ready = false;
-  for (int i = 0; i < 300 && !ready; ++i) {
-    auto r = pc.Get("/-/ready");
-    ready = r && r->status == 200;
-    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(ready) << prom.Log();
+  ASSERT_TRUE(WaitHttpReady(prom_port, *prom)) << prom->Log();
   Meridian reference;
   ASSERT_TRUE(reference.WaitReady());
   const int64_t now = NowMs() / 60000 * 60000;

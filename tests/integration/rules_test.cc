@@ -17,7 +17,6 @@
 namespace meridian::testing {
 namespace {
 
-constexpr char kPrometheus[] = "/usr/bin/prometheus";
 using OJson = nlohmann::ordered_json;
 
 // Replaces what depends on when each process evaluated: durations, the wall
@@ -72,21 +71,14 @@ bool AllEvaluated(httplib::Client& c) {
 }
 
 TEST(RulesTest, RulesApiMatchesPrometheus) {
-  if (access(kPrometheus, X_OK) != 0) {
-    GTEST_SKIP()
-        << "SKIP: " << kPrometheus
-        << " not installed; scripts/install-deps.sh installs the Debian prometheus package";
-  }
+  if (std::string why = PrometheusMissing(); !why.empty()) GTEST_SKIP() << why;
   TempDir dir;
   // One path for both: the file name is part of a group's slot offset.
   const std::string rules = dir.path() + "/api.yml";
   std::filesystem::copy_file(std::string(MERIDIAN_SOURCE_DIR) + "/rules/testdata/api.yml", rules);
-  const std::string cfg = dir.path() + "/prometheus.yml";
-  std::ofstream(cfg) << "global:\n  evaluation_interval: 1s\nrule_files: ['" << rules << "']\n";
   const int prom_port = FreePort();
-  Process prom({kPrometheus, "--config.file=" + cfg, "--storage.tsdb.path=" + dir.path() + "/data",
-                "--web.listen-address=127.0.0.1:" + std::to_string(prom_port)},
-               dir.path() + "/prometheus.log");
+  auto prom = StartPrometheus(
+      dir.path(), prom_port, "global:\n  evaluation_interval: 1s\nrule_files: ['" + rules + "']\n");
   Meridian meridian("", {"--rule-files", rules});
   ASSERT_TRUE(meridian.WaitReady()) << meridian.process().Log();
   httplib::Client pc("127.0.0.1", prom_port);
@@ -96,7 +88,7 @@ TEST(RulesTest, RulesApiMatchesPrometheus) {
     ready = AllEvaluated(pc) && AllEvaluated(*mc);
     if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_TRUE(ready) << prom.Log() << meridian.process().Log();
+  ASSERT_TRUE(ready) << prom->Log() << meridian.process().Log();
   // A few more evaluations: the "bad" rule fails once rule outputs exist.
   std::this_thread::sleep_for(std::chrono::milliseconds(4500));
 

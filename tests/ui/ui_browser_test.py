@@ -39,6 +39,9 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../pylib"))
+import remote_write  # noqa: E402  (tests/pylib: protobuf + snappy by hand)
+
 failures = []
 
 
@@ -49,56 +52,6 @@ def fail(msg):
 
 def ok(msg):
     print("ok: " + msg, flush=True)
-
-
-# ---- remote-write 1.0 encoding (protobuf + snappy) ---------------------------
-
-def varint(n):
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def field(num, wire, payload):
-    key = varint(num << 3 | wire)
-    if wire == 2:
-        return key + varint(len(payload)) + payload
-    return key + payload
-
-
-def write_request(series):
-    """series: [(labels dict, [(ts_ms, value)])] -> prometheus.WriteRequest bytes."""
-    out = b""
-    for labels, samples in series:
-        ts = b""
-        for k in sorted(labels):
-            ts += field(1, 2, field(1, 2, k.encode()) + field(2, 2, labels[k].encode()))
-        for t, v in samples:
-            ts += field(2, 2, field(1, 1, struct.pack("<d", v)) + field(2, 0, varint(t)))
-        out += field(1, 2, ts)
-    return out
-
-
-def snappy_literals(data):
-    """A valid snappy block made of literal elements only."""
-    out = bytearray(varint(len(data)))
-    for i in range(0, len(data), 65536):
-        chunk = data[i:i + 65536]
-        n = len(chunk) - 1
-        if n < 60:
-            out.append(n << 2)
-        elif n < 256:
-            out += bytes([60 << 2, n])
-        else:
-            out += bytes([61 << 2]) + struct.pack("<H", n)
-        out += chunk
-    return bytes(out)
 
 
 # ---- a minimal websocket client (RFC 6455) for the DevTools protocol ---------
@@ -395,10 +348,8 @@ def run(binary, artefacts, repo):
                 samples = [(now_ms - (240 - i) * 15000, rate * 15 * i) for i in range(241)]
                 series.append(({"__name__": "ui_test_requests_total", "job": "ui", "instance": inst,
                                 "region": region}, samples))
-            body = snappy_literals(write_request(series))
-            status, text = http(base, "/api/v1/write", body, {
-                "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
-                "X-Prometheus-Remote-Write-Version": "0.1.0"})
+            body = remote_write.encode(series)
+            status, text = http(base, "/api/v1/write", body, remote_write.HEADERS)
             if status != 204:
                 raise RuntimeError(f"remote-write: HTTP {status}: {text!r}")
             ok("wrote 3 series x 241 samples (the last hour) to meridian")
@@ -480,11 +431,10 @@ def run(binary, artefacts, repo):
             page.screenshot(os.path.join(artefacts, "ui_error.png"))
 
             # 4. The tenant field: requests carry X-Scope-OrgID.
-            body = snappy_literals(write_request([({"__name__": "ui_tenant_only", "job": "ui"},
-                                                   [(now_ms - 15000, 42.0), (now_ms, 42.0)])]))
-            status, text = http(base, "/api/v1/write", body, {
-                "Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
-                "X-Prometheus-Remote-Write-Version": "0.1.0", "X-Scope-OrgID": "ui-team-b"})
+            body = remote_write.encode([({"__name__": "ui_tenant_only", "job": "ui"},
+                                         [(now_ms - 15000, 42.0), (now_ms, 42.0)])])
+            status, text = http(base, "/api/v1/write", body,
+                                dict(remote_write.HEADERS, **{"X-Scope-OrgID": "ui-team-b"}))
             if status != 204:
                 raise RuntimeError(f"remote-write for tenant ui-team-b: HTTP {status}: {text!r}")
             page.goto(f"{base}/query?g0.expr=ui_tenant_only&g0.tab=table")

@@ -19,7 +19,7 @@ Functions renamed in Prometheus 3 are given as `prometheus2 => meridian`
 pairs in queries.txt.
 
 Python 3 standard library only: protobuf and snappy (literal-only blocks,
-valid snappy) are encoded by hand.
+valid snappy) are encoded by hand (tests/pylib/remote_write.py).
 
 Exit status: 0 no unexpected difference; 1 unexpected differences; 77 a
 binary is missing (CTest reports the test as skipped).
@@ -43,61 +43,9 @@ import urllib.request
 
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "../../pylib"))
+import remote_write  # noqa: E402  (tests/pylib: protobuf + snappy by hand)
 REL_TOL = 1e-9
-
-# ---------------------------------------------------------------------------
-# Remote-write encoding: prometheus.WriteRequest as protobuf, snappy-framed.
-
-
-def _varint(n):
-    out = bytearray()
-    n &= (1 << 64) - 1
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        if n:
-            out.append(b | 0x80)
-        else:
-            out.append(b)
-            return bytes(out)
-
-
-def _len_field(num, payload):
-    return _varint((num << 3) | 2) + _varint(len(payload)) + payload
-
-
-def encode_write_request(series):
-    """series: list of (labels dict, [(t_ms, value), ...])."""
-    out = bytearray()
-    for labels, samples in series:
-        ts = bytearray()
-        for name in sorted(labels):
-            lab = _len_field(1, name.encode()) + _len_field(2, labels[name].encode())
-            ts += _len_field(1, lab)
-        for t_ms, v in samples:
-            s = _varint((1 << 3) | 1) + struct.pack("<d", v) + _varint((2 << 3) | 0) + _varint(t_ms)
-            ts += _len_field(2, s)
-        out += _len_field(1, bytes(ts))
-    return bytes(out)
-
-
-def snappy_block(data):
-    """Snappy block format using literal elements only (valid, uncompressed)."""
-    out = bytearray(_varint(len(data)))
-    i = 0
-    while i < len(data):
-        chunk = data[i:i + 65536]
-        n = len(chunk) - 1
-        if n < 60:
-            out.append(n << 2)
-        elif n < 1 << 8:
-            out += bytes([60 << 2, n])
-        else:
-            out += bytes([61 << 2]) + n.to_bytes(2, "little")
-        out += chunk
-        i += len(chunk)
-    return bytes(out)
-
 
 # ---------------------------------------------------------------------------
 # The data set.
@@ -248,12 +196,8 @@ class Server:
         wait_ready(base_url + ready_path, self.proc, name)
 
     def write(self, series):
-        body = snappy_block(encode_write_request(series))
-        status, resp = http("POST", self.base + "/api/v1/write", body, {
-            "Content-Type": "application/x-protobuf",
-            "Content-Encoding": "snappy",
-            "X-Prometheus-Remote-Write-Version": "0.1.0",
-        })
+        body = remote_write.encode(series)
+        status, resp = http("POST", self.base + "/api/v1/write", body, remote_write.HEADERS)
         if status not in (200, 204):
             raise RuntimeError(f"{self.name} remote write: HTTP {status}: {resp[:300]!r}")
 
