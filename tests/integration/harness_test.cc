@@ -1,10 +1,10 @@
 // The harness's own promises: a sanitizer report in a child's output fails
 // the test that started the child (the sanitizer builds run meridian built
 // with the same sanitizer; a report in a child is otherwise only in its log).
+#include "tests/integration/harness.h"
+
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
-
-#include "tests/integration/harness.h"
 
 namespace meridian::testing {
 namespace {
