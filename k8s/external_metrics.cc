@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "k8s/external_metrics_internal.h"
 #include "k8s/hpa.h"
 #include "k8s/label_selector.h"
 #include "k8s/quantity.h"
@@ -19,20 +20,18 @@
 #include "query/parser.h"
 
 namespace meridian::k8s {
-namespace {
 
-using json = nlohmann::ordered_json;
+using internal::json;
+using internal::NowMs;
+using internal::SendJson;
+using internal::StatusObject;
+
+namespace {
 
 constexpr char kGroup[] = "external.metrics.k8s.io";
 constexpr char kVersion[] = "v1beta1";
 constexpr char kGroupVersion[] = "external.metrics.k8s.io/v1beta1";
 constexpr int64_t kHourMs = 3600'000;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Rfc3339(int64_t ms) {
   std::time_t t = static_cast<std::time_t>(ms / 1000);
@@ -127,23 +126,6 @@ void CollectSelectors(const promql::Expr* e, std::vector<const promql::VectorSel
   }
 }
 
-json StatusObject(int code, const std::string& reason, const std::string& message) {
-  json j;
-  j["kind"] = "Status";
-  j["apiVersion"] = "v1";
-  j["metadata"] = json::object();
-  j["status"] = "Failure";
-  j["message"] = message;
-  j["reason"] = reason;
-  j["code"] = code;
-  return j;
-}
-
-void SendJson(httplib::Response& res, int status, const json& j) {
-  res.status = status;
-  res.set_content(j.dump(), "application/json");
-}
-
 const char* ReasonFor(int code) {
   switch (code) {
     case 400:
@@ -208,6 +190,58 @@ std::string BuildQuery(const std::string& metric, const MetricMapping* m, const 
   }
   if (m != nullptr && !m->series.empty()) return m->series + "{" + matchers + "}";
   return "sum(" + metric + "{" + matchers + "})";
+}
+
+// The newest sample of every series some selectors read in the last hour.
+struct NewestSamples {
+  int64_t live = 0;   // series whose newest sample is a value
+  int64_t ended = 0;  // series whose newest sample is a stale marker
+  int64_t oldest_live_ms = 0;
+  int64_t newest_ms = -1;
+  std::string oldest_series;  // the live series with the oldest newest sample
+};
+
+// Fills `out`; Unavailable (the message for the refusal) when the series
+// cannot all be read.
+absl::Status ScanNewest(Queryable& q, const std::vector<const promql::VectorSelector*>& selectors,
+                        int64_t now_ms, NewestSamples* out) {
+  out->oldest_live_ms = now_ms + 1;
+  auto querier = q.NewQuerier(now_ms - kHourMs, now_ms);
+  if (!querier.ok()) {
+    return absl::UnavailableError("storage unavailable; the HPA keeps the current replica count");
+  }
+  std::vector<Sample> samples;
+  for (const auto* sel : selectors) {
+    SelectHints hints;
+    hints.start_ms = now_ms - kHourMs;
+    hints.end_ms = now_ms;
+    hints.sorted = false;
+    auto set = (*querier)->Select(sel->matchers, hints);
+    if (!set.ok()) {
+      return absl::UnavailableError("reading its series failed: " +
+                                    std::string(set.status().message()));
+    }
+    while ((*set)->Next()) {
+      if (!(*set)->Samples(&samples).ok() || samples.empty()) continue;
+      const Sample& last = samples.back();
+      if (IsStaleNaN(last.v)) {
+        ++out->ended;
+        continue;
+      }
+      ++out->live;
+      out->newest_ms = std::max(out->newest_ms, last.t_ms);
+      if (last.t_ms < out->oldest_live_ms) {
+        out->oldest_live_ms = last.t_ms;
+        out->oldest_series = (*set)->labels().ToString();
+      }
+    }
+    if (!(*set)->status().ok() || !(*set)->warnings().empty()) {
+      return absl::UnavailableError(
+          "its series could not all be read (partial data); the HPA keeps the current replica "
+          "count");
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -388,59 +422,21 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req,
   std::unique_ptr<Queryable> q = reader_(tenant);
   std::vector<const promql::VectorSelector*> selectors;
   CollectSelectors(expr->get(), &selectors);
-  int64_t live = 0, ended = 0;
-  int64_t oldest_live_ms = now_ms + 1, newest_ms = -1;
-  std::string oldest_series;
-  {
-    auto querier = q->NewQuerier(now_ms - kHourMs, now_ms);
-    if (!querier.ok()) {
-      refused_query_failed_.fetch_add(1);
-      return refuse(503, what + ": storage unavailable; the HPA keeps the current replica count");
-    }
-    std::vector<Sample> samples;
-    for (const auto* sel : selectors) {
-      SelectHints hints;
-      hints.start_ms = now_ms - kHourMs;
-      hints.end_ms = now_ms;
-      hints.sorted = false;
-      auto set = (*querier)->Select(sel->matchers, hints);
-      if (!set.ok()) {
-        refused_query_failed_.fetch_add(1);
-        return refuse(503,
-                      what + ": reading its series failed: " + std::string(set.status().message()));
-      }
-      while ((*set)->Next()) {
-        if (!(*set)->Samples(&samples).ok() || samples.empty()) continue;
-        const Sample& last = samples.back();
-        if (IsStaleNaN(last.v)) {
-          ++ended;
-          continue;
-        }
-        ++live;
-        newest_ms = std::max(newest_ms, last.t_ms);
-        if (last.t_ms < oldest_live_ms) {
-          oldest_live_ms = last.t_ms;
-          oldest_series = (*set)->labels().ToString();
-        }
-      }
-      if (!(*set)->status().ok() || !(*set)->warnings().empty()) {
-        refused_query_failed_.fetch_add(1);
-        return refuse(503, what +
-                               ": its series could not all be read (partial data); the HPA "
-                               "keeps the current replica count");
-      }
-    }
+  NewestSamples scan;
+  if (absl::Status st = ScanNewest(*q, selectors, now_ms, &scan); !st.ok()) {
+    refused_query_failed_.fetch_add(1);
+    return refuse(503, what + ": " + std::string(st.message()));
   }
-  if (newest_ms >= 0) a.newest_age_ms = now_ms - newest_ms;
-  if (live + ended == 0) {
+  if (scan.newest_ms >= 0) a.newest_age_ms = now_ms - scan.newest_ms;
+  if (scan.live + scan.ended == 0) {
     return refuse(404, what + ": no series matching " + a.query + " in the last hour");
   }
-  if (live > 0 && now_ms - oldest_live_ms > max_staleness) {
+  if (scan.live > 0 && now_ms - scan.oldest_live_ms > max_staleness) {
     refused_stale_.fetch_add(1);
     a.http_status = 503;
     a.reason = "ServiceUnavailable";
-    a.message = what + ": data is stale: the newest sample of " + oldest_series + " is " +
-                Age(now_ms - oldest_live_ms) + " old (max_staleness " + Age(max_staleness) +
+    a.message = what + ": data is stale: the newest sample of " + scan.oldest_series + " is " +
+                Age(now_ms - scan.oldest_live_ms) + " old (max_staleness " + Age(max_staleness) +
                 "); refusing to answer rather than report a wrong value";
     return a;
   }
@@ -475,7 +471,7 @@ ExternalMetricAnswer ExternalMetricsApi::Evaluate(const httplib::Request* req,
       a.items.begin(), a.items.end(),
       [](const ExternalMetricItem& x, const ExternalMetricItem& y) { return x.labels < y.labels; });
   if (a.items.empty()) {
-    if (live == 0) {
+    if (scan.live == 0) {
       return refuse(404, what + ": every series of " + a.query +
                              " ended (stale markers: its pods went away)");
     }
@@ -603,125 +599,31 @@ std::string ExternalMetricsApi::MetricsText() const {
   return o;
 }
 
-// --- /api/v1/autoscale/preview -------------------------------------------
+namespace internal {
 
-namespace {
-
-void PromError(httplib::Response& res, int code, const char* type, const std::string& msg) {
-  json j = {{"status", "error"}, {"errorType", type}, {"error", msg}};
-  SendJson(res, code, j);
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
-absl::StatusOr<int32_t> IntParam(const httplib::Request& req, const char* name, int32_t def,
-                                 bool required) {
-  if (!req.has_param(name) || req.get_param_value(name).empty()) {
-    if (required)
-      return absl::InvalidArgumentError(std::string("missing parameter \"") + name + "\"");
-    return def;
-  }
-  std::string v = req.get_param_value(name);
-  char* end = nullptr;
-  long x = std::strtol(v.c_str(), &end, 10);
-  if (*end != 0 || x < 0 || x > 1'000'000) {
-    return absl::InvalidArgumentError(std::string("invalid parameter \"") + name +
-                                      "\": want a non-negative integer, got \"" + v + "\"");
-  }
-  return static_cast<int32_t>(x);
+json StatusObject(int code, const std::string& reason, const std::string& message) {
+  json j;
+  j["kind"] = "Status";
+  j["apiVersion"] = "v1";
+  j["metadata"] = json::object();
+  j["status"] = "Failure";
+  j["message"] = message;
+  j["reason"] = reason;
+  j["code"] = code;
+  return j;
 }
 
-}  // namespace
-
-void ExternalMetricsApi::RegisterPreview(httplib::Server* server) {
-  server->Get("/api/v1/autoscale/preview",
-              [this](const httplib::Request& req, httplib::Response& res) { Preview(req, res); });
+void SendJson(httplib::Response& res, int status, const json& j) {
+  res.status = status;
+  res.set_content(j.dump(), "application/json");
 }
 
-void ExternalMetricsApi::Preview(const httplib::Request& req, httplib::Response& res) {
-  auto bad = [&](const std::string& msg) { PromError(res, 400, "bad_data", msg); };
-  std::string ns = req.get_param_value("namespace");
-  std::string metric = req.get_param_value("metric");
-  if (ns.empty()) return bad("missing parameter \"namespace\"");
-  if (metric.empty()) return bad("missing parameter \"metric\"");
-  const bool has_avg = req.has_param("target_average_value");
-  const bool has_val = req.has_param("target_value");
-  if (has_avg == has_val) {
-    return bad(
-        "give exactly one of \"target_average_value\" (AverageValue target) and "
-        "\"target_value\" (Value target)");
-  }
-  auto target =
-      ParseQuantity(req.get_param_value(has_avg ? "target_average_value" : "target_value"));
-  if (!target.ok()) return bad(std::string(target.status().message()));
-  int64_t target_milli = std::llround(*target * 1000);
-  if (target_milli <= 0) return bad("the target must be positive");
-  auto current = IntParam(req, "current_replicas", 0, true);
-  auto minr = IntParam(req, "min_replicas", 1, false);
-  auto maxr = IntParam(req, "max_replicas", 0, true);
-  auto ready = IntParam(req, "ready_pods", -1, false);
-  for (const auto* p : {&current, &minr, &maxr, &ready}) {
-    if (!p->ok()) return bad(std::string(p->status().message()));
-  }
-  if (*maxr < 1 || *maxr < *minr) return bad("max_replicas must be at least 1 and min_replicas");
-  double tolerance = 0.1;
-  if (req.has_param("tolerance")) {
-    char* end = nullptr;
-    std::string t = req.get_param_value("tolerance");
-    tolerance = std::strtod(t.c_str(), &end);
-    if (t.empty() || *end != 0 || !(tolerance >= 0) || tolerance > 10) {
-      return bad("invalid parameter \"tolerance\": want a number such as 0.1");
-    }
-  }
-  std::string selector = req.get_param_value("labelSelector");
-  ExternalMetricAnswer a = Evaluate(&req, ns, metric, selector, NowMs());
-  json d;
-  d["namespace"] = ns;
-  d["metric"] = metric;
-  d["labelSelector"] = selector;
-  d["query"] = a.query;
-  d["targetType"] = has_avg ? "AverageValue" : "Value";
-  d["target"] = *FormatQuantity(static_cast<double>(target_milli) / 1000);
-  d["currentReplicas"] = *current;
-  d["minReplicas"] = *minr;
-  d["maxReplicas"] = *maxr;
-  d["tolerance"] = tolerance;
-  if (a.http_status != 200) {
-    if (a.http_status == 400) return bad(a.message);
-    if (a.http_status == 401 || a.http_status == 403) {
-      PromError(res, a.http_status, "forbidden", a.message);
-      return;
-    }
-    d["desiredReplicas"] = *current;
-    d["metricError"] = StatusObject(a.http_status, a.reason, a.message);
-    d["reason"] = "the HPA cannot read the metric (" + std::to_string(a.http_status) + " " +
-                  a.reason + "): it does not scale and keeps " + std::to_string(*current) +
-                  " replicas (condition ScalingActive=False)";
-  } else {
-    HpaInput in;
-    for (const auto& it : a.items) in.item_milli.push_back(std::llround(it.value * 1000));
-    in.type = has_avg ? TargetType::kAverageValue : TargetType::kValue;
-    in.target_milli = target_milli;
-    in.current_replicas = *current;
-    in.ready_pods = *ready;
-    in.min_replicas = *minr;
-    in.max_replicas = *maxr;
-    in.tolerance = tolerance;
-    HpaDecision h = ComputeExternalReplicas(in);
-    d["items"] = static_cast<int64_t>(a.items.size());
-    d["metricValue"] = *FormatQuantity(static_cast<double>(h.usage_milli) / 1000);
-    d["currentValue"] = *FormatQuantity(static_cast<double>(h.current_value_milli) / 1000);
-    d["ratio"] = h.ratio;
-    d["withinTolerance"] = h.within_tolerance;
-    d["proposedReplicas"] = h.proposed_replicas;
-    d["desiredReplicas"] = h.desired_replicas;
-    if (!h.limited.empty()) d["limitedBy"] = h.limited;
-    d["reason"] = h.reason;
-    d["dataAgeSeconds"] = a.newest_age_ms >= 0 ? a.newest_age_ms / 1000 : 0;
-  }
-  d["notModelled"] =
-      "behavior (scale-up/scale-down policies) and stabilization windows (default 5m for scale "
-      "down) are not modelled, nor other metrics of the same HPA (it takes the largest proposal)";
-  json j = {{"status", "success"}, {"data", d}};
-  SendJson(res, 200, j);
-}
+}  // namespace internal
 
 }  // namespace meridian::k8s

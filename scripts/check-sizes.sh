@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Reports source files over 700 lines and functions over 150 lines (issue 12
-# item 4: smaller pieces). Enforced (exit 1) for the folders in ENFORCE;
-# reported only for those in REPORT (server.cc and http_server.cc grew with TLS, auth and the external metrics API and are to be split next). Test
-# sources (*_test.cc, *_test.h) are not counted.
+# Fails (exit 1) on a production source file over 700 lines or a function over
+# 150 lines (issue 12: smaller pieces), in every top-level folder of the tree
+# that holds C++ sources (model, storage, ingest, query, remote, rules,
+# compactor, k8s, api, http, server, ui, and any folder added later).
+# Not enforced, only reported:
+#   - tests (*_test.cc, *_test.h are not counted at all; tests/ is reported);
+#   - benchmark drivers: bench/ and *_bench.cc / *_benchmark.cc files, which
+#     are not part of meridian;
+#   - EXCEPTIONS below, each with its reason.
 #
 #   scripts/check-sizes.sh [SOURCE_ROOT]   (default: this repository)
 #
@@ -17,14 +22,24 @@ set -uo pipefail
 cd "${1:-$(dirname "$0")/..}" || exit 2
 MAX_FILE_LINES=${MAX_FILE_LINES:-700}
 MAX_FUNCTION_LINES=${MAX_FUNCTION_LINES:-150}
-ENFORCE=(query api)
-REPORT=(server http)
+REPORT_ONLY_DIRS=(bench tests)
+# FILE (its length) or FILE:FUNCTION (that function's), reported only.
+EXCEPTIONS=(
+  # The write path and the head are being reworked by issue 13 (memory bounded
+  # by active series; WAL, encoding and ingest CPU) in this same session; they
+  # are split once that work has landed rather than under it.
+  storage/rocks_storage.cc
+  storage/rocks_storage.cc:RocksStorage::Append
+  ingest/remote_write.cc:RemoteWriteReceiver::Receive
+)
 
-python3 - "$MAX_FILE_LINES" "$MAX_FUNCTION_LINES" "${#ENFORCE[@]}" "${ENFORCE[@]}" "${REPORT[@]}" <<'PY'
+python3 - "$MAX_FILE_LINES" "$MAX_FUNCTION_LINES" "${#REPORT_ONLY_DIRS[@]}" "${REPORT_ONLY_DIRS[@]}" \
+  "${EXCEPTIONS[@]}" <<'PY'
 import os, re, sys
 
-max_file, max_fn, n_enforce = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-enforce, report = sys.argv[4:4 + n_enforce], sys.argv[4 + n_enforce:]
+max_file, max_fn, n_report = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+report_only_dirs = set(sys.argv[4:4 + n_report])
+exceptions = set(sys.argv[4 + n_report:])
 
 
 def strip(src):
@@ -125,35 +140,53 @@ def is_test(path):
     return b.endswith('_test.cc') or b.endswith('_test.h')
 
 
+def is_bench(path):
+    b = os.path.basename(path)
+    return b.endswith(('_bench.cc', '_benchmark.cc'))
+
+
+def has_sources(folder):
+    for _, _, files in os.walk(folder):
+        if any(f.endswith(('.cc', '.h')) for f in files):
+            return True
+    return False
+
+
 def check(folder):
+    """(problem, exception key) for each file or function over the limits."""
     problems = []
     for root, _, files in os.walk(folder):
         for f in sorted(files):
             if not f.endswith(('.cc', '.h')):
                 continue
-            p = os.path.join(root, f)
+            p = os.path.normpath(os.path.join(root, f))
             if is_test(p):
                 continue
             src = open(p, encoding='utf-8', errors='replace').read()
             nlines = src.count('\n')
             if nlines > max_file:
-                problems.append(f'{p}: {nlines} lines (max {max_file})')
+                problems.append((f'{p}: {nlines} lines (max {max_file})', p))
             for name, a, b in functions(strip(src)):
                 if b - a + 1 > max_fn:
-                    problems.append(f'{p}:{a}: function {name} is {b - a + 1} lines (max {max_fn})')
+                    problems.append(
+                        (f'{p}:{a}: function {name} is {b - a + 1} lines (max {max_fn})', f'{p}:{name}'))
     return sorted(problems)
 
 
+folders = sorted(d for d in os.listdir('.')
+                 if os.path.isdir(d) and not d.startswith(('.', 'build')) and has_sources(d))
+enforced = [d for d in folders if d not in report_only_dirs]
 fail = 0
-for folder in enforce:
-    probs = check(folder)
-    for p in probs:
-        print('too large:', p)
-    fail |= bool(probs)
-for folder in report:
-    for p in check(folder):
-        print('too large (reported, not enforced):', p)
+for folder in folders:
+    for problem, key in check(folder):
+        if folder in report_only_dirs or is_bench(key.split(':')[0]):
+            print('too large (benchmark or test code, reported only):', problem)
+        elif key in exceptions:
+            print('too large (exception in scripts/check-sizes.sh, reported only):', problem)
+        else:
+            print('too large:', problem)
+            fail = 1
 if not fail:
-    print('sizes: ok (enforced in ' + ', '.join(enforce) + ')')
-sys.exit(1 if fail else 0)
+    print('sizes: ok (enforced in ' + ', '.join(enforced) + ')')
+sys.exit(fail)
 PY
