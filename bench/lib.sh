@@ -53,7 +53,8 @@ start_server() {  # meridian|vm|prometheus
       wait_http "http://127.0.0.1:$port/-/ready" 60 "${PID[$name]}" ;;
     vm)
       # -search.disableCache: no rollup-result cache, so repeated runs do the real work.
-      "$VM_BIN" -httpListenAddr="127.0.0.1:$port" -storageDataPath="$data" \
+      # shellcheck disable=SC2086
+      "$VM_BIN" -httpListenAddr="127.0.0.1:$port" -storageDataPath="$data" ${VM_FLAGS:-} \
         -search.disableCache >"$log" 2>&1 &
       PID[$name]=$!
       wait_http "http://127.0.0.1:$port/health" 60 "${PID[$name]}" ;;
