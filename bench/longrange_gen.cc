@@ -23,7 +23,9 @@
 //                      (series i goes to shard i % N, each shard in time order on
 //                      its own keep-alive connection); retries 5xx/429/network
 //                      errors with backoff as Prometheus does. --max-seconds stops
-//                      sending after that long (a fixed-duration load).
+//                      sending after that long (a fixed-duration load);
+//                      --progress true prints the samples accepted so far
+//                      every 200 ms ("PROGRESS <unix ms> <samples>").
 //   --openmetrics FILE the same samples as OpenMetrics text for
 //                      `promtool tsdb create-blocks-from openmetrics`.
 // The last line is machine-readable:
@@ -71,14 +73,15 @@ struct Flags {
   double max_seconds = 0;
   int retries = 10;
   std::string openmetrics;
+  bool progress = false;
 };
 
 [[noreturn]] void Usage() {
-  std::fprintf(
-      stderr,
-      "usage: meridian-longrange-gen [--days D] [--end-ms MS] [--targets N] [--seed N]\n"
-      "         [--restart-hours H] [--url URL [--tenant T] [--request-minutes M]\n"
-      "         [--concurrency N] [--max-seconds S] [--retries N]] [--openmetrics FILE]\n");
+  std::fprintf(stderr,
+               "usage: meridian-longrange-gen [--days D] [--end-ms MS] [--targets N] [--seed N]\n"
+               "         [--restart-hours H] [--url URL [--tenant T] [--request-minutes M]\n"
+               "         [--concurrency N] [--max-seconds S] [--retries N] [--progress true]]\n"
+               "         [--openmetrics FILE]\n");
   std::exit(2);
 }
 
@@ -120,6 +123,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.retries = std::stoi(v);
     else if (a == "--openmetrics")
       f.openmetrics = v;
+    else if (a == "--progress")
+      f.progress = v == "true" || v == "1";
     else
       Usage();
   }
@@ -565,6 +570,24 @@ int main(int argc, char** argv) {
     });
   }
 
+  // --progress: "PROGRESS <unix ms> <samples accepted>" every 200 ms, for
+  // callers that measure the ingest rate over a window of their own.
+  std::atomic<bool> senders_done{false};
+  std::thread progress;
+  if (flags.progress && shards > 0) {
+    progress = std::thread([&] {
+      while (!senders_done.load()) {
+        const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        std::printf("PROGRESS %lld %llu\n", static_cast<long long>(now),
+                    static_cast<unsigned long long>(ok_samples.load()));
+        std::fflush(stdout);
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    });
+  }
+
   std::optional<OmWriter> om;
   std::vector<std::string> om_text;
   if (!flags.openmetrics.empty()) {
@@ -622,6 +645,8 @@ int main(int argc, char** argv) {
   }
   for (Queue& q : queues) q.Done();
   for (auto& t : senders) t.join();
+  senders_done = true;
+  if (progress.joinable()) progress.join();
   om.reset();
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();

@@ -55,7 +55,7 @@ QUERIES = [
     ("gc_increase", 'increase(go_gc_duration_seconds_count[{W}])', "rate"),
     ("net_rx_max_by_region",
      'max by (region) (rate(node_network_receive_bytes_total[{W}]))', "rate"),
-    ("req_rate_5m_window", 'sum by (region) (rate(http_requests_total[5m]))', "rate5m"),
+    ("req_rate_5m_window", 'sum by (region) (rate(http_requests_total[5m]))', "rate"),
     ("req_increase_1d", 'sum(increase(http_requests_total[1d]))', "rate"),
     ("mem_avail_avg", 'avg_over_time(node_memory_MemAvailable_bytes[{W}])', "exact"),
     ("rss_max", 'max_over_time(process_resident_memory_bytes[{W}])', "exact"),
@@ -71,12 +71,16 @@ QUERIES = [
 RANGES = [("30d", 30 * 86400, 3600, "1h"), ("7d", 7 * 86400, 300, "5m")]
 
 
-def tolerance(cls, window):
+def windows_s(query):
+    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    return [int(n) * unit[u] for n, u in re.findall(r"\[(\d+)([smhd])\]", query)]
+
+
+def tolerance(cls, query):
+    """1e-9 for exact items; for rates 2 % when a window is shorter than 1 h, else 1 %."""
     if cls == "exact":
         return 1e-9
-    if cls == "rate5m" or window == "5m":
-        return 0.02
-    return 0.01
+    return 0.02 if min(windows_s(query)) < 3600 else 0.01
 
 
 class Server:
@@ -113,11 +117,6 @@ def matrix(body):
         key = tuple(sorted(s["metric"].items()))
         out[key] = {int(t): float(v) for t, v in s["values"]}
     return out, doc.get("infos") or doc.get("data", {}).get("infos") or [], doc.get("warnings", [])
-
-
-def windows_s(query):
-    unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    return [int(n) * unit[u] for n, u in re.findall(r"\[(\d+)([smhd])\]", query)]
 
 
 def compare(got, want, tol, edge):
@@ -197,7 +196,7 @@ def main():
                 continue
             items.append({"name": name, "range": rname, "query": tmpl.format(W=window),
                           "params": {"start": end - length, "end": end, "step": step},
-                          "tol": tolerance(cls, window), "class": cls})
+                          "tol": tolerance(cls, tmpl.format(W=window)), "class": cls})
 
     load_before = open("/proc/loadavg").read().split()[:3]
     times = {s.name: {it["name"]: [] for it in items} for s in servers}
@@ -296,4 +295,5 @@ def main():
                        "load_after": load_after}, f, indent=1, default=str)
 
 
-main()
+if __name__ == "__main__":
+    main()
