@@ -26,11 +26,14 @@
 #   meridian runs with --compact-interval 0 here so the background pass cannot start in
 #   the middle of the backfill (see docs/benchmarks.md).
 #
-# Usage: bench/longrange_bench.sh [--days D] [--targets N] [--reps N] [--only q1,q2]
+# Usage: bench/longrange_bench.sh [--days D] [--targets N] [--reps N] [--only q1,q2] [--end-ms MS]
 #                                 [--pass-alone] [--disk [--no-vm]]
 # --pass-alone: the 30-day mode's pass runs with nothing else (its throughput is printed)
 #   instead of under the concurrent load.
+# --end-ms: the data's end (default: 10 min before now, on a whole minute).
 # Environment: MERIDIAN_BIN, GEN_BIN, VM_BIN, PROM_BIN, PROMTOOL_BIN, MERIDIAN_FLAGS,
+#   PROM_BLOCKS_CACHE=dir (keep Prometheus's blocks there and reuse them when a later run has
+#   the same --days, --targets and --end-ms: promtool is the slowest step),
 #   KEEP_DATA=1 (keep the scratch dir), JSON_OUT=prefix (write JSON results to prefix.*.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +45,7 @@ ONLY=""
 DISK=0
 WITH_VM=1
 PASS_ALONE=0
+END_MS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --days) DAYS=$2; shift 2 ;;
@@ -51,6 +55,7 @@ while [[ $# -gt 0 ]]; do
     --disk) DISK=1; shift ;;
     --no-vm) WITH_VM=0; shift ;;
     --pass-alone) PASS_ALONE=1; shift ;;
+    --end-ms) END_MS=$2; shift 2 ;;
     *) echo "longrange_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -85,7 +90,7 @@ series_count() {  # name time_s
 }
 
 NOW_MS=$(($(date +%s) * 1000))
-END_MS=$(( (NOW_MS - 600000) / 60000 * 60000 ))
+END_MS=${END_MS:-$(( (NOW_MS - 600000) / 60000 * 60000 ))}
 END_S=$((END_MS / 1000))
 GEN_ARGS=(--days "$DAYS" --targets "$TARGETS" --end-ms "$END_MS")
 echo "== $(date -u +%FT%TZ) longrange bench: $DAYS days x $TARGETS targets ending $END_MS;" \
@@ -151,23 +156,42 @@ if [[ $DISK == 1 ]]; then
   compact_alone
   sleep 5
   after=$(du_bytes "$WORK/meridian-data")
-  echo "meridian disk after the pass (downsampling + retention): $after bytes = $(awk -v b="$after" -v s="$SAMPLES" 'BEGIN{printf "%.3f", b/s}') bytes/raw sample"
+  echo "meridian disk right after the pass: $after bytes = $(awk -v b="$after" -v s="$SAMPLES" 'BEGIN{printf "%.3f", b/s}') bytes/raw sample (RocksDB's WAL files of the pass's writes included)"
+  curl -fsS -XPOST --max-time 600 "http://127.0.0.1:${PORT[meridian]}/internal/force_flush" >/dev/null
+  sleep 2
+  after=$(du_bytes "$WORK/meridian-data")
+  echo "meridian disk after the pass (downsampling + retention) + force_flush: $after bytes = $(awk -v b="$after" -v s="$SAMPLES" 'BEGIN{printf "%.3f", b/s}') bytes/raw sample"
+  curl -fsS "http://127.0.0.1:${PORT[meridian]}/metrics" | grep -E '^meridian_rocksdb_sst_bytes'
   curl -fsS "http://127.0.0.1:${PORT[meridian]}/api/v1/status/compactor" | python3 -c '
 import json,sys; t=json.load(sys.stdin)["data"]["tenants"][0]; print("meridian progress:", {k: t[k] for k in t if k != "retention"})'
   echo "== done, load average $(loadavg)"
   exit 0
 fi
 
-# Prometheus: blocks made by promtool from the same data.
-t0=$(date +%s.%N)
-"$GEN_BIN" "${GEN_ARGS[@]}" --openmetrics "$WORK/data.om" >"$WORK/om.gen"
-omb=$(stat -c %s "$WORK/data.om")
+# Prometheus: blocks made by promtool from the same data (or taken from
+# PROM_BLOCKS_CACHE when it holds blocks of the same --days/--targets/--end-ms).
+BLOCKS="$WORK/blocks"
+STAMP="$(sha1sum <bench/longrange_gen.cc | cut -c1-40) ${GEN_ARGS[*]}"
+if [[ -n "${PROM_BLOCKS_CACHE:-}" ]]; then
+  BLOCKS=$PROM_BLOCKS_CACHE
+  [[ "$(cat "$BLOCKS/STAMP" 2>/dev/null)" == "$STAMP" ]] || rm -rf "$BLOCKS"
+fi
+if [[ ! -f "$BLOCKS/STAMP" ]]; then
+  t0=$(date +%s.%N)
+  mkdir -p "$BLOCKS"
+  "$GEN_BIN" "${GEN_ARGS[@]}" --openmetrics "$WORK/data.om" >"$WORK/om.gen"
+  omb=$(stat -c %s "$WORK/data.om")
+  "$PROMTOOL_BIN" tsdb create-blocks-from openmetrics --max-block-duration=1458h -q \
+    "$WORK/data.om" "$BLOCKS" >"$WORK/promtool.log" 2>&1 ||
+    { echo "promtool failed:" >&2; tail -5 "$WORK/promtool.log" >&2; exit 1; }
+  rm -f "$WORK/data.om"
+  echo "$STAMP" >"$BLOCKS/STAMP"
+  echo "prometheus: $omb bytes of OpenMetrics -> blocks in $(secs_since "$t0") s, load average $(loadavg)"
+else
+  echo "prometheus: blocks of the same data from $BLOCKS"
+fi
 mkdir -p "$WORK/prometheus-data"
-"$PROMTOOL_BIN" tsdb create-blocks-from openmetrics --max-block-duration=1458h -q \
-  "$WORK/data.om" "$WORK/prometheus-data" >"$WORK/promtool.log" 2>&1 ||
-  { echo "promtool failed:" >&2; tail -5 "$WORK/promtool.log" >&2; exit 1; }
-rm -f "$WORK/data.om"
-echo "prometheus: $omb bytes of OpenMetrics -> blocks in $(secs_since "$t0") s, load average $(loadavg)"
+cp -a "$BLOCKS"/0* "$WORK/prometheus-data/"
 
 SERVERS=(meridian vm prometheus)
 for n in "${SERVERS[@]}"; do start_server "$n"; done
