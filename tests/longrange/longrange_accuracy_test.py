@@ -79,6 +79,8 @@ def main():
     ap.add_argument("--promtool", default="/usr/bin/promtool")
     ap.add_argument("--params", default="max_source_resolution=auto",
                     help="extra query parameters for meridian")
+    ap.add_argument("--require-downsampled", action="store_true",
+                    help="fail unless some answers say (infos) that downsampled data answered")
     a = ap.parse_args()
     for b in (a.prometheus, a.promtool):
         if not os.access(b, os.X_OK):
@@ -135,7 +137,7 @@ def main():
             failed.append("the pass should downsample to 5m and 1h without failures")
 
         extra = urllib.parse.parse_qsl(a.params)
-        n_items = n_points = 0
+        n_items = n_points = n_downsampled = 0
         for rname, length, step, window in RANGES:
             end = end_ms // 1000 // step * step
             for qname, tmpl, cls in lq.QUERIES:
@@ -149,7 +151,9 @@ def main():
                         failed.append("%s@%s: %s HTTP %d %s" % (qname, rname, name, status,
                                                                body[:200]))
                         break
-                    answers[name] = lq.matrix(body)[0]
+                    answers[name], infos, _ = lq.matrix(body)
+                    if name == "meridian" and any("downsampled" in i for i in infos):
+                        n_downsampled += 1
                 if len(answers) < 2:
                     continue
                 tol = lq.tolerance(cls, query)
@@ -167,8 +171,10 @@ def main():
                     failed.append("%s@%s (tol %g): %d of %d points outside, worst %.3g, "
                                   "%d edge points beyond 10 %%; e.g. %s" % (
                                       qname, rname, tol, bad, n, worst, bad_edge, example))
-        print("%d items, %d points compared in %.1f s" % (n_items, n_points,
-                                                          time.time() - t_start))
+        print("%d items, %d points compared in %.1f s; %d answers from downsampled data" % (
+            n_items, n_points, time.time() - t_start, n_downsampled))
+        if a.require_downsampled and n_downsampled == 0:
+            failed.append("no answer came from downsampled data (no infos entry says so)")
         for f in failed:
             print("FAIL:", f)
         return 1 if failed else 0
