@@ -113,11 +113,12 @@ def main():
              "--storage.tsdb.path=" + os.path.join(work, "prom"),
              "--storage.tsdb.retention.time=10y", "--web.listen-address=127.0.0.1:%d" % pport],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        mlog = open(os.path.join(work, "meridian.log"), "wb")
         procs.append(subprocess.Popen(
             [a.meridian, "--listen", "127.0.0.1:%d" % mport, "--data-dir",
              os.path.join(work, "meridian"), "--downsample-5m-after", "6h",
              "--downsample-1h-after", "24h", "--compact-interval", "0"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            stdout=mlog, stderr=subprocess.STDOUT))
         wait_ready(pport, procs[0], "prometheus")
         wait_ready(mport, procs[1], "meridian")
         r = subprocess.run(gen + ["--url", "http://127.0.0.1:%d/api/v1/write" % mport],
@@ -175,6 +176,18 @@ def main():
             n_items, n_points, time.time() - t_start, n_downsampled))
         if a.require_downsampled and n_downsampled == 0:
             failed.append("no answer came from downsampled data (no infos entry says so)")
+        # meridian must stop cleanly (under ASan: no error or leak report).
+        procs[1].terminate()
+        try:
+            rc = procs[1].wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            procs[1].kill()
+            rc = "killed after 60 s"
+        if rc != 0:
+            mlog.flush()
+            with open(os.path.join(work, "meridian.log"), "rb") as f:
+                tail = f.read()[-3000:].decode(errors="replace")
+            failed.append("meridian exited with %s after SIGTERM; its log ends:\n%s" % (rc, tail))
         for f in failed:
             print("FAIL:", f)
         return 1 if failed else 0
