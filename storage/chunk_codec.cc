@@ -38,16 +38,6 @@ constexpr double kMaxMantissa = 9007199254740992.0;  // 2^53
 inline uint64_t Sub(uint64_t a, uint64_t b) { return a - b; }  // wrapping
 inline int BitLen(uint64_t x) { return x == 0 ? 0 : 64 - __builtin_clzll(x); }
 
-// True when v == m / 10^e bit for bit with |m| <= 2^53; stores m.
-inline bool ScaledExact(double v, int e, int64_t* m) {
-  double scaled = v * kPow10[e];
-  if (!(std::fabs(scaled) <= kMaxMantissa)) return false;  // also rejects NaN/Inf
-  int64_t r = std::llround(scaled);
-  if (DoubleBits(static_cast<double>(r) / kPow10[e]) != DoubleBits(v)) return false;
-  *m = r;
-  return true;
-}
-
 // A value within this many units in the last place of m / 10^e counts as
 // that decimal plus a residual (float error accumulated by the producer,
 // e.g. a counter summing 0.1s); farther ones are exceptions.
