@@ -41,6 +41,13 @@ std::string Flatten(const Labels& labels) {
 
 }  // namespace
 
+void AppendFlatLabels(const LabelView* views, size_t n, std::string* out) {
+  for (size_t i = 0; i < n; ++i) {
+    coding::PutLengthPrefixed(out, views[i].name);
+    coding::PutLengthPrefixed(out, views[i].value);
+  }
+}
+
 MemSeries::MemSeries(uint64_t id, const Labels& labels) : id_(id), flat_labels_(Flatten(labels)) {}
 
 Labels MemSeries::labels() const {

@@ -83,6 +83,11 @@ class PersistedSampleReader {
   virtual void CountCorruption(std::string_view detail) const = 0;
 };
 
+// Appends the flat encoding of sorted labels to *out: per label a uvarint
+// length and the name, a uvarint length and the value. MemSeries keeps its
+// labels so; the series cache hashes and compares this form.
+void AppendFlatLabels(const LabelView* views, size_t n, std::string* out);
+
 class MemSeries {
  public:
   MemSeries(uint64_t id, const Labels& labels);
@@ -96,6 +101,8 @@ class MemSeries {
   // True when the series' labels equal the sorted views. Compares one
   // contiguous copy of the labels (cache friendly on the append path).
   bool HasLabels(const LabelView* views, size_t n) const;
+  // The labels' flat encoding (AppendFlatLabels of the sorted labels).
+  std::string_view flat_labels() const { return flat_labels_; }
   void PrefetchLabels() const { __builtin_prefetch(flat_labels_.data()); }
   // Prefetches the slot the next in-order sample will be written to (a hint
   // read without the lock; a stale address is harmless).

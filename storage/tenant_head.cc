@@ -3,49 +3,42 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/hash/hash.h"
 #include "model/sync.h"
+#include "storage/coding.h"
 
 namespace meridian {
 
 namespace {
 
-constexpr uint64_t kMul = 0x9E3779B97F4A7C15ULL;
-
-inline uint64_t HashString(uint64_t h, std::string_view s) {
-  const char* p = s.data();
-  size_t n = s.size();
-  while (n >= 8) {
-    uint64_t w;
-    std::memcpy(&w, p, 8);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
-    p += 8;
-    n -= 8;
-  }
-  uint64_t w = static_cast<uint64_t>(n) << 56;
-  std::memcpy(&w, p, n);  // n < 8: the length byte stays intact
-  h = (h ^ w) * kMul;
-  return h ^ (h >> 29);
-}
-
-inline uint64_t Finish(uint64_t h) {
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  return h ^ (h >> 33);
+// Per-thread scratch for flat encodings: hashing does not allocate.
+std::string& FlatScratch() {
+  thread_local std::string buf;
+  buf.clear();
+  return buf;
 }
 
 }  // namespace
 
+uint64_t SeriesCacheHashFlat(std::string_view flat) {
+  // One pass over contiguous bytes (absl's wyhash-style hash, seeded per
+  // process): much cheaper than hashing every name and value apart.
+  return absl::HashOf(flat);
+}
+
 uint64_t SeriesCacheHash(const LabelView* views, size_t n) {
-  uint64_t h = n;
-  for (size_t i = 0; i < n; ++i) h = HashString(HashString(h, views[i].name), views[i].value);
-  return Finish(h);
+  std::string& flat = FlatScratch();
+  AppendFlatLabels(views, n, &flat);
+  return SeriesCacheHashFlat(flat);
 }
 
 uint64_t SeriesCacheHash(const Labels& labels) {
-  uint64_t h = labels.size();
-  for (const Label& l : labels) h = HashString(HashString(h, l.name), l.value);
-  return Finish(h);
+  std::string& flat = FlatScratch();
+  for (const Label& l : labels) {
+    coding::PutLengthPrefixed(&flat, l.name);
+    coding::PutLengthPrefixed(&flat, l.value);
+  }
+  return SeriesCacheHashFlat(flat);
 }
 
 TenantHead::TenantHead(uint32_t id, std::string name, SeriesCacheLimits* limits)
@@ -109,13 +102,23 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
   thread_local std::vector<uint64_t> hashes;
   thread_local std::vector<uint32_t> order;
   thread_local std::vector<MemSeries*> cand;
+  // Every series' labels in their flat form, back to back: one hash pass and
+  // one comparison per series instead of one per name and value.
+  thread_local std::string flats;
+  thread_local std::vector<size_t> flat_end;
   hashes.resize(n);
   order.resize(n);
   cand.resize(n);
+  flats.clear();
+  flat_end.resize(n + 1);
+  flat_end[0] = 0;
   uint32_t count[kCacheShards + 1] = {};
   for (size_t i = 0; i < n; ++i) {
     const auto& ls = batch[i].labels;
-    hashes[i] = SeriesCacheHash(ls.data(), ls.size());
+    AppendFlatLabels(ls.data(), ls.size(), &flats);
+    flat_end[i + 1] = flats.size();
+    hashes[i] = SeriesCacheHashFlat(
+        std::string_view(flats.data() + flat_end[i], flat_end[i + 1] - flat_end[i]));
     ++count[hashes[i] % kCacheShards + 1];
   }
   for (size_t s = 1; s <= kCacheShards; ++s) count[s] += count[s - 1];
@@ -145,15 +148,15 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
       }
       if (k + 2 < end && cand[k + 2] != nullptr) cand[k + 2]->PrefetchLabels();
       const uint32_t i = order[k];
-      const auto& ls = batch[i].labels;
+      const std::string_view flat(flats.data() + flat_end[i], flat_end[i + 1] - flat_end[i]);
       out[i] = nullptr;
       if (cand[k] == nullptr) continue;
-      if (cand[k]->HasLabels(ls.data(), ls.size())) {
+      if (cand[k]->flat_labels() == flat) {
         out[i] = cand[k];
         continue;
       }
       for (MemSeries* c : shard.map.find(hashes[i])->second) {  // hash collision
-        if (c->HasLabels(ls.data(), ls.size())) {
+        if (c->flat_labels() == flat) {
           out[i] = c;
           break;
         }
@@ -218,7 +221,7 @@ std::vector<std::shared_ptr<MemSeries>> TenantHead::AllSeries() const {
 void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
   if (series.empty()) return;
   for (const auto& s : series) {
-    uint64_t hash = SeriesCacheHash(s->labels());
+    uint64_t hash = SeriesCacheHashFlat(s->flat_labels());
     CacheShard& shard = cache_[hash % kCacheShards];
     MutexLock l(&shard.mu);
     auto it = shard.map.find(hash);

@@ -113,11 +113,12 @@ class TenantHead {
   std::unique_ptr<CacheShard[]> cache_;
 };
 
-// The series cache's hash of a label set: word-at-a-time, several times
-// faster than Labels::Hash() (which is byte-serial); internal to the cache
-// and never persisted. Both overloads hash the same set identically.
+// The series cache's hash of a label set: one pass over its flat encoding
+// (AppendFlatLabels), seeded per process; internal to the cache and never
+// persisted. All overloads hash the same set identically.
 uint64_t SeriesCacheHash(const LabelView* views, size_t n);
 uint64_t SeriesCacheHash(const Labels& labels);
+uint64_t SeriesCacheHashFlat(std::string_view flat);
 
 }  // namespace meridian
 
