@@ -7,7 +7,8 @@
 #   samples/s accepted (loadgen wall time), server CPU-seconds per million
 #   samples (utime+stime from /proc/PID/stat, during the load and including
 #   the settle phase), samples per server CPU-second, disk bytes per sample
-#   once settled (du of the data dir), peak RSS (VmHWM)
+#   right after the load (before any flush) and once settled (du of the data
+#   dir), peak RSS (VmHWM)
 # then the meridian/VM ratios. Servers it started are stopped (by PID) on exit.
 #
 # Usage: bench/ingest_bench.sh [--series N] [--scrapes N] [--concurrency N]
@@ -111,9 +112,11 @@ run_one() {  # name
   out=$(cat "$WORK/$name.loadgen")
   cpu1=$(cpu_ticks "$SERVER_PID")
 
+  # The data dir as a user sees it while data arrives (before any flush).
+  R[$name.disk_loaded]=$(disk_bytes "$data")
   # Settle.
   if [[ $name == meridian ]]; then
-    curl -fsS --max-time 120 "http://127.0.0.1:$port/internal/force_flush" >/dev/null ||
+    curl -fsS -X POST --max-time 120 "http://127.0.0.1:$port/internal/force_flush" >/dev/null ||
       echo "meridian force_flush failed" >&2
   fi
   if [[ $name == vm ]]; then
@@ -159,6 +162,7 @@ metric() {  # name key -> value
     cpu_per_m) awk -v c="${R[$n.cpu_load]}" -v s="$ok" 'BEGIN{printf "%.3f", (s>0)?c/(s/1e6):0}' ;;
     cpu_total_per_m) awk -v c="${R[$n.cpu_total]}" -v s="$ok" 'BEGIN{printf "%.3f", (s>0)?c/(s/1e6):0}' ;;
     per_cpu_s) awk -v c="${R[$n.cpu_total]}" -v s="$ok" 'BEGIN{printf "%.0f", (c>0)?s/c:0}' ;;
+    bytes_per_sample_loaded) awk -v d="${R[$n.disk_loaded]}" -v s="$ok" 'BEGIN{printf "%.2f", (s>0)?d/s:0}' ;;
     bytes_per_sample) awk -v d="${R[$n.disk_running]}" -v s="$ok" 'BEGIN{printf "%.2f", (s>0)?d/s:0}' ;;
     bytes_per_sample_stopped) awk -v d="${R[$n.disk_stopped]}" -v s="$ok" 'BEGIN{printf "%.2f", (s>0)?d/s:0}' ;;
     rss_mb) awk -v k="${R[$n.hwm_kb]:-0}" 'BEGIN{printf "%.0f", k/1024}' ;;
@@ -180,6 +184,7 @@ row "samples/s accepted (wall)" rate
 row "CPU-s per 1M samples (load)" cpu_per_m
 row "CPU-s per 1M samples (+settle)" cpu_total_per_m
 row "samples per CPU-second (+settle)" per_cpu_s
+row "disk bytes/sample (before flush)" bytes_per_sample_loaded
 row "disk bytes/sample (settled)" bytes_per_sample
 row "disk bytes/sample (after stop)" bytes_per_sample_stopped
 row "peak RSS MiB (VmHWM)" rss_mb

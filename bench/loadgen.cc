@@ -12,8 +12,13 @@
 //
 // All requests are encoded (generated protobuf + snappy) before the clock
 // starts; then they are POSTed with cpp-httplib, retrying 5xx/429/network
-// errors with backoff like Prometheus. Prints samples sent, requests, errors
-// by status, and wall-time throughput; the last line is machine-readable:
+// errors with backoff like Prometheus (a connection stops at a request it
+// gives up on). --duration S stops sending (and retrying) after S seconds;
+// --writer-label true adds bench_writer="<connection>" to every series (each
+// series is sent on one connection). Prints samples sent, requests, errors
+// by status, wall-time throughput, one `ACKED writer=W requests=N` line per
+// connection (its first N requests were acknowledged, the rest not); the
+// last line is machine-readable:
 //   RESULT samples_ok=... requests=... seconds=... samples_per_s=...
 //
 //   meridian-loadgen --url http://127.0.0.1:9097/api/v1/write --series 100000
@@ -49,14 +54,17 @@ struct Flags {
   std::string tenant;
   int retries = 10;
   uint64_t seed = 1;
-  std::string ca_file;  // https: the CA to verify the server with
+  std::string ca_file;    // https: the CA to verify the server with
+  double duration_s = 0;  // > 0: stop sending after this long
+  bool writer_label = false;
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: meridian-loadgen [--url URL] [--series N] [--scrapes N] [--concurrency N]\n"
                "                        [--batch N] [--start-ms MS] [--tenant T] [--retries N]\n"
-               "                        [--seed N] [--ca-file PEM]\n");
+               "                        [--seed N] [--ca-file PEM] [--duration S]\n"
+               "                        [--writer-label true]\n");
   std::exit(2);
 }
 
@@ -94,6 +102,10 @@ Flags ParseFlags(int argc, char** argv) {
       f.seed = std::stoull(v);
     else if (a == "--ca-file")
       f.ca_file = v;
+    else if (a == "--duration")
+      f.duration_s = std::stod(v);
+    else if (a == "--writer-label")
+      f.writer_label = v == "true" || v == "1";
     else
       Usage();
   }
@@ -258,6 +270,19 @@ int main(int argc, char** argv) {
     AddTargetSeries(target, &series, &hist, rng);
   }
   series.resize(static_cast<size_t>(flags.series));
+  if (flags.writer_label) {
+    // Each series goes to one connection ("writer"): the label names it, so
+    // what a writer had acknowledged can be checked per writer.
+    if (flags.series % (static_cast<int64_t>(flags.batch) * flags.concurrency) != 0) {
+      std::fprintf(stderr, "--writer-label needs --series a multiple of batch x concurrency\n");
+      return 2;
+    }
+    for (size_t i = 0; i < series.size(); ++i) {
+      series[i].labels.emplace_back("bench_writer",
+                                    std::to_string((i / flags.batch) % flags.concurrency));
+      std::sort(series[i].labels.begin(), series[i].labels.end());
+    }
+  }
   uint64_t label_bytes = 0;
   for (const Series& s : series) {
     for (const auto& [n, v] : s.labels) label_bytes += n.size() + v.size();
@@ -343,6 +368,11 @@ int main(int argc, char** argv) {
   std::map<std::string, uint64_t> final_errors;  // by status, requests given up on
   std::map<std::string, uint64_t> retried;       // by status, transient answers
   std::atomic<uint64_t> ok_samples{0}, ok_requests{0}, sent_requests{0};
+  // Per connection: requests acknowledged, in order (a connection stops at
+  // its first request given up on, so these are a prefix of its rounds).
+  std::vector<uint64_t> acked(flags.concurrency, 0);
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::milliseconds(static_cast<int64_t>(flags.duration_s * 1000));
   std::vector<double> latencies_ms;  // every attempt, guarded by mu
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
@@ -356,6 +386,8 @@ int main(int argc, char** argv) {
       cli.set_write_timeout(60);
       if (!flags.ca_file.empty()) cli.set_ca_cert_path(flags.ca_file.c_str());
       for (const Request& req : shards[w]) {
+        if (flags.duration_s > 0 && std::chrono::steady_clock::now() >= deadline) break;
+        bool given_up = false;
         std::chrono::milliseconds backoff(30);
         for (int attempt = 0;; ++attempt) {
           sent_requests.fetch_add(1);
@@ -372,22 +404,27 @@ int main(int argc, char** argv) {
           if (res && res->status / 100 == 2) {
             ok_samples.fetch_add(req.samples);
             ok_requests.fetch_add(1);
+            ++acked[w];
             break;
           }
           bool retryable = !res || res->status / 100 == 5 || res->status == 429;
           std::lock_guard<std::mutex> lock(mu);
-          if (!retryable || attempt >= flags.retries) {
+          const bool past_deadline =
+              flags.duration_s > 0 && std::chrono::steady_clock::now() >= deadline;
+          if (!retryable || attempt >= flags.retries || past_deadline) {
             ++final_errors[status];
             if (res && final_errors[status] <= 3) {
               std::fprintf(stderr, "request failed: %s: %s\n", status.c_str(),
                            res->body.substr(0, 300).c_str());
             }
+            given_up = true;
             break;
           }
           ++retried[status];
           std::this_thread::sleep_for(backoff);
           backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
         }
+        if (given_up) break;
       }
     });
   }
@@ -407,6 +444,9 @@ int main(int argc, char** argv) {
   }
   for (const auto& [status, n] : final_errors) {
     std::printf("failed: status %s x%llu\n", status.c_str(), static_cast<unsigned long long>(n));
+  }
+  for (int w = 0; w < flags.concurrency; ++w) {
+    std::printf("ACKED writer=%d requests=%llu\n", w, static_cast<unsigned long long>(acked[w]));
   }
   std::sort(latencies_ms.begin(), latencies_ms.end());
   auto pct = [&](double q) {

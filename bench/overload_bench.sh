@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Overload benchmark: many concurrent remote-write writers plus dashboard
+# queries, then SIGKILL, against meridian and VictoriaMetrics in the same run.
+#
+# For each server (fresh data dir, defaults: meridian fsyncs its WAL before
+# every acknowledgement, --sync-wal=true):
+#   1. meridian-loadgen sends for --duration seconds on --writers keep-alive
+#      connections, each writer owning --series-per-writer series (one
+#      request = one sample of each of its series, Prometheus-style retries);
+#      every series carries bench_writer="<writer>";
+#   2. meanwhile a probe runs a dashboard range query (sum by writer of
+#      rate(http_requests_total[5m]) over the first hour of data, step 60 s)
+#      every 200 ms on a fresh connection and records its latency;
+#   3. when the duration is up the server gets SIGKILL while requests are in
+#      flight; the loadgen reports how many requests each writer had
+#      acknowledged (a prefix of its rounds);
+#   4. the server restarts on the same data dir, and for every writer the
+#      script checks that each of its series holds at least the samples of
+#      the writer's acknowledged requests (count_over_time over all data).
+# Prints acknowledged samples/s, probe latency p50/p99/max and failures,
+# series missing acknowledged samples, and samples stored vs acknowledged.
+#
+# Usage: bench/overload_bench.sh [--writers 16] [--series-per-writer 500]
+#                                [--duration 30] [--scrapes 2500] [--only meridian|vm]
+# Environment: MERIDIAN_BIN, MERIDIAN_FLAGS, LOADGEN_BIN, VM_BIN, KEEP_DATA=1
+# (as bench/ingest_bench.sh). Servers it started are stopped (by PID) on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WRITERS=16
+PER_WRITER=500
+DURATION=30
+SCRAPES=2500
+ONLY=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --writers) WRITERS=$2; shift 2 ;;
+    --series-per-writer) PER_WRITER=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --scrapes) SCRAPES=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    *) echo "overload_bench.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+MERIDIAN_BIN=${MERIDIAN_BIN:-build/release/server/meridian}
+MERIDIAN_FLAGS=${MERIDIAN_FLAGS:-}
+LOADGEN_BIN=${LOADGEN_BIN:-build/release/bench/meridian-loadgen}
+VM_BIN=${VM_BIN:-/usr/bin/victoria-metrics}
+SERIES=$((WRITERS * PER_WRITER))
+
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+WORK=$(mktemp -d /tmp/meridian-overload-bench.XXXXXX)
+declare -A PID PORT
+PROBE_PID=""
+LOADGEN_PID=""
+cleanup() {
+  [[ -n "$PROBE_PID" ]] && kill "$PROBE_PID" 2>/dev/null || true
+  [[ -n "$LOADGEN_PID" ]] && kill "$LOADGEN_PID" 2>/dev/null || true
+  stop_servers
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The probe: one dashboard range query every 200 ms, latency (s) or FAIL per line.
+probe_loop() {  # base_url start_s out_file
+  local url="$1/api/v1/query_range" start=$2 out=$3 code t
+  while true; do
+    read -r code t < <(curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 10 \
+      --data-urlencode 'query=sum by (bench_writer) (rate(http_requests_total[5m]))' \
+      --data-urlencode "start=$start" --data-urlencode "end=$((start + 3600))" \
+      --data-urlencode 'step=60' "$url" || echo "000 10")
+    if [[ $code == 200 ]]; then echo "$t"; else echo "FAIL $code $t"; fi >>"$out"
+    sleep 0.2
+  done
+}
+
+query_value() {  # base_url promql -> the first value of an instant query (or "")
+  curl -s --max-time 120 --data-urlencode "query=$2" "$1/api/v1/query" |
+    python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)'
+}
+
+declare -A R
+run_one() {  # meridian|vm
+  local name=$1 base out probe_out start_ms start_s
+  start_server "$name"
+  base="http://127.0.0.1:${PORT[$name]}"
+  out="$WORK/$name.loadgen"
+  probe_out="$WORK/$name.probe"
+  : >"$probe_out"
+  start_ms=$(( $(date +%s) * 1000 - SCRAPES * 15000 - 60000 ))
+  start_s=$((start_ms / 1000))
+  "$LOADGEN_BIN" --url "$base/api/v1/write" --series "$SERIES" --batch "$PER_WRITER" \
+    --concurrency "$WRITERS" --scrapes "$SCRAPES" --start-ms "$start_ms" \
+    --duration "$DURATION" --writer-label true >"$out" 2>"$WORK/$name.loadgen.err" &
+  LOADGEN_PID=$!
+  until grep -q '^encoded' "$out" 2>/dev/null; do
+    kill -0 "$LOADGEN_PID" 2>/dev/null || { echo "loadgen failed:" >&2; cat "$WORK/$name.loadgen.err" >&2; exit 1; }
+    sleep 0.2
+  done
+  probe_loop "$base" "$start_s" "$probe_out" &
+  PROBE_PID=$!
+  local cpu0 cpu1
+  cpu0=$(cpu_ticks "${PID[$name]}")
+  sleep "$DURATION"
+  cpu1=$(cpu_ticks "${PID[$name]}")
+  # The probe stops first (a probe cut by the kill is not a slow answer).
+  kill "$PROBE_PID" 2>/dev/null || true
+  wait "$PROBE_PID" 2>/dev/null || true
+  PROBE_PID=""
+  kill -9 "${PID[$name]}"
+  wait "${PID[$name]}" 2>/dev/null || true
+  wait "$LOADGEN_PID" || true
+  LOADGEN_PID=""
+  cat "$out" >&2
+
+  local secs ok
+  secs=$(sed -n 's/^RESULT.*seconds=\([0-9.]*\).*/\1/p' "$out")
+  ok=$(sed -n 's/^RESULT samples_ok=\([0-9]*\).*/\1/p' "$out")
+  R[$name.rate]=$(awk -v s="$ok" -v t="$secs" 'BEGIN{printf "%.0f", (t>0)?s/t:0}')
+  R[$name.acked]=$ok
+  R[$name.cpu]=$(awk -v t="$((cpu1 - cpu0))" -v k="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/k}')
+  R[$name.probe]=$(grep -v FAIL "$probe_out" | sort -n | awk '
+      function at(q,  i) { i = int(NR * q + 0.5); if (i < 1) i = 1; return v[i] }
+      { v[NR] = $1 }
+      END { if (NR == 0) { print "- - - 0"; exit } printf "%.3f %.3f %.3f %d", at(0.5), at(0.99), v[NR], NR }')
+  R[$name.probe_fail]=$(grep -c FAIL "$probe_out" || true)
+
+  # Restart on the same data dir and check every writer's acknowledged samples.
+  start_server "$name"
+  base="http://127.0.0.1:${PORT[$name]}"
+  local range=$((SCRAPES * 15 + 3600)) missing=0 w k n stored
+  for ((w = 0; w < WRITERS; ++w)); do
+    k=$(sed -n "s/^ACKED writer=$w requests=\([0-9]*\)/\1/p" "$out")
+    [[ -z "$k" || "$k" == 0 ]] && continue
+    n=$(query_value "$base" "count(count_over_time({bench_writer=\"$w\"}[${range}s]) >= $k)")
+    missing=$((missing + PER_WRITER - ${n%.*}))
+  done
+  stored=$(query_value "$base" "sum(count_over_time({bench_writer!=\"\"}[${range}s]))")
+  R[$name.missing]=$missing
+  R[$name.stored]=${stored%.*}
+  stop_pid "${PID[$name]}" 30
+  unset "PID[$name]"
+}
+
+if [[ "$ONLY" != vm ]]; then run_one meridian; fi
+if [[ "$ONLY" != meridian ]]; then run_one vm; fi
+
+echo
+echo "overload: $WRITERS writers x $PER_WRITER series, ${DURATION}s, SIGKILL at the end; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-44s %18s %18s\n' "" meridian victoria-metrics
+row() { printf '%-44s %18s %18s\n' "$1" "${R[meridian.$2]:--}" "${R[vm.$2]:--}"; }
+row "acknowledged samples/s" rate
+row "server CPU-s during the load" cpu
+probe_field() { local v=${R[$1.probe]:-"- - - -"}; awk -v i="$2" '{print $i}' <<<"$v"; }
+printf '%-44s %18s %18s\n' "probe latency p50 / p99 / max (s)" \
+  "$(probe_field meridian 1) / $(probe_field meridian 2) / $(probe_field meridian 3)" \
+  "$(probe_field vm 1) / $(probe_field vm 2) / $(probe_field vm 3)"
+printf '%-44s %18s %18s\n' "probes answered / failed" \
+  "$(probe_field meridian 4) / ${R[meridian.probe_fail]:--}" "$(probe_field vm 4) / ${R[vm.probe_fail]:--}"
+row "acknowledged samples" acked
+row "samples stored after SIGKILL + restart" stored
+row "series missing acknowledged samples" missing
