@@ -172,19 +172,12 @@ absl::StatusOr<promql::QueryOptions> QueryOpts(const httplib::Request& req) {
     if (!d.ok()) return InvalidParam("lookback_delta", d.status());
     o.lookback_delta_ms = *d;
   }
-  // Thanos's max_source_resolution: auto, raw, or a non-negative duration
-  // (0, 0s, 300, 5m, 1h). Validated only: queries read raw data until the
-  // engine reads downsampled data (docs/compactor.md).
+  // Thanos's max_source_resolution: auto (the default), raw, or a
+  // non-negative duration (0, 0s, 300, 5m, 1h); docs/downsampling.md.
   if (HasParam(req, "max_source_resolution") && !Param(req, "max_source_resolution").empty()) {
-    const std::string v = Param(req, "max_source_resolution");
-    if (v != "auto" && v != "raw") {
-      auto d = ParseDurationMs(v);
-      if (!d.ok()) return InvalidParam("max_source_resolution", d.status());
-      if (*d < 0) {
-        return InvalidParam("max_source_resolution",
-                            absl::InvalidArgumentError("negative durations are not accepted"));
-      }
-    }
+    auto r = ParseMaxSourceResolutionMs(Param(req, "max_source_resolution"));
+    if (!r.ok()) return InvalidParam("max_source_resolution", r.status());
+    o.max_source_resolution_ms = *r;
   }
   return o;
 }

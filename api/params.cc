@@ -110,6 +110,14 @@ absl::StatusOr<int64_t> ParseDurationMs(std::string_view s) {
   return absl::InvalidArgumentError("cannot parse " + Quote(s) + " to a valid duration");
 }
 
+absl::StatusOr<int64_t> ParseMaxSourceResolutionMs(std::string_view s) {
+  if (s == "auto") return -1;
+  if (s == "raw") return 0;
+  MERIDIAN_ASSIGN_OR_RETURN(int64_t ms, ParseDurationMs(s));
+  if (ms < 0) return absl::InvalidArgumentError("negative durations are not accepted");
+  return ms;
+}
+
 ApiError ErrorFor(const absl::Status& s) {
   switch (s.code()) {
     case absl::StatusCode::kInvalidArgument:

@@ -25,6 +25,11 @@ absl::StatusOr<int64_t> ParseTimeMs(std::string_view s);
 // `cannot parse "x" to a valid duration`.
 absl::StatusOr<int64_t> ParseDurationMs(std::string_view s);
 
+// Thanos's max_source_resolution: "auto" -> -1, "raw" -> 0, or a
+// non-negative duration as ParseDurationMs reads it ("0", "0s", "300",
+// "5m", "1h") in ms. Anything else: InvalidArgument.
+absl::StatusOr<int64_t> ParseMaxSourceResolutionMs(std::string_view s);
+
 // A Prometheus API error: errorType and HTTP status for a status code.
 struct ApiError {
   std::string_view

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace meridian::api {
 namespace {
 
@@ -69,6 +73,24 @@ TEST(ErrorForTest, MapsToPrometheusTypes) {
   EXPECT_EQ(ErrorFor(absl::CancelledError("x")).type, "canceled");
   EXPECT_EQ(ErrorFor(absl::InternalError("x")).type, "internal");
   EXPECT_EQ(ErrorFor(absl::InternalError("x")).http_status, 500);
+}
+
+// Thanos's max_source_resolution values (its API accepts any non-negative
+// duration; 0 and raw mean raw data).
+TEST(ParseMaxSourceResolutionTest, Table) {
+  const std::vector<std::pair<std::string, int64_t>> good = {
+      {"auto", -1},    {"raw", 0},       {"0", 0},          {"0s", 0},      {"300", 300'000},
+      {"5m", 300'000}, {"10m", 600'000}, {"1h", 3'600'000}, {"1.5", 1'500}, {"2h30m", 9'000'000}};
+  for (const auto& [in, want] : good) {
+    auto r = ParseMaxSourceResolutionMs(in);
+    ASSERT_TRUE(r.ok()) << in << ": " << r.status();
+    EXPECT_EQ(*r, want) << in;
+  }
+  for (const char* bad : {"garbage", "", "-5m", "-1", "5x", "AUTO", "1h ", "NaN", "Inf"}) {
+    auto r = ParseMaxSourceResolutionMs(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace

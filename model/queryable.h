@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/aggregate.h"
 #include "model/labels.h"
 #include "model/matcher.h"
 #include "model/sample.h"
@@ -58,6 +59,14 @@ struct SelectHints {
   // When false, the SeriesSet may return series in any order (storage
   // order, which is cheaper to produce), as Prometheus's Select(sortSeries=false).
   bool sorted = true;
+  // Downsampled data (docs/downsampling.md). With max_resolution_ms 0 (the
+  // default) the set yields raw samples only. Otherwise SeriesSet::Data()
+  // may yield aggregate windows: at each time, of the coarsest resolution
+  // at or below `resolution_ms` that holds data there; where none does, of
+  // the finest one up to `max_resolution_ms`. A source that has no
+  // aggregates (a remote region) ignores both and yields raw samples.
+  int64_t resolution_ms = 0;
+  int64_t max_resolution_ms = 0;
 };
 
 // Iterates the series of one Select, sorted by labels (Labels::Compare)
@@ -73,6 +82,17 @@ class SeriesSet {
   // by time, no duplicate timestamps. The old contents of *out may be reused
   // as a buffer. REQUIRES: Next() returned true; at most one call per Next().
   virtual absl::Status Samples(std::vector<Sample>* out) = 0;
+  // The current series' data as runs of raw samples and aggregate windows
+  // (model/aggregate.h), for a Select whose hints allowed aggregates.
+  // Replaces *out (whose buffers may be reused). The default: the raw
+  // samples as one run. REQUIRES: Next() returned true; at most one call
+  // of Samples() or Data() per Next().
+  virtual absl::Status Data(SeriesData* out) {
+    out->Clear();
+    MERIDIAN_RETURN_IF_ERROR(Samples(&out->samples));
+    if (!out->samples.empty()) out->runs.push_back({0, 0, out->samples.size()});
+    return absl::OkStatus();
+  }
   // The first error met, if any.
   virtual absl::Status status() const = 0;
   // Problems that did not stop the iteration, for the query's "warnings":
@@ -102,6 +122,11 @@ class Querier {
   // Sorted, unique values of label `name` on matching series within range.
   virtual absl::StatusOr<std::vector<std::string>> LabelValues(
       const std::string& name, const std::vector<Matcher>& matchers) = 0;
+
+  // The resolutions (ms, ascending) this querier can answer with aggregate
+  // windows (SelectHints::max_resolution_ms). Empty: raw samples only, as
+  // for a remote region.
+  virtual std::vector<int64_t> AggregateResolutions() const { return {}; }
 
   // Problems met so far by this querier's calls that did not fail them, for
   // the answer's "warnings": e.g. a remote region that failed or timed out

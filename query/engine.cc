@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/container/flat_hash_map.h"
+#include "query/downsampled.h"
 #include "query/eval.h"
 #include "query/parser.h"
 
@@ -54,6 +55,21 @@ void InitContext(const EngineOptions& o, const QueryOptions& qo, const Queryable
   auto timeout = qo.timeout.count() > 0 ? std::min(qo.timeout, o.timeout) : o.timeout;
   ctx->deadline = std::chrono::steady_clock::now() + timeout;
   ctx->cancelled = qo.cancelled;
+  ctx->max_source_resolution_ms = qo.max_source_resolution_ms;
+}
+
+// The infos entry naming the resolutions that answered, when downsampled
+// data did.
+void NoteResolutions(QueryContext* ctx) {
+  std::vector<int64_t> r = ctx->resolutions_used;
+  if (std::none_of(r.begin(), r.end(), [](int64_t x) { return x > 0; })) return;
+  std::sort(r.rbegin(), r.rend());
+  std::string names;
+  for (int64_t x : r) {
+    if (!names.empty()) names += ", ";
+    names += eval::ResolutionText(x);
+  }
+  ctx->annos.Info("PromQL info: answered from downsampled data, resolutions " + names);
 }
 
 // Reports an admitted query's QueryStats to EngineOptions::on_query_done
@@ -145,6 +161,7 @@ absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable, std
       break;
     }
   }
+  NoteResolutions(&ctx);
   out.warnings = ctx.annos.TakeWarnings();
   out.infos = ctx.annos.TakeInfos();
   report.ok();
@@ -206,6 +223,7 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   }
   QueryResult out;
   out.value = std::move(m);
+  NoteResolutions(&ctx);
   out.warnings = ctx.annos.TakeWarnings();
   out.infos = ctx.annos.TakeInfos();
   report.ok();

@@ -78,6 +78,11 @@ struct QueryOptions {
   int64_t lookback_delta_ms = 0;
   // Polled during evaluation; when it becomes true the query stops with kCancelled.
   const std::atomic<bool>* cancelled = nullptr;
+  // Downsampled data (docs/downsampling.md), Thanos's max_source_resolution:
+  // -1 auto (the engine picks per selector from the step and range), 0 raw
+  // only, > 0 the coarsest resolution at or below it. An answer that used
+  // downsampled data names the resolutions in its infos.
+  int64_t max_source_resolution_ms = -1;
 };
 
 struct QueryResult {

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "query/downsampled.h"
 
 namespace meridian::promql::eval {
 
@@ -205,7 +206,8 @@ absl::StatusOr<EvalResult> Evaluator::Eval(const Expr& e) {
 
 absl::Status Evaluator::SelectSeries(const VectorSelector& vs, int64_t mint_ms, int64_t maxt_ms,
                                      std::unique_ptr<Querier>* querier,
-                                     std::unique_ptr<SeriesSet>* set) {
+                                     std::unique_ptr<SeriesSet>* set, const DownsampleAsk* ask,
+                                     int64_t* preferred_ms, int64_t* max_ms) {
   ReadContext rctx;
   rctx.deadline = q_->deadline;
   rctx.cancelled = q_->cancelled;
@@ -213,6 +215,20 @@ absl::Status Evaluator::SelectSeries(const VectorSelector& vs, int64_t mint_ms, 
   SelectHints hints;
   hints.start_ms = mint_ms;
   hints.end_ms = maxt_ms;
+  if (ask != nullptr) {
+    hints.step_ms = ask->pinned || num_steps_ <= 1 ? 0 : interval_;
+    hints.func = std::string(ask->func);
+    ResolutionChoice rc =
+        ChooseResolution(ask->use, (*querier)->AggregateResolutions(), q_->max_source_resolution_ms,
+                         ask->range_ms, hints.step_ms, ask->ref_ms);
+    hints.resolution_ms = rc.preferred_ms;
+    hints.max_resolution_ms = rc.max_ms;
+    // A window coarser than the range or the lookback may answer from
+    // before the range (the engine widens to it).
+    if (rc.max_ms > 0) hints.start_ms = mint_ms - rc.max_ms;
+    if (preferred_ms != nullptr) *preferred_ms = rc.preferred_ms;
+    if (max_ms != nullptr) *max_ms = rc.max_ms;
+  }
   // Range query results are sorted at the end, so their selectors may come
   // in storage order (cheaper); instant results keep the selectors' order.
   hints.sorted = !q_->range_query;
@@ -243,14 +259,34 @@ absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want
   const int64_t lookback = q_->lookback_ms;
   std::unique_ptr<Querier> querier;
   std::unique_ptr<SeriesSet> set;
-  MERIDIAN_RETURN_IF_ERROR(SelectSeries(vs, lo_ref - lookback + 1, hi_ref, &querier, &set));
+  DownsampleAsk ask;
+  ask.use = DownsampleUse::kPlain;
+  ask.ref_ms = lo_ref;
+  ask.pinned = has_at;
+  int64_t preferred_ms = 0, max_ms = 0;
+  MERIDIAN_RETURN_IF_ERROR(SelectSeries(vs, lo_ref - lookback + 1, hi_ref, &querier, &set, &ask,
+                                        &preferred_ms, &max_ms));
   std::vector<Sample> buf;
   std::vector<Point> points;
+  SeriesData data;
   int n_series = 0;
   while (set->Next()) {
     if ((++n_series & 255) == 0) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
-    MERIDIAN_RETURN_IF_ERROR(set->Samples(&buf));
     points.clear();
+    if (max_ms > 0) {
+      MERIDIAN_RETURN_IF_ERROR(set->Data(&data));
+      if (data.HasAggregates()) {
+        MERIDIAN_RETURN_IF_ERROR(
+            PlainFromWindows(vs, want_timestamps, data, preferred_ms, &points));
+        if (points.empty()) continue;
+        MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(points.size())));
+        MERIDIAN_RETURN_IF_ERROR(sink(set->labels(), false, &points));
+        continue;
+      }
+      buf.swap(data.samples);
+    } else {
+      MERIDIAN_RETURN_IF_ERROR(set->Samples(&buf));
+    }
     size_t j = 0;  // number of samples with t <= ref
     auto pick = [&](int64_t ref, Sample* s) -> bool {
       while (j < buf.size() && buf[j].t_ms <= ref) ++j;
@@ -287,7 +323,8 @@ absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want
 
 absl::Status Evaluator::ForEachRangeSeries(
     const Expr& arg, RangeSpec* spec,
-    absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn) {
+    absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn,
+    DownsampleUse use, const WindowsSink* on_windows) {
   const Expr& a = Unwrap(arg);
   if (a.kind == ExprKind::kMatrixSelector) {
     const auto& ms = static_cast<const MatrixSelector&>(a);
@@ -301,12 +338,41 @@ absl::Status Evaluator::ForEachRangeSeries(
     const int64_t lo = (spec->has_at ? spec->at_ms : start_) - vs.offset_ms - ms.range_ms;
     std::unique_ptr<Querier> querier;
     std::unique_ptr<SeriesSet> set;
-    MERIDIAN_RETURN_IF_ERROR(SelectSeries(vs, lo + 1, hi, &querier, &set));
+    DownsampleAsk ask;
+    ask.use =
+        use == DownsampleUse::kWindows && on_windows == nullptr ? DownsampleUse::kPoints : use;
+    ask.range_ms = ms.range_ms;
+    ask.ref_ms = (spec->has_at ? spec->at_ms : start_) - vs.offset_ms;
+    ask.pinned = spec->has_at;
+    int64_t max_ms = 0;
+    MERIDIAN_RETURN_IF_ERROR(
+        SelectSeries(vs, lo + 1, hi, &querier, &set, &ask, /*preferred_ms=*/nullptr, &max_ms));
     std::vector<Sample> buf;
+    std::vector<DsWindow> windows;
+    SeriesData data;
     int n_series = 0;
     while (set->Next()) {
       if ((++n_series & 255) == 0) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
-      MERIDIAN_RETURN_IF_ERROR(set->Samples(&buf));
+      if (max_ms > 0) {
+        MERIDIAN_RETURN_IF_ERROR(set->Data(&data));
+        if (data.HasAggregates() && ask.use == DownsampleUse::kWindows) {
+          WindowsOf(data, q_, &windows);
+          if (windows.empty()) continue;
+          const auto n = static_cast<int64_t>(windows.size());
+          MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(n));
+          absl::Status st = (*on_windows)(set->labels(), windows);
+          MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-n));
+          MERIDIAN_RETURN_IF_ERROR(st);
+          continue;
+        }
+        if (data.HasAggregates()) {
+          PointsOf(data, ask.use == DownsampleUse::kPointsMean, q_, &buf);
+        } else {
+          buf.swap(data.samples);
+        }
+      } else {
+        MERIDIAN_RETURN_IF_ERROR(set->Samples(&buf));
+      }
       // Drop stale markers and anything outside (lo, hi] in place.
       size_t w = 0;
       for (size_t i = 0; i < buf.size(); ++i) {

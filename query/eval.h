@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -29,6 +30,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
+#include "model/aggregate.h"
 #include "model/labels.h"
 #include "model/queryable.h"
 #include "model/status.h"
@@ -53,6 +55,26 @@ struct EvalResult {
   EvalMatrix matrix;           // kVector: points at step times; kMatrix: raw samples
   std::vector<double> scalar;  // kScalar: one value per step
   std::string str;             // kString
+};
+
+// Downsampled data (query/downsampled.h, docs/downsampling.md): how the
+// consumer of a selector may use aggregate windows.
+enum class DownsampleUse {
+  kRawOnly,     // raw samples only
+  kPlain,       // a plain selector: each window's `last`
+  kWindows,     // a range function the aggregates answer (rate, *_over_time, ...)
+  kPoints,      // a range function they do not answer: raw samples, and where raw
+                // data is gone one point per window (its last value)
+  kPointsMean,  // the same with the window's mean (quantile, stddev, ...)
+};
+
+// One aggregate window (or one raw sample as a window of one sample, where
+// raw data answers), attributed to its last millisecond `attr`: it lies in
+// a range (a, b] when attr does.
+struct DsWindow {
+  int64_t attr = 0;
+  int64_t res_ms = 0;  // 0: a raw sample
+  AggregateWindow a;
 };
 
 // Warnings and infos of one query, deduplicated, in order of first report.
@@ -86,6 +108,17 @@ struct QueryContext {
   const std::atomic<bool>* cancelled = nullptr;
   Annotations annos;
   bool range_query = false;
+  // Downsampled reads: -1 auto, 0 raw only, > 0 the coarsest resolution at
+  // or below it (max_source_resolution).
+  int64_t max_source_resolution_ms = -1;
+  // Resolutions (ms, 0 = raw) of the runs of series that had aggregates.
+  std::vector<int64_t> resolutions_used;
+  void NoteResolution(int64_t ms) {
+    for (int64_t r : resolutions_used) {
+      if (r == ms) return;
+    }
+    resolutions_used.push_back(ms);
+  }
 
   // kDeadlineExceeded / kCancelled when the query must stop.
   absl::Status CheckInterrupt() const;
@@ -205,9 +238,14 @@ class Evaluator {
   // Calls fn(labels, drop_name, samples) for each series of the range
   // argument `arg`, with all samples any step's window needs, stale markers
   // removed. Storage series are streamed: `samples` is valid during the call.
+  // `use`: how the consumer may use downsampled data; for kWindows, a series
+  // that has aggregate windows goes to *on_windows instead of `fn`, with the
+  // windows (stale markers and empty windows dropped) sorted by attr.
+  using WindowsSink = std::function<absl::Status(const Labels&, std::span<const DsWindow>)>;
   absl::Status ForEachRangeSeries(
       const Expr& arg, RangeSpec* spec,
-      absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn);
+      absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn,
+      DownsampleUse use = DownsampleUse::kRawOnly, const WindowsSink* on_windows = nullptr);
 
   // Receives the output series of a streaming evaluation one at a time;
   // `points` may be moved from.
@@ -252,8 +290,25 @@ class Evaluator {
   // Resolves the time an `@` modifier pins to.
   int64_t AtTime(AtKind k, int64_t at_ms) const;
 
+  // What a selector may read of downsampled data (downsampled.cc).
+  struct DownsampleAsk {
+    DownsampleUse use = DownsampleUse::kRawOnly;
+    int64_t range_ms = 0;  // range functions
+    int64_t ref_ms = 0;    // the first step's time (or the @ time) minus the offset
+    bool pinned = false;   // @: one window for every step
+    std::string_view func;
+  };
+  // Opens a querier and selects; with `ask` the hints may allow aggregates
+  // (*max_ms: the coarsest resolution the set may yield, 0: raw only;
+  // *preferred_ms: the resolution the selector asked for).
   absl::Status SelectSeries(const VectorSelector& vs, int64_t mint_ms, int64_t maxt_ms,
-                            std::unique_ptr<Querier>* querier, std::unique_ptr<SeriesSet>* set);
+                            std::unique_ptr<Querier>* querier, std::unique_ptr<SeriesSet>* set,
+                            const DownsampleAsk* ask = nullptr, int64_t* preferred_ms = nullptr,
+                            int64_t* max_ms = nullptr);
+  // A plain selector's series that has aggregate windows (downsampled.cc).
+  absl::Status PlainFromWindows(const VectorSelector& vs, bool want_timestamps,
+                                const SeriesData& data, int64_t preferred_ms,
+                                std::vector<Point>* points);
 
   QueryContext* q_;
   int64_t start_;

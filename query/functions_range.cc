@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "model/gofloat.h"
+#include "query/downsampled.h"
 #include "query/eval.h"
 #include "query/functions_internal.h"
 
@@ -342,7 +343,39 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
   absl::Status fn_err;
   std::vector<Point> out;
   std::vector<uint32_t> resets;
-  return ForEachRangeSeries(
+  auto not_a_counter = [&](const Labels& ls) {
+    std::string_view mn = ls.MetricName();
+    if (!mn.empty() && !mn.ends_with("_total") && !mn.ends_with("_sum") &&
+        !mn.ends_with("_count") && !mn.ends_with("_bucket")) {
+      q_->annos.Info(
+          absl::StrCat("PromQL info: metric might not be a counter, name does not end in "
+                       "_total/_sum/_count/_bucket: \"",
+                       std::string(mn), "\" (", q_->Pos(*c.args[matrix_arg]), ")"));
+    }
+  };
+  // Downsampled data (downsampled.cc): functions the aggregates answer
+  // read aggregate windows.
+  const DownsampleUse use = UseOfFunction(f);
+  bool widened = false;
+  const WindowsSink on_windows = [&](const Labels& ls,
+                                     std::span<const DsWindow> w) -> absl::Status {
+    out.clear();
+    for (int i = 0; i < num_steps_; ++i) {
+      if ((i & 63) == 63) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
+      const int64_t ts = StepTime(i);
+      const int64_t wend = (spec.has_at ? spec.at_ms : ts) - spec.offset_ms;
+      double v;
+      if (WindowsFn(f, w, spec.range_ms, wend, &v, &widened)) {
+        if (out.empty()) out.reserve(num_steps_ - i);
+        out.push_back(Point{ts, v});
+      }
+    }
+    if (out.empty()) return absl::OkStatus();
+    if (counter) not_a_counter(ls);
+    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(out.size())));
+    return sink(ls, !keep_name, &out);
+  };
+  absl::Status st = ForEachRangeSeries(
       *c.args[matrix_arg], &spec,
       [&](const Labels& ls, bool, std::span<const Point> pts) -> absl::Status {
         out.clear();
@@ -384,19 +417,18 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
           if (!fn_err.ok()) return fn_err;
         }
         if (out.empty()) return absl::OkStatus();
-        if (counter) {
-          std::string_view mn = ls.MetricName();
-          if (!mn.empty() && !mn.ends_with("_total") && !mn.ends_with("_sum") &&
-              !mn.ends_with("_count") && !mn.ends_with("_bucket")) {
-            q_->annos.Info(
-                absl::StrCat("PromQL info: metric might not be a counter, name does not end in "
-                             "_total/_sum/_count/_bucket: \"",
-                             std::string(mn), "\" (", q_->Pos(*c.args[matrix_arg]), ")"));
-          }
-        }
+        if (counter) not_a_counter(ls);
         MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(out.size())));
         return sink(ls, !keep_name, &out);
-      });
+      },
+      use, &on_windows);
+  if (widened) {
+    q_->annos.Info(absl::StrCat("PromQL info: range of ", std::string(c.func->name),
+                                " widened to the downsampled window where only data coarser than "
+                                "the range exists (",
+                                q_->Pos(*c.args[matrix_arg]), ")"));
+  }
+  return st;
 }
 
 // rate, increase, *_over_time and every other function of a range vector
@@ -432,7 +464,8 @@ absl::StatusOr<EvalResult> FnAbsentOverTime(const FunctionCall& fc) {
           if (lo < hi) found[i] = true;
         }
         return absl::OkStatus();
-      }));
+      },
+      DownsampleUse::kPoints));
   EvalSeries s;
   for (int i = 0; i < num_steps; ++i) {
     if (!found[i]) s.points.push_back(Point{ev->StepTime(i), 1});

@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/aggregate.h"
 #include "model/queryable.h"
 #include "model/status.h"
 
@@ -54,25 +55,8 @@ std::string_view ResolutionName(Resolution r);  // "raw", "5m", "1h"
 // Floor of t to a multiple of `m` (towards -inf).
 int64_t AlignDown(int64_t t, int64_t m);
 
-// The aggregates of one series over one window [t_ms, t_ms + resolution).
-// Stale markers are not samples of the aggregates (as Prometheus's range
-// functions drop them) except for `last`. NaN values are samples.
-struct AggregateWindow {
-  int64_t t_ms = 0;                  // window start, a multiple of the resolution
-  uint64_t count = 0;                // samples other than stale markers
-  double sum = 0, min = 0, max = 0;  // over those (min/max as Prometheus's *_over_time)
-  int64_t first_t = 0;               // first and last of those (the counter aggregate's ends)
-  double first_v = 0;
-  int64_t clast_t = 0;
-  double clast_v = 0;
-  // Increase from first_v to clast_v over the window's samples, a value
-  // lower than its predecessor counting as a reset (Prometheus's increase
-  // without extrapolation).
-  double counter_inc = 0;
-  // The last sample of any kind, a stale marker included (plain selectors).
-  int64_t last_t = 0;
-  double last_v = 0;
-};
+// AggregateWindow (model/aggregate.h): the aggregates of one series over one
+// window, as stored and as the read interface carries them.
 
 // Byte layout: docs/format/downsampled.md. `windows` sorted by t_ms, unique,
 // all inside [block_start, block_start + BlockMs(r)), non-empty.

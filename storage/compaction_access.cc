@@ -171,6 +171,7 @@ class RocksCompactionAccess : public CompactionAccess {
     // log is sequential).
     MERIDIAN_RETURN_IF_ERROR(s_->Write(&wb, /*sync=*/true, "writing downsample state"));
     t->downsample = ds;
+    t->PublishDownsample(ds);  // the aggregates it covers are written
     return absl::OkStatus();
   }
 
@@ -248,6 +249,8 @@ class RocksCompactionAccess : public CompactionAccess {
         t->raw_floor.store(eff);
       }
       floor = eff;
+      // Queries stop reading below the new floor before anything goes.
+      t->PublishDownsample(ds);
       rocksdb::WriteBatch wb;
       MERIDIAN_RETURN_IF_ERROR(FromRocks(
           wb.Put(s_->meta_, keys::DownsampleStateKey(t->id()), keys::EncodeDownsampleState(ds)),
@@ -295,6 +298,7 @@ class RocksCompactionAccess : public CompactionAccess {
         MERIDIAN_RETURN_IF_ERROR(s_->Write(&wb, /*sync=*/true, "deleting aggregates"));
       }
       t->downsample = ds;
+      t->PublishDownsample(ds);
       out.cutoff = eff;
     }
     if (!span_begin.empty()) {

@@ -266,6 +266,12 @@ class TenantQuerier : public Querier {
       start = mint_ms_;
       end = maxt_ms_;
     }
+    if (hints.max_resolution_ms > 0 && head_ != nullptr && start <= end) {
+      SelectHints h = hints;
+      h.start_ms = start;
+      h.end_ms = end;
+      return NewDownsampledSeriesSet(storage_, head_, matchers, h, ctx_);
+    }
     // Postings come in id order, which is also the order of the chunk keys:
     // unsorted sets read the disk sequentially.
     std::vector<SelectedSeries> series;
@@ -284,6 +290,11 @@ class TenantQuerier : public Querier {
     return std::unique_ptr<SeriesSet>(
         new MergedSeriesSet(&storage_->chunk_store(), std::move(series), hints.sorted, start, end,
                             ctx_, storage_->read_ahead_executor()));
+  }
+
+  std::vector<int64_t> AggregateResolutions() const override {
+    if (head_ == nullptr) return {};
+    return AggregateResolutionsOf(head_->PublishedDownsample());
   }
 
   absl::StatusOr<std::vector<std::string>> LabelNames(

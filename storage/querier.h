@@ -12,6 +12,7 @@
 #include "model/queryable.h"
 #include "model/sync.h"
 #include "storage/chunk_store.h"
+#include "storage/compaction.h"
 #include "storage/mem_series.h"
 
 namespace meridian {
@@ -69,6 +70,28 @@ class SeriesReader {
   const int64_t start_ms_, end_ms_;
   std::vector<Sample> disk_, merged_;
 };
+
+class TenantHead;
+
+// Downsampled reads (storage/downsampled_read.cc). One part of a Select's
+// range [lo, hi), read at one resolution.
+struct ReadSegment {
+  Resolution resolution = Resolution::kRaw;
+  int64_t lo = 0, hi = 0;
+};
+// The parts of [start, end] (end inclusive) and the resolution each is read
+// at, as SelectHints::resolution_ms/max_resolution_ms ask, from where each
+// resolution holds data. Adjacent parts differ in resolution; every cut is
+// a multiple of the 1h block (or start).
+std::vector<ReadSegment> PlanReadSegments(const DownsampleState& ds, int64_t start, int64_t end,
+                                          int64_t resolution_ms, int64_t max_resolution_ms);
+// The aggregate resolutions the tenant has data of (Querier::AggregateResolutions).
+std::vector<int64_t> AggregateResolutionsOf(const DownsampleState& ds);
+// A Select whose hints allow aggregates. REQUIRES: hints' range set.
+std::unique_ptr<SeriesSet> NewDownsampledSeriesSet(const RocksStorage* storage, TenantHead* head,
+                                                   const std::vector<Matcher>& matchers,
+                                                   const SelectHints& hints,
+                                                   const ReadContext& ctx);
 
 // `storage` is borrowed and must outlive the Queryable and its Queriers.
 std::unique_ptr<Queryable> NewTenantQueryable(const RocksStorage* storage, std::string tenant);

@@ -393,6 +393,7 @@ absl::Status RocksStorage::Load() {
     auto t = tenants_by_id_.find(tenant_id);
     if (t == tenants_by_id_.end()) continue;
     t->second->downsample = ds;
+    t->second->PublishDownsample(ds);
     t->second->claimed_5m.store(ds.downsampled_5m_through);
     t->second->raw_floor.store(ds.raw_deleted_before);
   }

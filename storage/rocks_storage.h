@@ -42,6 +42,7 @@ class Cache;
 class ColumnFamilyHandle;
 class DB;
 class Env;
+class Iterator;
 class Logger;
 class Statistics;
 class Status;
@@ -74,6 +75,8 @@ class RocksStorage : public Storage {
   // For the read path: the tenant's head, or null when it has no data yet.
   TenantHead* FindTenant(std::string_view tenant) const;
   const ChunkStore& chunk_store() const { return *chunk_store_; }
+  // An iterator over the downsampled family (storage/downsampled_read.cc).
+  std::unique_ptr<rocksdb::Iterator> NewAggregateIterator() const;
   // Where large Selects read ahead; null: they read on the caller's thread.
   Executor* read_ahead_executor() const { return options_.read_ahead_executor.get(); }
 

@@ -53,6 +53,18 @@ class TenantHead {
   std::atomic<int64_t> claimed_5m{kNoTime};
   std::atomic<int64_t> raw_floor{kNoTime};
   DownsampleState downsample;
+  // A copy of `downsample` for the read path (storage/downsampled_read.cc),
+  // under its own lock so that queries never wait for maintenance: floors
+  // are published before the data below them is deleted, progress after
+  // the aggregates it covers are written.
+  void PublishDownsample(const DownsampleState& ds) {
+    MutexLock l(&published_mu_);
+    published_ = ds;
+  }
+  DownsampleState PublishedDownsample() const {
+    MutexLock l(&published_mu_);
+    return published_;
+  }
 
   // Returns the series with exactly `labels` (sorted views), creating it
   // with a fresh id when absent (then *created is true). `hash` is
@@ -95,6 +107,8 @@ class TenantHead {
   size_t CacheBytes() const;
 
  private:
+  mutable Mutex published_mu_;
+  DownsampleState published_ ABSL_GUARDED_BY(published_mu_);
   static constexpr size_t kCacheShards = 64;
   struct CacheShard {
     Mutex mu;

@@ -1,0 +1,363 @@
+// Downsampled reads in the evaluator (docs/downsampling.md): the resolution
+// a selector asks for, plain selectors and range functions over aggregate
+// windows. The function mapping keeps each function's meaning: rate,
+// increase, delta, irate, idelta and resets on the counter aggregate
+// (first, last, increase across resets), min/max_over_time on min/max,
+// count_over_time as the sum of counts, sum_over_time on sum,
+// avg_over_time as sum over count, last/first_over_time and plain
+// selectors on last/first.
+#include "query/downsampled.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace meridian::promql::eval {
+namespace {
+
+int64_t Mod(int64_t a, int64_t m) {
+  const int64_t r = a % m;
+  return r < 0 ? r + m : r;
+}
+
+// Prometheus's extrapolatedRate over the windows `w` (each with samples),
+// for the range (end - range, end].
+bool WindowsRate(std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, bool counter,
+                 bool rate, double* out) {
+  uint64_t n = 0;
+  for (const DsWindow& x : w) n += x.a.count;
+  if (n < 2) return false;
+  const AggregateWindow& first = w.front().a;
+  const AggregateWindow& last = w.back().a;
+  double result;
+  if (counter) {
+    double sum = 0, c = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (i > 0) {
+        const double prev = w[i - 1].a.clast_v, cur = w[i].a.first_v;
+        KahanInc(cur < prev ? cur : cur - prev, &sum, &c);
+      }
+      KahanInc(w[i].a.counter_inc, &sum, &c);
+    }
+    result = sum + c;
+  } else {
+    result = last.clast_v - first.first_v;
+  }
+  const double sampled = static_cast<double>(last.clast_t - first.first_t) / 1000;
+  if (sampled <= 0) return false;
+  double to_start = static_cast<double>(first.first_t - (end_ms - range_ms)) / 1000;
+  double to_end = static_cast<double>(end_ms - last.clast_t) / 1000;
+  const double avg = sampled / static_cast<double>(n - 1);
+  const double threshold = avg * 1.1;
+  if (to_start >= threshold) to_start = avg / 2;
+  if (counter) {
+    double to_zero = to_start;
+    if (result > 0 && first.first_v >= 0) to_zero = sampled * (first.first_v / result);
+    if (to_zero < to_start) to_start = to_zero;
+  }
+  if (to_end >= threshold) to_end = avg / 2;
+  double factor = (sampled + to_start + to_end) / sampled;
+  if (rate) factor /= static_cast<double>(range_ms) / 1000;
+  *out = result * factor;
+  return true;
+}
+
+// irate/idelta: the last two samples when they are in different windows
+// (raw samples are windows of one); inside one window, its mean rate
+// (irate) or mean step (idelta) — the window keeps no second-to-last sample.
+bool WindowsInstant(std::span<const DsWindow> w, bool is_rate, double* out) {
+  const AggregateWindow& l = w.back().a;
+  double inc;
+  int64_t dt;
+  if (l.count >= 2) {
+    inc = is_rate ? l.counter_inc : (l.clast_v - l.first_v) / static_cast<double>(l.count - 1);
+    dt = (l.clast_t - l.first_t) / (is_rate ? 1 : static_cast<int64_t>(l.count - 1));
+  } else {
+    if (w.size() < 2) return false;
+    const AggregateWindow& p = w[w.size() - 2].a;
+    inc = is_rate && l.first_v < p.clast_v ? l.first_v : l.first_v - p.clast_v;
+    dt = l.first_t - p.clast_t;
+  }
+  if (dt == 0) return false;
+  *out = is_rate ? inc / (static_cast<double>(dt) / 1000) : inc;
+  return true;
+}
+
+double WindowsResets(std::span<const DsWindow> w) {
+  int n = 0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    const AggregateWindow& a = w[i].a;
+    if (i > 0 && a.first_v < w[i - 1].a.clast_v) ++n;
+    // A reset inside a window makes its increase exceed last - first (by
+    // the value before the reset): counted once per window.
+    const double direct = a.clast_v - a.first_v;
+    const double tol = 1e-9 * std::max({std::fabs(a.clast_v), std::fabs(a.first_v), 1.0});
+    if (a.count >= 2 && a.counter_inc > direct + tol) ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+DownsampleUse UseOfFunction(Fn f) {
+  switch (f) {
+    case Fn::kRate:
+    case Fn::kIncrease:
+    case Fn::kDelta:
+    case Fn::kIrate:
+    case Fn::kIdelta:
+    case Fn::kResets:
+    case Fn::kAvgOT:
+    case Fn::kMinOT:
+    case Fn::kMaxOT:
+    case Fn::kSumOT:
+    case Fn::kCountOT:
+    case Fn::kLastOT:
+    case Fn::kFirstOT:
+    case Fn::kPresentOT:
+    case Fn::kTsFirstOT:
+    case Fn::kTsLastOT:
+      return DownsampleUse::kWindows;
+    case Fn::kQuantileOT:
+    case Fn::kStddevOT:
+    case Fn::kStdvarOT:
+    case Fn::kMadOT:
+    case Fn::kDeriv:
+    case Fn::kPredictLinear:
+    case Fn::kDoubleExpSmoothing:
+      return DownsampleUse::kPointsMean;
+    default:
+      return DownsampleUse::kPoints;  // changes, ts_of_min/max_over_time, absent_over_time
+  }
+}
+
+ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> available,
+                                  int64_t max_source, int64_t range_ms, int64_t step_ms,
+                                  int64_t ref_ms) {
+  if (use == DownsampleUse::kRawOnly || available.empty() || max_source == 0) return {};
+  ResolutionChoice rc;
+  for (int64_t r : available) {
+    if (r > 0 && (max_source < 0 || r <= max_source)) rc.max_ms = std::max(rc.max_ms, r);
+  }
+  if (rc.max_ms == 0) return {};
+  if (use == DownsampleUse::kPoints || use == DownsampleUse::kPointsMean) return rc;
+  for (auto it = available.rbegin(); it != available.rend(); ++it) {
+    const int64_t r = *it;
+    if (r <= 0 || r > rc.max_ms) continue;
+    if (use == DownsampleUse::kWindows && (range_ms <= 0 || range_ms % r != 0)) continue;
+    if (step_ms > 0 && step_ms % r != 0) continue;
+    if (Mod(ref_ms, r) != 0) continue;
+    rc.preferred_ms = r;
+    break;
+  }
+  return rc;
+}
+
+bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t end_ms, double* out,
+               bool* widened) {
+  auto after = [&](int64_t t) {  // index of the first window with attr > t
+    return static_cast<size_t>(
+        std::upper_bound(all.begin(), all.end(), t,
+                         [](int64_t x, const DsWindow& w) { return x < w.attr; }) -
+        all.begin());
+  };
+  const size_t hi = after(end_ms);
+  if (hi == 0) return false;
+  int64_t range = range_ms;
+  const DsWindow& newest = all[hi - 1];
+  if (newest.res_ms > range && newest.attr > end_ms - newest.res_ms) {
+    // Only data coarser than the range is here: the range is widened to
+    // one window (never an empty answer).
+    range = newest.res_ms;
+    *widened = true;
+  }
+  const size_t lo = after(end_ms - range);
+  if (lo >= hi) return false;
+  std::span<const DsWindow> w = all.subspan(lo, hi - lo);
+  // Increase and delta are per range: a widened range answers for the asked one.
+  const double per_asked = static_cast<double>(range_ms) / static_cast<double>(range);
+  switch (f) {
+    case Fn::kRate:
+      return WindowsRate(w, range, end_ms, true, true, out);
+    case Fn::kIncrease:
+    case Fn::kDelta:
+      if (!WindowsRate(w, range, end_ms, f == Fn::kIncrease, false, out)) return false;
+      *out *= per_asked;
+      return true;
+    case Fn::kIrate:
+    case Fn::kIdelta:
+      return WindowsInstant(w, f == Fn::kIrate, out);
+    case Fn::kResets:
+      *out = WindowsResets(w);
+      return true;
+    case Fn::kSumOT: {
+      double sum = 0, c = 0;
+      for (const DsWindow& x : w) KahanInc(x.a.sum, &sum, &c);
+      *out = std::isinf(sum) ? sum : sum + c;
+      return true;
+    }
+    case Fn::kAvgOT: {
+      double sum = 0, c = 0, n = 0;
+      for (const DsWindow& x : w) {
+        KahanInc(x.a.sum, &sum, &c);
+        n += static_cast<double>(x.a.count);
+      }
+      *out = std::isinf(sum) ? sum / n : (sum + c) / n;
+      return true;
+    }
+    case Fn::kCountOT: {
+      double n = 0;
+      for (const DsWindow& x : w) n += static_cast<double>(x.a.count);
+      *out = n;
+      return true;
+    }
+    case Fn::kMinOT:
+    case Fn::kMaxOT: {
+      double best = f == Fn::kMinOT ? w[0].a.min : w[0].a.max;
+      for (const DsWindow& x : w) {
+        const double v = f == Fn::kMinOT ? x.a.min : x.a.max;
+        if ((f == Fn::kMinOT ? v < best : v > best) || std::isnan(best)) best = v;
+      }
+      *out = best;
+      return true;
+    }
+    case Fn::kLastOT:
+      *out = w.back().a.clast_v;
+      return true;
+    case Fn::kFirstOT:
+      *out = w.front().a.first_v;
+      return true;
+    case Fn::kTsLastOT:
+      *out = static_cast<double>(w.back().a.clast_t) / 1000;
+      return true;
+    case Fn::kTsFirstOT:
+      *out = static_cast<double>(w.front().a.first_t) / 1000;
+      return true;
+    case Fn::kPresentOT:
+      *out = 1;
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string ResolutionText(int64_t ms) {
+  if (ms <= 0) return "raw";
+  if (ms % 3'600'000 == 0) return absl::StrCat(ms / 3'600'000, "h");
+  if (ms % 60'000 == 0) return absl::StrCat(ms / 60'000, "m");
+  if (ms % 1000 == 0) return absl::StrCat(ms / 1000, "s");
+  return absl::StrCat(ms, "ms");
+}
+
+void WindowsOf(const SeriesData& data, QueryContext* q, std::vector<DsWindow>* out) {
+  out->clear();
+  for (const SeriesData::Run& run : data.runs) {
+    if (run.end <= run.begin) continue;
+    q->NoteResolution(run.resolution_ms);
+    if (run.resolution_ms == 0) {
+      for (size_t i = run.begin; i < run.end; ++i) {
+        const Sample& s = data.samples[i];
+        if (IsStaleMarker(s.v)) continue;
+        DsWindow w;
+        w.attr = s.t_ms;
+        w.a = AggregateWindow{s.t_ms, 1, s.v, s.v, s.v, s.t_ms, s.v, s.t_ms, s.v, 0, s.t_ms, s.v};
+        out->push_back(w);
+      }
+      continue;
+    }
+    for (size_t i = run.begin; i < run.end; ++i) {
+      const AggregateWindow& a = data.windows[i];
+      if (a.count == 0) continue;  // stale markers only
+      out->push_back(DsWindow{a.t_ms + run.resolution_ms - 1, run.resolution_ms, a});
+    }
+  }
+}
+
+void PointsOf(const SeriesData& data, bool mean, QueryContext* q, std::vector<Point>* out) {
+  out->clear();
+  for (const SeriesData::Run& run : data.runs) {
+    if (run.end <= run.begin) continue;
+    q->NoteResolution(run.resolution_ms);
+    if (run.resolution_ms == 0) {
+      out->insert(out->end(), data.samples.begin() + static_cast<ptrdiff_t>(run.begin),
+                  data.samples.begin() + static_cast<ptrdiff_t>(run.end));
+      continue;
+    }
+    for (size_t i = run.begin; i < run.end; ++i) {
+      const AggregateWindow& a = data.windows[i];
+      if (a.count == 0) continue;
+      out->push_back(Point{a.clast_t, mean ? a.sum / static_cast<double>(a.count) : a.clast_v});
+    }
+  }
+}
+
+absl::Status Evaluator::PlainFromWindows(const VectorSelector& vs, bool want_timestamps,
+                                         const SeriesData& data, int64_t preferred_ms,
+                                         std::vector<Point>* points) {
+  // Each raw sample, and each window's last sample (a stale marker
+  // included) usable from the window's last millisecond on.
+  struct Entry {
+    int64_t avail, t;
+    double v;
+    int64_t res;
+  };
+  std::vector<Entry> entries;
+  for (const SeriesData::Run& run : data.runs) {
+    if (run.end <= run.begin) continue;
+    q_->NoteResolution(run.resolution_ms);
+    if (run.resolution_ms == 0) {
+      for (size_t i = run.begin; i < run.end; ++i) {
+        const Sample& s = data.samples[i];
+        entries.push_back({s.t_ms, s.t_ms, s.v, 0});
+      }
+    } else {
+      for (size_t i = run.begin; i < run.end; ++i) {
+        const AggregateWindow& a = data.windows[i];
+        entries.push_back({a.t_ms + run.resolution_ms - 1, a.last_t, a.last_v, run.resolution_ms});
+      }
+    }
+  }
+  const bool has_at = vs.at != AtKind::kNone;
+  const int64_t at = AtTime(vs.at, vs.at_ms);
+  const int64_t lookback = q_->lookback_ms;
+  size_t j = 0;  // entries usable at the current step
+  bool widened = false;
+  auto pick = [&](int64_t ref, Sample* s) -> bool {
+    while (j < entries.size() && entries[j].avail <= ref) ++j;
+    if (j == 0) return false;
+    const Entry& e = entries[j - 1];
+    // Windows coarser than asked for (only they hold data here) answer
+    // for a whole window after theirs: the lookback widens to them.
+    int64_t lb = lookback;
+    if (e.res > preferred_ms && e.res > 0) {
+      lb = lookback + e.res;
+      if (e.t <= ref - lookback) widened = true;
+    }
+    if (e.t <= ref - lb || IsStaleMarker(e.v)) return false;
+    *s = Sample{e.t, e.v};
+    return true;
+  };
+  if (has_at) {
+    Sample s;
+    if (pick(at - vs.offset_ms, &s)) {
+      const double v = want_timestamps ? static_cast<double>(s.t_ms) / 1000.0 : s.v;
+      for (int i = 0; i < num_steps_; ++i) points->push_back(Point{StepTime(i), v});
+    }
+  } else {
+    for (int i = 0; i < num_steps_; ++i) {
+      const int64_t ts = StepTime(i);
+      Sample s;
+      if (!pick(ts - vs.offset_ms, &s)) continue;
+      points->push_back(Point{ts, want_timestamps ? static_cast<double>(s.t_ms) / 1000.0 : s.v});
+    }
+  }
+  if (widened) {
+    q_->annos.Info(absl::StrCat(
+        "PromQL info: lookback widened to the downsampled window where only coarser data exists (",
+        q_->Pos(vs), ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace meridian::promql::eval

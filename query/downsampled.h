@@ -1,0 +1,64 @@
+// Internal to the query module: how selectors read downsampled data
+// (docs/downsampling.md). Which resolution a selector asks for, and the
+// range functions computed from aggregate windows. Not a public interface.
+#ifndef MERIDIAN_QUERY_DOWNSAMPLED_H_
+#define MERIDIAN_QUERY_DOWNSAMPLED_H_
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "query/eval.h"
+#include "query/functions_internal.h"
+
+namespace meridian::promql::eval {
+
+// How the consumer of a range selector uses downsampled data.
+DownsampleUse UseOfFunction(Fn f);
+
+// What one selector asks of storage (SelectHints::resolution_ms and
+// max_resolution_ms): 0/0 reads raw samples only.
+struct ResolutionChoice {
+  int64_t preferred_ms = 0;
+  int64_t max_ms = 0;
+};
+
+// The rule (docs/downsampling.md):
+//  - `max_source` < 0 (auto): any resolution the source has; 0: raw only;
+//    > 0: resolutions at or below it.
+//  - The preferred resolution is the coarsest allowed one whose windows tile
+//    every step's window exactly: it divides the range (range functions),
+//    the step (range queries) and the first step's time minus the offset
+//    (`ref_ms`). Plain selectors need no range: a window's `last` answers a
+//    step at its end exactly (the lookback is checked on its time).
+//  - Where the preferred resolution holds no data, storage falls back to a
+//    finer one, then to the finest coarser one up to `max_ms` (the engine
+//    then widens the window to it and says so).
+//  - Functions no aggregate answers prefer raw data and fall back to the
+//    finest resolution holding the range.
+// `available`: the source's aggregate resolutions, ascending.
+ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> available,
+                                  int64_t max_source, int64_t range_ms, int64_t step_ms,
+                                  int64_t ref_ms);
+
+// A range function over the windows with `attr` in (end - range, end]. When
+// the newest of them is coarser than the range, the range is widened to its
+// resolution (*widened set). Returns false when there is no sample.
+// REQUIRES: UseOfFunction(f) == kWindows; `w` sorted by attr.
+bool WindowsFn(Fn f, std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, double* out,
+               bool* widened);
+
+// The runs of `data` as windows sorted by attr (raw samples as windows of
+// one sample; stale markers and windows without samples dropped). Notes the
+// resolutions in q->resolutions_used.
+void WindowsOf(const SeriesData& data, QueryContext* q, std::vector<DsWindow>* out);
+// The runs of `data` as points: raw samples as they are, a window as one
+// point at its last sample's time with its last value (or its mean).
+void PointsOf(const SeriesData& data, bool mean, QueryContext* q, std::vector<Point>* out);
+
+// "5m", "1h", "raw".
+std::string ResolutionText(int64_t ms);
+
+}  // namespace meridian::promql::eval
+
+#endif  // MERIDIAN_QUERY_DOWNSAMPLED_H_

@@ -1,0 +1,297 @@
+// The read path of downsampled data (docs/downsampling.md): a Select whose
+// hints allow aggregates answers each part of its time range from one
+// resolution, chosen from where each resolution holds data for the tenant
+// (DownsampleState), and stitches the parts: the windows of a coarser part
+// end where the finer part begins, so nothing is missed or counted twice.
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <optional>
+
+#include "rocksdb/db.h"
+#include "storage/coding.h"
+#include "storage/compaction.h"
+#include "storage/keys.h"
+#include "storage/querier.h"
+#include "storage/rocks_status.h"
+#include "storage/rocks_storage.h"
+#include "storage/tenant_head.h"
+
+namespace meridian {
+namespace {
+
+constexpr int64_t kMinT = std::numeric_limits<int64_t>::min();
+constexpr int64_t kMaxT = std::numeric_limits<int64_t>::max();
+constexpr std::array<Resolution, 3> kAll = {Resolution::kRaw, Resolution::k5m, Resolution::k1h};
+
+struct Interval {
+  int64_t lo = 0, hi = 0;  // [lo, hi); empty when lo >= hi
+  bool Contains(int64_t t) const { return t >= lo && t < hi; }
+};
+
+// Where each resolution holds data, tenant-wide.
+std::array<Interval, 3> Availability(const DownsampleState& ds) {
+  auto floor = [](int64_t f) { return f == kNoTime ? kMinT : f; };
+  auto upto = [](int64_t through) { return through == kNoTime ? kMinT : through; };
+  return {Interval{floor(ds.raw_deleted_before), kMaxT},
+          Interval{floor(ds.deleted_5m_before), upto(ds.downsampled_5m_through)},
+          Interval{floor(ds.deleted_1h_before), upto(ds.downsampled_1h_through)}};
+}
+
+}  // namespace
+
+std::vector<ReadSegment> PlanReadSegments(const DownsampleState& ds, int64_t start, int64_t end,
+                                          int64_t resolution_ms, int64_t max_resolution_ms) {
+  std::vector<ReadSegment> out;
+  if (end < start) return out;
+  const std::array<Interval, 3> avail = Availability(ds);
+  const int64_t stop = end == kMaxT ? kMaxT : end + 1;
+  std::vector<int64_t> cuts = {start, stop};
+  for (const Interval& i : avail) {
+    for (int64_t b : {i.lo, i.hi}) {
+      if (b > start && b < stop) cuts.push_back(b);
+    }
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+  for (size_t k = 0; k + 1 < cuts.size(); ++k) {
+    const int64_t at = cuts[k];
+    // The coarsest resolution at or below the preferred one that holds
+    // data here; else the finest one up to the maximum; else raw (which
+    // then finds nothing).
+    std::optional<Resolution> pick;
+    for (Resolution r : kAll) {
+      if (ResolutionMs(r) <= resolution_ms && avail[static_cast<int>(r)].Contains(at)) pick = r;
+    }
+    if (!pick) {
+      for (Resolution r : kAll) {
+        if (ResolutionMs(r) > resolution_ms && ResolutionMs(r) <= max_resolution_ms &&
+            avail[static_cast<int>(r)].Contains(at)) {
+          pick = r;
+          break;
+        }
+      }
+    }
+    const Resolution r = pick.value_or(Resolution::kRaw);
+    if (!out.empty() && out.back().resolution == r) {
+      out.back().hi = cuts[k + 1];
+    } else {
+      out.push_back({r, at, cuts[k + 1]});
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// One series at a time, read inline (aggregate reads are small).
+class DownsampledSeriesSet : public SeriesSet {
+ public:
+  DownsampledSeriesSet(const RocksStorage* storage, std::vector<std::shared_ptr<MemSeries>> series,
+                       std::vector<Labels> labels, std::vector<ReadSegment> segments, int64_t start,
+                       int64_t end, const ReadContext& ctx)
+      : storage_(storage),
+        series_(std::move(series)),
+        labels_(std::move(labels)),
+        segments_(std::move(segments)),
+        start_(start),
+        end_(end),
+        ctx_(ctx) {
+    for (const ReadSegment& s : segments_) {
+      if (s.resolution == Resolution::kRaw) {
+        readers_.push_back(std::make_unique<SeriesReader>(
+            &storage_->chunk_store(), std::max(s.lo, start_), std::min(s.hi - 1, end_)));
+      } else {
+        readers_.push_back(nullptr);
+        if (it_ == nullptr) it_ = storage_->NewAggregateIterator();
+      }
+    }
+  }
+
+  bool Next() override {
+    while (status_.ok() && ++pos_ < series_.size()) {
+      if ((++since_check_ & 63) == 0) {
+        if (ctx_.Cancelled()) {
+          status_ = absl::CancelledError("query canceled");
+          return false;
+        }
+        if (ctx_.Expired()) {
+          status_ = absl::DeadlineExceededError("query timed out while reading series");
+          return false;
+        }
+      }
+      labels_ready_ = false;
+      absl::Status st = Read(*series_[pos_]);
+      if (st.code() == absl::StatusCode::kDataLoss) {
+        storage_->chunk_store().CountCorruption(std::string(st.message()));
+        if (warnings_.size() < 10) {
+          warnings_.push_back("series " + labels().ToString() +
+                              " skipped: its stored data is corrupt (partial result)");
+        }
+        continue;
+      }
+      if (!st.ok()) {
+        status_ = st;
+        return false;
+      }
+      if (!data_.runs.empty()) return true;
+    }
+    return false;
+  }
+
+  const Labels& labels() const override {
+    if (!labels_.empty()) return labels_[pos_];
+    if (!labels_ready_) {
+      current_labels_ = series_[pos_]->labels();
+      labels_ready_ = true;
+    }
+    return current_labels_;
+  }
+
+  // Only the raw part: callers that allowed aggregates read Data().
+  absl::Status Samples(std::vector<Sample>* out) override {
+    out->clear();
+    for (const SeriesData::Run& r : data_.runs) {
+      if (r.resolution_ms != 0) continue;
+      out->insert(out->end(), data_.samples.begin() + static_cast<ptrdiff_t>(r.begin),
+                  data_.samples.begin() + static_cast<ptrdiff_t>(r.end));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Data(SeriesData* out) override {
+    std::swap(*out, data_);
+    return absl::OkStatus();
+  }
+
+  absl::Status status() const override { return status_; }
+  std::vector<std::string> warnings() const override { return warnings_; }
+
+ private:
+  absl::Status Read(const MemSeries& s) {
+    data_.Clear();
+    for (size_t k = 0; k < segments_.size(); ++k) {
+      const ReadSegment& seg = segments_[k];
+      SeriesData::Run run;
+      run.resolution_ms = ResolutionMs(seg.resolution);
+      if (seg.resolution == Resolution::kRaw) {
+        MERIDIAN_RETURN_IF_ERROR(readers_[k]->Read(s, &buf_));
+        run.begin = data_.samples.size();
+        data_.samples.insert(data_.samples.end(), buf_.begin(), buf_.end());
+        run.end = data_.samples.size();
+      } else {
+        run.begin = data_.windows.size();
+        MERIDIAN_RETURN_IF_ERROR(ReadWindows(s.id(), seg));
+        run.end = data_.windows.size();
+      }
+      if (run.end > run.begin) data_.runs.push_back(run);
+    }
+    return absl::OkStatus();
+  }
+
+  // Windows of the segment's resolution with start in
+  // [AlignDown(max(lo, start)), min(hi, end + 1)).
+  absl::Status ReadWindows(uint64_t id, const ReadSegment& seg) {
+    const Resolution r = seg.resolution;
+    const int64_t res = ResolutionMs(r);
+    const int64_t from = AlignDown(std::max(seg.lo, start_), res);
+    const int64_t to = std::min(seg.hi, end_ == kMaxT ? kMaxT : end_ + 1);
+    const std::string first =
+        keys::AggrKey(static_cast<uint8_t>(r), id, AlignDown(from, BlockMs(r)));
+    const rocksdb::Slice prefix(first.data(), 9);
+    for (it_->Seek(first); it_->Valid() && it_->key().starts_with(prefix); it_->Next()) {
+      if (it_->key().size() != 17) return absl::DataLossError("corrupt aggregate key");
+      if (coding::DecodeTimeKey(it_->key().data() + 9) >= to) break;
+      chunk_.clear();
+      absl::Status st =
+          DecodeAggrChunk(std::string_view(it_->value().data(), it_->value().size()), &chunk_);
+      if (!st.ok()) {
+        // One damaged chunk: its windows are missing, the rest is read.
+        storage_->chunk_store().CountCorruption("aggregate chunk of series " + std::to_string(id) +
+                                                ": " + std::string(st.message()));
+        if (warnings_.size() < 10) {
+          warnings_.push_back("series " + labels().ToString() +
+                              ": a downsampled chunk is corrupt and was skipped (partial result)");
+        }
+        continue;
+      }
+      for (const AggregateWindow& w : chunk_) {
+        if (w.t_ms >= from && w.t_ms < to) data_.windows.push_back(w);
+      }
+    }
+    return FromRocks(it_->status(), "reading aggregates");
+  }
+
+  const RocksStorage* const storage_;
+  const std::vector<std::shared_ptr<MemSeries>> series_;
+  const std::vector<Labels> labels_;  // parallel to series_ when sorted; else empty
+  const std::vector<ReadSegment> segments_;
+  const int64_t start_, end_;
+  const ReadContext ctx_;
+  std::vector<std::unique_ptr<SeriesReader>> readers_;  // per segment; raw ones only
+  std::unique_ptr<rocksdb::Iterator> it_;
+  size_t pos_ = static_cast<size_t>(-1);
+  int since_check_ = 0;
+  SeriesData data_;
+  std::vector<Sample> buf_;
+  std::vector<AggregateWindow> chunk_;
+  mutable Labels current_labels_;
+  mutable bool labels_ready_ = false;
+  absl::Status status_;
+  std::vector<std::string> warnings_;
+};
+
+}  // namespace
+
+std::unique_ptr<rocksdb::Iterator> RocksStorage::NewAggregateIterator() const {
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), downsampled_));
+}
+
+std::vector<int64_t> AggregateResolutionsOf(const DownsampleState& ds) {
+  std::vector<int64_t> out;
+  if (ds.downsampled_5m_through != kNoTime) out.push_back(kRes5mMs);
+  if (ds.downsampled_1h_through != kNoTime) out.push_back(kRes1hMs);
+  return out;
+}
+
+std::unique_ptr<SeriesSet> NewDownsampledSeriesSet(const RocksStorage* storage, TenantHead* head,
+                                                   const std::vector<Matcher>& matchers,
+                                                   const SelectHints& hints,
+                                                   const ReadContext& ctx) {
+  const int64_t start = hints.start_ms, end = hints.end_ms;
+  std::vector<ReadSegment> segments = PlanReadSegments(
+      head->PublishedDownsample(), start, end, hints.resolution_ms, hints.max_resolution_ms);
+  // A series whose raw data is gone (or never reached the range) may still
+  // have aggregates there: the aggregate parts select by the series' newest
+  // sample only, and an empty series is dropped when read.
+  int64_t agg_lo = kMaxT;
+  for (const ReadSegment& s : segments) {
+    if (s.resolution != Resolution::kRaw) agg_lo = std::min(agg_lo, std::max(s.lo, start));
+  }
+  std::vector<std::shared_ptr<MemSeries>> series;
+  for (std::shared_ptr<MemSeries>& s : head->Select(matchers)) {
+    const bool no_raw_bounds = s->min_t_ms() > s->max_t_ms();
+    const bool maybe_aggregates = agg_lo != kMaxT && (no_raw_bounds || s->max_t_ms() >= agg_lo);
+    if (!maybe_aggregates && !s->Overlaps(start, end)) continue;
+    series.push_back(std::move(s));
+  }
+  std::vector<Labels> labels;
+  if (hints.sorted) {
+    std::vector<std::pair<Labels, std::shared_ptr<MemSeries>>> by;
+    by.reserve(series.size());
+    for (auto& s : series) by.emplace_back(s->labels(), std::move(s));
+    std::sort(by.begin(), by.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    series.clear();
+    for (auto& [l, s] : by) {
+      labels.push_back(std::move(l));
+      series.push_back(std::move(s));
+    }
+  } else {
+    std::sort(series.begin(), series.end(),
+              [](const auto& a, const auto& b) { return a->id() < b->id(); });
+  }
+  return std::make_unique<DownsampledSeriesSet>(storage, std::move(series), std::move(labels),
+                                                std::move(segments), start, end, ctx);
+}
+
+}  // namespace meridian
