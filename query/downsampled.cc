@@ -250,11 +250,46 @@ std::string ResolutionText(int64_t ms) {
   return absl::StrCat(ms, "ms");
 }
 
-void WindowsOf(const SeriesData& data, QueryContext* q, std::vector<DsWindow>* out) {
+namespace {
+
+// Raw samples folded into windows of `res` with the compactor's arithmetic
+// (docs/format/downsampled.md), stale markers dropped.
+void FoldRaw(std::span<const Sample> samples, int64_t res, std::vector<DsWindow>* out) {
+  DsWindow* w = nullptr;
+  for (const Sample& s : samples) {
+    if (IsStaleMarker(s.v)) continue;
+    const int64_t t0 = s.t_ms - ((s.t_ms % res) + res) % res;
+    if (w == nullptr || w->a.t_ms != t0) {
+      out->push_back(DsWindow{
+          t0 + res - 1, res,
+          AggregateWindow{t0, 1, s.v, s.v, s.v, s.t_ms, s.v, s.t_ms, s.v, 0, s.t_ms, s.v}});
+      w = &out->back();
+      continue;
+    }
+    AggregateWindow& a = w->a;
+    ++a.count;
+    a.sum += s.v;
+    if (s.v < a.min || std::isnan(a.min)) a.min = s.v;
+    if (s.v > a.max || std::isnan(a.max)) a.max = s.v;
+    a.counter_inc += s.v < a.clast_v ? s.v : s.v - a.clast_v;
+    a.clast_t = a.last_t = s.t_ms;
+    a.clast_v = a.last_v = s.v;
+  }
+}
+
+}  // namespace
+
+void WindowsOf(const SeriesData& data, int64_t fold_ms, QueryContext* q,
+               std::vector<DsWindow>* out) {
   out->clear();
   for (const SeriesData::Run& run : data.runs) {
     if (run.end <= run.begin) continue;
     q->NoteResolution(run.resolution_ms);
+    if (run.resolution_ms == 0 && fold_ms > 0) {
+      FoldRaw(std::span<const Sample>(data.samples).subspan(run.begin, run.end - run.begin),
+              fold_ms, out);
+      continue;
+    }
     if (run.resolution_ms == 0) {
       for (size_t i = run.begin; i < run.end; ++i) {
         const Sample& s = data.samples[i];

@@ -48,10 +48,14 @@ ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> av
 bool WindowsFn(Fn f, std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, double* out,
                bool* widened);
 
-// The runs of `data` as windows sorted by attr (raw samples as windows of
-// one sample; stale markers and windows without samples dropped). Notes the
-// resolutions in q->resolutions_used.
-void WindowsOf(const SeriesData& data, QueryContext* q, std::vector<DsWindow>* out);
+// The runs of `data` as windows sorted by attr (stale markers and windows
+// without samples dropped). Raw samples become windows of one sample, or
+// with `fold_ms` > 0 (the preferred resolution, to which every step's range
+// is aligned) windows of fold_ms as the compactor would make them: the same
+// answers from far fewer windows. Notes the resolutions in
+// q->resolutions_used.
+void WindowsOf(const SeriesData& data, int64_t fold_ms, QueryContext* q,
+               std::vector<DsWindow>* out);
 // The runs of `data` as points: raw samples as they are, a window as one
 // point at its last sample's time with its last value (or its mean).
 void PointsOf(const SeriesData& data, bool mean, QueryContext* q, std::vector<Point>* out);

@@ -324,7 +324,7 @@ absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want
 absl::Status Evaluator::ForEachRangeSeries(
     const Expr& arg, RangeSpec* spec,
     absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn,
-    DownsampleUse use, const WindowsSink* on_windows) {
+    DownsampleUse use, const WindowsSink* on_windows, bool fold_raw) {
   const Expr& a = Unwrap(arg);
   if (a.kind == ExprKind::kMatrixSelector) {
     const auto& ms = static_cast<const MatrixSelector&>(a);
@@ -344,9 +344,13 @@ absl::Status Evaluator::ForEachRangeSeries(
     ask.range_ms = ms.range_ms;
     ask.ref_ms = (spec->has_at ? spec->at_ms : start_) - vs.offset_ms;
     ask.pinned = spec->has_at;
-    int64_t max_ms = 0;
+    int64_t preferred_ms = 0, max_ms = 0;
     MERIDIAN_RETURN_IF_ERROR(
-        SelectSeries(vs, lo + 1, hi, &querier, &set, &ask, /*preferred_ms=*/nullptr, &max_ms));
+        SelectSeries(vs, lo + 1, hi, &querier, &set, &ask, &preferred_ms, &max_ms));
+    // Raw samples between windows fold into windows of the preferred
+    // resolution (every step's range is aligned to it), unless the function
+    // needs single samples (irate, idelta).
+    const int64_t fold_ms = fold_raw ? preferred_ms : 0;
     std::vector<Sample> buf;
     std::vector<DsWindow> windows;
     SeriesData data;
@@ -356,7 +360,7 @@ absl::Status Evaluator::ForEachRangeSeries(
       if (max_ms > 0) {
         MERIDIAN_RETURN_IF_ERROR(set->Data(&data));
         if (data.HasAggregates() && ask.use == DownsampleUse::kWindows) {
-          WindowsOf(data, q_, &windows);
+          WindowsOf(data, fold_ms, q_, &windows);
           if (windows.empty()) continue;
           const auto n = static_cast<int64_t>(windows.size());
           MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(n));

@@ -240,12 +240,15 @@ class Evaluator {
   // removed. Storage series are streamed: `samples` is valid during the call.
   // `use`: how the consumer may use downsampled data; for kWindows, a series
   // that has aggregate windows goes to *on_windows instead of `fn`, with the
-  // windows (stale markers and empty windows dropped) sorted by attr.
+  // windows (stale markers and empty windows dropped) sorted by attr; with
+  // `fold_raw` raw samples come folded into windows of the selector's
+  // preferred resolution (query/downsampled.h WindowsOf).
   using WindowsSink = std::function<absl::Status(const Labels&, std::span<const DsWindow>)>;
   absl::Status ForEachRangeSeries(
       const Expr& arg, RangeSpec* spec,
       absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn,
-      DownsampleUse use = DownsampleUse::kRawOnly, const WindowsSink* on_windows = nullptr);
+      DownsampleUse use = DownsampleUse::kRawOnly, const WindowsSink* on_windows = nullptr,
+      bool fold_raw = false);
 
   // Receives the output series of a streaming evaluation one at a time;
   // `points` may be moved from.

@@ -421,7 +421,7 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
         MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(out.size())));
         return sink(ls, !keep_name, &out);
       },
-      use, &on_windows);
+      use, &on_windows, /*fold_raw=*/f != Fn::kIrate && f != Fn::kIdelta && f != Fn::kResets);
   if (widened) {
     q_->annos.Info(absl::StrCat("PromQL info: range of ", std::string(c.func->name),
                                 " widened to the downsampled window where only data coarser than "

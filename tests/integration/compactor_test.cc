@@ -122,6 +122,29 @@ TEST(CompactorTest, BackfillCompactRetentionAndKillConverges) {
             std::string::npos);
   EXPECT_NE(metrics->body.find("meridian_compactor_last_success_timestamp_seconds "),
             std::string::npos);
+  // Queries read the aggregates (docs/downsampling.md): over the days whose
+  // raw data is gone, auto answers from 1h data and says so in `infos`;
+  // max_source_resolution=raw has nothing there.
+  {
+    char range[160];
+    std::snprintf(range, sizeof(range), "&start=%lld&end=%lld&step=3600",
+                  static_cast<long long>((end - 34 * kDay) / 1000),
+                  static_cast<long long>((end - 31 * kDay) / 1000));
+    const std::string q =
+        "/api/v1/query_range?query=" + UrlEncode("sum(rate(bf_total[1h]))") + range;
+    nlohmann::json au = GetJson(*c, q, &status);
+    ASSERT_EQ(status, 200) << au;
+    ASSERT_EQ(au["data"]["result"].size(), 1u) << au;
+    EXPECT_GE(au["data"]["result"][0]["values"].size(), 70u);
+    ASSERT_TRUE(au.contains("infos")) << au;
+    EXPECT_NE(au["infos"].dump().find("answered from downsampled data, resolutions 1h"),
+              std::string::npos)
+        << au["infos"];
+    nlohmann::json raw = GetJson(*c, q + "&max_source_resolution=raw", &status);
+    ASSERT_EQ(status, 200) << raw;
+    EXPECT_TRUE(raw["data"]["result"].empty()) << raw;
+    EXPECT_FALSE(raw.contains("infos"));
+  }
   // A second pass finds nothing to do.
   nlohmann::json again = Compact(a);
   EXPECT_EQ(again["data"]["blocks5m"].get<int>(), 0);
