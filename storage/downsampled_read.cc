@@ -257,10 +257,9 @@ std::vector<int64_t> AggregateResolutionsOf(const DownsampleState& ds) {
 std::unique_ptr<SeriesSet> NewDownsampledSeriesSet(const RocksStorage* storage, TenantHead* head,
                                                    const std::vector<Matcher>& matchers,
                                                    const SelectHints& hints,
+                                                   std::vector<ReadSegment> segments,
                                                    const ReadContext& ctx) {
   const int64_t start = hints.start_ms, end = hints.end_ms;
-  std::vector<ReadSegment> segments = PlanReadSegments(
-      head->PublishedDownsample(), start, end, hints.resolution_ms, hints.max_resolution_ms);
   // A series whose raw data is gone (or never reached the range) may still
   // have aggregates there: the aggregate parts select by the series' newest
   // sample only, and an empty series is dropped when read.

@@ -267,10 +267,15 @@ class TenantQuerier : public Querier {
       end = maxt_ms_;
     }
     if (hints.max_resolution_ms > 0 && head_ != nullptr && start <= end) {
-      SelectHints h = hints;
-      h.start_ms = start;
-      h.end_ms = end;
-      return NewDownsampledSeriesSet(storage_, head_, matchers, h, ctx_);
+      std::vector<ReadSegment> segments = PlanReadSegments(
+          head_->PublishedDownsample(), start, end, hints.resolution_ms, hints.max_resolution_ms);
+      // Raw data answers it all (recent data): the usual read path.
+      if (segments.size() != 1 || segments[0].resolution != Resolution::kRaw) {
+        SelectHints h = hints;
+        h.start_ms = start;
+        h.end_ms = end;
+        return NewDownsampledSeriesSet(storage_, head_, matchers, h, std::move(segments), ctx_);
+      }
     }
     // Postings come in id order, which is also the order of the chunk keys:
     // unsorted sets read the disk sequentially.

@@ -87,10 +87,12 @@ std::vector<ReadSegment> PlanReadSegments(const DownsampleState& ds, int64_t sta
                                           int64_t resolution_ms, int64_t max_resolution_ms);
 // The aggregate resolutions the tenant has data of (Querier::AggregateResolutions).
 std::vector<int64_t> AggregateResolutionsOf(const DownsampleState& ds);
-// A Select whose hints allow aggregates. REQUIRES: hints' range set.
+// A Select whose hints allow aggregates, reading `segments`
+// (PlanReadSegments of the hints). REQUIRES: hints' range set.
 std::unique_ptr<SeriesSet> NewDownsampledSeriesSet(const RocksStorage* storage, TenantHead* head,
                                                    const std::vector<Matcher>& matchers,
                                                    const SelectHints& hints,
+                                                   std::vector<ReadSegment> segments,
                                                    const ReadContext& ctx);
 
 // `storage` is borrowed and must outlive the Queryable and its Queriers.
