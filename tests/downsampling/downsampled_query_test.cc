@@ -355,6 +355,25 @@ TEST(DownsampledQueryTest, AutoEqualsRawFor30DaysAt1hAnd7DaysAt5m) {
   }
 }
 
+// Offsets, @ and subqueries keep their meaning over downsampled data.
+TEST(DownsampledQueryTest, OffsetAtAndSubqueries) {
+  Store& s = KeepAll();
+  const std::string at = std::to_string((k1hFrom + kDay) / 1000);
+  const std::vector<std::string> qs = {"sum_over_time(gauge[1h] offset 1d)",
+                                       "rate(dense_total[1h] offset 3h)",
+                                       "gauge offset 2h",
+                                       "max_over_time(holes[2h] @ " + at + ")",
+                                       "max_over_time(rate(dense_total[5m])[1d:1h])",
+                                       "avg_over_time(gauge[1d:1h])"};
+  for (const std::string& q : qs) {
+    Result raw = Query(s, q, k1hFrom + kDay, k1hTo, k1h, kRaw);
+    Result au = Query(s, q, k1hFrom + kDay, k1hTo, k1h, kAuto);
+    ASSERT_GT(raw.points, 100u) << q;
+    EXPECT_TRUE(HasInfo(au, "answered from downsampled data")) << q;
+    ExpectClose(au.answer, raw.answer, q.find("rate") != std::string::npos ? 0.02 : 0, q);
+  }
+}
+
 TEST(DownsampledQueryTest, FunctionsNoAggregateAnswersReadRawWhereItIsKept) {
   Store& s = KeepAll();
   for (const char* q : {"quantile_over_time(0.9, gauge[1h])", "stddev_over_time(gauge[1h])",
