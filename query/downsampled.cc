@@ -155,14 +155,22 @@ ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> av
 }
 
 bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t end_ms, double* out,
-               bool* widened) {
+               bool* widened, WindowsCursor* cursor) {
   auto after = [&](int64_t t) {  // index of the first window with attr > t
     return static_cast<size_t>(
         std::upper_bound(all.begin(), all.end(), t,
                          [](int64_t x, const DsWindow& w) { return x < w.attr; }) -
         all.begin());
   };
-  const size_t hi = after(end_ms);
+  size_t hi;
+  if (cursor != nullptr && end_ms >= cursor->end_ms) {
+    hi = cursor->hi;
+    while (hi < all.size() && all[hi].attr <= end_ms) ++hi;
+    cursor->hi = hi;
+    cursor->end_ms = end_ms;
+  } else {
+    hi = after(end_ms);
+  }
   if (hi == 0) return false;
   int64_t range = range_ms;
   const DsWindow& newest = all[hi - 1];
@@ -172,7 +180,16 @@ bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t en
     range = newest.res_ms;
     *widened = true;
   }
-  const size_t lo = after(end_ms - range);
+  size_t lo;
+  if (cursor != nullptr && range == range_ms && end_ms - range >= cursor->start_ms) {
+    // Steps move forward with a fixed range: both ends only advance.
+    lo = cursor->lo;
+    while (lo < all.size() && all[lo].attr <= end_ms - range) ++lo;
+    cursor->lo = lo;
+    cursor->start_ms = end_ms - range;
+  } else {
+    lo = after(end_ms - range);
+  }
   if (lo >= hi) return false;
   std::span<const DsWindow> w = all.subspan(lo, hi - lo);
   // Increase and delta are per range: a widened range answers for the asked one.

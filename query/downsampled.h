@@ -4,6 +4,7 @@
 #ifndef MERIDIAN_QUERY_DOWNSAMPLED_H_
 #define MERIDIAN_QUERY_DOWNSAMPLED_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -45,8 +46,14 @@ ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> av
 // the newest of them is coarser than the range, the range is widened to its
 // resolution (*widened set). Returns false when there is no sample.
 // REQUIRES: UseOfFunction(f) == kWindows; `w` sorted by attr.
+// `cursor` (optional, one per series): where the previous step's range
+// was, so that steps moving forward cost no search.
+struct WindowsCursor {
+  size_t lo = 0, hi = 0;
+  int64_t start_ms = INT64_MIN, end_ms = INT64_MIN;
+};
 bool WindowsFn(Fn f, std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, double* out,
-               bool* widened);
+               bool* widened, WindowsCursor* cursor = nullptr);
 
 // The runs of `data` as windows sorted by attr (stale markers and windows
 // without samples dropped). Raw samples become windows of one sample, or

@@ -360,12 +360,13 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
   const WindowsSink on_windows = [&](const Labels& ls,
                                      std::span<const DsWindow> w) -> absl::Status {
     out.clear();
+    WindowsCursor cursor;
     for (int i = 0; i < num_steps_; ++i) {
       if ((i & 63) == 63) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
       const int64_t ts = StepTime(i);
       const int64_t wend = (spec.has_at ? spec.at_ms : ts) - spec.offset_ms;
       double v;
-      if (WindowsFn(f, w, spec.range_ms, wend, &v, &widened)) {
+      if (WindowsFn(f, w, spec.range_ms, wend, &v, &widened, &cursor)) {
         if (out.empty()) out.reserve(num_steps_ - i);
         out.push_back(Point{ts, v});
       }

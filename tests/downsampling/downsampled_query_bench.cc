@@ -3,6 +3,7 @@
 // one compactor pass, then dashboard-like queries over 30 days at a 1 h step
 // and 7 days at a 5 m step, each read raw (max_source_resolution=raw) and
 // auto; CPU time per query. Usage: downsampled_query_bench [series=30] [repeats=5]
+// [query index]
 #include <stdlib.h>
 #include <time.h>
 
@@ -35,6 +36,8 @@ constexpr int64_t kStart = kEnd - 32 * kDay;
 int main(int argc, char** argv) {
   const int n = argc > 1 ? atoi(argv[1]) : 30;
   const int repeats = argc > 2 ? atoi(argv[2]) : 5;
+  // Optional: only the query with this index (for profiling).
+  const int only = argc > 3 ? atoi(argv[3]) : -1;
   char tmpl[] = "/tmp/meridian_ds_bench_XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   StorageOptions o;
@@ -92,7 +95,9 @@ int main(int argc, char** argv) {
       {"avg(temp)", 7 * kDay, 5 * 60'000},
   };
   double total[2] = {0, 0};
-  for (const Q& q : qs) {
+  for (size_t qi = 0; qi < qs.size(); ++qi) {
+    const Q& q = qs[qi];
+    if (only >= 0 && static_cast<int>(qi) != only) continue;
     const int64_t end = kEnd / q.step * q.step;  // aligned as Grafana does
     double best[2] = {1e9, 1e9};
     std::string info;
