@@ -354,6 +354,8 @@ void PrometheusApi::Register(httplib::Server* srv) {
         wrap(r.name, [this, fn = r.fn](const httplib::Request& req) { return (this->*fn)(req); }));
   }
   for (const StaticRoute& r : kStaticRoutes) add(r.path, r.methods, wrap(r.path, r.fn));
+  srv->Get("/federate",
+           [this](const httplib::Request& req, httplib::Response& res) { Federate(req, res); });
 }
 
 }  // namespace meridian::api

@@ -18,6 +18,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "api/tenant.h"  // TenantOf, RequestTenant
 #include "http/disconnect.h"
@@ -28,6 +30,7 @@
 namespace httplib {
 class Server;
 struct Request;
+struct Response;
 }  // namespace httplib
 
 namespace meridian::rules {
@@ -66,6 +69,11 @@ struct ApiOptions {
       wrap_queryable;
 };
 
+// The text exposition of /federate for these series (each with its latest
+// sample): one untyped family per metric name, `instance=""` added where the
+// series has no instance label, as Prometheus's federation writes it.
+std::string FederateText(const std::vector<std::pair<Labels, Sample>>& series);
+
 class PrometheusApi {
  public:
   // All pointers are borrowed and must outlive the API. `reader` answers
@@ -97,6 +105,8 @@ class PrometheusApi {
   static Reply ParseQuery(const httplib::Request& req);
   Reply Rules(const httplib::Request& req);  // api_rules.cc
   Reply Alerts(const httplib::Request& req);
+  // GET /federate (api_federate.cc): text exposition, not a JSON Reply.
+  void Federate(const httplib::Request& req, httplib::Response& res);
 
   // Options for the engine from the request (timeout, lookback_delta) with
   // cancellation when the client goes away, then the query's JSON reply.

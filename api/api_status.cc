@@ -64,12 +64,11 @@ Reply PrometheusApi::TsdbStatus(const httplib::Request& req) {
       return {InvalidParam("limit", absl::InvalidArgumentError("limit must be a positive number"))};
     }
   }
+  // Everything here is the tenant's, as a Prometheus holding only its data
+  // would answer (minTime/maxTime: a global meridian reads its regions'
+  // watermarks from them).
   CardinalityStats c;
-  StorageStats s;
-  if (local_ != nullptr) {
-    c = local_->Cardinality(TenantOf(req, options_.default_tenant), limit);
-    s = local_->Stats();
-  }
+  if (local_ != nullptr) c = local_->Cardinality(TenantOf(req, options_.default_tenant), limit);
   Reply r;
   JsonWriter w(&r.data);
   w.BeginObject();
@@ -77,8 +76,8 @@ Reply PrometheusApi::TsdbStatus(const httplib::Request& req) {
   w.Key("numSeries").Int(static_cast<int64_t>(c.num_series));
   w.Key("numLabelPairs").Int(static_cast<int64_t>(c.series_count_by_label_value_pair.size()));
   w.Key("chunkCount").Int(0);
-  w.Key("minTime").Int(s.min_time_ms);
-  w.Key("maxTime").Int(s.max_time_ms);
+  w.Key("minTime").Int(c.min_time_ms);
+  w.Key("maxTime").Int(c.max_time_ms);
   w.EndObject();
   auto list = [&](const char* key, const std::vector<CardinalityStats::Entry>& v) {
     w.Key(key).BeginArray();

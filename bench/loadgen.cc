@@ -57,6 +57,7 @@ struct Flags {
   std::string ca_file;    // https: the CA to verify the server with
   double duration_s = 0;  // > 0: stop sending after this long
   bool writer_label = false;
+  std::string region;  // only this region's targets (the same samples as without it)
 };
 
 void Usage() {
@@ -64,7 +65,7 @@ void Usage() {
                "usage: meridian-loadgen [--url URL] [--series N] [--scrapes N] [--concurrency N]\n"
                "                        [--batch N] [--start-ms MS] [--tenant T] [--retries N]\n"
                "                        [--seed N] [--ca-file PEM] [--duration S]\n"
-               "                        [--writer-label true]\n");
+               "                        [--writer-label true] [--region R]\n");
   std::exit(2);
 }
 
@@ -100,6 +101,8 @@ Flags ParseFlags(int argc, char** argv) {
       f.retries = std::stoi(v);
     else if (a == "--seed")
       f.seed = std::stoull(v);
+    else if (a == "--region")
+      f.region = v;
     else if (a == "--ca-file")
       f.ca_file = v;
     else if (a == "--duration")
@@ -313,6 +316,10 @@ int main(int argc, char** argv) {
       size_t end = std::min(series.size(), (b + 1) * flags.batch);
       for (size_t i = b * flags.batch; i < end; ++i) {
         const Series& s = series[i];
+        // Drawn for every series, so a --region run sends the very samples
+        // a run without it sends for that region.
+        const int64_t t = round_ms + offset_ms[s.target] + static_cast<int64_t>(rng() % 7) - 3;
+        if (!flags.region.empty() && flags.region != kRegions[s.target % 4]) continue;
         prometheus::TimeSeries* ts = wr.add_timeseries();
         for (const auto& [n, v] : s.labels) {
           prometheus::Label* l = ts->add_labels();
@@ -321,8 +328,9 @@ int main(int argc, char** argv) {
         }
         prometheus::Sample* x = ts->add_samples();
         x->set_value(s.value);
-        x->set_timestamp(round_ms + offset_ms[s.target] + static_cast<int64_t>(rng() % 7) - 3);
+        x->set_timestamp(t);
       }
+      if (wr.timeseries_size() == 0) continue;
       wr.SerializeToString(&raw);
       // Compress into scratch: snappy sizes its output for the worst case
       // (~1.2x the input), and thousands of held requests must not keep
@@ -330,7 +338,7 @@ int main(int argc, char** argv) {
       snappy::Compress(raw.data(), raw.size(), &compressed);
       Request req;
       req.body.assign(compressed);
-      req.samples = end - b * flags.batch;
+      req.samples = static_cast<uint64_t>(wr.timeseries_size());
       raw_bytes += raw.size();
       body_bytes += req.body.size();
       total_samples += req.samples;

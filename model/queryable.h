@@ -134,6 +134,11 @@ class Querier {
   // reported by its SeriesSet; these are the querier's own (LabelNames,
   // LabelValues, and anything found while opening it).
   virtual std::vector<std::string> Warnings() const { return {}; }
+
+  // Notes for the answer's "infos" (not problems): e.g. that a remote
+  // region's data ends before the range this querier reads (a global
+  // meridian's freshness check). Asked once the querier's Selects are done.
+  virtual std::vector<std::string> Infos() const { return {}; }
 };
 
 // Makes Queriers. Thread-safe.

@@ -318,6 +318,7 @@ absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want
   }
   for (std::string& w : set->warnings()) q_->annos.Warn(std::move(w));
   for (std::string& w : querier->Warnings()) q_->annos.Warn(std::move(w));
+  for (std::string& i : querier->Infos()) q_->annos.Info(std::move(i));
   return set->status();
 }
 
@@ -392,6 +393,7 @@ absl::Status Evaluator::ForEachRangeSeries(
     }
     for (std::string& w : set->warnings()) q_->annos.Warn(std::move(w));
     for (std::string& w : querier->Warnings()) q_->annos.Warn(std::move(w));
+    for (std::string& i : querier->Infos()) q_->annos.Info(std::move(i));
     return set->status();
   }
   if (a.kind == ExprKind::kSubquery) {

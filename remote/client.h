@@ -50,6 +50,9 @@ struct RemoteEndpoint {
   std::string basic_auth_password;
   std::string tls_ca_file;
   bool tls_insecure_skip_verify = false;
+  // The remote's Prometheus HTTP API (for its watermark, remote/watermark.h);
+  // empty: the URL without /api/v1/read.
+  std::string api_url;
 };
 
 // A series read from a remote: labels (with the external labels attached)

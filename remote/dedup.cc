@@ -98,6 +98,7 @@ class DedupQuerier : public Querier {
   }
 
   std::vector<std::string> Warnings() const override { return inner_->Warnings(); }
+  std::vector<std::string> Infos() const override { return inner_->Infos(); }
 
  private:
   std::unique_ptr<Querier> inner_;

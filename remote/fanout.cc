@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <thread>
 
 #include "model/sync.h"
@@ -13,6 +15,32 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using SeriesLists = std::vector<std::vector<RemoteSeries>>;
+
+// "1h2m3s" (Prometheus's duration style; whole seconds).
+std::string DurationText(int64_t ms) {
+  int64_t s = ms / 1000;
+  std::string out;
+  if (s >= 3600) out += std::to_string(s / 3600) + "h";
+  if (s % 3600 >= 60) out += std::to_string(s % 3600 / 60) + "m";
+  if (s % 60 != 0 || out.empty()) out += std::to_string(s % 60) + "s";
+  return out;
+}
+
+}  // namespace
+
+std::string FreshnessInfo(const std::string& remote, int64_t watermark_ms, int64_t end_ms) {
+  std::time_t t = static_cast<std::time_t>(watermark_ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char when[32];
+  std::strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  char unix_s[32];
+  std::snprintf(unix_s, sizeof(unix_s), "%.3f", static_cast<double>(watermark_ms) / 1000.0);
+  return "remote " + remote + ": data ends at " + when + " (" + unix_s + "), " +
+         DurationText(end_ms - watermark_ms) + " before the end of the queried range";
+}
+
+namespace {
 
 // A materialised, sorted series list as a SeriesSet.
 class ListSeriesSet : public SeriesSet {
@@ -88,6 +116,7 @@ struct FanoutCall {
     Mutex mu;
     CondVar cv;
     std::vector<char> done(n, 1);
+    std::vector<double> seconds(n, 0);
     for (size_t i = 0; i < n; ++i) {
       if (!ask[i]) continue;
       done[i] = 0;
@@ -97,8 +126,11 @@ struct FanoutCall {
     for (size_t i = 0; i < n; ++i) {
       if (!ask[i]) continue;
       threads.emplace_back([&, i] {
+        const auto t0 = Clock::now();
         auto r = remotes[i]->Read(calls[i].get(), reqs[i], opts.tenant, series_only);
+        const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         MutexLock lock(&mu);
+        seconds[i] = secs;
         results[i] = std::move(r);
         done[i] = 1;
         cv.SignalAll();
@@ -139,7 +171,7 @@ struct FanoutCall {
         results[i] = absl::DeadlineExceededError("query timed out");
       }
       if (ask[i] && opts.health != nullptr && aborted[i] < 2) {
-        opts.health->Record(remotes[i]->endpoint().name, results[i].status());
+        opts.health->Record(remotes[i]->endpoint().name, results[i].status(), seconds[i]);
       }
     }
     return results;
@@ -156,7 +188,8 @@ class FanoutQuerier : public Querier {
         opts_(opts),
         ctx_(ctx),
         mint_(mint),
-        maxt_(maxt) {}
+        maxt_(maxt),
+        answered_(remotes.size(), 0) {}
 
   absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<Matcher>& matchers,
                                                     const SelectHints& hints) override {
@@ -282,6 +315,7 @@ class FanoutQuerier : public Querier {
         warnings->push_back(std::move(msg));
         continue;
       }
+      answered_[i] = 1;
       if (!r->empty()) lists->push_back(std::move((*r)[0]));
     }
     return absl::OkStatus();
@@ -320,13 +354,28 @@ class FanoutQuerier : public Querier {
     return w;
   }
 
+  // Freshness: each remote that answered this querier and whose data ends
+  // more than the lag before the querier's range does.
+  std::vector<std::string> Infos() const override {
+    std::vector<std::string> out = local_ != nullptr ? local_->Infos() : std::vector<std::string>{};
+    if (opts_.watermarks == nullptr || opts_.freshness_lag_ms <= 0) return out;
+    for (size_t i = 0; i < remotes_.size(); ++i) {
+      if (!answered_[i]) continue;
+      std::optional<int64_t> wm = opts_.watermarks->Watermark(*remotes_[i], opts_.tenant);
+      if (!wm || maxt_ - *wm <= opts_.freshness_lag_ms) continue;
+      out.push_back(FreshnessInfo(remotes_[i]->endpoint().name, *wm, maxt_));
+    }
+    return out;
+  }
+
  private:
   std::unique_ptr<Querier> local_;
   const std::vector<std::shared_ptr<const RemoteReadClient>>& remotes_;
   const FanoutOptions& opts_;
   const ReadContext ctx_;
   int64_t mint_, maxt_;
-  std::vector<std::string> warnings_;  // of the label calls
+  std::vector<std::string> warnings_;   // of the label calls
+  mutable std::vector<char> answered_;  // per remote: answered a call of this querier
 };
 
 }  // namespace

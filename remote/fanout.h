@@ -19,7 +19,9 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "model/queryable.h"
@@ -31,14 +33,35 @@ namespace meridian::remote {
 class RemoteHealth {
  public:
   virtual ~RemoteHealth() = default;
-  virtual void Record(const std::string& name, const absl::Status& status) = 0;
+  // One call to the remote `name` ended with `status` after `seconds`.
+  virtual void Record(const std::string& name, const absl::Status& status, double seconds) = 0;
+};
+
+// The newest sample time each remote holds for a tenant (remote/watermark.h).
+class WatermarkSource {
+ public:
+  virtual ~WatermarkSource() = default;
+  // Unix ms; nullopt when unknown or the remote holds no data for the tenant.
+  virtual std::optional<int64_t> Watermark(const RemoteReadClient& remote,
+                                           std::string_view caller_tenant) = 0;
 };
 
 struct FanoutOptions {
   std::string tenant;              // the caller's tenant, sent unless a remote fixes one
   bool partial_response = true;    // false: any failed remote fails the Select
   RemoteHealth* health = nullptr;  // optional
+  // Freshness (optional): a querier whose range ends more than
+  // freshness_lag_ms after the watermark of a remote that answered it reports
+  // "remote NAME: data ends at T ..." in Infos().
+  WatermarkSource* watermarks = nullptr;
+  int64_t freshness_lag_ms = 120'000;
 };
+
+// The info a querier reports for a remote whose data ends at `watermark_ms`,
+// before the queried range ending at `end_ms`:
+// "remote NAME: data ends at 2026-12-05T22:30:00Z (1764973800.000), 7m30s
+// before the end of the queried range".
+std::string FreshnessInfo(const std::string& remote, int64_t watermark_ms, int64_t end_ms);
 
 class FanoutQueryable : public Queryable {
  public:

@@ -219,6 +219,8 @@ ReadReply ServeRemoteRead(const Queryable& queryable, std::string_view body,
     absl::Status st = AnswerStreamed(queryable, req, &budget, &reply.body);
     if (!st.ok()) return ErrorFor(st);
     reply.content_type = kStreamedContentType;
+    reply.streamed = true;
+    reply.samples = budget.samples;
     return reply;
   }
   prometheus::ReadResponse resp;
@@ -229,6 +231,7 @@ ReadReply ServeRemoteRead(const Queryable& queryable, std::string_view body,
   snappy::Compress(out.data(), out.size(), &reply.body);
   reply.content_type = kSamplesContentType;
   reply.content_encoding = "snappy";
+  reply.samples = budget.samples;
   return reply;
 }
 

@@ -44,6 +44,8 @@ struct ReadReply {
   std::string content_type;
   std::string content_encoding;  // "snappy" for SAMPLES
   std::string body;
+  bool streamed = false;  // STREAMED_XOR_CHUNKS (else SAMPLES)
+  int64_t samples = 0;    // samples sent (for metrics)
 };
 
 // Serves one request over `queryable` (the tenant's view). `cancelled`, when

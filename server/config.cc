@@ -128,10 +128,11 @@ absl::Status Apply(Config* c, const std::string& key, const std::string& value,
 absl::Status LoadFile(Config* c, const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::InvalidArgumentError("cannot read config file " + path);
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const int n = static_cast<int>(i) + 1;
+    std::string line = lines[i];
     if (size_t h = line.find('#'); h != std::string::npos) line = line.substr(0, h);
     line = Trim(line);
     if (line.empty()) continue;
@@ -139,8 +140,22 @@ absl::Status LoadFile(Config* c, const std::string& path) {
     if (colon == std::string::npos) {
       return absl::InvalidArgumentError(path + ":" + std::to_string(n) + ": expected key: value");
     }
-    MERIDIAN_RETURN_IF_ERROR(Apply(c, Trim(line.substr(0, colon)), Trim(line.substr(colon + 1)),
-                                   path + ":" + std::to_string(n)));
+    const std::string key = Trim(line.substr(0, colon));
+    const std::string value = Trim(line.substr(colon + 1));
+    // A nested YAML list (remote_read:, federate_pull:): the key alone, then
+    // indented lines up to the next top-level key (server/config_remote.cc).
+    if (value.empty() && (key == "remote_read" || key == "remote-read" || key == "federate_pull" ||
+                          key == "federate-pull")) {
+      std::string block = lines[i] + "\n";
+      while (i + 1 < lines.size() &&
+             (lines[i + 1].empty() || lines[i + 1][0] == ' ' || lines[i + 1][0] == '\t' ||
+              lines[i + 1][0] == '-' || lines[i + 1][0] == '#')) {
+        block += lines[++i] + "\n";
+      }
+      MERIDIAN_RETURN_IF_ERROR(ApplyYamlList(c, key, block, path + ":" + std::to_string(n)));
+      continue;
+    }
+    MERIDIAN_RETURN_IF_ERROR(Apply(c, key, value, path + ":" + std::to_string(n)));
   }
   return absl::OkStatus();
 }
@@ -209,6 +224,11 @@ absl::StatusOr<RemoteReadConfig> ParseRemoteRead(const std::string& value) {
       r.tls_ca_file = v;
     } else if (k == "tls-insecure-skip-verify") {
       MERIDIAN_RETURN_IF_ERROR(ParseBool(v, &r.tls_insecure_skip_verify));
+    } else if (k == "api-url") {
+      if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
+        return bad("api-url must start with http:// or https://");
+      }
+      r.api_url = v;
     } else {
       return bad("unknown option \"" + k + "\"");
     }

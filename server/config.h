@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "model/status.h"
+#include "remote/federate_pull.h"
 
 namespace meridian::server {
 
@@ -37,11 +38,34 @@ struct RemoteReadConfig {
   std::string basic_auth_password;
   std::string tls_ca_file;
   bool tls_insecure_skip_verify = false;
-  std::string text;  // as given, for /api/v1/status/flags (secrets elided)
+  std::string api_url;  // the remote's HTTP API (watermarks); empty: URL minus /api/v1/read
+  std::string text;     // as given, for /api/v1/status/flags (secrets elided)
 };
 
 // Parses one --remote-read value (see RemoteReadConfig).
 absl::StatusOr<RemoteReadConfig> ParseRemoteRead(const std::string& value);
+
+// One federation pull (--federate-pull, repeatable; remote/federate_pull.h):
+//   NAME=URL[;match=SELECTOR]...[;interval=1m][;timeout=10s]
+//       [;labels=NAME:VALUE,..][;honor-labels=true][;tenant=ID]
+//       [;bearer-token=T][;basic-auth=USER:PASSWORD][;tls-ca-file=PATH]
+//       [;tls-insecure-skip-verify=true]
+struct FederatePullSetting {
+  remote::FederatePullConfig pull;
+  std::string text;  // for /api/v1/status/flags (secrets elided)
+};
+absl::StatusOr<FederatePullSetting> ParseFederatePull(const std::string& value);
+std::string FederatePullText(const remote::FederatePullConfig& p);
+
+struct Config;
+// Adds an entry, refusing a name used twice.
+absl::Status AddRemoteRead(Config* c, RemoteReadConfig r);
+absl::Status AddFederatePull(Config* c, FederatePullSetting f);
+// A config file's nested YAML list `key:` (remote_read or federate_pull; the
+// text holds the key line and its indented block), as Prometheus's
+// remote_read entries (server/config_remote.cc).
+absl::Status ApplyYamlList(Config* c, const std::string& key, const std::string& yaml_text,
+                           const std::string& where);
 
 struct Config {
   std::string listen = "0.0.0.0:9097";
@@ -112,6 +136,11 @@ struct Config {
   // A global meridian: remote-read endpoints every read also asks (flags add
   // to the config file's entries).
   std::vector<RemoteReadConfig> remote_reads;
+  // An answer whose queried range ends more than this after a remote's
+  // watermark carries an info naming the remote (0: no check).
+  int64_t remote_read_freshness_lag_ms = 120'000;
+  // Federation pulls: other servers' /federate stored like remote-writes.
+  std::vector<FederatePullSetting> federate_pulls;
   // Replica labels (Thanos's --query.replica-label): series differing only in
   // these are deduplicated on every read (dedup=false turns it off per request).
   std::vector<std::string> replica_labels;

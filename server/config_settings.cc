@@ -373,20 +373,36 @@ std::vector<Setting> RulesAndRemoteSettings() {
       {"remote-read",
        "NAME=URL of a remote-read endpoint to read with every query (repeatable; "
        "options ;timeout= ;tenant-header= ;tenant= ;external-labels=N:V,.. ;bearer-token= "
-       ";basic-auth=U:P ;tls-ca-file= ;tls-insecure-skip-verify=)",
+       ";basic-auth=U:P ;tls-ca-file= ;tls-insecure-skip-verify= ;api-url=; in a config file also "
+       "a nested remote_read: list)",
        [](Config* c, const std::string& v) {
          MERIDIAN_ASSIGN_OR_RETURN(RemoteReadConfig r, ParseRemoteRead(v));
-         for (const auto& o : c->remote_reads) {
-           if (o.name == r.name) {
-             return absl::InvalidArgumentError("remote-read name \"" + r.name + "\" used twice");
-           }
-         }
-         c->remote_reads.push_back(std::move(r));
-         return absl::OkStatus();
+         return AddRemoteRead(c, std::move(r));
        },
        [](const Config& c) {
          std::string out;
          for (const auto& r : c.remote_reads) out += (out.empty() ? "" : " ") + r.text;
+         return out;
+       }},
+      {"remote-read-freshness-lag",
+       "an answer whose range ends this long after a remote's newest sample (its watermark) "
+       "carries an info naming it (0: no check)",
+       [](Config* c, const std::string& v) {
+         return ParseNonNegativeDur(v, &c->remote_read_freshness_lag_ms);
+       },
+       [](const Config& c) { return Dur(c.remote_read_freshness_lag_ms); }},
+      {"federate-pull",
+       "NAME=URL of a /federate endpoint to pull and store (repeatable; options ;match=SELECTOR "
+       "(repeatable) ;interval= ;timeout= ;labels=N:V,.. ;honor-labels= ;tenant= ;bearer-token= "
+       ";basic-auth=U:P ;tls-ca-file= ;tls-insecure-skip-verify=; in a config file also a nested "
+       "federate_pull: list)",
+       [](Config* c, const std::string& v) {
+         MERIDIAN_ASSIGN_OR_RETURN(FederatePullSetting f, ParseFederatePull(v));
+         return AddFederatePull(c, std::move(f));
+       },
+       [](const Config& c) {
+         std::string out;
+         for (const auto& f : c.federate_pulls) out += (out.empty() ? "" : " ") + f.text;
          return out;
        }},
       {"replica-label",

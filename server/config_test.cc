@@ -1,6 +1,8 @@
 #include "server/config.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -211,6 +213,125 @@ TEST(ConfigTest, RemoteReadIsRepeatableWithOptionsAndClearErrors) {
     EXPECT_FALSE(Parse({"--remote-read", bad}).ok()) << bad;
   }
   EXPECT_FALSE(Parse({"--remote-read", "a=http://h/", "--remote-read", "a=http://g/"}).ok());
+}
+
+// Config files give remotes and federation pulls as nested YAML lists with
+// Prometheus's field names, beside the flat key: value lines (which still work).
+TEST(ConfigTest, NestedRemoteReadAndFederatePullListsInTheConfigFile) {
+  char dir[] = "/tmp/meridian_config_test_XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/meridian.yml";
+  const std::string token = std::string(dir) + "/token";
+  std::ofstream(token) << "s3cret;with,separators\n";
+  {
+    std::ofstream f(path);
+    f << "listen: 127.0.0.1:9999\n"
+         "remote_read:\n"
+         "  # a regional meridian\n"
+         "  - name: us-west-2\n"
+         "    url: http://us:9097/api/v1/read\n"
+         "    remote_timeout: 20s\n"
+         "    external_labels:\n"
+         "      region: us-west-2\n"
+         "    tenant_header: X-Scope-OrgID\n"
+         "    authorization:\n"
+         "      type: Bearer\n"
+         "      credentials_file: "
+      << token
+      << "\n"
+         "    tls_config: {ca_file: /etc/ca.pem, insecure_skip_verify: true}\n"
+         "  - name: eu\n"
+         "    url: https://eu:9090/api/v1/read\n"
+         "    basic_auth: {username: u, password: p}\n"
+         "    api_url: https://eu:9090/prom\n"
+         "remote-read: flat=http://flat:9097/api/v1/read\n"
+         "federate_pull:\n"
+         "- name: legacy\n"
+         "  url: http://prom:9090/federate\n"
+         "  match: ['{job=\"node\"}', 'up']\n"
+         "  interval: 30s\n"
+         "  labels: {region: eu-west-1}\n"
+         "  honor_labels: false\n"
+         "  tenant: eu\n"
+         "retention: 7d\n";
+  }
+  auto c = Parse({"--config", path, "--remote-read", "flag=http://f:1/api/v1/read"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listen, "127.0.0.1:9999");
+  EXPECT_EQ(c->retention_ms, 7LL * 86400 * 1000);
+  ASSERT_EQ(c->remote_reads.size(), 4u);
+  const auto& us = c->remote_reads[0];
+  EXPECT_EQ(us.name, "us-west-2");
+  EXPECT_EQ(us.url, "http://us:9097/api/v1/read");
+  EXPECT_EQ(us.timeout_ms, 20000);
+  ASSERT_EQ(us.external_labels.size(), 1u);
+  EXPECT_EQ(us.external_labels[0].first, "region");
+  EXPECT_EQ(us.external_labels[0].second, "us-west-2");
+  EXPECT_EQ(us.tenant_header, "X-Scope-OrgID");
+  EXPECT_EQ(us.bearer_token, "s3cret;with,separators");
+  EXPECT_EQ(us.tls_ca_file, "/etc/ca.pem");
+  EXPECT_TRUE(us.tls_insecure_skip_verify);
+  EXPECT_EQ(c->remote_reads[1].basic_auth_username, "u");
+  EXPECT_EQ(c->remote_reads[1].basic_auth_password, "p");
+  EXPECT_EQ(c->remote_reads[1].api_url, "https://eu:9090/prom");
+  EXPECT_EQ(c->remote_reads[2].name, "flat");
+  EXPECT_EQ(c->remote_reads[3].name, "flag");
+  const std::string shown = c->AsFlags().at("remote-read");
+  EXPECT_EQ(shown.find("s3cret"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("basic-auth=<secret>"), std::string::npos) << shown;
+  ASSERT_EQ(c->federate_pulls.size(), 1u);
+  const auto& f = c->federate_pulls[0].pull;
+  EXPECT_EQ(f.name, "legacy");
+  EXPECT_EQ(f.url, "http://prom:9090/federate");
+  EXPECT_EQ(f.match, (std::vector<std::string>{"{job=\"node\"}", "up"}));
+  EXPECT_EQ(f.interval_ms, 30000);
+  EXPECT_EQ(f.timeout_ms, 10000);
+  EXPECT_EQ(f.labels.size(), 1u);
+  EXPECT_FALSE(f.honor_labels);
+  EXPECT_EQ(f.tenant, "eu");
+
+  // Errors name the file and the list's line.
+  for (const std::string& bad :
+       {std::string("remote_read:\n  - name: a\n    url: http://h/\n    colour: red\n"),
+        std::string("remote_read:\n  - url: http://h/\n"),
+        std::string("remote_read:\n  - name: a\n    url: ftp://h/\n"),
+        std::string("remote_read:\n  name: a\n"),
+        std::string("remote_read:\n  - name: a\n    url: http://h/\n  - name: a\n    url: "
+                    "http://g/\n"),
+        std::string("remote_read:\n  - name: a\n    url: http://h/\n    authorization: "
+                    "{type: Basic}\n"),
+        std::string("federate_pull:\n  - name: a\n    url: http://h/\n    interval: soon\n"),
+        std::string("federate_pull:\n  - name: a\n    url: http://h/\n    match: up\n")}) {
+    std::ofstream(path) << bad;
+    auto r = Parse({"--config", path});
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find(path + ":1: "), std::string_view::npos) << r.status();
+  }
+  std::remove(path.c_str());
+  std::remove(token.c_str());
+  rmdir(dir);
+}
+
+TEST(ConfigTest, FederatePullFlag) {
+  auto c = Parse({"--federate-pull",
+                  "p=http://h:9090/federate;match={job=~\"a|b\",x!=\"\"};match=up;interval=15s;"
+                  "labels=region:eu,env:prod;tenant=t;bearer-token=hunter2"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->federate_pulls.size(), 1u);
+  const auto& f = c->federate_pulls[0].pull;
+  EXPECT_EQ(f.match, (std::vector<std::string>{"{job=~\"a|b\",x!=\"\"}", "up"}));
+  EXPECT_EQ(f.interval_ms, 15000);
+  EXPECT_EQ(f.timeout_ms, 10000);
+  EXPECT_TRUE(f.honor_labels);
+  EXPECT_EQ(f.labels.size(), 2u);
+  EXPECT_EQ(f.bearer_token, "hunter2");
+  EXPECT_EQ(c->AsFlags().at("federate-pull").find("hunter2"), std::string::npos);
+  for (const char* bad :
+       {"nourl", "p=ftp://h/", "p=http://h/;interval=0s", "p=http://h/;interval=5s;timeout=10s",
+        "p=http://h/;honor-labels=maybe", "p=http://h/;what=1", "p=http://h/;labels=region"}) {
+    EXPECT_FALSE(Parse({"--federate-pull", bad}).ok()) << bad;
+  }
+  EXPECT_FALSE(Parse({"--federate-pull", "a=http://h/", "--federate-pull", "a=http://g/"}).ok());
 }
 
 }  // namespace meridian::server

@@ -102,6 +102,7 @@ absl::Status MeridianServer::Run() {
   impl_->watch_thread = std::thread([this] { impl_->WatchLoop(); });
   impl_->retention_thread = std::thread([this] { impl_->RetentionLoop(); });
   impl_->rules->Start();
+  impl_->federation->Start();
   impl_->ready = true;
   std::string shown = ho.host.find(':') != std::string::npos ? "[" + ho.host + "]" : ho.host;
   std::fprintf(stderr, "meridian: listening on %s:%d (%s), data in %s\n",
@@ -128,6 +129,7 @@ void MeridianServer::Stop() {
   }
   if (k8s_listener) k8s_listener->Stop();
   impl_->rules->Stop();
+  impl_->federation->Stop();
   absl::Status st = impl_->storage->Flush();
   if (!st.ok()) std::fprintf(stderr, "meridian: flush on shutdown: %s\n", st.ToString().c_str());
 }

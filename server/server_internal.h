@@ -28,7 +28,9 @@
 #include "rules/manager.h"
 #include "server/auth.h"
 #include "server/config.h"
+#include "server/federation.h"
 #include "server/metrics.h"
+#include "server/remotes.h"
 #include "server/server.h"
 #include "storage/storage.h"
 
@@ -54,23 +56,6 @@ class InflightLimiter {
   int inflight_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// The last outcome of the calls to each remote, for /api/v1/status/remotes.
-class RemoteStatusBoard : public remote::RemoteHealth {
- public:
-  struct Entry {
-    bool called = false;
-    bool up = false;
-    std::string last_error;
-    int64_t last_success_ms = 0;
-  };
-  void Record(const std::string& name, const absl::Status& status) override;
-  Entry Get(const std::string& name);
-
- private:
-  Mutex mu_;
-  std::map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
-};
-
 // The remote-write paths (1.0/2.0 and the Thanos/Cortex aliases).
 bool IsWritePath(const std::string& path);
 
@@ -85,8 +70,9 @@ struct MeridianServer::Impl {
   std::unique_ptr<compactor::Compactor> compactor;
   std::unique_ptr<InflightLimiter> limiter;
   std::vector<std::shared_ptr<const remote::RemoteReadClient>> remotes;  // --remote-read
-  RemoteStatusBoard remote_status;
-  http::Router http;  // routes and handlers; connections are HttpServer's
+  std::unique_ptr<RemoteBoard> remote_board;    // calls, watermarks, remote-read metrics
+  std::unique_ptr<FederationPulls> federation;  // --federate-pull
+  http::Router http;                            // routes and handlers; connections are HttpServer's
   std::unique_ptr<http::HttpServer> listener;
   std::thread retention_thread;
   // TLS (nullptr: plain HTTP) and the Kubernetes external metrics API, with
@@ -113,7 +99,7 @@ struct MeridianServer::Impl {
   void SetUpIngest();                              // wiring_ingest.cc
   void SetUpEngine();                              // wiring_query.cc: metrics, engine
   absl::Status SetUpRules();                       // wiring_rules.cc
-  absl::Status SetUpRemotes(api::ApiOptions* ao);  // wiring_remote.cc
+  absl::Status SetUpRemotes(api::ApiOptions* ao);  // wiring_remote.cc (and federation pulls)
   absl::Status SetUpApi();                         // wiring_query.cc
   absl::Status SetUpTls();                         // wiring_auth.cc
   absl::Status SetUpAuth();                        // wiring_auth.cc

@@ -162,6 +162,8 @@ void MeridianServer::Impl::RegisterMetricsRoute() {
              std::to_string(p->auth_refused[i].load()) + "\n";
     }
     out += p->rules->MetricsText();
+    out += p->remote_board->MetricsText();
+    out += p->federation->MetricsText();
     res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
   });
 }

@@ -30,6 +30,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const remote::RemoteReadClient>>> Rem
     e.basic_auth_password = rc.basic_auth_password;
     e.tls_ca_file = rc.tls_ca_file;
     e.tls_insecure_skip_verify = rc.tls_insecure_skip_verify;
+    e.api_url = rc.api_url;
     remote::HttpCall probe(e);
     if (!probe.setup().ok()) {
       return absl::InvalidArgumentError("--remote-read " + rc.name + ": " +
@@ -57,30 +58,39 @@ absl::StatusOr<bool> GoBoolParam(const httplib::Request& req, const char* name, 
 
 }  // namespace
 
-void RemoteStatusBoard::Record(const std::string& name, const absl::Status& status) {
-  MutexLock lock(&mu_);
-  Entry& e = entries_[name];
-  e.called = true;
-  e.up = status.ok();
-  if (status.ok()) {
-    e.last_success_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    e.last_error.clear();
-  } else {
-    e.last_error = std::string(status.message());
-  }
-}
-
-RemoteStatusBoard::Entry RemoteStatusBoard::Get(const std::string& name) {
-  MutexLock lock(&mu_);
-  return entries_[name];
-}
-
 absl::Status MeridianServer::Impl::SetUpRemotes(api::ApiOptions* ao) {
   auto clients = RemoteClients(config);
   if (!clients.ok()) return clients.status();
   remotes = *std::move(clients);
+  remote_board = std::make_unique<RemoteBoard>(remotes);
+  // Federation pulls store through the remote-write receiver.
+  federation = std::make_unique<FederationPulls>(
+      config.federate_pulls, config.default_tenant,
+      [p = this](const std::string& tenant, const std::string& body) {
+        ingest::RemoteWriteStats stats;
+        absl::Status st =
+            p->receiver->Receive(tenant, "application/x-protobuf", "snappy", body, &stats);
+        int code = 500;
+        switch (st.code()) {
+          case absl::StatusCode::kOk:
+            code = 204;
+            break;
+          case absl::StatusCode::kInvalidArgument:
+          case absl::StatusCode::kOutOfRange:
+            code = 400;
+            break;
+          case absl::StatusCode::kResourceExhausted:
+            code = 413;
+            break;
+          case absl::StatusCode::kUnavailable:
+            code = 503;
+            break;
+          default:
+            break;
+        }
+        p->metrics->ObserveWrite(tenant, &stats, code);
+        return st;
+      });
   if (remotes.empty() && config.replica_labels.empty()) return absl::OkStatus();
   // A global meridian: every read also asks the remotes, and/or
   // deduplicates HA replicas.
@@ -93,7 +103,9 @@ absl::Status MeridianServer::Impl::SetUpRemotes(api::ApiOptions* ao) {
       remote::FanoutOptions fo;
       fo.tenant = api::TenantOf(req, "");  // the tenant the caller names, if any
       fo.partial_response = partial;
-      fo.health = &p->remote_status;
+      fo.health = p->remote_board.get();
+      fo.watermarks = p->remote_board->watermarks();
+      fo.freshness_lag_ms = p->config.remote_read_freshness_lag_ms;
       q = std::make_unique<remote::FanoutQueryable>(std::move(q), p->remotes, std::move(fo));
     }
     if (!p->config.replica_labels.empty()) {
@@ -123,6 +135,7 @@ void MeridianServer::Impl::RegisterReadRoute() {
       limits.max_samples = config.remote_read_sample_limit;
       limits.max_bytes = config.remote_read_max_bytes;
       remote::ReadReply r = remote::ServeRemoteRead(*storage->ForTenant(tenant), req.body, limits);
+      remote_board->ObserveServed(r.status, r.streamed, r.samples, r.body.size());
       res.status = r.status;
       if (!r.content_encoding.empty()) res.set_header("Content-Encoding", r.content_encoding);
       res.set_content(std::move(r.body), r.content_type);
@@ -135,31 +148,10 @@ void MeridianServer::Impl::RegisterReadRoute() {
 // GET /api/v1/status/remotes: each --remote-read endpoint and how its last
 // call went (times in Unix seconds, as the API's other times).
 void MeridianServer::Impl::RegisterRemotesStatusRoute() {
-  http.Get("/api/v1/status/remotes", [this](const httplib::Request&, httplib::Response& res) {
-    std::string body;
-    api::JsonWriter w(&body);
-    w.BeginObject();
-    w.Key("status").String("success");
-    w.Key("data").BeginArray();
-    for (const auto& r : remotes) {
-      const auto& e = r->endpoint();
-      RemoteStatusBoard::Entry st = remote_status.Get(e.name);
-      w.BeginObject();
-      w.Key("name").String(e.name);
-      w.Key("url").String(e.url);
-      w.Key("up").Bool(st.up);
-      w.Key("lastError").String(st.last_error);
-      w.Key("lastSuccess");
-      if (st.last_success_ms == 0) {
-        w.Null();
-      } else {
-        w.PromTimestamp(st.last_success_ms);
-      }
-      w.EndObject();
-    }
-    w.EndArray();
-    w.EndObject();
-    res.set_content(body, "application/json");
+  http.Get("/api/v1/status/remotes", [this](const httplib::Request& req, httplib::Response& res) {
+    // Watermarks for the caller's tenant (as the fan-out sends it: the
+    // caller's header or ?tenant=, else none).
+    res.set_content(remote_board->StatusJson(api::TenantOf(req, "")), "application/json");
   });
 }
 

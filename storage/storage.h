@@ -140,6 +140,10 @@ struct StorageStats {
 // Cardinality statistics for /api/v1/status/tsdb.
 struct CardinalityStats {
   uint64_t num_series = 0;
+  // Oldest and newest sample time of the tenant's series (0 and 0 without
+  // samples): headStats' minTime/maxTime, and a global meridian's watermark.
+  int64_t min_time_ms = 0;
+  int64_t max_time_ms = 0;
   struct Entry {
     std::string name;
     uint64_t value;

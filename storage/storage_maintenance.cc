@@ -405,8 +405,16 @@ CardinalityStats RocksStorage::Cardinality(std::string_view tenant, size_t limit
   CardinalityStats st;
   TenantHead* head = FindTenant(tenant);
   if (head == nullptr) return st;
-  head->ReadIndex([&](const PostingsIndex& index, auto) {
+  int64_t mint = std::numeric_limits<int64_t>::max(), maxt = std::numeric_limits<int64_t>::min();
+  head->ReadIndex([&](const PostingsIndex& index, auto lookup) {
     st.num_series = index.all().size();
+    for (uint64_t id : index.all()) {
+      const MemSeries* s = lookup(id);
+      if (s->min_t_ms() <= s->max_t_ms()) {
+        mint = std::min(mint, s->min_t_ms());
+        maxt = std::max(maxt, s->max_t_ms());
+      }
+    }
     for (const auto& [name, values] : index.names()) {
       st.label_value_count_by_label_name.push_back({name, values.size()});
       uint64_t bytes = 0;
@@ -418,6 +426,10 @@ CardinalityStats RocksStorage::Cardinality(std::string_view tenant, size_t limit
       st.memory_in_bytes_by_label_name.push_back({name, bytes});
     }
   });
+  if (mint <= maxt) {
+    st.min_time_ms = mint;
+    st.max_time_ms = maxt;
+  }
   for (auto* v : {&st.series_count_by_metric_name, &st.label_value_count_by_label_name,
                   &st.memory_in_bytes_by_label_name, &st.series_count_by_label_value_pair}) {
     std::sort(v->begin(), v->end(), [](const auto& a, const auto& b) {

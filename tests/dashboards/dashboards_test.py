@@ -385,11 +385,28 @@ def main():
     try:
         mport, pport = free_port(), free_port()
         murl = "http://127.0.0.1:%d" % mport
+        # The meridian under test is also a global meridian over one regional
+        # meridian (the remotes row) and evaluates a rule file (the rules row).
+        rport = free_port()
+        rurl = "http://127.0.0.1:%d" % rport
+        rlog = open(os.path.join(tmp, "region.log"), "w")
+        procs.append(subprocess.Popen([args.meridian, "--listen", "127.0.0.1:%d" % rport,
+                                       "--data-dir", os.path.join(tmp, "region")], stdout=rlog, stderr=rlog))
+        wait_ready(rurl + "/-/ready", "regional meridian", procs[-1])
+        with open(os.path.join(tmp, "rules.yml"), "w") as f:
+            f.write("groups:\n  - name: dashboards\n    interval: 1s\n    rules:\n"
+                    "      - record: job:up:sum\n        expr: sum by (job) (up)\n")
         mlog = open(os.path.join(tmp, "meridian.log"), "w")
         procs.append(subprocess.Popen([args.meridian, "--listen", "127.0.0.1:%d" % mport,
-                                       "--data-dir", os.path.join(tmp, "meridian")], stdout=mlog, stderr=mlog))
-        wait_ready(murl + "/-/ready", "meridian", procs[0])
+                                       "--data-dir", os.path.join(tmp, "meridian"),
+                                       "--rule-files", os.path.join(tmp, "rules.yml"),
+                                       "--remote-read", "region=%s/api/v1/read;timeout=5s;"
+                                       "external-labels=remote_region:ap-southeast-1" % rurl],
+                                      stdout=mlog, stderr=mlog))
+        wait_ready(murl + "/-/ready", "meridian", procs[-1])
         now_ms = int(time.time() * 1000)
+        remote_write(rurl, [({"__name__": "region_heartbeat", "job": "region"},
+                             [(now_ms - 1000 * i, 1.0) for i in range(60, 0, -15)])])
         series = generate(now_ms)
         for i in range(0, len(series), 500):
             write_series(murl, series[i:i + 500])
@@ -411,7 +428,7 @@ def main():
         procs.append(subprocess.Popen([PROMETHEUS, "--config.file", os.path.join(tmp, "prometheus.yml"),
                                        "--storage.tsdb.path", os.path.join(tmp, "prometheus"),
                                        "--web.listen-address", "127.0.0.1:%d" % pport], stdout=plog, stderr=plog))
-        wait_ready("http://127.0.0.1:%d/-/ready" % pport, "prometheus", procs[1])
+        wait_ready("http://127.0.0.1:%d/-/ready" % pport, "prometheus", procs[-1])
         # Until the last step a range query evaluates (now aligned down to the
         # step, as Grafana aligns it) has 3 scrapes of Prometheus and meridian
         # behind it, with query traffic in between (the query panels need some).
@@ -451,7 +468,7 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
         if failures:
-            for log in ("meridian.log", "prometheus.log"):
+            for log in ("meridian.log", "region.log", "prometheus.log"):
                 path = os.path.join(tmp, log)
                 if os.path.exists(path):
                     print("--- %s (tail)" % log)

@@ -494,7 +494,9 @@
       if (j.status !== 'success') throw new Error(j.error);
       const list = Array.isArray(j.data) ? j.data : (j.data.remotes || []);
       return el('table', { class: 'data' }, el('tbody', {}, list.map((r) => el('tr', {},
-        el('td', {}, r.name), el('td', {}, r.url), el('td', {}, r.up ? 'up' : 'down'), el('td', {}, r.lastError || '')))));
+        el('td', {}, r.name), el('td', {}, r.url), el('td', {}, r.up ? 'up' : 'down'),
+        el('td', {}, r.watermark ? `data until ${new Date(r.watermark * 1000).toISOString()}` : ''),
+        el('td', {}, r.lastError || '')))));
     });
     const metricsText = fetch('/metrics').then((r) => (r.ok ? r.text() : Promise.reject(new Error(`/metrics: HTTP ${r.status}`))));
     // The compactor knows every tenant in storage (absent: 404, null).
