@@ -32,12 +32,17 @@ class BitReader {
     ++pos_;
     return true;
   }
+  // Up to a byte at a time (the reads of whole fields dominate decoding).
   bool ReadBits(int n, uint64_t* v) {
     *v = 0;
-    for (int i = 0; i < n; ++i) {
-      bool b;
-      if (!ReadBit(&b)) return false;
-      *v = (*v << 1) | (b ? 1 : 0);
+    if (pos_ + static_cast<size_t>(n) > d_.size() * 8) return false;
+    while (n > 0) {
+      const int avail = 8 - static_cast<int>(pos_ % 8);
+      const int k = n < avail ? n : avail;
+      const uint64_t byte = static_cast<uint8_t>(d_[pos_ / 8]);
+      *v = (*v << k) | ((byte >> (avail - k)) & ((uint64_t{1} << k) - 1));
+      pos_ += static_cast<size_t>(k);
+      n -= k;
     }
     return true;
   }
@@ -70,8 +75,20 @@ void XorChunkEncoder::WriteBit(bool bit) {
   if (bit) buf_.back() = static_cast<char>(static_cast<uint8_t>(buf_.back()) | (1u << free_bits_));
 }
 
+// The low `nbits` of v, most significant first, up to a byte at a time.
 void XorChunkEncoder::WriteBits(uint64_t v, int nbits) {
-  for (int i = nbits - 1; i >= 0; --i) WriteBit((v >> i) & 1);
+  while (nbits > 0) {
+    if (free_bits_ == 0) {
+      buf_.push_back('\0');
+      free_bits_ = 8;
+    }
+    const int k = nbits < free_bits_ ? nbits : free_bits_;
+    const uint64_t bits = (v >> (nbits - k)) & ((uint64_t{1} << k) - 1);
+    buf_.back() = static_cast<char>(static_cast<uint8_t>(buf_.back()) |
+                                    static_cast<uint8_t>(bits << (free_bits_ - k)));
+    free_bits_ -= k;
+    nbits -= k;
+  }
 }
 
 void XorChunkEncoder::WriteValue(double v) {

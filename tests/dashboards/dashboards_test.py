@@ -405,7 +405,7 @@ def main():
                                       stdout=mlog, stderr=mlog))
         wait_ready(murl + "/-/ready", "meridian", procs[-1])
         now_ms = int(time.time() * 1000)
-        remote_write(rurl, [({"__name__": "region_heartbeat", "job": "region"},
+        write_series(rurl, [({"__name__": "region_heartbeat", "job": "region"},
                              [(now_ms - 1000 * i, 1.0) for i in range(60, 0, -15)])])
         series = generate(now_ms)
         for i in range(0, len(series), 500):
