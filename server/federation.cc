@@ -47,12 +47,16 @@ void FederationPulls::Observe(const std::string& name, const remote::PullResult&
 }
 
 std::string FederationPulls::MetricsText() const {
-  MutexLock lock(&mu_);
-  if (stats_.empty()) return "";
+  std::map<std::string, Stats> stats;  // a snapshot: the lambdas below run without mu_
+  {
+    MutexLock lock(&mu_);
+    stats = stats_;
+  }
+  if (stats.empty()) return "";
   std::string o;
   auto family = [&](const char* name, const char* type, const char* help, auto value) {
     o += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
-    for (const auto& [pull, s] : stats_) {
+    for (const auto& [pull, s] : stats) {
       o += std::string(name) + "{pull=\"" + pull + "\"} " + value(s) + "\n";
     }
   };

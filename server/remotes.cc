@@ -153,21 +153,25 @@ std::string RemoteBoard::MetricsText() const {
          "\"} " + std::to_string(served_[i].bytes) + "\n";
   }
   if (entries_.empty()) return o;
-  auto per_remote = [&](const char* name, const char* type, const char* help, auto value) {
+  // entries_ is passed in (read here, under mu_): a lambda's body is not
+  // seen by the thread-safety analysis as holding the caller's lock.
+  auto per_remote = [&o](const std::map<std::string, Entry>& entries, const char* name,
+                         const char* type, const char* help, auto value) {
     Family(&o, name, type, help);
-    for (const auto& [remote, e] : entries_) {
+    for (const auto& [remote, e] : entries) {
       o += std::string(name) + "{remote=\"" + Escape(remote) + "\"} " + value(e) + "\n";
     }
   };
-  per_remote("meridian_remote_read_requests_total", "counter",
+  per_remote(entries_, "meridian_remote_read_requests_total", "counter",
              "Remote-read calls to a remote (one per selector and remote asked).",
              [](const Entry& e) { return std::to_string(e.requests); });
-  per_remote("meridian_remote_read_failures_total", "counter",
+  per_remote(entries_, "meridian_remote_read_failures_total", "counter",
              "Remote-read calls to a remote that failed or timed out.",
              [](const Entry& e) { return std::to_string(e.failures); });
-  per_remote("meridian_remote_up", "gauge", "Whether the last call to the remote succeeded.",
+  per_remote(entries_, "meridian_remote_up", "gauge",
+             "Whether the last call to the remote succeeded.",
              [](const Entry& e) { return std::string(e.up ? "1" : "0"); });
-  per_remote("meridian_remote_last_success_timestamp_seconds", "gauge",
+  per_remote(entries_, "meridian_remote_last_success_timestamp_seconds", "gauge",
              "When a call to the remote last succeeded (0: never).",
              [](const Entry& e) { return Num(static_cast<double>(e.last_success_ms) / 1000.0); });
   Family(&o, "meridian_remote_read_duration_seconds", "histogram",
