@@ -23,15 +23,28 @@ int64_t Mod(int64_t a, int64_t m) {
 
 // Prometheus's extrapolatedRate over the windows `w` (each with samples),
 // for the range (end - range, end].
+// `pre` (optional): the cursor's prefix sums over `all`, w = all[lo, hi).
+struct Prefix {
+  const WindowsCursor* c = nullptr;
+  size_t lo = 0, hi = 0;
+};
+
 bool WindowsRate(std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, bool counter,
-                 bool rate, double* out) {
+                 bool rate, double* out, const Prefix& pre = {}) {
   uint64_t n = 0;
-  for (const DsWindow& x : w) n += x.a.count;
+  if (pre.c != nullptr) {
+    n = pre.c->pre_n[pre.hi] - pre.c->pre_n[pre.lo];
+  } else {
+    for (const DsWindow& x : w) n += x.a.count;
+  }
   if (n < 2) return false;
   const AggregateWindow& first = w.front().a;
   const AggregateWindow& last = w.back().a;
   double result;
-  if (counter) {
+  if (counter && pre.c != nullptr) {
+    result = (pre.c->pre_inc[pre.hi] - pre.c->pre_inc[pre.lo]) +
+             (pre.c->pre_x[pre.hi] - pre.c->pre_x[pre.lo + 1]);
+  } else if (counter) {
     double sum = 0, c = 0;
     for (size_t i = 0; i < w.size(); ++i) {
       if (i > 0) {
@@ -192,14 +205,35 @@ bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t en
   }
   if (lo >= hi) return false;
   std::span<const DsWindow> w = all.subspan(lo, hi - lo);
+  // Long ranges: prefix sums instead of a sum per step.
+  Prefix pre;
+  if (cursor != nullptr && hi - lo > 16 &&
+      (f == Fn::kRate || f == Fn::kIncrease || f == Fn::kDelta || f == Fn::kCountOT)) {
+    if (cursor->pre_n.size() != all.size() + 1) {
+      cursor->pre_n.assign(all.size() + 1, 0);
+      cursor->pre_inc.assign(all.size() + 1, 0);
+      cursor->pre_x.assign(all.size() + 1, 0);
+      for (size_t i = 0; i < all.size(); ++i) {
+        cursor->pre_n[i + 1] = cursor->pre_n[i] + all[i].a.count;
+        cursor->pre_inc[i + 1] = cursor->pre_inc[i] + all[i].a.counter_inc;
+        double x = 0;
+        if (i > 0) {
+          const double prev = all[i - 1].a.clast_v, cur = all[i].a.first_v;
+          x = cur < prev ? cur : cur - prev;
+        }
+        cursor->pre_x[i + 1] = cursor->pre_x[i] + x;
+      }
+    }
+    pre = Prefix{cursor, lo, hi};
+  }
   // Increase and delta are per range: a widened range answers for the asked one.
   const double per_asked = static_cast<double>(range_ms) / static_cast<double>(range);
   switch (f) {
     case Fn::kRate:
-      return WindowsRate(w, range, end_ms, true, true, out);
+      return WindowsRate(w, range, end_ms, true, true, out, pre);
     case Fn::kIncrease:
     case Fn::kDelta:
-      if (!WindowsRate(w, range, end_ms, f == Fn::kIncrease, false, out)) return false;
+      if (!WindowsRate(w, range, end_ms, f == Fn::kIncrease, false, out, pre)) return false;
       *out *= per_asked;
       return true;
     case Fn::kIrate:
@@ -224,6 +258,10 @@ bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t en
       return true;
     }
     case Fn::kCountOT: {
+      if (pre.c != nullptr) {
+        *out = static_cast<double>(pre.c->pre_n[hi] - pre.c->pre_n[lo]);
+        return true;
+      }
       double n = 0;
       for (const DsWindow& x : w) n += static_cast<double>(x.a.count);
       *out = n;

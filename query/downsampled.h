@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "query/eval.h"
 #include "query/functions_internal.h"
@@ -48,9 +49,15 @@ ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> av
 // REQUIRES: UseOfFunction(f) == kWindows; `w` sorted by attr.
 // `cursor` (optional, one per series): where the previous step's range
 // was, so that steps moving forward cost no search.
+// It also keeps prefix sums of the counts and counter increments (built on
+// first use) so that rate/increase/delta/count_over_time cost O(1) per
+// step whatever the range ([1d] over 5m windows: 288 windows a step).
 struct WindowsCursor {
   size_t lo = 0, hi = 0;
   int64_t start_ms = INT64_MIN, end_ms = INT64_MIN;
+  std::vector<uint64_t> pre_n;  // Σ count of windows [0, i)
+  std::vector<double> pre_inc;  // Σ counter_inc of windows [0, i)
+  std::vector<double> pre_x;    // Σ steps between windows k-1 and k, 1 <= k < i
 };
 bool WindowsFn(Fn f, std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, double* out,
                bool* widened, WindowsCursor* cursor = nullptr);

@@ -93,6 +93,7 @@ int main(int argc, char** argv) {
       {"sum(increase(req_total[1h]))", 30 * kDay, kHour},
       {"sum(rate(req_total[5m]))", 7 * kDay, 5 * 60'000},
       {"avg(temp)", 7 * kDay, 5 * 60'000},
+      {"sum(increase(req_total[1d]))", 7 * kDay, 5 * 60'000},
   };
   double total[2] = {0, 0};
   for (size_t qi = 0; qi < qs.size(); ++qi) {

@@ -343,6 +343,9 @@ TEST(DownsampledQueryTest, AutoEqualsRawFor30DaysAt1hAnd7DaysAt5m) {
   const std::vector<Case> at5m = {{"rate(dense_total[5m])", 0.02, "resolutions 5m, raw"},
                                   {"increase(dense_total[1h])", 0.01, "resolutions 5m, raw"},
                                   {"count_over_time(gauge[5m])", 0, "resolutions 5m, raw"},
+                                  // Long ranges at a short step (prefix sums).
+                                  {"increase(dense_total[1d])", 0.01, "resolutions 5m, raw"},
+                                  {"count_over_time(gauge[1d])", 0, "resolutions 5m, raw"},
                                   {"min_over_time(holes[15m])", 0, "resolutions 5m, raw"},
                                   {"gauge", 0, "resolutions 5m, raw"}};
   const int64_t from7 = kEnd - 7 * kDay;
