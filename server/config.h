@@ -87,6 +87,7 @@ struct Config {
   std::map<std::string, TenantRetention> tenant_retention;
   bool enable_admin_api = false;                  // as Prometheus's --web.enable-admin-api
   int64_t out_of_order_window_ms = 2 * 3600'000;  // accepted lateness per series
+  int64_t head_idle_timeout_ms = 3 * 3600'000;    // idle series leave memory (0: never)
   bool allow_backfill = true;
   int64_t max_future_ms = 10 * 60'000;
   int64_t max_body_bytes = 64 << 20;

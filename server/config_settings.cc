@@ -158,6 +158,13 @@ std::vector<Setting> IngestSettings() {
       {"allow-backfill", "accept samples older than the out-of-order window (true/false)",
        [](Config* c, const std::string& v) { return ParseBool(v, &c->allow_backfill); },
        [](const Config& c) { return std::string(c.allow_backfill ? "true" : "false"); }},
+      {"head-idle-timeout",
+       "series without samples for this long (sample time) leave memory; served from the "
+       "on-disk index, re-admitted under their id (0 keeps all in memory)",
+       [](Config* c, const std::string& v) {
+         return ParseNonNegativeDur(v, &c->head_idle_timeout_ms);
+       },
+       [](const Config& c) { return Dur(c.head_idle_timeout_ms); }},
       {"max-future", "reject samples further than this in the future",
        [](Config* c, const std::string& v) { return ParseDur(v, &c->max_future_ms); },
        [](const Config& c) { return Dur(c.max_future_ms); }},

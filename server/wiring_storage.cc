@@ -29,6 +29,7 @@ absl::Status MeridianServer::Impl::OpenStorage() {
   so.dir = config.data_dir;
   so.out_of_order_window_ms = config.out_of_order_window_ms;
   so.allow_backfill = config.allow_backfill;
+  so.head_idle_timeout_ms = config.head_idle_timeout_ms;
   // Retention is the compactor's (per resolution and tenant): the storage
   // deletes only what the compactor asks for.
   so.retention_ms = 0;

@@ -44,6 +44,19 @@ class RocksCompactionAccess : public CompactionAccess {
       int64_t x = std::max(from, s->min_t_ms());
       if (!best || x < *best) best = x;
     }
+    if (t->may_have_inactive.load(std::memory_order_acquire)) {
+      // Series only on disk: the first day with postings (never later than
+      // their first sample; `from` itself when the index cannot be read).
+      absl::StatusOr<std::optional<int64_t>> day =
+          s_->disk_index_->FirstDayFrom(t->id(), IndexDayOf(from));
+      std::optional<int64_t> x;
+      if (!day.ok()) {
+        x = from;
+      } else if (day->has_value()) {
+        x = std::max(from, **day * kIndexDayMs);
+      }
+      if (x && (!best || *x < *best)) best = x;
+    }
     return best;
   }
 
@@ -54,7 +67,9 @@ class RocksCompactionAccess : public CompactionAccess {
     std::unique_ptr<rocksdb::Iterator> it = NewIterator();
     std::optional<int64_t> best;
     const int64_t block_from = AlignDown(from, BlockMs(r));
-    for (uint64_t id : SortedIds(t)) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<uint64_t> ids,
+                              SortedIds(t, block_from, std::numeric_limits<int64_t>::max()));
+    for (uint64_t id : ids) {
       std::string key = keys::AggrKey(static_cast<uint8_t>(r), id, block_from);
       it->Seek(key);
       if (!it->Valid() || !it->key().starts_with(rocksdb::Slice(key.data(), 9))) continue;
@@ -80,6 +95,19 @@ class RocksCompactionAccess : public CompactionAccess {
     std::vector<std::shared_ptr<MemSeries>> series = t->AllSeries();
     std::sort(series.begin(), series.end(),
               [](const auto& a, const auto& b) { return a->id() < b->id(); });
+    {
+      // And the series that left the head, from the days in range.
+      std::vector<uint64_t> in_head;
+      for (const auto& s : series) in_head.push_back(s->id());
+      MERIDIAN_ASSIGN_OR_RETURN(
+          std::vector<std::shared_ptr<MemSeries>> inactive,
+          s_->InactiveSeries(t, {}, start, end - 1, in_head, /*with_labels=*/false));
+      if (!inactive.empty()) {
+        for (auto& s : inactive) series.push_back(std::move(s));
+        std::sort(series.begin(), series.end(),
+                  [](const auto& a, const auto& b) { return a->id() < b->id(); });
+      }
+    }
     auto reader = std::make_unique<SeriesReader>(s_->chunk_store_.get(), start, end - 1);
     std::vector<Sample> buf;
     for (const auto& s : series) {
@@ -105,7 +133,11 @@ class RocksCompactionAccess : public CompactionAccess {
     TenantHead* t = s_->FindTenant(tenant);
     if (t == nullptr || end <= start) return absl::OkStatus();
     std::shared_ptr<MemSeries> s = t->Find(series_id);
-    if (!s) return absl::OkStatus();
+    if (!s) {
+      // Not in the head: from disk, if it is there.
+      MERIDIAN_ASSIGN_OR_RETURN(s, s_->ReadInactive(series_id, /*with_labels=*/false));
+      if (!s) return absl::OkStatus();
+    }
     SeriesReader reader(s_->chunk_store_.get(), start, end - 1);
     return reader.Read(*s, out);
   }
@@ -116,7 +148,9 @@ class RocksCompactionAccess : public CompactionAccess {
     if (t == nullptr || end <= start) return absl::OkStatus();
     std::unique_ptr<rocksdb::Iterator> it = NewIterator();
     std::vector<AggregateWindow> buf;
-    for (uint64_t id : SortedIds(t)) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<uint64_t> ids,
+                              SortedIds(t, AlignDown(start, BlockMs(r)), end));
+    for (uint64_t id : ids) {
       buf.clear();
       MERIDIAN_RETURN_IF_ERROR(ReadSeries(it.get(), r, id, start, end, &buf));
       if (!buf.empty()) MERIDIAN_RETURN_IF_ERROR(fn(id, buf));
@@ -265,7 +299,9 @@ class RocksCompactionAccess : public CompactionAccess {
         // deleted or compacted.
         std::vector<std::pair<std::string, std::string>> ranges;
         std::unique_ptr<rocksdb::Iterator> it = NewIterator();
-        for (uint64_t id : SortedIds(t)) {
+        MERIDIAN_ASSIGN_OR_RETURN(std::vector<uint64_t> ids,
+                                  SortedIds(t, std::numeric_limits<int64_t>::min(), eff));
+        for (uint64_t id : ids) {
           std::string b =
               keys::AggrKey(static_cast<uint8_t>(r), id, std::numeric_limits<int64_t>::min());
           std::string e = keys::AggrKey(static_cast<uint8_t>(r), id, eff);
@@ -331,10 +367,18 @@ class RocksCompactionAccess : public CompactionAccess {
     return std::unique_ptr<rocksdb::Iterator>(s_->db_->NewIterator(ro, s_->downsampled_));
   }
 
-  static std::vector<uint64_t> SortedIds(TenantHead* t) {
+  // Every series of the tenant that may have data in [from, to]: the head's
+  // and those on disk with postings in the days of the range.
+  absl::StatusOr<std::vector<uint64_t>> SortedIds(TenantHead* t, int64_t from, int64_t to) const {
     std::vector<uint64_t> ids;
     for (const auto& s : t->AllSeries()) ids.push_back(s->id());
     std::sort(ids.begin(), ids.end());
+    if (t->may_have_inactive.load(std::memory_order_acquire) && from <= to) {
+      MERIDIAN_ASSIGN_OR_RETURN(
+          Postings on_disk, s_->disk_index_->Select(t->id(), {}, IndexDayOf(from), IndexDayOf(to)));
+      std::vector<const Postings*> both = {&ids, &on_disk};
+      ids = Merge(both);
+    }
     return ids;
   }
 

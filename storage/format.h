@@ -17,7 +17,9 @@ namespace meridian {
 // The layout this build writes. Version 2 added the `downsampled` column
 // family and the compactor's keys; a version-1 dir opens and is migrated
 // (the family is created, FORMAT rewritten) on its first open.
-inline constexpr int kStorageFormatVersion = 2;
+// Version 3 added the `index` family (on-disk postings per tenant and day,
+// label-set hashes); an older dir gets it built on its first open.
+inline constexpr int kStorageFormatVersion = 3;
 // The oldest layout this build opens (and migrates).
 inline constexpr int kOldestReadableFormatVersion = 1;
 inline constexpr char kFormatFileName[] = "FORMAT";

@@ -32,6 +32,8 @@ inline constexpr const char* kChunksFamily = "chunks";  // SeriesId(8) TimeKey(8
 inline constexpr const char* kWalFamily = "wal";        // fixed64BE seq -> wal record
 // u8 resolution, fixed64BE series id, TimeKey block start -> aggregate chunk
 inline constexpr const char* kDownsampledFamily = "downsampled";
+// On-disk postings and label-set hashes (storage/disk_index.h).
+inline constexpr const char* kIndexFamily = "index";
 
 std::string TenantKey(std::string_view name);
 std::string SeriesKey(uint64_t series_id);

@@ -164,8 +164,11 @@ TEST_F(MaintenanceTest, RetentionRewritesNothingUntilSomethingExpires) {
 void CorruptFirstDataBlock(const std::string& dir, uint64_t series_id) {
   std::string path;
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}, {"downsampled", {}}};
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, {}},
+                                                        {"chunks", {}},
+                                                        {"wal", {}},
+                                                        {"downsampled", {}},
+                                                        {"index", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, cfs, &handles, &db).ok());
@@ -378,7 +381,7 @@ std::set<std::string> Listing(const std::string& dir) {
 TEST_F(MaintenanceTest, NewDataDirRecordsItsFormat) {
   Open(Options());
   EXPECT_EQ(*ReadFormatVersion(Options().dir), kStorageFormatVersion);
-  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT").substr(0, 26), "meridian storage format 2\n");
+  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT").substr(0, 26), "meridian storage format 3\n");
 }
 
 // A dir of the layout before the marker existed (version 1, no FORMAT) is
@@ -390,15 +393,16 @@ TEST_F(MaintenanceTest, UnmarkedVersion1DataDirIsMarkedAndRead) {
   Append("t", {{"__name__", "m"}}, Random(500 * 15'000, 10, 15'000, 2));  // WAL only
   st_.reset();
   {
-    // Back to the version-1 families: without "downsampled".
+    // Back to the version-1 families: without "downsampled" and "index".
     rocksdb::DBOptions o;
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* n : {"default", "chunks", "wal", "downsampled"})
+    for (const char* n : {"default", "chunks", "wal", "downsampled", "index"})
       cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> hs;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(o, Options().dir, cfs, &hs, &db).ok());
     ASSERT_TRUE(db->DropColumnFamily(hs[3]).ok());
+    ASSERT_TRUE(db->DropColumnFamily(hs[4]).ok());
     for (auto* h : hs) db->DestroyColumnFamilyHandle(h);
     delete db;
   }
@@ -409,6 +413,7 @@ TEST_F(MaintenanceTest, UnmarkedVersion1DataDirIsMarkedAndRead) {
   std::vector<std::string> families;
   ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), Options().dir, &families).ok());
   EXPECT_NE(std::find(families.begin(), families.end(), "downsampled"), families.end());
+  EXPECT_NE(std::find(families.begin(), families.end(), "index"), families.end());
   std::vector<std::string> warnings;
   absl::Status status;
   auto res = Select("t", {Eq("__name__", "m")}, 0, 100 * kHour, &warnings, &status);
@@ -423,18 +428,18 @@ TEST_F(MaintenanceTest, NewerFormatIsRefusedUntouched) {
   Open(Options());
   Append("t", {{"__name__", "m"}}, Random(0, 100, 15'000, 1));
   st_.reset();
-  WriteFile(Options().dir + "/FORMAT", "meridian storage format 3\n");
+  WriteFile(Options().dir + "/FORMAT", "meridian storage format 4\n");
   const std::set<std::string> before = Listing(Options().dir);
   auto s = Storage::Open(Options());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(
-      s.status().message().find("storage format version 3, newer than this meridian reads (2)"),
+      s.status().message().find("storage format version 4, newer than this meridian reads (3)"),
       std::string::npos)
       << s.status();
   EXPECT_NE(s.status().message().find("run the meridian release that wrote it"), std::string::npos);
   EXPECT_EQ(Listing(Options().dir), before);
-  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT"), "meridian storage format 3\n");
+  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT"), "meridian storage format 4\n");
 }
 
 TEST_F(MaintenanceTest, UnreadableMarkerAndForeignDirsAreRefused) {

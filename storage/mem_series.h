@@ -195,6 +195,15 @@ class MemSeries {
 
   // Whether the series definition is durably stored.
   std::atomic<bool> definition_persisted{false};
+  // The days [index_lo_day, index_hi_day] whose on-disk postings are
+  // written (storage/disk_index.h); empty when lo > hi.
+  int64_t index_lo_day ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::max();
+  int64_t index_hi_day ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
+  // True when every sample in memory is also persisted and nothing is in
+  // flight: the series can leave the head without losing anything.
+  bool FullyPersisted() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
+    return pending_ == nullptr && ooo_.empty() && closed_.empty() && HeadSize() == head_persisted_;
+  }
   // Approximate heap bytes held by this series' samples.
   size_t MemoryBytes() const ABSL_SHARED_LOCKS_REQUIRED(mu);
 

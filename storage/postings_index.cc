@@ -5,9 +5,24 @@
 
 namespace meridian {
 
+namespace {
+
+// Appends (the usual case: ids grow) or inserts in order (a series that
+// comes back to the head keeps its older id).
+void AddSorted(Postings* p, uint64_t id) {
+  if (p->empty() || p->back() < id) {
+    p->push_back(id);
+    return;
+  }
+  auto it = std::lower_bound(p->begin(), p->end(), id);
+  if (it == p->end() || *it != id) p->insert(it, id);
+}
+
+}  // namespace
+
 void PostingsIndex::Add(uint64_t id, const Labels& labels) {
-  all_.push_back(id);
-  for (const Label& l : labels) names_[l.name][l.value].push_back(id);
+  AddSorted(&all_, id);
+  for (const Label& l : labels) AddSorted(&names_[l.name][l.value], id);
 }
 
 void PostingsIndex::Remove(const std::vector<std::pair<uint64_t, const Labels*>>& series) {

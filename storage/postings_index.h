@@ -26,8 +26,9 @@ class PostingsIndex {
   using ValueMap = absl::flat_hash_map<std::string, Postings>;
   using NameMap = absl::flat_hash_map<std::string, ValueMap>;
 
-  // REQUIRES: `id` is larger than every id added before (ids are allocated
-  // in increasing order under the owner's lock).
+  // Cheapest when `id` is larger than every id added before (ids are
+  // allocated in increasing order); an older id (a series re-admitted to
+  // the head) is inserted in order.
   void Add(uint64_t id, const Labels& labels);
   // Removes the given series (labels must be those passed to Add).
   void Remove(const std::vector<std::pair<uint64_t, const Labels*>>& series);

@@ -281,12 +281,26 @@ class TenantQuerier : public Querier {
     // unsorted sets read the disk sequentially.
     std::vector<SelectedSeries> series;
     if (head_ != nullptr && start <= end) {
+      std::vector<uint64_t> in_head;  // sorted: Select returns id order
       for (std::shared_ptr<MemSeries>& s : head_->Select(matchers)) {
+        in_head.push_back(s->id());
         if (!s->Overlaps(start, end)) continue;
         series.push_back({std::move(s), {}});
-        if (hints.sorted) series.back().labels = series.back().series->labels();
+      }
+      // Series that left the head, from the on-disk index of the days in
+      // range (after the head: a series evicted meanwhile is found there).
+      MERIDIAN_ASSIGN_OR_RETURN(
+          std::vector<std::shared_ptr<MemSeries>> inactive,
+          storage_->InactiveSeries(head_, matchers, start, end, in_head, /*with_labels=*/true));
+      if (!inactive.empty()) {
+        for (std::shared_ptr<MemSeries>& s : inactive) series.push_back({std::move(s), {}});
+        std::sort(series.begin(), series.end(),
+                  [](const SelectedSeries& a, const SelectedSeries& b) {
+                    return a.series->id() < b.series->id();
+                  });
       }
       if (hints.sorted) {
+        for (SelectedSeries& s : series) s.labels = s.series->labels();
         std::sort(
             series.begin(), series.end(),
             [](const SelectedSeries& a, const SelectedSeries& b) { return a.labels < b.labels; });
@@ -312,9 +326,13 @@ class TenantQuerier : public Querier {
           if (AnyInRange(values, lookup)) names.insert(name);
         }
       });
+      if (head_->may_have_inactive.load(std::memory_order_acquire) && mint_ms_ <= maxt_ms_) {
+        MERIDIAN_RETURN_IF_ERROR(storage_->disk_index().LabelNames(
+            head_->id(), IndexDayOf(mint_ms_), IndexDayOf(maxt_ms_), &names));
+      }
     } else {
-      for (const auto& s : head_->Select(matchers)) {
-        if (!s->Overlaps(mint_ms_, maxt_ms_)) continue;
+      MERIDIAN_ASSIGN_OR_RETURN(auto selected, SelectAll(matchers));
+      for (const auto& s : selected) {
         const Labels labels = s->labels();
         for (const Label& l : labels) names.insert(l.name);
       }
@@ -340,9 +358,13 @@ class TenantQuerier : public Querier {
           }
         }
       });
+      if (head_->may_have_inactive.load(std::memory_order_acquire) && mint_ms_ <= maxt_ms_) {
+        MERIDIAN_RETURN_IF_ERROR(storage_->disk_index().LabelValues(
+            head_->id(), name, IndexDayOf(mint_ms_), IndexDayOf(maxt_ms_), &values));
+      }
     } else {
-      for (const auto& s : head_->Select(matchers)) {
-        if (!s->Overlaps(mint_ms_, maxt_ms_)) continue;
+      MERIDIAN_ASSIGN_OR_RETURN(auto selected, SelectAll(matchers));
+      for (const auto& s : selected) {
         const Labels labels = s->labels();
         std::string_view v = labels.Get(name);
         if (!v.empty()) values.emplace(v);
@@ -352,6 +374,23 @@ class TenantQuerier : public Querier {
   }
 
  private:
+  // The series (head and on disk) matching `matchers` with data in the
+  // querier's range.
+  absl::StatusOr<std::vector<std::shared_ptr<MemSeries>>> SelectAll(
+      const std::vector<Matcher>& matchers) {
+    std::vector<std::shared_ptr<MemSeries>> out;
+    std::vector<uint64_t> in_head;
+    for (auto& s : head_->Select(matchers)) {
+      in_head.push_back(s->id());
+      if (s->Overlaps(mint_ms_, maxt_ms_)) out.push_back(std::move(s));
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(
+        std::vector<std::shared_ptr<MemSeries>> inactive,
+        storage_->InactiveSeries(head_, matchers, mint_ms_, maxt_ms_, in_head, true));
+    for (auto& s : inactive) out.push_back(std::move(s));
+    return out;
+  }
+
   template <typename Lookup>
   bool AnyInRange(const PostingsIndex::ValueMap& values, Lookup& lookup) const {
     for (const auto& [value, ids] : values) {

@@ -60,8 +60,11 @@ TEST(FromRocksTest, CorruptChunkFileFoundByRetentionIsDataLoss) {
   }
   // Flip bytes inside the first data block of the chunk family's SST files.
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}, {"downsampled", {}}};
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, {}},
+                                                        {"chunks", {}},
+                                                        {"wal", {}},
+                                                        {"downsampled", {}},
+                                                        {"index", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &handles, &db).ok());

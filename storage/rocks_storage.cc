@@ -1,5 +1,7 @@
 #include "storage/rocks_storage.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdarg>
@@ -7,6 +9,7 @@
 #include <filesystem>
 #include <limits>
 #include <random>
+#include <tuple>
 
 #include "model/sync.h"
 #include "rocksdb/cache.h"
@@ -48,6 +51,28 @@ rocksdb::ColumnFamilyOptions ChunkFamilyOptions(std::shared_ptr<rocksdb::Cache> 
   t.block_cache = std::move(cache);
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return o;
+}
+
+rocksdb::ColumnFamilyOptions IndexFamilyOptions(std::shared_ptr<rocksdb::Cache> cache) {
+  rocksdb::ColumnFamilyOptions o;
+  o.compression = rocksdb::kZSTD;
+  o.write_buffer_size = 16 << 20;
+  rocksdb::BlockBasedTableOptions t;
+  t.block_cache = std::move(cache);
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+  return o;
+}
+
+int64_t SaturatingSubMs(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) return std::numeric_limits<int64_t>::min();
+  return r;
+}
+
+void AtomicMax(std::atomic<int64_t>* a, int64_t v) {
+  int64_t cur = a->load(std::memory_order_relaxed);
+  while (v > cur && !a->compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
 }
 
 // A failed checkpoint is retried after this delay, doubling up to the max.
@@ -302,6 +327,9 @@ absl::Status RocksStorage::OpenDb() {
       {keys::kWalFamily, wal},
       // Aggregate chunks (format version 2): written by the compactor only.
       {keys::kDownsampledFamily, ChunkFamilyOptions(block_cache_, kMinMemtableBytes * 8)},
+      // On-disk postings (format version 3), read through the shared block
+      // cache: the bounded cache of the series that left the head.
+      {keys::kIndexFamily, IndexFamilyOptions(block_cache_)},
   };
   rocksdb::DB* raw = nullptr;
   MERIDIAN_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db, options_.dir, cfs, &handles_, &raw),
@@ -311,9 +339,13 @@ absl::Status RocksStorage::OpenDb() {
   chunks_ = handles_[1];
   wal_ = handles_[2];
   downsampled_ = handles_[3];
-  // An older layout is migrated by the open itself (the missing family was
-  // created); the marker follows.
+  index_ = handles_[4];
+  disk_index_ = std::make_unique<DiskIndex>(db_.get(), index_, meta_);
+  // An older layout is migrated by the open itself (the missing families
+  // were created; the index is built from the series definitions); the
+  // marker follows, so a crash before it redoes the migration.
   MERIDIAN_ASSIGN_OR_RETURN(int version, ReadFormatVersion(options_.dir));
+  if (version < 3) MERIDIAN_RETURN_IF_ERROR(BuildIndex());
   if (version < kStorageFormatVersion) {
     MERIDIAN_RETURN_IF_ERROR(WriteFormatFile(options_.dir));
     std::fprintf(stderr, "meridian: data dir %s: storage format %d migrated to %d\n",
@@ -335,7 +367,137 @@ TenantHead* RocksStorage::AddTenant(uint32_t id, std::string name) {
   tenants_by_id_[id] = raw;
   tenants_[std::move(name)] = std::move(head);
   next_tenant_id_ = std::max(next_tenant_id_, id + 1);
+  InstallDiskLookup(raw);
   return raw;
+}
+
+void RocksStorage::InstallDiskLookup(TenantHead* head) {
+  head->set_disk_lookup(
+      [this, head](const LabelView* labels,
+                   size_t n) -> absl::StatusOr<std::optional<TenantHead::OnDisk>> {
+        MERIDIAN_ASSIGN_OR_RETURN(std::optional<uint64_t> id,
+                                  disk_index_->FindId(head->id(), labels, n));
+        if (!id) return std::optional<TenantHead::OnDisk>();
+        TenantHead::OnDisk d;
+        d.id = *id;
+        std::string value;
+        rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, keys::RangeKey(*id), &value);
+        if (s.ok()) {
+          MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(value, &d.min_t_ms, &d.max_t_ms));
+        } else if (!s.IsNotFound()) {
+          return FromRocks(s, "reading series range");
+        }
+        return std::optional<TenantHead::OnDisk>(d);
+      });
+}
+
+absl::StatusOr<std::shared_ptr<MemSeries>> RocksStorage::ReadInactive(uint64_t id,
+                                                                      bool with_labels) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, keys::RangeKey(id), &value);
+  if (s.IsNotFound()) return std::shared_ptr<MemSeries>();
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(s, "reading series range"));
+  int64_t mint, maxt;
+  MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(value, &mint, &maxt));
+  Labels labels;
+  if (with_labels) {
+    s = db_->Get(rocksdb::ReadOptions(), meta_, keys::SeriesKey(id), &value);
+    if (s.IsNotFound()) return std::shared_ptr<MemSeries>();
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(s, "reading series definition"));
+    uint32_t tenant;
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(value, &tenant, &labels));
+  }
+  auto series = std::make_shared<MemSeries>(id, labels);
+  series->definition_persisted.store(true, std::memory_order_relaxed);
+  MutexLock l(&series->mu);
+  series->LoadPersistedRange(mint, maxt);
+  return series;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<MemSeries>>> RocksStorage::InactiveSeries(
+    const TenantHead* head, const std::vector<Matcher>& matchers, int64_t start, int64_t end,
+    const std::vector<uint64_t>& in_head, bool with_labels) const {
+  std::vector<std::shared_ptr<MemSeries>> out;
+  if (head == nullptr || start > end || !head->may_have_inactive.load(std::memory_order_acquire)) {
+    return out;
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(
+      Postings ids, disk_index_->Select(head->id(), matchers, IndexDayOf(start), IndexDayOf(end)));
+  ids = Subtract(ids, in_head);
+  for (uint64_t id : ids) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::shared_ptr<MemSeries> s, ReadInactive(id, with_labels));
+    if (s == nullptr || !s->Overlaps(start, end)) continue;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::Status RocksStorage::BuildIndex() {
+  // The days of each series: its persisted span and its WAL samples.
+  absl::flat_hash_map<uint64_t, std::pair<int64_t, int64_t>> spans;
+  auto widen = [&spans](uint64_t id, int64_t lo, int64_t hi) {
+    auto [it, added] = spans.try_emplace(id, lo, hi);
+    if (!added) {
+      it->second.first = std::min(it->second.first, lo);
+      it->second.second = std::max(it->second.second, hi);
+    }
+  };
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), meta_));
+  std::string prefix(1, keys::kRangePrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != 9) return absl::DataLossError("corrupt range key");
+    int64_t mint, maxt;
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(
+        std::string_view(it->value().data(), it->value().size()), &mint, &maxt));
+    if (mint <= maxt) widen(coding::DecodeFixed64BE(it->key().data() + 1), mint, maxt);
+  }
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "reading series ranges"));
+  {
+    std::unique_ptr<rocksdb::Iterator> w(db_->NewIterator(rocksdb::ReadOptions(), wal_));
+    std::vector<Sample> samples;
+    uint64_t id;
+    for (w->SeekToFirst(); w->Valid(); w->Next()) {
+      WalRecordReader r(std::string_view(w->value().data(), w->value().size()));
+      while (r.Next(&id, &samples)) {
+        for (const Sample& x : samples) widen(id, x.t_ms, x.t_ms);
+      }
+    }
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(w->status(), "reading wal"));
+  }
+  rocksdb::WriteBatch wb;
+  uint64_t n = 0;
+  prefix.assign(1, keys::kSeriesPrefix);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() != 9) return absl::DataLossError("corrupt series key");
+    const uint64_t id = coding::DecodeFixed64BE(it->key().data() + 1);
+    uint32_t tenant;
+    Labels labels;
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(
+        std::string_view(it->value().data(), it->value().size()), &tenant, &labels));
+    std::vector<LabelView> views;
+    for (const Label& l : labels) views.push_back({l.name, l.value});
+    MERIDIAN_RETURN_IF_ERROR(
+        disk_index_->StageDefinition(&wb, tenant, id, views.data(), views.size()));
+    if (auto sp = spans.find(id); sp != spans.end()) {
+      MERIDIAN_RETURN_IF_ERROR(disk_index_->StageDays(&wb, tenant, id, views.data(), views.size(),
+                                                      IndexDayOf(sp->second.first),
+                                                      IndexDayOf(sp->second.second)));
+    }
+    ++n;
+    if (wb.GetDataSize() >= (4 << 20)) {
+      MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/false, "building the index"));
+      wb.Clear();
+    }
+  }
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "reading series"));
+  MERIDIAN_RETURN_IF_ERROR(
+      FromRocks(wb.Put(meta_, keys::kMemtableSentinelKey, ""), "staging index end"));
+  MERIDIAN_RETURN_IF_ERROR(
+      FromRocks(wb.Delete(meta_, keys::kMemtableSentinelKey), "staging index end"));
+  MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/true, "building the index"));
+  std::fprintf(stderr, "meridian: data dir %s: built the on-disk index of %llu series\n",
+               options_.dir.c_str(), static_cast<unsigned long long>(n));
+  return absl::OkStatus();
 }
 
 absl::Status RocksStorage::Load() {
@@ -350,22 +512,77 @@ absl::Status RocksStorage::Load() {
   }
   uint64_t max_id = 0;
   std::string prefix(1, keys::kSeriesPrefix);
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().size() != 9) return absl::DataLossError("corrupt series key");
-    uint64_t id = coding::DecodeFixed64BE(it->key().data() + 1);
-    uint32_t tenant_id;
-    Labels labels;
-    MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(
-        std::string_view(it->value().data(), it->value().size()), &tenant_id, &labels));
-    TenantHead* head;
-    {
-      MutexLock l(&tenants_mu_);
-      auto t = tenants_by_id_.find(tenant_id);
-      if (t == tenants_by_id_.end()) return absl::DataLossError("series of unknown tenant");
-      head = t->second;
+  auto head_of = [this](uint32_t tenant_id) -> TenantHead* {
+    MutexLock l(&tenants_mu_);
+    auto t = tenants_by_id_.find(tenant_id);
+    return t == tenants_by_id_.end() ? nullptr : t->second;
+  };
+  // Restores what the head knows of a loaded series' persisted chunks.
+  auto load_range = [this](TenantHead* head, MemSeries* s, int64_t mint, int64_t maxt) {
+    MutexLock l(&s->mu);
+    s->LoadPersistedRange(mint, maxt);
+    if (mint <= maxt) {
+      s->index_lo_day = IndexDayOf(mint);
+      s->index_hi_day = IndexDayOf(maxt);
+      AtomicMax(&head->newest_t_ms, maxt);
+      AtomicMax(&newest_sample_ms_, maxt);
     }
-    head->Load(id, std::move(labels));
-    max_id = std::max(max_id, id);
+  };
+  const int64_t idle_timeout = options_.head_idle_timeout_ms;
+  if (idle_timeout <= 0) {
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != 9) return absl::DataLossError("corrupt series key");
+      uint64_t id = coding::DecodeFixed64BE(it->key().data() + 1);
+      uint32_t tenant_id;
+      Labels labels;
+      MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(
+          std::string_view(it->value().data(), it->value().size()), &tenant_id, &labels));
+      TenantHead* head = head_of(tenant_id);
+      if (head == nullptr) return absl::DataLossError("series of unknown tenant");
+      head->Load(id, std::move(labels));
+      max_id = std::max(max_id, id);
+    }
+  } else {
+    // Only the series with persisted samples within the idle timeout of the
+    // newest one (the others are read from the index when asked for; series
+    // with samples only in the WAL are re-admitted by its replay).
+    std::vector<std::tuple<uint64_t, int64_t, int64_t>> spans;
+    int64_t newest = std::numeric_limits<int64_t>::min();
+    const std::string range_prefix(1, keys::kRangePrefix);
+    for (it->Seek(range_prefix); it->Valid() && it->key().starts_with(range_prefix); it->Next()) {
+      if (it->key().size() != 9) return absl::DataLossError("corrupt range key");
+      int64_t mint, maxt;
+      MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(
+          std::string_view(it->value().data(), it->value().size()), &mint, &maxt));
+      if (mint > maxt) continue;
+      spans.emplace_back(coding::DecodeFixed64BE(it->key().data() + 1), mint, maxt);
+      newest = std::max(newest, maxt);
+    }
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "loading series ranges"));
+    const int64_t idle_before = SaturatingSubMs(newest, idle_timeout);
+    std::string value;
+    for (const auto& [id, mint, maxt] : spans) {
+      if (maxt < idle_before) continue;
+      rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), meta_, keys::SeriesKey(id), &value);
+      if (gs.IsNotFound()) continue;
+      MERIDIAN_RETURN_IF_ERROR(FromRocks(gs, "loading series"));
+      uint32_t tenant_id;
+      Labels labels;
+      MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(value, &tenant_id, &labels));
+      TenantHead* head = head_of(tenant_id);
+      if (head == nullptr) return absl::DataLossError("series of unknown tenant");
+      load_range(head, head->Load(id, std::move(labels)), mint, maxt);
+    }
+    // The largest defined id: the last 's' key.
+    it->SeekForPrev(std::string(1, static_cast<char>(keys::kSeriesPrefix + 1)));
+    if (it->Valid() && it->key().starts_with(prefix) && it->key().size() == 9) {
+      max_id = coding::DecodeFixed64BE(it->key().data() + 1);
+    }
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "loading series"));
+    if (max_id > 0) {
+      // Some series may be only on disk: lookups that miss memory ask it.
+      for (TenantHead* t : AllTenants()) t->may_have_inactive.store(true);
+    }
   }
   uint64_t next_id = max_id + 1;
   std::string reserved;
@@ -399,6 +616,7 @@ absl::Status RocksStorage::Load() {
   }
   prefix.assign(1, keys::kRangePrefix);
   std::vector<TenantHead*> tenants = AllTenants();
+  if (idle_timeout > 0) return FromRocks(it->status(), "loading series");
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->key().size() != 9) return absl::DataLossError("corrupt range key");
     uint64_t id = coding::DecodeFixed64BE(it->key().data() + 1);
@@ -407,8 +625,7 @@ absl::Status RocksStorage::Load() {
         std::string_view(it->value().data(), it->value().size()), &mint, &maxt));
     for (TenantHead* t : tenants) {
       if (auto s = t->Find(id)) {
-        MutexLock l(&s->mu);
-        s->LoadPersistedRange(mint, maxt);
+        load_range(t, s.get(), mint, maxt);
         break;
       }
     }
@@ -444,10 +661,20 @@ absl::Status RocksStorage::ReplayWal() {
     }
     while (head != nullptr && r.Next(&id, &samples)) {
       std::shared_ptr<MemSeries> s = head->Find(id);
-      if (!s) continue;  // removed by retention after the record was written
+      if (!s) {
+        // Not loaded (idle, or its samples are only in the WAL): re-admitted
+        // when it is still defined; else removed by retention after the
+        // record was written.
+        MERIDIAN_ASSIGN_OR_RETURN(bool readmitted, ReadmitForReplay(head, id));
+        if (!readmitted) continue;
+        s = head->Find(id);
+        if (!s) continue;
+      }
       MutexLock l(&s->mu);
       for (const Sample& x : samples) {
         MERIDIAN_RETURN_IF_ERROR(s->Append(x, tenant_limits, chunk_store_.get()).status());
+        AtomicMax(&head->newest_t_ms, x.t_ms);
+        AtomicMax(&newest_sample_ms_, x.t_ms);
       }
     }
     if (!r.status().ok()) {
@@ -457,7 +684,29 @@ absl::Status RocksStorage::ReplayWal() {
   }
   next_wal_seq_.store(last_seq + 1);
   wal_bytes_.store(bytes);
+  newest_at_checkpoint_.store(newest_sample_ms_.load());
   return FromRocks(it->status(), "replaying wal");
+}
+
+absl::StatusOr<bool> RocksStorage::ReadmitForReplay(TenantHead* head, uint64_t id) {
+  std::string value;
+  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, keys::SeriesKey(id), &value);
+  if (s.IsNotFound()) return false;
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(s, "reading series definition"));
+  uint32_t tenant;
+  Labels labels;
+  MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(value, &tenant, &labels));
+  if (tenant != head->id()) return absl::DataLossError("wal record names another tenant's series");
+  TenantHead::OnDisk d;
+  d.id = id;
+  s = db_->Get(rocksdb::ReadOptions(), meta_, keys::RangeKey(id), &value);
+  if (s.ok()) {
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(value, &d.min_t_ms, &d.max_t_ms));
+  } else if (!s.IsNotFound()) {
+    return FromRocks(s, "reading series range");
+  }
+  head->Readmit(std::move(labels), d);
+  return true;
 }
 
 std::vector<TenantHead*> RocksStorage::AllTenants() const {
@@ -520,6 +769,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   thread_local std::vector<MemSeries*> staged;  // staged[k] holds pending[k]
   thread_local std::vector<MemSeries*> new_definitions;
   thread_local std::vector<MemSeries*> resolved;
+  int64_t batch_newest = std::numeric_limits<int64_t>::min();
   size_t total_samples = 0;
   for (const AppendSeries& in : batch.series) total_samples += in.samples.size();
   // Pending entries point into `accepted` and `pending`: no reallocation
@@ -540,9 +790,15 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   late.clear();
   MERIDIAN_RETURN_IF_ERROR(ReserveSeriesIds(batch.series.size()));
   resolved.resize(batch.series.size());
+  absl::Status lookup;
   head->ResolveBatch(batch.series, resolved.data(), &result->series_created,
-                     batch.max_series_per_tenant);
+                     batch.max_series_per_tenant, nullptr, &lookup);
   ids_promised_.fetch_sub(batch.series.size() - result->series_created, std::memory_order_relaxed);
+  if (!lookup.ok()) {
+    // A series could not be looked up on disk: creating it anew could give
+    // one label set two ids. Nothing is stored; the client retries.
+    return absl::UnavailableError("storage could not read its series index; retry later");
+  }
   // Scratch space is kept for the next append on this thread, up to a bound
   // (a rare huge request should not pin its size per HTTP thread). Declared
   // before `withdraw`, so it runs after it.
@@ -622,6 +878,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
       staged.push_back(s);
       s->AddPending(&pending.back());
     }
+    batch_newest = std::max(batch_newest, pending.back().samples.back().t_ms);
     // A series is defined on disk with its first accepted samples.
     if (!s->definition_persisted.load(std::memory_order_acquire)) {
       MERIDIAN_RETURN_IF_ERROR(
@@ -667,6 +924,10 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     if (k + 4 < staged.size()) staged[k + 4]->PrefetchHead();
     MutexLock l(&staged[k]->mu);
     staged[k]->Commit(&pending[k]);
+  }
+  if (batch_newest != std::numeric_limits<int64_t>::min()) {
+    AtomicMax(&head->newest_t_ms, batch_newest);
+    AtomicMax(&newest_sample_ms_, batch_newest);
   }
   samples_appended_.fetch_add(result->samples_appended, std::memory_order_relaxed);
   const size_t record_bytes = wal.record().size();
@@ -851,8 +1112,19 @@ void RocksStorage::CheckpointLoop() {
     if (retry.count() > 0) {
       run = now - last >= retry;
     } else {
+      // Idle series leave the head only after a checkpoint: one also runs
+      // when the newest sample moved a quarter of the idle timeout.
+      const int64_t idle = options_.head_idle_timeout_ms;
+      const int64_t newest = newest_sample_ms_.load();
+      int64_t at_last = newest_at_checkpoint_.load();
+      if (at_last == std::numeric_limits<int64_t>::min()) {  // the first samples: the baseline
+        newest_at_checkpoint_.compare_exchange_strong(at_last, newest);
+        at_last = std::numeric_limits<int64_t>::min();
+      }
       run = bytes >= checkpoint_wal_bytes_ ||
-            (bytes > 0 && now - last >= absl::ToChronoMilliseconds(kCheckpointInterval));
+            (bytes > 0 && now - last >= absl::ToChronoMilliseconds(kCheckpointInterval)) ||
+            (bytes > 0 && idle > 0 && at_last != std::numeric_limits<int64_t>::min() &&
+             newest > at_last && newest - at_last >= idle / 4);
     }
     if (!run) continue;
     last = now;

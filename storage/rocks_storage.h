@@ -34,6 +34,7 @@
 #include "model/sync.h"
 #include "storage/chunk_store.h"
 #include "storage/compaction.h"
+#include "storage/disk_index.h"
 #include "storage/storage.h"
 #include "storage/tenant_head.h"
 
@@ -77,6 +78,17 @@ class RocksStorage : public Storage {
   const ChunkStore& chunk_store() const { return *chunk_store_; }
   // An iterator over the downsampled family (storage/downsampled_read.cc).
   std::unique_ptr<rocksdb::Iterator> NewAggregateIterator() const;
+  const DiskIndex& disk_index() const { return *disk_index_; }
+  // A series that is not in the head, read from disk for one reader (its
+  // labels when `with_labels`, its persisted span; nothing in memory), or
+  // null when it has no definition or no persisted chunks.
+  absl::StatusOr<std::shared_ptr<MemSeries>> ReadInactive(uint64_t id, bool with_labels) const;
+  // The series of `head` with postings in days overlapping [start, end]
+  // that are not in `in_head` (sorted ids), read with ReadInactive; sorted
+  // by id. Empty unless the tenant may have series only on disk.
+  absl::StatusOr<std::vector<std::shared_ptr<MemSeries>>> InactiveSeries(
+      const TenantHead* head, const std::vector<Matcher>& matchers, int64_t start, int64_t end,
+      const std::vector<uint64_t>& in_head, bool with_labels) const;
   // Where large Selects read ahead; null: they read on the caller's thread.
   Executor* read_ahead_executor() const { return options_.read_ahead_executor.get(); }
 
@@ -93,6 +105,17 @@ class RocksStorage : public Storage {
   absl::Status OpenDb();
   absl::Status Load();
   absl::Status ReplayWal();
+  // Format < 3: builds the index family from the series definitions,
+  // their persisted spans and the WAL.
+  absl::Status BuildIndex();
+  // WAL replay: puts series `id` of `head` back into memory when it is
+  // defined on disk; false when it is not (deleted by retention).
+  absl::StatusOr<bool> ReadmitForReplay(TenantHead* head, uint64_t id);
+  // Drops the series idle for options_.head_idle_timeout_ms whose samples
+  // are all persisted from the head (after a checkpoint).
+  void EvictIdle();
+  // The lookup TenantHead uses to re-admit a series by its labels.
+  void InstallDiskLookup(TenantHead* head);
   absl::StatusOr<TenantHead*> GetOrCreateTenant(std::string_view tenant);
   TenantHead* AddTenant(uint32_t id, std::string name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(tenants_mu_);
   std::vector<TenantHead*> AllTenants() const;
@@ -110,6 +133,16 @@ class RocksStorage : public Storage {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   // True when the series has aggregate chunks (it must keep its definition).
   bool HasAggregates(uint64_t series_id) const;
+  // DeleteExpired's parts: the series of `t` (head, and on disk only) with
+  // data before `cutoff`; and, under the gate, the definitions of those
+  // left empty (none kept by aggregates) and the expired postings days,
+  // written with `batch` (synced).
+  absl::StatusOr<std::vector<std::shared_ptr<MemSeries>>> SeriesWithDataBefore(
+      TenantHead* t, int64_t cutoff) const;
+  absl::Status ForgetEmptySeries(
+      std::span<TenantHead* const> tenants, int64_t cutoff,
+      const std::vector<std::pair<TenantHead*, std::shared_ptr<MemSeries>>>& maybe_empty,
+      rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   friend class RocksCompactionAccess;
   absl::Status CheckpointImpl();
 
@@ -142,6 +175,13 @@ class RocksStorage : public Storage {
   rocksdb::ColumnFamilyHandle* chunks_ = nullptr;       // "chunks"
   rocksdb::ColumnFamilyHandle* wal_ = nullptr;          // "wal"
   rocksdb::ColumnFamilyHandle* downsampled_ = nullptr;  // "downsampled"
+  rocksdb::ColumnFamilyHandle* index_ = nullptr;        // "index"
+  std::unique_ptr<DiskIndex> disk_index_;
+  std::atomic<uint64_t> series_evicted_{0};
+  // Checkpoints also run when the newest sample moved this far since the
+  // last one, so idle series leave the head in time.
+  std::atomic<int64_t> newest_sample_ms_{std::numeric_limits<int64_t>::min()};
+  std::atomic<int64_t> newest_at_checkpoint_{std::numeric_limits<int64_t>::min()};
   std::unique_ptr<CompactionAccess> compaction_;
   // Late-mark tokens: unique per process (nonce) and per append (counter).
   uint64_t late_nonce_ = 0;

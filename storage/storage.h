@@ -72,6 +72,14 @@ struct StorageOptions {
   // At most this many tenants (0: no limit). An Append or PutMetadata that
   // would create one more tenant returns kResourceExhausted and stores nothing.
   size_t max_tenants = 0;
+  // Series without a sample for this long (in sample time: older than the
+  // tenant's newest sample by more) leave the in-memory head at the next
+  // checkpoint once all their samples are persisted; their labels and
+  // postings are then read from the on-disk index (docs/format/storage.md,
+  // "index family"), and a sample for one of them re-admits it under its old
+  // id. Open loads only the series within this of the newest sample. 0
+  // keeps every series in memory and loads them all.
+  int64_t head_idle_timeout_ms = 3 * 3600 * 1000;
   // Large Selects (kReadAheadMinSeries series and more) read and decode
   // series on this executor while the caller evaluates the ones before (the
   // binary owns and sizes it); null: every Select reads on its caller's
@@ -121,6 +129,9 @@ struct StorageStats {
   // Encounters with corrupt stored data since start: reads that skipped a
   // series, retention passes and compactions that met it.
   uint64_t corruptions = 0;
+  // Series that left the head (idle) and came back to it, since start.
+  uint64_t series_evicted = 0;
+  uint64_t series_readmitted = 0;
   std::vector<TenantSeriesStats> tenants;  // sorted by name
   std::vector<ColumnFamilyStats> families;
   // WAL records written since start, and those not yet covered by a

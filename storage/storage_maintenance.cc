@@ -1,5 +1,7 @@
 // RocksStorage's background work: checkpoints, retention and the
 // cardinality report. See docs/format/storage.md.
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -57,7 +59,9 @@ int64_t RetentionCutoff(int64_t now_ms, int64_t retention_ms) {
 
 absl::Status RocksStorage::Checkpoint() {
   const auto start = std::chrono::steady_clock::now();
+  newest_at_checkpoint_.store(newest_sample_ms_.load());
   absl::Status st = CheckpointImpl();
+  if (st.ok()) EvictIdle();
   const auto micros = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                                 std::chrono::steady_clock::now() - start)
                                                 .count());
@@ -97,6 +101,16 @@ absl::Status RocksStorage::CheckpointImpl() {
     pending.clear();
     return absl::OkStatus();
   };
+  // On-disk postings of the days the head's series opened since the last
+  // checkpoint (and the label-set hash of series indexed for the first
+  // time), written sorted after the chunks: sequential inserts are several
+  // times cheaper for RocksDB's memtable than the appends' random order.
+  std::vector<std::string> index_keys;
+  struct IndexedDays {
+    std::shared_ptr<MemSeries> series;
+    int64_t lo, hi;
+  };
+  std::vector<IndexedDays> indexed;
   for (TenantHead* t : AllTenants()) {
     for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
       // Samples are committed to memory only after the write that stored
@@ -104,12 +118,40 @@ absl::Status RocksStorage::CheckpointImpl() {
       // no chunk ever names an id without a stored definition.
       if (!s->definition_persisted.load(std::memory_order_acquire)) continue;
       PendingSeries p{s, {}};
-      int64_t pmin, pmax;
+      int64_t pmin, pmax, lo, hi;
       {
         MutexLock l(&s->mu);
         p.snap = s->SnapshotForPersist();
         pmin = s->persisted_min_t_ms();
         pmax = s->persisted_max_t_ms();
+        lo = s->index_lo_day;
+        hi = s->index_hi_day;
+      }
+      if (s->min_t_ms() <= s->max_t_ms()) {
+        const int64_t want_lo = IndexDayOf(s->min_t_ms()), want_hi = IndexDayOf(s->max_t_ms());
+        if (lo > hi || want_lo < lo || want_hi > hi) {
+          const Labels labels = s->labels();
+          if (lo > hi) {
+            index_keys.push_back(
+                diskindex::LabelHashKey(t->id(), diskindex::LabelSetHash(labels), s->id()));
+          }
+          auto add_days = [&](int64_t from, int64_t to) {
+            for (int64_t d = from; d <= to; ++d) {
+              index_keys.push_back(diskindex::PostingKey(t->id(), d, "", "", s->id()));
+              for (const Label& l : labels) {
+                index_keys.push_back(diskindex::PostingKey(t->id(), d, l.name, l.value, s->id()));
+              }
+            }
+          };
+          if (lo > hi) {
+            add_days(want_lo, want_hi);
+          } else {
+            add_days(want_lo, lo - 1);
+            add_days(hi + 1, want_hi);
+          }
+          indexed.push_back({s, lo > hi ? want_lo : std::min(lo, want_lo),
+                             lo > hi ? want_hi : std::max(hi, want_hi)});
+        }
       }
       if (p.snap.chunks.empty()) continue;
       for (const ClosedChunk& c : p.snap.chunks) {
@@ -126,6 +168,25 @@ absl::Status RocksStorage::CheckpointImpl() {
     }
   }
   MERIDIAN_RETURN_IF_ERROR(commit());
+  if (!index_keys.empty()) {
+    std::sort(index_keys.begin(), index_keys.end());
+    index_keys.erase(std::unique(index_keys.begin(), index_keys.end()), index_keys.end());
+    for (size_t i = 0; i < index_keys.size(); ++i) {
+      MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(index_, index_keys[i], ""), "staging postings"));
+      const bool last = i + 1 == index_keys.size();
+      if (last || wb.GetDataSize() >= kCheckpointBatchBytes) {
+        // The last one synced: the postings are durable before any of these
+        // series can leave the head.
+        MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/last, "writing postings"));
+        wb.Clear();
+      }
+    }
+    for (IndexedDays& d : indexed) {
+      MutexLock l(&d.series->mu);
+      d.series->index_lo_day = std::min(d.series->index_lo_day, d.lo);
+      d.series->index_hi_day = std::max(d.series->index_hi_day, d.hi);
+    }
+  }
   if (covered == 0) return absl::OkStatus();
   // One synced write makes every earlier write durable (RocksDB's log is
   // sequential) and drops the WAL records now covered by chunks.
@@ -141,6 +202,46 @@ absl::Status RocksStorage::CheckpointImpl() {
   rocksdb::Slice end_slice(end);
   return FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), wal_, nullptr, &end_slice),
                    "compacting wal");
+}
+
+void RocksStorage::EvictIdle() {
+  const int64_t timeout = options_.head_idle_timeout_ms;
+  if (timeout <= 0) return;
+  MutexLock maintenance(&maintenance_mu_);
+  uint64_t evicted = 0;
+  for (TenantHead* t : AllTenants()) {
+    const int64_t newest = t->newest_t_ms.load();
+    if (newest == kNoTime) continue;
+    const int64_t idle_before = SaturatingSub(newest, timeout);
+    std::vector<std::shared_ptr<MemSeries>> idle, gone;
+    for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
+      if (s->max_t_ms() < idle_before && s->definition_persisted.load()) idle.push_back(s);
+    }
+    if (idle.empty()) continue;
+    {
+      // No append holds a series pointer while we own the gate. Readers
+      // that picked a series from the head keep it (shared_ptr); readers
+      // that look after the removal see the flag and read the disk index.
+      WriterMutexLock gate(&gate_);
+      t->may_have_inactive.store(true, std::memory_order_release);
+      for (std::shared_ptr<MemSeries>& s : idle) {
+        MutexLock l(&s->mu);
+        // Everything it holds is on disk (chunks, range, postings of all
+        // its days).
+        if (s->max_t_ms() < idle_before && s->FullyPersisted() && s->has_persisted() &&
+            s->index_lo_day <= IndexDayOf(s->min_t_ms()) &&
+            s->index_hi_day >= IndexDayOf(s->max_t_ms())) {
+          gone.push_back(std::move(s));
+        }
+      }
+      t->Remove(gone);
+    }
+    evicted += gone.size();
+  }
+  if (evicted == 0) return;
+  series_evicted_.fetch_add(evicted, std::memory_order_relaxed);
+  // Hand the freed series memory back to the system.
+  malloc_trim(0);
 }
 
 absl::Status RocksStorage::CompactAll() {
@@ -221,7 +322,9 @@ absl::Status RocksStorage::DeleteExpired(std::span<TenantHead* const> tenants, i
   std::unique_ptr<rocksdb::Iterator> it;  // opened on the first scan
   std::vector<std::pair<TenantHead*, std::shared_ptr<MemSeries>>> maybe_empty;
   for (TenantHead* t : tenants) {
-    for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<MemSeries>> all,
+                              SeriesWithDataBefore(t, cutoff));
+    for (std::shared_ptr<MemSeries>& s : all) {
       int64_t pmin, pmax;
       bool memory_empty;
       {
@@ -335,17 +438,51 @@ absl::Status RocksStorage::DeleteExpired(std::span<TenantHead* const> tenants, i
       if (span_end->empty() || e > *span_end) *span_end = e;
     }
   }
+  return ForgetEmptySeries(tenants, cutoff, maybe_empty, &wb);
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<MemSeries>>> RocksStorage::SeriesWithDataBefore(
+    TenantHead* t, int64_t cutoff) const {
+  std::vector<std::shared_ptr<MemSeries>> all = t->AllSeries();
+  // And the series that left the head with chunks before the cut-off (read
+  // from disk; no chunk is written meanwhile: checkpoints hold
+  // maintenance_mu_ too).
+  std::vector<uint64_t> in_head;
+  for (const auto& s : all) in_head.push_back(s->id());
+  std::sort(in_head.begin(), in_head.end());
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<std::shared_ptr<MemSeries>> inactive,
+                            InactiveSeries(t, {}, std::numeric_limits<int64_t>::min(), cutoff - 1,
+                                           in_head, /*with_labels=*/true));
+  for (auto& s : inactive) all.push_back(std::move(s));
+  return all;
+}
+
+absl::Status RocksStorage::ForgetEmptySeries(
+    std::span<TenantHead* const> tenants, int64_t cutoff,
+    const std::vector<std::pair<TenantHead*, std::shared_ptr<MemSeries>>>& maybe_empty,
+    rocksdb::WriteBatch* batch) {
+  rocksdb::WriteBatch& wb = *batch;
   {
     // No append holds a series pointer while we own the gate.
     WriterMutexLock gate(&gate_);
     absl::flat_hash_map<TenantHead*, std::vector<std::shared_ptr<MemSeries>>> removed;
-    for (auto& [t, s] : maybe_empty) {
+    for (const auto& [t, s] : maybe_empty) {
+      // A series read from disk that an append re-admitted meanwhile.
+      if (auto cur = t->Find(s->id()); cur != nullptr && cur.get() != s.get()) continue;
       MutexLock l(&s->mu);
       if (!s->MemoryEmpty() || s->has_persisted()) continue;  // appended meanwhile
       if (HasAggregates(s->id())) continue;  // its downsampled data keeps its labels
       MERIDIAN_RETURN_IF_ERROR(
           FromRocks(wb.Delete(meta_, keys::SeriesKey(s->id())), "staging series delete"));
+      MERIDIAN_RETURN_IF_ERROR(disk_index_->StageForget(&wb, t->id(), s->id(), s->labels()));
       removed[t].push_back(s);
+    }
+    // Postings of whole days before the cut-off, where nothing of any
+    // resolution can be left (never downsampled: raw data only).
+    for (TenantHead* t : tenants) {
+      if (t->downsample.downsampled_5m_through != kNoTime) continue;
+      MERIDIAN_RETURN_IF_ERROR(
+          disk_index_->StageDeleteDaysBefore(&wb, t->id(), IndexDayOf(cutoff)));
     }
     if (wb.Count() > 0) {
       MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/true, "writing retention deletes"));

@@ -49,10 +49,12 @@ StorageStats RocksStorage::Stats() const {
   st.samples_appended = samples_appended_.load(std::memory_order_relaxed);
   st.corruptions = chunk_store_->corruptions();
   st.cached_series = cache_limits_.cached_series.load(std::memory_order_relaxed);
+  st.series_evicted = series_evicted_.load(std::memory_order_relaxed);
   int64_t mint = std::numeric_limits<int64_t>::max(), maxt = std::numeric_limits<int64_t>::min();
   const int64_t active_since = NowMs() - StorageStats::kActiveWindowMs;
   for (TenantHead* t : AllTenants()) {
     st.cache_bytes += t->CacheBytes();
+    st.series_readmitted += t->readmitted.load(std::memory_order_relaxed);
     TenantSeriesStats ts;
     ts.tenant = t->name();
     t->ReadIndex([&](const PostingsIndex& index, auto lookup) {

@@ -590,8 +590,11 @@ TEST_F(StorageTest, CorruptChunkIsDataLossNotCrash) {
   ASSERT_TRUE(st_->Flush().ok());
   st_.reset();
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}, {"downsampled", {}}};
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, {}},
+                                                        {"chunks", {}},
+                                                        {"wal", {}},
+                                                        {"downsampled", {}},
+                                                        {"index", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), Options().dir, cfs, &handles, &db).ok());

@@ -6,6 +6,7 @@
 #include "absl/hash/hash.h"
 #include "model/sync.h"
 #include "storage/coding.h"
+#include "storage/disk_index.h"
 
 namespace meridian {
 
@@ -67,37 +68,82 @@ void TenantHead::CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s) {
   limits_->cached_series.fetch_add(1, std::memory_order_relaxed);
 }
 
+MemSeries* TenantHead::FindLocked(const LabelView* labels, size_t n) const {
+  if (const Postings* candidates = index_.ShortestOf(labels, n)) {
+    for (uint64_t id : *candidates) {
+      MemSeries* s = series_.at(id).get();
+      if (s->HasLabels(labels, n)) return s;
+    }
+  }
+  return nullptr;
+}
+
+MemSeries* TenantHead::ReadmitLocked(Labels labels, const OnDisk& d) {
+  MemSeries* s = AddLocked(d.id, std::move(labels));
+  s->definition_persisted.store(true, std::memory_order_relaxed);
+  MutexLock l(&s->mu);
+  if (d.min_t_ms <= d.max_t_ms) {
+    s->LoadPersistedRange(d.min_t_ms, d.max_t_ms);
+    s->index_lo_day = IndexDayOf(d.min_t_ms);
+    s->index_hi_day = IndexDayOf(d.max_t_ms);
+  }
+  readmitted.fetch_add(1, std::memory_order_relaxed);
+  return s;
+}
+
+MemSeries* TenantHead::Readmit(Labels labels, const OnDisk& d) {
+  uint64_t hash = SeriesCacheHash(labels);
+  MemSeries* s;
+  {
+    WriterMutexLock l(&mu_);
+    auto it = series_.find(d.id);
+    s = it != series_.end() ? it->second.get() : ReadmitLocked(std::move(labels), d);
+  }
+  CacheInsert(cache_[hash % kCacheShards], hash, s);
+  return s;
+}
+
 MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t hash, bool* created,
-                                   uint64_t max_series) {
+                                   uint64_t max_series, absl::Status* error) {
   *created = false;
   CacheShard& shard = cache_[hash % kCacheShards];
   if (MemSeries* s = CacheLookup(shard, labels, n, hash)) return s;
   MemSeries* found = nullptr;
-  {
-    WriterMutexLock l(&mu_);
-    // The cache is bounded, so a miss may be an evicted series.
-    if (const Postings* candidates = index_.ShortestOf(labels, n)) {
-      for (uint64_t id : *candidates) {
-        MemSeries* s = series_.at(id).get();
-        if (s->HasLabels(labels, n)) {
-          found = s;
-          break;
+  std::optional<OnDisk> on_disk;
+  bool looked = false;  // on disk, without the lock (the lookup reads RocksDB)
+  for (;;) {
+    {
+      WriterMutexLock l(&mu_);
+      // The cache is bounded, so a miss may be an evicted series.
+      found = FindLocked(labels, n);
+      if (found == nullptr &&
+          (looked || !disk_lookup_ || !may_have_inactive.load(std::memory_order_acquire))) {
+        if (on_disk) {
+          found = ReadmitLocked(Labels::FromViews(labels, n), *on_disk);
+        } else {
+          if (max_series > 0 && series_.size() >= max_series) return nullptr;
+          uint64_t id = limits_->next_series_id.fetch_add(1, std::memory_order_relaxed);
+          found = AddLocked(id, Labels::FromViews(labels, n));
+          *created = true;
         }
       }
     }
-    if (found == nullptr) {
-      if (max_series > 0 && series_.size() >= max_series) return nullptr;
-      uint64_t id = limits_->next_series_id.fetch_add(1, std::memory_order_relaxed);
-      found = AddLocked(id, Labels::FromViews(labels, n));
-      *created = true;
+    if (found != nullptr) break;
+    absl::StatusOr<std::optional<OnDisk>> r = disk_lookup_(labels, n);
+    if (!r.ok()) {
+      if (error != nullptr) *error = r.status();
+      return nullptr;
     }
+    on_disk = *r;
+    looked = true;
   }
   CacheInsert(shard, hash, found);
   return found;
 }
 
 void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** out,
-                              uint64_t* created, uint64_t max_series, uint64_t* limited) {
+                              uint64_t* created, uint64_t max_series, uint64_t* limited,
+                              absl::Status* error) {
   const size_t n = batch.size();
   thread_local std::vector<uint64_t> hashes;
   thread_local std::vector<uint32_t> order;
@@ -168,8 +214,13 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
     const auto& ls = batch[i].labels;
     if (out[i] != nullptr || ls.empty() || batch[i].samples.empty()) continue;
     bool was_created;
-    out[i] = GetOrCreate(ls.data(), ls.size(), hashes[i], &was_created, max_series);
+    absl::Status lookup;
+    out[i] = GetOrCreate(ls.data(), ls.size(), hashes[i], &was_created, max_series, &lookup);
     *created += was_created;
+    if (!lookup.ok()) {
+      if (error != nullptr) *error = lookup;
+      continue;
+    }
     if (out[i] == nullptr && limited != nullptr) ++*limited;
   }
 }

@@ -11,8 +11,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -66,21 +68,46 @@ class TenantHead {
     return published_;
   }
 
+  // Series that left the head (idle; docs/format/storage.md "Head and
+  // idle series"). `may_have_inactive`: some series of the tenant are only
+  // on disk, so lookups that miss memory ask the disk index. `newest_t_ms`:
+  // the newest committed sample, the reference for idleness.
+  std::atomic<bool> may_have_inactive{false};
+  std::atomic<int64_t> newest_t_ms{kNoTime};
+  std::atomic<uint64_t> readmitted{0};
+  // A series found on disk: its id and the span of its persisted chunks.
+  struct OnDisk {
+    uint64_t id = 0;
+    int64_t min_t_ms = 0, max_t_ms = -1;  // empty when min > max
+  };
+  using DiskLookup =
+      std::function<absl::StatusOr<std::optional<OnDisk>>(const LabelView* labels, size_t n)>;
+  // Set once by the storage, before appends.
+  void set_disk_lookup(DiskLookup f) { disk_lookup_ = std::move(f); }
+  // Puts a series found on disk back into the head (its definition is
+  // stored; its persisted span and indexed days are restored).
+  MemSeries* Readmit(Labels labels, const OnDisk& d);
+
   // Returns the series with exactly `labels` (sorted views), creating it
   // with a fresh id when absent (then *created is true). `hash` is
   // SeriesCacheHash(labels, n). When max_series > 0 and the head already
   // holds that many series, an absent series is not created: returns null.
+  // A series absent from memory is looked up on disk first when the tenant
+  // may have series there (re-admitted under its old id, not "created");
+  // when that lookup fails, returns null and sets *error.
   MemSeries* GetOrCreate(const LabelView* labels, size_t n, uint64_t hash, bool* created,
-                         uint64_t max_series = 0);
+                         uint64_t max_series = 0, absl::Status* error = nullptr);
   // Resolves every series of a batch: out[i] becomes the series of
   // batch[i].labels (created when absent; *created counts new series).
   // Series with no labels resolve to null, and so do new series over
   // max_series (> 0; counted in *limited). Faster than GetOrCreate per
   // series: cache lookups are grouped by shard, one lock per shard, so their
   // cache misses overlap.
+  // A failed disk lookup leaves its series null and sets *error.
   void ResolveBatch(std::span<const AppendSeries> batch, MemSeries** out, uint64_t* created,
-                    uint64_t max_series = 0, uint64_t* limited = nullptr);
-  // Adds a series loaded from disk. REQUIRES: ids loaded in increasing order.
+                    uint64_t max_series = 0, uint64_t* limited = nullptr,
+                    absl::Status* error = nullptr);
+  // Adds a series loaded from disk (fastest in increasing id order).
   MemSeries* Load(uint64_t id, Labels labels);
   // The series with `id`, or null.
   std::shared_ptr<MemSeries> Find(uint64_t id) const;
@@ -117,6 +144,8 @@ class TenantHead {
   MemSeries* CacheLookup(CacheShard& shard, const LabelView* labels, size_t n, uint64_t hash);
   void CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s);
   MemSeries* AddLocked(uint64_t id, Labels labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  MemSeries* FindLocked(const LabelView* labels, size_t n) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  MemSeries* ReadmitLocked(Labels labels, const OnDisk& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const uint32_t id_;
   const std::string name_;
@@ -125,6 +154,7 @@ class TenantHead {
   PostingsIndex index_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, std::shared_ptr<MemSeries>> series_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<CacheShard[]> cache_;
+  DiskLookup disk_lookup_;
 };
 
 // The series cache's hash of a label set: one pass over its flat encoding

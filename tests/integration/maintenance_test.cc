@@ -172,8 +172,11 @@ TEST(MaintenanceTest, SnapshotApiErrorsAsPrometheus) {
 void CorruptFirstDataBlock(const std::string& dir, uint64_t series_id) {
   std::string path;
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-        {rocksdb::kDefaultColumnFamilyName, {}}, {"chunks", {}}, {"wal", {}}, {"downsampled", {}}};
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {{rocksdb::kDefaultColumnFamilyName, {}},
+                                                        {"chunks", {}},
+                                                        {"wal", {}},
+                                                        {"downsampled", {}},
+                                                        {"index", {}}};
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* db = nullptr;
     rocksdb::Status s = rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), dir, cfs, &handles, &db);
@@ -326,7 +329,7 @@ TEST(MaintenanceTest, RefusesDataDirOfNewerFormat) {
   int ws = p.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(WIFEXITED(ws)) << p.Log();
   EXPECT_NE(WEXITSTATUS(ws), 0);
-  EXPECT_NE(p.Log().find("storage format version 7, newer than this meridian reads (2): run the "
+  EXPECT_NE(p.Log().find("storage format version 7, newer than this meridian reads (3): run the "
                          "meridian release that wrote it"),
             std::string::npos)
       << p.Log();

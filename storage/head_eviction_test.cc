@@ -1,0 +1,391 @@
+// Series that leave the in-memory head when idle and are served from the
+// on-disk index (storage/disk_index.h): queries across the active/inactive
+// boundary, re-admission under the old id, restart loading only the active
+// series, retention and the compactor's reads of inactive series, a SIGKILL
+// while series are evicted, and the migration of a format-2 data dir.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "gtest/gtest.h"
+#include "rocksdb/db.h"
+#include "storage/compaction.h"
+#include "storage/format.h"
+#include "storage/storage.h"
+#include "storage/test_util.h"
+
+namespace meridian {
+namespace {
+
+using storage_testing::Eq;
+using storage_testing::M;
+using storage_testing::Re;
+using storage_testing::Result;
+using storage_testing::TempDir;
+
+constexpr int64_t kHour = 3'600'000;
+
+// "t=v" per sample, comparable and printable.
+std::vector<std::string> S(const std::vector<Sample>& v) {
+  std::vector<std::string> out;
+  for (const Sample& s : v) out.push_back(std::to_string(s.t_ms) + "=" + std::to_string(s.v));
+  return out;
+}
+constexpr int64_t kDay = 24 * kHour;
+// Mid-day, 20 days after the epoch.
+constexpr int64_t kT = 20 * kDay + 6 * kHour;
+
+class HeadEvictionTest : public ::testing::Test {
+ protected:
+  StorageOptions Options() {
+    StorageOptions o;
+    o.dir = dir_.path() + "/data";
+    o.sync_wal = false;
+    o.now_ms = [this] { return now_ms_.load(); };
+    o.allow_backfill = true;
+    o.head_idle_timeout_ms = kHour;
+    return o;
+  }
+  void Open(StorageOptions o) {
+    st_.reset();
+    auto s = Storage::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    st_ = std::move(*s);
+  }
+  void Open() { Open(Options()); }
+
+  AppendResult Append(std::vector<LabelView> labels, std::vector<Sample> samples,
+                      std::string_view tenant = "t") {
+    AppendBatch b;
+    b.series.push_back({labels, samples});
+    AppendResult r;
+    absl::Status s = st_->Append(tenant, b, &r);
+    EXPECT_TRUE(s.ok()) << s;
+    return r;
+  }
+
+  std::vector<Result> Select(std::vector<Matcher> ms, int64_t start, int64_t end,
+                             std::string_view tenant = "t") {
+    auto q = st_->ForTenant(tenant)->NewQuerier(start, end);
+    EXPECT_TRUE(q.ok());
+    auto set = (*q)->Select(ms, {.start_ms = start, .end_ms = end, .sorted = true});
+    EXPECT_TRUE(set.ok()) << set.status();
+    std::vector<Result> out;
+    if (!set.ok()) return out;
+    while ((*set)->Next()) {
+      Result r{(*set)->labels(), {}};
+      EXPECT_TRUE((*set)->Samples(&r.samples).ok());
+      out.push_back(std::move(r));
+    }
+    EXPECT_TRUE((*set)->status().ok()) << (*set)->status();
+    return out;
+  }
+
+  std::vector<std::string> LabelValues(const std::string& name, std::vector<Matcher> ms,
+                                       int64_t start, int64_t end) {
+    auto q = st_->ForTenant("t")->NewQuerier(start, end);
+    auto v = (*q)->LabelValues(name, ms);
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? *v : std::vector<std::string>{};
+  }
+  std::vector<std::string> LabelNames(std::vector<Matcher> ms, int64_t start, int64_t end) {
+    auto q = st_->ForTenant("t")->NewQuerier(start, end);
+    auto v = (*q)->LabelNames(ms);
+    EXPECT_TRUE(v.ok()) << v.status();
+    return v.ok() ? *v : std::vector<std::string>{};
+  }
+
+  // Series of tenant "t" in the head.
+  uint64_t HeadSeries() {
+    for (const TenantSeriesStats& t : st_->Stats().tenants) {
+      if (t.tenant == "t") return t.series;
+    }
+    return 0;
+  }
+
+  // An old series ({job="old"}, two samples at kT) and a recent one
+  // ({job="new"}, three hours later); after the checkpoint the old one has
+  // been idle for more than the timeout (1 h).
+  void WriteOldAndNew() {
+    Append({{"__name__", "m"}, {"job", "old"}}, {{kT, 1}, {kT + 60'000, 2}});
+    Append({{"__name__", "m"}, {"job", "new"}}, {{kT + 3 * kHour, 3}});
+    ASSERT_TRUE(st_->Flush().ok());
+  }
+
+  TempDir dir_;
+  std::atomic<int64_t> now_ms_{kT + 4 * kHour};
+  std::unique_ptr<Storage> st_;
+};
+
+TEST_F(HeadEvictionTest, QueriesAcrossTheActiveInactiveBoundary) {
+  Open();
+  WriteOldAndNew();
+  EXPECT_EQ(HeadSeries(), 1u);  // the old series left the head
+  EXPECT_EQ(st_->Stats().series_evicted, 1u);
+  EXPECT_EQ(st_->Cardinality("t", 10).num_series, 1u);  // the head, as Prometheus's
+
+  std::vector<Result> all = Select({Re("__name__", "m")}, 0, kT + 5 * kHour);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].labels.Get("job"), "new");
+  EXPECT_EQ(all[1].labels.Get("job"), "old");
+  EXPECT_EQ(S(all[1].samples), S({{kT, 1}, {kT + 60'000, 2}}));
+  EXPECT_EQ(S(all[0].samples), S({{kT + 3 * kHour, 3}}));
+  // Only the old range: only the old series.
+  std::vector<Result> old = Select({Eq("__name__", "m")}, kT - kHour, kT + kHour);
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(old[0].labels.Get("job"), "old");
+  // Matchers on the inactive series: equality, regex, negative.
+  EXPECT_EQ(Select({Eq("job", "old")}, 0, kT + 5 * kHour).size(), 1u);
+  EXPECT_EQ(Select({Re("job", "o.*")}, 0, kT + 5 * kHour).size(), 1u);
+  std::vector<Result> not_new =
+      Select({Eq("__name__", "m"), M(MatchType::kNotEqual, "job", "new")}, 0, kT + 5 * kHour);
+  ASSERT_EQ(not_new.size(), 1u);
+  EXPECT_EQ(not_new[0].labels.Get("job"), "old");
+  // Label endpoints.
+  EXPECT_EQ(LabelValues("job", {}, 0, kT + 5 * kHour), (std::vector<std::string>{"new", "old"}));
+  EXPECT_EQ(LabelValues("job", {Eq("__name__", "m")}, 0, kT + 5 * kHour),
+            (std::vector<std::string>{"new", "old"}));
+  EXPECT_EQ(LabelNames({Eq("job", "old")}, 0, kT + 5 * kHour),
+            (std::vector<std::string>{"__name__", "job"}));
+  // A range on another day has neither.
+  EXPECT_TRUE(Select({Eq("__name__", "m")}, kT + 2 * kDay, kT + 3 * kDay).empty());
+  EXPECT_TRUE(LabelValues("job", {}, kT + 2 * kDay, kT + 3 * kDay).empty());
+}
+
+TEST_F(HeadEvictionTest, ReadmittedSeriesKeepsItsIdAndData) {
+  Open();
+  WriteOldAndNew();
+  ASSERT_EQ(HeadSeries(), 1u);
+  // It comes back: not a new series.
+  AppendResult r = Append({{"__name__", "m"}, {"job", "old"}}, {{kT + 3 * kHour + 60'000, 4}});
+  EXPECT_EQ(r.series_created, 0u);
+  EXPECT_EQ(r.samples_appended, 1u);
+  EXPECT_EQ(HeadSeries(), 2u);
+  EXPECT_EQ(st_->Stats().series_readmitted, 1u);
+  // Its persisted samples are known: a retry is a duplicate, another value
+  // at a stored timestamp a conflict.
+  r = Append({{"__name__", "m"}, {"job", "old"}}, {{kT, 1}});
+  EXPECT_EQ(r.samples_duplicate, 1u);
+  r = Append({{"__name__", "m"}, {"job", "old"}}, {{kT + 60'000, 99}});
+  EXPECT_EQ(r.samples_rejected, 1u);
+  std::vector<Result> old = Select({Eq("job", "old")}, 0, kT + 5 * kHour);
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(S(old[0].samples), S({{kT, 1}, {kT + 60'000, 2}, {kT + 3 * kHour + 60'000, 4}}));
+  // And after a restart still one series with all its samples.
+  ASSERT_TRUE(st_->Flush().ok());
+  Open();
+  old = Select({Eq("job", "old")}, 0, kT + 5 * kHour);
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(old[0].samples.size(), 3u);
+}
+
+TEST_F(HeadEvictionTest, RestartLoadsOnlyActiveSeries) {
+  Open();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 50; ++i) ids.push_back(std::to_string(i));
+  for (int i = 0; i < 50; ++i) {
+    Append({{"__name__", "old"}, {"i", ids[i]}}, {{kT + i, static_cast<double>(i)}});
+  }
+  Append({{"__name__", "new"}}, {{kT + 3 * kHour, 1}});
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_EQ(HeadSeries(), 1u);
+  Open();
+  EXPECT_EQ(HeadSeries(), 1u);  // not the 50 idle ones
+  EXPECT_EQ(Select({Eq("__name__", "old")}, 0, kT + 5 * kHour).size(), 50u);
+  EXPECT_EQ(LabelValues("i", {}, 0, kT + 5 * kHour).size(), 50u);
+  // Their samples only in the WAL (never checkpointed) come back too.
+  Append({{"__name__", "wal_only"}}, {{kT + 10, 1}});
+  Open();  // no Flush: replayed from the WAL
+  EXPECT_EQ(Select({Eq("__name__", "wal_only")}, 0, kT + 5 * kHour).size(), 1u);
+  // Re-admission after the restart keeps the id.
+  EXPECT_EQ(Append({{"__name__", "old"}, {"i", "7"}}, {{kT + 3 * kHour + 1, 1}}).series_created,
+            0u);
+  EXPECT_EQ(Select({Eq("__name__", "old"), Eq("i", "7")}, 0, kT + 5 * kHour)[0].samples.size(), 2u);
+  // A new label set still gets a new series.
+  EXPECT_EQ(Append({{"__name__", "old"}, {"i", "x"}}, {{kT + 3 * kHour + 1, 1}}).series_created,
+            1u);
+}
+
+TEST_F(HeadEvictionTest, RetentionDeletesInactiveSeries) {
+  StorageOptions o = Options();
+  o.retention_ms = 2 * kDay;
+  Open(o);
+  WriteOldAndNew();
+  ASSERT_EQ(HeadSeries(), 1u);
+  // Three days later: the old and the new series are past retention; a
+  // fresh one keeps the tenant busy.
+  now_ms_ = kT + 3 * kDay;
+  Append({{"__name__", "fresh"}}, {{kT + 3 * kDay - 1000, 1}});
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_TRUE(st_->EnforceRetention().ok());
+  EXPECT_TRUE(Select({Eq("__name__", "m")}, 0, kT + 4 * kDay).empty());
+  EXPECT_TRUE(LabelValues("job", {}, 0, kT + 4 * kDay).empty());
+  EXPECT_EQ(Select({Eq("__name__", "fresh")}, 0, kT + 4 * kDay).size(), 1u);
+  // Its definition is gone: the same labels make a new series.
+  EXPECT_EQ(Append({{"__name__", "m"}, {"job", "old"}}, {{kT + 3 * kDay, 1}}).series_created, 1u);
+}
+
+TEST_F(HeadEvictionTest, CompactorReadsInactiveSeries) {
+  Open();
+  WriteOldAndNew();
+  ASSERT_EQ(HeadSeries(), 1u);
+  CompactionAccess* c = st_->Compaction();
+  std::vector<uint64_t> seen;
+  ASSERT_TRUE(c->ReadRaw("t", kT - kDay, kT + kDay, [&](uint64_t id, std::span<const Sample> s) {
+                 seen.push_back(id);
+                 return absl::OkStatus();
+               }).ok());
+  EXPECT_EQ(seen.size(), 2u);
+  ASSERT_FALSE(seen.empty());
+  std::vector<Sample> samples;
+  ASSERT_TRUE(c->ReadRawSeries("t", seen[0], kT - kDay, kT + kDay, &samples).ok());
+  EXPECT_EQ(samples.size(), 2u);  // the old series, read from disk
+  std::optional<int64_t> from = c->RawDataFrom("t", 0);
+  ASSERT_TRUE(from.has_value());
+  EXPECT_LE(*from, kT);
+}
+
+// The child of SigkillDuringEvictionLosesNothing: waves of 40 new series,
+// one sample each, two hours apart in sample time, each acknowledged on the
+// pipe, each followed by a checkpoint that evicts the older waves.
+TEST_F(HeadEvictionTest, ChildWritesWavesUntilKilled) {
+  const char* dir = getenv("MERIDIAN_EVICTION_CHILD_DIR");
+  const char* fd = getenv("MERIDIAN_EVICTION_CHILD_FD");
+  if (dir == nullptr || fd == nullptr) {
+    GTEST_SKIP() << "runs only as the child process of SigkillDuringEvictionLosesNothing";
+  }
+  StorageOptions o = Options();
+  o.dir = dir;
+  o.sync_wal = true;
+  o.now_ms = nullptr;
+  const int out = std::atoi(fd);
+  auto s = Storage::Open(o);
+  if (!s.ok()) _exit(1);
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back(std::to_string(i));
+  for (int wave = 0; wave < 1000; ++wave) {
+    const std::string w = std::to_string(wave);
+    AppendBatch b;
+    std::vector<std::vector<LabelView>> labels(names.size());
+    std::vector<Sample> sample = {{kT + wave * 2 * kHour, static_cast<double>(wave)}};
+    for (size_t i = 0; i < names.size(); ++i) {
+      labels[i] = {{"__name__", "w"}, {"i", names[i]}, {"wave", w}};
+      b.series.push_back({labels[i], sample});
+    }
+    AppendResult r;
+    if (!(*s)->Append("t", b, &r).ok() || r.samples_appended != names.size()) _exit(2);
+    if (write(out, &wave, sizeof wave) != sizeof wave) _exit(3);
+    if (!(*s)->Flush().ok()) _exit(4);  // checkpoint + eviction
+  }
+  _exit(0);
+}
+
+// SIGKILL at a random moment while waves of series are appended and
+// checkpoints evict the older waves: every acknowledged sample is there
+// after the restart, each label set is one series, and it is re-admitted
+// under its id.
+TEST_F(HeadEvictionTest, SigkillDuringEvictionLosesNothing) {
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 3; ++round) {
+    TempDir dir;
+    StorageOptions o = Options();
+    o.dir = dir.path() + "/data";
+    o.sync_wal = true;
+    o.now_ms = nullptr;
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // A fresh process (RocksDB's thread pools do not survive a fork).
+      close(fds[0]);
+      setenv("MERIDIAN_EVICTION_CHILD_DIR", o.dir.c_str(), 1);
+      setenv("MERIDIAN_EVICTION_CHILD_FD", std::to_string(fds[1]).c_str(), 1);
+      execl("/proc/self/exe", "storage_test",
+            "--gtest_filter=HeadEvictionTest.ChildWritesWavesUntilKilled", nullptr);
+      _exit(5);
+    }
+    close(fds[1]);
+    // Kill it a random moment after a few waves (inside a checkpoint and
+    // its eviction, or an append).
+    const int target = 2 + static_cast<int>(rng() % 4);
+    int acked = -1, w;
+    while (acked < target && read(fds[0], &w, sizeof w) == sizeof w) acked = w;
+    usleep(rng() % 60'000);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    while (read(fds[0], &w, sizeof w) == sizeof w) acked = w;
+    close(fds[0]);
+    ASSERT_GE(acked, 1) << "the child acknowledged too little before the kill";
+    o.now_ms = [this] { return now_ms_.load(); };
+    auto reopened = Storage::Open(o);
+    ASSERT_TRUE(reopened.ok()) << reopened.status();
+    st_ = std::move(*reopened);
+    EXPECT_LE(HeadSeries(), 80u) << "idle waves loaded at open";
+    const int64_t end = kT + (acked + 2) * 2 * kHour;
+    std::vector<Result> all = Select({Eq("__name__", "w")}, 0, end);
+    std::set<std::string> label_sets;
+    size_t samples = 0;
+    for (const Result& r : all) {
+      label_sets.insert(r.labels.ToString());
+      samples += r.samples.size();
+      EXPECT_EQ(r.samples.size(), 1u) << r.labels.ToString();
+    }
+    EXPECT_EQ(label_sets.size(), all.size());  // one series per label set
+    EXPECT_GE(all.size(), static_cast<size_t>((acked + 1) * 40));
+    EXPECT_EQ(samples, all.size());
+    // The first wave (evicted before the kill) comes back under its id.
+    AppendResult r = Append({{"__name__", "w"}, {"i", "0"}, {"wave", "0"}}, {{end, 1}});
+    EXPECT_EQ(r.series_created, 0u);
+    st_.reset();
+  }
+}
+
+// A data dir of format 2 (no index family) gets its index built on open.
+TEST_F(HeadEvictionTest, Format2DataDirIsMigrated) {
+  StorageOptions o = Options();
+  o.head_idle_timeout_ms = 0;  // as format 2 kept everything in memory
+  Open(o);
+  WriteOldAndNew();
+  Append({{"__name__", "m"}, {"job", "wal"}}, {{kT + 3 * kHour + 1000, 5}});  // only in the WAL
+  st_.reset();
+  {
+    // Make it a format-2 dir: drop the index family, rewrite FORMAT.
+    rocksdb::DBOptions dbo;
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(dbo, o.dir, &names).ok());
+    for (const std::string& n : names) cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(dbo, o.dir, cfs, &handles, &db).ok());
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      if (h->GetName() == "index") {
+        ASSERT_TRUE(db->DropColumnFamily(h).ok());
+      }
+    }
+    for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+    ASSERT_TRUE(WriteFormatFile(o.dir, 2).ok());
+  }
+  Open();  // with eviction
+  EXPECT_EQ(*ReadFormatVersion(o.dir), kStorageFormatVersion);
+  ASSERT_TRUE(st_->Flush().ok());
+  EXPECT_EQ(HeadSeries(), 2u);  // "old" left
+  std::vector<Result> all = Select({Eq("__name__", "m")}, 0, kT + 5 * kHour);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(LabelValues("job", {}, 0, kT + 5 * kHour),
+            (std::vector<std::string>{"new", "old", "wal"}));
+  EXPECT_EQ(Append({{"__name__", "m"}, {"job", "old"}}, {{kT + 4 * kHour, 1}}).series_created, 0u);
+}
+
+}  // namespace
+}  // namespace meridian
