@@ -136,6 +136,12 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
              "Durable writes (WAL records, tenants, metadata, checkpoints) that failed.");
   storage_resumes_ = mirror("meridian_storage_resumes_total",
                             "Recoveries of the storage from a failed write (RocksDB Resume).");
+  series_evicted_ = mirror("meridian_storage_series_evicted_total",
+                           "Series that left the in-memory head, idle for --head-idle-timeout "
+                           "(their data stays on disk, read through the on-disk index).");
+  series_readmitted_ = mirror("meridian_storage_series_readmitted_total",
+                              "Series that came back after leaving the head, re-admitted under "
+                              "their old id (not counted as created).");
 
   // WAL and checkpoints.
   wal_written_bytes_ = mirror("meridian_wal_written_bytes_total", "Bytes of WAL records written.");
@@ -318,6 +324,8 @@ void Metrics::RenderStorage(const Storage& storage) {
   head_min_time_->Set(static_cast<double>(s.min_time_ms) / 1000.0);
   head_max_time_->Set(static_cast<double>(s.max_time_ms) / 1000.0);
   corruptions_->Set(static_cast<double>(s.corruptions));
+  series_evicted_->Set(static_cast<double>(s.series_evicted));
+  series_readmitted_->Set(static_cast<double>(s.series_readmitted));
   wal_written_bytes_->Set(static_cast<double>(s.wal_written_bytes));
   wal_pending_bytes_->Set(static_cast<double>(s.wal_pending_bytes));
   for (const ColumnFamilyStats& f : s.families) {

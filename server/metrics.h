@@ -136,6 +136,8 @@ class Metrics {
   std::unique_ptr<CounterMirror> corruptions_;
   std::unique_ptr<CounterMirror> wal_write_failures_;
   std::unique_ptr<CounterMirror> storage_resumes_;
+  std::unique_ptr<CounterMirror> series_evicted_;
+  std::unique_ptr<CounterMirror> series_readmitted_;
 
   // WAL and checkpoints.
   std::unique_ptr<CounterMirror> wal_written_bytes_;

@@ -6,10 +6,10 @@
 // of its label set to its id, so a series that comes back is re-admitted
 // under its old id.
 //
-// Entries are written with the samples that need them (an append writes the
-// days its accepted samples open, in the same WriteBatch as their WAL
-// record), so the index is complete for every durable sample; a series that
-// leaves the head (idle) needs no write at all.
+// Entries are written by the checkpoint (the days the head's series opened
+// since the last one, sorted, the last batch synced), and a series leaves
+// the head (idle) only when its postings cover all its days: the eviction
+// itself writes nothing.
 //
 // Thread-safety: thread-safe (RocksDB reads; staging goes into the caller's
 // WriteBatch).

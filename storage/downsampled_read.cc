@@ -254,11 +254,9 @@ std::vector<int64_t> AggregateResolutionsOf(const DownsampleState& ds) {
   return out;
 }
 
-std::unique_ptr<SeriesSet> NewDownsampledSeriesSet(const RocksStorage* storage, TenantHead* head,
-                                                   const std::vector<Matcher>& matchers,
-                                                   const SelectHints& hints,
-                                                   std::vector<ReadSegment> segments,
-                                                   const ReadContext& ctx) {
+absl::StatusOr<std::unique_ptr<SeriesSet>> NewDownsampledSeriesSet(
+    const RocksStorage* storage, TenantHead* head, const std::vector<Matcher>& matchers,
+    const SelectHints& hints, std::vector<ReadSegment> segments, const ReadContext& ctx) {
   const int64_t start = hints.start_ms, end = hints.end_ms;
   // A series whose raw data is gone (or never reached the range) may still
   // have aggregates there: the aggregate parts select by the series' newest
@@ -268,12 +266,22 @@ std::unique_ptr<SeriesSet> NewDownsampledSeriesSet(const RocksStorage* storage, 
     if (s.resolution != Resolution::kRaw) agg_lo = std::min(agg_lo, std::max(s.lo, start));
   }
   std::vector<std::shared_ptr<MemSeries>> series;
+  std::vector<uint64_t> in_head;  // sorted: Select returns id order
   for (std::shared_ptr<MemSeries>& s : head->Select(matchers)) {
+    in_head.push_back(s->id());
     const bool no_raw_bounds = s->min_t_ms() > s->max_t_ms();
     const bool maybe_aggregates = agg_lo != kMaxT && (no_raw_bounds || s->max_t_ms() >= agg_lo);
     if (!maybe_aggregates && !s->Overlaps(start, end)) continue;
     series.push_back(std::move(s));
   }
+  // Series that left the head, from the on-disk index of the days in range
+  // (after the head: a series evicted meanwhile is found there), picked by
+  // the same rule.
+  MERIDIAN_ASSIGN_OR_RETURN(
+      std::vector<std::shared_ptr<MemSeries>> inactive,
+      storage->InactiveSeries(head, matchers, start, end, in_head, /*with_labels=*/true,
+                              agg_lo == kMaxT ? RocksStorage::kNoAggregates : agg_lo));
+  for (std::shared_ptr<MemSeries>& s : inactive) series.push_back(std::move(s));
   std::vector<Labels> labels;
   if (hints.sorted) {
     std::vector<std::pair<Labels, std::shared_ptr<MemSeries>>> by;
@@ -289,8 +297,8 @@ std::unique_ptr<SeriesSet> NewDownsampledSeriesSet(const RocksStorage* storage, 
     std::sort(series.begin(), series.end(),
               [](const auto& a, const auto& b) { return a->id() < b->id(); });
   }
-  return std::make_unique<DownsampledSeriesSet>(storage, std::move(series), std::move(labels),
-                                                std::move(segments), start, end, ctx);
+  return std::unique_ptr<SeriesSet>(new DownsampledSeriesSet(
+      storage, std::move(series), std::move(labels), std::move(segments), start, end, ctx));
 }
 
 }  // namespace meridian

@@ -18,7 +18,10 @@ namespace meridian {
 // family and the compactor's keys; a version-1 dir opens and is migrated
 // (the family is created, FORMAT rewritten) on its first open.
 // Version 3 added the `index` family (on-disk postings per tenant and day,
-// label-set hashes); an older dir gets it built on its first open.
+// label-set hashes; an older dir gets it built on its first open) and chunk
+// value encoding 2 (decimal with residuals, docs/format/chunks.md), which a
+// version-2 build would read as corrupt chunks: such a build refuses a
+// version-3 dir as newer instead.
 inline constexpr int kStorageFormatVersion = 3;
 // The oldest layout this build opens (and migrates).
 inline constexpr int kOldestReadableFormatVersion = 1;

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <set>
 
@@ -255,6 +256,118 @@ TEST_F(HeadEvictionTest, CompactorReadsInactiveSeries) {
 // The child of SigkillDuringEvictionLosesNothing: waves of 40 new series,
 // one sample each, two hours apart in sample time, each acknowledged on the
 // pipe, each followed by a checkpoint that evicts the older waves.
+// One window per resolution step over `samples` (sorted; no stale markers):
+// what the compactor's DownsampleRaw writes for plain gauges.
+std::vector<AggregateWindow> Windows(std::span<const Sample> samples, int64_t res) {
+  std::vector<AggregateWindow> out;
+  for (const Sample& x : samples) {
+    const int64_t w = AlignDown(x.t_ms, res);
+    if (out.empty() || out.back().t_ms != w) {
+      out.push_back({.t_ms = w, .min = x.v, .max = x.v, .first_t = x.t_ms, .first_v = x.v});
+    }
+    AggregateWindow& a = out.back();
+    a.count++;
+    a.sum += x.v;
+    a.min = std::min(a.min, x.v);
+    a.max = std::max(a.max, x.v);
+    if (a.count > 1) a.counter_inc += x.v >= a.clast_v ? x.v - a.clast_v : x.v;
+    a.clast_t = a.last_t = x.t_ms;
+    a.clast_v = a.last_v = x.v;
+  }
+  return out;
+}
+
+// "resolution:t=count/sum" per run entry of a downsampled Select, per series.
+std::map<std::string, std::vector<std::string>> Downsampled(Storage* st, int64_t start, int64_t end,
+                                                            int64_t resolution_ms) {
+  std::map<std::string, std::vector<std::string>> out;
+  auto q = st->ForTenant("t")->NewQuerier(start, end);
+  EXPECT_TRUE(q.ok());
+  if (!q.ok()) return out;
+  SelectHints h{.start_ms = start, .end_ms = end, .sorted = false};
+  h.resolution_ms = resolution_ms;
+  h.max_resolution_ms = kHour;
+  auto set = (*q)->Select({Eq("__name__", "m")}, h);
+  EXPECT_TRUE(set.ok()) << set.status();
+  if (!set.ok()) return out;
+  SeriesData d;
+  while ((*set)->Next()) {
+    EXPECT_TRUE((*set)->Data(&d).ok());
+    std::vector<std::string>& v = out[std::string((*set)->labels().Get("job"))];
+    for (const SeriesData::Run& r : d.runs) {
+      for (size_t i = r.begin; i < r.end; ++i) {
+        if (r.resolution_ms == 0) {
+          v.push_back("raw:" + std::to_string(d.samples[i].t_ms - kT));
+        } else {
+          const AggregateWindow& w = d.windows[i];
+          v.push_back((r.resolution_ms == kHour ? "1h:" : "5m:") + std::to_string(w.t_ms - kT) +
+                      "=" + std::to_string(w.count) + "/" + std::to_string(w.sum));
+        }
+      }
+    }
+  }
+  EXPECT_TRUE((*set)->status().ok()) << (*set)->status();
+  return out;
+}
+
+TEST_F(HeadEvictionTest, DownsampledReadsAnswerInactiveSeriesFromAggregates) {
+  // The old series: 12 samples, one every 10 minutes over the first two
+  // hours of day kT's day; the new one a day later, so the old one leaves
+  // the head at the checkpoint.
+  const int64_t day0 = AlignDown(kT, kDay), day1 = day0 + kDay;
+  std::vector<Sample> old;
+  for (int i = 0; i < 12; ++i) old.push_back({day0 + i * 600'000, double(i + 1)});
+  Open();
+  Append({{"__name__", "m"}, {"job", "old"}}, old);
+  Append({{"__name__", "m"}, {"job", "new"}}, {{day1 + kHour, 5}});
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_EQ(HeadSeries(), 1u);  // the old one is only on disk
+
+  // A compactor pass over day0 through the compactor's access (storage/
+  // cannot link compactor/): claim, read raw, write 5m and 1h windows,
+  // record progress, then delete the raw data they replace.
+  CompactionAccess* c = st_->Compaction();
+  ASSERT_TRUE(c->ClaimRaw("t", day1).ok());
+  std::vector<SeriesAggregates> a5, a1;
+  ASSERT_TRUE(c->ReadRaw("t", day0, day1, [&](uint64_t id, std::span<const Sample> s) {
+                 a5.push_back({id, AlignDown(day0, kBlock5mMs), Windows(s, kRes5mMs)});
+                 a1.push_back({id, AlignDown(day0, kBlock1hMs), Windows(s, kRes1hMs)});
+                 return absl::OkStatus();
+               }).ok());
+  ASSERT_EQ(a5.size(), 1u);  // the evicted series, read from disk
+  ASSERT_TRUE(c->PutAggregates("t", Resolution::k5m, a5).ok());
+  ASSERT_TRUE(c->PutAggregates("t", Resolution::k1h, a1).ok());
+  ASSERT_TRUE(c->SetDownsampledThrough("t", Resolution::k5m, day1).ok());
+  ASSERT_TRUE(c->SetDownsampledThrough("t", Resolution::k1h, day1).ok());
+
+  // 1h windows (sum 1..6 and 7..12) and 5m windows (one sample each), while
+  // the raw data is still there and the series has its persisted span.
+  const std::vector<std::string> h1 = {"1h:" + std::to_string(day0 - kT) + "=6/21.000000",
+                                       "1h:" + std::to_string(day0 + kHour - kT) + "=6/57.000000"};
+  auto got = Downsampled(st_.get(), day0, day1 - 1, kHour);
+  EXPECT_EQ(got["old"], h1);
+  EXPECT_EQ(HeadSeries(), 1u);  // reading did not bring it back
+  got = Downsampled(st_.get(), day0, day1 - 1, kRes5mMs);
+  ASSERT_EQ(got["old"].size(), 12u);
+  EXPECT_EQ(got["old"][11], "5m:" + std::to_string(day0 + 110 * 60'000 - kT) + "=1/12.000000");
+
+  // Raw data of day0 deleted (the compactor's raw retention): the series
+  // keeps its definition and postings for its aggregates, nothing raw.
+  auto del = c->DeleteBefore("t", Resolution::kRaw, day1, /*require_coarser=*/true);
+  ASSERT_TRUE(del.ok()) << del.status();
+  ASSERT_EQ(del->cutoff, day1);
+  EXPECT_TRUE(Select({Eq("job", "old")}, day0, day1 - 1).empty());  // raw only: nothing
+  got = Downsampled(st_.get(), day0, day1 + 2 * kHour, kHour);
+  EXPECT_EQ(got["old"], h1);
+  EXPECT_EQ(got["new"], std::vector<std::string>{"raw:" + std::to_string(day1 + kHour - kT)});
+
+  // After a restart it is not loaded (no raw span) and still answered.
+  Open();
+  EXPECT_EQ(HeadSeries(), 1u);
+  EXPECT_EQ(Downsampled(st_.get(), day0, day1 - 1, kHour)["old"], h1);
+  EXPECT_EQ(Downsampled(st_.get(), day0, day1 - 1, kRes5mMs)["old"].size(), 12u);
+}
+
 TEST_F(HeadEvictionTest, ChildWritesWavesUntilKilled) {
   const char* dir = getenv("MERIDIAN_EVICTION_CHILD_DIR");
   const char* fd = getenv("MERIDIAN_EVICTION_CHILD_FD");

@@ -89,11 +89,10 @@ std::vector<ReadSegment> PlanReadSegments(const DownsampleState& ds, int64_t sta
 std::vector<int64_t> AggregateResolutionsOf(const DownsampleState& ds);
 // A Select whose hints allow aggregates, reading `segments`
 // (PlanReadSegments of the hints). REQUIRES: hints' range set.
-std::unique_ptr<SeriesSet> NewDownsampledSeriesSet(const RocksStorage* storage, TenantHead* head,
-                                                   const std::vector<Matcher>& matchers,
-                                                   const SelectHints& hints,
-                                                   std::vector<ReadSegment> segments,
-                                                   const ReadContext& ctx);
+// Includes the series that left the head (on disk only), as raw reads do.
+absl::StatusOr<std::unique_ptr<SeriesSet>> NewDownsampledSeriesSet(
+    const RocksStorage* storage, TenantHead* head, const std::vector<Matcher>& matchers,
+    const SelectHints& hints, std::vector<ReadSegment> segments, const ReadContext& ctx);
 
 // `storage` is borrowed and must outlive the Queryable and its Queriers.
 std::unique_ptr<Queryable> NewTenantQueryable(const RocksStorage* storage, std::string tenant);

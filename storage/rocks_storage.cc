@@ -391,32 +391,37 @@ void RocksStorage::InstallDiskLookup(TenantHead* head) {
       });
 }
 
-absl::StatusOr<std::shared_ptr<MemSeries>> RocksStorage::ReadInactive(uint64_t id,
-                                                                      bool with_labels) const {
+absl::StatusOr<std::shared_ptr<MemSeries>> RocksStorage::ReadInactive(uint64_t id, bool with_labels,
+                                                                      bool rangeless) const {
   std::string value;
   rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), meta_, keys::RangeKey(id), &value);
-  if (s.IsNotFound()) return std::shared_ptr<MemSeries>();
-  MERIDIAN_RETURN_IF_ERROR(FromRocks(s, "reading series range"));
-  int64_t mint, maxt;
-  MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(value, &mint, &maxt));
+  // No persisted span: raw data is gone (or never reached a chunk); its
+  // aggregates may remain, when asked for and its definition does.
+  if (s.IsNotFound() && !rangeless) return std::shared_ptr<MemSeries>();
+  int64_t mint = std::numeric_limits<int64_t>::max(), maxt = std::numeric_limits<int64_t>::min();
+  if (!s.IsNotFound()) {
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(s, "reading series range"));
+    MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(value, &mint, &maxt));
+  }
   Labels labels;
-  if (with_labels) {
+  if (with_labels || mint > maxt) {
     s = db_->Get(rocksdb::ReadOptions(), meta_, keys::SeriesKey(id), &value);
     if (s.IsNotFound()) return std::shared_ptr<MemSeries>();
     MERIDIAN_RETURN_IF_ERROR(FromRocks(s, "reading series definition"));
     uint32_t tenant;
     MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(value, &tenant, &labels));
+    if (!with_labels) labels = Labels();
   }
   auto series = std::make_shared<MemSeries>(id, labels);
   series->definition_persisted.store(true, std::memory_order_relaxed);
   MutexLock l(&series->mu);
-  series->LoadPersistedRange(mint, maxt);
+  if (mint <= maxt) series->LoadPersistedRange(mint, maxt);
   return series;
 }
 
 absl::StatusOr<std::vector<std::shared_ptr<MemSeries>>> RocksStorage::InactiveSeries(
     const TenantHead* head, const std::vector<Matcher>& matchers, int64_t start, int64_t end,
-    const std::vector<uint64_t>& in_head, bool with_labels) const {
+    const std::vector<uint64_t>& in_head, bool with_labels, int64_t aggregates_from) const {
   std::vector<std::shared_ptr<MemSeries>> out;
   if (head == nullptr || start > end || !head->may_have_inactive.load(std::memory_order_acquire)) {
     return out;
@@ -424,9 +429,16 @@ absl::StatusOr<std::vector<std::shared_ptr<MemSeries>>> RocksStorage::InactiveSe
   MERIDIAN_ASSIGN_OR_RETURN(
       Postings ids, disk_index_->Select(head->id(), matchers, IndexDayOf(start), IndexDayOf(end)));
   ids = Subtract(ids, in_head);
+  const bool aggregates = aggregates_from != kNoAggregates;
   for (uint64_t id : ids) {
-    MERIDIAN_ASSIGN_OR_RETURN(std::shared_ptr<MemSeries> s, ReadInactive(id, with_labels));
-    if (s == nullptr || !s->Overlaps(start, end)) continue;
+    MERIDIAN_ASSIGN_OR_RETURN(std::shared_ptr<MemSeries> s,
+                              ReadInactive(id, with_labels, /*rangeless=*/aggregates));
+    if (s == nullptr) continue;
+    // As the head's series in NewDownsampledSeriesSet: a series without raw
+    // data, or with raw data up to the aggregate part, may have windows.
+    const bool no_raw = s->min_t_ms() > s->max_t_ms();
+    const bool maybe_aggregates = aggregates && (no_raw || s->max_t_ms() >= aggregates_from);
+    if (!maybe_aggregates && !s->Overlaps(start, end)) continue;
     out.push_back(std::move(s));
   }
   return out;

@@ -81,14 +81,22 @@ class RocksStorage : public Storage {
   const DiskIndex& disk_index() const { return *disk_index_; }
   // A series that is not in the head, read from disk for one reader (its
   // labels when `with_labels`, its persisted span; nothing in memory), or
-  // null when it has no definition or no persisted chunks.
-  absl::StatusOr<std::shared_ptr<MemSeries>> ReadInactive(uint64_t id, bool with_labels) const;
+  // null when it has no definition, or no persisted chunks unless
+  // `rangeless` (then it comes with an empty span: its raw data is gone,
+  // its aggregates may not be).
+  absl::StatusOr<std::shared_ptr<MemSeries>> ReadInactive(uint64_t id, bool with_labels,
+                                                          bool rangeless = false) const;
+  static constexpr int64_t kNoAggregates = std::numeric_limits<int64_t>::max();
   // The series of `head` with postings in days overlapping [start, end]
   // that are not in `in_head` (sorted ids), read with ReadInactive; sorted
-  // by id. Empty unless the tenant may have series only on disk.
+  // by id. Empty unless the tenant may have series only on disk. Those
+  // whose raw data misses the range are dropped, unless `aggregates_from`
+  // (a downsampled read: where its aggregate parts begin) allows windows:
+  // then also series without raw data, or with raw data up to it.
   absl::StatusOr<std::vector<std::shared_ptr<MemSeries>>> InactiveSeries(
       const TenantHead* head, const std::vector<Matcher>& matchers, int64_t start, int64_t end,
-      const std::vector<uint64_t>& in_head, bool with_labels) const;
+      const std::vector<uint64_t>& in_head, bool with_labels,
+      int64_t aggregates_from = kNoAggregates) const;
   // Where large Selects read ahead; null: they read on the caller's thread.
   Executor* read_ahead_executor() const { return options_.read_ahead_executor.get(); }
 

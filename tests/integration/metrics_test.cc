@@ -86,6 +86,7 @@ TEST(MetricsTest, PromtoolAcceptsMetricsAndEveryFamilyIsThereFromTheStart) {
        R"(meridian_ingest_requests_rejected_total{reason="method_not_allowed",tenant=""})",
        R"(meridian_query_rejected_total{lane="dashboard",reason="queue_timeout"})",
        R"(meridian_checkpoints_total)", R"(meridian_checkpoint_failures_total)",
+       R"(meridian_storage_series_evicted_total)", R"(meridian_storage_series_readmitted_total)",
        R"(meridian_rocksdb_write_stalls_total{family="chunks",kind="stop"})",
        R"(meridian_query_queue_duration_seconds_count{lane="dashboard"})"}) {
     EXPECT_EQ(Value(fresh, series), 0) << series << " missing or not 0 at start";
@@ -198,6 +199,42 @@ TEST(MetricsTest, PromtoolAcceptsMetricsAndEveryFamilyIsThereFromTheStart) {
   EXPECT_GT(Value(after, R"(meridian_rocksdb_sst_bytes{family="chunks"})"), 0);
   EXPECT_EQ(Value(after, "meridian_wal_pending_bytes"), 0);
   EXPECT_EQ(Promtool(after, &out), 0) << out;
+}
+
+// Series leaving the head (idle) and coming back are counted on /metrics.
+TEST(MetricsTest, EvictedAndReadmittedSeriesAreCounted) {
+  if (access(kPromtool, X_OK) != 0) {
+    GTEST_SKIP() << "SKIP: " << kPromtool << " not installed";
+  }
+  Meridian m("", {"--head-idle-timeout", "1m"});
+  ASSERT_TRUE(m.WaitReady()) << m.process().Log();
+  auto c = m.Client();
+  const int64_t t = NowMs();
+  prometheus::WriteRequest req;
+  // Idle: its newest sample 10 minutes behind the tenant's newest.
+  AddSeries(&req, {{"__name__", "idle_metric"}}, {{t - 600'000, 1}});
+  AddSeries(&req, {{"__name__", "busy_metric"}}, {{t, 1}});
+  auto r = PostWrite(*c, EncodeWriteRequest(req));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 204) << r->body;
+  auto f = c->Post("/internal/force_flush", "", "text/plain");  // a checkpoint, then eviction
+  ASSERT_TRUE(f);
+  ASSERT_EQ(f->status, 200);
+  std::string text = Scrape(*c);
+  EXPECT_EQ(Value(text, "meridian_storage_series_evicted_total"), 1);
+  EXPECT_EQ(Value(text, "meridian_storage_series_readmitted_total"), 0);
+  EXPECT_EQ(Value(text, R"(meridian_tenant_series{tenant="default-tenant"})"), 1);
+  prometheus::WriteRequest back;
+  AddSeries(&back, {{"__name__", "idle_metric"}}, {{t + 1000, 2}});
+  r = PostWrite(*c, EncodeWriteRequest(back));
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 204) << r->body;
+  text = Scrape(*c);
+  EXPECT_EQ(Value(text, "meridian_storage_series_readmitted_total"), 1);
+  EXPECT_EQ(Value(text, R"(meridian_ingest_series_created_total{tenant="default-tenant"})"), 2);
+  std::string out;
+  EXPECT_EQ(Promtool(text, &out), 0) << out;
+  EXPECT_EQ(out, "") << "promtool check metrics found problems";
 }
 
 // Bytes of every file below `dir` as `du -s --block-size=1` counts them:
