@@ -22,6 +22,7 @@
 #include "rocksdb/write_batch.h"
 #include "storage/coding.h"
 #include "storage/format.h"
+#include "storage/group_commit.h"
 #include "storage/keys.h"
 #include "storage/querier.h"
 #include "storage/rocks_status.h"
@@ -358,6 +359,16 @@ absl::Status RocksStorage::OpenDb() {
     late_nonce_ = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   }
   corruption_listener_->store_.store(chunk_store_.get());
+  if (options_.sync_wal) {
+    group_commit_ = std::make_unique<GroupCommit>(
+        [this](rocksdb::WriteBatch* wb) { return Write(wb, /*sync=*/true, "writing wal record"); },
+        [this](uint32_t id) -> rocksdb::ColumnFamilyHandle* {
+          for (rocksdb::ColumnFamilyHandle* h : handles_) {
+            if (h->GetID() == id) return h;
+          }
+          return nullptr;
+        });
+  }
   return absl::OkStatus();
 }
 
@@ -927,7 +938,9 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
     }
   }
   if (wb.Count() == 0) return absl::OkStatus();
-  MERIDIAN_RETURN_IF_ERROR(Write(&wb, options_.sync_wal, "writing wal record"));
+  // Synced: in one write with those of concurrent appends (group_commit.h).
+  MERIDIAN_RETURN_IF_ERROR(group_commit_ ? group_commit_->Commit(&wb)
+                                         : Write(&wb, options_.sync_wal, "writing wal record"));
   // Durable: make the samples visible.
   committed = true;
   for (MemSeries* s : new_definitions)

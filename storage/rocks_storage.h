@@ -6,8 +6,8 @@
 // classifies each sample under the series' own mutex and registers the
 // accepted ones as pending (invisible), writes one WAL record (plus any new
 // series definitions) in one RocksDB WriteBatch (sync = options.sync_wal;
-// RocksDB group-commits concurrent writers), and only then commits the
-// pending samples to the in-memory head; when the write fails they are
+// concurrent appends share one synced write, storage/group_commit.h), and
+// only then commits the pending samples to the in-memory head; when the write fails they are
 // dropped and the storage is degraded (appends refused) until RocksDB's
 // Resume() succeeds. A checkpoint (background, or Flush()) persists closed
 // and open head chunks and deletes the WAL records it covers. Open() loads
@@ -51,6 +51,8 @@ class WriteBatch;
 }  // namespace rocksdb
 
 namespace meridian {
+
+class GroupCommit;
 
 class RocksStorage : public Storage {
  public:
@@ -191,6 +193,8 @@ class RocksStorage : public Storage {
   std::atomic<int64_t> newest_sample_ms_{std::numeric_limits<int64_t>::min()};
   std::atomic<int64_t> newest_at_checkpoint_{std::numeric_limits<int64_t>::min()};
   std::unique_ptr<CompactionAccess> compaction_;
+  // Appends' synced writes, grouped (null without options_.sync_wal).
+  std::unique_ptr<GroupCommit> group_commit_;
   // Late-mark tokens: unique per process (nonce) and per append (counter).
   uint64_t late_nonce_ = 0;
   std::atomic<uint64_t> late_counter_{0};
