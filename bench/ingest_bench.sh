@@ -29,21 +29,13 @@ SCRAPES=120
 CONCURRENCY=4
 BATCH=2000
 ONLY=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --series) SERIES=$2; shift 2 ;;
-    --scrapes) SCRAPES=$2; shift 2 ;;
-    --concurrency) CONCURRENCY=$2; shift 2 ;;
-    --batch) BATCH=$2; shift 2 ;;
-    --only) ONLY=$2; shift 2 ;;
-    *) echo "ingest_bench.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+# shellcheck disable=SC2034  # read by parse_opts
+declare -A OPTS=([--series]=SERIES [--scrapes]=SCRAPES [--concurrency]=CONCURRENCY
+  [--batch]=BATCH [--only]=ONLY)
+parse_opts ingest_bench.sh "$@"
 
-MERIDIAN_BIN=${MERIDIAN_BIN:-build/release/server/meridian}
-MERIDIAN_FLAGS=${MERIDIAN_FLAGS:-}
-LOADGEN_BIN=${LOADGEN_BIN:-build/release/bench/meridian-loadgen}
-VM_BIN=${VM_BIN:-/usr/bin/victoria-metrics}
 PHASE_TIMEOUT_S=${PHASE_TIMEOUT_S:-600}
 SETTLE_TIMEOUT_S=${SETTLE_TIMEOUT_S:-120}
 TICKS=$(getconf CLK_TCK)
@@ -56,9 +48,6 @@ if [[ "$ONLY" != meridian && ! -x "$VM_BIN" ]]; then
   echo "installing victoria-metrics" >&2
   timeout 300 apt-get install -y victoria-metrics >&2
 fi
-
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
 WORK=$(mktemp -d /tmp/meridian-ingest-bench.XXXXXX)
 SERVER_PID=""

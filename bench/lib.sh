@@ -1,5 +1,39 @@
 # Helpers shared by the bench/*.sh scripts (sourced, not run).
 
+# Binaries and flags of the peers (the caller's environment wins).
+MERIDIAN_BIN=${MERIDIAN_BIN:-build/release/server/meridian}
+MERIDIAN_FLAGS=${MERIDIAN_FLAGS:-}
+LOADGEN_BIN=${LOADGEN_BIN:-build/release/bench/meridian-loadgen}
+VM_BIN=${VM_BIN:-/usr/bin/victoria-metrics}
+PROM_BIN=${PROM_BIN:-/usr/bin/prometheus}
+
+# Parses `--name value` / `--name=value` arguments into the variables the
+# caller's OPTS map names (declare -A OPTS=([--series]=SERIES ...)); an
+# unknown option or a missing value exits with 2.
+parse_opts() {  # SCRIPT_NAME "$@"
+  local script=$1 opt val
+  shift
+  while [[ $# -gt 0 ]]; do
+    opt=$1
+    if [[ $opt == --*=* ]]; then
+      val=${opt#*=}
+      opt=${opt%%=*}
+      shift
+    elif [[ $# -ge 2 ]]; then
+      val=$2
+      shift 2
+    else
+      echo "$script: $opt needs a value" >&2
+      exit 2
+    fi
+    if [[ -z "${OPTS[$opt]:-}" ]]; then
+      echo "$script: unknown argument $opt" >&2
+      exit 2
+    fi
+    printf -v "${OPTS[$opt]}" '%s' "$val"
+  done
+}
+
 # A free TCP port on 127.0.0.1.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

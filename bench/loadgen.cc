@@ -39,6 +39,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/flags.h"
 #include "proto/remote.pb.h"
 #include "proto/types.pb.h"
 
@@ -71,47 +72,21 @@ void Usage() {
 
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string v;
-    size_t eq = a.find('=');
-    if (eq != std::string::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (i + 1 < argc) {
-      v = argv[++i];
-    } else {
-      Usage();
-    }
-    if (a == "--url")
-      f.url = v;
-    else if (a == "--series")
-      f.series = std::stoll(v);
-    else if (a == "--scrapes")
-      f.scrapes = std::stoi(v);
-    else if (a == "--concurrency")
-      f.concurrency = std::stoi(v);
-    else if (a == "--batch")
-      f.batch = std::stoi(v);
-    else if (a == "--start-ms")
-      f.start_ms = std::stoll(v);
-    else if (a == "--tenant")
-      f.tenant = v;
-    else if (a == "--retries")
-      f.retries = std::stoi(v);
-    else if (a == "--seed")
-      f.seed = std::stoull(v);
-    else if (a == "--region")
-      f.region = v;
-    else if (a == "--ca-file")
-      f.ca_file = v;
-    else if (a == "--duration")
-      f.duration_s = std::stod(v);
-    else if (a == "--writer-label")
-      f.writer_label = v == "true" || v == "1";
-    else
-      Usage();
-  }
+  bench::FlagParser p(Usage);
+  p.Add("--url", &f.url);
+  p.Add("--series", &f.series);
+  p.Add("--scrapes", &f.scrapes);
+  p.Add("--concurrency", &f.concurrency);
+  p.Add("--batch", &f.batch);
+  p.Add("--start-ms", &f.start_ms);
+  p.Add("--tenant", &f.tenant);
+  p.Add("--retries", &f.retries);
+  p.Add("--seed", &f.seed);
+  p.Add("--region", &f.region);
+  p.Add("--ca-file", &f.ca_file);
+  p.Add("--duration", &f.duration_s);
+  p.Add("--writer-label", &f.writer_label);
+  p.Parse(argc, argv);
   if (f.series <= 0 || f.scrapes <= 0 || f.concurrency <= 0 || f.batch <= 0) Usage();
   return f;
 }

@@ -53,6 +53,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/flags.h"
 #include "proto/remote.pb.h"
 #include "proto/types.pb.h"
 
@@ -87,47 +88,21 @@ struct Flags {
 
 Flags ParseFlags(int argc, char** argv) {
   Flags f;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    std::string v;
-    size_t eq = a.find('=');
-    if (eq != std::string::npos) {
-      v = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (i + 1 < argc) {
-      v = argv[++i];
-    } else {
-      Usage();
-    }
-    if (a == "--days")
-      f.days = std::stod(v);
-    else if (a == "--end-ms")
-      f.end_ms = std::stoll(v);
-    else if (a == "--targets")
-      f.targets = std::stoi(v);
-    else if (a == "--seed")
-      f.seed = std::stoull(v);
-    else if (a == "--restart-hours")
-      f.restart_hours = std::stod(v);
-    else if (a == "--url")
-      f.url = v;
-    else if (a == "--tenant")
-      f.tenant = v;
-    else if (a == "--request-minutes")
-      f.request_minutes = std::stoi(v);
-    else if (a == "--concurrency")
-      f.concurrency = std::stoi(v);
-    else if (a == "--max-seconds")
-      f.max_seconds = std::stod(v);
-    else if (a == "--retries")
-      f.retries = std::stoi(v);
-    else if (a == "--openmetrics")
-      f.openmetrics = v;
-    else if (a == "--progress")
-      f.progress = v == "true" || v == "1";
-    else
-      Usage();
-  }
+  bench::FlagParser p(Usage);
+  p.Add("--days", &f.days);
+  p.Add("--end-ms", &f.end_ms);
+  p.Add("--targets", &f.targets);
+  p.Add("--seed", &f.seed);
+  p.Add("--restart-hours", &f.restart_hours);
+  p.Add("--url", &f.url);
+  p.Add("--tenant", &f.tenant);
+  p.Add("--request-minutes", &f.request_minutes);
+  p.Add("--concurrency", &f.concurrency);
+  p.Add("--max-seconds", &f.max_seconds);
+  p.Add("--retries", &f.retries);
+  p.Add("--openmetrics", &f.openmetrics);
+  p.Add("--progress", &f.progress);
+  p.Parse(argc, argv);
   if (f.days <= 0 || f.targets <= 0 || f.request_minutes <= 0 || f.concurrency <= 0 ||
       f.restart_hours <= 0 || (f.url.empty() && f.openmetrics.empty())) {
     Usage();

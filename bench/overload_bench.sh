@@ -32,25 +32,13 @@ PER_WRITER=500
 DURATION=30
 SCRAPES=2500
 ONLY=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --writers) WRITERS=$2; shift 2 ;;
-    --series-per-writer) PER_WRITER=$2; shift 2 ;;
-    --duration) DURATION=$2; shift 2 ;;
-    --scrapes) SCRAPES=$2; shift 2 ;;
-    --only) ONLY=$2; shift 2 ;;
-    *) echo "overload_bench.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-
-MERIDIAN_BIN=${MERIDIAN_BIN:-build/release/server/meridian}
-MERIDIAN_FLAGS=${MERIDIAN_FLAGS:-}
-LOADGEN_BIN=${LOADGEN_BIN:-build/release/bench/meridian-loadgen}
-VM_BIN=${VM_BIN:-/usr/bin/victoria-metrics}
-SERIES=$((WRITERS * PER_WRITER))
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+# shellcheck disable=SC2034  # read by parse_opts
+declare -A OPTS=([--writers]=WRITERS [--series-per-writer]=PER_WRITER [--duration]=DURATION
+  [--scrapes]=SCRAPES [--only]=ONLY)
+parse_opts overload_bench.sh "$@"
+SERIES=$((WRITERS * PER_WRITER))
 WORK=$(mktemp -d /tmp/meridian-overload-bench.XXXXXX)
 declare -A PID PORT
 PROBE_PID=""

@@ -41,24 +41,12 @@ STEP=60
 CONCURRENCY=4
 BATCH=2000
 ONLY=""
-while [[ $# -gt 0 ]]; do
-  case "$1" in
-    --series) SERIES=$2; shift 2 ;;
-    --scrapes) SCRAPES=$2; shift 2 ;;
-    --reps) REPS=$2; shift 2 ;;
-    --step) STEP=$2; shift 2 ;;
-    --concurrency) CONCURRENCY=$2; shift 2 ;;
-    --batch) BATCH=$2; shift 2 ;;
-    --only) ONLY=$2; shift 2 ;;
-    *) echo "query_bench.sh: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-
-MERIDIAN_BIN=${MERIDIAN_BIN:-build/release/server/meridian}
-MERIDIAN_FLAGS=${MERIDIAN_FLAGS:-}
-LOADGEN_BIN=${LOADGEN_BIN:-build/release/bench/meridian-loadgen}
-VM_BIN=${VM_BIN:-/usr/bin/victoria-metrics}
-PROM_BIN=${PROM_BIN:-/usr/bin/prometheus}
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+# shellcheck disable=SC2034  # read by parse_opts
+declare -A OPTS=([--series]=SERIES [--scrapes]=SCRAPES [--reps]=REPS [--step]=STEP
+  [--concurrency]=CONCURRENCY [--batch]=BATCH [--only]=ONLY)
+parse_opts query_bench.sh "$@"
 LOAD_TIMEOUT_S=${LOAD_TIMEOUT_S:-900}
 SETTLE_TIMEOUT_S=${SETTLE_TIMEOUT_S:-180}
 QUERY_BUDGET_S=${QUERY_BUDGET_S:-1500}
@@ -67,9 +55,6 @@ QUERY_TIMEOUT_S=${QUERY_TIMEOUT_S:-120}
 for b in "$MERIDIAN_BIN" "$LOADGEN_BIN" "$VM_BIN" "$PROM_BIN"; do
   [[ -x "$b" ]] || { echo "query_bench.sh: no executable $b (see the environment variables)" >&2; exit 1; }
 done
-
-# shellcheck source=bench/lib.sh
-source bench/lib.sh
 
 WORK=$(mktemp -d /tmp/meridian-query-bench.XXXXXX)
 declare -A PID PORT
