@@ -26,6 +26,7 @@
 #include "storage/keys.h"
 #include "storage/querier.h"
 #include "storage/rocks_status.h"
+#include "storage/scratch_pool.h"
 #include "storage/wal_record.h"
 
 namespace meridian {
@@ -83,10 +84,21 @@ constexpr std::chrono::milliseconds kCheckpointRetryMax{60'000};
 // every second by the background thread.
 constexpr std::chrono::milliseconds kAppendResumeInterval{100};
 constexpr std::chrono::milliseconds kBackgroundResumeInterval{1000};
-// An append keeps per-thread scratch space up to these sizes (16 and 24 bytes
-// per entry).
+// An append keeps its scratch space up to these sizes (16 and 24 bytes per
+// entry).
 constexpr size_t kMaxKeptScratchSamples = 1 << 16;
 constexpr size_t kMaxKeptScratchSeries = 1 << 14;
+
+// Append's scratch space (pooled: storage/scratch_pool.h).
+struct AppendScratch {
+  std::string record;
+  std::vector<Sample> accepted;
+  std::vector<PendingSamples> pending;
+  std::vector<MemSeries*> staged;
+  std::vector<MemSeries*> new_definitions;
+  std::vector<MemSeries*> resolved;
+  std::vector<std::pair<uint64_t, int64_t>> late;
+};
 // Series ids are reserved durably this many at a time.
 constexpr uint64_t kSeriesIdBlock = 1 << 16;
 
@@ -785,13 +797,17 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   MERIDIAN_RETURN_IF_ERROR(CheckWritable());
   MERIDIAN_ASSIGN_OR_RETURN(TenantHead * head, GetOrCreateTenant(tenant));
   AppendLimits limits = CurrentLimits();
-  // Reused per thread so that steady-state appends do not allocate.
-  thread_local std::string record;
-  thread_local std::vector<Sample> accepted;  // every accepted sample, grouped by series
-  thread_local std::vector<PendingSamples> pending;
-  thread_local std::vector<MemSeries*> staged;  // staged[k] holds pending[k]
-  thread_local std::vector<MemSeries*> new_definitions;
-  thread_local std::vector<MemSeries*> resolved;
+  // Reused so that steady-state appends do not allocate; one per concurrent
+  // append, not per HTTP thread (scratch_pool.h).
+  static ScratchPool<AppendScratch> scratch_pool;
+  auto scratch = scratch_pool.Acquire();
+  AppendScratch& sc = *scratch;
+  std::string& record = sc.record;
+  std::vector<Sample>& accepted = sc.accepted;  // every accepted sample, grouped by series
+  std::vector<PendingSamples>& pending = sc.pending;
+  std::vector<MemSeries*>& staged = sc.staged;  // staged[k] holds pending[k]
+  std::vector<MemSeries*>& new_definitions = sc.new_definitions;
+  std::vector<MemSeries*>& resolved = sc.resolved;
   int64_t batch_newest = std::numeric_limits<int64_t>::min();
   size_t total_samples = 0;
   for (const AppendSeries& in : batch.series) total_samples += in.samples.size();
@@ -809,7 +825,7 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   // gate, so fixed for this append.
   limits.min_valid_t_ms = std::max(limits.min_valid_t_ms, head->raw_floor.load());
   const int64_t claimed_5m = head->claimed_5m.load();
-  thread_local std::vector<std::pair<uint64_t, int64_t>> late;  // (series, 5m block)
+  std::vector<std::pair<uint64_t, int64_t>>& late = sc.late;  // (series, 5m block)
   late.clear();
   MERIDIAN_RETURN_IF_ERROR(ReserveSeriesIds(batch.series.size()));
   resolved.resize(batch.series.size());
@@ -826,27 +842,29 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   // (a rare huge request should not pin its size per HTTP thread). Declared
   // before `withdraw`, so it runs after it.
   struct TrimScratch {
+    AppendScratch& sc;
     ~TrimScratch() {
-      if (accepted.capacity() > kMaxKeptScratchSamples) std::vector<Sample>().swap(accepted);
-      if (pending.capacity() > kMaxKeptScratchSeries) {
-        std::vector<PendingSamples>().swap(pending);
-        std::vector<MemSeries*>().swap(staged);
+      if (sc.accepted.capacity() > kMaxKeptScratchSamples) std::vector<Sample>().swap(sc.accepted);
+      if (sc.pending.capacity() > kMaxKeptScratchSeries) {
+        std::vector<PendingSamples>().swap(sc.pending);
+        std::vector<MemSeries*>().swap(sc.staged);
       }
     }
-  } trim;
+  } trim{sc};
   // Until the write succeeded, every registered pending entry is withdrawn
   // on the way out: nothing of a failed append stays in memory.
   bool committed = false;
   struct Withdraw {
     bool& committed;
+    AppendScratch& sc;
     ~Withdraw() {
       if (committed) return;
-      for (size_t k = 0; k < staged.size(); ++k) {
-        MutexLock l(&staged[k]->mu);
-        staged[k]->RemovePending(&pending[k]);
+      for (size_t k = 0; k < sc.staged.size(); ++k) {
+        MutexLock l(&sc.staged[k]->mu);
+        sc.staged[k]->RemovePending(&sc.pending[k]);
       }
     }
-  } withdraw{committed};
+  } withdraw{committed, sc};
   WalRecordWriter wal(&record, head->id());
   for (size_t i = 0; i < batch.series.size(); ++i) {
     if (i + 4 < batch.series.size() && resolved[i + 4] != nullptr) resolved[i + 4]->PrefetchHead();

@@ -7,6 +7,7 @@
 #include "model/sync.h"
 #include "storage/coding.h"
 #include "storage/disk_index.h"
+#include "storage/scratch_pool.h"
 
 namespace meridian {
 
@@ -18,6 +19,17 @@ std::string& FlatScratch() {
   buf.clear();
   return buf;
 }
+
+// ResolveBatch's scratch space.
+struct ResolveScratch {
+  std::vector<uint64_t> hashes;
+  std::vector<uint32_t> order;
+  std::vector<MemSeries*> cand;
+  // Every series' labels in their flat form, back to back: one hash pass and
+  // one comparison per series instead of one per name and value.
+  std::string flats;
+  std::vector<size_t> flat_end;
+};
 
 }  // namespace
 
@@ -145,13 +157,13 @@ void TenantHead::ResolveBatch(std::span<const AppendSeries> batch, MemSeries** o
                               uint64_t* created, uint64_t max_series, uint64_t* limited,
                               absl::Status* error) {
   const size_t n = batch.size();
-  thread_local std::vector<uint64_t> hashes;
-  thread_local std::vector<uint32_t> order;
-  thread_local std::vector<MemSeries*> cand;
-  // Every series' labels in their flat form, back to back: one hash pass and
-  // one comparison per series instead of one per name and value.
-  thread_local std::string flats;
-  thread_local std::vector<size_t> flat_end;
+  static ScratchPool<ResolveScratch> pool;  // not thread_local: scratch_pool.h
+  auto scratch = pool.Acquire();
+  std::vector<uint64_t>& hashes = scratch->hashes;
+  std::vector<uint32_t>& order = scratch->order;
+  std::vector<MemSeries*>& cand = scratch->cand;
+  std::string& flats = scratch->flats;
+  std::vector<size_t>& flat_end = scratch->flat_end;
   hashes.resize(n);
   order.resize(n);
   cand.resize(n);
