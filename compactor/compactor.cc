@@ -159,6 +159,84 @@ absl::Status Compactor::Downsample1hBlock(const std::string& tenant, int64_t blo
   return absl::OkStatus();
 }
 
+namespace {
+
+// `base` (one chunk's windows, sorted) with `add` merged in: a window of
+// both becomes their concatenation (`add`'s samples all come after `base`'s,
+// as the storage checked when it staged them).
+std::vector<AggregateWindow> Combine(std::span<const AggregateWindow> base,
+                                     std::span<const AggregateWindow> add, int64_t res_ms) {
+  std::vector<AggregateWindow> out;
+  size_t i = 0, j = 0;
+  while (i < base.size() || j < add.size()) {
+    if (j == add.size() || (i < base.size() && base[i].t_ms < add[j].t_ms)) {
+      out.push_back(base[i++]);
+    } else if (i == base.size() || add[j].t_ms < base[i].t_ms) {
+      out.push_back(add[j++]);
+    } else {
+      const AggregateWindow pair[] = {base[i++], add[j++]};
+      MergeWindows(pair, res_ms, &out);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> Compactor::MergeStaged(const std::string& tenant, const StagedGroup& g,
+                                            const DownsampleState& state, PassSummary* sum) {
+  std::vector<SeriesAggregates> c5, c1;
+  uint64_t windows5 = 0, windows1 = 0;
+  const int64_t b1 = AlignDown(g.block_start, kBlock1hMs);
+  std::vector<AggregateWindow> fresh, old;
+  if (state.deleted_5m_before == kNoTime || g.block_start >= state.deleted_5m_before) {
+    // Into the day's 5m chunk, then its 1h block again from 5m data (whole
+    // above the 5m deletion floor) if that block was downsampled.
+    DownsampleRaw(g.samples, kRes5mMs, &fresh);
+    MERIDIAN_RETURN_IF_ERROR(access_->ReadSeriesAggregates(
+        tenant, Resolution::k5m, g.series_id, g.block_start, g.block_start + kBlock5mMs, &old));
+    c5.push_back({g.series_id, g.block_start, Combine(old, fresh, kRes5mMs)});
+    windows5 = c5[0].windows.size();
+    if (state.downsampled_1h_through != kNoTime && g.block_start < state.downsampled_1h_through) {
+      // 1h windows below the 5m deletion floor (a day boundary, possibly
+      // inside this 1h block) stay; those above come from the 5m windows.
+      const int64_t from = std::max(b1, state.deleted_5m_before);
+      std::vector<AggregateWindow> fine, all, kept;
+      MERIDIAN_RETURN_IF_ERROR(access_->ReadSeriesAggregates(tenant, Resolution::k5m, g.series_id,
+                                                             from, b1 + kBlock1hMs, &fine));
+      for (const AggregateWindow& w : fine) {
+        if (w.t_ms < g.block_start) all.push_back(w);
+      }
+      all.insert(all.end(), c5[0].windows.begin(), c5[0].windows.end());
+      for (const AggregateWindow& w : fine) {
+        if (w.t_ms >= g.block_start + kBlock5mMs) all.push_back(w);
+      }
+      if (from > b1) {
+        MERIDIAN_RETURN_IF_ERROR(
+            access_->ReadSeriesAggregates(tenant, Resolution::k1h, g.series_id, b1, from, &kept));
+      }
+      c1.push_back({g.series_id, b1, std::move(kept)});
+      MergeWindows(all, kRes1hMs, &c1[0].windows);
+      sum->windows_read += fine.size();
+      windows1 = c1[0].windows.size();
+    }
+  } else {
+    // Only 1h data is kept there.
+    DownsampleRaw(g.samples, kRes1hMs, &fresh);
+    MERIDIAN_RETURN_IF_ERROR(access_->ReadSeriesAggregates(tenant, Resolution::k1h, g.series_id, b1,
+                                                           b1 + kBlock1hMs, &old));
+    c1.push_back({g.series_id, b1, Combine(old, fresh, kRes1hMs)});
+    windows1 = c1[0].windows.size();
+  }
+  absl::Status st = access_->CommitStaged(tenant, g, c5, c1);
+  if (st.code() == absl::StatusCode::kAborted) return false;
+  MERIDIAN_RETURN_IF_ERROR(st);
+  sum->staged_samples += g.samples.size();
+  sum->windows_5m += windows5;
+  sum->windows_1h += windows1;
+  return true;
+}
+
 absl::Status Compactor::RedoLate(const std::string& tenant, const LateMark& m, int64_t through_1h,
                                  PassSummary* sum) {
   std::vector<Sample> raw;
@@ -194,6 +272,21 @@ void Compactor::CompactTenant(const std::string& tenant, int64_t now, bool throt
     return;
   const int64_t after5m = options_.downsample_5m_after_ms;
   const int64_t after1h = options_.downsample_1h_after_ms;
+
+  // 0. Backfilled samples below the raw floor: into the aggregates.
+  absl::StatusOr<std::vector<StagedGroup>> staged = access_->Staged(tenant);
+  if (Attempt(
+          tenant, "reading staged backfill", [&] { return staged.status(); }, sum)) {
+    for (const StagedGroup& g : *staged) {
+      if (stop_.load()) break;
+      auto t0 = SteadyClock::now();
+      Attempt(
+          tenant,
+          "backfill of series " + std::to_string(g.series_id) + " on " + TimeText(g.block_start),
+          [&] { return MergeStaged(tenant, g, *state, sum).status(); }, sum);
+      Throttle(t0, throttled);
+    }
+  }
 
   // 1. Late samples into downsampled days: redo those (series, day).
   absl::StatusOr<std::vector<LateMark>> marks = access_->LateMarks(tenant);
@@ -343,6 +436,7 @@ absl::StatusOr<PassSummary> Compactor::RunPass(bool flush, bool throttled) {
   totals_.raw_samples_read += sum.raw_samples_read;
   totals_.windows_read += sum.windows_read;
   totals_.late_blocks += sum.late_blocks;
+  totals_.staged_samples += sum.staged_samples;
   totals_.bytes_freed_raw += sum.bytes_freed_raw;
   totals_.bytes_freed_5m += sum.bytes_freed_5m;
   totals_.bytes_freed_1h += sum.bytes_freed_1h;
@@ -360,7 +454,7 @@ std::string Compactor::SummaryJson(const PassSummary& s) {
          ",\"blocks5m\":" + n(s.blocks_5m) + ",\"blocks1h\":" + n(s.blocks_1h) +
          ",\"windows5m\":" + n(s.windows_5m) + ",\"windows1h\":" + n(s.windows_1h) +
          ",\"rawSamplesRead\":" + n(s.raw_samples_read) + ",\"windowsRead\":" + n(s.windows_read) +
-         ",\"lateBlocks\":" + n(s.late_blocks) +
+         ",\"lateBlocks\":" + n(s.late_blocks) + ",\"stagedSamples\":" + n(s.staged_samples) +
          ",\"bytesFreed\":{\"raw\":" + n(s.bytes_freed_raw) + ",\"5m\":" + n(s.bytes_freed_5m) +
          ",\"1h\":" + n(s.bytes_freed_1h) + "},\"failures\":" + n(s.failures) +
          ",\"stopped\":" + (s.stopped ? "true" : "false") + "}";
@@ -474,6 +568,9 @@ std::string Compactor::MetricsText() const {
   head("meridian_compactor_late_blocks_total", "counter",
        "(series, day) blocks downsampled again because late samples arrived.");
   o += "meridian_compactor_late_blocks_total " + std::to_string(t.late_blocks) + "\n";
+  head("meridian_compactor_staged_samples_merged_total", "counter",
+       "Backfilled samples older than the raw data kept, merged into the aggregates.");
+  o += "meridian_compactor_staged_samples_merged_total " + std::to_string(t.staged_samples) + "\n";
   head("meridian_compactor_bytes_freed_total", "counter",
        "Estimated bytes of data deleted by retention, by resolution.");
   o += "meridian_compactor_bytes_freed_total{resolution=\"raw\"} " +

@@ -65,8 +65,9 @@ struct PassSummary {
   uint64_t blocks_5m = 0, blocks_1h = 0;    // blocks downsampled
   uint64_t windows_5m = 0, windows_1h = 0;  // aggregate windows written
   uint64_t raw_samples_read = 0;
-  uint64_t windows_read = 0;  // 5m windows read to make 1h ones
-  uint64_t late_blocks = 0;   // (series, day) redone for late samples
+  uint64_t windows_read = 0;    // 5m windows read to make 1h ones
+  uint64_t late_blocks = 0;     // (series, day) redone for late samples
+  uint64_t staged_samples = 0;  // backfilled below the raw floor, merged into aggregates
   uint64_t bytes_freed_raw = 0, bytes_freed_5m = 0, bytes_freed_1h = 0;
   uint64_t failures = 0;
   bool stopped = false;  // RequestStop() ended it early
@@ -106,6 +107,10 @@ class Compactor {
                const std::function<absl::Status()>& fn, PassSummary* sum);
   void Throttle(std::chrono::steady_clock::time_point unit_start, bool throttled);
   void CompactTenant(const std::string& tenant, int64_t now, bool throttled, PassSummary* sum);
+  // Merges samples staged below the raw floor into the aggregates of their
+  // (series, day); false when more were staged meanwhile (next pass).
+  absl::StatusOr<bool> MergeStaged(const std::string& tenant, const StagedGroup& g,
+                                   const DownsampleState& state, PassSummary* sum);
   absl::Status RedoLate(const std::string& tenant, const LateMark& m, int64_t through_1h,
                         PassSummary* sum);
   absl::Status Downsample5mBlock(const std::string& tenant, int64_t block, PassSummary* sum);

@@ -413,7 +413,9 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
                                 first_storage->t_ms,
                                 first_storage->kind == AppendErrorKind::kTooOld
                                     ? " is too old (before the out-of-order window or the "
-                                      "retention cut-off)"
+                                      "retention cut-off, older than every resolution kept, or "
+                                      "not after the samples of its window, already "
+                                      "downsampled, whose raw data is gone)"
                                     : " conflicts with a different value already stored for "
                                       "that timestamp (duplicate sample for timestamp)")};
         }

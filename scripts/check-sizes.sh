@@ -29,7 +29,7 @@ EXCEPTIONS=(
   # by active series; WAL, encoding and ingest CPU) in this same session; they
   # are split once that work has landed rather than under it.
   storage/rocks_storage.cc
-  storage/rocks_storage.cc:RocksStorage::Append
+  storage/rocks_storage.cc:RocksStorage::AppendToHead
   ingest/remote_write.cc:RemoteWriteReceiver::Receive
 )
 

@@ -11,9 +11,19 @@
 //  - 5m data only below the durable 1h progress, in whole 1h blocks, and
 //    never in the 1h block holding the oldest raw data still kept (a late
 //    raw sample there re-derives that 1h block from 5m data);
-//  - an append below the raw deletion floor is refused (too old); an
-//    accepted sample below the claimed 5m progress leaves a durable late
-//    mark (series, day) written in the same batch as the sample.
+//  - an accepted sample below the claimed 5m progress (and at or above the
+//    raw deletion floor) leaves a durable late mark (series, day) written in
+//    the same batch as the sample;
+//  - a sample below the raw deletion floor (a backfill older than the raw
+//    retention) is "staged": kept durably apart from raw data until the
+//    compactor merges it into the aggregates, if its window at the finest
+//    resolution still kept (5m, or 1h below the 5m deletion floor) is
+//    empty or holds only older samples (then the merge is exact, and a
+//    sample sent twice is never counted twice). Refused as too old: a sample
+//    older than every kept resolution (below the 1h deletion floor), one
+//    where no aggregates are kept (downsampling never ran there), and one
+//    not after the samples its downsampled window already holds;
+//  - 5m and 1h data are not deleted below a staged sample's 1h block.
 //
 // Thread-safety: all methods are thread-safe; one compaction pass at a time
 // is the caller's business.
@@ -85,6 +95,15 @@ struct LateMark {
   std::string token;  // changes with every append that marks it again
 };
 
+// Staged samples of one (series, day) (see the file comment), with the keys
+// that hold them (opaque to the caller).
+struct StagedGroup {
+  uint64_t series_id = 0;
+  int64_t block_start = 0;      // the day (a multiple of kBlock5mMs)
+  std::vector<Sample> samples;  // sorted, unique timestamps (the first copy kept)
+  std::vector<std::string> keys;
+};
+
 // One aggregate chunk to write.
 struct SeriesAggregates {
   uint64_t series_id = 0;
@@ -149,6 +168,16 @@ class CompactionAccess {
   // Durably deletes the marks whose token is unchanged (a mark renewed
   // meanwhile stays for the next pass).
   virtual absl::Status ClearLateMarks(std::string_view tenant, std::span<const LateMark> marks) = 0;
+
+  // Staged samples of the tenant, per (series, day) in key order.
+  virtual absl::StatusOr<std::vector<StagedGroup>> Staged(std::string_view tenant) = 0;
+  // In one atomic write: the chunks (replacing those of the same series and
+  // block) and the deletion of `g`'s keys. Aborted, writing nothing, when
+  // samples were staged for the same (series, day) since `g` was read (read
+  // again and merge those too).
+  virtual absl::Status CommitStaged(std::string_view tenant, const StagedGroup& g,
+                                    std::span<const SeriesAggregates> chunks_5m,
+                                    std::span<const SeriesAggregates> chunks_1h) = 0;
 
   // Deletes data of `r` older than `cutoff` (lowered to the invariants in
   // the file comment and aligned down to BlockMs(r)), compacts the deleted

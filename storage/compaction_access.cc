@@ -17,6 +17,11 @@
 
 namespace meridian {
 
+// storage/staged_backfill.cc
+absl::StatusOr<std::vector<StagedGroup>> ReadStaged(rocksdb::DB* db,
+                                                    rocksdb::ColumnFamilyHandle* meta,
+                                                    uint32_t tenant_id);
+
 class RocksCompactionAccess : public CompactionAccess {
  public:
   explicit RocksCompactionAccess(RocksStorage* s) : s_(s) {}
@@ -244,6 +249,20 @@ class RocksCompactionAccess : public CompactionAccess {
     return s_->Write(&wb, /*sync=*/true, "clearing late marks");
   }
 
+  absl::StatusOr<std::vector<StagedGroup>> Staged(std::string_view tenant) override {
+    TenantHead* t = s_->FindTenant(tenant);
+    if (t == nullptr) return std::vector<StagedGroup>();
+    return ReadStaged(s_->db_.get(), s_->meta_, t->id());
+  }
+
+  absl::Status CommitStaged(std::string_view tenant, const StagedGroup& g,
+                            std::span<const SeriesAggregates> chunks_5m,
+                            std::span<const SeriesAggregates> chunks_1h) override {
+    TenantHead* t = s_->FindTenant(tenant);
+    if (t == nullptr) return absl::NotFoundError("no such tenant");
+    return s_->CommitStagedGroup(t, g, chunks_5m, chunks_1h);
+  }
+
   absl::StatusOr<DeleteOutcome> DeleteBefore(std::string_view tenant, Resolution r, int64_t cutoff,
                                              bool require_coarser) override {
     DeleteOutcome out;
@@ -265,6 +284,11 @@ class RocksCompactionAccess : public CompactionAccess {
         // a 1h block be derived again from 5m data.
         eff = std::min(
             {eff, ds.downsampled_1h_through, AlignDown(ds.raw_deleted_before, kBlock1hMs)});
+      }
+      if (r != Resolution::kRaw) {
+        // Staged samples merge into the aggregates of their 1h block.
+        MERIDIAN_ASSIGN_OR_RETURN(std::optional<int64_t> staged, s_->OldestStaged(t));
+        if (staged) eff = std::min(eff, AlignDown(*staged, kBlock1hMs));
       }
       eff = AlignDown(eff, BlockMs(r));
       out.cutoff = floor;

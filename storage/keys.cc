@@ -81,6 +81,19 @@ std::string LateMarkKey(uint32_t tenant_id, uint64_t series_id, int64_t block_st
   return k;
 }
 
+std::string StagedPrefix(uint32_t tenant_id) {
+  std::string k(1, kStagedPrefix);
+  PutFixed32BE(&k, tenant_id);
+  return k;
+}
+
+std::string StagedPrefix(uint32_t tenant_id, uint64_t series_id, int64_t day_ms) {
+  std::string k = StagedPrefix(tenant_id);
+  PutFixed64BE(&k, series_id);
+  coding::PutTimeKey(&k, day_ms);
+  return k;
+}
+
 std::string EncodeDownsampleState(const DownsampleState& s) {
   std::string v;
   for (int64_t x : {s.downsampled_5m_through, s.downsampled_1h_through, s.raw_deleted_before,

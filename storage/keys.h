@@ -26,6 +26,11 @@ inline constexpr std::string_view kMemtableSentinelKey = "x";  // never stored: 
 inline constexpr char kDownsampleStatePrefix = 'w';  // 'w' fixed32BE tenant -> DownsampleState
 inline constexpr char kLateMarkPrefix =
     'l';  // 'l' fixed32BE tenant fixed64BE series TimeKey block -> token
+// Backfilled samples below the raw deletion floor, waiting to be merged into
+// the aggregates (storage/compaction.h "staged"): 'b' fixed32BE tenant
+// fixed64BE series TimeKey day, then a 16-byte unique token -> samples
+// (fixed64BE time, fixed64BE value bits each, sorted by time).
+inline constexpr char kStagedPrefix = 'b';
 
 // Column family names.
 inline constexpr const char* kChunksFamily = "chunks";  // SeriesId(8) TimeKey(8) -> chunk
@@ -46,6 +51,8 @@ std::string AggrKey(uint8_t resolution, uint64_t series_id, int64_t block_start_
 std::string DownsampleStateKey(uint32_t tenant_id);
 std::string LateMarkKey(uint32_t tenant_id, uint64_t series_id, int64_t block_start_ms);
 std::string LateMarkPrefix(uint32_t tenant_id);
+std::string StagedPrefix(uint32_t tenant_id);
+std::string StagedPrefix(uint32_t tenant_id, uint64_t series_id, int64_t day_ms);
 
 // Downsample state: five svarints (5m through, 1h through, raw/5m/1h
 // deleted before).

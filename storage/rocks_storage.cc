@@ -793,9 +793,23 @@ AppendLimits RocksStorage::CurrentLimits() const {
 
 absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& batch,
                                   AppendResult* result) {
+  thread_local std::vector<BelowFloor> below;
+  below.clear();
+  TenantHead* head = nullptr;
+  MERIDIAN_RETURN_IF_ERROR(AppendToHead(tenant, batch, result, &head, &below));
+  if (below.empty()) return absl::OkStatus();
+  absl::Status st = StageBelowRawFloor(head, batch, below, result);
+  if (below.capacity() > kMaxKeptScratchSamples) std::vector<BelowFloor>().swap(below);
+  return st;
+}
+
+absl::Status RocksStorage::AppendToHead(std::string_view tenant, const AppendBatch& batch,
+                                        AppendResult* result, TenantHead** head_out,
+                                        std::vector<BelowFloor>* below) {
   *result = AppendResult{};
   MERIDIAN_RETURN_IF_ERROR(CheckWritable());
   MERIDIAN_ASSIGN_OR_RETURN(TenantHead * head, GetOrCreateTenant(tenant));
+  *head_out = head;
   AppendLimits limits = CurrentLimits();
   // Reused so that steady-state appends do not allocate; one per concurrent
   // append, not per HTTP thread (scratch_pool.h).
@@ -823,6 +837,9 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   ReaderMutexLock gate(&gate_);
   // Downsampling (storage/compaction.h): raised only under the exclusive
   // gate, so fixed for this append.
+  // Below the raw floor: staged for the aggregates (StageBelowRawFloor).
+  const int64_t stage_from = limits.min_valid_t_ms;
+  const int64_t stage_below = limits.allow_backfill ? head->raw_floor.load() : kNoTime;
   limits.min_valid_t_ms = std::max(limits.min_valid_t_ms, head->raw_floor.load());
   const int64_t claimed_5m = head->claimed_5m.load();
   std::vector<std::pair<uint64_t, int64_t>>& late = sc.late;  // (series, 5m block)
@@ -884,6 +901,10 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
       MutexLock l(&s->mu);
       StagedRun run = s->BeginRun();
       for (const Sample& x : in.samples) {
+        if (x.t_ms < stage_below && x.t_ms >= stage_from) {
+          below->push_back({i, s->id(), x});
+          continue;
+        }
         MERIDIAN_ASSIGN_OR_RETURN(AppendOutcome o, s->Classify(x, limits, chunk_store_.get(), run));
         switch (o) {
           case AppendOutcome::kAppended:

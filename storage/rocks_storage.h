@@ -154,6 +154,29 @@ class RocksStorage : public Storage {
       const std::vector<std::pair<TenantHead*, std::shared_ptr<MemSeries>>>& maybe_empty,
       rocksdb::WriteBatch* batch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maintenance_mu_);
   friend class RocksCompactionAccess;
+  // A sample below the raw deletion floor that the append sets aside for
+  // StageBelowRawFloor (storage/compaction.h, "staged").
+  struct BelowFloor {
+    size_t series_index;  // in the batch
+    uint64_t series_id;
+    Sample sample;
+  };
+  // Append's work under the shared gate; samples below the raw floor go to
+  // *below instead (when the storage accepts backfill).
+  absl::Status AppendToHead(std::string_view tenant, const AppendBatch& batch, AppendResult* result,
+                            TenantHead** head, std::vector<BelowFloor>* below);
+  // Stages (or refuses as too old) the samples of `below` (storage/
+  // staged_backfill.cc). Not under the gate: takes maintenance_mu_.
+  absl::Status StageBelowRawFloor(TenantHead* head, const AppendBatch& batch,
+                                  std::span<const BelowFloor> below, AppendResult* result)
+      ABSL_LOCKS_EXCLUDED(maintenance_mu_);
+  // The oldest day holding staged samples of `t`, or nullopt.
+  absl::StatusOr<std::optional<int64_t>> OldestStaged(TenantHead* t) const;
+  // CompactionAccess::CommitStaged.
+  absl::Status CommitStagedGroup(TenantHead* t, const StagedGroup& g,
+                                 std::span<const SeriesAggregates> chunks_5m,
+                                 std::span<const SeriesAggregates> chunks_1h)
+      ABSL_LOCKS_EXCLUDED(maintenance_mu_);
   absl::Status CheckpointImpl();
 
   // Every write to RocksDB goes through here. A failure degrades the
