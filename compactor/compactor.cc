@@ -422,6 +422,14 @@ absl::StatusOr<PassSummary> Compactor::RunPass(bool flush, bool throttled) {
       CompactTenant(tenant, now, throttled, &sum);
     }
   }
+  if (st.ok() && sum.windows_5m + sum.windows_1h + sum.staged_samples + sum.bytes_freed_raw +
+                         sum.bytes_freed_5m + sum.bytes_freed_1h >
+                     0) {
+    // The pass's writes leave RocksDB's logs now (its chunks were written
+    // unsynced, then synced with the progress).
+    Attempt(
+        "", "flushing the pass's writes", [&] { return access_->FlushWrites(); }, &sum);
+  }
   sum.stopped = stop_.load();
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   MutexLock l(&mu_);

@@ -526,6 +526,29 @@ TEST(CompactorPassTest, BackfillBelowEachFloorGoesToTheResolutionKeptThere) {
   EXPECT_TRUE(f.Aggr("a", Resolution::k5m, kStart, kStart + 13 * kDay).empty());
 }
 
+// The pass flushes its writes: right after it, RocksDB's logs do not hold
+// them (the data dir held the aggregates twice until RocksDB flushed).
+TEST(CompactorPassTest, APassLeavesNoWritesInRocksDbsLogs) {
+  Fixture f;
+  f.now = kEnd;
+  f.Open();
+  for (uint32_t i = 0; i < 8; ++i) {
+    f.Write("a", "c" + std::to_string(i), Counter(kStart, kEnd, 120'000, 20 + i));
+  }
+  ASSERT_TRUE(f.storage->Flush().ok());
+  CompactorOptions o;
+  o.now_ms = [&] { return f.now; };
+  Compactor comp(f.storage.get(), o);
+  auto sum = comp.RunPass(/*flush=*/false);
+  ASSERT_TRUE(sum.ok());
+  ASSERT_GT(sum->windows_5m, 50'000u);
+  uint64_t logs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(f.dir.path())) {
+    if (e.path().extension() == ".log") logs += e.file_size();
+  }
+  EXPECT_LT(logs, 64u << 10) << "bytes in RocksDB's logs right after the pass";
+}
+
 TEST(CompactorPassTest, NothingIsDeletedBeforeTheCoarserDataExists) {
   Fixture f;
   f.now = kEnd;

@@ -179,6 +179,11 @@ class CompactionAccess {
                                     std::span<const SeriesAggregates> chunks_5m,
                                     std::span<const SeriesAggregates> chunks_1h) = 0;
 
+  // Flushes RocksDB's memtables, so that its logs holding the pass's writes
+  // are deleted now (else the data dir holds those writes twice until
+  // RocksDB flushes by itself).
+  virtual absl::Status FlushWrites() = 0;
+
   // Deletes data of `r` older than `cutoff` (lowered to the invariants in
   // the file comment and aligned down to BlockMs(r)), compacts the deleted
   // key ranges, and records the floor durably. `require_coarser` false

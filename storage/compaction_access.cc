@@ -263,6 +263,13 @@ class RocksCompactionAccess : public CompactionAccess {
     return s_->CommitStagedGroup(t, g, chunks_5m, chunks_1h);
   }
 
+  absl::Status FlushWrites() override {
+    MERIDIAN_RETURN_IF_ERROR(
+        FromRocks(s_->db_->Flush(rocksdb::FlushOptions(), s_->handles_), "flushing memtables"));
+    s_->KeepMemtableNonEmpty();
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<DeleteOutcome> DeleteBefore(std::string_view tenant, Resolution r, int64_t cutoff,
                                              bool require_coarser) override {
     DeleteOutcome out;

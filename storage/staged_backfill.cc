@@ -71,7 +71,7 @@ absl::Status RocksStorage::StageBelowRawFloor(TenantHead* head, const AppendBatc
   // between the check against the aggregates and the write.
   MutexLock m(&maintenance_mu_);
   const DownsampleState ds = head->downsample;
-  std::map<std::string, LoadedChunk> chunks;  // by aggregate key
+  std::map<std::string, LoadedChunk> chunks;                           // by aggregate key
   std::map<std::pair<uint64_t, int64_t>, std::vector<Sample>> groups;  // (series, day)
   std::map<uint64_t, size_t> definitions;                              // series -> batch index
   size_t reported = static_cast<size_t>(-1);
@@ -96,8 +96,8 @@ absl::Status RocksStorage::StageBelowRawFloor(TenantHead* head, const AppendBatc
       // Exact only when the sample comes after what its window holds.
       const std::vector<AggregateWindow>& w = it->second.windows;
       const int64_t start = AlignDown(t, ResolutionMs(*r));
-      auto pos = std::lower_bound(w.begin(), w.end(), start, [](const AggregateWindow& a,
-                                                                int64_t x) { return a.t_ms < x; });
+      auto pos = std::lower_bound(w.begin(), w.end(), start,
+                                  [](const AggregateWindow& a, int64_t x) { return a.t_ms < x; });
       ok = pos == w.end() || pos->t_ms != start || t > pos->last_t;
     }
     if (!ok) {
@@ -135,10 +135,9 @@ absl::Status RocksStorage::StageBelowRawFloor(TenantHead* head, const AppendBatc
                      [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; });
     value.clear();
     EncodeSamples(samples, &value);
-    MERIDIAN_RETURN_IF_ERROR(
-        FromRocks(wb.Put(meta_, keys::StagedPrefix(head->id(), group.first, group.second) + token,
-                         value),
-                  "staging backfill"));
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(
+        wb.Put(meta_, keys::StagedPrefix(head->id(), group.first, group.second) + token, value),
+        "staging backfill"));
   }
   MERIDIAN_RETURN_IF_ERROR(Write(&wb, options_.sync_wal, "writing staged backfill"));
   for (const auto& s : defined) s->definition_persisted.store(true, std::memory_order_release);
