@@ -8,12 +8,14 @@
 # Data: meridian-loadgen's four-region series, --scrapes rounds 15 s apart
 # (240 = 1 h). Region R's meridian gets `--region R` (exactly the samples the
 # unfiltered run sends for R); the single meridian and Prometheus get all.
-# The global meridian reads the regions with --remote-read
-# NAME=URL;external-labels=region:NAME.
+# Two global meridians read the regions with --remote-read
+# NAME=URL;external-labels=region:NAME: one with ;pushdown=true (aggregations
+# evaluated by the regions, remote/pushdown.h), one without (every raw sample
+# through remote-read).
 # Queries: query_range over the whole span at --step, --reps runs each
-# (the first discarded), global and single interleaved; the answers must be
-# equal (same series, same values). Prints median seconds per query, the
-# ratio global/single, then remote-read RESULT lines.
+# (the first discarded), globals and single interleaved; the answers must be
+# equal (same series and timestamps, values within 1e-12 relative). Prints median seconds per query, the
+# ratios global/single with and without pushdown, then remote-read RESULT lines.
 #
 # Usage: bench/global_bench.sh [--series N] [--scrapes N] [--reps N] [--step S]
 #   default: 100000 series x 240 scrapes (1 h), 5 reps, step 15 s.
@@ -65,6 +67,10 @@ remotes=()
 for r in "${REGIONS[@]}"; do
   remotes+=(--remote-read "$r=http://127.0.0.1:${PORT[$r]}/api/v1/read;timeout=120s;external-labels=region:$r")
 done
+start_meridian global-rr "${remotes[@]}"
+for i in "${!remotes[@]}"; do
+  [[ ${remotes[$i]} == --remote-read ]] || remotes[$i]+=";pushdown=true"
+done
 start_meridian global "${remotes[@]}"
 
 START_MS=$(( ($(date +%s) - SCRAPES * 15 - 120) * 1000 ))
@@ -83,9 +89,10 @@ done
 
 echo "== fan-out: $REPS reps, step $STEP s, range $(( (END_MS - START_MS) / 1000 )) s" >&2
 python3 - "http://127.0.0.1:${PORT[global]}" "http://127.0.0.1:${PORT[single]}" \
+  "http://127.0.0.1:${PORT[global-rr]}" \
   "$((START_MS / 1000))" "$((END_MS / 1000))" "$STEP" "$REPS" <<'PY'
 import json, statistics, sys, time, urllib.parse, urllib.request
-glob, single, start, end, step, reps = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+glob, single, glob_rr, start, end, step, reps = sys.argv[1], sys.argv[2], sys.argv[3], *map(int, sys.argv[4:])
 queries = [
     'sum by (region) (rate(http_requests_total[5m]))',
     'histogram_quantile(0.99, sum by (le, region) (rate(http_request_duration_seconds_bucket[5m])))',
@@ -100,27 +107,43 @@ def run(base, q):
     with urllib.request.urlopen(base + "/api/v1/query_range", body, timeout=600) as r:
         data = json.load(r)
     return time.time() - t, data
-ratios = []
-print("| query | single meridian (s) | global over 4 regions (s) | ratio |")
-print("|---|---|---|---|")
+def same(a, b):
+    # Same series and timestamps; values equal within 1e-12 relative (a sum
+    # over several regions adds its terms in another order when pushed down).
+    if a.keys() != b.keys():
+        return False
+    for k in a:
+        if [p[0] for p in a[k]] != [p[0] for p in b[k]]:
+            return False
+        for (_, x), (_, y) in zip(a[k], b[k]):
+            x, y = float(x), float(y)
+            if x != y and not abs(x - y) <= 1e-12 * max(1.0, abs(y)):
+                return False
+    return True
+ratios, ratios_rr = [], []
+print("| query | single meridian (s) | global, pushdown (s) | ratio | global, remote-read only (s) | ratio |")
+print("|---|---|---|---|---|---|")
 for q in queries:
-    ts = {"g": [], "s": []}
+    ts = {"g": [], "s": [], "r": []}
     answers = {}
     for i in range(reps):
-        for k, base in (("g", glob), ("s", single)):
+        for k, base in (("g", glob), ("s", single), ("r", glob_rr)):
             dt, data = run(base, q)
             if data["status"] != "success" or data.get("warnings"):
                 sys.exit("%s: %s" % (k, json.dumps(data)[:300]))
             answers[k] = {json.dumps(s["metric"], sort_keys=True): s["values"] for s in data["data"]["result"]}
             if i > 0:
                 ts[k].append(dt)
-    if answers["g"] != answers["s"]:
-        sys.exit("answers differ for %s" % q)
-    g, s = statistics.median(ts["g"]), statistics.median(ts["s"])
+    for k in ("g", "r"):
+        if not same(answers[k], answers["s"]):
+            sys.exit("answers differ for %s (%s)" % (q, k))
+    g, s, r = statistics.median(ts["g"]), statistics.median(ts["s"]), statistics.median(ts["r"])
     ratios.append(g / s)
-    print("| `%s` | %.3f | %.3f | %.2f |" % (q, s, g, g / s))
-print("RESULT fanout_ratio_median=%.2f fanout_ratio_max=%.2f series_per_query_checked=equal" %
-      (statistics.median(ratios), max(ratios)))
+    ratios_rr.append(r / s)
+    print("| `%s` | %.3f | %.3f | %.2f | %.3f | %.2f |" % (q, s, g, g / s, r, r / s))
+print("RESULT fanout_ratio_median=%.2f fanout_ratio_max=%.2f remote_read_only_ratio_median=%.2f "
+      "remote_read_only_ratio_max=%.2f series_per_query_checked=equal" %
+      (statistics.median(ratios), max(ratios), statistics.median(ratios_rr), max(ratios_rr)))
 PY
 
 echo "== remote-read throughput (http_requests_total, whole span)" >&2

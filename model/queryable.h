@@ -19,9 +19,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "model/aggregate.h"
@@ -104,6 +107,38 @@ class SeriesSet {
 
 // A read view over a fixed time range. Sees a consistent snapshot of the data
 // as of its creation for data older than that; not thread-safe.
+// Aggregation pushdown (a global meridian over regional ones, as Thanos's
+// distributed query engine): the engine offers a querier an aggregation it
+// can split (sum/min/max/count/group by|without over per-series expressions);
+// a querier over remotes that evaluate PromQL may have each of them evaluate
+// it on its own data and return their partial aggregates, which the engine
+// merges. Everything the querier cannot push (a remote without a query API,
+// local data, overlapping remotes) makes it decline, and the engine evaluates
+// the aggregation itself over Select as always.
+struct PushdownQuery {
+  // The matchers of every selector the aggregation reads (which remotes to
+  // ask; whether local data takes part).
+  std::vector<std::vector<Matcher>> selectors;
+  // The aggregation as PromQL for a remote whose series get `external`
+  // attached where they lack them; nullopt when it cannot be written so.
+  std::function<std::optional<std::string>(const Labels& external)> text;
+  int64_t start_ms = 0;
+  int64_t end_ms = 0;
+  int64_t step_ms = 0;  // 0: an instant query at end_ms
+  int64_t lookback_ms = 0;
+  int64_t max_source_resolution_ms = -1;  // -1 auto, 0 raw, > 0 (as QueryOptions)
+  // Labels the reader deduplicates replicas by (the remote must do the same);
+  // empty: no deduplication.
+  std::vector<std::string> replica_labels;
+};
+
+// One remote's answer to a PushdownQuery: its result series (labels without
+// the remote's external labels) with one point per evaluation step.
+struct PushdownPart {
+  Labels external;
+  std::vector<std::pair<Labels, std::vector<Sample>>> series;
+};
+
 class Querier {
  public:
   virtual ~Querier() = default;
@@ -139,6 +174,15 @@ class Querier {
   // region's data ends before the range this querier reads (a global
   // meridian's freshness check). Asked once the querier's Selects are done.
   virtual std::vector<std::string> Infos() const { return {}; }
+
+  // Evaluates `q` where the data lives (see PushdownQuery); nullopt: not
+  // here, the caller evaluates it over Select. Failed remotes are handled as
+  // in Select (warnings, or kUnavailable without partial responses).
+  virtual std::optional<absl::StatusOr<std::vector<PushdownPart>>> Pushdown(
+      const PushdownQuery& q) {
+    (void)q;
+    return std::nullopt;
+  }
 };
 
 // Makes Queriers. Thread-safe.
@@ -148,6 +192,9 @@ class Queryable {
   // A read view over [mint_ms, maxt_ms] for one query.
   virtual absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms, int64_t maxt_ms,
                                                               const ReadContext& ctx) const = 0;
+  // Whether its queriers may take a PushdownQuery (Querier::Pushdown): the
+  // engine asks before preparing one.
+  virtual bool MayPushdown() const { return false; }
   // The same without a deadline or cancellation (tests, maintenance).
   absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms, int64_t maxt_ms) const {
     return NewQuerier(mint_ms, maxt_ms, ReadContext{});

@@ -295,6 +295,7 @@ class SeriesAggregator {
 }  // namespace
 
 absl::StatusOr<EvalResult> Evaluator::EvalAggregate(const AggregateExpr& a) {
+  if (auto pushed = TryPushdown(a)) return *std::move(pushed);
   if (a.op == AggOp::kCountValues) {
     const Expr& p = Unwrap(*a.param);
     if (p.kind != ExprKind::kString) {

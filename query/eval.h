@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -272,6 +273,9 @@ class Evaluator {
   absl::StatusOr<EvalResult> EvalStepInvariant(const StepInvariantExpr& e);
   absl::StatusOr<EvalResult> EvalBinary(const BinaryExpr& b);
   absl::StatusOr<EvalResult> EvalAggregate(const AggregateExpr& a);
+  // The aggregation evaluated where its data lives (pushdown.cc,
+  // Querier::Pushdown); nullopt when it is evaluated here.
+  std::optional<absl::StatusOr<EvalResult>> TryPushdown(const AggregateExpr& a);
   // Dispatches through the function table (functions_impl.cc).
   absl::StatusOr<EvalResult> EvalCall(const Call& c);
 

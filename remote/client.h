@@ -53,6 +53,9 @@ struct RemoteEndpoint {
   // The remote's Prometheus HTTP API (for its watermark, remote/watermark.h);
   // empty: the URL without /api/v1/read.
   std::string api_url;
+  // A meridian whose query API (api_url) evaluates pushed-down aggregations
+  // (remote/pushdown.h); false: remote-read only (a plain Prometheus).
+  bool pushdown = false;
 };
 
 // A series read from a remote: labels (with the external labels attached)

@@ -100,6 +100,14 @@ class DedupQuerier : public Querier {
   std::vector<std::string> Warnings() const override { return inner_->Warnings(); }
   std::vector<std::string> Infos() const override { return inner_->Infos(); }
 
+  // The remotes must deduplicate by the same labels.
+  std::optional<absl::StatusOr<std::vector<PushdownPart>>> Pushdown(
+      const PushdownQuery& q) override {
+    PushdownQuery with = q;
+    with.replica_labels = replica_labels_;
+    return inner_->Pushdown(with);
+  }
+
  private:
   std::unique_ptr<Querier> inner_;
   const std::vector<std::string>& replica_labels_;

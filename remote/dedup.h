@@ -45,6 +45,7 @@ class DedupQueryable : public Queryable {
   absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms, int64_t maxt_ms,
                                                       const ReadContext& ctx) const override;
   using Queryable::NewQuerier;
+  bool MayPushdown() const override { return inner_->MayPushdown(); }
 
  private:
   std::unique_ptr<Queryable> inner_;

@@ -4,11 +4,13 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <functional>
 #include <thread>
 
 #include "model/sync.h"
 #include "proto/remote.pb.h"
 #include "remote/codec.h"
+#include "remote/pushdown.h"
 
 namespace meridian::remote {
 namespace {
@@ -109,8 +111,21 @@ struct FanoutCall {
   std::vector<absl::StatusOr<SeriesLists>> Run(const std::vector<bool>& ask,
                                                const std::vector<prometheus::ReadRequest>& reqs,
                                                bool series_only) const {
+    std::vector<RemoteEndpoint> eps;
+    for (const auto& r : remotes) eps.push_back(r->endpoint());
+    return RunEach<SeriesLists>(ask, eps, [&](size_t i, HttpCall* call) {
+      return remotes[i]->Read(call, reqs[i], opts.tenant, series_only);
+    });
+  }
+
+  // Calls fn(i, call) for each asked remote i concurrently, on a call to
+  // eps[i]; each remote's timeout and the query's cancellation abort it.
+  template <typename T>
+  std::vector<absl::StatusOr<T>> RunEach(
+      const std::vector<bool>& ask, const std::vector<RemoteEndpoint>& eps,
+      const std::function<absl::StatusOr<T>(size_t, HttpCall*)>& fn) const {
     const size_t n = remotes.size();
-    std::vector<absl::StatusOr<SeriesLists>> results(n, SeriesLists{});
+    std::vector<absl::StatusOr<T>> results(n, T{});
     std::vector<std::unique_ptr<HttpCall>> calls(n);
     std::vector<std::thread> threads;
     Mutex mu;
@@ -120,14 +135,14 @@ struct FanoutCall {
     for (size_t i = 0; i < n; ++i) {
       if (!ask[i]) continue;
       done[i] = 0;
-      calls[i] = std::make_unique<HttpCall>(remotes[i]->endpoint());
+      calls[i] = std::make_unique<HttpCall>(eps[i]);
     }
     const auto start = Clock::now();
     for (size_t i = 0; i < n; ++i) {
       if (!ask[i]) continue;
       threads.emplace_back([&, i] {
         const auto t0 = Clock::now();
-        auto r = remotes[i]->Read(calls[i].get(), reqs[i], opts.tenant, series_only);
+        auto r = fn(i, calls[i].get());
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         MutexLock lock(&mu);
         seconds[i] = secs;
@@ -345,6 +360,95 @@ class FanoutQuerier : public Querier {
   }
 
  public:
+  // Pushdown (remote/pushdown.h): every asked remote must take it (a
+  // meridian), the local store must hold none of the selected series, no
+  // replica label may be an external label, and each pair of asked remotes
+  // must differ in an external label (their series are disjoint, as they are
+  // for the engine's own merge): else nullopt, and the engine reads
+  // everything through Select. Failed remotes as in Select.
+  std::optional<absl::StatusOr<std::vector<PushdownPart>>> Pushdown(
+      const PushdownQuery& q) override {
+    std::vector<bool> ask(remotes_.size(), false);
+    for (const auto& sel : q.selectors) {
+      std::vector<bool> a = Asked(sel);
+      for (size_t i = 0; i < a.size(); ++i) ask[i] = ask[i] || a[i];
+    }
+    std::vector<std::string> texts(remotes_.size());
+    for (size_t i = 0; i < remotes_.size(); ++i) {
+      if (!ask[i]) continue;
+      const RemoteEndpoint& e = remotes_[i]->endpoint();
+      if (!e.pushdown) return std::nullopt;
+      for (const auto& r : q.replica_labels) {
+        if (e.external_labels.Has(r)) return std::nullopt;
+      }
+      for (size_t j = 0; j < i; ++j) {
+        if (ask[j] && !Disjoint(e.external_labels, remotes_[j]->endpoint().external_labels)) {
+          return std::nullopt;
+        }
+      }
+      auto text = q.text(e.external_labels);
+      if (!text) return std::nullopt;
+      texts[i] = *std::move(text);
+    }
+    if (local_ != nullptr) {
+      for (const auto& sel : q.selectors) {
+        SelectHints hints;
+        hints.start_ms = mint_;
+        hints.end_ms = maxt_;
+        hints.func = "series";
+        auto set = local_->Select(sel, hints);
+        if (!set.ok()) return absl::StatusOr<std::vector<PushdownPart>>(set.status());
+        if ((*set)->Next()) return std::nullopt;  // local data takes part
+      }
+    }
+    std::vector<RemoteEndpoint> eps;
+    for (const auto& r : remotes_) eps.push_back(PushdownEndpoint(r->endpoint(), q.step_ms == 0));
+    auto results = FanoutCall{remotes_, opts_, ctx_}.RunEach<PushdownAnswer>(
+        ask, eps, [&](size_t i, HttpCall* call) {
+          return QueryRemote(call, remotes_[i]->endpoint(), texts[i], q, opts_.tenant,
+                             opts_.partial_response);
+        });
+    std::vector<PushdownPart> out;
+    for (size_t i = 0; i < remotes_.size(); ++i) {
+      if (!ask[i]) continue;
+      auto& r = results[i];
+      const std::string& name = remotes_[i]->endpoint().name;
+      if (!r.ok()) {
+        if (r.status().code() == absl::StatusCode::kCancelled ||
+            (r.status().code() == absl::StatusCode::kDeadlineExceeded && ctx_.Expired())) {
+          return absl::StatusOr<std::vector<PushdownPart>>(r.status());
+        }
+        std::string msg = "remote " + name + ": " + std::string(r.status().message());
+        if (!opts_.partial_response) {
+          return absl::StatusOr<std::vector<PushdownPart>>(absl::UnavailableError(msg));
+        }
+        AddWarning(std::move(msg));
+        continue;
+      }
+      answered_[i] = 1;
+      for (auto& w : r->warnings) AddWarning("remote " + name + ": " + w);
+      for (auto& x : r->infos) remote_infos_.push_back("remote " + name + ": " + x);
+      out.push_back(PushdownPart{remotes_[i]->endpoint().external_labels, std::move(r->series)});
+    }
+    return absl::StatusOr<std::vector<PushdownPart>>(std::move(out));
+  }
+
+ private:
+  // Some label both carry with different values.
+  static bool Disjoint(const Labels& a, const Labels& b) {
+    for (const Label& l : a) {
+      std::string_view v = b.Get(l.name);
+      if (!v.empty() && v != l.value) return true;
+    }
+    return false;
+  }
+  void AddWarning(std::string w) {
+    if (std::find(warnings_.begin(), warnings_.end(), w) == warnings_.end()) {
+      warnings_.push_back(std::move(w));
+    }
+  }
+
+ public:
   std::vector<std::string> Warnings() const override {
     std::vector<std::string> w =
         local_ != nullptr ? local_->Warnings() : std::vector<std::string>{};
@@ -358,6 +462,7 @@ class FanoutQuerier : public Querier {
   // more than the lag before the querier's range does.
   std::vector<std::string> Infos() const override {
     std::vector<std::string> out = local_ != nullptr ? local_->Infos() : std::vector<std::string>{};
+    out.insert(out.end(), remote_infos_.begin(), remote_infos_.end());
     if (opts_.watermarks == nullptr || opts_.freshness_lag_ms <= 0) return out;
     for (size_t i = 0; i < remotes_.size(); ++i) {
       if (!answered_[i]) continue;
@@ -374,8 +479,9 @@ class FanoutQuerier : public Querier {
   const FanoutOptions& opts_;
   const ReadContext ctx_;
   int64_t mint_, maxt_;
-  std::vector<std::string> warnings_;   // of the label calls
-  mutable std::vector<char> answered_;  // per remote: answered a call of this querier
+  std::vector<std::string> warnings_;      // of the label calls and pushdowns
+  std::vector<std::string> remote_infos_;  // the pushdowns' remotes' infos
+  mutable std::vector<char> answered_;     // per remote: answered a call of this querier
 };
 
 }  // namespace
@@ -384,6 +490,13 @@ FanoutQueryable::FanoutQueryable(std::unique_ptr<Queryable> local,
                                  std::vector<std::shared_ptr<const RemoteReadClient>> remotes,
                                  FanoutOptions options)
     : local_(std::move(local)), remotes_(std::move(remotes)), options_(std::move(options)) {}
+
+bool FanoutQueryable::MayPushdown() const {
+  for (const auto& r : remotes_) {
+    if (r->endpoint().pushdown) return true;
+  }
+  return false;
+}
 
 absl::StatusOr<std::unique_ptr<Querier>> FanoutQueryable::NewQuerier(int64_t mint_ms,
                                                                      int64_t maxt_ms,

@@ -75,6 +75,8 @@ class FanoutQueryable : public Queryable {
   absl::StatusOr<std::unique_ptr<Querier>> NewQuerier(int64_t mint_ms, int64_t maxt_ms,
                                                       const ReadContext& ctx) const override;
   using Queryable::NewQuerier;
+  // True when a remote takes pushdowns (RemoteEndpoint::pushdown).
+  bool MayPushdown() const override;
 
  private:
   std::unique_ptr<Queryable> local_;

@@ -224,6 +224,8 @@ absl::StatusOr<RemoteReadConfig> ParseRemoteRead(const std::string& value) {
       r.tls_ca_file = v;
     } else if (k == "tls-insecure-skip-verify") {
       MERIDIAN_RETURN_IF_ERROR(ParseBool(v, &r.tls_insecure_skip_verify));
+    } else if (k == "pushdown") {
+      MERIDIAN_RETURN_IF_ERROR(ParseBool(v, &r.pushdown));
     } else if (k == "api-url") {
       if (v.rfind("http://", 0) != 0 && v.rfind("https://", 0) != 0) {
         return bad("api-url must start with http:// or https://");

@@ -38,8 +38,9 @@ struct RemoteReadConfig {
   std::string basic_auth_password;
   std::string tls_ca_file;
   bool tls_insecure_skip_verify = false;
-  std::string api_url;  // the remote's HTTP API (watermarks); empty: URL minus /api/v1/read
-  std::string text;     // as given, for /api/v1/status/flags (secrets elided)
+  std::string api_url;    // the remote's HTTP API (watermarks); empty: URL minus /api/v1/read
+  bool pushdown = false;  // a meridian: aggregations are pushed to its query API
+  std::string text;       // as given, for /api/v1/status/flags (secrets elided)
 };
 
 // Parses one --remote-read value (see RemoteReadConfig).

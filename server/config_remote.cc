@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sstream>
 
@@ -126,41 +127,56 @@ absl::Status HttpClientOf(const YAML::Node& entry, const std::string& key, HttpC
   return st;
 }
 
-absl::StatusOr<RemoteReadConfig> RemoteReadOf(const YAML::Node& e) {
-  if (!e.IsMap()) return absl::InvalidArgumentError("each remote_read entry must be a mapping");
+// The loop both list entries share: `e` must be a mapping with a name and a
+// url; every other key is Prometheus's authorization / basic_auth /
+// tls_config (into *h) or goes to fn(key, value).
+absl::Status ForEachEntryKey(
+    const YAML::Node& e, const std::string& list, HttpClientYaml* h,
+    const std::function<absl::Status(const std::string&, const YAML::Node&)>& fn) {
+  if (!e.IsMap()) return absl::InvalidArgumentError("each " + list + " entry must be a mapping");
   if (!e["name"] || !e["url"]) {
-    return absl::InvalidArgumentError("each remote_read entry needs a name and a url");
+    return absl::InvalidArgumentError("each " + list + " entry needs a name and a url");
   }
-  // Built as the flag's text, so both forms share one parser and its checks.
-  std::string text = e["name"].as<std::string>() + "=" + e["url"].as<std::string>();
-  HttpClientYaml h;
   for (const auto& kv : e) {
     const std::string k = kv.first.as<std::string>();
     if (k == "name" || k == "url") continue;
     bool handled = false;
-    MERIDIAN_RETURN_IF_ERROR(HttpClientOf(e, k, &h, &handled));
-    if (handled) continue;
-    const YAML::Node& v = kv.second;
-    if (k == "remote_timeout" || k == "timeout") {
-      text += ";timeout=" + v.as<std::string>();
-    } else if (k == "tenant_header") {
-      text += ";tenant-header=" + v.as<std::string>();
-    } else if (k == "tenant") {
-      text += ";tenant=" + v.as<std::string>();
-    } else if (k == "api_url") {
-      text += ";api-url=" + v.as<std::string>();
-    } else if (k == "external_labels") {
-      if (!v.IsMap()) return absl::InvalidArgumentError("external_labels must be a mapping");
-      std::string list;
-      for (const auto& l : v) {
-        list += (list.empty() ? "" : ",") + l.first.as<std::string>() + ":" +
-                l.second.as<std::string>();
-      }
-      if (!list.empty()) text += ";external-labels=" + list;
-    } else {
-      return absl::InvalidArgumentError("remote_read: field " + k + " not found");
-    }
+    MERIDIAN_RETURN_IF_ERROR(HttpClientOf(e, k, h, &handled));
+    if (!handled) MERIDIAN_RETURN_IF_ERROR(fn(k, kv.second));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RemoteReadConfig> RemoteReadOf(const YAML::Node& e) {
+  // Built as the flag's text, so both forms share one parser and its checks.
+  std::string text;
+  HttpClientYaml h;
+  MERIDIAN_RETURN_IF_ERROR(ForEachEntryKey(
+      e, "remote_read", &h, [&](const std::string& k, const YAML::Node& v) -> absl::Status {
+        if (k == "remote_timeout" || k == "timeout") {
+          text += ";timeout=" + v.as<std::string>();
+        } else if (k == "tenant_header") {
+          text += ";tenant-header=" + v.as<std::string>();
+        } else if (k == "tenant") {
+          text += ";tenant=" + v.as<std::string>();
+        } else if (k == "api_url") {
+          text += ";api-url=" + v.as<std::string>();
+        } else if (k == "pushdown") {
+          text += ";pushdown=" + v.as<std::string>();
+        } else if (k == "external_labels") {
+          if (!v.IsMap()) return absl::InvalidArgumentError("external_labels must be a mapping");
+          std::string list;
+          for (const auto& l : v) {
+            list += (list.empty() ? "" : ",") + l.first.as<std::string>() + ":" +
+                    l.second.as<std::string>();
+          }
+          if (!list.empty()) text += ";external-labels=" + list;
+        } else {
+          return absl::InvalidArgumentError("remote_read: field " + k + " not found");
+        }
+        return absl::OkStatus();
+      }));
+  text = e["name"].as<std::string>() + "=" + e["url"].as<std::string>() + text;
   MERIDIAN_ASSIGN_OR_RETURN(RemoteReadConfig r, ParseRemoteRead(text));
   // Secrets are set after parsing: ';' or ',' in them must not split options.
   if (!h.bearer_token.empty()) {
@@ -184,41 +200,39 @@ absl::StatusOr<RemoteReadConfig> RemoteReadOf(const YAML::Node& e) {
 }
 
 absl::StatusOr<FederatePullSetting> FederatePullOf(const YAML::Node& e) {
-  if (!e.IsMap()) return absl::InvalidArgumentError("each federate_pull entry must be a mapping");
-  if (!e["name"] || !e["url"]) {
-    return absl::InvalidArgumentError("each federate_pull entry needs a name and a url");
-  }
-  MERIDIAN_ASSIGN_OR_RETURN(
-      FederatePullSetting f,
-      ParseFederatePull(e["name"].as<std::string>() + "=" + e["url"].as<std::string>()));
+  FederatePullSetting f;
   HttpClientYaml h;
-  for (const auto& kv : e) {
-    const std::string k = kv.first.as<std::string>();
-    if (k == "name" || k == "url") continue;
-    bool handled = false;
-    MERIDIAN_RETURN_IF_ERROR(HttpClientOf(e, k, &h, &handled));
-    if (handled) continue;
-    const YAML::Node& v = kv.second;
-    if (k == "match" || k == "match[]") {
-      if (!v.IsSequence()) return absl::InvalidArgumentError("match must be a list of selectors");
-      for (const auto& m : v) f.pull.match.push_back(m.as<std::string>());
-    } else if (k == "interval" || k == "scrape_interval") {
-      MERIDIAN_RETURN_IF_ERROR(DurationOf(v.as<std::string>(), &f.pull.interval_ms));
-    } else if (k == "timeout" || k == "scrape_timeout") {
-      MERIDIAN_RETURN_IF_ERROR(DurationOf(v.as<std::string>(), &f.pull.timeout_ms));
-    } else if (k == "labels") {
-      if (!v.IsMap()) return absl::InvalidArgumentError("labels must be a mapping");
-      for (const auto& l : v) {
-        f.pull.labels.emplace_back(l.first.as<std::string>(), l.second.as<std::string>());
-      }
-    } else if (k == "honor_labels") {
-      MERIDIAN_RETURN_IF_ERROR(BoolOf(v.as<std::string>(), &f.pull.honor_labels));
-    } else if (k == "tenant") {
-      f.pull.tenant = v.as<std::string>();
-    } else {
-      return absl::InvalidArgumentError("federate_pull: field " + k + " not found");
-    }
-  }
+  MERIDIAN_RETURN_IF_ERROR(ForEachEntryKey(
+      e, "federate_pull", &h, [&](const std::string& k, const YAML::Node& v) -> absl::Status {
+        if (k == "match" || k == "match[]") {
+          if (!v.IsSequence()) {
+            return absl::InvalidArgumentError("match must be a list of selectors");
+          }
+          for (const auto& m : v) f.pull.match.push_back(m.as<std::string>());
+        } else if (k == "interval" || k == "scrape_interval") {
+          return DurationOf(v.as<std::string>(), &f.pull.interval_ms);
+        } else if (k == "timeout" || k == "scrape_timeout") {
+          return DurationOf(v.as<std::string>(), &f.pull.timeout_ms);
+        } else if (k == "labels") {
+          if (!v.IsMap()) return absl::InvalidArgumentError("labels must be a mapping");
+          for (const auto& l : v) {
+            f.pull.labels.emplace_back(l.first.as<std::string>(), l.second.as<std::string>());
+          }
+        } else if (k == "honor_labels") {
+          return BoolOf(v.as<std::string>(), &f.pull.honor_labels);
+        } else if (k == "tenant") {
+          f.pull.tenant = v.as<std::string>();
+        } else {
+          return absl::InvalidArgumentError("federate_pull: field " + k + " not found");
+        }
+        return absl::OkStatus();
+      }));
+  // The name and URL checks of the flag's parser; the options above.
+  MERIDIAN_ASSIGN_OR_RETURN(
+      FederatePullSetting base,
+      ParseFederatePull(e["name"].as<std::string>() + "=" + e["url"].as<std::string>()));
+  f.pull.name = base.pull.name;
+  f.pull.url = base.pull.url;
   f.pull.bearer_token = h.bearer_token;
   f.pull.basic_auth_username = h.basic_user;
   f.pull.basic_auth_password = h.basic_password;

@@ -380,7 +380,9 @@ std::vector<Setting> RulesAndRemoteSettings() {
       {"remote-read",
        "NAME=URL of a remote-read endpoint to read with every query (repeatable; "
        "options ;timeout= ;tenant-header= ;tenant= ;external-labels=N:V,.. ;bearer-token= "
-       ";basic-auth=U:P ;tls-ca-file= ;tls-insecure-skip-verify= ;api-url=; in a config file also "
+       ";basic-auth=U:P ;tls-ca-file= ;tls-insecure-skip-verify= ;api-url= ;pushdown=true (a "
+       "meridian: "
+       "aggregations evaluated there); in a config file also "
        "a nested remote_read: list)",
        [](Config* c, const std::string& v) {
          MERIDIAN_ASSIGN_OR_RETURN(RemoteReadConfig r, ParseRemoteRead(v));

@@ -204,6 +204,11 @@ TEST(ConfigTest, RemoteReadIsRepeatableWithOptionsAndClearErrors) {
   EXPECT_EQ(us.tenant, "t1");
   EXPECT_EQ(us.basic_auth_password, "hunter2");
   EXPECT_EQ(c->remote_reads[1].timeout_ms, 30000);
+  EXPECT_FALSE(us.pushdown);
+  auto pushed = Parse({"--remote-read", "us=http://h/api/v1/read;pushdown=true"});
+  ASSERT_TRUE(pushed.ok()) << pushed.status();
+  EXPECT_TRUE(pushed->remote_reads[0].pushdown);
+  EXPECT_FALSE(Parse({"--remote-read", "us=http://h/api/v1/read;pushdown=maybe"}).ok());
   const std::string shown = c->AsFlags().at("remote-read");
   EXPECT_EQ(shown.find("hunter2"), std::string::npos) << shown;
   EXPECT_NE(shown.find("eu=https://eu.example/api/v1/read"), std::string::npos) << shown;
@@ -244,6 +249,7 @@ TEST(ConfigTest, NestedRemoteReadAndFederatePullListsInTheConfigFile) {
          "    url: https://eu:9090/api/v1/read\n"
          "    basic_auth: {username: u, password: p}\n"
          "    api_url: https://eu:9090/prom\n"
+         "    pushdown: true\n"
          "remote-read: flat=http://flat:9097/api/v1/read\n"
          "federate_pull:\n"
          "- name: legacy\n"
@@ -274,6 +280,8 @@ TEST(ConfigTest, NestedRemoteReadAndFederatePullListsInTheConfigFile) {
   EXPECT_EQ(c->remote_reads[1].basic_auth_username, "u");
   EXPECT_EQ(c->remote_reads[1].basic_auth_password, "p");
   EXPECT_EQ(c->remote_reads[1].api_url, "https://eu:9090/prom");
+  EXPECT_TRUE(c->remote_reads[1].pushdown);
+  EXPECT_FALSE(us.pushdown);
   EXPECT_EQ(c->remote_reads[2].name, "flat");
   EXPECT_EQ(c->remote_reads[3].name, "flag");
   const std::string shown = c->AsFlags().at("remote-read");

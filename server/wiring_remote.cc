@@ -31,6 +31,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const remote::RemoteReadClient>>> Rem
     e.tls_ca_file = rc.tls_ca_file;
     e.tls_insecure_skip_verify = rc.tls_insecure_skip_verify;
     e.api_url = rc.api_url;
+    e.pushdown = rc.pushdown;
     remote::HttpCall probe(e);
     if (!probe.setup().ok()) {
       return absl::InvalidArgumentError("--remote-read " + rc.name + ": " +
@@ -91,9 +92,10 @@ absl::Status MeridianServer::Impl::SetUpRemotes(api::ApiOptions* ao) {
         p->metrics->ObserveWrite(tenant, &stats, code);
         return st;
       });
-  if (remotes.empty() && config.replica_labels.empty()) return absl::OkStatus();
   // A global meridian: every read also asks the remotes, and/or
-  // deduplicates HA replicas.
+  // deduplicates HA replicas: by --replica-label, or by the request's
+  // replicaLabels[] (Thanos's parameter; what a global meridian's pushdown
+  // sends its regional meridians, remote/pushdown.h).
   ao->wrap_queryable = [p = this](
                            std::unique_ptr<Queryable> local, const httplib::Request& req,
                            const std::string&) -> absl::StatusOr<std::unique_ptr<Queryable>> {
@@ -108,10 +110,20 @@ absl::Status MeridianServer::Impl::SetUpRemotes(api::ApiOptions* ao) {
       fo.freshness_lag_ms = p->config.remote_read_freshness_lag_ms;
       q = std::make_unique<remote::FanoutQueryable>(std::move(q), p->remotes, std::move(fo));
     }
-    if (!p->config.replica_labels.empty()) {
+    const size_t asked = req.get_param_value_count("replicaLabels[]");
+    if (!p->config.replica_labels.empty() || asked > 0) {
       MERIDIAN_ASSIGN_OR_RETURN(bool dedup, GoBoolParam(req, "dedup", true));
-      if (dedup) {
+      if (dedup && asked == 0) {
         q = std::make_unique<remote::DedupQueryable>(std::move(q), p->config.replica_labels);
+      } else if (dedup) {
+        std::vector<std::string> labels;
+        for (size_t i = 0; i < asked; ++i) {
+          std::string l = req.get_param_value("replicaLabels[]", i);
+          if (!l.empty()) labels.push_back(std::move(l));
+        }
+        if (!labels.empty()) {
+          q = std::make_unique<remote::DedupQueryable>(std::move(q), std::move(labels));
+        }
       }
     }
     return q;
