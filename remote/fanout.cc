@@ -11,6 +11,7 @@
 #include "proto/remote.pb.h"
 #include "remote/codec.h"
 #include "remote/pushdown.h"
+#include "remote/watermark.h"
 
 namespace meridian::remote {
 namespace {
@@ -377,7 +378,7 @@ class FanoutQuerier : public Querier {
     for (size_t i = 0; i < remotes_.size(); ++i) {
       if (!ask[i]) continue;
       const RemoteEndpoint& e = remotes_[i]->endpoint();
-      if (!e.pushdown) return std::nullopt;
+      if (!e.pushdown || ApiBaseUrl(e).empty()) return std::nullopt;
       for (const auto& r : q.replica_labels) {
         if (e.external_labels.Has(r)) return std::nullopt;
       }
