@@ -1,6 +1,11 @@
 #include "remote/codec.h"
 
 #include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
 
 namespace meridian::remote {
 namespace {
@@ -15,9 +20,31 @@ std::array<uint32_t, 256> MakeCrcTable() {
   return t;
 }
 
+#if defined(__x86_64__)
+// SSE 4.2's crc32 instruction computes CRC32C (the Castagnoli polynomial):
+// 8 bytes per instruction instead of one table lookup per byte.
+__attribute__((target("sse4.2"))) uint32_t Crc32cSse42(std::string_view data) {
+  const char* p = data.data();
+  size_t n = data.size();
+  uint64_t c = 0xffffffffu;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, sizeof(v));
+    c = _mm_crc32_u64(c, v);
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = _mm_crc32_u8(c32, static_cast<unsigned char>(*p));
+  return c32 ^ 0xffffffffu;
+}
+#endif
+
 }  // namespace
 
 uint32_t Crc32c(std::string_view data) {
+#if defined(__x86_64__)
+  static const bool kSse42 = __builtin_cpu_supports("sse4.2");
+  if (kSse42) return Crc32cSse42(data);
+#endif
   static const std::array<uint32_t, 256> kTable = MakeCrcTable();
   uint32_t c = 0xffffffffu;
   for (unsigned char b : data) c = kTable[(c ^ b) & 0xff] ^ (c >> 8);
