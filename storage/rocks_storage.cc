@@ -263,9 +263,27 @@ RocksStorage::RocksStorage(const StorageOptions& options)
 absl::StatusOr<std::unique_ptr<Storage>> RocksStorage::Open(const StorageOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("storage dir is empty");
   std::unique_ptr<RocksStorage> st(new RocksStorage(options));
+  // Where start-up time goes, logged once (restart time is an operator's
+  // figure: docs/format/storage.md "Recovery").
+  using Clock = std::chrono::steady_clock;
+  auto ms_since = [](Clock::time_point from) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
+  };
+  Clock::time_point t = Clock::now();
   MERIDIAN_RETURN_IF_ERROR(st->OpenDb());
+  const double open_ms = ms_since(t);
+  t = Clock::now();
   MERIDIAN_RETURN_IF_ERROR(st->Load());
+  const double load_ms = ms_since(t);
+  t = Clock::now();
   MERIDIAN_RETURN_IF_ERROR(st->ReplayWal());
+  const double replay_ms = ms_since(t);
+  uint64_t head_series = 0;
+  for (TenantHead* h : st->AllTenants()) head_series += h->num_series();
+  std::fprintf(stderr,
+               "meridian: storage opened: RocksDB %.0f ms, series %.0f ms (%llu in the head), "
+               "WAL replay %.0f ms\n",
+               open_ms, load_ms, static_cast<unsigned long long>(head_series), replay_ms);
   st->KeepMemtableNonEmpty();
   RocksStorage* raw = st.get();
   st->checkpointer_ = std::thread([raw] { raw->CheckpointLoop(); });
