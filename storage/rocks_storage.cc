@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <random>
 #include <tuple>
@@ -75,6 +76,39 @@ void AtomicMax(std::atomic<int64_t>* a, int64_t v) {
   int64_t cur = a->load(std::memory_order_relaxed);
   while (v > cur && !a->compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
   }
+}
+
+// Calls fn(k, value) for the 's' definition of each of `n` series ids
+// (id_of(k), ascending) that has one, read with one iterator: the series
+// loaded at open are mostly the newest, dense in ids, so stepping to the
+// next key is far cheaper than a point read each; a wide gap is crossed
+// with a seek.
+absl::Status ForEachDefinition(rocksdb::Iterator* it, size_t n,
+                               const std::function<uint64_t(size_t)>& id_of,
+                               const std::function<absl::Status(size_t, std::string_view)>& fn) {
+  constexpr uint64_t kSeekGap = 64;
+  const std::string prefix(1, keys::kSeriesPrefix);
+  size_t k = 0;
+  if (n > 0) it->Seek(keys::SeriesKey(id_of(0)));
+  while (k < n && it->Valid() && it->key().starts_with(prefix)) {
+    if (it->key().size() != 9) return absl::DataLossError("corrupt series key");
+    const uint64_t at = coding::DecodeFixed64BE(it->key().data() + 1);
+    const uint64_t id = id_of(k);
+    if (at > id) {  // no definition (deleted by retention meanwhile)
+      ++k;
+    } else if (at < id) {
+      if (id - at > kSeekGap) {
+        it->Seek(keys::SeriesKey(id));
+      } else {
+        it->Next();
+      }
+    } else {
+      MERIDIAN_RETURN_IF_ERROR(fn(k, std::string_view(it->value().data(), it->value().size())));
+      ++k;
+      it->Next();
+    }
+  }
+  return FromRocks(it->status(), "loading series");
 }
 
 // A failed checkpoint is retried after this delay, doubling up to the max.
@@ -613,19 +647,23 @@ absl::Status RocksStorage::Load() {
     }
     MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "loading series ranges"));
     const int64_t idle_before = SaturatingSubMs(newest, idle_timeout);
-    std::string value;
-    for (const auto& [id, mint, maxt] : spans) {
-      if (maxt < idle_before) continue;
-      rocksdb::Status gs = db_->Get(rocksdb::ReadOptions(), meta_, keys::SeriesKey(id), &value);
-      if (gs.IsNotFound()) continue;
-      MERIDIAN_RETURN_IF_ERROR(FromRocks(gs, "loading series"));
-      uint32_t tenant_id;
-      Labels labels;
-      MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(value, &tenant_id, &labels));
-      TenantHead* head = head_of(tenant_id);
-      if (head == nullptr) return absl::DataLossError("series of unknown tenant");
-      load_range(head, head->Load(id, std::move(labels)), mint, maxt);
-    }
+    spans.erase(
+        std::remove_if(spans.begin(), spans.end(),
+                       [idle_before](const auto& s) { return std::get<2>(s) < idle_before; }),
+        spans.end());
+    MERIDIAN_RETURN_IF_ERROR(ForEachDefinition(
+        it.get(), spans.size(), [&](size_t k) { return std::get<0>(spans[k]); },
+        [&](size_t k, std::string_view value) -> absl::Status {
+          const auto& [id, mint, maxt] = spans[k];
+          uint32_t tenant_id;
+          Labels labels;
+          MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(value, &tenant_id, &labels));
+          TenantHead* head = head_of(tenant_id);
+          if (head == nullptr) return absl::DataLossError("series of unknown tenant");
+          load_range(head, head->Load(id, std::move(labels)), mint, maxt);
+          return absl::OkStatus();
+        }));
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "loading series"));
     // The largest defined id: the last 's' key.
     it->SeekForPrev(std::string(1, static_cast<char>(keys::kSeriesPrefix + 1)));
     if (it->Valid() && it->key().starts_with(prefix) && it->key().size() == 9) {
