@@ -339,6 +339,12 @@ RocksStorage::~RocksStorage() {
 
 absl::Status RocksStorage::OpenDb() {
   MERIDIAN_RETURN_IF_ERROR(PrepareDataDir(options_.dir));
+  {
+    // A postings file a crash left before its ingestion: the checkpoint
+    // that wrote it did not finish, its next run writes the keys again.
+    std::error_code ec;
+    std::filesystem::remove(options_.dir + "/" + kPostingsIngestFile, ec);
+  }
   rocksdb::DBOptions db;
   std::shared_ptr<rocksdb::FileSystem> fs =
       options_.file_system ? options_.file_system : rocksdb::FileSystem::Default();

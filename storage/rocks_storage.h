@@ -124,6 +124,10 @@ class RocksStorage : public Storage {
   // Drops the series idle for options_.head_idle_timeout_ms whose samples
   // are all persisted from the head (after a checkpoint).
   void EvictIdle();
+  // Writes the postings keys (sorted, unique) to the index family durably,
+  // as one ingested table file (kPostingsIngestFile while written).
+  absl::Status IngestPostings(const std::vector<std::string>& sorted_keys);
+  static constexpr char kPostingsIngestFile[] = "postings-ingest.sst.tmp";
   // The lookup TenantHead uses to re-admit a series by its labels.
   void InstallDiskLookup(TenantHead* head);
   absl::StatusOr<TenantHead*> GetOrCreateTenant(std::string_view tenant);

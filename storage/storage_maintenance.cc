@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "model/sync.h"
 #include "rocksdb/db.h"
+#include "rocksdb/sst_file_writer.h"
 #include "rocksdb/utilities/checkpoint.h"
 #include "rocksdb/write_batch.h"
 #include "storage/chunk_codec.h"
@@ -171,16 +172,9 @@ absl::Status RocksStorage::CheckpointImpl() {
   if (!index_keys.empty()) {
     std::sort(index_keys.begin(), index_keys.end());
     index_keys.erase(std::unique(index_keys.begin(), index_keys.end()), index_keys.end());
-    for (size_t i = 0; i < index_keys.size(); ++i) {
-      MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Put(index_, index_keys[i], ""), "staging postings"));
-      const bool last = i + 1 == index_keys.size();
-      if (last || wb.GetDataSize() >= kCheckpointBatchBytes) {
-        // The last one synced: the postings are durable before any of these
-        // series can leave the head.
-        MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/last, "writing postings"));
-        wb.Clear();
-      }
-    }
+    // Durable on return: the postings are on disk before any of these
+    // series can leave the head.
+    MERIDIAN_RETURN_IF_ERROR(IngestPostings(index_keys));
     for (IndexedDays& d : indexed) {
       MutexLock l(&d.series->mu);
       d.series->index_lo_day = std::min(d.series->index_lo_day, d.lo);
@@ -202,6 +196,25 @@ absl::Status RocksStorage::CheckpointImpl() {
   rocksdb::Slice end_slice(end);
   return FromRocks(db_->CompactRange(rocksdb::CompactRangeOptions(), wal_, nullptr, &end_slice),
                    "compacting wal");
+}
+
+absl::Status RocksStorage::IngestPostings(const std::vector<std::string>& sorted_keys) {
+  // Written as a table file and ingested, not through the memtable: sorted
+  // keys cost a sequential file write instead of skip-list inserts, a flush
+  // and the write stalls of a full memtable (docs/format/storage.md).
+  const std::string path = options_.dir + "/" + kPostingsIngestFile;
+  rocksdb::SstFileWriter w(rocksdb::EnvOptions(), db_->GetOptions(index_), index_);
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(w.Open(path), "writing postings"));
+  for (const std::string& k : sorted_keys) {
+    MERIDIAN_RETURN_IF_ERROR(FromRocks(w.Put(k, rocksdb::Slice()), "writing postings"));
+  }
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(w.Finish(), "writing postings"));
+  rocksdb::IngestExternalFileOptions io;
+  io.move_files = true;  // linked into the database: no copy
+  absl::Status st = FromRocks(db_->IngestExternalFile(index_, {path}, io), "ingesting postings");
+  std::error_code ec;
+  std::filesystem::remove(path, ec);  // left only after a failure
+  return st;
 }
 
 void RocksStorage::EvictIdle() {
