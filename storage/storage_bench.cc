@@ -5,10 +5,12 @@
 //
 //   storage_bench [num_series=100000] [samples_per_series=120] [sync_wal=0] [threads=1]
 //   storage_bench codec      # codec-only bytes per sample by data kind
+//   storage_bench churn [waves=10] [series=20000]  # series churn: CPU of appends, checkpoints
 #include <sys/resource.h>
 #include <unistd.h>
 #include <zstd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -171,8 +173,94 @@ int CodecReport() {
   return 0;
 }
 
+double ProcessCpuSeconds() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);  // RocksDB's background threads included
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+// Series churn in-process (issue 13): `waves` waves of `series` new series,
+// 8 samples each 15 s apart, the waves an hour apart in sample time, with a
+// 1 h idle timeout and a checkpoint (Flush) after each wave, so every wave
+// evicts the one before and looks up each new series in the on-disk index.
+// Reports the CPU of the appends, of the checkpoints, and of the process.
+//   storage_bench churn [waves=10] [series=20000]
+int ChurnReport(int argc, char** argv) {
+  const int waves = argc > 2 ? std::atoi(argv[2]) : 10;
+  const int per_wave = argc > 3 ? std::atoi(argv[3]) : 20000;
+  const std::string dir = "/tmp/storage_bench_churn_" + std::to_string(getpid());
+  StorageOptions o;
+  o.dir = dir;
+  o.sync_wal = false;
+  o.allow_backfill = true;
+  o.head_idle_timeout_ms = 3'600'000;
+  const int64_t t0 = 1'700'000'000'000;
+  o.now_ms = [&] { return t0 + static_cast<int64_t>(waves + 1) * 3'600'000; };
+  auto st = Storage::Open(o);
+  if (!st.ok()) {
+    std::fprintf(stderr, "open: %s\n", st.status().ToString().c_str());
+    return 1;
+  }
+  double append_cpu = 0, flush_cpu = 0;
+  const double process0 = ProcessCpuSeconds();
+  const auto wall0 = std::chrono::steady_clock::now();
+  for (int w = 0; w < waves; ++w) {
+    const double a0 = CpuSeconds();
+    for (int first = 0; first < per_wave; first += 1000) {
+      std::vector<std::vector<std::string>> strings;
+      AppendBatch batch;
+      const int n = std::min(1000, per_wave - first);
+      strings.reserve(n);
+      for (int i = first; i < first + n; ++i) {
+        strings.push_back({"__name__", "metric_" + std::to_string(i % 50), "instance",
+                           "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250), "job",
+                           "app", "pod", "pod-" + std::to_string(w) + "-" + std::to_string(i)});
+      }
+      std::vector<std::array<LabelView, 4>> views(n);
+      std::vector<std::array<Sample, 8>> samples(n);
+      for (int k = 0; k < n; ++k) {
+        const std::vector<std::string>& l = strings[k];
+        views[k] = {LabelView{l[0], l[1]}, LabelView{l[2], l[3]}, LabelView{l[4], l[5]},
+                    LabelView{l[6], l[7]}};
+        for (int j = 0; j < 8; ++j) {
+          samples[k][j] = {t0 + w * 3'600'000LL + j * 15'000, static_cast<double>(j)};
+        }
+        batch.series.push_back({views[k], samples[k]});
+      }
+      AppendResult r;
+      absl::Status as = (*st)->Append("t", batch, &r);
+      if (!as.ok()) {
+        std::fprintf(stderr, "append: %s\n", as.ToString().c_str());
+        return 1;
+      }
+    }
+    const double a1 = CpuSeconds();
+    absl::Status fs = (*st)->Flush();
+    if (!fs.ok()) {
+      std::fprintf(stderr, "flush: %s\n", fs.ToString().c_str());
+      return 1;
+    }
+    append_cpu += a1 - a0;
+    flush_cpu += CpuSeconds() - a1;
+  }
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
+  const StorageStats stats = (*st)->Stats();
+  std::printf(
+      "churn: %d waves x %d series: appends %.2f s CPU, checkpoints %.2f s CPU (this thread), "
+      "process %.2f s CPU, %.2f s wall; evicted %llu, head %llu\n",
+      waves, per_wave, append_cpu, flush_cpu, ProcessCpuSeconds() - process0, wall,
+      static_cast<unsigned long long>(stats.series_evicted),
+      static_cast<unsigned long long>(stats.series));
+  st->reset();
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   if (argc > 1 && std::string(argv[1]) == "codec") return CodecReport();
+  if (argc > 1 && std::string(argv[1]) == "churn") return ChurnReport(argc, argv);
   const size_t num_series = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 100'000;
   const size_t per_series = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 120;
   const bool sync_wal = argc > 3 && std::atoi(argv[3]) != 0;
