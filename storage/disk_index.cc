@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "rocksdb/db.h"
+#include "rocksdb/slice_transform.h"
 #include "rocksdb/write_batch.h"
 #include "storage/coding.h"
 #include "storage/keys.h"
@@ -57,6 +58,27 @@ std::string LabelHashKey(uint32_t tenant, uint64_t hash, uint64_t series_id) {
   coding::PutFixed64BE(&k, hash);
   coding::PutFixed64BE(&k, series_id);
   return k;
+}
+
+namespace {
+
+constexpr size_t kLabelHashPrefixBytes = 1 + 4 + 8;
+
+class LabelHashPrefix : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "meridian.LabelHashPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), kLabelHashPrefixBytes);
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() >= kLabelHashPrefixBytes && key[0] == kLabelHashPrefix;
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<const rocksdb::SliceTransform> NewLabelHashPrefixExtractor() {
+  return std::make_shared<LabelHashPrefix>();
 }
 
 }  // namespace diskindex
@@ -118,7 +140,9 @@ absl::Status ReadValues(rocksdb::Iterator* it, uint32_t tenant, int64_t day, std
 }  // namespace
 
 std::unique_ptr<rocksdb::Iterator> DiskIndex::NewIterator() const {
-  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(rocksdb::ReadOptions(), index_));
+  rocksdb::ReadOptions ro;
+  ro.total_order_seek = true;  // postings: no prefix filter applies
+  return std::unique_ptr<rocksdb::Iterator>(db_->NewIterator(ro, index_));
 }
 
 absl::Status DiskIndex::StageDays(rocksdb::WriteBatch* wb, uint32_t tenant, uint64_t id,
@@ -171,7 +195,9 @@ absl::StatusOr<std::optional<uint64_t>> DiskIndex::FindId(uint32_t tenant, const
   std::string prefix(1, diskindex::kLabelHashPrefix);
   coding::PutFixed32BE(&prefix, tenant);
   coding::PutFixed64BE(&prefix, diskindex::LabelSetHash(labels, n));
-  std::unique_ptr<rocksdb::Iterator> it = NewIterator();
+  rocksdb::ReadOptions ro;
+  ro.prefix_same_as_start = true;  // files whose filter lacks the hash are skipped
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, index_));
   std::string value;
   for (it->Seek(prefix); it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
     if (it->key().size() != prefix.size() + 8) return absl::DataLossError("corrupt label hash key");

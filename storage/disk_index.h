@@ -17,6 +17,7 @@
 #define MERIDIAN_STORAGE_DISK_INDEX_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -32,6 +33,7 @@ namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
 class Iterator;
+class SliceTransform;
 class WriteBatch;
 }  // namespace rocksdb
 
@@ -54,6 +56,11 @@ std::string DayPrefix(uint32_t tenant, int64_t day);
 std::string PostingKey(uint32_t tenant, int64_t day, std::string_view name, std::string_view value,
                        uint64_t series_id);
 std::string LabelHashKey(uint32_t tenant, uint64_t hash, uint64_t series_id);
+// The index family's prefix extractor: a label-hash key's 'k' tenant hash
+// (no other key is in its domain), so a Bloom filter per table file lets
+// FindId skip every file without that hash (most lookups are of new
+// series, found nowhere).
+std::shared_ptr<const rocksdb::SliceTransform> NewLabelHashPrefixExtractor();
 }  // namespace diskindex
 
 class DiskIndex {

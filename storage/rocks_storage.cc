@@ -17,6 +17,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/env.h"
 #include "rocksdb/file_system.h"
+#include "rocksdb/filter_policy.h"
 #include "rocksdb/listener.h"
 #include "rocksdb/table.h"
 #include "rocksdb/transaction_log.h"
@@ -60,8 +61,14 @@ rocksdb::ColumnFamilyOptions IndexFamilyOptions(std::shared_ptr<rocksdb::Cache> 
   rocksdb::ColumnFamilyOptions o;
   o.compression = rocksdb::kZSTD;
   o.write_buffer_size = 16 << 20;
+  // Label-hash lookups of series never seen (each new series) answer
+  // "none" from per-file prefix Bloom filters, not by seeking every file.
+  o.prefix_extractor = diskindex::NewLabelHashPrefixExtractor();
+  o.memtable_prefix_bloom_size_ratio = 0.02;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = std::move(cache);
+  t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  t.whole_key_filtering = false;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   return o;
 }
