@@ -905,8 +905,8 @@ absl::Status RocksStorage::AppendToHead(std::string_view tenant, const AppendBat
   rocksdb::WriteBatch wb;
   ReaderMutexLock gate(&gate_);
   // Downsampling (storage/compaction.h): raised only under the exclusive
-  // gate, so fixed for this append.
-  // Below the raw floor: staged for the aggregates (StageBelowRawFloor).
+  // gate, so fixed for this append. Samples below the raw floor are set
+  // aside, to be staged for the aggregates (StageBelowRawFloor).
   const int64_t stage_from = limits.min_valid_t_ms;
   const int64_t stage_below = limits.allow_backfill ? head->raw_floor.load() : kNoTime;
   limits.min_valid_t_ms = std::max(limits.min_valid_t_ms, head->raw_floor.load());
