@@ -14,6 +14,28 @@
 #include "absl/strings/str_cat.h"
 
 namespace meridian::promql::eval {
+
+bool Extrapolate(double increase, int64_t first_t_ms, int64_t last_t_ms, double first_v, uint64_t n,
+                 int64_t range_end_ms, int64_t range_ms, bool counter, bool rate, double* out) {
+  const double sampled = static_cast<double>(last_t_ms - first_t_ms) / 1000;
+  if (sampled <= 0) return false;
+  double to_start = static_cast<double>(first_t_ms - (range_end_ms - range_ms)) / 1000;
+  double to_end = static_cast<double>(range_end_ms - last_t_ms) / 1000;
+  const double avg = sampled / static_cast<double>(n - 1);
+  const double threshold = avg * 1.1;
+  if (to_start >= threshold) to_start = avg / 2;
+  if (counter) {
+    double to_zero = to_start;
+    if (increase > 0 && first_v >= 0) to_zero = sampled * (first_v / increase);
+    if (to_zero < to_start) to_start = to_zero;
+  }
+  if (to_end >= threshold) to_end = avg / 2;
+  double factor = (sampled + to_start + to_end) / sampled;
+  if (rate) factor /= static_cast<double>(range_ms) / 1000;
+  *out = increase * factor;
+  return true;
+}
+
 namespace {
 
 int64_t Mod(int64_t a, int64_t m) {
@@ -57,23 +79,8 @@ bool WindowsRate(std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, 
   } else {
     result = last.clast_v - first.first_v;
   }
-  const double sampled = static_cast<double>(last.clast_t - first.first_t) / 1000;
-  if (sampled <= 0) return false;
-  double to_start = static_cast<double>(first.first_t - (end_ms - range_ms)) / 1000;
-  double to_end = static_cast<double>(end_ms - last.clast_t) / 1000;
-  const double avg = sampled / static_cast<double>(n - 1);
-  const double threshold = avg * 1.1;
-  if (to_start >= threshold) to_start = avg / 2;
-  if (counter) {
-    double to_zero = to_start;
-    if (result > 0 && first.first_v >= 0) to_zero = sampled * (first.first_v / result);
-    if (to_zero < to_start) to_start = to_zero;
-  }
-  if (to_end >= threshold) to_end = avg / 2;
-  double factor = (sampled + to_start + to_end) / sampled;
-  if (rate) factor /= static_cast<double>(range_ms) / 1000;
-  *out = result * factor;
-  return true;
+  return Extrapolate(result, first.first_t, last.clast_t, first.first_v, n, end_ms, range_ms,
+                     counter, rate, out);
 }
 
 // irate/idelta: the last two samples when they are in different windows

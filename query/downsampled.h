@@ -77,6 +77,13 @@ void PointsOf(const SeriesData& data, bool mean, QueryContext* q, std::vector<Po
 // "5m", "1h", "raw".
 std::string ResolutionText(int64_t ms);
 
+// Prometheus's extrapolation (extrapolatedRate in promql/functions.go) of a
+// window's `increase` (or delta), shared by raw and downsampled reads: `n` >= 2
+// samples from first_t_ms to last_t_ms (the first valued first_v) within the
+// range (range_end_ms - range_ms, range_end_ms]. False if they span no time.
+bool Extrapolate(double increase, int64_t first_t_ms, int64_t last_t_ms, double first_v, uint64_t n,
+                 int64_t range_end_ms, int64_t range_ms, bool counter, bool rate, double* out);
+
 }  // namespace meridian::promql::eval
 
 #endif  // MERIDIAN_QUERY_DOWNSAMPLED_H_

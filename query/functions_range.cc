@@ -35,22 +35,8 @@ bool ExtrapolatedRate(std::span<const Point> w, const Window& c, bool counter, b
   if (counter) {
     for (uint32_t k : c.resets) result += c.all[k - 1].v;
   }
-  double to_start = static_cast<double>(first.t_ms - c.range_start) / 1000;
-  double to_end = static_cast<double>(c.range_end - last.t_ms) / 1000;
-  const double sampled = static_cast<double>(last.t_ms - first.t_ms) / 1000;
-  const double avg = sampled / static_cast<double>(w.size() - 1);
-  const double threshold = avg * 1.1;
-  if (to_start >= threshold) to_start = avg / 2;
-  if (counter) {
-    double to_zero = to_start;
-    if (result > 0 && first.v >= 0) to_zero = sampled * (first.v / result);
-    if (to_zero < to_start) to_start = to_zero;
-  }
-  if (to_end >= threshold) to_end = avg / 2;
-  double factor = (sampled + to_start + to_end) / sampled;
-  if (rate) factor /= static_cast<double>(c.range_ms) / 1000;
-  *out = result * factor;
-  return true;
+  return Extrapolate(result, first.t_ms, last.t_ms, first.v, w.size(), c.range_end, c.range_ms,
+                     counter, rate, out);
 }
 
 void LinearRegression(std::span<const Point> w, int64_t intercept_t, double* slope,
