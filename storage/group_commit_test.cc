@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -124,8 +125,13 @@ TEST(GroupCommitTest, ConcurrentAppendsShareSyncsAndAllAcknowledgedSamplesSurviv
   for (auto& t : threads) t.join();
   const int syncs = fs->log_syncs.load() - syncs_before;
   EXPECT_EQ(failures.load(), 0);
-  // kWriters * kRounds = 400 acknowledged requests; RocksDB alone: 2 syncs per round (50).
-  EXPECT_LE(syncs, kRounds * 8 / 5)
+  // kWriters * kRounds = 400 acknowledged requests share syncs. How few
+  // (26-31 on a quiet machine, against 50 for RocksDB's own grouping) depends
+  // on the machine's load, so this asserts only that syncs are shared; the
+  // leader's wait is asserted without timing races in
+  // GroupCommitUnitTest.LeaderWaitsForTheWritersOfTheLastGroup, and the
+  // throughput in bench/overload_bench.sh.
+  EXPECT_LE(syncs, kWriters * kRounds / 4)
       << "log syncs for " << kRounds << " rounds of " << kWriters << " writers";
   std::printf("%d log syncs for %d requests\n", syncs, kWriters * kRounds);
 
@@ -160,10 +166,17 @@ class GroupCommitUnitTest : public ::testing::Test {
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(db, dir_.path(), cfs, &handles_, &raw).ok());
     db_.reset(raw);
+    MakeCommit(std::chrono::microseconds(5000));
+  }
+  void MakeCommit(std::chrono::microseconds max_delay) {
     commit_ = std::make_unique<GroupCommit>(
         [this](rocksdb::WriteBatch* wb) -> absl::Status {
           writes_.fetch_add(1);
-          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          {
+            std::lock_guard<std::mutex> l(groups_mu_);
+            groups_.push_back(wb->Count());
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(write_ms_.load()));
           if (fail_.load()) return absl::UnavailableError("injected");
           rocksdb::WriteOptions wo;
           wo.sync = true;
@@ -175,7 +188,12 @@ class GroupCommitUnitTest : public ::testing::Test {
             if (h->GetID() == id) return h;
           }
           return nullptr;
-        });
+        },
+        max_delay);
+  }
+  std::vector<int> Groups() {
+    std::lock_guard<std::mutex> l(groups_mu_);
+    return groups_;
   }
   void TearDown() override {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
@@ -192,6 +210,9 @@ class GroupCommitUnitTest : public ::testing::Test {
   std::unique_ptr<GroupCommit> commit_;
   std::atomic<int> writes_{0};
   std::atomic<bool> fail_{false};
+  std::atomic<int> write_ms_{2};  // how long each write takes
+  std::mutex groups_mu_;
+  std::vector<int> groups_;  // records per write, in order
 };
 
 // Batches of Puts in two families are merged; a batch with a Delete is
@@ -226,6 +247,48 @@ TEST_F(GroupCommitUnitTest, MergesPutsAcrossFamiliesAndWritesOtherBatchesAlone) 
   EXPECT_EQ(commit_->batches(), uint64_t{kThreads * kEach});
   EXPECT_LT(commit_->writes(), uint64_t{kThreads * kEach} / 2);
   EXPECT_EQ(commit_->writes(), uint64_t(writes_.load()));
+}
+
+// The leader of a group waits, up to one recent write's time, for as many
+// appends as the last group held. Writes take 300 ms here and 15 writers come
+// back 5 ms apart, well inside one write's time: they form one group. RocksDB
+// alone (and a leader that does not wait) would write the first of them on
+// its own and the other 14 in a second write.
+TEST_F(GroupCommitUnitTest, LeaderWaitsForTheWritersOfTheLastGroup) {
+  MakeCommit(std::chrono::seconds(2));
+  write_ms_ = 300;
+  constexpr int kWriters = 15;
+  auto commit = [&](int t, int round) {
+    rocksdb::WriteBatch wb;
+    (void)wb.Put(handles_[0], std::to_string(round) + "/" + std::to_string(t), "v");
+    EXPECT_TRUE(commit_->Commit(&wb).ok());
+  };
+  // Round 0: writer 0 writes alone; the other 14 queue during its write and
+  // make the second group, so the leaders now expect 14.
+  std::thread first(commit, 0, 0);
+  while (writes_.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<std::thread> threads;
+  for (int t = 1; t < kWriters; ++t) threads.emplace_back(commit, t, 0);
+  first.join();
+  for (auto& th : threads) th.join();
+  threads.clear();
+  ASSERT_EQ(Groups(), (std::vector<int>{1, kWriters - 1}));
+  // Round 1: the writers come back one by one, 5 ms apart.
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5 * t));
+      commit(t, 1);
+    });
+  }
+  for (auto& th : threads) th.join();
+  const std::vector<int> groups = Groups();
+  std::vector<int> round1(groups.begin() + 2, groups.end());
+  ASSERT_FALSE(round1.empty());
+  // The first write waited for the 14 the last group held (the 15th may
+  // have arrived in time too); whatever is left goes in one more write.
+  EXPECT_GE(round1[0], kWriters - 1) << "the leader wrote without waiting";
+  EXPECT_LE(round1.size(), size_t{2});
+  for (int t = 0; t < kWriters; ++t) EXPECT_EQ(Get(0, "1/" + std::to_string(t)), "v");
 }
 
 // A failed write fails every batch it carried, and none of them lands.
