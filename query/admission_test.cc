@@ -23,7 +23,7 @@ constexpr auto kFar = std::chrono::hours(1);
 
 TEST(QueryAdmission, LanesAreIndependentAndTheQueueIsBounded) {
   QueryAdmission adm(
-      {.dashboard_slots = 2, .priority_slots = 1, .queue_timeout = milliseconds(100)});
+      {.dashboard_slots = 2, .priority_slots = 1, .queue_timeout = milliseconds(1000)});
   auto deadline = Clock::now() + kFar;
   auto a = adm.Admit(QueryPriority::kDashboard, deadline, nullptr);
   auto b = adm.Admit(QueryPriority::kDashboard, deadline, nullptr);
@@ -33,12 +33,13 @@ TEST(QueryAdmission, LanesAreIndependentAndTheQueueIsBounded) {
   auto start = Clock::now();
   auto p = adm.Admit(QueryPriority::kPriority, deadline, nullptr);
   ASSERT_TRUE(p.ok()) << p.status();
-  EXPECT_LT(Clock::now() - start, milliseconds(50));
+  // Not after the queue timeout (the bound leaves room for a loaded host).
+  EXPECT_LT(Clock::now() - start, milliseconds(500));
   // A third dashboard query waits the queue timeout, then 503.
   start = Clock::now();
   auto c = adm.Admit(QueryPriority::kDashboard, deadline, nullptr);
   EXPECT_EQ(c.status().code(), absl::StatusCode::kUnavailable) << c.status();
-  EXPECT_GE(Clock::now() - start, milliseconds(100));
+  EXPECT_GE(Clock::now() - start, milliseconds(1000));
   EXPECT_NE(c.status().message().find("all 2 dashboard query slots stayed busy"),
             std::string::npos);
   EXPECT_EQ(adm.queued(QueryPriority::kDashboard), 0);
@@ -138,7 +139,7 @@ class GateQueryable : public Queryable {
 // dashboard query gets kUnavailable after the queue timeout.
 TEST(EngineAdmission, PriorityLaneProceedsWhileDashboardLaneIsSaturated) {
   EngineOptions o;
-  o.admission = {.dashboard_slots = 2, .priority_slots = 1, .queue_timeout = milliseconds(200)};
+  o.admission = {.dashboard_slots = 2, .priority_slots = 1, .queue_timeout = milliseconds(1000)};
   Engine engine(o);
   GateQueryable stuck;
   std::vector<std::thread> dashboards;
@@ -158,7 +159,7 @@ TEST(EngineAdmission, PriorityLaneProceedsWhileDashboardLaneIsSaturated) {
   auto start = Clock::now();
   auto r = engine.InstantQuery(open, "sum(up)", 0, prio);
   ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_LT(Clock::now() - start, milliseconds(150));
+  EXPECT_LT(Clock::now() - start, milliseconds(800)) << "waited for the dashboard lane";
   auto rr = engine.RangeQuery(open, "sum(up)", 0, 60'000, 1000, prio);
   ASSERT_TRUE(rr.ok()) << rr.status();
 
