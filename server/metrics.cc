@@ -111,7 +111,9 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
   if (!default_tenant.empty()) Tenant(default_tenant);
 
   // Series and storage.
-  series_ = gauge("meridian_storage_series", "Series held in the storage index (all tenants).");
+  series_ = gauge("meridian_storage_series",
+                  "Series in the in-memory head, all tenants (series idle for --head-idle-timeout "
+                  "leave it: meridian_storage_series_evicted_total).");
   tenant_series_ = gauges("meridian_tenant_series", "Series a tenant holds in memory.");
   tenant_active_series_ =
       gauges("meridian_tenant_active_series",
