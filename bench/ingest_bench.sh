@@ -20,7 +20,8 @@
 #   VM_BIN          default /usr/bin/victoria-metrics
 #   PHASE_TIMEOUT_S time limit of each load phase, default 600
 #   SETTLE_TIMEOUT_S time limit of each settle phase, default 120
-#   KEEP_DATA=1     keep the temp dir with data and logs
+#   KEEP_DATA=1     keep the temp dir with data, logs and the settled data
+#                   dir's file listing (NAME.settled-files)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,6 +121,7 @@ run_one() {  # name
   fi
   wait_disk_stable "$data"
   cpu2=$(cpu_ticks "$SERVER_PID")
+  ls -la "$data" >"$WORK/$name.settled-files" 2>&1 || true
 
   local result samples_ok samples_total secs
   result=$(grep '^RESULT' <<<"$out" || true)

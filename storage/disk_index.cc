@@ -1,9 +1,12 @@
 #include "storage/disk_index.h"
 
 #include <algorithm>
+#include <deque>
 #include <memory>
+#include <tuple>
 
 #include "rocksdb/db.h"
+#include "rocksdb/merge_operator.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/write_batch.h"
 #include "storage/coding.h"
@@ -43,13 +46,41 @@ std::string DayPrefix(uint32_t tenant, int64_t day) {
   return k;
 }
 
-std::string PostingKey(uint32_t tenant, int64_t day, std::string_view name, std::string_view value,
-                       uint64_t series_id) {
-  std::string k = DayPrefix(tenant, day);
-  coding::PutLengthPrefixed(&k, name);
-  coding::PutLengthPrefixed(&k, value);
-  coding::PutFixed64BE(&k, series_id);
+void AppendPairKey(std::string* out, uint32_t tenant, int64_t day, std::string_view name,
+                   std::string_view value) {
+  out->push_back(kPostingPrefix);
+  coding::PutFixed32BE(out, tenant);
+  coding::PutTimeKey(out, day);
+  coding::PutLengthPrefixed(out, name);
+  coding::PutLengthPrefixed(out, value);
+}
+
+std::string PairKey(uint32_t tenant, int64_t day, std::string_view name, std::string_view value) {
+  std::string k;
+  AppendPairKey(&k, tenant, day, name, value);
   return k;
+}
+
+void EncodePostings(const uint64_t* ids, size_t n, std::string* out) {
+  uint64_t prev = 0;
+  for (size_t i = 0; i < n; ++i) {
+    coding::PutVarint(out, ids[i] - prev);
+    prev = ids[i];
+  }
+}
+
+bool DecodePostings(std::string_view in, Postings* out) {
+  coding::Reader r(in);
+  uint64_t id = 0, delta;
+  const size_t first = out->size();
+  while (!r.empty()) {
+    if (!r.GetVarint(&delta)) return false;
+    // Strictly increasing (a zero delta only for a first id of 0).
+    if (delta == 0 && out->size() > first) return false;
+    if (__builtin_add_overflow(id, delta, &id)) return false;
+    out->push_back(id);
+  }
+  return true;
 }
 
 std::string LabelHashKey(uint32_t tenant, uint64_t hash, uint64_t series_id) {
@@ -81,6 +112,50 @@ std::shared_ptr<const rocksdb::SliceTransform> NewLabelHashPrefixExtractor() {
   return std::make_shared<LabelHashPrefix>();
 }
 
+namespace {
+
+// Unites postings lists (each sorted): decoded into one vector, sorted,
+// deduplicated. A malformed list fails the merge, which RocksDB reports as
+// corruption of the key.
+bool UniteLists(const rocksdb::Slice* existing, const std::vector<rocksdb::Slice>& lists,
+                std::string* out) {
+  Postings ids;
+  size_t bytes = existing != nullptr ? existing->size() : 0;
+  for (const rocksdb::Slice& l : lists) bytes += l.size();
+  ids.reserve(bytes);
+  if (existing != nullptr &&
+      !DecodePostings(std::string_view(existing->data(), existing->size()), &ids)) {
+    return false;
+  }
+  for (const rocksdb::Slice& l : lists) {
+    if (!DecodePostings(std::string_view(l.data(), l.size()), &ids)) return false;
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  out->clear();
+  EncodePostings(ids.data(), ids.size(), out);
+  return true;
+}
+
+class PostingsUnion : public rocksdb::MergeOperator {
+ public:
+  const char* Name() const override { return "meridian.PostingsUnion"; }
+  bool FullMergeV2(const MergeOperationInput& in, MergeOperationOutput* out) const override {
+    return UniteLists(in.existing_value, in.operand_list, &out->new_value);
+  }
+  bool PartialMergeMulti(const rocksdb::Slice& /*key*/, const std::deque<rocksdb::Slice>& operands,
+                         std::string* new_value, rocksdb::Logger* /*logger*/) const override {
+    std::vector<rocksdb::Slice> lists(operands.begin(), operands.end());
+    return UniteLists(nullptr, lists, new_value);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<rocksdb::MergeOperator> NewPostingsMergeOperator() {
+  return std::make_shared<PostingsUnion>();
+}
+
 }  // namespace diskindex
 
 namespace {
@@ -94,14 +169,6 @@ std::string Successor(std::string p) {
   return p;
 }
 
-std::string PairPrefix(uint32_t tenant, int64_t day, std::string_view name,
-                       std::string_view value) {
-  std::string k = DayPrefix(tenant, day);
-  coding::PutLengthPrefixed(&k, name);
-  coding::PutLengthPrefixed(&k, value);
-  return k;
-}
-
 std::string NamePrefix(uint32_t tenant, int64_t day, std::string_view name) {
   std::string k = DayPrefix(tenant, day);
   coding::PutLengthPrefixed(&k, name);
@@ -112,27 +179,36 @@ bool StartsWith(const rocksdb::Slice& s, const std::string& p) {
   return s.size() >= p.size() && std::memcmp(s.data(), p.data(), p.size()) == 0;
 }
 
-// Appends the ids of the keys starting with `prefix` (a pair prefix).
-absl::Status ReadPostings(rocksdb::Iterator* it, const std::string& prefix, Postings* out) {
-  for (it->Seek(prefix); it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
-    if (it->key().size() != prefix.size() + 8) return absl::DataLossError("corrupt postings key");
-    out->push_back(coding::DecodeFixed64BE(it->key().data() + prefix.size()));
+absl::Status DecodeValue(const rocksdb::Slice& v, Postings* out) {
+  if (!diskindex::DecodePostings(std::string_view(v.data(), v.size()), out)) {
+    return absl::DataLossError("corrupt postings list");
+  }
+  return absl::OkStatus();
+}
+
+// Appends the ids of the pair list with key `key`.
+absl::Status ReadPostings(rocksdb::Iterator* it, const std::string& key, Postings* out) {
+  it->Seek(key);
+  if (it->Valid() && it->key() == rocksdb::Slice(key)) {
+    MERIDIAN_RETURN_IF_ERROR(DecodeValue(it->value(), out));
   }
   return FromRocks(it->status(), "reading postings");
 }
 
-// The values of `name` on one day (each found with one seek).
-absl::Status ReadValues(rocksdb::Iterator* it, uint32_t tenant, int64_t day, std::string_view name,
-                        std::vector<std::string>* out) {
+// Calls fn(value, list) for each value of `name` on one day (one key each,
+// in value order).
+template <typename Fn>
+absl::Status ForEachValue(rocksdb::Iterator* it, uint32_t tenant, int64_t day,
+                          std::string_view name, Fn&& fn) {
   const std::string prefix = NamePrefix(tenant, day, name);
-  it->Seek(prefix);
-  while (it->Valid() && StartsWith(it->key(), prefix)) {
+  for (it->Seek(prefix); it->Valid() && StartsWith(it->key(), prefix); it->Next()) {
     coding::Reader r(
         std::string_view(it->key().data() + prefix.size(), it->key().size() - prefix.size()));
     std::string_view value;
-    if (!r.GetLengthPrefixed(&value)) return absl::DataLossError("corrupt postings key");
-    out->emplace_back(value);
-    it->Seek(Successor(PairPrefix(tenant, day, name, value)));
+    if (!r.GetLengthPrefixed(&value) || !r.empty()) {
+      return absl::DataLossError("corrupt postings key");
+    }
+    MERIDIAN_RETURN_IF_ERROR(fn(value, it->value()));
   }
   return FromRocks(it->status(), "reading label values");
 }
@@ -148,13 +224,14 @@ std::unique_ptr<rocksdb::Iterator> DiskIndex::NewIterator() const {
 absl::Status DiskIndex::StageDays(rocksdb::WriteBatch* wb, uint32_t tenant, uint64_t id,
                                   const LabelView* labels, size_t n, int64_t day_from,
                                   int64_t day_to) const {
+  std::string list;
+  diskindex::EncodePostings(&id, 1, &list);
   for (int64_t day = day_from; day <= day_to; ++day) {
     MERIDIAN_RETURN_IF_ERROR(FromRocks(
-        wb->Put(index_, diskindex::PostingKey(tenant, day, "", "", id), ""), "staging postings"));
+        wb->Merge(index_, diskindex::PairKey(tenant, day, "", ""), list), "staging postings"));
     for (size_t i = 0; i < n; ++i) {
       MERIDIAN_RETURN_IF_ERROR(FromRocks(
-          wb->Put(index_, diskindex::PostingKey(tenant, day, labels[i].name, labels[i].value, id),
-                  ""),
+          wb->Merge(index_, diskindex::PairKey(tenant, day, labels[i].name, labels[i].value), list),
           "staging postings"));
     }
   }
@@ -256,18 +333,17 @@ absl::StatusOr<Postings> DiskIndex::Select(uint32_t tenant, const std::vector<Ma
   });
   std::vector<const Postings*> per_day;
   std::vector<Postings> results;
-  std::vector<std::string> values;
   MERIDIAN_RETURN_IF_ERROR(ForEachDay(days.get(), tenant, day_from, day_to, [&](int64_t day) {
     Postings result;
     bool have = false;
     // Postings of the values of `m`'s label that match (or not) on this day.
     auto collect = [&](const Matcher& m, bool matching, Postings* out) -> absl::Status {
-      values.clear();
-      MERIDIAN_RETURN_IF_ERROR(ReadValues(it.get(), tenant, day, m.name(), &values));
-      for (const std::string& v : values) {
-        if (m.Matches(v) != matching) continue;
-        MERIDIAN_RETURN_IF_ERROR(ReadPostings(it.get(), PairPrefix(tenant, day, m.name(), v), out));
-      }
+      MERIDIAN_RETURN_IF_ERROR(
+          ForEachValue(it.get(), tenant, day, m.name(),
+                       [&](std::string_view v, const rocksdb::Slice& list) -> absl::Status {
+                         if (m.Matches(v) != matching) return absl::OkStatus();
+                         return DecodeValue(list, out);
+                       }));
       std::sort(out->begin(), out->end());
       out->erase(std::unique(out->begin(), out->end()), out->end());
       return absl::OkStatus();
@@ -276,7 +352,7 @@ absl::StatusOr<Postings> DiskIndex::Select(uint32_t tenant, const std::vector<Ma
       Postings p;
       if (m->type() == MatchType::kEqual) {
         MERIDIAN_RETURN_IF_ERROR(
-            ReadPostings(it.get(), PairPrefix(tenant, day, m->name(), m->value()), &p));
+            ReadPostings(it.get(), diskindex::PairKey(tenant, day, m->name(), m->value()), &p));
       } else {
         MERIDIAN_RETURN_IF_ERROR(collect(*m, true, &p));
       }
@@ -285,7 +361,8 @@ absl::StatusOr<Postings> DiskIndex::Select(uint32_t tenant, const std::vector<Ma
       if (result.empty()) return absl::OkStatus();
     }
     if (!have) {
-      MERIDIAN_RETURN_IF_ERROR(ReadPostings(it.get(), PairPrefix(tenant, day, "", ""), &result));
+      MERIDIAN_RETURN_IF_ERROR(
+          ReadPostings(it.get(), diskindex::PairKey(tenant, day, "", ""), &result));
     }
     for (const Matcher* m : negative) {
       Postings drop;
@@ -323,12 +400,12 @@ absl::Status DiskIndex::LabelValues(uint32_t tenant, std::string_view name, int6
   if (name.empty()) return absl::OkStatus();
   std::unique_ptr<rocksdb::Iterator> days = NewIterator();
   std::unique_ptr<rocksdb::Iterator> it = NewIterator();
-  std::vector<std::string> values;
   return ForEachDay(days.get(), tenant, day_from, day_to, [&](int64_t day) -> absl::Status {
-    values.clear();
-    MERIDIAN_RETURN_IF_ERROR(ReadValues(it.get(), tenant, day, name, &values));
-    for (std::string& v : values) out->insert(std::move(v));
-    return absl::OkStatus();
+    return ForEachValue(it.get(), tenant, day, name,
+                        [&](std::string_view v, const rocksdb::Slice&) -> absl::Status {
+                          out->emplace(v);
+                          return absl::OkStatus();
+                        });
   });
 }
 
@@ -343,6 +420,104 @@ absl::StatusOr<std::optional<int64_t>> DiskIndex::FirstDayFrom(uint32_t tenant, 
   }
   MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "reading postings days"));
   return std::optional<int64_t>();
+}
+
+void IndexBatch::Add(uint32_t tenant, int64_t day, std::string_view name, std::string_view value,
+                     uint64_t id) {
+  scratch_.clear();
+  diskindex::AppendPairKey(&scratch_, tenant, day, name, value);
+  auto it = lists_.find(scratch_);
+  if (it == lists_.end()) it = lists_.emplace(scratch_, std::vector<uint64_t>()).first;
+  it->second.push_back(id);
+  ++postings_;
+}
+
+void IndexBatch::AddDays(uint32_t tenant, uint64_t id, const Labels& labels, int64_t day_from,
+                         int64_t day_to) {
+  for (int64_t day = day_from; day <= day_to; ++day) {
+    Add(tenant, day, "", "", id);
+    for (const Label& l : labels) Add(tenant, day, l.name, l.value, id);
+  }
+}
+
+void IndexBatch::AddDefinition(uint32_t tenant, uint64_t id, const Labels& labels) {
+  hashes_.push_back({tenant, diskindex::LabelSetHash(labels), id});
+}
+
+absl::Status IndexBatch::ForEachSorted(
+    const std::function<absl::Status(std::string_view, std::string_view, bool)>& fn) {
+  std::sort(hashes_.begin(), hashes_.end(), [](const Hash& a, const Hash& b) {
+    return std::tie(a.tenant, a.hash, a.id) < std::tie(b.tenant, b.hash, b.id);
+  });
+  std::string key, value;
+  for (size_t i = 0; i < hashes_.size(); ++i) {
+    const Hash& h = hashes_[i];
+    if (i > 0 && h.tenant == hashes_[i - 1].tenant && h.hash == hashes_[i - 1].hash &&
+        h.id == hashes_[i - 1].id) {
+      continue;
+    }
+    key = diskindex::LabelHashKey(h.tenant, h.hash, h.id);
+    MERIDIAN_RETURN_IF_ERROR(fn(key, "", false));
+  }
+  std::vector<std::pair<std::string_view, std::vector<uint64_t>*>> sorted;
+  sorted.reserve(lists_.size());
+  for (auto& [k, ids] : lists_) sorted.emplace_back(k, &ids);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [k, ids] : sorted) {
+    std::sort(ids->begin(), ids->end());
+    ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+    value.clear();
+    diskindex::EncodePostings(ids->data(), ids->size(), &value);
+    MERIDIAN_RETURN_IF_ERROR(fn(k, value, true));
+  }
+  return absl::OkStatus();
+}
+
+void IndexBatch::Clear() {
+  lists_.clear();
+  hashes_.clear();
+  postings_ = 0;
+}
+
+absl::StatusOr<uint64_t> DiskIndex::MigrateLegacyPostings(
+    const std::function<absl::Status(rocksdb::WriteBatch*, bool sync)>& write) const {
+  const std::string legacy(1, diskindex::kLegacyPostingPrefix);
+  std::unique_ptr<rocksdb::Iterator> it = NewIterator();
+  rocksdb::WriteBatch wb;
+  std::string pair, list;  // the current pair's key suffix and list
+  Postings ids;
+  uint64_t n = 0;
+  auto stage = [&]() -> absl::Status {
+    if (ids.empty()) return absl::OkStatus();
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    list.clear();
+    diskindex::EncodePostings(ids.data(), ids.size(), &list);
+    ids.clear();
+    MERIDIAN_RETURN_IF_ERROR(
+        FromRocks(wb.Merge(index_, std::string(1, diskindex::kPostingPrefix) + pair, list),
+                  "staging postings"));
+    if (wb.GetDataSize() >= (4 << 20)) MERIDIAN_RETURN_IF_ERROR(write(&wb, /*sync=*/false));
+    return absl::OkStatus();
+  };
+  for (it->Seek(legacy); it->Valid() && StartsWith(it->key(), legacy); it->Next()) {
+    // 'p' tenant(4) day(8) name<str> value<str> id(8)
+    if (it->key().size() < 1 + 4 + 8 + 2 + 8) return absl::DataLossError("corrupt postings key");
+    const std::string_view rest(it->key().data() + 1, it->key().size() - 1 - 8);
+    if (rest != pair) {
+      MERIDIAN_RETURN_IF_ERROR(stage());
+      pair.assign(rest);
+    }
+    ids.push_back(coding::DecodeFixed64BE(it->key().data() + it->key().size() - 8));
+    ++n;
+  }
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "reading legacy postings"));
+  MERIDIAN_RETURN_IF_ERROR(stage());
+  MERIDIAN_RETURN_IF_ERROR(
+      FromRocks(wb.DeleteRange(index_, legacy, Successor(legacy)), "staging legacy delete"));
+  MERIDIAN_RETURN_IF_ERROR(write(&wb, /*sync=*/true));
+  return n;
 }
 
 }  // namespace meridian

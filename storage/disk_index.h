@@ -1,13 +1,15 @@
 // DiskIndex: the on-disk inverted index of the series that are not in the
 // in-memory head (docs/format/storage.md, "index family"). Per tenant and
-// per day (UTC day of the samples), one key per (label pair, series) plus an
-// all-series key per series, so a query over a time range reads only the
-// postings of the days it covers; and one key per series from a stable hash
-// of its label set to its id, so a series that comes back is re-admitted
-// under its old id.
+// per day (UTC day of the samples), one key per label pair whose value is
+// the sorted list of the pair's series ids (delta varints; written as merge
+// operands that the family's merge operator unites), plus an all-series list
+// per day, so a query over a time range reads only the postings of the days
+// it covers; and one key per series from a stable hash of its label set to
+// its id, so a series that comes back is re-admitted under its old id.
 //
 // Entries are written by the checkpoint (the days the head's series opened
-// since the last one, sorted, the last batch synced), and a series leaves
+// since the last one, in bounded batches, each one ingested table file
+// durable on return: IndexBatch), and a series leaves
 // the head (idle) only when its postings cover all its days: the eviction
 // itself writes nothing.
 //
@@ -17,6 +19,7 @@
 #define MERIDIAN_STORAGE_DISK_INDEX_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "model/labels.h"
 #include "model/matcher.h"
 #include "model/status.h"
@@ -33,6 +37,7 @@ namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
 class Iterator;
+class MergeOperator;
 class SliceTransform;
 class WriteBatch;
 }  // namespace rocksdb
@@ -46,15 +51,29 @@ inline int64_t IndexDayOf(int64_t t_ms) {
 }
 
 namespace diskindex {
-inline constexpr char kPostingPrefix = 'p';    // 'p' tenant day pair id -> ""
+// 'q' tenant day name value -> sorted ids (delta uvarints), format 4.
+inline constexpr char kPostingPrefix = 'q';
+// 'p' tenant day name value id -> "": format 3's postings, one key per
+// (pair, series); rewritten as 'q' lists when a format-3 dir is opened.
+inline constexpr char kLegacyPostingPrefix = 'p';
 inline constexpr char kLabelHashPrefix = 'k';  // 'k' tenant hash id -> ""
 // Stable (persisted) 64-bit hash of a sorted label set: FNV-1a over each
 // name and value, each followed by a 0xff byte.
 uint64_t LabelSetHash(const LabelView* labels, size_t n);
 uint64_t LabelSetHash(const Labels& labels);
 std::string DayPrefix(uint32_t tenant, int64_t day);
-std::string PostingKey(uint32_t tenant, int64_t day, std::string_view name, std::string_view value,
-                       uint64_t series_id);
+// The key of a label pair's postings list on `day` (the empty pair: all
+// series of the day).
+std::string PairKey(uint32_t tenant, int64_t day, std::string_view name, std::string_view value);
+void AppendPairKey(std::string* out, uint32_t tenant, int64_t day, std::string_view name,
+                   std::string_view value);
+// A postings list value: strictly increasing ids as uvarint deltas (the
+// first from 0).
+void EncodePostings(const uint64_t* ids, size_t n, std::string* out);
+// Appends the ids of an encoded list to *out; false when it is malformed.
+bool DecodePostings(std::string_view in, Postings* out);
+// The index family's merge operator: the union of postings lists.
+std::shared_ptr<rocksdb::MergeOperator> NewPostingsMergeOperator();
 std::string LabelHashKey(uint32_t tenant, uint64_t hash, uint64_t series_id);
 // The index family's prefix extractor: a label-hash key's 'k' tenant hash
 // (no other key is in its domain), so a Bloom filter per table file lets
@@ -62,6 +81,39 @@ std::string LabelHashKey(uint32_t tenant, uint64_t hash, uint64_t series_id);
 // series, found nowhere).
 std::shared_ptr<const rocksdb::SliceTransform> NewLabelHashPrefixExtractor();
 }  // namespace diskindex
+
+// The index entries of one checkpoint batch, in memory until written as one
+// sorted table file: a postings list per (tenant, day, label pair) and the
+// label-set hash keys of series indexed for the first time. Memory is about
+// 8 bytes per posting plus one key per distinct pair, so the checkpoint
+// bounds it by writing a batch whenever postings() passes a limit.
+class IndexBatch {
+ public:
+  // The postings of series `id` for the days [day_from, day_to].
+  void AddDays(uint32_t tenant, uint64_t id, const Labels& labels, int64_t day_from,
+               int64_t day_to);
+  // The label-set hash key of a series.
+  void AddDefinition(uint32_t tenant, uint64_t id, const Labels& labels);
+  size_t postings() const { return postings_; }
+  bool empty() const { return postings_ == 0 && hashes_.empty(); }
+  // Calls fn(key, value, is_merge) for every entry in key order: the hash
+  // keys (Put, empty value), then the postings lists (merge operands).
+  absl::Status ForEachSorted(
+      const std::function<absl::Status(std::string_view, std::string_view, bool)>& fn);
+  void Clear();
+
+ private:
+  void Add(uint32_t tenant, int64_t day, std::string_view name, std::string_view value,
+           uint64_t id);
+  struct Hash {
+    uint32_t tenant;
+    uint64_t hash, id;
+  };
+  absl::flat_hash_map<std::string, std::vector<uint64_t>> lists_;
+  std::vector<Hash> hashes_;
+  std::string scratch_;
+  size_t postings_ = 0;
+};
 
 class DiskIndex {
  public:
@@ -81,6 +133,12 @@ class DiskIndex {
   // Stages the removal of a series' hash key (its definition is deleted).
   absl::Status StageForget(rocksdb::WriteBatch* wb, uint32_t tenant, uint64_t id,
                            const Labels& labels) const;
+  // Rewrites format 3's per-(pair, series) postings keys as postings lists
+  // and deletes them; `write` writes (and clears) a batch, the last one
+  // synced. Idempotent (lists are united), so a crash may redo it.
+  // Returns the number of legacy keys read.
+  absl::StatusOr<uint64_t> MigrateLegacyPostings(
+      const std::function<absl::Status(rocksdb::WriteBatch*, bool sync)>& write) const;
   // Stages the deletion of every day partition of the tenant before `day`.
   absl::Status StageDeleteDaysBefore(rocksdb::WriteBatch* wb, uint32_t tenant, int64_t day) const;
 

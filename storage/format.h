@@ -22,7 +22,12 @@ namespace meridian {
 // value encoding 2 (decimal with residuals, docs/format/chunks.md), which a
 // version-2 build would read as corrupt chunks: such a build refuses a
 // version-3 dir as newer instead.
-inline constexpr int kStorageFormatVersion = 3;
+// Version 4 stores the on-disk postings as one list per (tenant, day, label
+// pair) under 'q' keys, united by the index family's merge operator, where
+// 3 had one 'p' key per (pair, series); a version-3 dir's 'p' keys are
+// rewritten as lists on its first open. A version-3 build refuses a
+// version-4 dir as newer (it would find no postings).
+inline constexpr int kStorageFormatVersion = 4;
 // The oldest layout this build opens (and migrates).
 inline constexpr int kOldestReadableFormatVersion = 1;
 inline constexpr char kFormatFileName[] = "FORMAT";

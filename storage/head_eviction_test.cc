@@ -2,7 +2,8 @@
 // on-disk index (storage/disk_index.h): queries across the active/inactive
 // boundary, re-admission under the old id, restart loading only the active
 // series, retention and the compactor's reads of inactive series, a SIGKILL
-// while series are evicted, and the migration of a format-2 data dir.
+// while series are evicted, the migration of a format-2 and a format-3 data
+// dir, and the index family's layout (one postings list per label pair).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,7 +18,10 @@
 
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
+#include "rocksdb/merge_operator.h"
+#include "rocksdb/write_batch.h"
 #include "storage/compaction.h"
+#include "storage/disk_index.h"
 #include "storage/format.h"
 #include "storage/storage.h"
 #include "storage/test_util.h"
@@ -498,6 +502,187 @@ TEST_F(HeadEvictionTest, Format2DataDirIsMigrated) {
   EXPECT_EQ(LabelValues("job", {}, 0, kT + 5 * kHour),
             (std::vector<std::string>{"new", "old", "wal"}));
   EXPECT_EQ(Append({{"__name__", "m"}, {"job", "old"}}, {{kT + 4 * kHour, 1}}).series_created, 0u);
+}
+
+// The index family of a closed data dir, read raw (with the postings merge
+// operator): the keys under each prefix, and the decoded list of one key.
+struct RawIndex {
+  std::map<char, uint64_t> keys_by_prefix;
+  std::map<std::string, Postings> lists;  // 'q' key -> ids
+};
+RawIndex ReadRawIndex(const std::string& dir) {
+  RawIndex out;
+  rocksdb::DBOptions dbo;
+  std::vector<std::string> names;
+  EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(dbo, dir, &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  for (const std::string& n : names) {
+    rocksdb::ColumnFamilyOptions o;
+    o.merge_operator = diskindex::NewPostingsMergeOperator();
+    cfs.emplace_back(n, o);
+  }
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(dbo, dir, cfs, &handles, &db).ok());
+  if (db == nullptr) return out;
+  for (rocksdb::ColumnFamilyHandle* h : handles) {
+    if (h->GetName() != "index") continue;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      ++out.keys_by_prefix[it->key()[0]];
+      if (it->key()[0] == diskindex::kPostingPrefix) {
+        Postings ids;
+        EXPECT_TRUE(diskindex::DecodePostings(
+            std::string_view(it->value().data(), it->value().size()), &ids));
+        out.lists[it->key().ToString()] = std::move(ids);
+      }
+    }
+    EXPECT_TRUE(it->status().ok()) << it->status().ToString();
+  }
+  for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
+  delete db;
+  return out;
+}
+
+TEST(PostingsListTest, EncodesDeltasAndUnitesLists) {
+  const std::vector<uint64_t> a = {0, 5, 6, 1000, uint64_t{1} << 40};
+  std::string enc;
+  diskindex::EncodePostings(a.data(), a.size(), &enc);
+  EXPECT_EQ(enc.size(), 1u + 1 + 1 + 2 + 6);
+  Postings back;
+  ASSERT_TRUE(diskindex::DecodePostings(enc, &back));
+  EXPECT_EQ(back, a);
+  // Not strictly increasing, or truncated: malformed.
+  Postings bad;
+  EXPECT_FALSE(diskindex::DecodePostings(std::string("\x05\x00", 2), &bad));
+  EXPECT_FALSE(diskindex::DecodePostings(std::string("\x85", 1), &bad));
+  // The merge operator unites, in order and without duplicates.
+  auto op = diskindex::NewPostingsMergeOperator();
+  const std::vector<uint64_t> b = {3, 5, 7}, c = {1, 1000};
+  std::string eb, ec;
+  diskindex::EncodePostings(b.data(), b.size(), &eb);
+  diskindex::EncodePostings(c.data(), c.size(), &ec);
+  rocksdb::Slice existing(enc);
+  std::vector<rocksdb::Slice> operands = {eb, ec};
+  rocksdb::MergeOperator::MergeOperationInput in("k", &existing, operands, nullptr);
+  std::string merged;
+  rocksdb::Slice merged_slice;
+  rocksdb::MergeOperator::MergeOperationOutput out(merged, merged_slice);
+  ASSERT_TRUE(op->FullMergeV2(in, &out));
+  Postings u;
+  ASSERT_TRUE(diskindex::DecodePostings(merged, &u));
+  EXPECT_EQ(u, (Postings{0, 1, 3, 5, 6, 7, 1000, uint64_t{1} << 40}));
+  // A malformed operand fails the merge (RocksDB reports corruption).
+  std::vector<rocksdb::Slice> corrupt = {rocksdb::Slice("\x85", 1)};
+  rocksdb::MergeOperator::MergeOperationInput bad_in("k", nullptr, corrupt, nullptr);
+  EXPECT_FALSE(op->FullMergeV2(bad_in, &out));
+}
+
+// The checkpoint writes one postings list per (day, label pair), not one key
+// per pair and series, in batches whose lists the merge operator unites:
+// 70,000 series x 4 postings is more than one batch.
+TEST_F(HeadEvictionTest, CheckpointWritesOneListPerLabelPairInBatches) {
+  Open();
+  constexpr int kSeries = 70'000;
+  std::vector<std::string> is, gs;
+  for (int i = 0; i < kSeries; ++i) is.push_back(std::to_string(i));
+  for (int g = 0; g < 10; ++g) gs.push_back(std::to_string(g));
+  for (int from = 0; from < kSeries; from += 1000) {
+    AppendBatch b;
+    std::vector<std::vector<LabelView>> labels;
+    std::vector<std::vector<Sample>> samples;
+    for (int i = from; i < from + 1000; ++i) {
+      labels.push_back({{"__name__", "m"}, {"g", gs[i % 10]}, {"i", is[i]}});
+      samples.push_back({{kT + i, static_cast<double>(i)}});
+    }
+    for (size_t j = 0; j < labels.size(); ++j) b.series.push_back({labels[j], samples[j]});
+    AppendResult r;
+    ASSERT_TRUE(st_->Append("t", b, &r).ok());
+  }
+  Append({{"__name__", "new"}}, {{kT + 3 * kHour, 1}});
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_EQ(HeadSeries(), 1u);  // the 70,000 left: answered from the index
+  std::vector<Result> g3 = Select({Eq("g", "3")}, 0, kT + 5 * kHour);
+  ASSERT_EQ(g3.size(), static_cast<size_t>(kSeries / 10));
+  for (const Result& r : g3) EXPECT_EQ(std::stoi(std::string(r.labels.Get("i"))) % 10, 3);
+  EXPECT_EQ(Select({Eq("i", "69999")}, 0, kT + 5 * kHour).size(), 1u);
+  EXPECT_EQ(Select({Re("g", "[12]"), Re("i", "1.*")}, 0, kT + 5 * kHour).size(), 2223u);
+  st_.reset();
+
+  RawIndex raw = ReadRawIndex(Options().dir);
+  EXPECT_EQ(raw.keys_by_prefix[diskindex::kLegacyPostingPrefix], 0u);
+  // The day's all-series list, __name__ (2), g (10), i (70,000).
+  EXPECT_EQ(raw.keys_by_prefix[diskindex::kPostingPrefix], 1u + 2 + 10 + kSeries);
+  EXPECT_EQ(raw.keys_by_prefix[diskindex::kLabelHashPrefix], kSeries + 1u);
+  const Postings& all = raw.lists[diskindex::PairKey(1, IndexDayOf(kT), "", "")];
+  EXPECT_EQ(all.size(), kSeries + 1u);
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+  EXPECT_EQ(raw.lists[diskindex::PairKey(1, IndexDayOf(kT), "g", "3")].size(),
+            static_cast<size_t>(kSeries / 10));
+}
+
+// A format-3 data dir (one 'p' key per pair and series) has its postings
+// rewritten as lists on open.
+TEST_F(HeadEvictionTest, Format3DataDirIsMigrated) {
+  Open();
+  WriteOldAndNew();
+  ASSERT_EQ(HeadSeries(), 1u);
+  st_.reset();
+  const std::string dir = Options().dir;
+  uint64_t legacy_keys = 0;
+  {
+    // Make it a format-3 dir: every list becomes 'p' keys, one per id.
+    rocksdb::DBOptions dbo;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(dbo, dir, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const std::string& n : names) {
+      rocksdb::ColumnFamilyOptions co;
+      co.merge_operator = diskindex::NewPostingsMergeOperator();
+      cfs.emplace_back(n, co);
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(dbo, dir, cfs, &handles, &db).ok());
+    for (rocksdb::ColumnFamilyHandle* h : handles) {
+      if (h->GetName() != "index") continue;
+      rocksdb::WriteBatch wb;
+      std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), h));
+      const std::string q(1, diskindex::kPostingPrefix);
+      for (it->Seek(q); it->Valid() && it->key().starts_with(q); it->Next()) {
+        Postings ids;
+        ASSERT_TRUE(diskindex::DecodePostings(
+            std::string_view(it->value().data(), it->value().size()), &ids));
+        for (uint64_t id : ids) {
+          std::string k = it->key().ToString();
+          k[0] = diskindex::kLegacyPostingPrefix;
+          for (int b = 7; b >= 0; --b) k.push_back(static_cast<char>(id >> (8 * b)));
+          ASSERT_TRUE(wb.Put(h, k, "").ok());
+          ++legacy_keys;
+        }
+      }
+      ASSERT_TRUE(wb.DeleteRange(h, q, std::string(1, diskindex::kPostingPrefix + 1)).ok());
+      ASSERT_TRUE(db->Write(rocksdb::WriteOptions(), &wb).ok());
+    }
+    for (rocksdb::ColumnFamilyHandle* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+    ASSERT_TRUE(WriteFormatFile(dir, 3).ok());
+  }
+  // The old series' day: the all-series key, __name__ and job, for 1 id;
+  // the new series' (same day): 3 more.
+  EXPECT_EQ(legacy_keys, 6u);
+  EXPECT_EQ(ReadRawIndex(dir).keys_by_prefix[diskindex::kLegacyPostingPrefix], 6u);
+  Open();
+  EXPECT_EQ(*ReadFormatVersion(dir), kStorageFormatVersion);
+  std::vector<Result> old = Select({Eq("job", "old")}, 0, kT + 5 * kHour);
+  ASSERT_EQ(old.size(), 1u);
+  EXPECT_EQ(S(old[0].samples), S({{kT, 1}, {kT + 60'000, 2}}));
+  EXPECT_EQ(LabelValues("job", {}, 0, kT + 5 * kHour), (std::vector<std::string>{"new", "old"}));
+  EXPECT_EQ(Append({{"__name__", "m"}, {"job", "old"}}, {{kT + 4 * kHour, 1}}).series_created, 0u);
+  st_.reset();
+  RawIndex raw = ReadRawIndex(dir);
+  EXPECT_EQ(raw.keys_by_prefix[diskindex::kLegacyPostingPrefix], 0u);
+  EXPECT_EQ(raw.lists[diskindex::PairKey(1, IndexDayOf(kT), "__name__", "m")].size(), 2u);
 }
 
 }  // namespace

@@ -381,7 +381,7 @@ std::set<std::string> Listing(const std::string& dir) {
 TEST_F(MaintenanceTest, NewDataDirRecordsItsFormat) {
   Open(Options());
   EXPECT_EQ(*ReadFormatVersion(Options().dir), kStorageFormatVersion);
-  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT").substr(0, 26), "meridian storage format 3\n");
+  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT").substr(0, 26), "meridian storage format 4\n");
 }
 
 // A dir of the layout before the marker existed (version 1, no FORMAT) is
@@ -428,18 +428,18 @@ TEST_F(MaintenanceTest, NewerFormatIsRefusedUntouched) {
   Open(Options());
   Append("t", {{"__name__", "m"}}, Random(0, 100, 15'000, 1));
   st_.reset();
-  WriteFile(Options().dir + "/FORMAT", "meridian storage format 4\n");
+  WriteFile(Options().dir + "/FORMAT", "meridian storage format 5\n");
   const std::set<std::string> before = Listing(Options().dir);
   auto s = Storage::Open(Options());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_NE(
-      s.status().message().find("storage format version 4, newer than this meridian reads (3)"),
+      s.status().message().find("storage format version 5, newer than this meridian reads (4)"),
       std::string::npos)
       << s.status();
   EXPECT_NE(s.status().message().find("run the meridian release that wrote it"), std::string::npos);
   EXPECT_EQ(Listing(Options().dir), before);
-  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT"), "meridian storage format 4\n");
+  EXPECT_EQ(ReadFile(Options().dir + "/FORMAT"), "meridian storage format 5\n");
 }
 
 TEST_F(MaintenanceTest, UnreadableMarkerAndForeignDirsAreRefused) {

@@ -65,6 +65,8 @@ rocksdb::ColumnFamilyOptions IndexFamilyOptions(std::shared_ptr<rocksdb::Cache> 
   // "none" from per-file prefix Bloom filters, not by seeking every file.
   o.prefix_extractor = diskindex::NewLabelHashPrefixExtractor();
   o.memtable_prefix_bloom_size_ratio = 0.02;
+  // Postings lists are written as merge operands (format 4).
+  o.merge_operator = diskindex::NewPostingsMergeOperator();
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = std::move(cache);
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
@@ -405,7 +407,7 @@ absl::Status RocksStorage::OpenDb() {
       {keys::kWalFamily, wal},
       // Aggregate chunks (format version 2): written by the compactor only.
       {keys::kDownsampledFamily, ChunkFamilyOptions(block_cache_, kMinMemtableBytes * 8)},
-      // On-disk postings (format version 3), read through the shared block
+      // On-disk postings (format version 3; lists since 4), read through the shared block
       // cache: the bounded cache of the series that left the head.
       {keys::kIndexFamily, IndexFamilyOptions(block_cache_)},
   };
@@ -424,6 +426,17 @@ absl::Status RocksStorage::OpenDb() {
   // marker follows, so a crash before it redoes the migration.
   MERIDIAN_ASSIGN_OR_RETURN(int version, ReadFormatVersion(options_.dir));
   if (version < 3) MERIDIAN_RETURN_IF_ERROR(BuildIndex());
+  if (version == 3) {
+    // Format 3's postings (one key per pair and series) become lists.
+    MERIDIAN_ASSIGN_OR_RETURN(
+        uint64_t n, disk_index_->MigrateLegacyPostings([this](rocksdb::WriteBatch* wb, bool sync) {
+          absl::Status st = Write(wb, sync, "migrating the index");
+          wb->Clear();
+          return st;
+        }));
+    std::fprintf(stderr, "meridian: data dir %s: rewrote %llu postings keys as lists\n",
+                 options_.dir.c_str(), static_cast<unsigned long long>(n));
+  }
   if (version < kStorageFormatVersion) {
     MERIDIAN_RETURN_IF_ERROR(WriteFormatFile(options_.dir));
     std::fprintf(stderr, "meridian: data dir %s: storage format %d migrated to %d\n",

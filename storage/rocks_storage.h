@@ -126,7 +126,7 @@ class RocksStorage : public Storage {
   void EvictIdle();
   // Writes the postings keys (sorted, unique) to the index family durably,
   // as one ingested table file (kPostingsIngestFile while written).
-  absl::Status IngestPostings(const std::vector<std::string>& sorted_keys);
+  absl::Status IngestPostings(IndexBatch* batch);
   static constexpr char kPostingsIngestFile[] = "postings-ingest.sst.tmp";
   // The lookup TenantHead uses to re-admit a series by its labels.
   void InstallDiskLookup(TenantHead* head);

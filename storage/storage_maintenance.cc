@@ -26,6 +26,9 @@ namespace meridian {
 namespace {
 
 constexpr size_t kCheckpointBatchBytes = 4 << 20;
+// Postings (ids) per index table file a checkpoint writes: ~8 bytes each
+// in memory until written (docs/format/storage.md, "index family").
+constexpr size_t kIndexBatchPostings = 256 << 10;
 // Retention compacts the deleted chunk ranges once they hold this share of
 // the chunk family's bytes.
 constexpr double kCompactGarbageFraction = 0.1;
@@ -104,14 +107,29 @@ absl::Status RocksStorage::CheckpointImpl() {
   };
   // On-disk postings of the days the head's series opened since the last
   // checkpoint (and the label-set hash of series indexed for the first
-  // time), written sorted after the chunks: sequential inserts are several
-  // times cheaper for RocksDB's memtable than the appends' random order.
-  std::vector<std::string> index_keys;
+  // time): postings lists per (tenant, day, label pair), written in batches
+  // of at most kIndexBatchPostings ids, each one ingested table file, so the
+  // memory they take stays bounded whatever the number of series.
+  IndexBatch index_batch;
   struct IndexedDays {
     std::shared_ptr<MemSeries> series;
     int64_t lo, hi;
   };
   std::vector<IndexedDays> indexed;
+  auto write_index = [&]() -> absl::Status {
+    if (index_batch.empty()) return absl::OkStatus();
+    // Durable on return: the postings are on disk before any of these
+    // series can leave the head.
+    MERIDIAN_RETURN_IF_ERROR(IngestPostings(&index_batch));
+    index_batch.Clear();
+    for (IndexedDays& d : indexed) {
+      MutexLock l(&d.series->mu);
+      d.series->index_lo_day = std::min(d.series->index_lo_day, d.lo);
+      d.series->index_hi_day = std::max(d.series->index_hi_day, d.hi);
+    }
+    indexed.clear();
+    return absl::OkStatus();
+  };
   for (TenantHead* t : AllTenants()) {
     for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
       // Samples are committed to memory only after the write that stored
@@ -133,25 +151,17 @@ absl::Status RocksStorage::CheckpointImpl() {
         if (lo > hi || want_lo < lo || want_hi > hi) {
           const Labels labels = s->labels();
           if (lo > hi) {
-            index_keys.push_back(
-                diskindex::LabelHashKey(t->id(), diskindex::LabelSetHash(labels), s->id()));
-          }
-          auto add_days = [&](int64_t from, int64_t to) {
-            for (int64_t d = from; d <= to; ++d) {
-              index_keys.push_back(diskindex::PostingKey(t->id(), d, "", "", s->id()));
-              for (const Label& l : labels) {
-                index_keys.push_back(diskindex::PostingKey(t->id(), d, l.name, l.value, s->id()));
-              }
-            }
-          };
-          if (lo > hi) {
-            add_days(want_lo, want_hi);
+            index_batch.AddDefinition(t->id(), s->id(), labels);
+            index_batch.AddDays(t->id(), s->id(), labels, want_lo, want_hi);
           } else {
-            add_days(want_lo, lo - 1);
-            add_days(hi + 1, want_hi);
+            index_batch.AddDays(t->id(), s->id(), labels, want_lo, lo - 1);
+            index_batch.AddDays(t->id(), s->id(), labels, hi + 1, want_hi);
           }
           indexed.push_back({s, lo > hi ? want_lo : std::min(lo, want_lo),
                              lo > hi ? want_hi : std::max(hi, want_hi)});
+          if (index_batch.postings() >= kIndexBatchPostings) {
+            MERIDIAN_RETURN_IF_ERROR(write_index());
+          }
         }
       }
       if (p.snap.chunks.empty()) continue;
@@ -169,18 +179,7 @@ absl::Status RocksStorage::CheckpointImpl() {
     }
   }
   MERIDIAN_RETURN_IF_ERROR(commit());
-  if (!index_keys.empty()) {
-    std::sort(index_keys.begin(), index_keys.end());
-    index_keys.erase(std::unique(index_keys.begin(), index_keys.end()), index_keys.end());
-    // Durable on return: the postings are on disk before any of these
-    // series can leave the head.
-    MERIDIAN_RETURN_IF_ERROR(IngestPostings(index_keys));
-    for (IndexedDays& d : indexed) {
-      MutexLock l(&d.series->mu);
-      d.series->index_lo_day = std::min(d.series->index_lo_day, d.lo);
-      d.series->index_hi_day = std::max(d.series->index_hi_day, d.hi);
-    }
-  }
+  MERIDIAN_RETURN_IF_ERROR(write_index());
   if (covered == 0) return absl::OkStatus();
   // One synced write makes every earlier write durable (RocksDB's log is
   // sequential) and drops the WAL records now covered by chunks.
@@ -198,16 +197,20 @@ absl::Status RocksStorage::CheckpointImpl() {
                    "compacting wal");
 }
 
-absl::Status RocksStorage::IngestPostings(const std::vector<std::string>& sorted_keys) {
+absl::Status RocksStorage::IngestPostings(IndexBatch* batch) {
   // Written as a table file and ingested, not through the memtable: sorted
   // keys cost a sequential file write instead of skip-list inserts, a flush
-  // and the write stalls of a full memtable (docs/format/storage.md).
+  // and the write stalls of a full memtable (docs/format/storage.md). The
+  // lists are merge operands: the family's merge operator unites them with
+  // the lists earlier checkpoints wrote for the same pairs.
   const std::string path = options_.dir + "/" + kPostingsIngestFile;
   rocksdb::SstFileWriter w(rocksdb::EnvOptions(), db_->GetOptions(index_), index_);
   MERIDIAN_RETURN_IF_ERROR(FromRocks(w.Open(path), "writing postings"));
-  for (const std::string& k : sorted_keys) {
-    MERIDIAN_RETURN_IF_ERROR(FromRocks(w.Put(k, rocksdb::Slice()), "writing postings"));
-  }
+  MERIDIAN_RETURN_IF_ERROR(batch->ForEachSorted(
+      [&w](std::string_view key, std::string_view value, bool merge) -> absl::Status {
+        const rocksdb::Slice k(key.data(), key.size()), v(value.data(), value.size());
+        return FromRocks(merge ? w.Merge(k, v) : w.Put(k, v), "writing postings");
+      }));
   MERIDIAN_RETURN_IF_ERROR(FromRocks(w.Finish(), "writing postings"));
   rocksdb::IngestExternalFileOptions io;
   io.move_files = true;  // linked into the database: no copy

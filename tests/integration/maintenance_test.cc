@@ -329,7 +329,7 @@ TEST(MaintenanceTest, RefusesDataDirOfNewerFormat) {
   int ws = p.Wait(std::chrono::seconds(30));
   ASSERT_TRUE(WIFEXITED(ws)) << p.Log();
   EXPECT_NE(WEXITSTATUS(ws), 0);
-  EXPECT_NE(p.Log().find("storage format version 7, newer than this meridian reads (3): run the "
+  EXPECT_NE(p.Log().find("storage format version 7, newer than this meridian reads (4): run the "
                          "meridian release that wrote it"),
             std::string::npos)
       << p.Log();
