@@ -7,6 +7,8 @@
 #include <cstdio>
 
 #include "model/gofloat.h"
+#include "model/sample.h"
+#include "model/status.h"
 #include "proto/remote.pb.h"
 #include "remote/client.h"
 #include "remote/codec.h"
@@ -131,8 +133,7 @@ std::string HostPort(const std::string& url) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<ExpositionSample>> ParseTextExposition(std::string_view body) {
-  std::vector<ExpositionSample> out;
+absl::Status ParseTextExposition(std::string_view body, std::vector<ExpositionSample>* out) {
   size_t line_no = 0;
   size_t p = 0;
   while (p < body.size()) {
@@ -149,8 +150,14 @@ absl::StatusOr<std::vector<ExpositionSample>> ParseTextExposition(std::string_vi
       return absl::InvalidArgumentError("text exposition line " + std::to_string(line_no) + ": " +
                                         std::string(st.message()));
     }
-    out.push_back(std::move(s));
+    out->push_back(std::move(s));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ExpositionSample>> ParseTextExposition(std::string_view body) {
+  std::vector<ExpositionSample> out;
+  MERIDIAN_RETURN_IF_ERROR(ParseTextExposition(body, &out));
   return out;
 }
 
@@ -210,77 +217,192 @@ FederatePuller::FederatePuller(FederatePullConfig config, Sink sink, Observer ob
 
 FederatePuller::~FederatePuller() { Stop(); }
 
+// Write requests of at most kBatch series: the receiver's per-request limits
+// apply as they do to a Prometheus's remote-write shards.
+class FederatePuller::Batcher {
+ public:
+  Batcher(const FederatePuller* p, bool send) : p_(p), send_(send) {}
+
+  void Add(const Labels& ls, int64_t t_ms, double v) {
+    auto* ts = req_.add_timeseries();
+    LabelsToProto(ls, ts->mutable_labels());
+    auto* s = ts->add_samples();
+    s->set_value(v);
+    s->set_timestamp(t_ms);
+    if (req_.timeseries_size() >= kBatch) Flush().IgnoreError();  // kept in first_error_
+  }
+  absl::Status Flush() {
+    if (!send_) req_.Clear();  // a failed append's: Prometheus rolls it back
+    if (req_.timeseries_size() == 0) return first_error_;
+    std::string raw = req_.SerializeAsString(), body;
+    snappy::Compress(raw.data(), raw.size(), &body);
+    req_.Clear();
+    absl::Status st = p_->sink_(p_->config_.tenant, std::move(body));
+    if (first_error_.ok()) first_error_ = st;
+    return first_error_;
+  }
+
+ private:
+  static constexpr int kBatch = 2000;
+  const FederatePuller* p_;
+  const bool send_;
+  prometheus::WriteRequest req_;
+  absl::Status first_error_;
+};
+
+namespace {
+
+// The cache key of a scraped series: its labels as the exposition has them.
+std::string SeriesKey(const std::vector<Label>& ls) {
+  std::string k;
+  for (const Label& l : ls) {
+    k += l.name;
+    k += '\xff';
+    k += l.value;
+    k += '\xfe';
+  }
+  return k;
+}
+
+}  // namespace
+
+FederatePuller::Counts FederatePuller::Append(const std::vector<ExpositionSample>& samples,
+                                              int64_t def_ms, Batcher* out) {
+  Counts c;
+  for (const ExpositionSample& s : samples) {
+    ++c.total;
+    const bool explicit_ts = config_.honor_timestamps && s.t_ms.has_value();
+    const std::string key = SeriesKey(s.labels);
+    auto it = cache_.series.find(key);
+    if (it == cache_.series.end()) {
+      it = cache_.series
+               .emplace(key, Cache::Entry{ApplyTargetLabels(s.labels, target_labels_,
+                                                            config_.honor_labels),
+                                          cache_.iter})
+               .first;
+      ++c.series_added;
+    }
+    it->second.last_iter = cache_.iter;
+    out->Add(it->second.labels, explicit_ts ? *s.t_ms : def_ms, s.value);
+    // Bypass staleness for an explicit timestamp, as Prometheus does (unless
+    // track_timestamps_staleness).
+    if (!explicit_ts || config_.track_timestamps_staleness) {
+      cache_.stale_cur.emplace(it->second.labels.ToString(), it->second.labels);
+    }
+    ++c.added;
+  }
+  return c;
+}
+
+size_t FederatePuller::MarkStale(int64_t def_ms, Batcher* out) {
+  size_t n = 0;
+  for (const auto& [k, ls] : cache_.stale_prev) {
+    if (cache_.stale_cur.count(k)) continue;
+    out->Add(ls, def_ms, StaleNaN());
+    ++n;
+  }
+  return n;
+}
+
+// scrapeCache.iterDone: a successful, non-empty pull forgets the series it did
+// not see; every pull turns this pull's tracked series into the previous ones.
+void FederatePuller::IterDone(bool flush) {
+  if (flush) {
+    for (auto it = cache_.series.begin(); it != cache_.series.end();) {
+      it = it->second.last_iter != cache_.iter ? cache_.series.erase(it) : std::next(it);
+    }
+  }
+  std::swap(cache_.stale_prev, cache_.stale_cur);
+  cache_.stale_cur.clear();
+  ++cache_.iter;
+}
+
+void FederatePuller::Report(int64_t t_ms, double seconds, const Counts& c, bool up, Batcher* out) {
+  auto add = [&](const char* name, double v) {
+    out->Add(ApplyTargetLabels({{std::string(kMetricName), name}}, target_labels_, false), t_ms, v);
+  };
+  add("up", up ? 1 : 0);
+  add("scrape_duration_seconds", seconds);
+  add("scrape_samples_scraped", static_cast<double>(c.total));
+  add("scrape_samples_post_metric_relabeling", static_cast<double>(c.added));
+  add("scrape_series_added", static_cast<double>(c.series_added));
+}
+
 PullResult FederatePuller::PullOnce() {
   const auto start = std::chrono::steady_clock::now();
-  PullResult r;
-  auto finish = [&](absl::Status st) {
-    r.status = std::move(st);
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (observer_) observer_(config_.name, r);
-    return r;
-  };
-  RemoteEndpoint e;
-  e.name = config_.name;
-  e.url = config_.url;
-  e.timeout = std::chrono::milliseconds(config_.timeout_ms);
-  e.bearer_token = config_.bearer_token;
-  e.basic_auth_username = config_.basic_auth_username;
-  e.basic_auth_password = config_.basic_auth_password;
-  e.tls_ca_file = config_.tls_ca_file;
-  e.tls_insecure_skip_verify = config_.tls_insecure_skip_verify;
-  HttpCall call(e);
-  if (!call.setup().ok()) return finish(call.setup());
-  auto ms = config_.timeout_ms;
-  call.client()->set_connection_timeout(ms / 1000, (ms % 1000) * 1000);
-  call.client()->set_read_timeout(ms / 1000, (ms % 1000) * 1000);
-  call.client()->set_decompress(true);
-  httplib::Params params;
-  for (const std::string& m : config_.match) params.emplace("match[]", m);
-  std::string path = call.path();
-  std::string query = httplib::detail::params_to_query_str(params);
-  if (!query.empty()) path += (path.find('?') == std::string::npos ? "?" : "&") + query;
-  httplib::Headers headers = {{"Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1"},
-                              {"User-Agent", "meridian-federate/0.1"}};
   const int64_t scrape_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
-  auto res = call.client()->Get(path, headers);
-  if (!res)
-    return finish(absl::UnavailableError("federate pull: " + httplib::to_string(res.error())));
-  if (res->status != 200) {
-    return finish(absl::UnavailableError("federate pull: " + config_.url + " answered HTTP " +
-                                         std::to_string(res->status)));
-  }
-  auto parsed = ParseTextExposition(res->body);
-  if (!parsed.ok()) return finish(parsed.status());
-  // In requests of at most kBatch series: the receiver's per-request limits
-  // apply as they do to a Prometheus's remote-write shards.
-  constexpr int kBatch = 2000;
-  r.samples = parsed->size();
-  prometheus::WriteRequest req;
-  auto flush = [&]() -> absl::Status {
-    if (req.timeseries_size() == 0) return absl::OkStatus();
-    std::string raw = req.SerializeAsString(), body;
-    snappy::Compress(raw.data(), raw.size(), &body);
-    req.Clear();
-    return sink_(config_.tenant, std::move(body));
-  };
-  absl::Status first_error;
-  for (const ExpositionSample& s : *parsed) {
-    Labels ls = ApplyTargetLabels(s.labels, target_labels_, config_.honor_labels);
-    auto* ts = req.add_timeseries();
-    LabelsToProto(ls, ts->mutable_labels());
-    auto* p = ts->add_samples();
-    p->set_value(s.value);
-    p->set_timestamp(s.t_ms.value_or(scrape_ms));
-    if (req.timeseries_size() >= kBatch) {
-      absl::Status st = flush();
-      if (first_error.ok()) first_error = st;
+  PullResult r;
+  absl::Status scrape_error;
+  std::string body;
+  {
+    RemoteEndpoint e;
+    e.name = config_.name;
+    e.url = config_.url;
+    e.timeout = std::chrono::milliseconds(config_.timeout_ms);
+    e.bearer_token = config_.bearer_token;
+    e.basic_auth_username = config_.basic_auth_username;
+    e.basic_auth_password = config_.basic_auth_password;
+    e.tls_ca_file = config_.tls_ca_file;
+    e.tls_insecure_skip_verify = config_.tls_insecure_skip_verify;
+    HttpCall call(e);
+    scrape_error = call.setup();
+    if (scrape_error.ok()) {
+      auto ms = config_.timeout_ms;
+      call.client()->set_connection_timeout(ms / 1000, (ms % 1000) * 1000);
+      call.client()->set_read_timeout(ms / 1000, (ms % 1000) * 1000);
+      call.client()->set_decompress(true);
+      httplib::Params params;
+      for (const std::string& m : config_.match) params.emplace("match[]", m);
+      std::string path = call.path();
+      std::string query = httplib::detail::params_to_query_str(params);
+      if (!query.empty()) path += (path.find('?') == std::string::npos ? "?" : "&") + query;
+      httplib::Headers headers = {{"Accept", "text/plain;version=0.0.4;q=1,*/*;q=0.1"},
+                                  {"User-Agent", "meridian-federate/0.1"}};
+      auto res = call.client()->Get(path, headers);
+      if (!res) {
+        scrape_error = absl::UnavailableError("federate pull: " + httplib::to_string(res.error()));
+      } else if (res->status != 200) {
+        scrape_error = absl::UnavailableError("federate pull: " + config_.url + " answered HTTP " +
+                                              std::to_string(res->status));
+      } else {
+        body = std::move(res->body);
+      }
     }
   }
-  absl::Status st = flush();
-  if (first_error.ok()) first_error = st;
-  return finish(first_error);
+  // As scrapeAndReport: a failed pull is an empty one (stale markers for every
+  // tracked series); a body that does not parse is appended up to the bad line
+  // (counted, cached, then rolled back) and then handled as an empty pull.
+  Batcher out(this, /*send=*/true);
+  Counts counts;
+  absl::Status append_error;
+  if (scrape_error.ok() && !body.empty()) {
+    std::vector<ExpositionSample> parsed;
+    append_error = ParseTextExposition(body, &parsed);
+    if (append_error.ok()) {
+      counts = Append(parsed, scrape_ms, &out);
+      r.stale_markers = MarkStale(scrape_ms, &out);
+      IterDone(/*flush=*/true);
+    } else {
+      Batcher rolled_back(this, /*send=*/false);
+      counts = Append(parsed, scrape_ms, &rolled_back);
+    }
+  }
+  if (!scrape_error.ok() || body.empty() || !append_error.ok()) {
+    r.stale_markers = MarkStale(scrape_ms, &out);
+    IterDone(/*flush=*/false);
+  }
+  if (scrape_error.ok()) scrape_error = append_error;
+  r.up = scrape_error.ok();
+  r.samples = scrape_error.ok() ? counts.total : 0;
+  r.series_added = counts.series_added;
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Report(scrape_ms, r.seconds, counts, r.up, &out);
+  absl::Status stored = out.Flush();
+  r.status = scrape_error.ok() ? stored : scrape_error;
+  if (observer_) observer_(config_.name, r);
+  return r;
 }
 
 void FederatePuller::Start() {

@@ -220,6 +220,10 @@ absl::StatusOr<FederatePullSetting> FederatePullOf(const YAML::Node& e) {
           }
         } else if (k == "honor_labels") {
           return BoolOf(v.as<std::string>(), &f.pull.honor_labels);
+        } else if (k == "honor_timestamps") {
+          return BoolOf(v.as<std::string>(), &f.pull.honor_timestamps);
+        } else if (k == "track_timestamps_staleness") {
+          return BoolOf(v.as<std::string>(), &f.pull.track_timestamps_staleness);
         } else if (k == "tenant") {
           f.pull.tenant = v.as<std::string>();
         } else {
@@ -255,6 +259,8 @@ std::string FederatePullText(const remote::FederatePullConfig& p) {
     }
   }
   if (!p.honor_labels) t += ";honor-labels=false";
+  if (!p.honor_timestamps) t += ";honor-timestamps=false";
+  if (p.track_timestamps_staleness) t += ";track-timestamps-staleness=true";
   if (!p.tenant.empty()) t += ";tenant=" + p.tenant;
   if (!p.bearer_token.empty()) t += ";bearer-token=<secret>";
   if (!p.basic_auth_username.empty()) t += ";basic-auth=<secret>";
@@ -298,6 +304,10 @@ absl::StatusOr<FederatePullSetting> ParseFederatePull(const std::string& value) 
       st = LabelPairs(v, &p.labels);
     } else if (k == "honor-labels") {
       st = BoolOf(v, &p.honor_labels);
+    } else if (k == "honor-timestamps") {
+      st = BoolOf(v, &p.honor_timestamps);
+    } else if (k == "track-timestamps-staleness") {
+      st = BoolOf(v, &p.track_timestamps_staleness);
     } else if (k == "tenant") {
       p.tenant = v;
     } else if (k == "bearer-token") {

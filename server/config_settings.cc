@@ -402,7 +402,8 @@ std::vector<Setting> RulesAndRemoteSettings() {
        [](const Config& c) { return Dur(c.remote_read_freshness_lag_ms); }},
       {"federate-pull",
        "NAME=URL of a /federate endpoint to pull and store (repeatable; options ;match=SELECTOR "
-       "(repeatable) ;interval= ;timeout= ;labels=N:V,.. ;honor-labels= ;tenant= ;bearer-token= "
+       "(repeatable) ;interval= ;timeout= ;labels=N:V,.. ;honor-labels= ;honor-timestamps= "
+       ";track-timestamps-staleness= ;tenant= ;bearer-token= "
        ";basic-auth=U:P ;tls-ca-file= ;tls-insecure-skip-verify=; in a config file also a nested "
        "federate_pull: list)",
        [](Config* c, const std::string& v) {

@@ -258,6 +258,8 @@ TEST(ConfigTest, NestedRemoteReadAndFederatePullListsInTheConfigFile) {
          "  interval: 30s\n"
          "  labels: {region: eu-west-1}\n"
          "  honor_labels: false\n"
+         "  honor_timestamps: false\n"
+         "  track_timestamps_staleness: true\n"
          "  tenant: eu\n"
          "retention: 7d\n";
   }
@@ -296,6 +298,8 @@ TEST(ConfigTest, NestedRemoteReadAndFederatePullListsInTheConfigFile) {
   EXPECT_EQ(f.timeout_ms, 10000);
   EXPECT_EQ(f.labels.size(), 1u);
   EXPECT_FALSE(f.honor_labels);
+  EXPECT_FALSE(f.honor_timestamps);
+  EXPECT_TRUE(f.track_timestamps_staleness);
   EXPECT_EQ(f.tenant, "eu");
 
   // Errors name the file and the list's line.
@@ -331,12 +335,25 @@ TEST(ConfigTest, FederatePullFlag) {
   EXPECT_EQ(f.interval_ms, 15000);
   EXPECT_EQ(f.timeout_ms, 10000);
   EXPECT_TRUE(f.honor_labels);
+  EXPECT_TRUE(f.honor_timestamps);
+  EXPECT_FALSE(f.track_timestamps_staleness);
   EXPECT_EQ(f.labels.size(), 2u);
+  auto ts = Parse(
+      {"--federate-pull", "p=http://h/;honor-timestamps=false;track-timestamps-staleness=true"});
+  ASSERT_TRUE(ts.ok()) << ts.status();
+  EXPECT_FALSE(ts->federate_pulls[0].pull.honor_timestamps);
+  EXPECT_TRUE(ts->federate_pulls[0].pull.track_timestamps_staleness);
+  EXPECT_NE(ts->AsFlags()
+                .at("federate-pull")
+                .find(";honor-timestamps=false;track-timestamps-"
+                      "staleness=true"),
+            std::string::npos);
   EXPECT_EQ(f.bearer_token, "hunter2");
   EXPECT_EQ(c->AsFlags().at("federate-pull").find("hunter2"), std::string::npos);
   for (const char* bad :
        {"nourl", "p=ftp://h/", "p=http://h/;interval=0s", "p=http://h/;interval=5s;timeout=10s",
-        "p=http://h/;honor-labels=maybe", "p=http://h/;what=1", "p=http://h/;labels=region"}) {
+        "p=http://h/;honor-labels=maybe", "p=http://h/;honor-timestamps=maybe",
+        "p=http://h/;what=1", "p=http://h/;labels=region"}) {
     EXPECT_FALSE(Parse({"--federate-pull", bad}).ok()) << bad;
   }
   EXPECT_FALSE(Parse({"--federate-pull", "a=http://h/", "--federate-pull", "a=http://g/"}).ok());

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
+#include "model/sample.h"
 #include "tests/integration/harness.h"
 
 namespace meridian::testing {
@@ -195,8 +197,10 @@ TEST(FederatePullTest, PullsARealPrometheusWithAndWithoutHonorLabels) {
   auto c = m.Client();
   nlohmann::json keep, plain;
   for (int i = 0; i < 100; ++i) {
-    keep = GetJson(*c, "/api/v1/query?query=up");
-    plain = GetJson(*c, "/api/v1/query?query=up", nullptr, {{"THANOS-TENANT", "plain"}});
+    // The federated up (the pulls' own up lacks the external label cluster).
+    keep = GetJson(*c, "/api/v1/query?query=" + UrlEncode("up{cluster=\"eu\"}"));
+    plain = GetJson(*c, "/api/v1/query?query=" + UrlEncode("up{cluster=\"eu\"}"), nullptr,
+                    {{"THANOS-TENANT", "plain"}});
     if (keep["data"]["result"].size() == 1 && plain["data"]["result"].size() == 1) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
@@ -217,7 +221,7 @@ TEST(FederatePullTest, PullsARealPrometheusWithAndWithoutHonorLabels) {
   // Every stored point is one Prometheus has, at its own timestamp.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   const int64_t at = NowMs();
-  auto mine = RawSamples(*c, "up", at, 60'000);
+  auto mine = RawSamples(*c, "up{cluster=\"eu\"}", at, 60'000);
   auto theirs = RawSamples(pc, "up", at, 60'000);
   ASSERT_EQ(mine.size(), 1u);
   ASSERT_EQ(theirs.size(), 1u);
@@ -234,6 +238,130 @@ TEST(FederatePullTest, PullsARealPrometheusWithAndWithoutHonorLabels) {
       << metrics->body;
   EXPECT_EQ(metrics->body.find("meridian_federate_pulls_total{pull=\"keep\"} 0\n"),
             std::string::npos);
+}
+
+// The pull's report series and staleness against the real thing: one
+// Prometheus 2.42 and one meridian scrape the same meridian's /federate with
+// honor_labels, once keeping the exposition's timestamps ("ts") and once not
+// ("now"); through a vanishing series and the source going down, queries on
+// both answer the same (Prometheus marks only series it stamped itself stale).
+TEST(FederatePullTest, ReportSeriesAndStalenessAsAPrometheusScrapingTheSameFederate) {
+  if (access(kPrometheus, X_OK) != 0) GTEST_SKIP() << "SKIP: " << kPrometheus << " not installed";
+  auto source = std::make_unique<Meridian>();
+  ASSERT_TRUE(source->WaitReady()) << source->process().Log();
+  const int64_t t0 = NowMs() - 5'000;
+  {
+    prometheus::WriteRequest req;
+    AddSeries(&req, {{"__name__", "fed_a"}, {"job", "src"}}, {{t0, 1}});
+    AddSeries(&req, {{"__name__", "fed_b"}, {"job", "src"}, {"instance", "h:1"}}, {{t0, 2}});
+    AddSeries(&req, {{"__name__", "fed_c"}, {"job", "src"}}, {{t0, 3}});
+    auto r = PostWrite(*source->Client(), EncodeWriteRequest(req));
+    ASSERT_TRUE(r && r->status == 204) << (r ? r->body : "");
+  }
+  const std::string match = "{__name__=~\"fed_.*\"}";
+  TempDir dir;
+  const int port = FreePort();
+  httplib::Client pc("127.0.0.1", port);
+  std::string jobs;
+  for (const char* job : {"ts", "now"}) {
+    jobs += std::string("  - job_name: ") + job +
+            "\n    honor_labels: true\n    metrics_path: /federate\n" +
+            (std::string(job) == "now" ? "    honor_timestamps: false\n" : "") +
+            "    params:\n      'match[]': ['" + match +
+            "']\n    static_configs:\n      - targets: ['" + source->url() +
+            "']\n        labels: {pull: " + job + "}\n";
+  }
+  auto prom =
+      StartPrometheus(dir, port, "global:\n  scrape_interval: 1s\nscrape_configs:\n" + jobs, &pc);
+  ASSERT_NE(prom, nullptr);
+  const std::string url = "http://" + source->url() + "/federate;match=" + match + ";interval=1s";
+  Meridian m("", {"--federate-pull", "ts=" + url + ";labels=pull:ts", "--federate-pull",
+                  "now=" + url + ";labels=pull:now;honor-timestamps=false"});
+  ASSERT_TRUE(m.WaitReady()) << m.process().Log();
+  auto mc = m.Client();
+
+  auto query = [](httplib::Client& c, const std::string& e, int64_t at) {
+    return Vector(GetJson(c, "/api/v1/query?query=" + UrlEncode(e) + "&time=" + Secs(at)));
+  };
+  // Scrapes so far of both jobs, on both sides (the fewest of the four).
+  auto scrapes = [&]() {
+    double fewest = 1e9;
+    for (httplib::Client* c : {&pc, mc.get()}) {
+      for (const char* job : {"ts", "now"}) {
+        auto v = query(*c, "count_over_time(up{job=\"" + std::string(job) + "\"}[10m])", NowMs());
+        fewest = std::min(fewest, v.empty() ? 0.0 : std::stod(v.begin()->second));
+      }
+    }
+    return fewest;
+  };
+  auto settle = [&]() {  // two more scrapes everywhere: one saw the change whole
+    const double base = scrapes();
+    for (int i = 0; i < 300 && scrapes() < base + 2; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_GE(scrapes(), base + 2) << prom->Log() << m.process().Log();
+  };
+  // Everything both sides answer at one instant (the duration's value aside).
+  auto snapshot = [&](httplib::Client& c, int64_t at) {
+    auto out = query(c, "{__name__=~\"fed_.*|up|scrape_samples_.*|scrape_series_added\"}", at);
+    for (auto& [k, v] : query(c, "max_over_time(scrape_series_added[10m])", at)) {
+      out["max added " + k] = v;
+    }
+    for (auto& [k, v] : query(c, "scrape_duration_seconds >= bool 0", at)) out["duration " + k] = v;
+    return out;
+  };
+  auto compare = [&](const char* phase) {
+    const int64_t at = NowMs();
+    auto theirs = snapshot(pc, at), mine = snapshot(*mc, at);
+    EXPECT_EQ(mine, theirs) << phase;
+    return mine;
+  };
+  const std::string inst = source->url();
+  auto key = [&](const std::string& name, const std::string& pull, bool report) {
+    nlohmann::json j = {{"__name__", name}, {"pull", pull}};
+    if (report) {
+      j["job"] = pull;
+      j["instance"] = inst;
+    } else {
+      j["job"] = "src";
+      if (name == "fed_b") j["instance"] = "h:1";
+    }
+    return j.dump();
+  };
+
+  ASSERT_NO_FATAL_FAILURE(settle());
+  auto got = compare("all three series");
+  EXPECT_EQ(got[key("up", "ts", true)], "1");
+  EXPECT_EQ(got[key("scrape_samples_scraped", "now", true)], "3");
+  EXPECT_EQ(got["max added " +
+                nlohmann::json({{"job", "ts"}, {"instance", inst}, {"pull", "ts"}}).dump()],
+            "3");
+  EXPECT_EQ(got[key("fed_c", "ts", false)], "3");
+
+  // fed_c ends at the source (its stale marker): /federate stops listing it.
+  {
+    prometheus::WriteRequest req;
+    AddSeries(&req, {{"__name__", "fed_c"}, {"job", "src"}}, {{NowMs(), StaleNaN()}});
+    auto r = PostWrite(*source->Client(), EncodeWriteRequest(req));
+    ASSERT_TRUE(r && r->status == 204) << (r ? r->body : "");
+  }
+  ASSERT_NO_FATAL_FAILURE(settle());
+  got = compare("fed_c vanished");
+  EXPECT_EQ(got[key("scrape_samples_scraped", "ts", true)], "2");
+  EXPECT_EQ(got.count(key("fed_c", "now", false)), 0u);  // marked stale
+  EXPECT_EQ(got.count(key("fed_c", "ts", false)), 1u);   // its timestamp: not tracked
+
+  // The source goes down: up 0; only the "now" series are marked stale.
+  source->process().Kill(SIGKILL);
+  source->process().Wait(std::chrono::seconds(10));
+  ASSERT_NO_FATAL_FAILURE(settle());
+  got = compare("source down");
+  EXPECT_EQ(got[key("up", "ts", true)], "0");
+  EXPECT_EQ(got[key("up", "now", true)], "0");
+  EXPECT_EQ(got[key("scrape_samples_scraped", "now", true)], "0");
+  EXPECT_EQ(got.count(key("fed_a", "now", false)), 0u);
+  EXPECT_EQ(got.count(key("fed_a", "ts", false)), 1u);
+  EXPECT_EQ(got.count(key("fed_b", "ts", false)), 1u);
 }
 
 }  // namespace
