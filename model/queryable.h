@@ -119,9 +119,13 @@ struct PushdownQuery {
   // The matchers of every selector the aggregation reads (which remotes to
   // ask; whether local data takes part).
   std::vector<std::vector<Matcher>> selectors;
-  // The aggregation as PromQL for a remote whose series get `external`
-  // attached where they lack them; nullopt when it cannot be written so.
-  std::function<std::optional<std::string>(const Labels& external)> text;
+  // How many queries each asked remote evaluates (avg: a sum and a count),
+  // sent at the same time.
+  size_t queries = 1;
+  // Query number `query` (< queries) as PromQL for a remote whose series get
+  // `external` attached where they lack them; nullopt when it cannot be
+  // written so.
+  std::function<std::optional<std::string>(const Labels& external, size_t query)> text;
   int64_t start_ms = 0;
   int64_t end_ms = 0;
   int64_t step_ms = 0;  // 0: an instant query at end_ms
@@ -135,6 +139,7 @@ struct PushdownQuery {
 // One remote's answer to a PushdownQuery: its result series (labels without
 // the remote's external labels) with one point per evaluation step.
 struct PushdownPart {
+  size_t query = 0;  // which of PushdownQuery's queries
   Labels external;
   std::vector<std::pair<Labels, std::vector<Sample>>> series;
 };

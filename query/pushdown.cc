@@ -224,25 +224,26 @@ std::optional<absl::StatusOr<EvalResult>> Evaluator::TryPushdown(const Aggregate
   auto querier = q_->queryable->NewQuerier(start_ - q_->lookback_ms - reach, end_, rctx);
   if (!querier.ok()) return absl::StatusOr<EvalResult>(querier.status());
 
-  // avg: the sum and the count, merged separately.
+  // avg: the sum and the count, merged separately (asked at the same time).
   std::vector<AggOp> ops = {op};
   if (op == AggOp::kAvg) ops = {AggOp::kSum, AggOp::kCount};
-  std::vector<std::vector<PushdownPart>> answers;
-  for (AggOp pushed : ops) {
-    // Written out only for a querier that pushes it (per remote).
-    pq.text = [&a, pushed](const Labels& external) -> std::optional<std::string> {
-      auto copy = ParseExpr(Format(a));
-      if (!copy.ok()) return std::nullopt;
-      Expr* top = copy->get();
-      while (top->kind == ExprKind::kParen) top = static_cast<ParenExpr*>(top)->expr.get();
-      if (top->kind != ExprKind::kAggregate) return std::nullopt;
-      static_cast<AggregateExpr*>(top)->op = pushed;
-      return TextFor(Format(*top), external);
-    };
-    auto parts = (*querier)->Pushdown(pq);
-    if (!parts.has_value()) return std::nullopt;
-    if (!parts->ok()) return absl::StatusOr<EvalResult>(parts->status());
-    answers.push_back(**std::move(parts));
+  pq.queries = ops.size();
+  // Written out only for a querier that pushes it (per remote).
+  pq.text = [&a, &ops](const Labels& external, size_t k) -> std::optional<std::string> {
+    auto copy = ParseExpr(Format(a));
+    if (!copy.ok()) return std::nullopt;
+    Expr* top = copy->get();
+    while (top->kind == ExprKind::kParen) top = static_cast<ParenExpr*>(top)->expr.get();
+    if (top->kind != ExprKind::kAggregate) return std::nullopt;
+    static_cast<AggregateExpr*>(top)->op = ops[k];
+    return TextFor(Format(*top), external);
+  };
+  auto parts = (*querier)->Pushdown(pq);
+  if (!parts.has_value()) return std::nullopt;
+  if (!parts->ok()) return absl::StatusOr<EvalResult>(parts->status());
+  std::vector<std::vector<PushdownPart>> answers(ops.size());
+  for (PushdownPart& part : **parts) {
+    if (part.query < ops.size()) answers[part.query].push_back(std::move(part));
   }
 
   // Merge the partial aggregates per group (labels with the remote's

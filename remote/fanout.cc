@@ -125,7 +125,18 @@ struct FanoutCall {
   std::vector<absl::StatusOr<T>> RunEach(
       const std::vector<bool>& ask, const std::vector<RemoteEndpoint>& eps,
       const std::function<absl::StatusOr<T>(size_t, HttpCall*)>& fn) const {
-    const size_t n = remotes.size();
+    return RunJobs<T>(ask, eps, 1, [&fn](size_t i, size_t, HttpCall* call) { return fn(i, call); });
+  }
+
+  // The same with `per_remote` calls to each asked remote, all at once:
+  // result i * per_remote + k is fn(i, k, call)'s. The remote's timeout
+  // covers all of its calls; its health is recorded once (its first failure).
+  template <typename T>
+  std::vector<absl::StatusOr<T>> RunJobs(
+      const std::vector<bool>& ask, const std::vector<RemoteEndpoint>& eps, size_t per_remote,
+      const std::function<absl::StatusOr<T>(size_t, size_t, HttpCall*)>& fn) const {
+    const size_t n = remotes.size() * per_remote;
+    auto remote_of = [per_remote](size_t x) { return x / per_remote; };
     std::vector<absl::StatusOr<T>> results(n, T{});
     std::vector<std::unique_ptr<HttpCall>> calls(n);
     std::vector<std::thread> threads;
@@ -133,22 +144,22 @@ struct FanoutCall {
     CondVar cv;
     std::vector<char> done(n, 1);
     std::vector<double> seconds(n, 0);
-    for (size_t i = 0; i < n; ++i) {
-      if (!ask[i]) continue;
-      done[i] = 0;
-      calls[i] = std::make_unique<HttpCall>(eps[i]);
+    for (size_t x = 0; x < n; ++x) {
+      if (!ask[remote_of(x)]) continue;
+      done[x] = 0;
+      calls[x] = std::make_unique<HttpCall>(eps[remote_of(x)]);
     }
     const auto start = Clock::now();
-    for (size_t i = 0; i < n; ++i) {
-      if (!ask[i]) continue;
-      threads.emplace_back([&, i] {
+    for (size_t x = 0; x < n; ++x) {
+      if (!ask[remote_of(x)]) continue;
+      threads.emplace_back([&, x] {
         const auto t0 = Clock::now();
-        auto r = fn(i, calls[i].get());
+        auto r = fn(remote_of(x), x % per_remote, calls[x].get());
         const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
         MutexLock lock(&mu);
-        seconds[i] = secs;
-        results[i] = std::move(r);
-        done[i] = 1;
+        seconds[x] = secs;
+        results[x] = std::move(r);
+        done[x] = 1;
         cv.SignalAll();
       });
     }
@@ -159,36 +170,47 @@ struct FanoutCall {
         cv.WaitFor(&mu, std::chrono::milliseconds(20));
         const bool cancel = ctx.Cancelled();
         const bool expired = ctx.Expired();
-        for (size_t i = 0; i < n; ++i) {
-          if (done[i]) continue;
-          if (aborted[i]) {
-            calls[i]->Abort();  // again: the call may not have had its socket yet
+        for (size_t x = 0; x < n; ++x) {
+          if (done[x]) continue;
+          if (aborted[x]) {
+            calls[x]->Abort();  // again: the call may not have had its socket yet
             continue;
           }
-          if (cancel || expired || Clock::now() - start > remotes[i]->endpoint().timeout) {
-            aborted[i] = cancel ? 2 : expired ? 3 : 1;
-            calls[i]->Abort();
+          if (cancel || expired ||
+              Clock::now() - start > remotes[remote_of(x)]->endpoint().timeout) {
+            aborted[x] = cancel ? 2 : expired ? 3 : 1;
+            calls[x]->Abort();
           }
         }
       }
     }
     for (auto& t : threads) t.join();
-    for (size_t i = 0; i < n; ++i) {
-      if (aborted[i] == 1) {
-        results[i] = absl::DeadlineExceededError(
+    for (size_t x = 0; x < n; ++x) {
+      const auto& e = remotes[remote_of(x)]->endpoint();
+      if (aborted[x] == 1) {
+        results[x] = absl::DeadlineExceededError(
             "timed out after " +
-            std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                               remotes[i]->endpoint().timeout)
-                               .count()) +
+            std::to_string(
+                std::chrono::duration_cast<std::chrono::milliseconds>(e.timeout).count()) +
             "ms");
-      } else if (aborted[i] == 2) {
-        results[i] = absl::CancelledError("query cancelled");
-      } else if (aborted[i] == 3) {
-        results[i] = absl::DeadlineExceededError("query timed out");
+      } else if (aborted[x] == 2) {
+        results[x] = absl::CancelledError("query cancelled");
+      } else if (aborted[x] == 3) {
+        results[x] = absl::DeadlineExceededError("query timed out");
       }
-      if (ask[i] && opts.health != nullptr && aborted[i] < 2) {
-        opts.health->Record(remotes[i]->endpoint().name, results[i].status(), seconds[i]);
+    }
+    for (size_t i = 0; opts.health != nullptr && i < remotes.size(); ++i) {
+      if (!ask[i]) continue;
+      size_t pick = i * per_remote;  // its first failure, else its first call
+      double secs = 0;
+      bool cancelled = false;
+      for (size_t x = i * per_remote; x < (i + 1) * per_remote; ++x) {
+        if (!results[x].ok() && results[pick].ok()) pick = x;
+        secs = std::max(secs, seconds[x]);
+        cancelled = cancelled || aborted[x] >= 2;
       }
+      if (!cancelled)
+        opts.health->Record(remotes[i]->endpoint().name, results[pick].status(), secs);
     }
     return results;
   }
@@ -374,7 +396,8 @@ class FanoutQuerier : public Querier {
       std::vector<bool> a = Asked(sel);
       for (size_t i = 0; i < a.size(); ++i) ask[i] = ask[i] || a[i];
     }
-    std::vector<std::string> texts(remotes_.size());
+    const size_t nq = std::max<size_t>(q.queries, 1);
+    std::vector<std::string> texts(remotes_.size() * nq);
     for (size_t i = 0; i < remotes_.size(); ++i) {
       if (!ask[i]) continue;
       const RemoteEndpoint& e = remotes_[i]->endpoint();
@@ -387,9 +410,11 @@ class FanoutQuerier : public Querier {
           return std::nullopt;
         }
       }
-      auto text = q.text(e.external_labels);
-      if (!text) return std::nullopt;
-      texts[i] = *std::move(text);
+      for (size_t k = 0; k < nq; ++k) {
+        auto text = q.text(e.external_labels, k);
+        if (!text) return std::nullopt;
+        texts[i * nq + k] = *std::move(text);
+      }
     }
     if (local_ != nullptr) {
       for (const auto& sel : q.selectors) {
@@ -404,22 +429,28 @@ class FanoutQuerier : public Querier {
     }
     std::vector<RemoteEndpoint> eps;
     for (const auto& r : remotes_) eps.push_back(PushdownEndpoint(r->endpoint(), q.step_ms == 0));
-    auto results = FanoutCall{remotes_, opts_, ctx_}.RunEach<PushdownAnswer>(
-        ask, eps, [&](size_t i, HttpCall* call) {
-          return QueryRemote(call, remotes_[i]->endpoint(), texts[i], q, opts_.tenant,
+    auto results = FanoutCall{remotes_, opts_, ctx_}.RunJobs<PushdownAnswer>(
+        ask, eps, nq, [&](size_t i, size_t k, HttpCall* call) {
+          return QueryRemote(call, remotes_[i]->endpoint(), texts[i * nq + k], q, opts_.tenant,
                              opts_.partial_response);
         });
     std::vector<PushdownPart> out;
     for (size_t i = 0; i < remotes_.size(); ++i) {
       if (!ask[i]) continue;
-      auto& r = results[i];
       const std::string& name = remotes_[i]->endpoint().name;
-      if (!r.ok()) {
-        if (r.status().code() == absl::StatusCode::kCancelled ||
-            (r.status().code() == absl::StatusCode::kDeadlineExceeded && ctx_.Expired())) {
-          return absl::StatusOr<std::vector<PushdownPart>>(r.status());
+      // A remote counts whole or not at all (avg's sum without its count
+      // would be wrong): its first failed query decides.
+      const absl::StatusOr<PushdownAnswer>* failed = nullptr;
+      for (size_t k = 0; k < nq && failed == nullptr; ++k) {
+        if (!results[i * nq + k].ok()) failed = &results[i * nq + k];
+      }
+      if (failed != nullptr) {
+        const absl::Status& st = failed->status();
+        if (st.code() == absl::StatusCode::kCancelled ||
+            (st.code() == absl::StatusCode::kDeadlineExceeded && ctx_.Expired())) {
+          return absl::StatusOr<std::vector<PushdownPart>>(st);
         }
-        std::string msg = "remote " + name + ": " + std::string(r.status().message());
+        std::string msg = "remote " + name + ": " + std::string(st.message());
         if (!opts_.partial_response) {
           return absl::StatusOr<std::vector<PushdownPart>>(absl::UnavailableError(msg));
         }
@@ -427,9 +458,15 @@ class FanoutQuerier : public Querier {
         continue;
       }
       answered_[i] = 1;
-      for (auto& w : r->warnings) AddWarning("remote " + name + ": " + w);
-      for (auto& x : r->infos) remote_infos_.push_back("remote " + name + ": " + x);
-      out.push_back(PushdownPart{remotes_[i]->endpoint().external_labels, std::move(r->series)});
+      for (size_t k = 0; k < nq; ++k) {
+        auto& r = results[i * nq + k];
+        for (auto& w : r->warnings) AddWarning("remote " + name + ": " + w);
+        if (k == 0) {  // the same data: its infos once
+          for (auto& x : r->infos) remote_infos_.push_back("remote " + name + ": " + x);
+        }
+        out.push_back(
+            PushdownPart{k, remotes_[i]->endpoint().external_labels, std::move(r->series)});
+      }
     }
     return absl::StatusOr<std::vector<PushdownPart>>(std::move(out));
   }

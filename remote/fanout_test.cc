@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <snappy.h>
 
+#include <map>
 #include <thread>
 
 #include "proto/remote.pb.h"
@@ -271,6 +272,150 @@ TEST(FanoutTest, LabelCallsNameFailedRemotesInTheQueriersWarnings) {
   EXPECT_EQ(*names, (std::vector<std::string>{"__name__", "k"}));
   ASSERT_EQ(querier->Warnings().size(), 1u);
   EXPECT_EQ(querier->Warnings()[0], "remote broken: remote read answered HTTP 500: boom");
+}
+
+// A region's query API for pushdown that holds each query until `want` of them
+// have been in flight together (or it is released): avg's sum and count must
+// arrive at the same time, and the remote's timeout and the query's
+// cancellation must still end the wait.
+class QueryApi {
+ public:
+  explicit QueryApi(int want) : want_(want) {
+    srv_.Post("/api/v1/query", [this](const httplib::Request& req, httplib::Response& res) {
+      const bool count = req.get_param_value("query").rfind("count", 0) == 0;
+      {
+        MutexLock lock(&mu_);
+        ++arrived_;
+        ++in_flight_;
+        max_in_flight_ = std::max(max_in_flight_, in_flight_);
+        if (in_flight_ >= want_) released_ = true;
+        cv_.SignalAll();  // the others, and AwaitArrived
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!released_ && std::chrono::steady_clock::now() < until) {
+          cv_.WaitUntil(&mu_, until);
+        }
+        cv_.SignalAll();
+      }
+      res.set_content(std::string(R"({"status":"success","data":{"resultType":"vector",)") +
+                          R"("result":[{"metric":{},"value":[1,")" + (count ? "4" : "10") +
+                          R"("]}]}})",
+                      "application/json");
+      MutexLock lock(&mu_);
+      --in_flight_;
+    });
+    port_ = srv_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { srv_.listen_after_bind(); });
+    while (!srv_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~QueryApi() {
+    Release();
+    srv_.stop();
+    thread_.join();
+  }
+  void Release() {
+    MutexLock lock(&mu_);
+    released_ = true;
+    cv_.SignalAll();
+  }
+  void AwaitArrived(int n) {
+    MutexLock lock(&mu_);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (arrived_ < n && std::chrono::steady_clock::now() < until) cv_.WaitUntil(&mu_, until);
+  }
+  int max_in_flight() {
+    MutexLock lock(&mu_);
+    return max_in_flight_;
+  }
+  RemoteEndpoint Endpoint(const std::string& name, std::chrono::milliseconds timeout) const {
+    RemoteEndpoint e;
+    e.name = name;
+    e.url = "http://127.0.0.1:" + std::to_string(port_) + "/api/v1/read";
+    e.external_labels = Labels::FromUnsorted({{"region", name}});
+    e.pushdown = true;
+    e.timeout = timeout;
+    return e;
+  }
+
+ private:
+  const int want_;
+  httplib::Server srv_;
+  int port_ = 0;
+  std::thread thread_;
+  Mutex mu_;
+  CondVar cv_;
+  int arrived_ = 0, in_flight_ = 0, max_in_flight_ = 0;
+  bool released_ = false;
+};
+
+PushdownQuery SumAndCount() {
+  PushdownQuery q;
+  q.selectors = {{Eq("__name__", "m")}};
+  q.start_ms = q.end_ms = 1000;
+  q.queries = 2;
+  q.text = [](const Labels&, size_t k) -> std::optional<std::string> {
+    return k == 0 ? "sum(m)" : "count(m)";
+  };
+  return q;
+}
+
+TEST(FanoutPushdownTest, AQuerysPartsGoToEachRemoteAtTheSameTime) {
+  QueryApi a(2), b(2);
+  FanoutQueryable q(nullptr,
+                    Clients({a.Endpoint("a", std::chrono::seconds(30)),
+                             b.Endpoint("b", std::chrono::seconds(30))}),
+                    {.tenant = "default"});
+  auto querier = q.NewQuerier(0, 1000);
+  ASSERT_TRUE(querier.ok()) << querier.status();
+  auto parts = (*querier)->Pushdown(SumAndCount());
+  ASSERT_TRUE(parts.has_value());
+  ASSERT_TRUE(parts->ok()) << parts->status();
+  // Each region held its first query until the second arrived.
+  EXPECT_EQ(a.max_in_flight(), 2);
+  EXPECT_EQ(b.max_in_flight(), 2);
+  std::map<std::pair<std::string, size_t>, double> got;
+  for (const PushdownPart& p : **parts) {
+    ASSERT_EQ(p.series.size(), 1u);
+    got[{std::string(p.external.Get("region")), p.query}] = p.series[0].second[0].v;
+  }
+  EXPECT_EQ(got, (std::map<std::pair<std::string, size_t>, double>{
+                     {{"a", 0}, 10}, {{"a", 1}, 4}, {{"b", 0}, 10}, {{"b", 1}, 4}}));
+  EXPECT_TRUE((*querier)->Warnings().empty());
+}
+
+TEST(FanoutPushdownTest, TimeoutAndCancellationEndBothPartsOfARemote) {
+  QueryApi hung(3), fine(2);  // hung never gets 3 at once: it holds until released
+  FanoutQueryable q(nullptr,
+                    Clients({hung.Endpoint("hung", std::chrono::milliseconds(300)),
+                             fine.Endpoint("fine", std::chrono::seconds(30))}),
+                    {.tenant = "default"});
+  auto querier = q.NewQuerier(0, 1000);
+  ASSERT_TRUE(querier.ok());
+  auto parts = (*querier)->Pushdown(SumAndCount());
+  ASSERT_TRUE(parts.has_value() && parts->ok());
+  // The hung remote: one warning, none of its parts (not a sum without its count).
+  ASSERT_EQ((*parts)->size(), 2u);
+  for (const PushdownPart& p : **parts) EXPECT_EQ(p.external.Get("region"), "fine");
+  EXPECT_EQ((*querier)->Warnings(), std::vector<std::string>{"remote hung: timed out after 300ms"});
+
+  // Cancelled once both of its queries are in flight: the call ends as cancelled.
+  QueryApi held(3);
+  std::atomic<bool> cancelled{false};
+  ReadContext ctx;
+  ctx.cancelled = &cancelled;
+  FanoutQueryable qc(nullptr, Clients({held.Endpoint("held", std::chrono::seconds(30))}),
+                     {.tenant = "default"});
+  auto qr = qc.NewQuerier(0, 1000, ctx);
+  ASSERT_TRUE(qr.ok());
+  std::thread canceller([&] {
+    held.AwaitArrived(2);
+    cancelled = true;
+  });
+  parts = (*qr)->Pushdown(SumAndCount());
+  canceller.join();
+  ASSERT_TRUE(parts.has_value());
+  ASSERT_FALSE(parts->ok());
+  EXPECT_EQ(parts->status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(held.max_in_flight(), 2);
 }
 
 }  // namespace
