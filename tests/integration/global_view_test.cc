@@ -10,94 +10,22 @@
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/regions.h"
 
 namespace meridian::testing {
 namespace {
 
-// One region's hour of data: counters with a reset, gauges, a classic
-// histogram, an HA-free set of instances; every 15 s, 500 ms off the grid.
-prometheus::WriteRequest RegionData(const std::string& region, int64_t from, int64_t to, int seed) {
-  prometheus::WriteRequest req;
-  for (const char* job : {"api", "gpu"}) {
-    // No ties between series: topk/bottomk pick among equals by input order.
-    const double job_off = job[0] == 'a' ? 0.5 : 0.25;
-    for (int inst = 0; inst < 3; ++inst) {
-      std::vector<std::pair<int64_t, double>> ctr, gauge, up;
-      std::vector<std::vector<std::pair<int64_t, double>>> buckets(3);
-      double total = 0;
-      int i = 0;
-      for (int64_t t = from + 500; t <= to; t += 15000, ++i) {
-        total += 1 + (i * 7 + inst + seed) % 5;
-        if (i == 90 && inst == 2) total = 1;  // reset
-        ctr.push_back({t, total});
-        gauge.push_back({t, 40 + job_off + 30 * std::sin(i / 9.0 + inst + seed)});
-        up.push_back({t, 1});
-        for (int b = 0; b < 3; ++b) buckets[b].push_back({t, std::floor(total * (b + 1) / 3)});
-      }
-      std::string in = std::to_string(inst);
-      AddSeries(
-          &req,
-          {{"__name__", "requests_total"}, {"job", job}, {"instance", in}, {"region", region}},
-          ctr);
-      AddSeries(&req,
-                {{"__name__", "gpu_temp"}, {"job", job}, {"instance", in}, {"region", region}},
-                gauge);
-      AddSeries(&req, {{"__name__", "up"}, {"job", job}, {"instance", in}, {"region", region}}, up);
-      const char* les[] = {"0.1", "1", "+Inf"};
-      for (int b = 0; b < 3; ++b) {
-        AddSeries(&req,
-                  {{"__name__", "lat_bucket"},
-                   {"job", job},
-                   {"instance", in},
-                   {"region", region},
-                   {"le", les[b]}},
-                  buckets[b]);
-      }
-    }
-  }
-  return req;
-}
-
-void Write(Meridian& m, const prometheus::WriteRequest& req, const httplib::Headers& h = {}) {
-  auto c = m.Client();
-  auto r = PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf", h);
-  ASSERT_TRUE(r);
-  ASSERT_EQ(r->status, 204) << r->body;
-}
-
-std::string RemoteFlag(const std::string& name, Meridian& m, const std::string& region) {
-  return name + "=http://" + m.url() + "/api/v1/read;timeout=3s;external-labels=region:" + region;
-}
-
-class GlobalViewTest : public ::testing::Test {
+class GlobalViewTest : public TwoRegionsTest {
  protected:
   void SetUp() override {
-    now_ = NowMs() / 60000 * 60000;
-    from_ = now_ - 3600'000;
-    to_ = now_ - 60'000;
-    us_ = std::make_unique<Meridian>();
-    eu_ = std::make_unique<Meridian>();
-    all_ = std::make_unique<Meridian>();
-    ASSERT_TRUE(us_->WaitReady() && eu_->WaitReady() && all_->WaitReady());
-    auto us_data = RegionData("us-west-2", from_, to_, 0);
-    auto eu_data = RegionData("eu-west-1", from_, to_, 3);
-    Write(*us_, us_data);
-    Write(*eu_, eu_data);
-    Write(*all_, us_data);
-    Write(*all_, eu_data);
+    ASSERT_NO_FATAL_FAILURE(StartRegions({.region_label = true, .ha_pair = false}));
     global_ = std::make_unique<Meridian>(
         "", std::vector<std::string>{"--remote-read", RemoteFlag("us", *us_, "us-west-2"),
                                      "--remote-read", RemoteFlag("eu", *eu_, "eu-west-1")});
     ASSERT_TRUE(global_->WaitReady()) << global_->process().Log();
   }
 
-  nlohmann::json Get(Meridian& m, const std::string& path, int* status = nullptr) {
-    auto c = m.Client();
-    return GetJson(*c, path, status);
-  }
-
-  int64_t now_, from_, to_;
-  std::unique_ptr<Meridian> us_, eu_, all_, global_;
+  std::unique_ptr<Meridian> global_;
 };
 
 TEST_F(GlobalViewTest, GlobalAnswersEqualOneMeridianHoldingAllData) {

@@ -14,76 +14,10 @@
 #include <cmath>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/regions.h"
 
 namespace meridian::testing {
 namespace {
-
-// One region's hour: counters with a reset, gauges, a histogram, and a
-// counter written by an HA pair (replica A and B, B missing the last 10 min).
-prometheus::WriteRequest RegionData(const std::string& region, int64_t from, int64_t to, int seed) {
-  prometheus::WriteRequest req;
-  for (const char* job : {"api", "gpu"}) {
-    const double job_off = job[0] == 'a' ? 0.5 : 0.25;
-    for (int inst = 0; inst < 3; ++inst) {
-      std::vector<std::pair<int64_t, double>> ctr, gauge, up, ha_a, ha_b;
-      std::vector<std::vector<std::pair<int64_t, double>>> buckets(3);
-      double total = 0;
-      int i = 0;
-      for (int64_t t = from + 500; t <= to; t += 15000, ++i) {
-        total += 1 + (i * 7 + inst + seed) % 5;
-        if (i == 90 && inst == 2) total = 1;  // reset
-        ctr.push_back({t, total});
-        gauge.push_back({t, 40 + job_off + 30 * std::sin(i / 9.0 + inst + seed)});
-        up.push_back({t, 1});
-        ha_a.push_back({t, 3.0 * i + inst});
-        if (t < to - 600'000) ha_b.push_back({t + 200, 3.0 * i + inst});
-        for (int b = 0; b < 3; ++b) buckets[b].push_back({t, std::floor(total * (b + 1) / 3)});
-      }
-      const std::string in = std::to_string(inst);
-      AddSeries(&req, {{"__name__", "requests_total"}, {"job", job}, {"instance", in}}, ctr);
-      AddSeries(&req, {{"__name__", "gpu_temp"}, {"job", job}, {"instance", in}}, gauge);
-      AddSeries(&req, {{"__name__", "up"}, {"job", job}, {"instance", in}}, up);
-      AddSeries(&req, {{"__name__", "ha_total"}, {"job", job}, {"instance", in}, {"replica", "A"}},
-                ha_a);
-      AddSeries(&req, {{"__name__", "ha_total"}, {"job", job}, {"instance", in}, {"replica", "B"}},
-                ha_b);
-      const char* les[] = {"0.1", "1", "+Inf"};
-      for (int b = 0; b < 3; ++b) {
-        AddSeries(&req,
-                  {{"__name__", "lat_bucket"}, {"job", job}, {"instance", in}, {"le", les[b]}},
-                  buckets[b]);
-      }
-    }
-  }
-  // The one meridian holding everything sees each region's series with the
-  // region label the global attaches as an external label.
-  (void)region;
-  return req;
-}
-
-// The same data with region=R on every series (for the single meridian).
-prometheus::WriteRequest WithRegion(prometheus::WriteRequest req, const std::string& region) {
-  for (auto& ts : *req.mutable_timeseries()) {
-    auto* l = ts.add_labels();
-    l->set_name("region");
-    l->set_value(region);
-    std::sort(ts.mutable_labels()->begin(), ts.mutable_labels()->end(),
-              [](const auto& a, const auto& b) { return a.name() < b.name(); });
-  }
-  return req;
-}
-
-void Write(Meridian& m, const prometheus::WriteRequest& req) {
-  auto c = m.Client();
-  auto r = PostWrite(*c, EncodeWriteRequest(req), "application/x-protobuf");
-  ASSERT_TRUE(r);
-  ASSERT_EQ(r->status, 204) << r->body;
-}
-
-std::string Remote(const std::string& name, Meridian& m, const std::string& region, bool pushdown) {
-  return name + "=http://" + m.url() + "/api/v1/read;timeout=3s;external-labels=region:" + region +
-         (pushdown ? ";pushdown=true" : "");
-}
 
 double MetricValue(const std::string& text, const std::string& series) {
   size_t p = text.find("\n" + series + " ");
@@ -123,26 +57,15 @@ void ExpectClose(const nlohmann::json& got, const nlohmann::json& want, const st
   }
 }
 
-class PushdownTest : public ::testing::Test {
+class PushdownTest : public TwoRegionsTest {
  protected:
   void SetUp() override {
-    now_ = NowMs() / 60000 * 60000;
-    from_ = now_ - 3600'000;
-    to_ = now_ - 60'000;
-    us_ = std::make_unique<Meridian>();
-    eu_ = std::make_unique<Meridian>();
-    all_ = std::make_unique<Meridian>("", std::vector<std::string>{"--replica-label", "replica"});
-    ASSERT_TRUE(us_->WaitReady() && eu_->WaitReady() && all_->WaitReady());
-    auto us_data = RegionData("us-west-2", from_, to_, 0);
-    auto eu_data = RegionData("eu-west-1", from_, to_, 3);
-    Write(*us_, us_data);
-    Write(*eu_, eu_data);
-    Write(*all_, WithRegion(us_data, "us-west-2"));
-    Write(*all_, WithRegion(eu_data, "eu-west-1"));
+    ASSERT_NO_FATAL_FAILURE(
+        StartRegions({.region_label = false, .ha_pair = true}, {"--replica-label", "replica"}));
     for (bool push : {true, false}) {
       auto g = std::make_unique<Meridian>(
-          "", std::vector<std::string>{"--remote-read", Remote("us", *us_, "us-west-2", push),
-                                       "--remote-read", Remote("eu", *eu_, "eu-west-1", push),
+          "", std::vector<std::string>{"--remote-read", RemoteFlag("us", *us_, "us-west-2", push),
+                                       "--remote-read", RemoteFlag("eu", *eu_, "eu-west-1", push),
                                        "--replica-label", "replica", "--remote-read-freshness-lag",
                                        "30s"});
       ASSERT_TRUE(g->WaitReady()) << g->process().Log();
@@ -150,10 +73,6 @@ class PushdownTest : public ::testing::Test {
     }
   }
 
-  nlohmann::json Get(Meridian& m, const std::string& path, int* status = nullptr) {
-    auto c = m.Client();
-    return GetJson(*c, path, status);
-  }
   double RemoteReads(Meridian& region) {
     auto c = region.Client();
     auto r = c->Get("/metrics");
@@ -161,8 +80,7 @@ class PushdownTest : public ::testing::Test {
              : -1;
   }
 
-  int64_t now_, from_, to_;
-  std::unique_ptr<Meridian> us_, eu_, all_, push_, rr_;
+  std::unique_ptr<Meridian> push_, rr_;
 };
 
 const std::vector<std::string> kPushable = {
