@@ -43,6 +43,10 @@ struct SeriesData {
     int64_t resolution_ms = 0;  // 0: raw samples
     size_t begin = 0;           // [begin, end) of `samples` (raw) or `windows`
     size_t end = 0;
+    // >= 0: windows made on read, with the compactor's arithmetic, of data
+    // of this finer resolution (0: raw samples); what answers name.
+    int64_t source_ms = -1;
+    int64_t SourceMs() const { return source_ms >= 0 ? source_ms : resolution_ms; }
   };
   std::vector<Run> runs;
   std::vector<AggregateWindow> windows;  // sorted by t_ms

@@ -70,6 +70,12 @@ struct SelectHints {
   // aggregates (a remote region) ignores both and yields raw samples.
   int64_t resolution_ms = 0;
   int64_t max_resolution_ms = 0;
+  // The consumer folds raw samples into windows of resolution_ms itself
+  // (every function but irate/idelta/resets, and plain selectors), so a
+  // source may return closed windows of 5m (or coarser, up to
+  // resolution_ms) made of raw samples with the compactor's arithmetic
+  // instead of those samples: the answers are the same.
+  bool fold_raw = false;
 };
 
 // Iterates the series of one Select, sorted by labels (Labels::Compare)

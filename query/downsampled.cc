@@ -346,7 +346,7 @@ void WindowsOf(const SeriesData& data, int64_t fold_ms, QueryContext* q,
   out->clear();
   for (const SeriesData::Run& run : data.runs) {
     if (run.end <= run.begin) continue;
-    q->NoteResolution(run.resolution_ms);
+    q->NoteResolution(run.SourceMs());
     if (run.resolution_ms == 0 && fold_ms > 0) {
       FoldRaw(std::span<const Sample>(data.samples).subspan(run.begin, run.end - run.begin),
               fold_ms, out);
@@ -375,7 +375,7 @@ void PointsOf(const SeriesData& data, bool mean, QueryContext* q, std::vector<Po
   out->clear();
   for (const SeriesData::Run& run : data.runs) {
     if (run.end <= run.begin) continue;
-    q->NoteResolution(run.resolution_ms);
+    q->NoteResolution(run.SourceMs());
     if (run.resolution_ms == 0) {
       out->insert(out->end(), data.samples.begin() + static_cast<ptrdiff_t>(run.begin),
                   data.samples.begin() + static_cast<ptrdiff_t>(run.end));
@@ -402,7 +402,7 @@ absl::Status Evaluator::PlainFromWindows(const VectorSelector& vs, bool want_tim
   std::vector<Entry> entries;
   for (const SeriesData::Run& run : data.runs) {
     if (run.end <= run.begin) continue;
-    q_->NoteResolution(run.resolution_ms);
+    q_->NoteResolution(run.SourceMs());
     if (run.resolution_ms == 0) {
       for (size_t i = run.begin; i < run.end; ++i) {
         const Sample& s = data.samples[i];

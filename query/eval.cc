@@ -223,6 +223,7 @@ absl::Status Evaluator::SelectSeries(const VectorSelector& vs, int64_t mint_ms, 
                          ask->range_ms, hints.step_ms, ask->ref_ms);
     hints.resolution_ms = rc.preferred_ms;
     hints.max_resolution_ms = rc.max_ms;
+    hints.fold_raw = ask->fold_raw && rc.preferred_ms > 0;
     // A window coarser than the range or the lookback may answer from
     // before the range (the engine widens to it).
     if (rc.max_ms > 0) hints.start_ms = mint_ms - rc.max_ms;
@@ -345,6 +346,7 @@ absl::Status Evaluator::ForEachRangeSeries(
     ask.range_ms = ms.range_ms;
     ask.ref_ms = (spec->has_at ? spec->at_ms : start_) - vs.offset_ms;
     ask.pinned = spec->has_at;
+    ask.fold_raw = fold_raw && ask.use == DownsampleUse::kWindows;
     int64_t preferred_ms = 0, max_ms = 0;
     MERIDIAN_RETURN_IF_ERROR(
         SelectSeries(vs, lo + 1, hi, &querier, &set, &ask, &preferred_ms, &max_ms));

@@ -303,6 +303,7 @@ class Evaluator {
     int64_t range_ms = 0;  // range functions
     int64_t ref_ms = 0;    // the first step's time (or the @ time) minus the offset
     bool pinned = false;   // @: one window for every step
+    bool fold_raw = true;  // raw samples may come folded into windows (SelectHints)
     std::string_view func;
   };
   // Opens a querier and selects; with `ask` the hints may allow aggregates

@@ -38,7 +38,7 @@ check api       'server/|rocksdb/' "api depends on http, query, model and storag
 check rules     'ingest/|server/|api/|http/|compactor/|remote/|ui/|httplib|proto/|rocksdb/' "rules depends on query and model only"
 check rules     'storage/' "rules reads through model/queryable.h and appends through model/appender.h" src
 # storage's internals stay inside storage/.
-internals='storage/(rocks_storage|tenant_head|mem_series|chunk_store|querier|keys|postings_index|wal_record|rocks_status)\.h'
+internals='storage/(rocks_storage|tenant_head|mem_series|chunk_store|querier|keys|postings_index|wal_record|rocks_status|aggregate_cache)\.h'
 for dir in ingest query remote rules http api server compactor tests bench; do
   [[ -d $dir ]] && check "$dir" "$internals" "storage internals are private to storage/"
 done

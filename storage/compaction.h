@@ -77,6 +77,24 @@ void EncodeAggrChunk(Resolution r, int64_t block_start, std::span<const Aggregat
 absl::Status DecodeAggrChunk(std::string_view chunk, std::vector<AggregateWindow>* out,
                              Resolution* r = nullptr, int64_t* block_start = nullptr);
 
+// Downsampling arithmetic, pure (storage/downsample_math.cc): raw samples
+// to aggregate windows, and fine windows to coarser ones, so that the coarse
+// aggregates equal what the raw samples of the same windows would give. The
+// compactor writes these windows; the read path folds recent raw data with
+// the same code (storage/aggregate_cache.h), so both agree bit for bit.
+//
+// Appends the windows of `res_ms` that hold samples of `samples` (sorted by
+// time, unique timestamps) to *out. Stale markers count only as `last`.
+void DownsampleRaw(std::span<const Sample> samples, int64_t res_ms,
+                   std::vector<AggregateWindow>* out);
+// Appends the windows of `res_ms` made of `fine` (sorted, finer windows
+// that each lie inside one coarse window) to *out.
+void MergeWindows(std::span<const AggregateWindow> fine, int64_t res_ms,
+                  std::vector<AggregateWindow>* out);
+// Adds one sample (t later than every sample added before) to *w, as
+// DownsampleRaw does. `w->count == 0 && w->last_t == kNoTime` is empty.
+void AddSample(const Sample& s, AggregateWindow* w);
+
 // Per tenant: how far downsampling got and below what each resolution was
 // deleted (kNoTime: nothing). "through" is exclusive: every window before it
 // is written.

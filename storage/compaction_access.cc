@@ -186,7 +186,9 @@ class RocksCompactionAccess : public CompactionAccess {
           "staging aggregates"));
     }
     if (wb.Count() == 0) return absl::OkStatus();
-    return s_->Write(&wb, /*sync=*/false, "writing aggregates");
+    absl::Status st = s_->Write(&wb, /*sync=*/false, "writing aggregates");
+    s_->aggregate_cache().Invalidate();  // after the write (storage/aggregate_cache.h)
+    return st;
   }
 
   absl::Status SetDownsampledThrough(std::string_view tenant, Resolution r,
@@ -362,7 +364,9 @@ class RocksCompactionAccess : public CompactionAccess {
           span_end = ranges.back().second;
           out.series_touched = ranges.size();
         }
-        MERIDIAN_RETURN_IF_ERROR(s_->Write(&wb, /*sync=*/true, "deleting aggregates"));
+        absl::Status st = s_->Write(&wb, /*sync=*/true, "deleting aggregates");
+        s_->aggregate_cache().Invalidate();
+        MERIDIAN_RETURN_IF_ERROR(st);
       }
       t->downsample = ds;
       t->PublishDownsample(ds);

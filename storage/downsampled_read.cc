@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "rocksdb/db.h"
+#include "storage/aggregate_cache.h"
 #include "storage/coding.h"
 #include "storage/compaction.h"
 #include "storage/keys.h"
@@ -89,14 +90,20 @@ class DownsampledSeriesSet : public SeriesSet {
  public:
   DownsampledSeriesSet(const RocksStorage* storage, std::vector<std::shared_ptr<MemSeries>> series,
                        std::vector<Labels> labels, std::vector<ReadSegment> segments, int64_t start,
-                       int64_t end, const ReadContext& ctx)
+                       int64_t end, bool fold, bool merge_1h, const ReadContext& ctx)
       : storage_(storage),
+        cache_(storage->aggregate_cache()),
         series_(std::move(series)),
         labels_(std::move(labels)),
         segments_(std::move(segments)),
         start_(start),
         end_(end),
+        fold_(fold),
+        merge_1h_(fold && merge_1h),
         ctx_(ctx) {
+    // Before the iterator: entries of this generation hold what it sees,
+    // or what a reader saw that started with it (storage/aggregate_cache.h).
+    generation_ = cache_.generation();
     for (const ReadSegment& s : segments_) {
       if (s.resolution == Resolution::kRaw) {
         readers_.push_back(std::make_unique<SeriesReader>(
@@ -174,6 +181,11 @@ class DownsampledSeriesSet : public SeriesSet {
       const ReadSegment& seg = segments_[k];
       SeriesData::Run run;
       run.resolution_ms = ResolutionMs(seg.resolution);
+      if (seg.resolution == Resolution::kRaw && fold_) {
+        MERIDIAN_RETURN_IF_ERROR(
+            ReadRawFolded(s, std::max(seg.lo, start_), std::min(seg.hi - 1, end_)));
+        continue;
+      }
       if (seg.resolution == Resolution::kRaw) {
         MERIDIAN_RETURN_IF_ERROR(readers_[k]->Read(s, &buf_));
         run.begin = data_.samples.size();
@@ -181,7 +193,7 @@ class DownsampledSeriesSet : public SeriesSet {
         run.end = data_.samples.size();
       } else {
         run.begin = data_.windows.size();
-        MERIDIAN_RETURN_IF_ERROR(ReadWindows(s.id(), seg));
+        MERIDIAN_RETURN_IF_ERROR(ReadWindows(s.id(), seg, &run));
         run.end = data_.windows.size();
       }
       if (run.end > run.begin) data_.runs.push_back(run);
@@ -190,18 +202,42 @@ class DownsampledSeriesSet : public SeriesSet {
   }
 
   // Windows of the segment's resolution with start in
-  // [AlignDown(max(lo, start)), min(hi, end + 1)).
-  absl::Status ReadWindows(uint64_t id, const ReadSegment& seg) {
+  // [AlignDown(max(lo, start)), min(hi, end + 1)); 5m ones merged into 1h
+  // windows when the consumer folds into 1h anyway (merge_1h_).
+  absl::Status ReadWindows(uint64_t id, const ReadSegment& seg, SeriesData::Run* run) {
     const Resolution r = seg.resolution;
-    const int64_t res = ResolutionMs(r);
-    const int64_t from = AlignDown(std::max(seg.lo, start_), res);
+    const bool merge = merge_1h_ && r == Resolution::k5m;
+    const int64_t out_res = merge ? kRes1hMs : ResolutionMs(r);
+    run->resolution_ms = out_res;
+    if (merge) run->source_ms = kRes5mMs;
+    const int64_t from = AlignDown(std::max(seg.lo, start_), out_res);
     const int64_t to = std::min(seg.hi, end_ == kMaxT ? kMaxT : end_ + 1);
-    const std::string first =
-        keys::AggrKey(static_cast<uint8_t>(r), id, AlignDown(from, BlockMs(r)));
-    const rocksdb::Slice prefix(first.data(), 9);
-    for (it_->Seek(first); it_->Valid() && it_->key().starts_with(prefix); it_->Next()) {
-      if (it_->key().size() != 17) return absl::DataLossError("corrupt aggregate key");
-      if (coding::DecodeTimeKey(it_->key().data() + 9) >= to) break;
+    const int64_t bms = BlockMs(r);
+    const AggregateCache::Kind kind = merge                  ? AggregateCache::Kind::kMerged1h
+                                      : r == Resolution::k1h ? AggregateCache::Kind::kChunk1h
+                                                             : AggregateCache::Kind::kChunk5m;
+    int64_t block = AlignDown(from, bms);
+    while (block < to) {
+      if (std::optional<AggregateCache::Entry> e = cache_.Find(kind, id, block);
+          e && e->tag == generation_) {
+        if (e->windows) AppendWindows(*e->windows, from, to);
+        block += bms;
+        continue;
+      }
+      // Not cached: the next chunk stored at or after `block`.
+      const std::string first = keys::AggrKey(static_cast<uint8_t>(r), id, block);
+      const rocksdb::Slice prefix(first.data(), 9);
+      it_->Seek(first);
+      MERIDIAN_RETURN_IF_ERROR(FromRocks(it_->status(), "reading aggregates"));
+      const bool found = it_->Valid() && it_->key().starts_with(prefix);
+      if (found && it_->key().size() != 17) return absl::DataLossError("corrupt aggregate key");
+      const int64_t at = found ? coding::DecodeTimeKey(it_->key().data() + 9) : kMaxT;
+      if (at != block) {
+        cache_.Put(kind, id, block, {generation_, 0, 0, nullptr});  // none here
+        if (!found || at >= to) break;
+        block = std::max(AlignDown(at, bms), block + bms);
+        continue;
+      }
       chunk_.clear();
       absl::Status st =
           DecodeAggrChunk(std::string_view(it_->value().data(), it_->value().size()), &chunk_);
@@ -213,20 +249,132 @@ class DownsampledSeriesSet : public SeriesSet {
           warnings_.push_back("series " + labels().ToString() +
                               ": a downsampled chunk is corrupt and was skipped (partial result)");
         }
+        block += bms;
         continue;
       }
-      for (const AggregateWindow& w : chunk_) {
-        if (w.t_ms >= from && w.t_ms < to) data_.windows.push_back(w);
+      std::shared_ptr<std::vector<AggregateWindow>> w;
+      if (merge) {
+        w = std::make_shared<std::vector<AggregateWindow>>();
+        MergeWindows(chunk_, kRes1hMs, w.get());
+      } else {
+        w = std::make_shared<std::vector<AggregateWindow>>(chunk_);
       }
+      AppendWindows(*w, from, to);
+      cache_.Put(kind, id, block, {generation_, 0, 0, std::move(w)});
+      block += bms;
     }
-    return FromRocks(it_->status(), "reading aggregates");
+    return absl::OkStatus();
+  }
+
+  // Appends the windows of `w` (sorted) with t_ms in [from, to).
+  static void AppendTo(const std::vector<AggregateWindow>& w, int64_t from, int64_t to,
+                       std::vector<AggregateWindow>* out) {
+    auto lo = std::lower_bound(w.begin(), w.end(), from,
+                               [](const AggregateWindow& a, int64_t t) { return a.t_ms < t; });
+    auto hi = std::lower_bound(lo, w.end(), to,
+                               [](const AggregateWindow& a, int64_t t) { return a.t_ms < t; });
+    out->insert(out->end(), lo, hi);
+  }
+  void AppendWindows(const std::vector<AggregateWindow>& w, int64_t from, int64_t to) {
+    AppendTo(w, from, to, &data_.windows);
+  }
+
+  // Raw samples with t in [a, b] as raw runs, except the closed 5m windows
+  // inside that range: those come as one run of 5m windows, folded with the
+  // compactor's arithmetic and kept in the cache (storage/aggregate_cache.h)
+  // while the series' older data does not change.
+  absl::Status ReadRawFolded(const MemSeries& s, int64_t a, int64_t b) {
+    if (b < a) return absl::OkStatus();
+    if (a <= kMinT / 2 || b >= kMaxT / 2) return ReadRawRun(s, a, b);  // no such data
+    // In this order: an out-of-order sample stored after the epoch was read
+    // changes it, so what is folded below is never kept under a newer one.
+    const uint64_t epoch = s.data_epoch();
+    const int64_t newest = s.max_t_ms();
+    if (newest <= kMinT / 2) return ReadRawRun(s, a, b);
+    // The closed windows inside [a, b]: an in-order append lands at or
+    // after the window holding `newest`.
+    const int64_t c_lo = AlignDown(a, kRes5mMs) == a ? a : AlignDown(a, kRes5mMs) + kRes5mMs;
+    const int64_t c_hi = std::min(AlignDown(b + 1, kRes5mMs), AlignDown(newest, kRes5mMs));
+    if (c_hi <= c_lo) return ReadRawRun(s, a, b);
+    if (a < c_lo) MERIDIAN_RETURN_IF_ERROR(ReadRawRun(s, a, c_lo - 1));
+    folded_.clear();
+    for (int64_t day = AlignDown(c_lo, kBlock5mMs); day < c_hi; day += kBlock5mMs) {
+      const int64_t lo = std::max(c_lo, day), hi = std::min(c_hi, day + kBlock5mMs);
+      std::optional<AggregateCache::Entry> e =
+          cache_.Find(AggregateCache::Kind::kFolded5m, s.id(), day);
+      if (!e || e->tag != epoch || e->from > lo || !e->windows) e.reset();
+      if (e && e->through < hi) {
+        // Newer windows closed since: fold only those.
+        MERIDIAN_RETURN_IF_ERROR(RawRange(s, e->through, hi - 1, &buf_));
+        auto grown = std::make_shared<std::vector<AggregateWindow>>(*e->windows);
+        DownsampleRaw(buf_, kRes5mMs, grown.get());
+        e->windows = std::move(grown);
+        e->through = hi;
+        cache_.Put(AggregateCache::Kind::kFolded5m, s.id(), day, *e);
+      } else if (!e) {
+        MERIDIAN_RETURN_IF_ERROR(RawRange(s, lo, hi - 1, &buf_));
+        auto w = std::make_shared<std::vector<AggregateWindow>>();
+        DownsampleRaw(buf_, kRes5mMs, w.get());
+        e = AggregateCache::Entry{epoch, lo, hi, std::move(w)};
+        cache_.Put(AggregateCache::Kind::kFolded5m, s.id(), day, *e);
+      }
+      AppendTo(*e->windows, lo, hi, &folded_);
+    }
+    // Runs of 5m windows; inside whole hours 1h ones when merge_1h_.
+    const int64_t m_lo =
+        merge_1h_ ? std::min(c_hi, AlignDown(c_lo + kRes1hMs - 1, kRes1hMs)) : c_hi;
+    const int64_t m_hi = merge_1h_ ? std::max(m_lo, AlignDown(c_hi, kRes1hMs)) : c_hi;
+    auto at = [&](int64_t t) {
+      return std::lower_bound(folded_.begin(), folded_.end(), t,
+                              [](const AggregateWindow& a, int64_t x) { return a.t_ms < x; });
+    };
+    auto emit = [&](auto b_it, auto e_it, int64_t res, bool merge) {
+      SeriesData::Run run;
+      run.resolution_ms = res;
+      run.source_ms = 0;
+      run.begin = data_.windows.size();
+      if (merge) {
+        MergeWindows(std::span<const AggregateWindow>(&*b_it, static_cast<size_t>(e_it - b_it)),
+                     kRes1hMs, &data_.windows);
+      } else {
+        data_.windows.insert(data_.windows.end(), b_it, e_it);
+      }
+      run.end = data_.windows.size();
+      if (run.end > run.begin) data_.runs.push_back(run);
+    };
+    const auto p_lo = at(m_lo), p_hi = at(m_hi);
+    emit(folded_.begin(), p_lo, kRes5mMs, false);
+    if (p_hi > p_lo) emit(p_lo, p_hi, kRes1hMs, true);
+    emit(p_hi, folded_.end(), kRes5mMs, false);
+    return c_hi <= b ? ReadRawRun(s, c_hi, b) : absl::OkStatus();
+  }
+
+  absl::Status RawRange(const MemSeries& s, int64_t a, int64_t b, std::vector<Sample>* out) {
+    SeriesReader reader(&storage_->chunk_store(), a, b);
+    return reader.Read(s, out);
+  }
+
+  absl::Status ReadRawRun(const MemSeries& s, int64_t a, int64_t b) {
+    MERIDIAN_RETURN_IF_ERROR(RawRange(s, a, b, &buf_));
+    SeriesData::Run run;
+    run.begin = data_.samples.size();
+    data_.samples.insert(data_.samples.end(), buf_.begin(), buf_.end());
+    run.end = data_.samples.size();
+    if (run.end > run.begin) data_.runs.push_back(run);
+    return absl::OkStatus();
   }
 
   const RocksStorage* const storage_;
+  AggregateCache& cache_;
   const std::vector<std::shared_ptr<MemSeries>> series_;
   const std::vector<Labels> labels_;  // parallel to series_ when sorted; else empty
   const std::vector<ReadSegment> segments_;
   const int64_t start_, end_;
+  const bool fold_;  // raw parts may come as closed 5m windows (SelectHints::fold_raw)
+  // The consumer folds into 1h windows: 5m ones may come merged into 1h.
+  const bool merge_1h_;
+  uint64_t generation_ = 0;  // of the cached chunks this set may use
+  std::vector<AggregateWindow> folded_;
   const ReadContext ctx_;
   std::vector<std::unique_ptr<SeriesReader>> readers_;  // per segment; raw ones only
   std::unique_ptr<rocksdb::Iterator> it_;
@@ -298,7 +446,8 @@ absl::StatusOr<std::unique_ptr<SeriesSet>> NewDownsampledSeriesSet(
               [](const auto& a, const auto& b) { return a->id() < b->id(); });
   }
   return std::unique_ptr<SeriesSet>(new DownsampledSeriesSet(
-      storage, std::move(series), std::move(labels), std::move(segments), start, end, ctx));
+      storage, std::move(series), std::move(labels), std::move(segments), start, end,
+      hints.fold_raw && hints.resolution_ms >= kRes5mMs, hints.resolution_ms >= kRes1hMs, ctx));
 }
 
 }  // namespace meridian

@@ -1,8 +1,14 @@
 // PlanReadSegments: which resolution answers each part of a Select's range
-// (docs/downsampling.md "Stitching").
+// (docs/downsampling.md "Stitching"); closed 5m windows folded from recent
+// raw data (storage/aggregate_cache.h).
 #include <gtest/gtest.h>
 
+#include <cstring>
+
+#include "storage/compaction.h"
 #include "storage/querier.h"
+#include "storage/storage.h"
+#include "storage/test_util.h"
 
 namespace meridian {
 namespace {
@@ -46,6 +52,180 @@ TEST(PlanReadSegmentsTest, CoarsestAtOrBelowThePreferredThenFinerThenCoarser) {
   // A range inside one part; nothing downsampled yet.
   EXPECT_EQ(Plan(ds, kT + 34 * kDay, end, 3'600'000, 3'600'000), "raw[34,35)");
   EXPECT_EQ(Plan(DownsampleState{}, kT, end, 3'600'000, 3'600'000), "raw[0,35)");
+}
+
+constexpr int64_t kHour = 3'600'000;
+
+// Field by field, bit for bit (AggregateWindow has no padding).
+std::vector<std::string> Bits(const std::vector<AggregateWindow>& w) {
+  std::vector<std::string> out;
+  for (const AggregateWindow& a : w) {
+    std::string b(sizeof(a), '\0');
+    std::memcpy(b.data(), &a, sizeof(a));
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+class FoldedRecentWindowsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StorageOptions o;
+    o.dir = dir_.path() + "/data";
+    o.sync_wal = false;
+    o.allow_backfill = true;
+    auto s = Storage::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    st_ = std::move(*s);
+  }
+  void Append(std::vector<Sample> samples) {
+    std::vector<LabelView> labels = {{"__name__", "c"}};
+    AppendBatch b;
+    b.series.push_back({labels, samples});
+    AppendResult r;
+    ASSERT_TRUE(st_->Append("t", b, &r).ok());
+    ASSERT_EQ(r.samples_appended, samples.size());
+  }
+  // What a Select that allows 5m windows yields: windows and raw samples.
+  SeriesData Read(int64_t start, int64_t end, bool fold, int64_t res = kRes5mMs) {
+    auto q = st_->ForTenant("t")->NewQuerier(start, end);
+    EXPECT_TRUE(q.ok());
+    SelectHints h{.start_ms = start, .end_ms = end};
+    h.resolution_ms = res;
+    h.max_resolution_ms = kRes1hMs;
+    h.fold_raw = fold;
+    auto set = (*q)->Select({storage_testing::Eq("__name__", "c")}, h);
+    EXPECT_TRUE(set.ok()) << set.status();
+    SeriesData d;
+    EXPECT_TRUE((*set)->Next());
+    EXPECT_TRUE((*set)->Data(&d).ok());
+    EXPECT_FALSE((*set)->Next());
+    return d;
+  }
+  // Every window of `d`, and its raw samples, each in time order.
+  static std::vector<AggregateWindow> WindowsOf(const SeriesData& d) {
+    std::vector<AggregateWindow> out;
+    for (const SeriesData::Run& r : d.runs) {
+      if (r.resolution_ms > 0)
+        out.insert(out.end(), d.windows.begin() + r.begin, d.windows.begin() + r.end);
+    }
+    return out;
+  }
+  static std::vector<Sample> SamplesOf(const SeriesData& d) {
+    std::vector<Sample> out;
+    for (const SeriesData::Run& r : d.runs) {
+      if (r.resolution_ms == 0)
+        out.insert(out.end(), d.samples.begin() + r.begin, d.samples.begin() + r.end);
+    }
+    return out;
+  }
+  // The windows the compactor would make of [start, through) and the raw
+  // samples after, from a read that folds nothing.
+  void Expect(int64_t start, int64_t through, int64_t end) {
+    const SeriesData raw = Read(start, end, /*fold=*/false);
+    std::vector<AggregateWindow> want = WindowsOf(raw);  // day 0, stored
+    std::vector<Sample> want_raw;
+    std::vector<Sample> fold;
+    for (const Sample& s : SamplesOf(raw)) (s.t_ms < through ? fold : want_raw).push_back(s);
+    DownsampleRaw(fold, kRes5mMs, &want);
+    const SeriesData got = Read(start, end, /*fold=*/true);
+    EXPECT_EQ(Bits(WindowsOf(got)), Bits(want));
+    ASSERT_EQ(SamplesOf(got).size(), want_raw.size());
+    for (size_t i = 0; i < want_raw.size(); ++i) {
+      EXPECT_EQ(SamplesOf(got)[i].t_ms, want_raw[i].t_ms);
+      EXPECT_EQ(SamplesOf(got)[i].v, want_raw[i].v);
+    }
+  }
+
+  // A counter every 15 s for 30 h from the start of a day; day 0 is
+  // downsampled (as the compactor does it), the 6 h of day 1 are not.
+  void Fill() {
+    std::vector<Sample> s;
+    for (int64_t t = kT + 7'000; t < kT + 30 * kHour; t += 15'000) s.push_back({t, v_ += 3});
+    Append(s);
+    CompactionAccess* c = st_->Compaction();
+    ASSERT_TRUE(c->ClaimRaw("t", kT + kDay).ok());
+    SeriesAggregates agg{0, kT, {}};
+    ASSERT_TRUE(c->ReadRaw("t", kT, kT + kDay, [&](uint64_t id, std::span<const Sample> day0) {
+                   EXPECT_EQ(day0.size(), 5760u);
+                   agg.series_id = id;
+                   DownsampleRaw(day0, kRes5mMs, &agg.windows);
+                   return absl::OkStatus();
+                 }).ok());
+    ASSERT_FALSE(agg.windows.empty());
+    ASSERT_TRUE(c->PutAggregates("t", Resolution::k5m, {&agg, 1}).ok());
+    ASSERT_TRUE(c->SetDownsampledThrough("t", Resolution::k5m, kT + kDay).ok());
+    day0_ = agg;
+  }
+
+  storage_testing::TempDir dir_;
+  std::unique_ptr<Storage> st_;
+  double v_ = 0;
+  SeriesAggregates day0_;
+};
+
+TEST_F(FoldedRecentWindowsTest, ClosedWindowsComeFoldedAndALateSampleIsInTheNextRead) {
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  double& v = v_;
+
+  // The newest sample is at 29:59:52, so windows up to 29:55 are closed;
+  // the one holding the newest sample stays raw.
+  const int64_t start = kT + 12 * kHour, end = kT + 30 * kHour;
+  const int64_t closed = kT + 30 * kHour - kRes5mMs;
+  const SeriesData first = Read(start, end, true);
+  ASSERT_EQ(first.runs.size(), 3u);  // stored 5m, folded 5m, raw
+  EXPECT_EQ(first.runs[1].resolution_ms, kRes5mMs);
+  EXPECT_EQ(first.windows[first.runs[1].begin].t_ms, kT + kDay);
+  EXPECT_EQ(first.windows[first.runs[1].end - 1].t_ms, closed - kRes5mMs);
+  EXPECT_EQ(first.runs[2].resolution_ms, 0);
+  EXPECT_EQ(first.samples[first.runs[2].begin].t_ms, closed + 7'000);
+  Expect(start, closed, end);
+  Expect(start, closed, end);  // from the cache
+
+  // A late sample inside a closed window (and a value that makes it a
+  // counter reset): the next read has it.
+  Append({{kT + kDay + 2 * kHour + 1'000, 1}});
+  Expect(start, closed, end);
+  const SeriesData late = Read(start, end, true);
+  const AggregateWindow& w = late.windows[first.runs[1].begin + 24];
+  EXPECT_EQ(w.t_ms, kT + kDay + 2 * kHour);
+  EXPECT_EQ(w.count, 21u);
+  EXPECT_EQ(w.first_t, kT + kDay + 2 * kHour + 1'000);
+
+  // New samples close more windows: they are folded too.
+  std::vector<Sample> more;
+  for (int64_t t = kT + 30 * kHour + 7'000; t < kT + 31 * kHour; t += 15'000)
+    more.push_back({t, v += 3});
+  Append(more);
+  Expect(start, kT + 31 * kHour - kRes5mMs, kT + 31 * kHour);
+}
+
+// Decoded chunks are cached until the compactor writes aggregates again; 5m
+// chunks come merged into 1h windows for a consumer that folds into 1h.
+TEST_F(FoldedRecentWindowsTest, StoredChunksAreReadAgainOnceRewrittenAndMergeInto1h) {
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  const int64_t start = kT, end = kT + kDay - 1;
+  auto stored = [&](int64_t res) {
+    std::vector<AggregateWindow> w = WindowsOf(Read(start, end, true, res));
+    return Bits(w);
+  };
+  EXPECT_EQ(stored(kRes5mMs), Bits(day0_.windows));
+  EXPECT_EQ(stored(kRes5mMs), Bits(day0_.windows));  // from the cache
+  // The day is downsampled again (say a late sample): the new chunk is read.
+  SeriesAggregates again = day0_;
+  again.windows[10].sum += 1;
+  again.windows[10].count += 1;
+  ASSERT_TRUE(st_->Compaction()->PutAggregates("t", Resolution::k5m, {&again, 1}).ok());
+  EXPECT_EQ(stored(kRes5mMs), Bits(again.windows));
+  // At 1h: the compactor's 1h windows of the same 5m windows.
+  std::vector<AggregateWindow> hours;
+  MergeWindows(again.windows, kRes1hMs, &hours);
+  const SeriesData d = Read(start, end, true, kRes1hMs);
+  ASSERT_EQ(d.runs.size(), 1u);
+  EXPECT_EQ(d.runs[0].resolution_ms, kRes1hMs);
+  EXPECT_EQ(d.runs[0].SourceMs(), kRes5mMs);
+  EXPECT_EQ(stored(kRes1hMs), Bits(hours));
+  ASSERT_EQ(hours.size(), 24u);
 }
 
 }  // namespace

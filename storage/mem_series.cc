@@ -48,7 +48,19 @@ void AppendFlatLabels(const LabelView* views, size_t n, std::string* out) {
   }
 }
 
-MemSeries::MemSeries(uint64_t id, const Labels& labels) : id_(id), flat_labels_(Flatten(labels)) {}
+namespace {
+std::atomic<uint64_t> next_data_epoch{1};
+}  // namespace
+
+MemSeries::MemSeries(uint64_t id, const Labels& labels)
+    : id_(id),
+      flat_labels_(Flatten(labels)),
+      data_epoch_(next_data_epoch.fetch_add(1, std::memory_order_relaxed)) {}
+
+void MemSeries::BumpDataEpoch() {
+  data_epoch_.store(next_data_epoch.fetch_add(1, std::memory_order_relaxed),
+                    std::memory_order_release);
+}
 
 Labels MemSeries::labels() const {
   std::vector<Label> out;
@@ -185,6 +197,7 @@ void MemSeries::Insert(const Sample& s) {
                              [](const Sample& a, int64_t t) { return a.t_ms < t; });
   ooo_.insert(it, s);
   Widen(s.t_ms);
+  BumpDataEpoch();  // older windows may hold it now
   if (ooo_.size() >= kChunkSamples) CutOutOfOrder();
 }
 
@@ -343,6 +356,7 @@ void MemSeries::MarkPersisted(const PersistSnapshot& snap) {
 }
 
 bool MemSeries::TrimBefore(int64_t cutoff_ms) {
+  BumpDataEpoch();
   std::erase_if(closed_, [&](const ClosedChunk& c) { return c.max_t_ms < cutoff_ms; });
   std::erase_if(ooo_, [&](const Sample& s) { return s.t_ms < cutoff_ms; });
   if (HeadSize() > 0 && head_min_t_ms_ < cutoff_ms) {
@@ -373,6 +387,7 @@ void MemSeries::LoadPersistedRange(int64_t min_t_ms, int64_t max_t_ms) {
 }
 
 void MemSeries::SetPersistedRange(int64_t min_t_ms, int64_t max_t_ms) {
+  BumpDataEpoch();
   persisted_min_t_ms_ = min_t_ms;
   persisted_max_t_ms_ = max_t_ms;
   disk_only_min_t_ms_ = std::max(disk_only_min_t_ms_, min_t_ms);

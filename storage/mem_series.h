@@ -193,6 +193,14 @@ class MemSeries {
   }
   void ResetMinTime(int64_t t_ms) { min_t_ms_.store(t_ms, std::memory_order_relaxed); }
 
+  // Changes (under `mu`) whenever samples already stored may have changed:
+  // an out-of-order sample is stored, or data is trimmed; appends after the
+  // newest sample leave it alone. Unique across MemSeries objects (a series
+  // that re-enters the head gets a new one), so one value names one state of
+  // this object's older data. The read path's cache of windows folded from
+  // raw data (storage/aggregate_cache.h) is keyed by it.
+  uint64_t data_epoch() const { return data_epoch_.load(std::memory_order_acquire); }
+
   // Whether the series definition is durably stored.
   std::atomic<bool> definition_persisted{false};
   // The days [index_lo_day, index_hi_day] whose on-disk postings are
@@ -228,6 +236,7 @@ class MemSeries {
   // The value stored in memory at t_ms, if any.
   std::optional<double> MemoryValueAt(int64_t t_ms) const ABSL_SHARED_LOCKS_REQUIRED(mu);
   void Widen(int64_t t_ms);
+  void BumpDataEpoch();
 
   const uint64_t id_;
   const std::string flat_labels_;  // per label: varint len, name, varint len, value
@@ -249,6 +258,7 @@ class MemSeries {
   // Covers every persisted sample that memory no longer holds.
   int64_t disk_only_min_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::max();
   int64_t disk_only_max_t_ms_ ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
+  std::atomic<uint64_t> data_epoch_;
   std::atomic<const Sample*> head_end_hint_{nullptr};
   std::atomic<int64_t> min_t_ms_{std::numeric_limits<int64_t>::max()};
   std::atomic<int64_t> max_t_ms_{std::numeric_limits<int64_t>::min()};

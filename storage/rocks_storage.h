@@ -32,6 +32,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "model/sync.h"
+#include "storage/aggregate_cache.h"
 #include "storage/chunk_store.h"
 #include "storage/compaction.h"
 #include "storage/disk_index.h"
@@ -80,6 +81,8 @@ class RocksStorage : public Storage {
   const ChunkStore& chunk_store() const { return *chunk_store_; }
   // An iterator over the downsampled family (storage/downsampled_read.cc).
   std::unique_ptr<rocksdb::Iterator> NewAggregateIterator() const;
+  // Decoded aggregate chunks and windows folded from recent raw data.
+  AggregateCache& aggregate_cache() const { return aggregate_cache_; }
   const DiskIndex& disk_index() const { return *disk_index_; }
   // A series that is not in the head, read from disk for one reader (its
   // labels when `with_labels`, its persisted span; nothing in memory), or
@@ -212,7 +215,8 @@ class RocksStorage : public Storage {
   rocksdb::ColumnFamilyHandle* chunks_ = nullptr;       // "chunks"
   rocksdb::ColumnFamilyHandle* wal_ = nullptr;          // "wal"
   rocksdb::ColumnFamilyHandle* downsampled_ = nullptr;  // "downsampled"
-  rocksdb::ColumnFamilyHandle* index_ = nullptr;        // "index"
+  mutable AggregateCache aggregate_cache_;
+  rocksdb::ColumnFamilyHandle* index_ = nullptr;  // "index"
   std::unique_ptr<DiskIndex> disk_index_;
   std::atomic<uint64_t> series_evicted_{0};
   // Checkpoints also run when the newest sample moved this far since the

@@ -219,7 +219,9 @@ absl::Status RocksStorage::CommitStagedGroup(TenantHead* t, const StagedGroup& g
   for (const std::string& k : g.keys) {
     MERIDIAN_RETURN_IF_ERROR(FromRocks(wb.Delete(meta_, k), "staging staged delete"));
   }
-  return Write(&wb, /*sync=*/false, "merging staged backfill");
+  absl::Status st = Write(&wb, /*sync=*/false, "merging staged backfill");
+  aggregate_cache_.Invalidate();  // after the write (storage/aggregate_cache.h)
+  return st;
 }
 
 }  // namespace meridian

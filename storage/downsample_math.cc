@@ -1,8 +1,10 @@
-#include "compactor/downsample.h"
-
+// Downsampling arithmetic (declared in storage/compaction.h): shared by the
+// compactor and the read path's cache of windows folded from raw data.
 #include <cmath>
 
-namespace meridian::compactor {
+#include "storage/compaction.h"
+
+namespace meridian {
 namespace {
 
 // As Prometheus's min_over_time/max_over_time: NaN only when all are NaN.
@@ -91,4 +93,4 @@ void MergeWindows(std::span<const AggregateWindow> fine, int64_t res_ms,
   if (open) out->push_back(a);
 }
 
-}  // namespace meridian::compactor
+}  // namespace meridian
