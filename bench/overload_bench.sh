@@ -21,7 +21,7 @@
 # series missing acknowledged samples, and samples stored vs acknowledged.
 #
 # Usage: bench/overload_bench.sh [--writers 16] [--series-per-writer 500]
-#                                [--duration 30] [--scrapes 2500] [--only meridian|vm]
+#                                [--duration 30] [--scrapes 3600] [--only meridian|vm]
 # Environment: MERIDIAN_BIN, MERIDIAN_FLAGS, LOADGEN_BIN, VM_BIN, KEEP_DATA=1
 # (as bench/ingest_bench.sh). Servers it started are stopped (by PID) on exit.
 set -euo pipefail
@@ -30,7 +30,7 @@ cd "$(dirname "$0")/.."
 WRITERS=16
 PER_WRITER=500
 DURATION=30
-SCRAPES=2500
+SCRAPES=3600
 ONLY=""
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
@@ -43,8 +43,10 @@ WORK=$(mktemp -d /tmp/meridian-overload-bench.XXXXXX)
 declare -A PID PORT
 PROBE_PID=""
 LOADGEN_PID=""
+SAMPLER_PID=""
 cleanup() {
   [[ -n "$PROBE_PID" ]] && kill "$PROBE_PID" 2>/dev/null || true
+  [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null || true
   [[ -n "$LOADGEN_PID" ]] && kill "$LOADGEN_PID" 2>/dev/null || true
   stop_servers
 }
@@ -62,6 +64,53 @@ probe_loop() {  # base_url start_s out_file
     if [[ $code == 200 ]]; then echo "$t"; else echo "FAIL $code $t"; fi >>"$out"
     sleep 0.2
   done
+}
+
+# The timeline: once a second, the load average and the server's counters of
+# ingested samples (meridian: meridian_ingest_samples_total; VictoriaMetrics:
+# vm_rows_inserted_total of remote write), checkpoints and RocksDB write-stall
+# seconds, synced WAL writes, the appends they carried and their seconds
+# (meridian only); one line "epoch_s load1 samples checkpoints stall_s syncs
+# synced_appends sync_s".
+sample_loop() {  # base_url out_file
+  local m t
+  while true; do
+    t=$EPOCHREALTIME
+    m=$(curl -s --max-time 1 "$1/metrics" | awk '
+      /^meridian_ingest_samples_total[ {]/ || /^vm_rows_inserted_total\{type="promremotewrite"\}/ { s += $NF }
+      /^meridian_checkpoints_total[ {]/ { c += $NF }
+      /^meridian_rocksdb_write_stall_seconds_total[ {]/ { w += $NF }
+      /^meridian_wal_syncs_total[ {]/ { n += $NF }
+      /^meridian_wal_synced_appends_total[ {]/ { a += $NF }
+      /^meridian_wal_sync_seconds_total[ {]/ { y += $NF }
+      END { printf "%.0f %d %.3f %.0f %.0f %.3f", s, c, w, n, a, y }')
+    echo "$t $(cut -d' ' -f1 /proc/loadavg) $m" >>"$2"
+    sleep 1
+  done
+}
+
+# From a timeline: "load_min-load_max worst_5s_rate median_1s_rate checkpoints
+# stall_s appends_per_sync mean_sync_ms" (the last two "-" without syncs).
+timeline_summary() {  # file
+  python3 - "$1" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 8]
+if len(rows) < 7:
+    print("- - - - - - -")
+    sys.exit()
+# Up to the first line with the final count (the loadgen may run out of rounds early).
+rows = rows[: next(i for i, r in enumerate(rows) if r[2] == rows[-1][2]) + 1]
+if len(rows) < 7:
+    print("- - - - - - -")
+    sys.exit()
+t, load, s, c, w, n, a, y = zip(*rows)
+syncs = n[-1] - n[0]
+per_sync = f"{(a[-1] - a[0]) / syncs:.1f}" if syncs > 0 else "-"
+sync_ms = f"{(y[-1] - y[0]) * 1000 / syncs:.2f}" if syncs > 0 else "-"
+worst = min((s[i + 5] - s[i]) / (t[i + 5] - t[i]) for i in range(1, len(rows) - 5))
+med = statistics.median((s[i + 1] - s[i]) / (t[i + 1] - t[i]) for i in range(1, len(rows) - 1))
+print(f"{min(load[1:]):.2f}-{max(load[1:]):.2f} {worst:.0f} {med:.0f} {c[-1] - c[0]:.0f} {w[-1] - w[0]:.1f} {per_sync} {sync_ms}")
+PY
 }
 
 query_value() {  # base_url promql -> the first value of an instant query (or "")
@@ -89,14 +138,21 @@ run_one() {  # meridian|vm
   done
   probe_loop "$base" "$start_s" "$probe_out" &
   PROBE_PID=$!
+  : >"$WORK/$name.timeline"
+  sample_loop "$base" "$WORK/$name.timeline" &
+  SAMPLER_PID=$!
   local cpu0 cpu1
   cpu0=$(cpu_ticks "${PID[$name]}")
   sleep "$DURATION"
   cpu1=$(cpu_ticks "${PID[$name]}")
   # The probe stops first (a probe cut by the kill is not a slow answer).
-  kill "$PROBE_PID" 2>/dev/null || true
-  wait "$PROBE_PID" 2>/dev/null || true
+  kill "$PROBE_PID" "$SAMPLER_PID" 2>/dev/null || true
+  wait "$PROBE_PID" "$SAMPLER_PID" 2>/dev/null || true
   PROBE_PID=""
+  SAMPLER_PID=""
+  read -r "R[$name.load]" "R[$name.worst5]" "R[$name.med1]" "R[$name.ckpt]" "R[$name.stall]" \
+    "R[$name.per_sync]" "R[$name.sync_ms]" \
+    < <(timeline_summary "$WORK/$name.timeline")
   kill -9 "${PID[$name]}"
   wait "${PID[$name]}" 2>/dev/null || true
   wait "$LOADGEN_PID" || true
@@ -150,3 +206,10 @@ printf '%-44s %18s %18s\n' "probes answered / failed" \
 row "acknowledged samples" acked
 row "samples stored after SIGKILL + restart" stored
 row "series missing acknowledged samples" missing
+row "load average (1 min) during the load" load
+row "ingested samples/s, median second" med1
+row "ingested samples/s, slowest 5 s" worst5
+row "checkpoints during the load" ckpt
+row "RocksDB write-stall seconds during the load" stall
+row "appends per synced WAL write" per_sync
+row "synced WAL write, mean (ms)" sync_ms

@@ -149,6 +149,13 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
   wal_written_bytes_ = mirror("meridian_wal_written_bytes_total", "Bytes of WAL records written.");
   wal_pending_bytes_ =
       gauge("meridian_wal_pending_bytes", "Bytes of WAL records not yet covered by a checkpoint.");
+  wal_syncs_ = mirror("meridian_wal_syncs_total",
+                      "Synced writes of WAL records (--sync-wal): one per group of concurrent "
+                      "appends.");
+  wal_synced_appends_ = mirror("meridian_wal_synced_appends_total",
+                               "Appends whose WAL records a synced write carried.");
+  wal_sync_seconds_ = mirror("meridian_wal_sync_seconds_total",
+                             "Time spent in synced writes of WAL records (write and log sync).");
   checkpoints_ = mirror("meridian_checkpoints_total", "Checkpoints completed.");
   checkpoint_failures_ = mirror("meridian_checkpoint_failures_total",
                                 "Checkpoints that failed (retried with backoff from 1 s).");
@@ -330,6 +337,9 @@ void Metrics::RenderStorage(const Storage& storage) {
   series_readmitted_->Set(static_cast<double>(s.series_readmitted));
   wal_written_bytes_->Set(static_cast<double>(s.wal_written_bytes));
   wal_pending_bytes_->Set(static_cast<double>(s.wal_pending_bytes));
+  wal_syncs_->Set(static_cast<double>(s.wal_syncs));
+  wal_synced_appends_->Set(static_cast<double>(s.wal_synced_appends));
+  wal_sync_seconds_->Set(static_cast<double>(s.wal_sync_micros) / 1e6);
   for (const ColumnFamilyStats& f : s.families) {
     const prometheus::Labels family = {{"family", f.name}};
     sst_bytes_->Add(family).Set(static_cast<double>(f.sst_bytes));

@@ -141,6 +141,9 @@ class Metrics {
 
   // WAL and checkpoints.
   std::unique_ptr<CounterMirror> wal_written_bytes_;
+  std::unique_ptr<CounterMirror> wal_syncs_;
+  std::unique_ptr<CounterMirror> wal_synced_appends_;
+  std::unique_ptr<CounterMirror> wal_sync_seconds_;
   prometheus::Gauge* wal_pending_bytes_;
   std::unique_ptr<CounterMirror> checkpoints_;
   std::unique_ptr<CounterMirror> checkpoint_failures_;

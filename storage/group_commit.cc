@@ -79,6 +79,7 @@ absl::Status GroupCommit::Commit(rocksdb::WriteBatch* batch) {
   for (Waiter* w : group) w->done = true;
   expect_ = std::max(group.size(), expect_ > 1 ? expect_ - 1 : size_t{1});
   last_write_ = took;
+  write_micros_.fetch_add(static_cast<uint64_t>(took.count()), std::memory_order_relaxed);
   leading_ = false;
   done_.SignalAll();
   absl::Status st = std::move(self.status);

@@ -55,9 +55,11 @@ class GroupCommit {
   // modified (a leader merges the others' batches into its own).
   absl::Status Commit(rocksdb::WriteBatch* batch);
 
-  // Synced writes made, and batches they carried.
+  // Synced writes made, batches they carried, and the time they took (the
+  // write and its log sync, in microseconds).
   uint64_t writes() const { return writes_.load(std::memory_order_relaxed); }
   uint64_t batches() const { return batches_.load(std::memory_order_relaxed); }
+  uint64_t write_micros() const { return write_micros_.load(std::memory_order_relaxed); }
 
  private:
   struct Waiter {
@@ -85,6 +87,7 @@ class GroupCommit {
 
   std::atomic<uint64_t> writes_{0};
   std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> write_micros_{0};
 };
 
 }  // namespace meridian

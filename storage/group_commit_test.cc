@@ -247,6 +247,8 @@ TEST_F(GroupCommitUnitTest, MergesPutsAcrossFamiliesAndWritesOtherBatchesAlone) 
   EXPECT_EQ(commit_->batches(), uint64_t{kThreads * kEach});
   EXPECT_LT(commit_->writes(), uint64_t{kThreads * kEach} / 2);
   EXPECT_EQ(commit_->writes(), uint64_t(writes_.load()));
+  // Each write took at least its 2 ms.
+  EXPECT_GE(commit_->write_micros(), commit_->writes() * 2000);
 }
 
 // The leader of a group waits, up to one recent write's time, for as many

@@ -146,6 +146,12 @@ struct StorageStats {
   uint64_t block_cache_misses = 0;
   // Time writes spent delayed or stopped by RocksDB since open.
   uint64_t write_stall_micros = 0;
+  // With sync_wal: synced writes of WAL records since open (each carries the
+  // records of one or more concurrent appends, storage/group_commit.h), the
+  // appends they carried, and their time (write and log sync).
+  uint64_t wal_syncs = 0;
+  uint64_t wal_synced_appends = 0;
+  uint64_t wal_sync_micros = 0;
 };
 
 // Cardinality statistics for /api/v1/status/tsdb.

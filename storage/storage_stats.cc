@@ -13,6 +13,7 @@
 #include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/statistics.h"
+#include "storage/group_commit.h"
 #include "storage/rocks_storage.h"
 
 namespace meridian {
@@ -106,6 +107,11 @@ StorageStats RocksStorage::Stats() const {
   st.block_cache_hits = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_HIT);
   st.block_cache_misses = statistics_->getTickerCount(rocksdb::BLOCK_CACHE_MISS);
   st.write_stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
+  if (group_commit_) {
+    st.wal_syncs = group_commit_->writes();
+    st.wal_synced_appends = group_commit_->batches();
+    st.wal_sync_micros = group_commit_->write_micros();
+  }
   return st;
 }
 

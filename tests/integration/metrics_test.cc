@@ -187,6 +187,12 @@ TEST(MetricsTest, PromtoolAcceptsMetricsAndEveryFamilyIsThereFromTheStart) {
   EXPECT_GT(Value(text, R"(meridian_rocksdb_block_cache_capacity_bytes)"), 0);
   EXPECT_GT(Value(text, R"(meridian_rocksdb_memtable_bytes{family="wal"})"), 0);
   EXPECT_GT(Value(text, "meridian_wal_written_bytes_total"), 0);
+  // Synced WAL writes (--sync-wal, the default): each carries one or more
+  // appends, and takes time.
+  EXPECT_GE(Value(text, "meridian_wal_syncs_total"), 1);
+  EXPECT_GE(Value(text, "meridian_wal_synced_appends_total"),
+            Value(text, "meridian_wal_syncs_total"));
+  EXPECT_GT(Value(text, "meridian_wal_sync_seconds_total"), 0);
 
   // A checkpoint (force_flush runs one) is counted and timed.
   auto f = c->Post("/internal/force_flush", "", "text/plain");
