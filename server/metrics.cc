@@ -145,26 +145,7 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
                               "Series that came back after leaving the head, re-admitted under "
                               "their old id (not counted as created).");
 
-  // WAL and checkpoints.
-  wal_written_bytes_ = mirror("meridian_wal_written_bytes_total", "Bytes of WAL records written.");
-  wal_pending_bytes_ =
-      gauge("meridian_wal_pending_bytes", "Bytes of WAL records not yet covered by a checkpoint.");
-  wal_syncs_ = mirror("meridian_wal_syncs_total",
-                      "Synced writes of WAL records (--sync-wal): one per group of concurrent "
-                      "appends.");
-  wal_synced_appends_ = mirror("meridian_wal_synced_appends_total",
-                               "Appends whose WAL records a synced write carried.");
-  wal_sync_seconds_ = mirror("meridian_wal_sync_seconds_total",
-                             "Time spent in synced writes of WAL records (write and log sync).");
-  checkpoints_ = mirror("meridian_checkpoints_total", "Checkpoints completed.");
-  checkpoint_failures_ = mirror("meridian_checkpoint_failures_total",
-                                "Checkpoints that failed (retried with backoff from 1 s).");
-  checkpoint_seconds_ = mirror("meridian_checkpoint_duration_seconds_total",
-                               "Time spent in checkpoints, successful or failed.");
-  checkpoint_last_seconds_ = gauge("meridian_checkpoint_last_duration_seconds",
-                                   "Run time of the last successful checkpoint.");
-  checkpoint_last_time_ = gauge("meridian_checkpoint_last_success_timestamp_seconds",
-                                "When the last successful checkpoint ended (0: none yet).");
+  AddWalMetrics();
 
   // RocksDB.
   sst_bytes_ = gauges("meridian_rocksdb_sst_bytes", "Bytes of live SST files, by column family.");
@@ -225,6 +206,33 @@ Metrics::Metrics(std::string default_tenant) : registry_(std::make_shared<promet
     l.rejected_queue_timeout = std::make_unique<CounterMirror>(
         &rejected->Add({{"lane", promql::QueryPriorityName(p)}, {"reason", "queue_timeout"}}));
   }
+}
+
+// WAL and checkpoints.
+void Metrics::AddWalMetrics() {
+  auto gauge = [&](const char* name, const char* help) { return AddGauge(name, help); };
+  auto mirror = [&](const char* name, const char* help) {
+    return std::make_unique<CounterMirror>(AddCounter(name, help));
+  };
+  wal_written_bytes_ = mirror("meridian_wal_written_bytes_total", "Bytes of WAL records written.");
+  wal_pending_bytes_ =
+      gauge("meridian_wal_pending_bytes", "Bytes of WAL records not yet covered by a checkpoint.");
+  wal_syncs_ = mirror("meridian_wal_syncs_total",
+                      "Synced writes of WAL records (--sync-wal): one per group of concurrent "
+                      "appends.");
+  wal_synced_appends_ = mirror("meridian_wal_synced_appends_total",
+                               "Appends whose WAL records a synced write carried.");
+  wal_sync_seconds_ = mirror("meridian_wal_sync_seconds_total",
+                             "Time spent in synced writes of WAL records (write and log sync).");
+  checkpoints_ = mirror("meridian_checkpoints_total", "Checkpoints completed.");
+  checkpoint_failures_ = mirror("meridian_checkpoint_failures_total",
+                                "Checkpoints that failed (retried with backoff from 1 s).");
+  checkpoint_seconds_ = mirror("meridian_checkpoint_duration_seconds_total",
+                               "Time spent in checkpoints, successful or failed.");
+  checkpoint_last_seconds_ = gauge("meridian_checkpoint_last_duration_seconds",
+                                   "Run time of the last successful checkpoint.");
+  checkpoint_last_time_ = gauge("meridian_checkpoint_last_success_timestamp_seconds",
+                                "When the last successful checkpoint ended (0: none yet).");
 }
 
 Metrics::~Metrics() = default;

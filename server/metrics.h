@@ -103,6 +103,7 @@ class Metrics {
   // (all reasons at 0) on first use.
   TenantCounters& Tenant(const std::string& tenant);
   bool KnownTenant(std::string_view tenant);
+  void AddWalMetrics();
   void RenderStorage(const Storage& storage);
   void RenderQueries(const promql::QueryAdmission& admission);
 
