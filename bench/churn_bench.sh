@@ -105,6 +105,8 @@ run_one() {  # name
   wait_http "http://127.0.0.1:$port$ready" 60 "$SERVER_PID" || { tail -20 "$log" >&2; return 1; }
   url="http://127.0.0.1:$port/api/v1/write"
   echo "== $name (pid $SERVER_PID, port $port)" >&2
+  local load0
+  load0=$(cut -d' ' -f1 /proc/loadavg)
   cpu0=$(cpu_ticks "$SERVER_PID")
   local ok=0
   for ((w = 0; w < WAVES; w++)); do
@@ -134,6 +136,7 @@ run_one() {  # name
   start "$name" "$port" "$data" "$log"
   R[$name.restart]=$(first_answer "$port" "$SERVER_PID")
   R[$name.rss_restart]=$(mib "$(rss_kb "$SERVER_PID")")
+  R[$name.load]="$load0 -> $(cut -d' ' -f1 /proc/loadavg)"
   stop_pid "$SERVER_PID" 60
   wait "$SERVER_PID" 2>/dev/null || true
   SERVER_PID=""
@@ -153,6 +156,7 @@ row "restart to first answered query (s)" restart
 row "RSS after restart (MiB)" rss_restart
 row "server CPU for the load (s)" cpu
 row "disk (MB)" disk
+row "load average (1 min), start -> end" load
 echo "RSS after each wave (MiB):"
 echo "  meridian: ${R[meridian.rss_waves]:--}"
 echo "  victoria-metrics: ${R[vm.rss_waves]:--}"
