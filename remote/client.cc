@@ -4,7 +4,10 @@
 #include <snappy.h>
 
 #include <algorithm>
+#include <map>
+#include <utility>
 
+#include "model/sync.h"
 #include "proto/remote.pb.h"
 #include "remote/codec.h"
 #include "remote/xor_chunk.h"
@@ -95,9 +98,52 @@ absl::Status DecodeSamples(const prometheus::ReadRequest& req, std::string_view 
   return absl::OkStatus();
 }
 
+// Idle keep-alive connections by server and client settings (HttpCall's
+// pool_key_), newest last.
+class ConnectionPool {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr auto kMaxIdle = std::chrono::seconds(30);
+  static constexpr size_t kMaxPerKey = 16;
+
+  std::unique_ptr<httplib::Client> Take(const std::string& key) {
+    MutexLock lock(&mu_);
+    auto it = idle_.find(key);
+    if (it == idle_.end()) return nullptr;
+    auto& list = it->second;
+    const auto now = Clock::now();
+    while (!list.empty()) {
+      auto [client, since] = std::move(list.back());
+      list.pop_back();
+      if (now - since < kMaxIdle) return std::move(client);
+    }
+    return nullptr;
+  }
+  void Give(const std::string& key, std::unique_ptr<httplib::Client> client) {
+    std::unique_ptr<httplib::Client> dropped;  // closed outside the lock
+    MutexLock lock(&mu_);
+    auto& list = idle_[key];
+    if (list.size() >= kMaxPerKey) {
+      dropped = std::move(list.front().first);
+      list.erase(list.begin());
+    }
+    list.emplace_back(std::move(client), Clock::now());
+  }
+
+ private:
+  Mutex mu_;
+  std::map<std::string, std::vector<std::pair<std::unique_ptr<httplib::Client>, Clock::time_point>>>
+      idle_ ABSL_GUARDED_BY(mu_);
+};
+
+ConnectionPool& Pool() {
+  static ConnectionPool* pool = new ConnectionPool();  // never destroyed: used at exit
+  return *pool;
+}
+
 }  // namespace
 
-HttpCall::HttpCall(const RemoteEndpoint& e) {
+HttpCall::HttpCall(const RemoteEndpoint& e, bool reuse) {
   // scheme://host[:port]/path
   const std::string& url = e.url;
   size_t scheme_end = url.find("://");
@@ -109,6 +155,14 @@ HttpCall::HttpCall(const RemoteEndpoint& e) {
   size_t path_start = url.find('/', scheme_end + 3);
   std::string base = path_start == std::string::npos ? url : url.substr(0, path_start);
   path_ = path_start == std::string::npos ? "/" : url.substr(path_start);
+  if (reuse) {
+    // Everything the client is set up with below.
+    pool_key_ = base + '\n' + std::to_string(e.timeout.count()) + '\n' + e.bearer_token + '\n' +
+                e.basic_auth_username + '\n' + e.basic_auth_password + '\n' + e.tls_ca_file + '\n' +
+                (e.tls_insecure_skip_verify ? "1" : "0");
+    client_ = Pool().Take(pool_key_);
+    if (client_ != nullptr) return;
+  }
   client_ = std::make_unique<httplib::Client>(base);
   if (!client_->is_valid()) {
     setup_ = absl::InvalidArgumentError("remote-read URL is not valid");
@@ -123,7 +177,10 @@ HttpCall::HttpCall(const RemoteEndpoint& e) {
   client_->set_read_timeout(secs, usecs);
   client_->set_write_timeout(secs, usecs);
   client_->set_decompress(false);  // the body is snappy or framed: ours to decode
-  client_->set_keep_alive(false);
+  client_->set_keep_alive(reuse);
+  // One write for the head, one for the body: without this a kept-alive
+  // connection waits out the server's delayed ACK (Nagle) on every POST.
+  client_->set_tcp_nodelay(true);
   if (!e.bearer_token.empty()) client_->set_bearer_token_auth(e.bearer_token.c_str());
   if (!e.basic_auth_username.empty()) {
     client_->set_basic_auth(e.basic_auth_username.c_str(), e.basic_auth_password.c_str());
@@ -132,9 +189,16 @@ HttpCall::HttpCall(const RemoteEndpoint& e) {
   if (e.tls_insecure_skip_verify) client_->enable_server_certificate_verification(false);
 }
 
-HttpCall::~HttpCall() = default;
+HttpCall::~HttpCall() {
+  // httplib closes a connection a failed request left unusable, and checks
+  // an idle one is still open before sending on it.
+  if (!pool_key_.empty() && client_ != nullptr && setup_.ok() && !aborted_.load()) {
+    Pool().Give(pool_key_, std::move(client_));
+  }
+}
 
 void HttpCall::Abort() {
+  aborted_.store(true);
   if (client_) client_->stop();
 }
 

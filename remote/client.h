@@ -9,6 +9,7 @@
 #ifndef MERIDIAN_REMOTE_CLIENT_H_
 #define MERIDIAN_REMOTE_CLIENT_H_
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -66,10 +67,14 @@ struct RemoteSeries {
 };
 
 // One in-flight request's connection; Abort() from any thread makes the
-// blocked Read return.
+// blocked Read return. With `reuse`, the connection comes from (and goes back
+// to, unless aborted) a process-wide pool of idle keep-alive connections per
+// server and client settings: a global meridian's calls to its regions skip
+// the TCP (and TLS) set-up and the region's accept; an idle connection is
+// dropped after 30 s (a server closes idle ones later: meridian after 6m).
 class HttpCall {
  public:
-  explicit HttpCall(const RemoteEndpoint& e);
+  explicit HttpCall(const RemoteEndpoint& e, bool reuse = false);
   ~HttpCall();
   void Abort();
   httplib::Client* client() { return client_.get(); }
@@ -80,6 +85,8 @@ class HttpCall {
   std::unique_ptr<httplib::Client> client_;
   std::string path_;
   absl::Status setup_;
+  std::string pool_key_;  // empty: not pooled
+  std::atomic<bool> aborted_{false};
 };
 
 class RemoteReadClient {

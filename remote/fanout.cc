@@ -147,7 +147,7 @@ struct FanoutCall {
     for (size_t x = 0; x < n; ++x) {
       if (!ask[remote_of(x)]) continue;
       done[x] = 0;
-      calls[x] = std::make_unique<HttpCall>(eps[remote_of(x)]);
+      calls[x] = std::make_unique<HttpCall>(eps[remote_of(x)], /*reuse=*/true);
     }
     const auto start = Clock::now();
     for (size_t x = 0; x < n; ++x) {

@@ -6,6 +6,7 @@
 #include <httplib.h>
 #include <snappy.h>
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -56,6 +57,8 @@ class Region {
       if (!r.content_encoding.empty()) res.set_header("Content-Encoding", r.content_encoding);
       res.set_content(r.body, r.content_type);
     });
+    // The fan-out keeps connections alive: close them, so stop() waits for none.
+    srv_.set_keep_alive_max_count(1);
     port_ = srv_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { srv_.listen_after_bind(); });
     while (!srv_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -286,6 +289,7 @@ class QueryApi {
       {
         MutexLock lock(&mu_);
         ++arrived_;
+        client_ports_.push_back(req.remote_port);
         ++in_flight_;
         max_in_flight_ = std::max(max_in_flight_, in_flight_);
         if (in_flight_ >= want_) released_ = true;
@@ -303,6 +307,7 @@ class QueryApi {
       MutexLock lock(&mu_);
       --in_flight_;
     });
+    srv_.set_keep_alive_timeout(1);  // kept-alive connections end its stop() soon
     port_ = srv_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { srv_.listen_after_bind(); });
     while (!srv_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -326,6 +331,10 @@ class QueryApi {
     MutexLock lock(&mu_);
     return max_in_flight_;
   }
+  std::vector<int> client_ports() {
+    MutexLock lock(&mu_);
+    return client_ports_;
+  }
   RemoteEndpoint Endpoint(const std::string& name, std::chrono::milliseconds timeout) const {
     RemoteEndpoint e;
     e.name = name;
@@ -344,6 +353,7 @@ class QueryApi {
   Mutex mu_;
   CondVar cv_;
   int arrived_ = 0, in_flight_ = 0, max_in_flight_ = 0;
+  std::vector<int> client_ports_;
   bool released_ = false;
 };
 
@@ -380,6 +390,20 @@ TEST(FanoutPushdownTest, AQuerysPartsGoToEachRemoteAtTheSameTime) {
   EXPECT_EQ(got, (std::map<std::pair<std::string, size_t>, double>{
                      {{"a", 0}, 10}, {{"a", 1}, 4}, {{"b", 0}, 10}, {{"b", 1}, 4}}));
   EXPECT_TRUE((*querier)->Warnings().empty());
+
+  // The next query reuses the two kept-alive connections to each region.
+  auto again = q.NewQuerier(0, 1000);
+  ASSERT_TRUE(again.ok());
+  parts = (*again)->Pushdown(SumAndCount());
+  ASSERT_TRUE(parts.has_value() && parts->ok());
+  for (QueryApi* api : {&a, &b}) {
+    auto ports = api->client_ports();
+    ASSERT_EQ(ports.size(), 4u);
+    std::sort(ports.begin(), ports.begin() + 2);
+    std::sort(ports.begin() + 2, ports.end());
+    EXPECT_EQ(std::vector<int>(ports.begin(), ports.begin() + 2),
+              std::vector<int>(ports.begin() + 2, ports.end()));
+  }
 }
 
 TEST(FanoutPushdownTest, TimeoutAndCancellationEndBothPartsOfARemote) {
