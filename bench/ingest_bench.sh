@@ -8,7 +8,10 @@
 #   samples (utime+stime from /proc/PID/stat, during the load and including
 #   the settle phase), samples per server CPU-second, disk bytes per sample
 #   right after the load (before any flush) and once settled (du of the data
-#   dir), peak RSS (VmHWM)
+#   dir; meridian: after /internal/force_flush, VM: after force_flush and
+#   force_merge), once more after meridian's /internal/force_merge too
+#   ("settled+merged", outside the CPU figures; VM's is its settled size),
+#   peak RSS (VmHWM)
 # then the meridian/VM ratios. Servers it started are stopped (by PID) on exit.
 #
 # Usage: bench/ingest_bench.sh [--series N] [--scrapes N] [--concurrency N]
@@ -135,6 +138,14 @@ run_one() {  # name
   R[$name.cpu_total]=$(awk -v t="$((cpu2 - cpu0))" -v k="$TICKS" 'BEGIN{printf "%.2f", t/k}')
   R[$name.disk_running]=$(disk_bytes "$data")
   R[$name.hwm_kb]=$(hwm_kb "$SERVER_PID")
+  # Merged: meridian compacts what it persisted (VM's settle above already
+  # ran its force_merge). Outside the CPU figures.
+  if [[ $name == meridian ]]; then
+    curl -fsS -X POST --max-time 300 "http://127.0.0.1:$port/internal/force_merge" >/dev/null ||
+      echo "meridian force_merge failed" >&2
+    wait_disk_stable "$data"
+  fi
+  R[$name.disk_merged]=$(disk_bytes "$data")
 
   # Graceful stop (meridian flushes its head on shutdown), then the final size.
   stop_pid "$SERVER_PID" 30
@@ -155,6 +166,7 @@ metric() {  # name key -> value
     per_cpu_s) awk -v c="${R[$n.cpu_total]}" -v s="$ok" 'BEGIN{printf "%.0f", (c>0)?s/c:0}' ;;
     bytes_per_sample_loaded) awk -v d="${R[$n.disk_loaded]}" -v s="$ok" 'BEGIN{printf "%.2f", (s>0)?d/s:0}' ;;
     bytes_per_sample) awk -v d="${R[$n.disk_running]}" -v s="$ok" 'BEGIN{printf "%.2f", (s>0)?d/s:0}' ;;
+    bytes_per_sample_merged) awk -v d="${R[$n.disk_merged]}" -v s="$ok" 'BEGIN{printf "%.2f", (s>0)?d/s:0}' ;;
     bytes_per_sample_stopped) awk -v d="${R[$n.disk_stopped]}" -v s="$ok" 'BEGIN{printf "%.2f", (s>0)?d/s:0}' ;;
     rss_mb) awk -v k="${R[$n.hwm_kb]:-0}" 'BEGIN{printf "%.0f", k/1024}' ;;
   esac
@@ -177,5 +189,6 @@ row "CPU-s per 1M samples (+settle)" cpu_total_per_m
 row "samples per CPU-second (+settle)" per_cpu_s
 row "disk bytes/sample (before flush)" bytes_per_sample_loaded
 row "disk bytes/sample (settled)" bytes_per_sample
+row "disk bytes/sample (settled+merged)" bytes_per_sample_merged
 row "disk bytes/sample (after stop)" bytes_per_sample_stopped
 row "peak RSS MiB (VmHWM)" rss_mb

@@ -98,6 +98,15 @@ void MeridianServer::Impl::RegisterStorageRoutes() {
                     "text/plain; charset=utf-8");
   };
   http.Post("/internal/force_flush", force_flush);
+  // Like VictoriaMetrics' /internal/force_merge: compact what is persisted
+  // (a checkpoint rewrites a series' partial head chunk under the same key;
+  // the old versions stay on disk until RocksDB compacts them).
+  http.Post("/internal/force_merge", [this](const httplib::Request&, httplib::Response& res) {
+    absl::Status st = storage->ForceMerge();
+    res.status = st.ok() ? 200 : 500;
+    res.set_content(st.ok() ? "merged\n" : api::PublicMessage(st) + "\n",
+                    "text/plain; charset=utf-8");
+  });
 }
 
 }  // namespace meridian::server

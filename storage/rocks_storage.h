@@ -70,6 +70,7 @@ class RocksStorage : public Storage {
   std::unique_ptr<Queryable> ForTenant(std::string_view tenant) override;
   absl::Status EnforceRetention() override;
   absl::Status Flush() override;
+  absl::Status ForceMerge() override { return CompactAll(); }
   absl::StatusOr<std::string> Snapshot(bool persist_head) override;
   StorageStats Stats() const override;
   StorageHealth Health() const override;

@@ -222,6 +222,12 @@ class Storage : public Appender, public TenantReader {
   virtual absl::Status EnforceRetention() = 0;
   // Persists in-memory head chunks and flushes memtables (tests, shutdown).
   virtual absl::Status Flush() = 0;
+  // Compacts everything persisted into its final form now, dropping
+  // overwritten and deleted versions (like VictoriaMetrics'
+  // /internal/force_merge; benchmarks measure the settled size after it).
+  virtual absl::Status ForceMerge() {
+    return absl::UnimplementedError("this storage cannot merge on demand");
+  }
 
   // Writes a consistent copy of the store (a RocksDB checkpoint: hard links
   // of its files where possible) to <dir>/snapshots/<name> and returns the

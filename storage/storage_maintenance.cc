@@ -263,7 +263,7 @@ void RocksStorage::EvictIdle() {
 absl::Status RocksStorage::CompactAll() {
   rocksdb::CompactRangeOptions co;
   co.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForceOptimized;
-  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_, downsampled_}) {
+  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_, downsampled_, index_}) {
     MERIDIAN_RETURN_IF_ERROR(FromRocks(db_->CompactRange(co, h, nullptr, nullptr), "compacting"));
   }
   return absl::OkStatus();
@@ -546,7 +546,7 @@ absl::StatusOr<std::string> RocksStorage::Snapshot(bool persist_head) {
 
 std::string RocksStorage::FamilySizes() const {
   std::string out;
-  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_, downsampled_}) {
+  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, wal_, downsampled_, index_}) {
     rocksdb::ColumnFamilyMetaData md;
     db_->GetColumnFamilyMetaData(h, &md);
     out += md.name + "=" + std::to_string(md.size) + " ";

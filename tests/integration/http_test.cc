@@ -486,8 +486,9 @@ TEST(HttpTest, StateChangingEndpointsArePostOnly) {
   Meridian m;
   ASSERT_TRUE(m.WaitReady());
   RawConn c(m.port());
-  for (const char* path : {"/api/v1/write", "/api/v1/receive", "/api/v1/push",
-                           "/internal/force_flush", "/api/v1/admin/tsdb/snapshot"}) {
+  for (const char* path :
+       {"/api/v1/write", "/api/v1/receive", "/api/v1/push", "/internal/force_flush",
+        "/internal/force_merge", "/api/v1/admin/tsdb/snapshot"}) {
     // Prometheus's admin endpoints take PUT too.
     const bool admin = std::string(path).rfind("/api/v1/admin/", 0) == 0;
     for (const char* method : {"GET", "PUT", "DELETE"}) {
@@ -499,6 +500,8 @@ TEST(HttpTest, StateChangingEndpointsArePostOnly) {
   }
   Response r = c.Request("POST", "/internal/force_flush");
   EXPECT_EQ(r.status, 200);
+  r = c.Request("POST", "/internal/force_merge");
+  EXPECT_EQ(r.status, 200) << r.head;
 }
 
 TEST(HttpTest, BadListenAddressesFailAtStart) {
