@@ -200,6 +200,22 @@ TEST_F(FoldedRecentWindowsTest, ClosedWindowsComeFoldedAndALateSampleIsInTheNext
   Expect(start, kT + 31 * kHour - kRes5mMs, kT + 31 * kHour);
 }
 
+// A read of the recent part alone (nothing downsampled in its range) comes
+// as raw samples even when the consumer would fold them (storage/querier.cc
+// reads a plan of one raw part as raw data): the answer is then exactly
+// Prometheus's, a sample on a window boundary included. Folded windows stand
+// in for raw samples only in reads that reach downsampled data anyway.
+TEST_F(FoldedRecentWindowsTest, ARangeWithoutDownsampledDataComesRaw) {
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  const int64_t start = kT + kDay + kHour, end = kT + 30 * kHour;
+  const SeriesData got = Read(start, end, /*fold=*/true);
+  EXPECT_TRUE(WindowsOf(got).empty());
+  const std::vector<Sample> want = SamplesOf(Read(start, end, /*fold=*/false));
+  ASSERT_EQ(want.size(), 5u * 240);  // every 15 s from 25:00:07 to 29:59:52
+  ASSERT_EQ(SamplesOf(got).size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(SamplesOf(got)[i].t_ms, want[i].t_ms);
+}
+
 // Decoded chunks are cached until the compactor writes aggregates again; 5m
 // chunks come merged into 1h windows for a consumer that folds into 1h.
 TEST_F(FoldedRecentWindowsTest, StoredChunksAreReadAgainOnceRewrittenAndMergeInto1h) {
