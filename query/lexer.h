@@ -155,8 +155,6 @@ std::string GoQuote(std::string_view s);
 std::string GoQuoteRune(int32_t r);
 // Go's %#U for a rune: U+0071 'q'.
 std::string GoRuneU(int32_t r);
-// Appends the UTF-8 encoding of rune r.
-void AppendUtf8(std::string* out, int32_t r);
 
 // Unquotes a string token's text (with its quotes) as Prometheus's
 // strutil.Unquote does. The lexer has validated the escapes.

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "model/utf8.h"
 #include "remote/pushdown.h"
 
 namespace meridian::remote {
@@ -289,7 +290,7 @@ class AnswerParser {
           } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
             return false;
           }
-          Utf8(cp, out);
+          AppendUtf8(out, static_cast<int32_t>(cp));
           break;
         }
         default:
@@ -316,24 +317,6 @@ class AnswerParser {
     }
     *out = v;
     return true;
-  }
-
-  static void Utf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
   }
 
   // A JSON number (its grammar checked, then converted).
