@@ -6,7 +6,7 @@
 #include <ctime>
 #include <thread>
 
-#include "compactor/downsample.h"
+#include "storage/compaction.h"
 
 namespace meridian::compactor {
 namespace {

@@ -15,7 +15,6 @@
 #include <thread>
 #include <tuple>
 
-#include "compactor/downsample.h"
 #include "storage/compaction.h"
 #include "storage/format.h"
 #include "storage/storage.h"
