@@ -43,11 +43,24 @@ inline int BitLen(uint64_t x) { return x == 0 ? 0 : 64 - __builtin_clzll(x); }
 // e.g. a counter summing 0.1s); farther ones are exceptions.
 constexpr int64_t kMaxResidualUlps = int64_t{1} << 20;
 
+// m / 10^e as the decoder computes it (x / 1.0 == x: no division at e = 0).
+inline double Decimal(int64_t m, int e) {
+  return e == 0 ? static_cast<double>(m) : static_cast<double>(m) / kPow10[e];
+}
+
 // The residual of v against m / 10^e: the difference of their bit patterns
 // (wrapping), which is their distance in ulps when both have the same sign.
 // Adding it back to the bits of m / 10^e restores v exactly, whatever it is.
 inline int64_t Residual(double v, int64_t m, int e) {
-  return static_cast<int64_t>(Sub(DoubleBits(v), DoubleBits(static_cast<double>(m) / kPow10[e])));
+  return static_cast<int64_t>(Sub(DoubleBits(v), DoubleBits(Decimal(m, e))));
+}
+
+// std::llround for |x| <= 2^53 (round half away from zero), inline: x minus
+// its truncation is exact, so the comparison with 0.5 decides as llround does.
+inline int64_t RoundHalfAway(double x) {
+  const auto t = static_cast<int64_t>(x);
+  const double frac = x - static_cast<double>(t);
+  return t + (frac >= 0.5) - (frac <= -0.5);
 }
 
 // True when v is within kMaxResidualUlps of m / 10^e for m = round(v * 10^e),
@@ -55,7 +68,7 @@ inline int64_t Residual(double v, int64_t m, int e) {
 inline bool ScaledNear(double v, int e, int64_t* m, int64_t* r) {
   double scaled = v * kPow10[e];
   if (!(std::fabs(scaled) <= kMaxMantissa)) return false;  // also rejects NaN/Inf
-  const int64_t mm = std::llround(scaled);
+  const int64_t mm = RoundHalfAway(scaled);
   const int64_t rr = Residual(v, mm, e);
   if (rr > kMaxResidualUlps || rr < -kMaxResidualUlps) return false;
   *m = mm;
@@ -64,12 +77,12 @@ inline bool ScaledNear(double v, int e, int64_t* m, int64_t* r) {
 }
 
 // Smallest exponent at which v is a scaled decimal within the residual
-// bound, or -1. A value near a decimal at e is as near (or exact) at every
-// larger e: m * 10^k / 10^(e+k) rounds to the same double as m / 10^e.
-int MinExponent(double v) {
-  int64_t m, r;
+// bound (with its m and residual there), or -1. A value near a decimal at e
+// is nearly always as near at every larger e (m * 10^k / 10^(e+k) rounds to
+// the same double as m / 10^e), until the mantissa outgrows 2^53.
+int MinExponent(double v, int64_t* m, int64_t* r) {
   for (int e = 0; e <= kMaxExponent; ++e) {
-    if (ScaledNear(v, e, &m, &r)) return e;
+    if (ScaledNear(v, e, m, r)) return e;
   }
   return -1;
 }
@@ -116,13 +129,32 @@ uint64_t StreamCost(const std::vector<uint64_t>& v) {
   return bits;
 }
 
+// Per-thread buffers of the encoder: encoding allocates nothing once warm
+// (head blocks of 16 samples are encoded all the time).
+struct EncodeScratch {
+  std::vector<uint64_t> a, b, c;  // integer streams
+  std::vector<int64_t> m;         // mantissas
+  std::vector<int8_t> m_at;       // the exponent m[i] and residual[i] were taken at (-1: none)
+  std::vector<uint64_t> residual;
+  std::vector<uint32_t> exceptions;
+};
+
+EncodeScratch& Scratch() {
+  thread_local EncodeScratch s;
+  return s;
+}
+
 void EncodeTimestamps(std::span<const Sample> s, std::string* out) {
   const size_t n = s.size();
   const uint64_t t0 = static_cast<uint64_t>(s[0].t_ms);
   // Grid: offsets from t0 + i * step, step the mean interval.
   const uint64_t span = Sub(static_cast<uint64_t>(s[n - 1].t_ms), t0);
   const uint64_t step = (span + (n - 1) / 2) / (n - 1);
-  std::vector<uint64_t> grid(n - 1), dod(n - 2);
+  EncodeScratch& sc = Scratch();
+  std::vector<uint64_t>& grid = sc.a;
+  std::vector<uint64_t>& dod = sc.b;
+  grid.resize(n - 1);
+  dod.resize(n - 2);
   for (size_t i = 1; i < n; ++i) {
     grid[i - 1] =
         ZigZag(static_cast<int64_t>(Sub(static_cast<uint64_t>(s[i].t_ms), t0 + i * step)));
@@ -163,10 +195,28 @@ size_t XorSize(std::span<const Sample> samples) {
 // values are not near a decimal, or when the XOR encoding is smaller.
 bool EncodeDecimal(std::span<const Sample> samples, std::string* out, uint8_t* enc) {
   const size_t n = samples.size();
+  EncodeScratch& sc = Scratch();
+  std::vector<int64_t>& m = sc.m;
+  std::vector<int8_t>& m_at = sc.m_at;
+  std::vector<uint64_t>& residual = sc.residual;
+  m.resize(n);
+  m_at.resize(n);
+  residual.resize(n);
+  // The chunk exponent e is the largest of the values' smallest exponents
+  // (MinExponent). A value near its decimal at the largest exponent so far
+  // cannot raise it: one test instead of a search from 0 for most values.
   int e = 0;
   size_t misses = 0;
-  for (const Sample& s : samples) {
-    int ei = MinExponent(s.v);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t r = 0;
+    if (ScaledNear(samples[i].v, e, &m[i], &r)) {
+      m_at[i] = static_cast<int8_t>(e);
+      residual[i] = ZigZag(r);
+      continue;
+    }
+    const int ei = MinExponent(samples[i].v, &m[i], &r);
+    m_at[i] = static_cast<int8_t>(ei);
+    residual[i] = ZigZag(r);
     if (ei < 0) {
       if (++misses * 4 > n) return false;
     } else if (ei > e) {
@@ -174,37 +224,41 @@ bool EncodeDecimal(std::span<const Sample> samples, std::string* out, uint8_t* e
     }
   }
   // Mantissas at the chunk exponent; exceptions repeat the previous mantissa.
-  std::vector<int64_t> m(n);
-  std::vector<uint64_t> residual(n);
-  std::vector<uint32_t> exceptions;
+  std::vector<uint32_t>& exceptions = sc.exceptions;
+  exceptions.clear();
   uint64_t any_residual = 0;
   int64_t prev = 0;
   for (size_t i = 0; i < n; ++i) {
-    int64_t r = 0;
-    if (!ScaledNear(samples[i].v, e, &m[i], &r)) {
-      exceptions.push_back(static_cast<uint32_t>(i));
-      m[i] = prev;
-      r = 0;
+    if (m_at[i] != e) {
+      int64_t r = 0;
+      if (!ScaledNear(samples[i].v, e, &m[i], &r)) {
+        exceptions.push_back(static_cast<uint32_t>(i));
+        m[i] = prev;
+        r = 0;
+      }
+      residual[i] = ZigZag(r);
     }
-    residual[i] = ZigZag(r);
     any_residual |= residual[i];
     prev = m[i];
   }
   if (exceptions.size() * 4 > n) return false;
   // Deltas share a common factor g (e.g. 4096-byte pages); store d / g.
   uint64_t g = 0;
-  for (size_t i = 1; i < n; ++i) {
+  for (size_t i = 1; i < n && g != 1; ++i) {
     int64_t d =
         static_cast<int64_t>(Sub(static_cast<uint64_t>(m[i]), static_cast<uint64_t>(m[i - 1])));
     g = std::gcd(g, d < 0 ? 0 - static_cast<uint64_t>(d) : static_cast<uint64_t>(d));
   }
   if (g == 0) g = 1;
-  std::vector<uint64_t> delta(n - 1), dod(n - 1);
+  std::vector<uint64_t>& delta = sc.a;
+  std::vector<uint64_t>& dod = sc.b;
+  delta.resize(n - 1);
+  dod.resize(n - 1);
   int64_t pd = 0;
   for (size_t i = 1; i < n; ++i) {
     int64_t d =
         static_cast<int64_t>(Sub(static_cast<uint64_t>(m[i]), static_cast<uint64_t>(m[i - 1])));
-    int64_t q = d / static_cast<int64_t>(g);
+    int64_t q = g == 1 ? d : d / static_cast<int64_t>(g);
     if (g > static_cast<uint64_t>(INT64_MAX)) q = d < 0 ? -1 : (d > 0 ? 1 : 0);
     delta[i - 1] = ZigZag(q);
     dod[i - 1] =
@@ -229,7 +283,8 @@ bool EncodeDecimal(std::span<const Sample> samples, std::string* out, uint8_t* e
   if (any_residual != 0) {
     // Accumulated error drifts slowly: the residuals' deltas are often
     // smaller than the residuals.
-    std::vector<uint64_t> rdelta(n);
+    std::vector<uint64_t>& rdelta = sc.c;
+    rdelta.resize(n);
     uint64_t prev_r = 0;
     for (size_t i = 0; i < n; ++i) {
       const uint64_t ri = static_cast<uint64_t>(coding::UnZigZag(residual[i]));
