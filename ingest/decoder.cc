@@ -140,6 +140,8 @@ absl::Status DecodeSeriesV1(std::string_view buf, size_t index, const DecodeLimi
   DecodedSeries ts;
   ts.labels_begin = static_cast<uint32_t>(labels.size());
   ts.samples_begin = static_cast<uint32_t>(samples.size());
+  const char* labels_from = nullptr;
+  const char* labels_to = nullptr;
   WireReader r(buf);
   WireReader err(std::string_view{});
   while (!r.done()) {
@@ -164,6 +166,8 @@ absl::Status DecodeSeriesV1(std::string_view buf, size_t index, const DecodeLimi
         if (!DecodeLabel(sub, &label, &err)) {
           return Malformed("WriteRequest", index, ".labels", err);
         }
+        if (labels_from == nullptr) labels_from = sub.data();
+        labels_to = sub.data() + sub.size();
         if (label.value.empty()) {
           labels.pop_back();
         } else if (labels_total++ >= max_labels) {
@@ -187,6 +191,9 @@ absl::Status DecodeSeriesV1(std::string_view buf, size_t index, const DecodeLimi
     }
   }
   ts.labels_total = labels_total;
+  if (labels_from != nullptr) {
+    ts.label_bytes = std::string_view(labels_from, static_cast<size_t>(labels_to - labels_from));
+  }
   ts.labels_end = static_cast<uint32_t>(labels.size());
   ts.samples_end = static_cast<uint32_t>(samples.size());
   out->series.push_back(ts);

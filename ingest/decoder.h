@@ -60,6 +60,11 @@ struct DecodedSeries {
   uint32_t labels_total = 0;
   uint32_t samples_begin = 0;  // [samples_begin, samples_end) in DecodedRequest::samples
   uint32_t samples_end = 0;
+  // 1.0 only: bytes of the request spanning every label of the series
+  // (their tags and lengths, and any field between them, included), so that
+  // one pass can tell that all names and values are ASCII. Empty when not
+  // known (2.0, or a series without labels).
+  std::string_view label_bytes;
   uint32_t histograms = 0;  // native histograms carried (not decoded)
   uint32_t exemplars = 0;   // exemplars carried (not decoded)
   // 2.0 only: the series' Metadata message, when present.

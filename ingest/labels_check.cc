@@ -70,11 +70,30 @@ inline bool AllAscii(std::string_view s) {
   return ((acc & 0x8080808080808080ULL) | (tail & 0x80)) == 0;
 }
 
+// a < b bytewise, inline: label names are short and mostly differ in their
+// first bytes, where a call to memcmp would cost more than the comparison.
+inline bool NameLess(std::string_view a, std::string_view b) {
+  const size_t n = std::min(a.size(), b.size());
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]);
+  }
+  return a.size() < b.size();
+}
+
+inline bool IsMetricName(std::string_view name) {
+  return name.size() == kMetricName.size() && name == kMetricName;
+}
+
 }  // namespace
 
-LabelsCheck NormalizeLabels(std::span<LabelView> labels, size_t* size) {
+bool IsAscii(std::string_view s) { return AllAscii(s); }
+
+LabelsCheck NormalizeLabels(std::span<LabelView> labels, size_t* size, bool ascii) {
   size_t n = 0;
-  bool sorted = true;
+  // Strictly increasing names (the common case: senders sort) have no
+  // duplicates and need no sort.
+  bool increasing = true;
+  bool has_name = false;
   LabelsCheck check;
   for (size_t i = 0; i < labels.size(); ++i) {
     const LabelView l = labels[i];
@@ -82,27 +101,28 @@ LabelsCheck NormalizeLabels(std::span<LabelView> labels, size_t* size) {
     if (check.problem == LabelsProblem::kNone) {
       if (l.name.empty()) {
         check = {LabelsProblem::kEmptyLabelName, l.name};
+      } else if (ascii) {
+        // ASCII is valid UTF-8.
       } else if (!AllAscii(l.name) && !IsValidUtf8(l.name)) {
         check = {LabelsProblem::kInvalidUtf8Name, l.name};
       } else if (!AllAscii(l.value) && !IsValidUtf8(l.value)) {
         check = {LabelsProblem::kInvalidUtf8Value, l.name};
       }
     }
-    if (n > 0 && !(labels[n - 1].name < l.name)) sorted = false;
+    if (n > 0 && !NameLess(labels[n - 1].name, l.name)) increasing = false;
+    has_name = has_name || IsMetricName(l.name);
     labels[n++] = l;
   }
   *size = n;
   if (check.problem != LabelsProblem::kNone) return check;
-  if (!sorted) {
+  if (!increasing) {
     std::sort(labels.begin(), labels.begin() + n,
-              [](const LabelView& a, const LabelView& b) { return a.name < b.name; });
-  }
-  bool has_name = false;
-  for (size_t i = 0; i < n; ++i) {
-    if (i > 0 && labels[i - 1].name == labels[i].name) {
-      return {LabelsProblem::kDuplicateLabelName, labels[i].name};
+              [](const LabelView& a, const LabelView& b) { return NameLess(a.name, b.name); });
+    for (size_t i = 1; i < n; ++i) {
+      if (labels[i - 1].name == labels[i].name) {
+        return {LabelsProblem::kDuplicateLabelName, labels[i].name};
+      }
     }
-    if (labels[i].name == kMetricName) has_name = true;
   }
   if (!has_name) return {LabelsProblem::kMissingMetricName, {}};
   return check;

@@ -36,8 +36,12 @@ struct LabelsCheck {
 // span's prefix), sorts by name, then validates. Sets *size to the number of
 // labels kept (a prefix of `labels`). On a problem the prefix holds the
 // labels as far as they were normalized, usable for an error message.
-// Allocation-free.
-LabelsCheck NormalizeLabels(std::span<LabelView> labels, size_t* size);
+// `ascii`: the caller knows every name and value is ASCII (IsAscii over the
+// bytes holding them), so the UTF-8 checks are skipped. Allocation-free.
+LabelsCheck NormalizeLabels(std::span<LabelView> labels, size_t* size, bool ascii = false);
+
+// True when every byte of `s` is below 0x80. Eight bytes at a time.
+bool IsAscii(std::string_view s);
 
 // Human-readable reason, e.g. "missing metric name __name__".
 std::string DescribeProblem(const LabelsCheck& check);

@@ -27,6 +27,27 @@ TEST(NormalizeLabels, SortsAndDropsEmptyValues) {
   EXPECT_EQ(views[2].name, "zone");
 }
 
+// Bytewise order, whatever decides it: the first byte (unsigned: UTF-8 lead
+// bytes sort after ASCII), a later byte, or the length.
+TEST(NormalizeLabels, SortsBytewiseOnFirstAndLaterBytes) {
+  std::vector<std::pair<std::string, std::string>> in = {
+      {"\xc3\xa9t\xc3\xa9", "1"}, {"jobs", "2"}, {"zone", "3"}, {"job", "4"},
+      {"__name__", "up"},         {"jobz", "5"}};
+  auto views = Views(in);
+  size_t n = 0;
+  ASSERT_EQ(NormalizeLabels(views, &n).problem, LabelsProblem::kNone);
+  ASSERT_EQ(n, 6u);
+  std::vector<std::string> names;
+  for (size_t i = 0; i < n; ++i) names.emplace_back(views[i].name);
+  EXPECT_EQ(names, (std::vector<std::string>{"__name__", "job", "jobs", "jobz", "zone",
+                                             "\xc3\xa9t\xc3\xa9"}));
+  // Already in order: kept as it is.
+  auto again = views;
+  ASSERT_EQ(NormalizeLabels(std::span<LabelView>(again.data(), n), &n).problem,
+            LabelsProblem::kNone);
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(again[i].name, views[i].name);
+}
+
 TEST(NormalizeLabels, AcceptsUtf8Names) {
   std::vector<std::pair<std::string, std::string>> in = {{"__name__", "http.server.duration"},
                                                          {"service.name", "caché"}};

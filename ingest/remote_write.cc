@@ -325,7 +325,10 @@ absl::Status RemoteWriteReceiver::Receive(std::string_view tenant, std::string_v
     const size_t num_samples = ts.samples_end - ts.samples_begin;
     std::span<LabelView> labels = req.Labels(ts);
     size_t num_labels = 0;
-    LabelsCheck check = NormalizeLabels(labels, &num_labels);
+    // One pass over the series' label bytes instead of a UTF-8 check of each
+    // name and value (tags and lengths below 128 are ASCII too).
+    const bool ascii = !ts.label_bytes.empty() && IsAscii(ts.label_bytes);
+    LabelsCheck check = NormalizeLabels(labels, &num_labels, ascii);
     labels = labels.first(num_labels);
     if (ts.labels_total > labels.size() || check.problem == LabelsProblem::kNone) {
       std::string over = CheckLabelLimits(ts, labels, limits, stats, num_samples);

@@ -102,6 +102,24 @@ TEST_F(RemoteWriteTest, EmptyValuesDroppedAndLabelsSorted) {
   EXPECT_EQ(storage_.SeriesKeys(), std::vector<std::string>{"t1|__name__=m,a=1,zone=z"});
 }
 
+// Series whose label bytes are all ASCII skip the UTF-8 check of each name
+// and value (one pass over the bytes instead); invalid UTF-8 at either end
+// of a series' labels, or in a long value (its length is not ASCII), is still
+// found, and valid non-ASCII UTF-8 still passes.
+TEST_F(RemoteWriteTest, Utf8IsCheckedWhereverTheLabelBytesAreNotAscii) {
+  const std::string long_value(200, 'v');
+  absl::Status st = Send(V1Body({
+      {{{"__name__", "ok"}, {"long", long_value}, {"z", "caf\xc3\xa9"}}, {{kNow, 1}}},
+      {{{"\xff", "first"}, {"__name__", "bad1"}}, {{kNow, 1}}},
+      {{{"__name__", "bad2"}, {"zz", "last\xff"}}, {{kNow, 1}}},
+      {{{"__name__", "bad3"}, {"long", long_value + "\xc0\x80"}}, {{kNow, 1}}},
+  }));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(stats_.rejected_invalid_labels, 3u);
+  EXPECT_EQ(stats_.samples_written, 1u);
+  EXPECT_EQ(storage_.SeriesKeys().size(), 1u);
+}
+
 TEST_F(RemoteWriteTest, Utf8NamesAccepted) {
   ASSERT_TRUE(Send(V1Body({{{{"__name__", "http.server.duration"}, {"service.name", "caché"}},
                             {{kNow, 1}}}}))
