@@ -51,6 +51,7 @@ GroupCommit::GroupCommit(WriteFn write, FamilyFn family, std::chrono::microsecon
 absl::Status GroupCommit::Commit(rocksdb::WriteBatch* batch) {
   Waiter self{batch};
   mu_.Lock();
+  self.behind_write = writing_;
   queue_.push_back(&self);
   arrived_.Signal();
   while (!self.done && (leading_ || queue_.front() != &self)) done_.Wait(&mu_);
@@ -59,15 +60,17 @@ absl::Status GroupCommit::Commit(rocksdb::WriteBatch* batch) {
     mu_.Unlock();
     return st;
   }
-  // Leader: gather the group, at most as long as the last write took.
+  // Leader: gather the group, at most as long as the last write took,
+  // unless it queued behind the last write (see the header).
   leading_ = true;
-  if (queue_.size() < expect_) {
+  if (!self.behind_write && queue_.size() < expect_) {
     const auto deadline = std::chrono::steady_clock::now() + std::min(last_write_, max_delay_);
     while (queue_.size() < expect_ && !arrived_.WaitUntil(&mu_, deadline)) {
     }
   }
   std::deque<Waiter*> group;
   group.swap(queue_);
+  writing_ = true;
   mu_.Unlock();
 
   const auto start = std::chrono::steady_clock::now();
@@ -76,6 +79,7 @@ absl::Status GroupCommit::Commit(rocksdb::WriteBatch* batch) {
       std::chrono::steady_clock::now() - start);
 
   mu_.Lock();
+  writing_ = false;
   for (Waiter* w : group) w->done = true;
   expect_ = std::max(group.size(), expect_ > 1 ? expect_ - 1 : size_t{1});
   last_write_ = took;

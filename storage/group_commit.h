@@ -17,6 +17,12 @@
 // same group. Durability is unchanged: an append returns OK only after the
 // synced write holding its batch succeeded.
 //
+// A leader that queued while the previous group was being written does not
+// wait: the appends that queued behind a running write are written as soon
+// as the log is free (the writers of the group just written come back during
+// that write and form the next group), so the log is not left idle while
+// appends wait.
+//
 // Thread-safety: Commit may be called from any thread.
 #ifndef MERIDIAN_STORAGE_GROUP_COMMIT_H_
 #define MERIDIAN_STORAGE_GROUP_COMMIT_H_
@@ -66,6 +72,7 @@ class GroupCommit {
     rocksdb::WriteBatch* batch;
     absl::Status status;
     bool done = false;
+    bool behind_write = false;  // queued while a group was being written
   };
   // Writes the group's batches (merged into the first one where possible);
   // sets each waiter's status. Called without mu_.
@@ -80,6 +87,7 @@ class GroupCommit {
   CondVar done_;                                    // members wait here for their group's write
   std::deque<Waiter*> queue_ ABSL_GUARDED_BY(mu_);  // not yet in a group
   bool leading_ ABSL_GUARDED_BY(mu_) = false;       // a group is being gathered or written
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;       // a group is being written
   // How many appends the leader waits for: the largest recent group (one
   // less per group, so that it follows writers that leave).
   size_t expect_ ABSL_GUARDED_BY(mu_) = 1;

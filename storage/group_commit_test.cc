@@ -293,6 +293,54 @@ TEST_F(GroupCommitUnitTest, LeaderWaitsForTheWritersOfTheLastGroup) {
   for (int t = 0; t < kWriters; ++t) EXPECT_EQ(Get(0, "1/" + std::to_string(t)), "v");
 }
 
+// A leader that queued while the previous group was being written does not
+// wait for more appends: the log is free and its group is ready. Writes take
+// 1 s. After a round that makes the leaders expect 14 appends, writer A
+// writes alone, B, C and D queue during A's write, and E comes 300 ms after
+// A's write returned. A leader that waited (up to one write's time for 14)
+// would take E into B's group; here B's group is written at once and E
+// comes during its write, so it goes in the next one.
+TEST_F(GroupCommitUnitTest, AppendsQueuedBehindARunningWriteAreWrittenWithoutWaiting) {
+  MakeCommit(std::chrono::seconds(2));
+  write_ms_ = 1000;
+  auto commit = [&](const std::string& key) {
+    rocksdb::WriteBatch wb;
+    (void)wb.Put(handles_[0], key, "v");
+    EXPECT_TRUE(commit_->Commit(&wb).ok());
+  };
+  // Groups {1, 14}: the leaders now expect 14.
+  std::thread first(commit, "0/0");
+  while (writes_.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<std::thread> threads;
+  for (int t = 1; t < 15; ++t) threads.emplace_back(commit, "0/" + std::to_string(t));
+  first.join();
+  for (auto& th : threads) th.join();
+  threads.clear();
+  ASSERT_EQ(Groups(), (std::vector<int>{1, 14}));
+  // A (at an idle log: it may wait, then writes alone).
+  std::atomic<bool> a_done{false};
+  std::thread a([&] {
+    commit("a");
+    a_done = true;
+  });
+  while (writes_.load() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (const char* k : {"b", "c", "d"}) threads.emplace_back(commit, k);
+  std::thread e([&] {
+    while (!a_done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    commit("e");
+  });
+  a.join();
+  for (auto& th : threads) th.join();
+  e.join();
+  const std::vector<int> groups = Groups();
+  ASSERT_GE(groups.size(), size_t{4});
+  EXPECT_EQ(groups[2], 1) << "A";
+  EXPECT_EQ(groups[3], 3) << "the leader of B, C and D waited for E";
+  EXPECT_EQ(groups.size(), size_t{5});
+  for (const char* k : {"a", "b", "c", "d", "e"}) EXPECT_EQ(Get(0, k), "v") << k;
+}
+
 // A failed write fails every batch it carried, and none of them lands.
 TEST_F(GroupCommitUnitTest, AFailedWriteFailsEveryMemberOfItsGroup) {
   fail_ = true;
