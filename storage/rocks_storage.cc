@@ -22,6 +22,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/transaction_log.h"
 #include "rocksdb/write_batch.h"
+#include "rocksdb/write_buffer_manager.h"
 #include "storage/coding.h"
 #include "storage/format.h"
 #include "storage/group_commit.h"
@@ -376,6 +377,10 @@ absl::Status RocksStorage::OpenDb() {
   // bytes per sample. Past this total RocksDB flushes the families holding
   // the oldest log instead, and the records are on disk once.
   db.max_total_wal_size = 2 * std::max(options_.wal_memtable_bytes, kMinMemtableBytes);
+  if (options_.memtable_budget_bytes > 0) {
+    db.write_buffer_manager =
+        std::make_shared<rocksdb::WriteBufferManager>(options_.memtable_budget_bytes);
+  }
   // Tickers only (block cache hits, stall time): per-core counters, no timers.
   statistics_ = rocksdb::CreateDBStatistics();
   statistics_->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);

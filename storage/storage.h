@@ -65,6 +65,12 @@ struct StorageOptions {
   size_t wal_memtable_bytes = 16 << 20;
   // The chunks family's memtable (checkpointed chunks before their flush).
   size_t chunk_memtable_bytes = 32 << 20;
+  // All memtables of all families together (a RocksDB WriteBufferManager):
+  // past 7/8 of it the oldest memtable is flushed, whichever family it is,
+  // so a checkpoint's chunks, the WAL records and the series definitions do
+  // not each fill their own memtable at once. 0: each family only by its
+  // own size.
+  size_t memtable_budget_bytes = 48 << 20;
   // LRU cache of uncompressed chunk blocks for reads (a chunk read
   // decompresses a whole 32 KiB block). Filled only by queries: it holds
   // the working set of repeated dashboard queries over persisted data.

@@ -1,8 +1,11 @@
 // The data dir while data arrives, before any checkpoint
 // (docs/format/storage.md, "wal family").
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -79,6 +82,70 @@ TEST(WalFootprintTest, DataDirHoldsLessThanTheWalWrittenBeforeTheFirstCheckpoint
   ASSERT_TRUE(st->Flush().ok());
   std::printf("after a checkpoint and flush %.2f B/sample\n",
               static_cast<double>(DirBytes(dir.path())) / static_cast<double>(appended));
+}
+
+// The memtables of all families together stay within
+// StorageOptions::memtable_budget_bytes (a WriteBufferManager): with 64 MiB
+// memtables per family and a 4 MiB budget, ~15 MB of WAL records and series
+// definitions leave at most the budget in memory once the flushes it
+// triggers are done. Without the budget every family keeps its memtable
+// until it reaches its own 64 MiB.
+TEST(MemtableBudgetTest, AllFamiliesTogetherStayWithinTheBudget) {
+  TempDir dir;
+  StorageOptions o;
+  o.dir = dir.path();
+  o.sync_wal = false;
+  o.wal_memtable_bytes = 64 << 20;
+  o.chunk_memtable_bytes = 64 << 20;
+  o.memtable_budget_bytes = 4 << 20;
+  o.checkpoint_wal_bytes = size_t{1} << 40;  // no checkpoint
+  auto opened = Storage::Open(o);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<Storage> st = std::move(*opened);
+
+  constexpr size_t kSeries = 10000, kScrapes = 150, kBatch = 1000;
+  std::vector<std::vector<std::string>> strings(kSeries);
+  std::vector<std::vector<LabelView>> labels(kSeries);
+  for (size_t i = 0; i < kSeries; ++i) {
+    strings[i] = {
+        "__name__", "requests_total", "instance",       "10.0.0." + std::to_string(i % 250), "job",
+        "api",      "series",         std::to_string(i)};
+    for (size_t j = 0; j < strings[i].size(); j += 2)
+      labels[i].push_back({strings[i][j], strings[i][j + 1]});
+  }
+  std::mt19937_64 rng(2);
+  const int64_t t0 = 1'700'000'000'000;
+  std::vector<Sample> samples(kBatch);
+  for (size_t round = 0; round < kScrapes; ++round) {
+    for (size_t b = 0; b < kSeries; b += kBatch) {
+      AppendBatch batch;
+      for (size_t i = b; i < b + kBatch; ++i) {
+        samples[i - b] = {t0 + static_cast<int64_t>(round) * 15'000,
+                          static_cast<double>(rng() % 100000) / 7};
+        batch.series.push_back({labels[i], std::span<const Sample>(&samples[i - b], 1)});
+      }
+      AppendResult r;
+      ASSERT_TRUE(st->Append("t", batch, &r).ok());
+      ASSERT_EQ(r.samples_appended, kBatch);
+    }
+  }
+  ASSERT_GT(st->Stats().wal_written_bytes, uint64_t{12} << 20);
+  auto memtables = [&st] {
+    uint64_t bytes = 0;
+    for (const ColumnFamilyStats& f : st->Stats().families) bytes += f.memtable_bytes;
+    return bytes;
+  };
+  // Flushes run in the background: wait for them (generously).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  uint64_t bytes = memtables();
+  while (bytes > o.memtable_budget_bytes && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    bytes = memtables();
+  }
+  std::printf("memtables of all families: %.1f MiB (budget %.1f MiB)\n",
+              static_cast<double>(bytes) / (1 << 20),
+              static_cast<double>(o.memtable_budget_bytes) / (1 << 20));
+  EXPECT_LE(bytes, o.memtable_budget_bytes);
 }
 
 }  // namespace
