@@ -208,6 +208,16 @@ std::vector<Setting> QuerySettings() {
          return absl::OkStatus();
        },
        [](const Config& c) { return std::to_string(c.block_cache_bytes); }},
+      {"aggregate-cache-bytes",
+       "memory for downsampled reads: decoded aggregates and windows folded from raw data (0: "
+       "none)",
+       [](Config* c, const std::string& v) {
+         MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &c->aggregate_cache_bytes));
+         if (c->aggregate_cache_bytes < 0)
+           return absl::InvalidArgumentError("must not be negative");
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return std::to_string(c.aggregate_cache_bytes); }},
   };
 }
 

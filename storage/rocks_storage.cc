@@ -300,7 +300,8 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const StorageOptions& opt
 
 RocksStorage::RocksStorage(const StorageOptions& options)
     : options_(options),
-      checkpoint_wal_bytes_(std::max<uint64_t>(options.checkpoint_wal_bytes, 1)) {
+      checkpoint_wal_bytes_(std::max<uint64_t>(options.checkpoint_wal_bytes, 1)),
+      aggregate_cache_(options.aggregate_cache_bytes) {
   cache_limits_.max_cached_series = options.max_cached_series;
 }
 

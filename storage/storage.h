@@ -75,6 +75,10 @@ struct StorageOptions {
   // decompresses a whole 32 KiB block). Filled only by queries: it holds
   // the working set of repeated dashboard queries over persisted data.
   size_t block_cache_bytes = 256 << 20;
+  // Downsampled reads' cache of decoded aggregate chunks and of 5m windows
+  // folded from recent raw data (storage/aggregate_cache.h; 0: none). Filled
+  // only by queries that read downsampled data.
+  size_t aggregate_cache_bytes = 256 << 20;
   // At most this many tenants (0: no limit). An Append or PutMetadata that
   // would create one more tenant returns kResourceExhausted and stores nothing.
   size_t max_tenants = 0;
