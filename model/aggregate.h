@@ -2,12 +2,16 @@
 // series over one window (docs/format/downsampled.md), and one series' data
 // from a Select that allowed aggregates (SelectHints::max_resolution_ms),
 // as runs of windows of one resolution and runs of raw samples, in time
-// order. Plain data: no meridian dependency beyond model/sample.h.
+// order; runs of windows may point into windows the source shares
+// (SeriesData::SharedWindows) instead of copying them. Plain data: no
+// meridian dependency beyond model/sample.h.
 #ifndef MERIDIAN_MODEL_AGGREGATE_H_
 #define MERIDIAN_MODEL_AGGREGATE_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <vector>
 
 #include "model/sample.h"
@@ -37,20 +41,36 @@ struct AggregateWindow {
 // One series' data from a Select that allowed aggregates. Runs are in time
 // order and disjoint in time: every sample of the series in the selected
 // range is in exactly one run (as a raw sample or inside a window), so
-// nothing is counted twice where resolutions meet.
+// nothing is counted twice where resolutions meet. A run of windows need
+// not hold every window of its span (SelectHints::range_ms).
 struct SeriesData {
+  // Windows held by the source and shared with the reader (e.g. a read
+  // cache's): immutable, kept alive by every run that points into them, so
+  // a source may drop its reference (evict) while a reader holds the run.
+  using SharedWindows = std::shared_ptr<const std::vector<AggregateWindow>>;
   struct Run {
     int64_t resolution_ms = 0;  // 0: raw samples
-    size_t begin = 0;           // [begin, end) of `samples` (raw) or `windows`
+    // [begin, end) of `samples` (raw), of `windows`, or of *shared when set.
+    size_t begin = 0;
     size_t end = 0;
     // >= 0: windows made on read, with the compactor's arithmetic, of data
     // of this finer resolution (0: raw samples); what answers name.
     int64_t source_ms = -1;
+    SharedWindows shared;  // null: the windows are in `windows`
     int64_t SourceMs() const { return source_ms >= 0 ? source_ms : resolution_ms; }
   };
   std::vector<Run> runs;
   std::vector<AggregateWindow> windows;  // sorted by t_ms
   std::vector<Sample> samples;           // sorted by t_ms, unique
+
+  // The windows of a run of windows, the samples of a raw run.
+  std::span<const AggregateWindow> Windows(const Run& r) const {
+    const std::vector<AggregateWindow>& w = r.shared != nullptr ? *r.shared : windows;
+    return std::span<const AggregateWindow>(w.data() + r.begin, r.end - r.begin);
+  }
+  std::span<const Sample> Samples(const Run& r) const {
+    return std::span<const Sample>(samples.data() + r.begin, r.end - r.begin);
+  }
 
   void Clear() {
     runs.clear();

@@ -76,6 +76,18 @@ struct SelectHints {
   // resolution_ms) made of raw samples with the compactor's arithmetic
   // instead of those samples: the answers are the same.
   bool fold_raw = false;
+  // A range function evaluated at steps (as Prometheus's SelectHints.Range):
+  // at each step time T = first_step_ms + k * step_ms <= end_ms (offset
+  // applied) the consumer reads the range (T - range_ms, T]. When the step
+  // is wider than the range (rate(x[5m]) at a 1 h step), a source may leave
+  // out of its runs of aggregate windows those no step reads: the windows
+  // with their last millisecond in some step's range, and the newest window
+  // at or before each step, are kept, over the step's range widened to that
+  // window's resolution when it is coarser than the range (the engine
+  // widens so, query/downsampled.h). Raw samples are never left out. 0: no
+  // range function (every window in [start_ms, end_ms] is read).
+  int64_t range_ms = 0;
+  int64_t first_step_ms = 0;
 };
 
 // Iterates the series of one Select, sorted by labels (Labels::Compare)

@@ -57,11 +57,11 @@ bool WindowsRate(std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, 
   if (pre.c != nullptr) {
     n = pre.c->pre_n[pre.hi] - pre.c->pre_n[pre.lo];
   } else {
-    for (const DsWindow& x : w) n += x.a.count;
+    for (const DsWindow& x : w) n += x.a->count;
   }
   if (n < 2) return false;
-  const AggregateWindow& first = w.front().a;
-  const AggregateWindow& last = w.back().a;
+  const AggregateWindow& first = *w.front().a;
+  const AggregateWindow& last = *w.back().a;
   double result;
   if (counter && pre.c != nullptr) {
     result = (pre.c->pre_inc[pre.hi] - pre.c->pre_inc[pre.lo]) +
@@ -70,10 +70,10 @@ bool WindowsRate(std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, 
     double sum = 0, c = 0;
     for (size_t i = 0; i < w.size(); ++i) {
       if (i > 0) {
-        const double prev = w[i - 1].a.clast_v, cur = w[i].a.first_v;
+        const double prev = w[i - 1].a->clast_v, cur = w[i].a->first_v;
         KahanInc(cur < prev ? cur : cur - prev, &sum, &c);
       }
-      KahanInc(w[i].a.counter_inc, &sum, &c);
+      KahanInc(w[i].a->counter_inc, &sum, &c);
     }
     result = sum + c;
   } else {
@@ -87,7 +87,7 @@ bool WindowsRate(std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, 
 // (raw samples are windows of one); inside one window, its mean rate
 // (irate) or mean step (idelta) — the window keeps no second-to-last sample.
 bool WindowsInstant(std::span<const DsWindow> w, bool is_rate, double* out) {
-  const AggregateWindow& l = w.back().a;
+  const AggregateWindow& l = *w.back().a;
   double inc;
   int64_t dt;
   if (l.count >= 2) {
@@ -95,7 +95,7 @@ bool WindowsInstant(std::span<const DsWindow> w, bool is_rate, double* out) {
     dt = (l.clast_t - l.first_t) / (is_rate ? 1 : static_cast<int64_t>(l.count - 1));
   } else {
     if (w.size() < 2) return false;
-    const AggregateWindow& p = w[w.size() - 2].a;
+    const AggregateWindow& p = *w[w.size() - 2].a;
     inc = is_rate && l.first_v < p.clast_v ? l.first_v : l.first_v - p.clast_v;
     dt = l.first_t - p.clast_t;
   }
@@ -107,8 +107,8 @@ bool WindowsInstant(std::span<const DsWindow> w, bool is_rate, double* out) {
 double WindowsResets(std::span<const DsWindow> w) {
   int n = 0;
   for (size_t i = 0; i < w.size(); ++i) {
-    const AggregateWindow& a = w[i].a;
-    if (i > 0 && a.first_v < w[i - 1].a.clast_v) ++n;
+    const AggregateWindow& a = *w[i].a;
+    if (i > 0 && a.first_v < w[i - 1].a->clast_v) ++n;
     // A reset inside a window makes its increase exceed last - first (by
     // the value before the reset): counted once per window.
     const double direct = a.clast_v - a.first_v;
@@ -214,18 +214,18 @@ bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t en
   std::span<const DsWindow> w = all.subspan(lo, hi - lo);
   // Long ranges: prefix sums instead of a sum per step.
   Prefix pre;
-  if (cursor != nullptr && hi - lo > 16 &&
+  if (cursor != nullptr && cursor->prefix && hi - lo > 16 &&
       (f == Fn::kRate || f == Fn::kIncrease || f == Fn::kDelta || f == Fn::kCountOT)) {
     if (cursor->pre_n.size() != all.size() + 1) {
       cursor->pre_n.assign(all.size() + 1, 0);
       cursor->pre_inc.assign(all.size() + 1, 0);
       cursor->pre_x.assign(all.size() + 1, 0);
       for (size_t i = 0; i < all.size(); ++i) {
-        cursor->pre_n[i + 1] = cursor->pre_n[i] + all[i].a.count;
-        cursor->pre_inc[i + 1] = cursor->pre_inc[i] + all[i].a.counter_inc;
+        cursor->pre_n[i + 1] = cursor->pre_n[i] + all[i].a->count;
+        cursor->pre_inc[i + 1] = cursor->pre_inc[i] + all[i].a->counter_inc;
         double x = 0;
         if (i > 0) {
-          const double prev = all[i - 1].a.clast_v, cur = all[i].a.first_v;
+          const double prev = all[i - 1].a->clast_v, cur = all[i].a->first_v;
           x = cur < prev ? cur : cur - prev;
         }
         cursor->pre_x[i + 1] = cursor->pre_x[i] + x;
@@ -251,15 +251,15 @@ bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t en
       return true;
     case Fn::kSumOT: {
       double sum = 0, c = 0;
-      for (const DsWindow& x : w) KahanInc(x.a.sum, &sum, &c);
+      for (const DsWindow& x : w) KahanInc(x.a->sum, &sum, &c);
       *out = std::isinf(sum) ? sum : sum + c;
       return true;
     }
     case Fn::kAvgOT: {
       double sum = 0, c = 0, n = 0;
       for (const DsWindow& x : w) {
-        KahanInc(x.a.sum, &sum, &c);
-        n += static_cast<double>(x.a.count);
+        KahanInc(x.a->sum, &sum, &c);
+        n += static_cast<double>(x.a->count);
       }
       *out = std::isinf(sum) ? sum / n : (sum + c) / n;
       return true;
@@ -270,31 +270,31 @@ bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t en
         return true;
       }
       double n = 0;
-      for (const DsWindow& x : w) n += static_cast<double>(x.a.count);
+      for (const DsWindow& x : w) n += static_cast<double>(x.a->count);
       *out = n;
       return true;
     }
     case Fn::kMinOT:
     case Fn::kMaxOT: {
-      double best = f == Fn::kMinOT ? w[0].a.min : w[0].a.max;
+      double best = f == Fn::kMinOT ? w[0].a->min : w[0].a->max;
       for (const DsWindow& x : w) {
-        const double v = f == Fn::kMinOT ? x.a.min : x.a.max;
+        const double v = f == Fn::kMinOT ? x.a->min : x.a->max;
         if ((f == Fn::kMinOT ? v < best : v > best) || std::isnan(best)) best = v;
       }
       *out = best;
       return true;
     }
     case Fn::kLastOT:
-      *out = w.back().a.clast_v;
+      *out = w.back().a->clast_v;
       return true;
     case Fn::kFirstOT:
-      *out = w.front().a.first_v;
+      *out = w.front().a->first_v;
       return true;
     case Fn::kTsLastOT:
-      *out = static_cast<double>(w.back().a.clast_t) / 1000;
+      *out = static_cast<double>(w.back().a->clast_t) / 1000;
       return true;
     case Fn::kTsFirstOT:
-      *out = static_cast<double>(w.front().a.first_t) / 1000;
+      *out = static_cast<double>(w.front().a->first_t) / 1000;
       return true;
     case Fn::kPresentOT:
       *out = 1;
@@ -315,20 +315,22 @@ std::string ResolutionText(int64_t ms) {
 namespace {
 
 // Raw samples folded into windows of `res` with the compactor's arithmetic
-// (docs/format/downsampled.md), stale markers dropped.
-void FoldRaw(std::span<const Sample> samples, int64_t res, std::vector<DsWindow>* out) {
-  DsWindow* w = nullptr;
+// (docs/format/downsampled.md), stale markers dropped, into `own`.
+// REQUIRES: `own` has capacity for one window per sample.
+void FoldRaw(std::span<const Sample> samples, int64_t res, std::vector<AggregateWindow>* own,
+             std::vector<DsWindow>* out) {
+  AggregateWindow* w = nullptr;
   for (const Sample& s : samples) {
     if (IsStaleMarker(s.v)) continue;
     const int64_t t0 = s.t_ms - ((s.t_ms % res) + res) % res;
-    if (w == nullptr || w->a.t_ms != t0) {
-      out->push_back(DsWindow{
-          t0 + res - 1, res,
-          AggregateWindow{t0, 1, s.v, s.v, s.v, s.t_ms, s.v, s.t_ms, s.v, 0, s.t_ms, s.v}});
-      w = &out->back();
+    if (w == nullptr || w->t_ms != t0) {
+      own->push_back(
+          AggregateWindow{t0, 1, s.v, s.v, s.v, s.t_ms, s.v, s.t_ms, s.v, 0, s.t_ms, s.v});
+      w = &own->back();
+      out->push_back(DsWindow{t0 + res - 1, res, w});
       continue;
     }
-    AggregateWindow& a = w->a;
+    AggregateWindow& a = *w;
     ++a.count;
     a.sum += s.v;
     if (s.v < a.min || std::isnan(a.min)) a.min = s.v;
@@ -342,31 +344,36 @@ void FoldRaw(std::span<const Sample> samples, int64_t res, std::vector<DsWindow>
 }  // namespace
 
 void WindowsOf(const SeriesData& data, int64_t fold_ms, QueryContext* q,
-               std::vector<DsWindow>* out) {
+               std::vector<AggregateWindow>* own, std::vector<DsWindow>* out) {
   out->clear();
+  own->clear();
+  size_t raw = 0, n = 0;
+  for (const SeriesData::Run& run : data.runs) {
+    if (run.end <= run.begin) continue;
+    (run.resolution_ms == 0 ? raw : n) += run.end - run.begin;
+  }
+  own->reserve(raw);  // never reallocated below: `out` points into it
+  out->reserve(raw + n);
   for (const SeriesData::Run& run : data.runs) {
     if (run.end <= run.begin) continue;
     q->NoteResolution(run.SourceMs());
     if (run.resolution_ms == 0 && fold_ms > 0) {
-      FoldRaw(std::span<const Sample>(data.samples).subspan(run.begin, run.end - run.begin),
-              fold_ms, out);
+      FoldRaw(data.Samples(run), fold_ms, own, out);
       continue;
     }
     if (run.resolution_ms == 0) {
-      for (size_t i = run.begin; i < run.end; ++i) {
-        const Sample& s = data.samples[i];
+      for (const Sample& s : data.Samples(run)) {
         if (IsStaleMarker(s.v)) continue;
-        DsWindow w;
-        w.attr = s.t_ms;
-        w.a = AggregateWindow{s.t_ms, 1, s.v, s.v, s.v, s.t_ms, s.v, s.t_ms, s.v, 0, s.t_ms, s.v};
-        out->push_back(w);
+        own->push_back(
+            AggregateWindow{s.t_ms, 1, s.v, s.v, s.v, s.t_ms, s.v, s.t_ms, s.v, 0, s.t_ms, s.v});
+        out->push_back(DsWindow{s.t_ms, 0, &own->back()});
       }
       continue;
     }
-    for (size_t i = run.begin; i < run.end; ++i) {
-      const AggregateWindow& a = data.windows[i];
+    const int64_t res = run.resolution_ms;
+    for (const AggregateWindow& a : data.Windows(run)) {
       if (a.count == 0) continue;  // stale markers only
-      out->push_back(DsWindow{a.t_ms + run.resolution_ms - 1, run.resolution_ms, a});
+      out->push_back(DsWindow{a.t_ms + res - 1, res, &a});
     }
   }
 }
@@ -377,12 +384,11 @@ void PointsOf(const SeriesData& data, bool mean, QueryContext* q, std::vector<Po
     if (run.end <= run.begin) continue;
     q->NoteResolution(run.SourceMs());
     if (run.resolution_ms == 0) {
-      out->insert(out->end(), data.samples.begin() + static_cast<ptrdiff_t>(run.begin),
-                  data.samples.begin() + static_cast<ptrdiff_t>(run.end));
+      const std::span<const Sample> s = data.Samples(run);
+      out->insert(out->end(), s.begin(), s.end());
       continue;
     }
-    for (size_t i = run.begin; i < run.end; ++i) {
-      const AggregateWindow& a = data.windows[i];
+    for (const AggregateWindow& a : data.Windows(run)) {
       if (a.count == 0) continue;
       out->push_back(Point{a.clast_t, mean ? a.sum / static_cast<double>(a.count) : a.clast_v});
     }
@@ -404,13 +410,9 @@ absl::Status Evaluator::PlainFromWindows(const VectorSelector& vs, bool want_tim
     if (run.end <= run.begin) continue;
     q_->NoteResolution(run.SourceMs());
     if (run.resolution_ms == 0) {
-      for (size_t i = run.begin; i < run.end; ++i) {
-        const Sample& s = data.samples[i];
-        entries.push_back({s.t_ms, s.t_ms, s.v, 0});
-      }
+      for (const Sample& s : data.Samples(run)) entries.push_back({s.t_ms, s.t_ms, s.v, 0});
     } else {
-      for (size_t i = run.begin; i < run.end; ++i) {
-        const AggregateWindow& a = data.windows[i];
+      for (const AggregateWindow& a : data.Windows(run)) {
         entries.push_back({a.t_ms + run.resolution_ms - 1, a.last_t, a.last_v, run.resolution_ms});
       }
     }

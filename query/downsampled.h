@@ -53,6 +53,11 @@ ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> av
 // first use) so that rate/increase/delta/count_over_time cost O(1) per
 // step whatever the range ([1d] over 5m windows: 288 windows a step).
 struct WindowsCursor {
+  // Whether prefix sums may be used: only when the steps' ranges overlap
+  // (the step is at most the range). Otherwise every window is in at most
+  // one step's range, direct sums cost as much, and they give the same bits
+  // whichever windows storage left out (SelectHints::range_ms).
+  bool prefix = true;
   size_t lo = 0, hi = 0;
   int64_t start_ms = INT64_MIN, end_ms = INT64_MIN;
   std::vector<uint64_t> pre_n;  // Σ count of windows [0, i)
@@ -63,13 +68,14 @@ bool WindowsFn(Fn f, std::span<const DsWindow> w, int64_t range_ms, int64_t end_
                bool* widened, WindowsCursor* cursor = nullptr);
 
 // The runs of `data` as windows sorted by attr (stale markers and windows
-// without samples dropped). Raw samples become windows of one sample, or
-// with `fold_ms` > 0 (the preferred resolution, to which every step's range
-// is aligned) windows of fold_ms as the compactor would make them: the same
-// answers from far fewer windows. Notes the resolutions in
-// q->resolutions_used.
+// without samples dropped), pointing into `data` (no copy). Raw samples
+// become windows of one sample, or with `fold_ms` > 0 (the preferred
+// resolution, to which every step's range is aligned) windows of fold_ms as
+// the compactor would make them: the same answers from far fewer windows;
+// those windows are made in `own`. *out is valid while `data` and `own`
+// are unchanged. Notes the resolutions in q->resolutions_used.
 void WindowsOf(const SeriesData& data, int64_t fold_ms, QueryContext* q,
-               std::vector<DsWindow>* out);
+               std::vector<AggregateWindow>* own, std::vector<DsWindow>* out);
 // The runs of `data` as points: raw samples as they are, a window as one
 // point at its last sample's time with its last value (or its mean).
 void PointsOf(const SeriesData& data, bool mean, QueryContext* q, std::vector<Point>* out);

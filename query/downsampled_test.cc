@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <vector>
 
 namespace meridian::promql::eval {
@@ -58,21 +59,24 @@ TEST(ChooseResolutionTest, Table) {
 }
 
 DsWindow W(int64_t t, int64_t res, uint64_t count, double first, double last, double inc) {
+  static std::deque<AggregateWindow> store;  // DsWindow points to its window
   DsWindow w;
   w.attr = t + res - 1;
   w.res_ms = res;
-  w.a.t_ms = t;
-  w.a.count = count;
-  w.a.first_t = t + 1000;
-  w.a.first_v = first;
-  w.a.clast_t = t + res - 1000;
-  w.a.clast_v = last;
-  w.a.counter_inc = inc;
-  w.a.sum = first + last;
-  w.a.min = std::min(first, last);
-  w.a.max = std::max(first, last);
-  w.a.last_t = w.a.clast_t;
-  w.a.last_v = last;
+  AggregateWindow& a = store.emplace_back();
+  w.a = &a;
+  a.t_ms = t;
+  a.count = count;
+  a.first_t = t + 1000;
+  a.first_v = first;
+  a.clast_t = t + res - 1000;
+  a.clast_v = last;
+  a.counter_inc = inc;
+  a.sum = first + last;
+  a.min = std::min(first, last);
+  a.max = std::max(first, last);
+  a.last_t = a.clast_t;
+  a.last_v = last;
   return w;
 }
 

@@ -224,6 +224,12 @@ absl::Status Evaluator::SelectSeries(const VectorSelector& vs, int64_t mint_ms, 
     hints.resolution_ms = rc.preferred_ms;
     hints.max_resolution_ms = rc.max_ms;
     hints.fold_raw = ask->fold_raw && rc.preferred_ms > 0;
+    // A range function's steps (as Prometheus's hints): storage may leave
+    // out the windows no step reads when the step is wider than the range.
+    if (ask->use == DownsampleUse::kWindows && hints.step_ms > 0 && rc.max_ms > 0) {
+      hints.range_ms = ask->range_ms;
+      hints.first_step_ms = ask->ref_ms;
+    }
     // A window coarser than the range or the lookback may answer from
     // before the range (the engine widens to it).
     if (rc.max_ms > 0) hints.start_ms = mint_ms - rc.max_ms;
@@ -356,6 +362,7 @@ absl::Status Evaluator::ForEachRangeSeries(
     const int64_t fold_ms = fold_raw ? preferred_ms : 0;
     std::vector<Sample> buf;
     std::vector<DsWindow> windows;
+    std::vector<AggregateWindow> own;  // windows WindowsOf makes of raw samples
     SeriesData data;
     int n_series = 0;
     while (set->Next()) {
@@ -363,7 +370,7 @@ absl::Status Evaluator::ForEachRangeSeries(
       if (max_ms > 0) {
         MERIDIAN_RETURN_IF_ERROR(set->Data(&data));
         if (data.HasAggregates() && ask.use == DownsampleUse::kWindows) {
-          WindowsOf(data, fold_ms, q_, &windows);
+          WindowsOf(data, fold_ms, q_, &own, &windows);
           if (windows.empty()) continue;
           const auto n = static_cast<int64_t>(windows.size());
           MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(n));

@@ -71,11 +71,13 @@ enum class DownsampleUse {
 
 // One aggregate window (or one raw sample as a window of one sample, where
 // raw data answers), attributed to its last millisecond `attr`: it lies in
-// a range (a, b] when attr does.
+// a range (a, b] when attr does. `a` points into the Select's SeriesData
+// (the source's shared windows, no copy) or into the caller's buffer of
+// windows made of raw samples (query/downsampled.h WindowsOf).
 struct DsWindow {
   int64_t attr = 0;
   int64_t res_ms = 0;  // 0: a raw sample
-  AggregateWindow a;
+  const AggregateWindow* a = nullptr;
 };
 
 // Warnings and infos of one query, deduplicated, in order of first report.

@@ -347,6 +347,10 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
                                      std::span<const DsWindow> w) -> absl::Status {
     out.clear();
     WindowsCursor cursor;
+    // Steps wider than the range: storage left out the windows no step
+    // reads (SelectHints::range_ms), so no prefix sums (their rounding
+    // depends on every window before).
+    cursor.prefix = spec.has_at || num_steps_ <= 1 || interval_ <= spec.range_ms;
     for (int i = 0; i < num_steps_; ++i) {
       if ((i & 63) == 63) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
       const int64_t ts = StepTime(i);

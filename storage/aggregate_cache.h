@@ -13,8 +13,10 @@
 //    at or before the 5m window holding the series' newest sample, which an
 //    in-order append cannot reach. An out-of-order sample or a trim changes
 //    the epoch, so the next read folds those raw samples again.
-// The whole cache holds at most `max_bytes` of windows; a shard that would
-// exceed its share is emptied (the next reads rebuild what they need).
+// The whole cache holds at most `max_bytes` of windows (StorageOptions::
+// aggregate_cache_bytes, 0: nothing is kept); a shard that would exceed its
+// share is emptied (the next reads rebuild what they need). Readers get the
+// windows without a copy: their runs share the immutable vectors.
 //
 // Thread-safety: all methods are thread-safe.
 #ifndef MERIDIAN_STORAGE_AGGREGATE_CACHE_H_
@@ -36,7 +38,9 @@ namespace meridian {
 
 class AggregateCache {
  public:
-  using Windows = std::shared_ptr<const std::vector<AggregateWindow>>;
+  // Shared with the readers' runs (SeriesData::Run::shared): an entry
+  // dropped here stays alive while a reader holds it.
+  using Windows = SeriesData::SharedWindows;
   // kMerged1h: a stored 5m chunk (a day) merged into 1h windows.
   enum class Kind : uint8_t { kChunk5m = 1, kChunk1h = 2, kMerged1h = 3, kFolded5m = 4 };
 

@@ -7,6 +7,8 @@
 #include <array>
 #include <limits>
 #include <optional>
+#include <span>
+#include <utility>
 
 #include "rocksdb/db.h"
 #include "storage/aggregate_cache.h"
@@ -90,7 +92,8 @@ class DownsampledSeriesSet : public SeriesSet {
  public:
   DownsampledSeriesSet(const RocksStorage* storage, std::vector<std::shared_ptr<MemSeries>> series,
                        std::vector<Labels> labels, std::vector<ReadSegment> segments, int64_t start,
-                       int64_t end, bool fold, bool merge_1h, const ReadContext& ctx)
+                       int64_t end, bool fold, bool merge_1h, const SelectHints& hints,
+                       const ReadContext& ctx)
       : storage_(storage),
         cache_(storage->aggregate_cache()),
         series_(std::move(series)),
@@ -100,7 +103,15 @@ class DownsampledSeriesSet : public SeriesSet {
         end_(end),
         fold_(fold),
         merge_1h_(fold && merge_1h),
+        range_(hints.range_ms),
+        step_(hints.step_ms),
+        first_step_(hints.first_step_ms),
         ctx_(ctx) {
+    // Steps wider than the range leave windows no step reads (bounded:
+    // the engine asks for at most 11,000 points a series).
+    step_hint_ = range_ > 0 && step_ > range_ && step_ < kMaxT / 4 && first_step_ > kMinT / 2 &&
+                 end_ < kMaxT / 2 && first_step_ <= end_ &&
+                 (end_ - first_step_) / step_ < 1'000'000;
     // Before the iterator: entries of this generation hold what it sees,
     // or what a reader saw that started with it (storage/aggregate_cache.h).
     generation_ = cache_.generation();
@@ -179,37 +190,33 @@ class DownsampledSeriesSet : public SeriesSet {
     data_.Clear();
     for (size_t k = 0; k < segments_.size(); ++k) {
       const ReadSegment& seg = segments_[k];
-      SeriesData::Run run;
-      run.resolution_ms = ResolutionMs(seg.resolution);
       if (seg.resolution == Resolution::kRaw && fold_) {
         MERIDIAN_RETURN_IF_ERROR(
             ReadRawFolded(s, std::max(seg.lo, start_), std::min(seg.hi - 1, end_)));
-        continue;
-      }
-      if (seg.resolution == Resolution::kRaw) {
+      } else if (seg.resolution == Resolution::kRaw) {
         MERIDIAN_RETURN_IF_ERROR(readers_[k]->Read(s, &buf_));
+        SeriesData::Run run;
         run.begin = data_.samples.size();
         data_.samples.insert(data_.samples.end(), buf_.begin(), buf_.end());
         run.end = data_.samples.size();
+        if (run.end > run.begin) data_.runs.push_back(run);
       } else {
-        run.begin = data_.windows.size();
-        MERIDIAN_RETURN_IF_ERROR(ReadWindows(s.id(), seg, &run));
-        run.end = data_.windows.size();
+        MERIDIAN_RETURN_IF_ERROR(ReadWindows(s.id(), seg));
       }
-      if (run.end > run.begin) data_.runs.push_back(run);
     }
+    if (step_hint_) KeepStepWindows();
     return absl::OkStatus();
   }
 
   // Windows of the segment's resolution with start in
-  // [AlignDown(max(lo, start)), min(hi, end + 1)); 5m ones merged into 1h
-  // windows when the consumer folds into 1h anyway (merge_1h_).
-  absl::Status ReadWindows(uint64_t id, const ReadSegment& seg, SeriesData::Run* run) {
+  // [AlignDown(max(lo, start)), min(hi, end + 1)), one run per block that
+  // points into the block's cached windows (no copy); 5m ones merged into
+  // 1h windows when the consumer folds into 1h anyway (merge_1h_).
+  absl::Status ReadWindows(uint64_t id, const ReadSegment& seg) {
     const Resolution r = seg.resolution;
     const bool merge = merge_1h_ && r == Resolution::k5m;
     const int64_t out_res = merge ? kRes1hMs : ResolutionMs(r);
-    run->resolution_ms = out_res;
-    if (merge) run->source_ms = kRes5mMs;
+    const int64_t source = merge ? kRes5mMs : -1;
     const int64_t from = AlignDown(std::max(seg.lo, start_), out_res);
     const int64_t to = std::min(seg.hi, end_ == kMaxT ? kMaxT : end_ + 1);
     const int64_t bms = BlockMs(r);
@@ -220,7 +227,7 @@ class DownsampledSeriesSet : public SeriesSet {
     while (block < to) {
       if (std::optional<AggregateCache::Entry> e = cache_.Find(kind, id, block);
           e && e->tag == generation_) {
-        if (e->windows) AppendWindows(*e->windows, from, to);
+        if (e->windows) PushShared(e->windows, from, to, out_res, source);
         block += bms;
         continue;
       }
@@ -259,30 +266,43 @@ class DownsampledSeriesSet : public SeriesSet {
       } else {
         w = std::make_shared<std::vector<AggregateWindow>>(chunk_);
       }
-      AppendWindows(*w, from, to);
-      cache_.Put(kind, id, block, {generation_, 0, 0, std::move(w)});
+      AggregateCache::Windows shared = std::move(w);
+      PushShared(shared, from, to, out_res, source);
+      cache_.Put(kind, id, block, {generation_, 0, 0, std::move(shared)});
       block += bms;
     }
     return absl::OkStatus();
   }
 
-  // Appends the windows of `w` (sorted) with t_ms in [from, to).
-  static void AppendTo(const std::vector<AggregateWindow>& w, int64_t from, int64_t to,
-                       std::vector<AggregateWindow>* out) {
+  // [lo, hi) of `w` (sorted) for windows with t_ms in [from, to).
+  static std::pair<size_t, size_t> Between(std::span<const AggregateWindow> w, int64_t from,
+                                           int64_t to) {
     auto lo = std::lower_bound(w.begin(), w.end(), from,
                                [](const AggregateWindow& a, int64_t t) { return a.t_ms < t; });
     auto hi = std::lower_bound(lo, w.end(), to,
                                [](const AggregateWindow& a, int64_t t) { return a.t_ms < t; });
-    out->insert(out->end(), lo, hi);
+    return {static_cast<size_t>(lo - w.begin()), static_cast<size_t>(hi - w.begin())};
   }
-  void AppendWindows(const std::vector<AggregateWindow>& w, int64_t from, int64_t to) {
-    AppendTo(w, from, to, &data_.windows);
+  // A run of the windows of `w` with t_ms in [from, to), pointing into `w`.
+  void PushShared(const AggregateCache::Windows& w, int64_t from, int64_t to, int64_t res,
+                  int64_t source) {
+    if (from >= to) return;
+    const auto [lo, hi] = Between(*w, from, to);
+    if (hi <= lo) return;
+    SeriesData::Run run;
+    run.resolution_ms = res;
+    run.source_ms = source;
+    run.begin = lo;
+    run.end = hi;
+    run.shared = w;
+    data_.runs.push_back(std::move(run));
   }
 
   // Raw samples with t in [a, b] as raw runs, except the closed 5m windows
-  // inside that range: those come as one run of 5m windows, folded with the
-  // compactor's arithmetic and kept in the cache (storage/aggregate_cache.h)
-  // while the series' older data does not change.
+  // inside that range: those come as runs of 5m windows (1h ones inside
+  // whole hours when merge_1h_), folded with the compactor's arithmetic and
+  // kept in the cache (storage/aggregate_cache.h) while the series' older
+  // data does not change; the 5m runs point into the cached windows.
   absl::Status ReadRawFolded(const MemSeries& s, int64_t a, int64_t b) {
     if (b < a) return absl::OkStatus();
     if (a <= kMinT / 2 || b >= kMaxT / 2) return ReadRawRun(s, a, b);  // no such data
@@ -297,7 +317,10 @@ class DownsampledSeriesSet : public SeriesSet {
     const int64_t c_hi = std::min(AlignDown(b + 1, kRes5mMs), AlignDown(newest, kRes5mMs));
     if (c_hi <= c_lo) return ReadRawRun(s, a, b);
     if (a < c_lo) MERIDIAN_RETURN_IF_ERROR(ReadRawRun(s, a, c_lo - 1));
-    folded_.clear();
+    // 1h windows in [m_lo, m_hi) when merge_1h_, 5m ones around them.
+    const int64_t m_lo =
+        merge_1h_ ? std::min(c_hi, AlignDown(c_lo + kRes1hMs - 1, kRes1hMs)) : c_hi;
+    const int64_t m_hi = merge_1h_ ? std::max(m_lo, AlignDown(c_hi, kRes1hMs)) : c_hi;
     for (int64_t day = AlignDown(c_lo, kBlock5mMs); day < c_hi; day += kBlock5mMs) {
       const int64_t lo = std::max(c_lo, day), hi = std::min(c_hi, day + kBlock5mMs);
       std::optional<AggregateCache::Entry> e =
@@ -318,35 +341,141 @@ class DownsampledSeriesSet : public SeriesSet {
         e = AggregateCache::Entry{epoch, lo, hi, std::move(w)};
         cache_.Put(AggregateCache::Kind::kFolded5m, s.id(), day, *e);
       }
-      AppendTo(*e->windows, lo, hi, &folded_);
-    }
-    // Runs of 5m windows; inside whole hours 1h ones when merge_1h_.
-    const int64_t m_lo =
-        merge_1h_ ? std::min(c_hi, AlignDown(c_lo + kRes1hMs - 1, kRes1hMs)) : c_hi;
-    const int64_t m_hi = merge_1h_ ? std::max(m_lo, AlignDown(c_hi, kRes1hMs)) : c_hi;
-    auto at = [&](int64_t t) {
-      return std::lower_bound(folded_.begin(), folded_.end(), t,
-                              [](const AggregateWindow& a, int64_t x) { return a.t_ms < x; });
-    };
-    auto emit = [&](auto b_it, auto e_it, int64_t res, bool merge) {
-      SeriesData::Run run;
-      run.resolution_ms = res;
-      run.source_ms = 0;
-      run.begin = data_.windows.size();
-      if (merge) {
-        MergeWindows(std::span<const AggregateWindow>(&*b_it, static_cast<size_t>(e_it - b_it)),
-                     kRes1hMs, &data_.windows);
-      } else {
-        data_.windows.insert(data_.windows.end(), b_it, e_it);
+      // Days are whole hours: a 1h window never spans two.
+      PushShared(e->windows, lo, std::min(hi, m_lo), kRes5mMs, 0);
+      if (const int64_t x = std::max(lo, m_lo), y = std::min(hi, m_hi); x < y) {
+        const auto [i, j] = Between(*e->windows, x, y);
+        SeriesData::Run run;
+        run.resolution_ms = kRes1hMs;
+        run.source_ms = 0;
+        run.begin = data_.windows.size();
+        MergeWindows(std::span<const AggregateWindow>(*e->windows).subspan(i, j - i), kRes1hMs,
+                     &data_.windows);
+        run.end = data_.windows.size();
+        if (run.end > run.begin) data_.runs.push_back(run);
       }
-      run.end = data_.windows.size();
-      if (run.end > run.begin) data_.runs.push_back(run);
-    };
-    const auto p_lo = at(m_lo), p_hi = at(m_hi);
-    emit(folded_.begin(), p_lo, kRes5mMs, false);
-    if (p_hi > p_lo) emit(p_lo, p_hi, kRes1hMs, true);
-    emit(p_hi, folded_.end(), kRes5mMs, false);
+      PushShared(e->windows, std::max(lo, m_hi), hi, kRes5mMs, 0);
+    }
     return c_hi <= b ? ReadRawRun(s, c_hi, b) : absl::OkStatus();
+  }
+
+  // SelectHints::range_ms with a step wider than the range: of the runs of
+  // windows, only the windows some step reads stay (the rule of
+  // SelectHints::range_ms, which is query/downsampled.cc WindowsFn's): for
+  // each step T, those with their last millisecond in (T - E, T], where E
+  // is the range, or the resolution of the newest window at or before T
+  // when it is coarser than the range and T falls within a window after
+  // it (WindowsFn then widens the range to it); and that newest window.
+  // Raw runs stay whole. The kept windows are copied into data_.windows
+  // (one in step/range of them), the runs keep their order.
+  struct WinRun {
+    std::span<const AggregateWindow> w;
+    int64_t res;
+    int64_t last_attr;
+  };
+  struct Pos {  // window i of window run r; {n_runs, 0} past the end
+    size_t r, i;
+    bool operator<(const Pos& o) const { return r < o.r || (r == o.r && i < o.i); }
+  };
+  struct KeptRange {
+    size_t r, begin, end;
+  };
+  // The first window of `x` whose last millisecond is after t. Windows are
+  // distinct multiples of the resolution, so window k starts at or after
+  // w[0] + k * res: the guess for dense runs is exact, sparse ones walk back.
+  static size_t UpperIn(const WinRun& x, int64_t t) {
+    const int64_t lim = t - x.res + 1;  // attr > t <=> t_ms > lim
+    if (x.w.front().t_ms > lim) return 0;
+    if (x.w.back().t_ms <= lim) return x.w.size();
+    size_t i =
+        std::min<size_t>(x.w.size() - 1, static_cast<size_t>((lim - x.w.front().t_ms) / x.res) + 1);
+    for (int k = 0; k < 8 && i > 0 && x.w[i - 1].t_ms > lim; ++k) --i;
+    if (i > 0 && x.w[i - 1].t_ms > lim) {
+      i = static_cast<size_t>(
+          std::upper_bound(x.w.begin(), x.w.begin() + static_cast<ptrdiff_t>(i), lim,
+                           [](int64_t v, const AggregateWindow& a) { return v < a.t_ms; }) -
+          x.w.begin());
+    }
+    return i;
+  }
+  Pos After(int64_t t) const {
+    auto it = std::upper_bound(wruns_.begin(), wruns_.end(), t,
+                               [](int64_t v, const WinRun& x) { return v < x.last_attr; });
+    if (it == wruns_.end()) return {wruns_.size(), 0};
+    return {static_cast<size_t>(it - wruns_.begin()), UpperIn(*it, t)};
+  }
+  void Keep(Pos a, const Pos& b) {
+    if (a < kept_through_) a = kept_through_;
+    while (a < b) {
+      const size_t end = a.r == b.r ? b.i : wruns_[a.r].w.size();
+      if (end > a.i) {
+        if (!kept_.empty() && kept_.back().r == a.r && kept_.back().end == a.i) {
+          kept_.back().end = end;
+        } else {
+          kept_.push_back({a.r, a.i, end});
+        }
+      }
+      a = a.r == b.r ? b : Pos{a.r + 1, 0};
+    }
+    if (kept_through_ < b) kept_through_ = b;
+  }
+  void KeepStepWindows() {
+    wruns_.clear();
+    for (const SeriesData::Run& r : data_.runs) {
+      if (r.resolution_ms <= 0 || r.end <= r.begin) continue;
+      std::span<const AggregateWindow> w = data_.Windows(r);
+      wruns_.push_back({w, r.resolution_ms, w.back().t_ms + r.resolution_ms - 1});
+    }
+    if (wruns_.empty()) return;
+    kept_.clear();
+    kept_through_ = {0, 0};
+    for (int64_t t = first_step_; t <= end_; t += step_) {
+      const Pos hi = After(t);
+      // The newest window (with samples) at or before t.
+      std::optional<Pos> newest;
+      for (Pos p = hi; p.r > 0 || p.i > 0;) {
+        p = p.i > 0 ? Pos{p.r, p.i - 1} : Pos{p.r - 1, wruns_[p.r - 1].w.size() - 1};
+        if (wruns_[p.r].w[p.i].count > 0) {
+          newest = p;
+          break;
+        }
+      }
+      int64_t e = range_;
+      if (newest) {
+        const WinRun& x = wruns_[newest->r];
+        if (x.res > range_ && x.w[newest->i].t_ms + x.res - 1 > t - x.res) e = x.res;
+      }
+      const Pos lo = After(t - e);
+      // In order: the newest when it is before the range, then the range.
+      if (newest && *newest < lo) Keep(*newest, Pos{newest->r, newest->i + 1});
+      Keep(lo, hi);
+    }
+    // The runs again, those of windows with their kept windows only.
+    kept_windows_.clear();
+    runs_.clear();
+    size_t wr = 0, k = 0;
+    for (SeriesData::Run& r : data_.runs) {
+      if (r.resolution_ms <= 0 || r.end <= r.begin) {
+        runs_.push_back(std::move(r));
+        continue;
+      }
+      SeriesData::Run o;
+      o.resolution_ms = r.resolution_ms;
+      o.source_ms = r.source_ms;
+      o.begin = kept_windows_.size();
+      for (; k < kept_.size() && kept_[k].r == wr; ++k) {
+        const std::span<const AggregateWindow> w = wruns_[wr].w;
+        kept_windows_.insert(kept_windows_.end(),
+                             w.begin() + static_cast<ptrdiff_t>(kept_[k].begin),
+                             w.begin() + static_cast<ptrdiff_t>(kept_[k].end));
+      }
+      o.end = kept_windows_.size();
+      if (o.end > o.begin) runs_.push_back(std::move(o));
+      ++wr;
+    }
+    data_.runs.swap(runs_);
+    data_.windows.swap(kept_windows_);
+    runs_.clear();  // releases the runs' shared windows
   }
 
   absl::Status RawRange(const MemSeries& s, int64_t a, int64_t b, std::vector<Sample>* out) {
@@ -373,8 +502,11 @@ class DownsampledSeriesSet : public SeriesSet {
   const bool fold_;  // raw parts may come as closed 5m windows (SelectHints::fold_raw)
   // The consumer folds into 1h windows: 5m ones may come merged into 1h.
   const bool merge_1h_;
+  // SelectHints::range_ms, step_ms, first_step_ms; step_hint_: windows no
+  // step reads are left out (KeepStepWindows).
+  const int64_t range_, step_, first_step_;
+  bool step_hint_ = false;
   uint64_t generation_ = 0;  // of the cached chunks this set may use
-  std::vector<AggregateWindow> folded_;
   const ReadContext ctx_;
   std::vector<std::unique_ptr<SeriesReader>> readers_;  // per segment; raw ones only
   std::unique_ptr<rocksdb::Iterator> it_;
@@ -383,6 +515,12 @@ class DownsampledSeriesSet : public SeriesSet {
   SeriesData data_;
   std::vector<Sample> buf_;
   std::vector<AggregateWindow> chunk_;
+  // KeepStepWindows' buffers.
+  std::vector<WinRun> wruns_;
+  std::vector<KeptRange> kept_;
+  Pos kept_through_{0, 0};
+  std::vector<AggregateWindow> kept_windows_;
+  std::vector<SeriesData::Run> runs_;
   mutable Labels current_labels_;
   mutable bool labels_ready_ = false;
   absl::Status status_;
@@ -445,9 +583,10 @@ absl::StatusOr<std::unique_ptr<SeriesSet>> NewDownsampledSeriesSet(
     std::sort(series.begin(), series.end(),
               [](const auto& a, const auto& b) { return a->id() < b->id(); });
   }
-  return std::unique_ptr<SeriesSet>(new DownsampledSeriesSet(
-      storage, std::move(series), std::move(labels), std::move(segments), start, end,
-      hints.fold_raw && hints.resolution_ms >= kRes5mMs, hints.resolution_ms >= kRes1hMs, ctx));
+  return std::unique_ptr<SeriesSet>(
+      new DownsampledSeriesSet(storage, std::move(series), std::move(labels), std::move(segments),
+                               start, end, hints.fold_raw && hints.resolution_ms >= kRes5mMs,
+                               hints.resolution_ms >= kRes1hMs, hints, ctx));
 }
 
 }  // namespace meridian

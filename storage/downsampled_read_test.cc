@@ -87,10 +87,12 @@ class FoldedRecentWindowsTest : public ::testing::Test {
     ASSERT_EQ(r.samples_appended, samples.size());
   }
   // What a Select that allows 5m windows yields: windows and raw samples.
-  SeriesData Read(int64_t start, int64_t end, bool fold, int64_t res = kRes5mMs) {
+  SeriesData Read(int64_t start, int64_t end, bool fold, int64_t res = kRes5mMs,
+                  SelectHints h = {}) {
     auto q = st_->ForTenant("t")->NewQuerier(start, end);
     EXPECT_TRUE(q.ok());
-    SelectHints h{.start_ms = start, .end_ms = end};
+    h.start_ms = start;
+    h.end_ms = end;
     h.resolution_ms = res;
     h.max_resolution_ms = kRes1hMs;
     h.fold_raw = fold;
@@ -106,16 +108,20 @@ class FoldedRecentWindowsTest : public ::testing::Test {
   static std::vector<AggregateWindow> WindowsOf(const SeriesData& d) {
     std::vector<AggregateWindow> out;
     for (const SeriesData::Run& r : d.runs) {
-      if (r.resolution_ms > 0)
-        out.insert(out.end(), d.windows.begin() + r.begin, d.windows.begin() + r.end);
+      if (r.resolution_ms > 0) {
+        const std::span<const AggregateWindow> w = d.Windows(r);
+        out.insert(out.end(), w.begin(), w.end());
+      }
     }
     return out;
   }
   static std::vector<Sample> SamplesOf(const SeriesData& d) {
     std::vector<Sample> out;
     for (const SeriesData::Run& r : d.runs) {
-      if (r.resolution_ms == 0)
-        out.insert(out.end(), d.samples.begin() + r.begin, d.samples.begin() + r.end);
+      if (r.resolution_ms == 0) {
+        const std::span<const Sample> x = d.Samples(r);
+        out.insert(out.end(), x.begin(), x.end());
+      }
     }
     return out;
   }
@@ -158,6 +164,18 @@ class FoldedRecentWindowsTest : public ::testing::Test {
     day0_ = agg;
   }
 
+  void Reopen(size_t aggregate_cache_bytes) {
+    st_.reset();
+    StorageOptions o;
+    o.dir = dir_.path() + "/data";
+    o.sync_wal = false;
+    o.allow_backfill = true;
+    o.aggregate_cache_bytes = aggregate_cache_bytes;
+    auto s = Storage::Open(o);
+    ASSERT_TRUE(s.ok()) << s.status();
+    st_ = std::move(*s);
+  }
+
   storage_testing::TempDir dir_;
   std::unique_ptr<Storage> st_;
   double v_ = 0;
@@ -175,8 +193,8 @@ TEST_F(FoldedRecentWindowsTest, ClosedWindowsComeFoldedAndALateSampleIsInTheNext
   const SeriesData first = Read(start, end, true);
   ASSERT_EQ(first.runs.size(), 3u);  // stored 5m, folded 5m, raw
   EXPECT_EQ(first.runs[1].resolution_ms, kRes5mMs);
-  EXPECT_EQ(first.windows[first.runs[1].begin].t_ms, kT + kDay);
-  EXPECT_EQ(first.windows[first.runs[1].end - 1].t_ms, closed - kRes5mMs);
+  EXPECT_EQ(first.Windows(first.runs[1]).front().t_ms, kT + kDay);
+  EXPECT_EQ(first.Windows(first.runs[1]).back().t_ms, closed - kRes5mMs);
   EXPECT_EQ(first.runs[2].resolution_ms, 0);
   EXPECT_EQ(first.samples[first.runs[2].begin].t_ms, closed + 7'000);
   Expect(start, closed, end);
@@ -187,7 +205,7 @@ TEST_F(FoldedRecentWindowsTest, ClosedWindowsComeFoldedAndALateSampleIsInTheNext
   Append({{kT + kDay + 2 * kHour + 1'000, 1}});
   Expect(start, closed, end);
   const SeriesData late = Read(start, end, true);
-  const AggregateWindow& w = late.windows[first.runs[1].begin + 24];
+  const AggregateWindow& w = late.Windows(late.runs[1])[24];
   EXPECT_EQ(w.t_ms, kT + kDay + 2 * kHour);
   EXPECT_EQ(w.count, 21u);
   EXPECT_EQ(w.first_t, kT + kDay + 2 * kHour + 1'000);
@@ -242,6 +260,126 @@ TEST_F(FoldedRecentWindowsTest, StoredChunksAreReadAgainOnceRewrittenAndMergeInt
   EXPECT_EQ(d.runs[0].SourceMs(), kRes5mMs);
   EXPECT_EQ(stored(kRes1hMs), Bits(hours));
   ASSERT_EQ(hours.size(), 24u);
+}
+
+// Reads hand out runs that point into the cache's windows (no copy), and
+// what a reader holds stays valid and unchanged when the cache drops or
+// replaces the entry (shared ownership): a rewritten chunk, a late sample,
+// a cache that keeps nothing (--aggregate-cache-bytes 0).
+TEST_F(FoldedRecentWindowsTest, RunsPointIntoTheCachedWindowsAndOutliveTheirEviction) {
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  const int64_t start = kT + 12 * kHour, end = kT + 30 * kHour;
+  const SeriesData a = Read(start, end, true);
+  const SeriesData b = Read(start, end, true);
+  ASSERT_EQ(a.runs.size(), 3u);  // stored 5m, folded 5m, raw
+  for (size_t k : {0, 1}) {
+    ASSERT_NE(a.runs[k].shared, nullptr) << k;
+    EXPECT_EQ(a.runs[k].shared, b.runs[k].shared) << k;  // the same cached windows
+  }
+  EXPECT_TRUE(a.windows.empty());  // nothing copied
+  const std::vector<std::string> before = Bits(WindowsOf(a));
+  // The chunk is written again and a late sample lands in a folded window:
+  // both entries are replaced; `a` still reads what it read.
+  SeriesAggregates again = day0_;
+  for (AggregateWindow& w : again.windows) w.sum += 1;
+  ASSERT_TRUE(st_->Compaction()->PutAggregates("t", Resolution::k5m, {&again, 1}).ok());
+  Append({{kT + kDay + 2 * kHour + 1'000, 1}});
+  const SeriesData c = Read(start, end, true);
+  ASSERT_EQ(c.runs.size(), 3u);
+  EXPECT_NE(c.runs[0].shared, a.runs[0].shared);
+  EXPECT_NE(c.runs[1].shared, a.runs[1].shared);
+  EXPECT_NE(Bits(WindowsOf(c)), before);
+  EXPECT_EQ(Bits(WindowsOf(a)), before);
+  // A cache of 0 bytes keeps nothing: every read makes its own windows,
+  // with the same bits.
+  const std::vector<std::string> now = Bits(WindowsOf(c));
+  ASSERT_NO_FATAL_FAILURE(Reopen(0));
+  const SeriesData d = Read(start, end, true);
+  const SeriesData e = Read(start, end, true);
+  ASSERT_EQ(d.runs.size(), 3u);
+  EXPECT_NE(d.runs[0].shared, e.runs[0].shared);
+  EXPECT_EQ(Bits(WindowsOf(d)), now);
+  EXPECT_EQ(Bits(WindowsOf(e)), now);
+}
+
+// The windows a range function reads at steps T = first + k * step, over
+// (T - range, T] widened to the newest window's resolution where that is
+// coarser (query/downsampled.cc WindowsFn), and the newest window at or
+// before each T: SelectHints::range_ms's rule, written out plainly.
+std::vector<AggregateWindow> StepWindows(const SeriesData& d, int64_t first, int64_t end,
+                                         int64_t step, int64_t range) {
+  struct W {
+    int64_t attr, res;
+    const AggregateWindow* a;
+  };
+  std::vector<W> all;
+  for (const SeriesData::Run& r : d.runs) {
+    if (r.resolution_ms == 0) continue;
+    for (const AggregateWindow& a : d.Windows(r))
+      all.push_back({a.t_ms + r.resolution_ms - 1, r.resolution_ms, &a});
+  }
+  std::vector<bool> keep(all.size());
+  for (int64_t t = first; t <= end; t += step) {
+    int64_t e = range;
+    for (size_t i = all.size(); i-- > 0;) {
+      if (all[i].attr > t || all[i].a->count == 0) continue;
+      keep[i] = true;  // the newest
+      if (all[i].res > range && all[i].attr > t - all[i].res) e = all[i].res;
+      break;
+    }
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (all[i].attr > t - e && all[i].attr <= t) keep[i] = true;
+    }
+  }
+  std::vector<AggregateWindow> out;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (keep[i]) out.push_back(*all[i].a);
+  }
+  return out;
+}
+
+// With the step wider than the range, a Select yields of its windows only
+// those the steps read, whether the steps are aligned to the windows or not,
+// and every raw sample; a step's range that holds parts of two windows
+// keeps both.
+TEST_F(FoldedRecentWindowsTest, ARangeHintKeepsTheWindowsEveryStepReads) {
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  const int64_t start = kT + 2 * kHour, end = kT + 30 * kHour;
+  struct Case {
+    int64_t res, range, step, shift;
+  };
+  for (const Case& c :
+       {Case{kRes5mMs, kRes5mMs, kHour, 0}, Case{kRes5mMs, kRes5mMs, kHour, 150'000},
+        Case{kRes5mMs, 2 * kRes5mMs, 25 * 60'000, 7'000},
+        Case{kRes5mMs, kRes5mMs, 7 * 60'000, 299'999},
+        // 1h windows (5m ones merged) answer a 5m range: widened to 1h.
+        Case{kRes1hMs, kRes5mMs, 2 * kHour, 0}, Case{kRes1hMs, kRes5mMs, 90 * 60'000, 61'000}}) {
+    const std::string what = "res " + std::to_string(c.res) + " range " + std::to_string(c.range) +
+                             " step " + std::to_string(c.step) + " +" + std::to_string(c.shift);
+    const SeriesData all = Read(start, end, true, c.res);
+    SelectHints h;
+    h.step_ms = c.step;
+    h.range_ms = c.range;
+    h.first_step_ms = start + c.range - 1 + c.shift;
+    const SeriesData got = Read(start, end, true, c.res, h);
+    const std::vector<AggregateWindow> want =
+        StepWindows(all, h.first_step_ms, end, c.step, c.range);
+    ASSERT_FALSE(want.empty()) << what;
+    auto times = [](const std::vector<AggregateWindow>& w) {
+      std::vector<int64_t> t;
+      for (const AggregateWindow& a : w) t.push_back((a.t_ms - kT) / 60'000);
+      return t;
+    };
+    EXPECT_EQ(times(WindowsOf(got)), times(want)) << what << " (minutes from day 0)";
+    EXPECT_TRUE(Bits(WindowsOf(got)) == Bits(want)) << what;
+    if (c.step >= kHour && c.res == kRes5mMs) {
+      EXPECT_LT(WindowsOf(got).size() * 5, WindowsOf(all).size()) << what;
+    }
+    ASSERT_EQ(SamplesOf(got).size(), SamplesOf(all).size()) << what;
+    for (size_t i = 0; i < SamplesOf(all).size(); ++i) {
+      EXPECT_EQ(SamplesOf(got)[i].t_ms, SamplesOf(all)[i].t_ms) << what;
+    }
+  }
 }
 
 }  // namespace

@@ -299,11 +299,11 @@ std::map<std::string, std::vector<std::string>> Downsampled(Storage* st, int64_t
     EXPECT_TRUE((*set)->Data(&d).ok());
     std::vector<std::string>& v = out[std::string((*set)->labels().Get("job"))];
     for (const SeriesData::Run& r : d.runs) {
-      for (size_t i = r.begin; i < r.end; ++i) {
+      for (size_t i = 0; i < r.end - r.begin; ++i) {
         if (r.resolution_ms == 0) {
-          v.push_back("raw:" + std::to_string(d.samples[i].t_ms - kT));
+          v.push_back("raw:" + std::to_string(d.Samples(r)[i].t_ms - kT));
         } else {
-          const AggregateWindow& w = d.windows[i];
+          const AggregateWindow& w = d.Windows(r)[i];
           v.push_back((r.resolution_ms == kHour ? "1h:" : "5m:") + std::to_string(w.t_ms - kT) +
                       "=" + std::to_string(w.count) + "/" + std::to_string(w.sum));
         }
