@@ -247,8 +247,15 @@ class SeriesAggregator {
     }
     Acc* row = acc_.data() + static_cast<size_t>(g) * steps_;
     const AggOp op = a_.op;
+    // Points are on the step grid, in time order: a point one step after
+    // the previous one needs no division.
+    const int64_t interval = ev_->interval();
+    int64_t prev_t = 0;
+    int idx = -1;
     for (const Point& p : pts) {
-      Acc* x = row + ev_->StepIndex(p.t_ms);
+      idx = idx >= 0 && p.t_ms - prev_t == interval ? idx + 1 : ev_->StepIndex(p.t_ms);
+      prev_t = p.t_ms;
+      Acc* x = row + idx;
       if (!x->seen) {
         AccFirst(op, x, p.v);
       } else {

@@ -233,15 +233,14 @@ bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t en
     }
     pre = Prefix{cursor, lo, hi};
   }
-  // Increase and delta are per range: a widened range answers for the asked one.
-  const double per_asked = static_cast<double>(range_ms) / static_cast<double>(range);
   switch (f) {
     case Fn::kRate:
       return WindowsRate(w, range, end_ms, true, true, out, pre);
     case Fn::kIncrease:
     case Fn::kDelta:
       if (!WindowsRate(w, range, end_ms, f == Fn::kIncrease, false, out, pre)) return false;
-      *out *= per_asked;
+      // Increase and delta are per range: a widened range answers for the asked one.
+      *out *= static_cast<double>(range_ms) / static_cast<double>(range);
       return true;
     case Fn::kIrate:
     case Fn::kIdelta:

@@ -41,8 +41,16 @@ class AggregateCache {
   // Shared with the readers' runs (SeriesData::Run::shared): an entry
   // dropped here stays alive while a reader holds it.
   using Windows = SeriesData::SharedWindows;
-  // kMerged1h: a stored 5m chunk (a day) merged into 1h windows.
-  enum class Kind : uint8_t { kChunk5m = 1, kChunk1h = 2, kMerged1h = 3, kFolded5m = 4 };
+  // kMerged1h: a stored 5m chunk (a day) merged into 1h windows;
+  // kFoldedMerged1h: a day's kFolded5m entry merged into 1h windows (its
+  // whole hours), tagged and spanned as that entry.
+  enum class Kind : uint8_t {
+    kChunk5m = 1,
+    kChunk1h = 2,
+    kMerged1h = 3,
+    kFolded5m = 4,
+    kFoldedMerged1h = 5
+  };
 
   struct Entry {
     uint64_t tag = 0;  // chunks: the generation; folded: the series' data epoch

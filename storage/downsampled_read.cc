@@ -277,6 +277,7 @@ class DownsampledSeriesSet : public SeriesSet {
   // [lo, hi) of `w` (sorted) for windows with t_ms in [from, to).
   static std::pair<size_t, size_t> Between(std::span<const AggregateWindow> w, int64_t from,
                                            int64_t to) {
+    if (w.empty() || (from <= w.front().t_ms && to > w.back().t_ms)) return {0, w.size()};
     auto lo = std::lower_bound(w.begin(), w.end(), from,
                                [](const AggregateWindow& a, int64_t t) { return a.t_ms < t; });
     auto hi = std::lower_bound(lo, w.end(), to,
@@ -344,19 +345,33 @@ class DownsampledSeriesSet : public SeriesSet {
       // Days are whole hours: a 1h window never spans two.
       PushShared(e->windows, lo, std::min(hi, m_lo), kRes5mMs, 0);
       if (const int64_t x = std::max(lo, m_lo), y = std::min(hi, m_hi); x < y) {
-        const auto [i, j] = Between(*e->windows, x, y);
-        SeriesData::Run run;
-        run.resolution_ms = kRes1hMs;
-        run.source_ms = 0;
-        run.begin = data_.windows.size();
-        MergeWindows(std::span<const AggregateWindow>(*e->windows).subspan(i, j - i), kRes1hMs,
-                     &data_.windows);
-        run.end = data_.windows.size();
-        if (run.end > run.begin) data_.runs.push_back(run);
+        // Whole hours of [e->from, e->through): [x, y) lies within them.
+        PushShared(FoldedHours(s.id(), day, *e), x, y, kRes1hMs, 0);
       }
       PushShared(e->windows, std::max(lo, m_hi), hi, kRes5mMs, 0);
     }
     return c_hi <= b ? ReadRawRun(s, c_hi, b) : absl::OkStatus();
+  }
+
+  // The folded 5m windows of a day (entry `e`) merged into 1h windows, those
+  // of its whole hours, cached beside them under the same epoch and span.
+  AggregateCache::Windows FoldedHours(uint64_t id, int64_t day, const AggregateCache::Entry& e) {
+    std::optional<AggregateCache::Entry> h =
+        cache_.Find(AggregateCache::Kind::kFoldedMerged1h, id, day);
+    if (h && h->tag == e.tag && h->from == e.from && h->through == e.through && h->windows) {
+      return h->windows;
+    }
+    const int64_t a = AlignDown(e.from + kRes1hMs - 1, kRes1hMs);
+    const int64_t b = AlignDown(e.through, kRes1hMs);
+    auto w = std::make_shared<std::vector<AggregateWindow>>();
+    if (a < b) {
+      const auto [i, j] = Between(*e.windows, a, b);
+      MergeWindows(std::span<const AggregateWindow>(*e.windows).subspan(i, j - i), kRes1hMs,
+                   w.get());
+    }
+    AggregateCache::Windows shared = std::move(w);
+    cache_.Put(AggregateCache::Kind::kFoldedMerged1h, id, day, {e.tag, e.from, e.through, shared});
+    return shared;
   }
 
   // SelectHints::range_ms with a step wider than the range: of the runs of

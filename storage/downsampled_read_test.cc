@@ -302,6 +302,36 @@ TEST_F(FoldedRecentWindowsTest, RunsPointIntoTheCachedWindowsAndOutliveTheirEvic
   EXPECT_EQ(Bits(WindowsOf(e)), now);
 }
 
+// Folded windows come merged into 1h windows for a consumer that folds into
+// 1h (cached too): the compactor's merge of the folded 5m windows, read
+// again after a late sample.
+TEST_F(FoldedRecentWindowsTest, FoldedHoursAreTheMergedFoldedWindowsAndFollowALateSample) {
+  ASSERT_NO_FATAL_FAILURE(Fill());
+  // From day 0 (stored) on: a read of day 1 alone would come raw.
+  const int64_t start = kT + 20 * kHour, end = kT + 30 * kHour;
+  auto check = [&](uint64_t count_at_26h) {
+    std::vector<AggregateWindow> five;
+    for (const AggregateWindow& w : WindowsOf(Read(start, end, true))) {
+      if (w.t_ms >= kT + kDay && w.t_ms < kT + 29 * kHour) five.push_back(w);
+    }
+    std::vector<AggregateWindow> want;
+    MergeWindows(five, kRes1hMs, &want);
+    ASSERT_EQ(want.size(), 5u);
+    EXPECT_EQ(want[2].count, count_at_26h);
+    for (int pass = 0; pass < 2; ++pass) {  // made, then from the cache
+      const SeriesData d = Read(start, end, true, kRes1hMs);
+      ASSERT_GE(d.runs.size(), 3u);  // day 0 merged, day 1 folded and merged, ...
+      EXPECT_EQ(d.runs[1].resolution_ms, kRes1hMs);
+      EXPECT_EQ(d.runs[1].SourceMs(), 0);
+      const std::span<const AggregateWindow> got = d.Windows(d.runs[1]);
+      EXPECT_EQ(Bits({got.begin(), got.end()}), Bits(want)) << pass;
+    }
+  };
+  ASSERT_NO_FATAL_FAILURE(check(240));
+  Append({{kT + kDay + 2 * kHour + 1'000, 1}});
+  ASSERT_NO_FATAL_FAILURE(check(241));
+}
+
 // The windows a range function reads at steps T = first + k * step, over
 // (T - range, T] widened to the newest window's resolution where that is
 // coarser (query/downsampled.cc WindowsFn), and the newest window at or
