@@ -11,13 +11,21 @@
 #   (meridian: /internal/force_flush; VM: force_flush + force_merge);
 #   server CPU for the load (utime+stime); disk (du -sb of the data dir);
 #   restart: SIGTERM, start again, seconds until the first query over the
-#   last wave is answered with data, and VmRSS right after that answer.
+#   last wave is answered with data, and VmRSS right after that answer;
+#   then the first scrape after the restart: one more sample for each of the
+#   last wave's series (they come back; meridian admits them to its head
+#   again), its wall time, the server CPU it took and VmRSS after it.
+# DETAIL_DIR=dir: also saves, per server, /proc/PID/smaps_rollup when
+# settled and after the first scrape after the restart, meridian's /metrics
+# then, and the RSS a malloc_trim(0) (called with gdb, after the figures
+# above) gives back; and a copy of meridian's data dir as the restart finds
+# it (DETAIL_DIR/meridian-data-at-stop).
 # Servers it started are stopped (by PID) on exit.
 #
 # Usage: bench/churn_bench.sh [--waves N] [--series N] [--samples N] [--gap-s S]
 #                             [--concurrency N] [--batch N] [--only meridian|vm]
 # Environment: MERIDIAN_BIN, MERIDIAN_FLAGS, LOADGEN_BIN, VM_BIN, KEEP_DATA=1
-# (as bench/ingest_bench.sh).
+# (as bench/ingest_bench.sh), DETAIL_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -92,6 +100,26 @@ first_answer() {  # port pid
   echo "-"
 }
 
+# Memory detail of a running server into $DETAIL_DIR (when set).
+detail() {  # name stage port pid
+  [[ -n "${DETAIL_DIR:-}" ]] || return 0
+  mkdir -p "$DETAIL_DIR"
+  cat "/proc/$4/smaps_rollup" >"$DETAIL_DIR/$1.$2.smaps_rollup" 2>/dev/null || true
+  if [[ $1 == meridian ]]; then
+    curl -fsS --max-time 10 "http://127.0.0.1:$3/metrics" >"$DETAIL_DIR/$1.$2.metrics" 2>/dev/null || true
+  fi
+  if [[ $1 == meridian ]] && command -v gdb >/dev/null; then
+    local before after
+    before=$(rss_kb "$4")
+    # malloc_stats() prints the allocator's arenas to the server's log.
+    gdb -p "$4" -batch -ex 'call (void)malloc_stats()' -ex 'call (int)malloc_trim(0)' \
+      >/dev/null 2>&1 || true
+    after=$(rss_kb "$4")
+    echo "$1 $2: RSS $(mib "$before") MiB, after malloc_trim(0) $(mib "$after") MiB" \
+      | tee -a "$DETAIL_DIR/summary" >&2
+  fi
+}
+
 declare -A R
 run_one() {  # name
   local name=$1 port data log url cpu0 cpu1 w rss=""
@@ -130,12 +158,28 @@ run_one() {  # name
   R[$name.rss_end]=$(mib "$(rss_kb "$SERVER_PID")")
   R[$name.hwm]=$(mib "$(hwm_kb "$SERVER_PID")")
   R[$name.cpu]=$(awk -v t="$((cpu1 - cpu0))" -v k="$TICKS" 'BEGIN{printf "%.1f", t/k}')
+  detail "$name" settled "$port" "$SERVER_PID"
   stop_pid "$SERVER_PID" 60
   wait "$SERVER_PID" 2>/dev/null || true
   R[$name.disk]=$(du -sb "$data" | awk '{printf "%.1f", $1/1e6}')
+  # The data dir as the restart finds it (for bench/restart_time.sh, perf).
+  [[ -n "${DETAIL_DIR:-}" && $name == meridian ]] && rm -rf "$DETAIL_DIR/$name-data-at-stop" &&
+    cp -a "$data" "$DETAIL_DIR/$name-data-at-stop"
   start "$name" "$port" "$data" "$log"
   R[$name.restart]=$(first_answer "$port" "$SERVER_PID")
   R[$name.rss_restart]=$(mib "$(rss_kb "$SERVER_PID")")
+  # The first scrape after the restart: the last wave's series once more.
+  local t0 c0 c1
+  c0=$(cpu_ticks "$SERVER_PID")
+  t0=$EPOCHREALTIME
+  "$LOADGEN_BIN" --url "$url" --series "$SERIES" --scrapes 1 --seed "$WAVES" \
+    --start-ms $((T0 + (WAVES - 1) * GAP_S * 1000 + SAMPLES * 15000)) --concurrency "$CONCURRENCY" \
+    --batch "$BATCH" >"$WORK/$name.loadgen.after" 2>&1 || echo "loadgen after restart against $name failed" >&2
+  R[$name.scrape_s]=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')
+  c1=$(cpu_ticks "$SERVER_PID")
+  R[$name.scrape_cpu]=$(awk -v t="$((c1 - c0))" -v k="$TICKS" 'BEGIN{printf "%.1f", t/k}')
+  R[$name.rss_scrape]=$(mib "$(rss_kb "$SERVER_PID")")
+  detail "$name" after-scrape "$port" "$SERVER_PID"
   R[$name.load]="$load0 -> $(cut -d' ' -f1 /proc/loadavg)"
   stop_pid "$SERVER_PID" 60
   wait "$SERVER_PID" 2>/dev/null || true
@@ -154,6 +198,9 @@ row "RSS after the load, settled (MiB)" rss_end
 row "peak RSS (MiB)" hwm
 row "restart to first answered query (s)" restart
 row "RSS after restart (MiB)" rss_restart
+row "first scrape after restart (s)" scrape_s
+row "  its server CPU (s)" scrape_cpu
+row "  RSS after it (MiB)" rss_scrape
 row "server CPU for the load (s)" cpu
 row "disk (MB)" disk
 row "load average (1 min), start -> end" load

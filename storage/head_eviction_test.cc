@@ -202,7 +202,7 @@ TEST_F(HeadEvictionTest, RestartLoadsOnlyActiveSeries) {
   ASSERT_TRUE(st_->Flush().ok());
   ASSERT_EQ(HeadSeries(), 1u);
   Open();
-  EXPECT_EQ(HeadSeries(), 1u);  // not the 50 idle ones
+  EXPECT_EQ(HeadSeries(), 0u);  // none: each comes back with its first append
   EXPECT_EQ(Select({Eq("__name__", "old")}, 0, kT + 5 * kHour).size(), 50u);
   EXPECT_EQ(LabelValues("i", {}, 0, kT + 5 * kHour).size(), 50u);
   // Their samples only in the WAL (never checkpointed) come back too.
@@ -216,6 +216,148 @@ TEST_F(HeadEvictionTest, RestartLoadsOnlyActiveSeries) {
   // A new label set still gets a new series.
   EXPECT_EQ(Append({{"__name__", "old"}, {"i", "x"}}, {{kT + 3 * kHour + 1, 1}}).series_created,
             1u);
+}
+
+// After a restart the head is empty: queries answer every series from the
+// index family, and the first append of a series admits it under its id
+// with its persisted span (duplicates and conflicts against its stored
+// samples are recognized).
+TEST_F(HeadEvictionTest, RestartAdmitsSeriesOnTheirFirstAppend) {
+  Open();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20; ++i) ids.push_back(std::to_string(i));
+  for (int i = 0; i < 20; ++i) {
+    Append({{"__name__", "a"}, {"i", ids[i]}},
+           {{kT + 3 * kHour, static_cast<double>(i)}, {kT + 3 * kHour + 60'000, i + 0.5}});
+  }
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_EQ(HeadSeries(), 20u);
+  Open();
+  EXPECT_EQ(HeadSeries(), 0u);  // nothing loaded at open
+  std::vector<Result> all = Select({Eq("__name__", "a")}, kT + 3 * kHour, kT + 4 * kHour);
+  ASSERT_EQ(all.size(), 20u);
+  for (const Result& r : all) EXPECT_EQ(r.samples.size(), 2u) << r.labels.ToString();
+  EXPECT_EQ(LabelValues("i", {Eq("__name__", "a")}, kT + 3 * kHour, kT + 4 * kHour).size(), 20u);
+  const std::vector<LabelView> seven = {{"__name__", "a"}, {"i", "7"}};
+  AppendResult r = Append(seven, {{kT + 3 * kHour + 120'000, 9}});
+  EXPECT_EQ(r.series_created, 0u);
+  EXPECT_EQ(r.samples_appended, 1u);
+  EXPECT_EQ(HeadSeries(), 1u);
+  EXPECT_EQ(st_->Stats().series_readmitted, 1u);
+  r = Append(seven, {{kT + 3 * kHour, 7}});
+  EXPECT_EQ(r.samples_duplicate, 1u);
+  r = Append(seven, {{kT + 3 * kHour + 60'000, 99}});
+  EXPECT_EQ(r.samples_rejected, 1u);
+  std::vector<Result> one = Select({Eq("i", "7")}, 0, kT + 5 * kHour);
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(
+      S(one[0].samples),
+      S({{kT + 3 * kHour, 7}, {kT + 3 * kHour + 60'000, 7.5}, {kT + 3 * kHour + 120'000, 9}}));
+  // Head and disk together: every series once.
+  all = Select({Eq("__name__", "a")}, 0, kT + 5 * kHour);
+  EXPECT_EQ(all.size(), 20u);
+  // A label set never seen is still a new series.
+  EXPECT_EQ(Append({{"__name__", "a"}, {"i", "new"}}, {{kT + 3 * kHour, 1}}).series_created, 1u);
+}
+
+// The child of SigkillAfterRestartLosesNoAdmittedSample: opens a data dir
+// whose 40 series are all on disk only, and appends a sample to each of them
+// per round (admitting them with the first), acknowledging each round on a
+// pipe, with a checkpoint every third round, until killed.
+TEST_F(HeadEvictionTest, ChildAppendsAfterRestartUntilKilled) {
+  const char* dir = getenv("MERIDIAN_ADMIT_CHILD_DIR");
+  const char* fd = getenv("MERIDIAN_ADMIT_CHILD_FD");
+  if (dir == nullptr || fd == nullptr) {
+    GTEST_SKIP() << "runs only as the child process of SigkillAfterRestartLosesNoAdmittedSample";
+  }
+  StorageOptions o = Options();
+  o.dir = dir;
+  o.sync_wal = true;
+  o.now_ms = nullptr;
+  const int out = std::atoi(fd);
+  auto s = Storage::Open(o);
+  if (!s.ok()) _exit(1);
+  for (const TenantSeriesStats& t : (*s)->Stats().tenants) {
+    if (t.series != 0) _exit(6);  // series loaded at open
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < 40; ++i) names.push_back(std::to_string(i));
+  for (int round = 1; round < 1000; ++round) {
+    AppendBatch b;
+    std::vector<std::vector<LabelView>> labels(names.size());
+    std::vector<Sample> sample = {{kT + round * 60'000, static_cast<double>(round)}};
+    for (size_t i = 0; i < names.size(); ++i) {
+      labels[i] = {{"__name__", "a"}, {"i", names[i]}};
+      b.series.push_back({labels[i], sample});
+    }
+    AppendResult r;
+    if (!(*s)->Append("t", b, &r).ok() || r.samples_appended != names.size() ||
+        r.series_created != 0) {
+      _exit(2);
+    }
+    if (write(out, &round, sizeof round) != sizeof round) _exit(3);
+    if (round % 3 == 0 && !(*s)->Flush().ok()) _exit(4);
+  }
+  _exit(0);
+}
+
+// SIGKILL at a random moment while series not loaded at open are appended
+// to (admitted by their first append) and checkpointed: after the next open
+// every acknowledged sample is there, each label set is still one series
+// under its id.
+TEST_F(HeadEvictionTest, SigkillAfterRestartLosesNoAdmittedSample) {
+  std::mt19937 rng(std::random_device{}());
+  for (int round = 0; round < 2; ++round) {
+    TempDir dir;
+    StorageOptions o = Options();
+    o.dir = dir.path() + "/data";
+    Open(o);
+    for (int i = 0; i < 40; ++i) {
+      const std::string n = std::to_string(i);
+      Append({{"__name__", "a"}, {"i", n}}, {{kT, -1}});
+    }
+    ASSERT_TRUE(st_->Flush().ok());
+    st_.reset();
+    o.sync_wal = true;
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      close(fds[0]);
+      setenv("MERIDIAN_ADMIT_CHILD_DIR", o.dir.c_str(), 1);
+      setenv("MERIDIAN_ADMIT_CHILD_FD", std::to_string(fds[1]).c_str(), 1);
+      execl("/proc/self/exe", "storage_test",
+            "--gtest_filter=HeadEvictionTest.ChildAppendsAfterRestartUntilKilled", nullptr);
+      _exit(5);
+    }
+    close(fds[1]);
+    const int target = 2 + static_cast<int>(rng() % 5);
+    int acked = 0, w;
+    while (acked < target && read(fds[0], &w, sizeof w) == sizeof w) acked = w;
+    usleep(rng() % 30'000);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    while (read(fds[0], &w, sizeof w) == sizeof w) acked = w;
+    close(fds[0]);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the child exited by itself: " << WEXITSTATUS(status);
+    ASSERT_GE(acked, 2) << "the child acknowledged too little before the kill";
+    Open(o);
+    std::vector<Result> all = Select({Eq("__name__", "a")}, 0, kT + kHour);
+    ASSERT_EQ(all.size(), 40u);
+    for (const Result& r : all) {
+      std::set<int64_t> ts;
+      for (const Sample& x : r.samples) ts.insert(x.t_ms);
+      EXPECT_EQ(ts.size(), r.samples.size()) << r.labels.ToString();
+      for (int k = 0; k <= acked; ++k) {
+        EXPECT_TRUE(ts.count(kT + k * 60'000)) << r.labels.ToString() << " lost round " << k;
+      }
+    }
+    // Still the same series: another append creates nothing.
+    EXPECT_EQ(Append({{"__name__", "a"}, {"i", "0"}}, {{kT + kHour, 1}}).series_created, 0u);
+    st_.reset();
+  }
 }
 
 TEST_F(HeadEvictionTest, RetentionDeletesInactiveSeries) {
@@ -365,9 +507,9 @@ TEST_F(HeadEvictionTest, DownsampledReadsAnswerInactiveSeriesFromAggregates) {
   EXPECT_EQ(got["old"], h1);
   EXPECT_EQ(got["new"], std::vector<std::string>{"raw:" + std::to_string(day1 + kHour - kT)});
 
-  // After a restart it is not loaded (no raw span) and still answered.
+  // After a restart it is not loaded (no series is) and still answered.
   Open();
-  EXPECT_EQ(HeadSeries(), 1u);
+  EXPECT_EQ(HeadSeries(), 0u);
   EXPECT_EQ(Downsampled(st_.get(), day0, day1 - 1, kHour)["old"], h1);
   EXPECT_EQ(Downsampled(st_.get(), day0, day1 - 1, kRes5mMs)["old"].size(), 12u);
 }
@@ -496,7 +638,7 @@ TEST_F(HeadEvictionTest, Format2DataDirIsMigrated) {
   Open();  // with eviction
   EXPECT_EQ(*ReadFormatVersion(o.dir), kStorageFormatVersion);
   ASSERT_TRUE(st_->Flush().ok());
-  EXPECT_EQ(HeadSeries(), 2u);  // "old" left
+  EXPECT_EQ(HeadSeries(), 1u);  // the WAL's series; the others are read from the index
   std::vector<Result> all = Select({Eq("__name__", "m")}, 0, kT + 5 * kHour);
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(LabelValues("job", {}, 0, kT + 5 * kHour),

@@ -68,6 +68,12 @@ std::string DownsampleStateKey(uint32_t tenant_id) {
   return k;
 }
 
+std::string HeadCountKey(uint32_t tenant_id) {
+  std::string k(1, kHeadCountPrefix);
+  PutFixed32BE(&k, tenant_id);
+  return k;
+}
+
 std::string LateMarkPrefix(uint32_t tenant_id) {
   std::string k(1, kLateMarkPrefix);
   PutFixed32BE(&k, tenant_id);

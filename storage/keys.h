@@ -31,6 +31,12 @@ inline constexpr char kLateMarkPrefix =
 // fixed64BE series TimeKey day, then a 16-byte unique token -> samples
 // (fixed64BE time, fixed64BE value bits each, sorted by time).
 inline constexpr char kStagedPrefix = 'b';
+// The series a tenant's head held at the last checkpoint (counting those not
+// back since the open before it) and its newest sample then: 'h' fixed32BE
+// tenant -> fixed64BE count, fixed64BE newest t (two's complement). After a
+// restart they count toward the tenant's series limit until they are back in
+// the head or would be idle (TenantHead::CarryOver).
+inline constexpr char kHeadCountPrefix = 'h';
 
 // Column family names.
 inline constexpr const char* kChunksFamily = "chunks";  // SeriesId(8) TimeKey(8) -> chunk
@@ -49,6 +55,7 @@ std::string ChunkKey(uint64_t series_id, int64_t min_t_ms);
 std::string WalKey(uint64_t seq);
 std::string AggrKey(uint8_t resolution, uint64_t series_id, int64_t block_start_ms);
 std::string DownsampleStateKey(uint32_t tenant_id);
+std::string HeadCountKey(uint32_t tenant_id);
 std::string LateMarkKey(uint32_t tenant_id, uint64_t series_id, int64_t block_start_ms);
 std::string LateMarkPrefix(uint32_t tenant_id);
 std::string StagedPrefix(uint32_t tenant_id);

@@ -32,7 +32,15 @@ ClosedChunk Encode(std::span<const Sample> samples) {
 }
 
 std::string Flatten(const Labels& labels) {
+  // Exactly its size: grown by appends, the string would keep up to twice
+  // that (~200 bytes more per series in the head).
+  size_t size = 0;
+  for (const Label& l : labels) {
+    size += coding::VarintLength(l.name.size()) + l.name.size() +
+            coding::VarintLength(l.value.size()) + l.value.size();
+  }
   std::string out;
+  out.reserve(size);
   for (const Label& l : labels) {
     coding::PutLengthPrefixed(&out, l.name);
     coding::PutLengthPrefixed(&out, l.value);

@@ -7,10 +7,8 @@
 #include <cstdarg>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <limits>
 #include <random>
-#include <tuple>
 
 #include "model/sync.h"
 #include "rocksdb/cache.h"
@@ -76,49 +74,10 @@ rocksdb::ColumnFamilyOptions IndexFamilyOptions(std::shared_ptr<rocksdb::Cache> 
   return o;
 }
 
-int64_t SaturatingSubMs(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_sub_overflow(a, b, &r)) return std::numeric_limits<int64_t>::min();
-  return r;
-}
-
 void AtomicMax(std::atomic<int64_t>* a, int64_t v) {
   int64_t cur = a->load(std::memory_order_relaxed);
   while (v > cur && !a->compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
   }
-}
-
-// Calls fn(k, value) for the 's' definition of each of `n` series ids
-// (id_of(k), ascending) that has one, read with one iterator: the series
-// loaded at open are mostly the newest, dense in ids, so stepping to the
-// next key is far cheaper than a point read each; a wide gap is crossed
-// with a seek.
-absl::Status ForEachDefinition(rocksdb::Iterator* it, size_t n,
-                               const std::function<uint64_t(size_t)>& id_of,
-                               const std::function<absl::Status(size_t, std::string_view)>& fn) {
-  constexpr uint64_t kSeekGap = 64;
-  const std::string prefix(1, keys::kSeriesPrefix);
-  size_t k = 0;
-  if (n > 0) it->Seek(keys::SeriesKey(id_of(0)));
-  while (k < n && it->Valid() && it->key().starts_with(prefix)) {
-    if (it->key().size() != 9) return absl::DataLossError("corrupt series key");
-    const uint64_t at = coding::DecodeFixed64BE(it->key().data() + 1);
-    const uint64_t id = id_of(k);
-    if (at > id) {  // no definition (deleted by retention meanwhile)
-      ++k;
-    } else if (at < id) {
-      if (id - at > kSeekGap) {
-        it->Seek(keys::SeriesKey(id));
-      } else {
-        it->Next();
-      }
-    } else {
-      MERIDIAN_RETURN_IF_ERROR(fn(k, std::string_view(it->value().data(), it->value().size())));
-      ++k;
-      it->Next();
-    }
-  }
-  return FromRocks(it->status(), "loading series");
 }
 
 // A failed checkpoint is retried after this delay, doubling up to the max.
@@ -662,39 +621,11 @@ absl::Status RocksStorage::Load() {
       max_id = std::max(max_id, id);
     }
   } else {
-    // Only the series with persisted samples within the idle timeout of the
-    // newest one (the others are read from the index when asked for; series
-    // with samples only in the WAL are re-admitted by its replay).
-    std::vector<std::tuple<uint64_t, int64_t, int64_t>> spans;
-    int64_t newest = std::numeric_limits<int64_t>::min();
-    const std::string range_prefix(1, keys::kRangePrefix);
-    for (it->Seek(range_prefix); it->Valid() && it->key().starts_with(range_prefix); it->Next()) {
-      if (it->key().size() != 9) return absl::DataLossError("corrupt range key");
-      int64_t mint, maxt;
-      MERIDIAN_RETURN_IF_ERROR(keys::DecodeRangeValue(
-          std::string_view(it->value().data(), it->value().size()), &mint, &maxt));
-      if (mint > maxt) continue;
-      spans.emplace_back(coding::DecodeFixed64BE(it->key().data() + 1), mint, maxt);
-      newest = std::max(newest, maxt);
-    }
-    MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "loading series ranges"));
-    const int64_t idle_before = SaturatingSubMs(newest, idle_timeout);
-    spans.erase(
-        std::remove_if(spans.begin(), spans.end(),
-                       [idle_before](const auto& s) { return std::get<2>(s) < idle_before; }),
-        spans.end());
-    MERIDIAN_RETURN_IF_ERROR(ForEachDefinition(
-        it.get(), spans.size(), [&](size_t k) { return std::get<0>(spans[k]); },
-        [&](size_t k, std::string_view value) -> absl::Status {
-          const auto& [id, mint, maxt] = spans[k];
-          uint32_t tenant_id;
-          Labels labels;
-          MERIDIAN_RETURN_IF_ERROR(keys::DecodeSeriesValue(value, &tenant_id, &labels));
-          TenantHead* head = head_of(tenant_id);
-          if (head == nullptr) return absl::DataLossError("series of unknown tenant");
-          load_range(head, head->Load(id, std::move(labels)), mint, maxt);
-          return absl::OkStatus();
-        }));
+    // No series is loaded: each one is admitted to the head when an append
+    // (or the WAL replay below) names it, under its id, with its persisted
+    // span ('k' lookup, as a series that came back after leaving the head);
+    // until then reads find it through the index family. So start-up reads
+    // neither the spans nor the definitions of the series ever seen.
     MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "loading series"));
     // The largest defined id: the last 's' key.
     it->SeekForPrev(std::string(1, static_cast<char>(keys::kSeriesPrefix + 1)));
@@ -737,9 +668,28 @@ absl::Status RocksStorage::Load() {
     t->second->claimed_5m.store(ds.downsampled_5m_through);
     t->second->raw_floor.store(ds.raw_deleted_before);
   }
+  MERIDIAN_RETURN_IF_ERROR(FromRocks(it->status(), "loading downsample state"));
+  if (idle_timeout > 0) {
+    // The heads' series before the restart still count toward the limit.
+    prefix.assign(1, keys::kHeadCountPrefix);
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (it->key().size() != 5 || it->value().size() != 16) {
+        return absl::DataLossError("corrupt head count key");
+      }
+      const uint32_t tenant_id = coding::DecodeFixed32BE(it->key().data() + 1);
+      const uint64_t count = coding::DecodeFixed64BE(it->value().data());
+      const auto newest = static_cast<int64_t>(coding::DecodeFixed64BE(it->value().data() + 8));
+      if (TenantHead* t = head_of(tenant_id); t != nullptr && newest != kNoTime) {
+        const int64_t until = newest > std::numeric_limits<int64_t>::max() - idle_timeout
+                                  ? std::numeric_limits<int64_t>::max()
+                                  : newest + idle_timeout;
+        t->CarryOver(count, until);
+      }
+    }
+    return FromRocks(it->status(), "loading head counts");
+  }
   prefix.assign(1, keys::kRangePrefix);
   std::vector<TenantHead*> tenants = AllTenants();
-  if (idle_timeout > 0) return FromRocks(it->status(), "loading series");
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->key().size() != 9) return absl::DataLossError("corrupt range key");
     uint64_t id = coding::DecodeFixed64BE(it->key().data() + 1);

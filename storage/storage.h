@@ -87,8 +87,9 @@ struct StorageOptions {
   // checkpoint once all their samples are persisted; their labels and
   // postings are then read from the on-disk index (docs/format/storage.md,
   // "index family"), and a sample for one of them re-admits it under its old
-  // id. Open loads only the series within this of the newest sample. 0
-  // keeps every series in memory and loads them all.
+  // id. Open loads no series: each one enters the head with its first
+  // append after the open (the same re-admission). 0 keeps every series in
+  // memory and loads them all at open.
   int64_t head_idle_timeout_ms = 3 * 3600 * 1000;
   // Large Selects (kReadAheadMinSeries series and more) read and decode
   // series on this executor while the caller evaluates the ones before (the

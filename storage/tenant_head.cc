@@ -93,6 +93,16 @@ MemSeries* TenantHead::FindLocked(const LabelView* labels, size_t n) const {
   return nullptr;
 }
 
+uint64_t TenantHead::CarriedNotBack() const {
+  const uint64_t carried = carried_.load(std::memory_order_acquire);
+  if (carried == 0 || newest_t_ms.load(std::memory_order_relaxed) >
+                          carried_until_.load(std::memory_order_relaxed)) {
+    return 0;
+  }
+  const uint64_t back = readmitted.load(std::memory_order_relaxed);
+  return carried > back ? carried - back : 0;
+}
+
 MemSeries* TenantHead::ReadmitLocked(Labels labels, const OnDisk& d) {
   MemSeries* s = AddLocked(d.id, std::move(labels));
   s->definition_persisted.store(true, std::memory_order_relaxed);
@@ -136,7 +146,7 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
         if (on_disk) {
           found = ReadmitLocked(Labels::FromViews(labels, n), *on_disk);
         } else {
-          if (max_series > 0 && series_.size() >= max_series) return nullptr;
+          if (max_series > 0 && series_.size() + CarriedNotBack() >= max_series) return nullptr;
           uint64_t id = limits_->next_series_id.fetch_add(1, std::memory_order_relaxed);
           found = AddLocked(id, Labels::FromViews(labels, n));
           *created = true;

@@ -84,6 +84,16 @@ class TenantHead {
       std::function<absl::StatusOr<std::optional<OnDisk>>(const LabelView* labels, size_t n)>;
   // Set once by the storage, before appends.
   void set_disk_lookup(DiskLookup f) { disk_lookup_ = std::move(f); }
+  // After a restart, whose open loads no series: the `series` the head held
+  // before count toward the series limit (GetOrCreate's max_series) until
+  // as many have been re-admitted, or until the tenant's newest sample
+  // passes `until_t_ms` (they would have left the head by then).
+  void CarryOver(uint64_t series, int64_t until_t_ms) {
+    carried_until_.store(until_t_ms, std::memory_order_relaxed);
+    carried_.store(series, std::memory_order_release);
+  }
+  // The carried-over series not back in the head yet.
+  uint64_t CarriedNotBack() const;
   // Puts a series found on disk back into the head (its definition is
   // stored; its persisted span and indexed days are restored).
   MemSeries* Readmit(Labels labels, const OnDisk& d);
@@ -155,6 +165,8 @@ class TenantHead {
   absl::flat_hash_map<uint64_t, std::shared_ptr<MemSeries>> series_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<CacheShard[]> cache_;
   DiskLookup disk_lookup_;
+  std::atomic<uint64_t> carried_{0};
+  std::atomic<int64_t> carried_until_{kNoTime};
 };
 
 // The series cache's hash of a label set: one pass over its flat encoding
