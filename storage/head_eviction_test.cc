@@ -360,6 +360,31 @@ TEST_F(HeadEvictionTest, SigkillAfterRestartLosesNoAdmittedSample) {
   }
 }
 
+// A wave of series that leaves the head gives the head's tables their space
+// back (the series cache's tables here), rather than keeping it for the next.
+TEST_F(HeadEvictionTest, EvictionGivesTheHeadTablesSpaceBack) {
+  Open();
+  AppendBatch b;
+  std::vector<std::string> ids;
+  for (int i = 0; i < 20000; ++i) ids.push_back(std::to_string(i));
+  std::vector<std::vector<LabelView>> labels(ids.size());
+  const std::vector<Sample> sample = {{kT, 1}};
+  for (size_t i = 0; i < ids.size(); ++i) {
+    labels[i] = {{"__name__", "wave"}, {"i", ids[i]}};
+    b.series.push_back({labels[i], sample});
+  }
+  AppendResult r;
+  ASSERT_TRUE(st_->Append("t", b, &r).ok());
+  ASSERT_EQ(r.samples_appended, ids.size());
+  ASSERT_TRUE(st_->Flush().ok());
+  const uint64_t full = st_->Stats().cache_bytes;
+  Append({{"__name__", "new"}}, {{kT + 3 * kHour, 1}});
+  ASSERT_TRUE(st_->Flush().ok());
+  ASSERT_EQ(HeadSeries(), 1u);
+  EXPECT_LT(st_->Stats().cache_bytes, full / 4) << full;
+  EXPECT_EQ(Select({Eq("__name__", "wave")}, 0, kT + kHour).size(), ids.size());
+}
+
 TEST_F(HeadEvictionTest, RetentionDeletesInactiveSeries) {
   StorageOptions o = Options();
   o.retention_ms = 2 * kDay;

@@ -30,7 +30,13 @@ void PostingsIndex::Remove(const std::vector<std::pair<uint64_t, const Labels*>>
   absl::flat_hash_set<uint64_t> ids;
   for (const auto& [id, labels] : series) ids.insert(id);
   auto gone = [&](uint64_t id) { return ids.contains(id); };
+  // Series churn: what a wave of series that left the head held is given
+  // back, not kept as spare capacity until the next wave.
+  auto shrink = [](Postings* p) {
+    if (p->capacity() > 2 * p->size() + 8) p->shrink_to_fit();
+  };
   std::erase_if(all_, gone);
+  shrink(&all_);
   // Visit each affected posting list once.
   absl::flat_hash_set<std::pair<std::string_view, std::string_view>> touched;
   for (const auto& [id, labels] : series) {
@@ -42,8 +48,13 @@ void PostingsIndex::Remove(const std::vector<std::pair<uint64_t, const Labels*>>
     auto v = n->second.find(absl::string_view(value.data(), value.size()));
     if (v == n->second.end()) continue;
     std::erase_if(v->second, gone);
+    shrink(&v->second);
     if (v->second.empty()) n->second.erase(v);
-    if (n->second.empty()) names_.erase(n);
+    if (n->second.empty()) {
+      names_.erase(n);
+    } else if (n->second.size() * 4 < n->second.capacity()) {
+      n->second.rehash(0);  // to the size it holds now
+    }
   }
 }
 

@@ -316,6 +316,12 @@ void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
     }
     if (vec.empty()) shard.map.erase(it);
   }
+  // A wave of series that left gives its table space back (tables keep
+  // their largest size otherwise).
+  for (size_t i = 0; i < kCacheShards; ++i) {
+    MutexLock l(&cache_[i].mu);
+    if (cache_[i].map.size() * 4 < cache_[i].map.capacity()) cache_[i].map.rehash(0);
+  }
   WriterMutexLock l(&mu_);
   std::vector<Labels> labels;
   labels.reserve(series.size());
@@ -324,6 +330,7 @@ void TenantHead::Remove(const std::vector<std::shared_ptr<MemSeries>>& series) {
   for (size_t i = 0; i < series.size(); ++i) gone.push_back({series[i]->id(), &labels[i]});
   index_.Remove(gone);
   for (const auto& s : series) series_.erase(s->id());
+  if (series_.size() * 4 < series_.capacity()) series_.rehash(0);
 }
 
 size_t TenantHead::num_series() const {
