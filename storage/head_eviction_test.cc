@@ -23,6 +23,7 @@
 #include "storage/compaction.h"
 #include "storage/disk_index.h"
 #include "storage/format.h"
+#include "storage/rocks_storage.h"
 #include "storage/storage.h"
 #include "storage/test_util.h"
 
@@ -383,6 +384,24 @@ TEST_F(HeadEvictionTest, EvictionGivesTheHeadTablesSpaceBack) {
   ASSERT_EQ(HeadSeries(), 1u);
   EXPECT_LT(st_->Stats().cache_bytes, full / 4) << full;
   EXPECT_EQ(Select({Eq("__name__", "wave")}, 0, kT + kHour).size(), ids.size());
+}
+
+// The open starts no compaction: the level-0 files the last checkpoints left
+// wait until a checkpoint (or half a minute), not competing with start-up and
+// the first queries and scrapes; data written meanwhile is readable.
+TEST_F(HeadEvictionTest, CompactionsStartAfterTheOpen) {
+  Open();
+  auto* rocks = dynamic_cast<RocksStorage*>(st_.get());
+  ASSERT_NE(rocks, nullptr);
+  EXPECT_TRUE(rocks->compactions_deferred());
+  Append({{"__name__", "m"}}, {{kT, 1}});
+  ASSERT_TRUE(st_->Flush().ok());
+  EXPECT_FALSE(rocks->compactions_deferred());
+  Open();
+  rocks = dynamic_cast<RocksStorage*>(st_.get());
+  ASSERT_NE(rocks, nullptr);
+  EXPECT_TRUE(rocks->compactions_deferred());
+  EXPECT_EQ(Select({Eq("__name__", "m")}, 0, kT + kHour).size(), 1u);
 }
 
 TEST_F(HeadEvictionTest, RetentionDeletesInactiveSeries) {

@@ -376,6 +376,9 @@ absl::Status RocksStorage::OpenDb() {
       // cache: the bounded cache of the series that left the head.
       {keys::kIndexFamily, IndexFamilyOptions(block_cache_)},
   };
+  // Until StartCompactions() (the wal family has none at all).
+  for (rocksdb::ColumnFamilyDescriptor& cf : cfs) cf.options.disable_auto_compactions = true;
+  opened_at_ = SteadyClock::now();
   rocksdb::DB* raw = nullptr;
   MERIDIAN_RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(db, options_.dir, cfs, &handles_, &raw),
                                      "opening " + options_.dir));
@@ -1189,6 +1192,17 @@ StorageHealth RocksStorage::Health() const {
   return h;
 }
 
+void RocksStorage::StartCompactions() {
+  if (!compactions_deferred_.exchange(false)) return;
+  for (rocksdb::ColumnFamilyHandle* h : {meta_, chunks_, downsampled_, index_}) {
+    rocksdb::Status s = db_->SetOptions(h, {{"disable_auto_compactions", "false"}});
+    if (!s.ok()) {
+      std::fprintf(stderr, "meridian: storage: starting compactions of %s: %s\n",
+                   h->GetName().c_str(), s.ToString().c_str());
+    }
+  }
+}
+
 void RocksStorage::CheckpointLoop() {
   // Wakes at least every second: to resume a degraded storage and to retry
   // a failed checkpoint after its backoff.
@@ -1206,6 +1220,9 @@ void RocksStorage::CheckpointLoop() {
         if (bg_cv_.WaitUntil(&bg_mu_, wake)) break;
       }
       if (stop_) return;
+    }
+    if (compactions_deferred_.load() && SteadyClock::now() - opened_at_ >= kCompactionsAfterOpen) {
+      StartCompactions();
     }
     if (degraded_.load() && !TryResume(kBackgroundResumeInterval)) continue;
     const auto now = SteadyClock::now();

@@ -113,6 +113,8 @@ class RocksStorage : public Storage {
   absl::Status CompactAll();
   // "name=bytes ..." of each column family's live SST files (benchmarks).
   std::string FamilySizes() const;
+  // True until the automatic compactions start after the open (tests).
+  bool compactions_deferred() const { return compactions_deferred_.load(); }
 
  private:
   explicit RocksStorage(const StorageOptions& options);
@@ -296,6 +298,14 @@ class RocksStorage : public Storage {
   CondVar bg_cv_;  // signalled on stop_ and when a checkpoint is due
   bool stop_ ABSL_GUARDED_BY(bg_mu_) = false;
   std::thread checkpointer_;
+  // The families' automatic compactions start this long after the open, or
+  // at the first checkpoint if sooner (StartCompactions): the level-0 files
+  // the last checkpoints and the shutdown's flush left are compacted after
+  // start-up and the first queries and scrapes, not while they run.
+  static constexpr std::chrono::seconds kCompactionsAfterOpen{30};
+  std::chrono::steady_clock::time_point opened_at_;
+  std::atomic<bool> compactions_deferred_{true};
+  void StartCompactions();
 };
 
 // storage/compaction_access.cc. `storage` is borrowed.

@@ -63,6 +63,7 @@ int64_t RetentionCutoff(int64_t now_ms, int64_t retention_ms) {
 
 absl::Status RocksStorage::Checkpoint() {
   const auto start = std::chrono::steady_clock::now();
+  StartCompactions();  // a checkpoint adds level-0 files
   newest_at_checkpoint_.store(newest_sample_ms_.load());
   absl::Status st = CheckpointImpl();
   if (st.ok()) EvictIdle();

@@ -83,11 +83,11 @@ void TenantHead::CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s) {
   limits_->cached_series.fetch_add(1, std::memory_order_relaxed);
 }
 
-MemSeries* TenantHead::FindLocked(const LabelView* labels, size_t n) const {
+MemSeries* TenantHead::FindLocked(const LabelView* labels, size_t n, std::string_view flat) const {
   if (const Postings* candidates = index_.ShortestOf(labels, n)) {
     for (uint64_t id : *candidates) {
       MemSeries* s = series_.at(id).get();
-      if (s->HasLabels(labels, n)) return s;
+      if (s->flat_labels() == flat) return s;
     }
   }
   return nullptr;
@@ -134,13 +134,18 @@ MemSeries* TenantHead::GetOrCreate(const LabelView* labels, size_t n, uint64_t h
   CacheShard& shard = cache_[hash % kCacheShards];
   if (MemSeries* s = CacheLookup(shard, labels, n, hash)) return s;
   MemSeries* found = nullptr;
+  // A series missing from the cache is looked for in the head's postings
+  // (twice when it is looked up on disk in between, as after a restart).
+  thread_local std::string flat;
+  flat.clear();
+  AppendFlatLabels(labels, n, &flat);
   std::optional<OnDisk> on_disk;
   bool looked = false;  // on disk, without the lock (the lookup reads RocksDB)
   for (;;) {
     {
       WriterMutexLock l(&mu_);
       // The cache is bounded, so a miss may be an evicted series.
-      found = FindLocked(labels, n);
+      found = FindLocked(labels, n, flat);
       if (found == nullptr &&
           (looked || !disk_lookup_ || !may_have_inactive.load(std::memory_order_acquire))) {
         if (on_disk) {

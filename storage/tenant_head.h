@@ -154,7 +154,10 @@ class TenantHead {
   MemSeries* CacheLookup(CacheShard& shard, const LabelView* labels, size_t n, uint64_t hash);
   void CacheInsert(CacheShard& shard, uint64_t hash, MemSeries* s);
   MemSeries* AddLocked(uint64_t id, Labels labels) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  MemSeries* FindLocked(const LabelView* labels, size_t n) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // `flat`: the labels' flat encoding (AppendFlatLabels), compared whole
+  // with each candidate's (most differ in their first bytes, the name).
+  MemSeries* FindLocked(const LabelView* labels, size_t n, std::string_view flat) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   MemSeries* ReadmitLocked(Labels labels, const OnDisk& d) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const uint32_t id_;
