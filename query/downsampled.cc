@@ -355,7 +355,7 @@ void WindowsOf(const SeriesData& data, int64_t fold_ms, QueryContext* q,
   out->reserve(raw + n);
   for (const SeriesData::Run& run : data.runs) {
     if (run.end <= run.begin) continue;
-    q->NoteResolution(run.SourceMs());
+    if (q != nullptr) q->NoteResolution(run.SourceMs());
     if (run.resolution_ms == 0 && fold_ms > 0) {
       FoldRaw(data.Samples(run), fold_ms, own, out);
       continue;

@@ -73,7 +73,8 @@ bool WindowsFn(Fn f, std::span<const DsWindow> w, int64_t range_ms, int64_t end_
 // resolution, to which every step's range is aligned) windows of fold_ms as
 // the compactor would make them: the same answers from far fewer windows;
 // those windows are made in `own`. *out is valid while `data` and `own`
-// are unchanged. Notes the resolutions in q->resolutions_used.
+// are unchanged. Notes the resolutions in q->resolutions_used (q may be
+// null: then nothing is noted and WindowsOf may run on any thread).
 void WindowsOf(const SeriesData& data, int64_t fold_ms, QueryContext* q,
                std::vector<AggregateWindow>* own, std::vector<DsWindow>* out);
 // The runs of `data` as points: raw samples as they are, a window as one

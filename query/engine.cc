@@ -56,6 +56,7 @@ void InitContext(const EngineOptions& o, const QueryOptions& qo, const Queryable
   ctx->deadline = std::chrono::steady_clock::now() + timeout;
   ctx->cancelled = qo.cancelled;
   ctx->max_source_resolution_ms = qo.max_source_resolution_ms;
+  ctx->executor = o.executor;
 }
 
 // The infos entry naming the resolutions that answered, when downsampled

@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/executor.h"
 #include "model/queryable.h"
 #include "model/status.h"
 #include "query/admission.h"
@@ -67,6 +68,10 @@ struct EngineOptions {
   // Called after every query that was admitted (evaluated or failed), on the
   // query's thread; may be called concurrently. Null: nothing is reported.
   std::function<void(const QueryStats&)> on_query_done;
+  // Borrowed, may be null: window functions over downsampled data of many
+  // series run on two threads, this executor's and the query's (the query's
+  // thread does all the work when the executor's task has not started).
+  Executor* executor = nullptr;
 };
 
 struct QueryOptions {

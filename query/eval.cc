@@ -1,11 +1,14 @@
 #include "query/eval.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "query/downsampled.h"
@@ -329,6 +332,59 @@ absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want
   return set->status();
 }
 
+namespace {
+
+// A series with windows waiting in ForEachRangeSeries' batch.
+struct WindowsBatchItem {
+  Labels labels;
+  SeriesData data;
+  std::vector<AggregateWindow> own;
+  std::vector<DsWindow> windows;
+  std::vector<Point> out;
+  bool widened = false;
+  absl::Status status;
+};
+constexpr size_t kWindowsBatch = 16;
+
+// Calls work(i) for every i in [0, n), on the calling thread and, with an
+// executor, on one of its threads at the same time; returns when all calls
+// are done. The executor's task may start late or not at all (a busy pool):
+// the calling thread then makes every call itself and does not wait for it.
+void ForEachParallel(Executor* ex, size_t n, const std::function<void(size_t)>& work) {
+  if (ex == nullptr || n < 2) {
+    for (size_t i = 0; i < n; ++i) work(i);
+    return;
+  }
+  struct Shared {
+    std::atomic<size_t> next{0};
+    std::atomic<int> state{0};  // 0 not started, 1 running, 2 not to run
+    Mutex mu;
+    CondVar cv;
+    bool done ABSL_GUARDED_BY(mu) = false;
+  };
+  auto shared = std::make_shared<Shared>();
+  auto loop = [&work, n](Shared* sh) {
+    for (size_t i; (i = sh->next.fetch_add(1)) < n;) work(i);
+  };
+  // The task holds `shared` only: it touches `loop` (on this stack) only
+  // when it started before this thread gave up on it.
+  ex->Schedule([shared, &loop] {
+    int expected = 0;
+    if (!shared->state.compare_exchange_strong(expected, 1)) return;
+    loop(shared.get());
+    MutexLock l(&shared->mu);
+    shared->done = true;
+    shared->cv.SignalAll();
+  });
+  loop(shared.get());
+  int expected = 0;
+  if (shared->state.compare_exchange_strong(expected, 2)) return;
+  MutexLock l(&shared->mu);
+  while (!shared->done) shared->cv.Wait(&shared->mu);
+}
+
+}  // namespace
+
 absl::Status Evaluator::ForEachRangeSeries(
     const Expr& arg, RangeSpec* spec,
     absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn,
@@ -361,24 +417,52 @@ absl::Status Evaluator::ForEachRangeSeries(
     // needs single samples (irate, idelta).
     const int64_t fold_ms = fold_raw ? preferred_ms : 0;
     std::vector<Sample> buf;
-    std::vector<DsWindow> windows;
-    std::vector<AggregateWindow> own;  // windows WindowsOf makes of raw samples
     SeriesData data;
+    // Series with windows are evaluated in batches (on two threads with an
+    // executor), then emitted in their order; a series read raw first
+    // emits the batch before it, so the order of the series never changes.
+    std::vector<WindowsBatchItem> batch;
+    size_t n_batch = 0;
+    auto flush = [&]() -> absl::Status {
+      if (n_batch == 0) return absl::OkStatus();
+      ForEachParallel(q_->executor, n_batch, [&](size_t i) {
+        WindowsBatchItem& b = batch[i];
+        WindowsOf(b.data, fold_ms, nullptr, &b.own, &b.windows);
+        b.out.clear();
+        b.widened = false;
+        b.status = b.windows.empty() ? absl::OkStatus()
+                                     : on_windows->compute(b.windows, &b.out, &b.widened);
+      });
+      const size_t n = n_batch;
+      n_batch = 0;
+      for (size_t i = 0; i < n; ++i) {
+        WindowsBatchItem& b = batch[i];
+        if (b.windows.empty()) continue;
+        const auto nw = static_cast<int64_t>(b.windows.size());
+        MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(nw));
+        absl::Status st = b.status.ok() ? on_windows->emit(b.labels, b.widened, &b.out) : b.status;
+        MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-nw));
+        MERIDIAN_RETURN_IF_ERROR(st);
+      }
+      return absl::OkStatus();
+    };
     int n_series = 0;
     while (set->Next()) {
       if ((++n_series & 255) == 0) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
       if (max_ms > 0) {
         MERIDIAN_RETURN_IF_ERROR(set->Data(&data));
         if (data.HasAggregates() && ask.use == DownsampleUse::kWindows) {
-          WindowsOf(data, fold_ms, q_, &own, &windows);
-          if (windows.empty()) continue;
-          const auto n = static_cast<int64_t>(windows.size());
-          MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(n));
-          absl::Status st = (*on_windows)(set->labels(), windows);
-          MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-n));
-          MERIDIAN_RETURN_IF_ERROR(st);
+          for (const SeriesData::Run& run : data.runs) {
+            if (run.end > run.begin) q_->NoteResolution(run.SourceMs());
+          }
+          if (n_batch == batch.size()) batch.emplace_back();
+          WindowsBatchItem& b = batch[n_batch++];
+          b.labels = set->labels();
+          std::swap(b.data, data);
+          if (n_batch == kWindowsBatch) MERIDIAN_RETURN_IF_ERROR(flush());
           continue;
         }
+        MERIDIAN_RETURN_IF_ERROR(flush());
         if (data.HasAggregates()) {
           PointsOf(data, ask.use == DownsampleUse::kPointsMean, q_, &buf);
         } else {
@@ -400,6 +484,7 @@ absl::Status Evaluator::ForEachRangeSeries(
       MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(-static_cast<int64_t>(w)));
       MERIDIAN_RETURN_IF_ERROR(st);
     }
+    MERIDIAN_RETURN_IF_ERROR(flush());
     for (std::string& w : set->warnings()) q_->annos.Warn(std::move(w));
     for (std::string& w : querier->Warnings()) q_->annos.Warn(std::move(w));
     for (std::string& i : querier->Infos()) q_->annos.Info(std::move(i));

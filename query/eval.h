@@ -32,6 +32,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "model/aggregate.h"
+#include "model/executor.h"
 #include "model/labels.h"
 #include "model/queryable.h"
 #include "model/status.h"
@@ -114,6 +115,9 @@ struct QueryContext {
   // Downsampled reads: -1 auto, 0 raw only, > 0 the coarsest resolution at
   // or below it (max_source_resolution).
   int64_t max_source_resolution_ms = -1;
+  // Borrowed, may be null: a second thread for window functions over many
+  // series (EngineOptions::executor).
+  Executor* executor = nullptr;
   // Resolutions (ms, 0 = raw) of the runs of series that had aggregates.
   std::vector<int64_t> resolutions_used;
   void NoteResolution(int64_t ms) {
@@ -246,7 +250,16 @@ class Evaluator {
   // windows (stale markers and empty windows dropped) sorted by attr; with
   // `fold_raw` raw samples come folded into windows of the selector's
   // preferred resolution (query/downsampled.h WindowsOf).
-  using WindowsSink = std::function<absl::Status(const Labels&, std::span<const DsWindow>)>;
+  // In two parts: `compute` makes a series' points from its windows (and
+  // says whether a range was widened). It may run on another thread (the
+  // engine's executor), for several series at the same time: it must only
+  // read shared state. `emit` then takes each series' points on the
+  // evaluating thread, in the order of the series.
+  struct WindowsSink {
+    std::function<absl::Status(std::span<const DsWindow>, std::vector<Point>*, bool* widened)>
+        compute;
+    std::function<absl::Status(const Labels&, bool widened, std::vector<Point>*)> emit;
+  };
   absl::Status ForEachRangeSeries(
       const Expr& arg, RangeSpec* spec,
       absl::FunctionRef<absl::Status(const Labels&, bool, std::span<const Point>)> fn,

@@ -343,9 +343,10 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
   // read aggregate windows.
   const DownsampleUse use = UseOfFunction(f);
   bool widened = false;
-  const WindowsSink on_windows = [&](const Labels& ls,
-                                     std::span<const DsWindow> w) -> absl::Status {
-    out.clear();
+  WindowsSink on_windows;
+  // Thread-safe: reads only the function, the range and the steps.
+  on_windows.compute = [&](std::span<const DsWindow> w, std::vector<Point>* pts,
+                           bool* wide) -> absl::Status {
     WindowsCursor cursor;
     // Steps wider than the range: storage left out the windows no step
     // reads (SelectHints::range_ms), so no prefix sums (their rounding
@@ -356,15 +357,19 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
       const int64_t ts = StepTime(i);
       const int64_t wend = (spec.has_at ? spec.at_ms : ts) - spec.offset_ms;
       double v;
-      if (WindowsFn(f, w, spec.range_ms, wend, &v, &widened, &cursor)) {
-        if (out.empty()) out.reserve(num_steps_ - i);
-        out.push_back(Point{ts, v});
+      if (WindowsFn(f, w, spec.range_ms, wend, &v, wide, &cursor)) {
+        if (pts->empty()) pts->reserve(num_steps_ - i);
+        pts->push_back(Point{ts, v});
       }
     }
-    if (out.empty()) return absl::OkStatus();
+    return absl::OkStatus();
+  };
+  on_windows.emit = [&](const Labels& ls, bool wide, std::vector<Point>* pts) -> absl::Status {
+    widened = widened || wide;
+    if (pts->empty()) return absl::OkStatus();
     if (counter) not_a_counter(ls);
-    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(out.size())));
-    return sink(ls, !keep_name, &out);
+    MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(static_cast<int64_t>(pts->size())));
+    return sink(ls, !keep_name, pts);
   };
   absl::Status st = ForEachRangeSeries(
       *c.args[matrix_arg], &spec,

@@ -61,6 +61,9 @@ bool IsWritePath(const std::string& path);
 
 struct MeridianServer::Impl {
   Config config;
+  // Reads series ahead for large Selects (StorageOptions::read_ahead_executor)
+  // and runs window functions on a second thread (EngineOptions::executor).
+  std::shared_ptr<ThreadPool> read_ahead;
   std::unique_ptr<Storage> storage;
   std::unique_ptr<ingest::RemoteWriteReceiver> receiver;
   std::unique_ptr<promql::Engine> engine;

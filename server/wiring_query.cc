@@ -29,6 +29,7 @@ void MeridianServer::Impl::SetUpEngine() {
   eo.admission.max_queued = static_cast<int>(config.query_max_queued);
   metrics = std::make_unique<Metrics>(config.default_tenant);
   eo.on_query_done = [m = metrics.get()](const promql::QueryStats& s) { m->ObserveQuery(s); };
+  eo.executor = read_ahead.get();
   engine = std::make_unique<promql::Engine>(eo);
 }
 

@@ -40,8 +40,9 @@ absl::Status MeridianServer::Impl::OpenStorage() {
   // Large Selects decode series ahead of the evaluation on this pool: two
   // threads per core (a read-ahead thread mostly waits for its query), at
   // least four; a Select that finds them all busy reads on its own thread.
-  so.read_ahead_executor = std::make_shared<ThreadPool>(
+  read_ahead = std::make_shared<ThreadPool>(
       static_cast<int>(std::max(4u, 2 * std::thread::hardware_concurrency())), "read-ahead");
+  so.read_ahead_executor = read_ahead;
   auto opened = Storage::Open(so);
   if (!opened.ok()) return opened.status();
   storage = *std::move(opened);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "compactor/compactor.h"
+#include "model/executor.h"
 #include "model/queryable.h"
 #include "query/engine.h"
 #include "storage/compaction.h"
@@ -126,13 +127,13 @@ struct Store {
   TempDir dir;
   std::unique_ptr<Storage> storage;
 
-  explicit Store(compactor::RetentionPolicy retention) {
+  explicit Store(compactor::RetentionPolicy retention, const std::vector<Series>& data = Data()) {
     StorageOptions o;
     o.dir = dir.path();
     o.sync_wal = false;
     o.now_ms = [] { return kEnd; };
     storage = *Storage::Open(o);
-    for (const Series& s : Data()) {
+    for (const Series& s : data) {
       std::vector<LabelView> labels = {{"__name__", s.name}, {"job", "j"}};
       for (size_t i = 0; i < s.samples.size(); i += 20000) {
         AppendBatch b;
@@ -497,8 +498,10 @@ class RangeHint : public Queryable {
 };
 
 Result QueryOn(const Queryable& q, const std::string& text, int64_t start, int64_t end,
-               int64_t step) {
-  promql::Engine engine(promql::EngineOptions{});
+               int64_t step, Executor* executor = nullptr) {
+  promql::EngineOptions eo;
+  eo.executor = executor;
+  promql::Engine engine(eo);
   promql::QueryOptions o;
   o.max_source_resolution_ms = kAuto;
   auto r = engine.RangeQuery(q, text, start, end, step, o);
@@ -567,6 +570,38 @@ TEST(DownsampledQueryTest, RangeHintLeavesOutOnlyWindowsNoStepReads) {
   QueryOn(plain, "rate(dense_total[5m])", kEnd - 30 * kDay, kEnd, k1h);
   EXPECT_GT(plain.windows, 7000u);
   EXPECT_LT(hinted.windows * 5, plain.windows) << hinted.windows << " of " << plain.windows;
+}
+
+// With an executor the window functions of many series run on two threads
+// (batches of series; EngineOptions::executor): every answer is bit for bit
+// the one thread's, the series emitted in the same order (sums depend on
+// it), also where series without downsampled data come between them.
+TEST(DownsampledQueryTest, WindowFunctionsOnTwoThreadsAnswerAsOnOne) {
+  std::vector<Series> data;
+  for (int i = 0; i < 40; ++i) {
+    // Every tenth series is recent only (raw data: read as raw samples).
+    const int64_t from = i % 10 == 9 ? kEnd - kDay : kEnd - 12 * kDay;
+    data.push_back({"s" + std::to_string(i) + "_total",
+                    Counter(from, kEnd, 60'000, static_cast<uint32_t>(100 + i))});
+  }
+  Store s{compactor::RetentionPolicy{}, data};
+  ThreadPool pool(2, "test");
+  std::unique_ptr<Queryable> q = s.storage->ForTenant("t");
+  size_t compared = 0;
+  for (const char* text :
+       {"sum(rate({__name__=~\"s.*\"}[1h]))", "sum(increase({__name__=~\"s.*\"}[5m]))",
+        "last_over_time({__name__=~\"s.*\"}[1h])", "sum(max_over_time({__name__=~\"s.*\"}[2h]))",
+        "sum(count_over_time({__name__=~\"s.*\"}[1h]))"}) {
+    for (auto [from, step] : {std::pair{kEnd - 12 * kDay, k1h}, std::pair{kEnd - 3 * kDay, k5m}}) {
+      const Result one = QueryOn(*q, text, from, kEnd, step);
+      const Result two = QueryOn(*q, text, from, kEnd, step, &pool);
+      ASSERT_GT(one.points, 100u) << text;
+      EXPECT_TRUE(HasInfo(one, "answered from downsampled data")) << text;
+      EXPECT_EQ(two.infos, one.infos) << text;
+      compared += ExpectClose(two.answer, one.answer, 0, text);
+    }
+  }
+  EXPECT_GT(compared, 10'000u);
 }
 
 }  // namespace
