@@ -48,6 +48,43 @@ constexpr int64_t kDay = 24 * kHour;
 // Mid-day, 20 days after the epoch.
 constexpr int64_t kT = 20 * kDay + 6 * kHour;
 
+// Runs this binary's test `filter` in a fresh process (RocksDB's thread pools
+// do not survive a fork) with ENV_DIR=`dir` and ENV_FD= the write end of a
+// pipe on which the child reports its acknowledged counts; SIGKILLs it a
+// random moment (below `max_delay_us`) after it reported `target`.
+struct ChildRun {
+  int acked = -1;       // the last count the child reported
+  bool killed = false;  // false: it exited by itself (`exit_code`)
+  int exit_code = 0;
+};
+ChildRun RunChildAndKill(const std::string& env, const std::string& dir, const std::string& filter,
+                         int target, int max_delay_us, std::mt19937& rng) {
+  ChildRun run;
+  int fds[2];
+  if (pipe(fds) != 0) return run;
+  pid_t pid = fork();
+  if (pid < 0) return run;
+  if (pid == 0) {
+    close(fds[0]);
+    setenv((env + "_DIR").c_str(), dir.c_str(), 1);
+    setenv((env + "_FD").c_str(), std::to_string(fds[1]).c_str(), 1);
+    execl("/proc/self/exe", "storage_test", ("--gtest_filter=" + filter).c_str(), nullptr);
+    _exit(5);
+  }
+  close(fds[1]);
+  int w;
+  while (run.acked < target && read(fds[0], &w, sizeof w) == sizeof w) run.acked = w;
+  usleep(rng() % max_delay_us);
+  kill(pid, SIGKILL);
+  int status;
+  waitpid(pid, &status, 0);
+  while (read(fds[0], &w, sizeof w) == sizeof w) run.acked = w;
+  close(fds[0]);
+  run.killed = WIFSIGNALED(status);
+  if (!run.killed) run.exit_code = WEXITSTATUS(status);
+  return run;
+}
+
 class HeadEvictionTest : public ::testing::Test {
  protected:
   StorageOptions Options() {
@@ -320,29 +357,11 @@ TEST_F(HeadEvictionTest, SigkillAfterRestartLosesNoAdmittedSample) {
     ASSERT_TRUE(st_->Flush().ok());
     st_.reset();
     o.sync_wal = true;
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      close(fds[0]);
-      setenv("MERIDIAN_ADMIT_CHILD_DIR", o.dir.c_str(), 1);
-      setenv("MERIDIAN_ADMIT_CHILD_FD", std::to_string(fds[1]).c_str(), 1);
-      execl("/proc/self/exe", "storage_test",
-            "--gtest_filter=HeadEvictionTest.ChildAppendsAfterRestartUntilKilled", nullptr);
-      _exit(5);
-    }
-    close(fds[1]);
-    const int target = 2 + static_cast<int>(rng() % 5);
-    int acked = 0, w;
-    while (acked < target && read(fds[0], &w, sizeof w) == sizeof w) acked = w;
-    usleep(rng() % 30'000);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    while (read(fds[0], &w, sizeof w) == sizeof w) acked = w;
-    close(fds[0]);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "the child exited by itself: " << WEXITSTATUS(status);
+    const ChildRun run = RunChildAndKill("MERIDIAN_ADMIT_CHILD", o.dir,
+                                         "HeadEvictionTest.ChildAppendsAfterRestartUntilKilled",
+                                         2 + static_cast<int>(rng() % 5), 30'000, rng);
+    ASSERT_TRUE(run.killed) << "the child exited by itself: " << run.exit_code;
+    const int acked = run.acked;
     ASSERT_GE(acked, 2) << "the child acknowledged too little before the kill";
     Open(o);
     std::vector<Result> all = Select({Eq("__name__", "a")}, 0, kT + kHour);
@@ -602,31 +621,12 @@ TEST_F(HeadEvictionTest, SigkillDuringEvictionLosesNothing) {
     o.dir = dir.path() + "/data";
     o.sync_wal = true;
     o.now_ms = nullptr;
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      // A fresh process (RocksDB's thread pools do not survive a fork).
-      close(fds[0]);
-      setenv("MERIDIAN_EVICTION_CHILD_DIR", o.dir.c_str(), 1);
-      setenv("MERIDIAN_EVICTION_CHILD_FD", std::to_string(fds[1]).c_str(), 1);
-      execl("/proc/self/exe", "storage_test",
-            "--gtest_filter=HeadEvictionTest.ChildWritesWavesUntilKilled", nullptr);
-      _exit(5);
-    }
-    close(fds[1]);
-    // Kill it a random moment after a few waves (inside a checkpoint and
-    // its eviction, or an append).
-    const int target = 2 + static_cast<int>(rng() % 4);
-    int acked = -1, w;
-    while (acked < target && read(fds[0], &w, sizeof w) == sizeof w) acked = w;
-    usleep(rng() % 60'000);
-    kill(pid, SIGKILL);
-    int status;
-    waitpid(pid, &status, 0);
-    while (read(fds[0], &w, sizeof w) == sizeof w) acked = w;
-    close(fds[0]);
+    // Killed a random moment after a few waves (inside a checkpoint and its
+    // eviction, or an append).
+    const int acked = RunChildAndKill("MERIDIAN_EVICTION_CHILD", o.dir,
+                                      "HeadEvictionTest.ChildWritesWavesUntilKilled",
+                                      2 + static_cast<int>(rng() % 4), 60'000, rng)
+                          .acked;
     ASSERT_GE(acked, 1) << "the child acknowledged too little before the kill";
     o.now_ms = [this] { return now_ms_.load(); };
     auto reopened = Storage::Open(o);

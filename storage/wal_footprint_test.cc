@@ -26,6 +26,39 @@ uint64_t DirBytes(const std::string& dir) {
   return bytes;
 }
 
+// `n` series as a scrape's: requests_total of 250 instances.
+struct ScrapeSeries {
+  explicit ScrapeSeries(size_t n) : strings(n), labels(n) {
+    for (size_t i = 0; i < n; ++i) {
+      strings[i] = {"__name__", "requests_total",
+                    "instance", "10.0.0." + std::to_string(i % 250),
+                    "job",      "api",
+                    "series",   std::to_string(i)};
+      for (size_t j = 0; j < strings[i].size(); j += 2)
+        labels[i].push_back({strings[i][j], strings[i][j + 1]});
+    }
+  }
+  // One random sample per series at scrape `round` (15 s apart), in
+  // batches of `batch` series.
+  void AppendRound(Storage* st, size_t round, size_t batch, std::mt19937_64& rng) const {
+    const int64_t t = 1'700'000'000'000 + static_cast<int64_t>(round) * 15'000;
+    std::vector<Sample> samples(batch);
+    for (size_t b = 0; b < labels.size(); b += batch) {
+      AppendBatch appends;
+      for (size_t i = b; i < b + batch; ++i) {
+        samples[i - b] = {t, static_cast<double>(rng() % 100000) / 7};
+        appends.series.push_back({labels[i], std::span<const Sample>(&samples[i - b], 1)});
+      }
+      AppendResult r;
+      ASSERT_TRUE(st->Append("t", appends, &r).ok());
+      ASSERT_EQ(r.samples_appended, batch);
+    }
+  }
+
+  std::vector<std::vector<std::string>> strings;
+  std::vector<std::vector<LabelView>> labels;
+};
+
 // Before the first checkpoint each WAL record is on disk once (RocksDB's
 // logs do not pile up behind the slowly filling default family) and the wal
 // family's files are compressed: the data dir stays below the WAL bytes
@@ -43,16 +76,9 @@ TEST(WalFootprintTest, DataDirHoldsLessThanTheWalWrittenBeforeTheFirstCheckpoint
   std::unique_ptr<Storage> st = std::move(*opened);
 
   constexpr size_t kSeries = 5000, kScrapes = 100, kBatch = 1000;
-  std::vector<std::vector<std::string>> strings(kSeries);
-  std::vector<std::vector<LabelView>> labels(kSeries);
+  const ScrapeSeries series(kSeries);
+  const auto& labels = series.labels;
   std::vector<double> value(kSeries, 0);
-  for (size_t i = 0; i < kSeries; ++i) {
-    strings[i] = {
-        "__name__", "requests_total", "instance",       "10.0.0." + std::to_string(i % 250), "job",
-        "api",      "series",         std::to_string(i)};
-    for (size_t j = 0; j < strings[i].size(); j += 2)
-      labels[i].push_back({strings[i][j], strings[i][j + 1]});
-  }
   std::mt19937_64 rng(1);
   const int64_t t0 = 1'700'000'000'000;
   std::vector<Sample> samples(kBatch);
@@ -104,30 +130,10 @@ TEST(MemtableBudgetTest, AllFamiliesTogetherStayWithinTheBudget) {
   std::unique_ptr<Storage> st = std::move(*opened);
 
   constexpr size_t kSeries = 10000, kScrapes = 150, kBatch = 1000;
-  std::vector<std::vector<std::string>> strings(kSeries);
-  std::vector<std::vector<LabelView>> labels(kSeries);
-  for (size_t i = 0; i < kSeries; ++i) {
-    strings[i] = {
-        "__name__", "requests_total", "instance",       "10.0.0." + std::to_string(i % 250), "job",
-        "api",      "series",         std::to_string(i)};
-    for (size_t j = 0; j < strings[i].size(); j += 2)
-      labels[i].push_back({strings[i][j], strings[i][j + 1]});
-  }
+  const ScrapeSeries series(kSeries);
   std::mt19937_64 rng(2);
-  const int64_t t0 = 1'700'000'000'000;
-  std::vector<Sample> samples(kBatch);
   for (size_t round = 0; round < kScrapes; ++round) {
-    for (size_t b = 0; b < kSeries; b += kBatch) {
-      AppendBatch batch;
-      for (size_t i = b; i < b + kBatch; ++i) {
-        samples[i - b] = {t0 + static_cast<int64_t>(round) * 15'000,
-                          static_cast<double>(rng() % 100000) / 7};
-        batch.series.push_back({labels[i], std::span<const Sample>(&samples[i - b], 1)});
-      }
-      AppendResult r;
-      ASSERT_TRUE(st->Append("t", batch, &r).ok());
-      ASSERT_EQ(r.samples_appended, kBatch);
-    }
+    ASSERT_NO_FATAL_FAILURE(series.AppendRound(st.get(), round, kBatch, rng));
   }
   ASSERT_GT(st->Stats().wal_written_bytes, uint64_t{12} << 20);
   auto memtables = [&st] {
@@ -173,28 +179,11 @@ TEST(WalFootprintTest, NoLogHoldsDataAfterAFlush) {
   std::unique_ptr<Storage> st = std::move(*opened);
 
   constexpr size_t kSeries = 5000, kScrapes = 40, kBatch = 1000;
-  std::vector<std::vector<std::string>> strings(kSeries);
-  std::vector<std::vector<LabelView>> labels(kSeries);
-  for (size_t i = 0; i < kSeries; ++i) {
-    strings[i] = {"__name__", "requests_total", "job", "api", "series", std::to_string(i)};
-    for (size_t j = 0; j < strings[i].size(); j += 2)
-      labels[i].push_back({strings[i][j], strings[i][j + 1]});
-  }
+  const ScrapeSeries series(kSeries);
   std::mt19937_64 rng(3);
-  const int64_t t0 = 1'700'000'000'000;
-  std::vector<Sample> samples(kBatch);
   for (int flush = 0; flush < 3; ++flush) {
     for (size_t round = 0; round < kScrapes; ++round) {
-      const int64_t t = t0 + static_cast<int64_t>(flush * kScrapes + round) * 15'000;
-      for (size_t b = 0; b < kSeries; b += kBatch) {
-        AppendBatch batch;
-        for (size_t i = b; i < b + kBatch; ++i) {
-          samples[i - b] = {t, static_cast<double>(rng() % 100000) / 7};
-          batch.series.push_back({labels[i], std::span<const Sample>(&samples[i - b], 1)});
-        }
-        AppendResult r;
-        ASSERT_TRUE(st->Append("t", batch, &r).ok());
-      }
+      ASSERT_NO_FATAL_FAILURE(series.AppendRound(st.get(), flush * kScrapes + round, kBatch, rng));
     }
     ASSERT_TRUE(st->Flush().ok());
     // Obsolete logs are deleted right after the flush; allow for that.

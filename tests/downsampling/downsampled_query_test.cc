@@ -175,12 +175,9 @@ struct Result {
   size_t points = 0;
 };
 
-Result Query(Store& s, const std::string& q, int64_t start, int64_t end, int64_t step,
-             int64_t max_source) {
-  promql::Engine engine(promql::EngineOptions{});
-  promql::QueryOptions o;
-  o.max_source_resolution_ms = max_source;
-  auto r = engine.RangeQuery(*s.storage->ForTenant("t"), q, start, end, step, o);
+// A range query's answer as a Result (an error fails the test, empty answer).
+template <typename Answer>
+Result ToResult(const Answer& r, const std::string& q) {
   EXPECT_TRUE(r.ok()) << q << ": " << r.status();
   Result out;
   if (!r.ok()) return out;
@@ -191,6 +188,14 @@ Result Query(Store& s, const std::string& q, int64_t start, int64_t end, int64_t
   }
   out.infos = r->infos;
   return out;
+}
+
+Result Query(Store& s, const std::string& q, int64_t start, int64_t end, int64_t step,
+             int64_t max_source) {
+  promql::Engine engine(promql::EngineOptions{});
+  promql::QueryOptions o;
+  o.max_source_resolution_ms = max_source;
+  return ToResult(engine.RangeQuery(*s.storage->ForTenant("t"), q, start, end, step, o), q);
 }
 
 bool SameValue(double a, double b) { return a == b || (std::isnan(a) && std::isnan(b)); }
@@ -504,17 +509,7 @@ Result QueryOn(const Queryable& q, const std::string& text, int64_t start, int64
   promql::Engine engine(eo);
   promql::QueryOptions o;
   o.max_source_resolution_ms = kAuto;
-  auto r = engine.RangeQuery(q, text, start, end, step, o);
-  EXPECT_TRUE(r.ok()) << text << ": " << r.status();
-  Result out;
-  if (!r.ok()) return out;
-  for (const auto& series : std::get<promql::Matrix>(r->value)) {
-    auto& m = out.answer[series.metric.ToString()];
-    for (const auto& p : series.points) m[p.t_ms] = p.v;
-    out.points += series.points.size();
-  }
-  out.infos = r->infos;
-  return out;
+  return ToResult(engine.RangeQuery(q, text, start, end, step, o), text);
 }
 
 // With the step wider than the range (rate(x[5m]) at a 1 h step) storage
