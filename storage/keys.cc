@@ -150,6 +150,20 @@ absl::Status DecodeSeriesValue(std::string_view value, uint32_t* tenant_id, Labe
   return absl::OkStatus();
 }
 
+std::string EncodeHeadCountValue(uint64_t count, int64_t newest_t_ms) {
+  std::string v;
+  coding::PutFixed64BE(&v, count);
+  coding::PutFixed64BE(&v, static_cast<uint64_t>(newest_t_ms));
+  return v;
+}
+
+absl::Status DecodeHeadCountValue(std::string_view value, uint64_t* count, int64_t* newest_t_ms) {
+  if (value.size() != 16) return absl::DataLossError("corrupt head count value");
+  *count = coding::DecodeFixed64BE(value.data());
+  *newest_t_ms = static_cast<int64_t>(coding::DecodeFixed64BE(value.data() + 8));
+  return absl::OkStatus();
+}
+
 std::string EncodeRangeValue(int64_t min_t_ms, int64_t max_t_ms) {
   std::string v;
   coding::PutSignedVarint(&v, min_t_ms);

@@ -71,6 +71,10 @@ absl::Status DecodeDownsampleState(std::string_view value, DownsampleState* s);
 std::string EncodeSeriesValue(uint32_t tenant_id, const LabelView* labels, size_t n);
 absl::Status DecodeSeriesValue(std::string_view value, uint32_t* tenant_id, Labels* labels);
 
+// Head count value ('h' key): a tenant's head series and its newest sample.
+std::string EncodeHeadCountValue(uint64_t count, int64_t newest_t_ms);
+absl::Status DecodeHeadCountValue(std::string_view value, uint64_t* count, int64_t* newest_t_ms);
+
 // Range value: time span of the series' persisted chunks.
 std::string EncodeRangeValue(int64_t min_t_ms, int64_t max_t_ms);
 absl::Status DecodeRangeValue(std::string_view value, int64_t* min_t_ms, int64_t* max_t_ms);

@@ -676,12 +676,12 @@ absl::Status RocksStorage::Load() {
     // The heads' series before the restart still count toward the limit.
     prefix.assign(1, keys::kHeadCountPrefix);
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (it->key().size() != 5 || it->value().size() != 16) {
-        return absl::DataLossError("corrupt head count key");
-      }
+      if (it->key().size() != 5) return absl::DataLossError("corrupt head count key");
       const uint32_t tenant_id = coding::DecodeFixed32BE(it->key().data() + 1);
-      const uint64_t count = coding::DecodeFixed64BE(it->value().data());
-      const auto newest = static_cast<int64_t>(coding::DecodeFixed64BE(it->value().data() + 8));
+      uint64_t count;
+      int64_t newest;
+      MERIDIAN_RETURN_IF_ERROR(keys::DecodeHeadCountValue(
+          std::string_view(it->value().data(), it->value().size()), &count, &newest));
       if (TenantHead* t = head_of(tenant_id); t != nullptr && newest != kNoTime) {
         const int64_t until = newest > std::numeric_limits<int64_t>::max() - idle_timeout
                                   ? std::numeric_limits<int64_t>::max()

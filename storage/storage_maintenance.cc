@@ -191,11 +191,11 @@ absl::Status RocksStorage::CheckpointImpl() {
   MERIDIAN_RETURN_IF_ERROR(
       FromRocks(wb.Put(meta_, keys::kCheckpointKey, seq), "staging checkpoint"));
   for (TenantHead* t : AllTenants()) {  // for the series limit after a restart
-    std::string count;
-    coding::PutFixed64BE(&count, t->num_series() + t->CarriedNotBack());
-    coding::PutFixed64BE(&count, static_cast<uint64_t>(t->newest_t_ms.load()));
     MERIDIAN_RETURN_IF_ERROR(
-        FromRocks(wb.Put(meta_, keys::HeadCountKey(t->id()), count), "staging checkpoint"));
+        FromRocks(wb.Put(meta_, keys::HeadCountKey(t->id()),
+                         keys::EncodeHeadCountValue(t->num_series() + t->CarriedNotBack(),
+                                                    t->newest_t_ms.load())),
+                  "staging checkpoint"));
   }
   MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/true, "writing checkpoint"));
   // Drop the deleted records' files now rather than at the next compaction.
