@@ -113,9 +113,13 @@ TEST(WalFootprintTest, DataDirHoldsLessThanTheWalWrittenBeforeTheFirstCheckpoint
 // The memtables of all families together stay within
 // StorageOptions::memtable_budget_bytes (a WriteBufferManager): with 64 MiB
 // memtables per family and a 4 MiB budget, ~15 MB of WAL records and series
-// definitions leave at most the budget in memory once the flushes it
+// definitions leave about the budget in memory once the flushes it
 // triggers are done. Without the budget every family keeps its memtable
-// until it reaches its own 64 MiB.
+// until it reaches its own 64 MiB. The budget is RocksDB's soft limit: a
+// flush is triggered when the mutable memtables pass 7/8 of it or all
+// memtables pass it, so the settled total may exceed it by what the other
+// families' fresh memtables hold (a CI run under ASan settled at 10 KiB
+// over 4 MiB); the test allows an eighth.
 TEST(MemtableBudgetTest, AllFamiliesTogetherStayWithinTheBudget) {
   TempDir dir;
   StorageOptions o;
@@ -142,16 +146,17 @@ TEST(MemtableBudgetTest, AllFamiliesTogetherStayWithinTheBudget) {
     return bytes;
   };
   // Flushes run in the background: wait for them (generously).
+  const uint64_t bound = o.memtable_budget_bytes + o.memtable_budget_bytes / 8;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   uint64_t bytes = memtables();
-  while (bytes > o.memtable_budget_bytes && std::chrono::steady_clock::now() < deadline) {
+  while (bytes > bound && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     bytes = memtables();
   }
   std::printf("memtables of all families: %.1f MiB (budget %.1f MiB)\n",
               static_cast<double>(bytes) / (1 << 20),
               static_cast<double>(o.memtable_budget_bytes) / (1 << 20));
-  EXPECT_LE(bytes, o.memtable_budget_bytes);
+  EXPECT_LE(bytes, bound);
 }
 
 // Bytes of RocksDB's log files (*.log) in `dir`.
