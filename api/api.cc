@@ -251,8 +251,45 @@ Reply PrometheusApi::QueryRange(const httplib::Request& req) {
         "query resolution (?step=XX)")};
   }
   return RunQuery(req, [&](const Queryable& q, const promql::QueryOptions& opts) {
-    return engine_->RangeQuery(q, Param(req, "query"), *start, *end, *step, opts);
+    auto eval = [&](int64_t s, int64_t e) {
+      return engine_->RangeQuery(q, Param(req, "query"), s, e, *step, opts);
+    };
+    std::optional<RangeCacheKey> key = CacheKey(req, opts, *step);
+    if (!key) return eval(*start, *end);
+    return options_.query_cache->RangeQuery(*key, *start, *end, eval);
   });
+}
+
+std::optional<RangeCacheKey> PrometheusApi::CacheKey(const httplib::Request& req,
+                                                     const promql::QueryOptions& opts,
+                                                     int64_t step_ms) const {
+  if (options_.query_cache == nullptr) return std::nullopt;
+  if (NonEmptyParam(req, "nocache")) {
+    auto no = ParseGoBool(Param(req, "nocache"));
+    if (!no.ok() || *no) return std::nullopt;  // VictoriaMetrics' nocache=1
+  }
+  promql::ParseOptions po;
+  po.enable_experimental_functions = engine_->options().enable_experimental_functions;
+  auto expr = promql::ParseExpr(Param(req, "query"), po);
+  if (!expr.ok() || !RangeQueryCache::Cacheable(**expr)) return std::nullopt;
+  RangeCacheKey key;
+  key.tenant = TenantOf(req, options_.default_tenant);
+  // The query's own text, not its canonical form: infos name positions in it.
+  key.expr = Param(req, "query");
+  key.step_ms = step_ms;
+  key.lookback_ms =
+      opts.lookback_delta_ms > 0 ? opts.lookback_delta_ms : engine_->options().lookback_delta_ms;
+  key.max_source_resolution_ms = opts.max_source_resolution_ms;
+  // What else a reader of local data reads from the request (server's
+  // wrap_queryable: replica deduplication).
+  for (const char* name : {"dedup", "partial_response"}) {
+    key.extra += std::string(name) + "=" + (HasParam(req, name) ? Param(req, name) : "") + "\n";
+  }
+  const size_t n = req.get_param_value_count("replicaLabels[]");
+  for (size_t i = 0; i < n; ++i) {
+    key.extra += "replicaLabels[]=" + req.get_param_value("replicaLabels[]", i) + "\n";
+  }
+  return key;
 }
 
 Reply PrometheusApi::QueryExemplars(const httplib::Request& req) {

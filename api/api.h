@@ -16,11 +16,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "api/query_cache.h"
 #include "api/tenant.h"  // TenantOf, RequestTenant
 #include "http/disconnect.h"
 #include "model/queryable.h"
@@ -61,6 +63,11 @@ struct ApiOptions {
   std::function<void(std::string_view handler, int code, double seconds)> observe_request;
   // The rule groups /api/v1/rules and /api/v1/alerts report (borrowed; null: none).
   const rules::Manager* rules = nullptr;
+  // Borrowed, may be null: range queries reuse the steps it kept
+  // (api/query_cache.h); requests with nocache=1 bypass it. Set only where
+  // every read is of local storage (a global meridian's remote data has no
+  // data generation).
+  RangeQueryCache* query_cache = nullptr;
   // When set, every read endpoint reads through what this makes of the
   // tenant's local view for the request (a global meridian's remote-read
   // fan-out, server.cc); its error (a bad parameter) is the request's answer.
@@ -112,6 +119,10 @@ class PrometheusApi {
   // cancellation when the client goes away, then the query's JSON reply.
   template <typename RunFn>
   Reply RunQuery(const httplib::Request& req, RunFn run);
+  // The range query's key in options_.query_cache; nullopt when it is not
+  // to be cached (no cache, nocache=1, not step-invariant, a parse error).
+  std::optional<RangeCacheKey> CacheKey(const httplib::Request& req,
+                                        const promql::QueryOptions& opts, int64_t step_ms) const;
   // The tenant's read view (through options_.wrap_queryable when set).
   absl::StatusOr<std::unique_ptr<Queryable>> Tenant(const httplib::Request& req);
 

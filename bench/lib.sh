@@ -86,10 +86,11 @@ start_server() {  # meridian|vm|prometheus
       PID[$name]=$!
       wait_http "http://127.0.0.1:$port/-/ready" 60 "${PID[$name]}" ;;
     vm)
-      # -search.disableCache: no rollup-result cache, so repeated runs do the real work.
+      # -search.disableCache: no rollup-result cache, so repeated runs do the real work
+      # (VM_CACHE=1 keeps VictoriaMetrics' cache on).
       # shellcheck disable=SC2086
       "$VM_BIN" -httpListenAddr="127.0.0.1:$port" -storageDataPath="$data" ${VM_FLAGS:-} \
-        -search.disableCache >"$log" 2>&1 &
+        $([[ ${VM_CACHE:-0} == 1 ]] || echo -search.disableCache) >"$log" 2>&1 &
       PID[$name]=$!
       wait_http "http://127.0.0.1:$port/health" 60 "${PID[$name]}" ;;
     prometheus)

@@ -27,7 +27,12 @@
 #   the middle of the backfill (see docs/benchmarks.md).
 #
 # Usage: bench/longrange_bench.sh [--days D] [--targets N] [--reps N] [--only q1,q2] [--end-ms MS]
-#                                 [--pass-alone] [--disk [--no-vm]]
+#                                 [--pass-alone] [--disk [--no-vm]] [--warm | --cold]
+# Caches (docs/query-cache.md): by default meridian runs with its results cache
+#   (--query-cache-bytes) and VictoriaMetrics with -search.disableCache (bench/lib.sh), so the
+#   timed passes (after an untimed warm-up pass) compare meridian's cached answers with VM's
+#   cold evaluation. --warm: VM's rollup result cache on too (both answer from their caches).
+#   --cold: neither caches (meridian's requests carry nocache=1; VM -search.disableCache).
 # --pass-alone: the 30-day mode's pass runs with nothing else (its throughput is printed)
 #   instead of under the concurrent load.
 # --end-ms: the data's end (default: 10 min before now, on a whole minute).
@@ -46,6 +51,7 @@ DISK=0
 WITH_VM=1
 PASS_ALONE=0
 END_MS=""
+CACHES=default
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --days) DAYS=$2; shift 2 ;;
@@ -56,6 +62,8 @@ while [[ $# -gt 0 ]]; do
     --no-vm) WITH_VM=0; shift ;;
     --pass-alone) PASS_ALONE=1; shift ;;
     --end-ms) END_MS=$2; shift 2 ;;
+    --warm) CACHES=warm; shift ;;
+    --cold) CACHES=cold; shift ;;
     *) echo "longrange_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -78,6 +86,7 @@ trap stop_servers EXIT
 trap 'exit 130' INT TERM
 # VM keeps data for 100 years (its default is one month); Prometheus for 10.
 VM_FLAGS="-retentionPeriod=100y -search.maxQueryDuration=5m"
+[[ $CACHES == warm ]] && export VM_CACHE=1
 PROM_FLAGS="--storage.tsdb.retention.time=10y --query.timeout=5m"
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
@@ -219,10 +228,11 @@ else
     --gen "$GEN_BIN" --end "$END_S" ${JSON_OUT:+--json "$JSON_OUT.concurrent.json"}
 fi
 
-echo "== dashboard items (load average $(loadavg))"
+echo "== dashboard items, caches: $CACHES (load average $(loadavg))"
 qargs=()
 for n in "${SERVERS[@]}"; do qargs+=(--server "$n=http://127.0.0.1:${PORT[$n]}"); done
 [[ -n "$ONLY" ]] && qargs+=(--only "$ONLY")
+[[ $CACHES == cold ]] && qargs+=(--params meridian=nocache=1)
 python3 bench/longrange_queries.py "${qargs[@]}" --params meridian=max_source_resolution=auto \
   --end "$END_S" --data-start "$DATA_START" --reps "$REPS" ${JSON_OUT:+--json "$JSON_OUT.queries.json"}
 

@@ -62,7 +62,8 @@ class Probe(threading.Thread):
         super().__init__(daemon=True)
         self.host, self.port = host, port
         self.path = "/api/v1/query_range?" + urllib.parse.urlencode(
-            {"query": query, "start": end_s - 6 * 3600, "end": end_s, "step": 60})
+            # nocache=1: the probe measures evaluation during the pass, not the results cache.
+            {"query": query, "start": end_s - 6 * 3600, "end": end_s, "step": 60, "nocache": 1})
         self.samples = []  # (start time, seconds)
         self.stop = threading.Event()
         self.errors = 0

@@ -60,17 +60,13 @@ void InitContext(const EngineOptions& o, const QueryOptions& qo, const Queryable
 }
 
 // The infos entry naming the resolutions that answered, when downsampled
-// data did.
-void NoteResolutions(QueryContext* ctx) {
+// data did (also in *out).
+void NoteResolutions(QueryContext* ctx, QueryResult* out) {
   std::vector<int64_t> r = ctx->resolutions_used;
   if (std::none_of(r.begin(), r.end(), [](int64_t x) { return x > 0; })) return;
   std::sort(r.rbegin(), r.rend());
-  std::string names;
-  for (int64_t x : r) {
-    if (!names.empty()) names += ", ";
-    names += eval::ResolutionText(x);
-  }
-  ctx->annos.Info("PromQL info: answered from downsampled data, resolutions " + names);
+  ctx->annos.Info(ResolutionsInfo(r));
+  out->resolutions = std::move(r);
 }
 
 // Reports an admitted query's QueryStats to EngineOptions::on_query_done
@@ -115,6 +111,18 @@ absl::Status FinalStatus(absl::Status st) {
 }
 
 }  // namespace
+
+std::string ResolutionsInfo(const std::vector<int64_t>& resolutions) {
+  if (std::none_of(resolutions.begin(), resolutions.end(), [](int64_t x) { return x > 0; })) {
+    return "";
+  }
+  std::string names;
+  for (int64_t x : resolutions) {
+    if (!names.empty()) names += ", ";
+    names += eval::ResolutionText(x);
+  }
+  return "PromQL info: answered from downsampled data, resolutions " + names;
+}
 
 Engine::Engine(EngineOptions options)
     : options_(std::move(options)),
@@ -162,7 +170,7 @@ absl::StatusOr<QueryResult> Engine::InstantQuery(const Queryable& queryable, std
       break;
     }
   }
-  NoteResolutions(&ctx);
+  NoteResolutions(&ctx, &out);
   out.warnings = ctx.annos.TakeWarnings();
   out.infos = ctx.annos.TakeInfos();
   report.ok();
@@ -224,7 +232,7 @@ absl::StatusOr<QueryResult> Engine::RangeQuery(const Queryable& queryable, std::
   }
   QueryResult out;
   out.value = std::move(m);
-  NoteResolutions(&ctx);
+  NoteResolutions(&ctx, &out);
   out.warnings = ctx.annos.TakeWarnings();
   out.infos = ctx.annos.TakeInfos();
   report.ok();

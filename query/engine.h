@@ -94,7 +94,15 @@ struct QueryResult {
   Value value;
   std::vector<std::string> warnings;
   std::vector<std::string> infos;
+  // The resolutions (ms, 0 raw) that answered, descending, when downsampled
+  // data did; then the last of `infos` is ResolutionsInfo(resolutions).
+  std::vector<int64_t> resolutions;
 };
+
+// The infos entry naming the resolutions that answered ("PromQL info:
+// answered from downsampled data, resolutions 1h, 5m"); empty when none is
+// downsampled. `resolutions`: descending.
+std::string ResolutionsInfo(const std::vector<int64_t>& resolutions);
 
 class Engine {
  public:

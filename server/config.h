@@ -105,6 +105,7 @@ struct Config {
   int64_t http_read_timeout_ms = 60'000;      // a request must arrive within this
   int64_t block_cache_bytes = 256 << 20;      // uncompressed chunk blocks kept for reads
   int64_t aggregate_cache_bytes = 256 << 20;  // downsampled reads' cache (0: none)
+  int64_t query_cache_bytes = 128 << 20;      // range queries' results cache (0: none)
 
   // Limits on what clients control (ingest/limits.h has the rationale).
   int64_t max_labels_per_series = 30;

@@ -218,6 +218,15 @@ std::vector<Setting> QuerySettings() {
          return absl::OkStatus();
        },
        [](const Config& c) { return std::to_string(c.aggregate_cache_bytes); }},
+      {"query-cache-bytes",
+       "memory for range queries' results cache: steps older than 5m kept per query and step, "
+       "reused by later requests (0: none; docs/query-cache.md)",
+       [](Config* c, const std::string& v) {
+         MERIDIAN_RETURN_IF_ERROR(ParseInt(v, &c->query_cache_bytes));
+         if (c->query_cache_bytes < 0) return absl::InvalidArgumentError("must not be negative");
+         return absl::OkStatus();
+       },
+       [](const Config& c) { return std::to_string(c.query_cache_bytes); }},
   };
 }
 

@@ -79,10 +79,10 @@ TEST(ConfigTest, LimitsHaveConventionalDefaultsAndAreValidated) {
   EXPECT_EQ(c->query_timeout_ms, 120'000);    // Prometheus --query.timeout
   EXPECT_EQ(c->max_samples, 50'000'000);      // Prometheus --query.max-samples
   EXPECT_EQ(c->ingestion_rate, 0);
-  auto set =
-      Parse({"--max-labels-per-series=10", "--max-series-per-tenant", "0", "--ingestion-rate",
-             "2500.5", "--ingestion-burst=10000", "--query-max-concurrency", "4",
-             "--query-queue-timeout", "5s", "--max-tenants", "7", "--aggregate-cache-bytes", "0"});
+  auto set = Parse({"--max-labels-per-series=10", "--max-series-per-tenant", "0",
+                    "--ingestion-rate", "2500.5", "--ingestion-burst=10000",
+                    "--query-max-concurrency", "4", "--query-queue-timeout", "5s", "--max-tenants",
+                    "7", "--aggregate-cache-bytes", "0", "--query-cache-bytes", "0"});
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->max_labels_per_series, 10);
   EXPECT_EQ(set->max_series_per_tenant, 0);
@@ -93,6 +93,8 @@ TEST(ConfigTest, LimitsHaveConventionalDefaultsAndAreValidated) {
   EXPECT_EQ(set->max_tenants, 7);
   EXPECT_EQ(set->aggregate_cache_bytes, 0);
   EXPECT_EQ(Parse({})->aggregate_cache_bytes, 256 << 20);
+  EXPECT_EQ(set->query_cache_bytes, 0);
+  EXPECT_EQ(Parse({})->query_cache_bytes, 128 << 20);
   EXPECT_EQ(set->AsFlags().at("ingestion-rate"), "2500.5");
   for (std::vector<std::string> bad :
        std::vector<std::vector<std::string>>{{"--max-labels-per-series", "0"},
@@ -101,7 +103,8 @@ TEST(ConfigTest, LimitsHaveConventionalDefaultsAndAreValidated) {
                                              {"--ingestion-rate", "fast"},
                                              {"--query-max-concurrency", "0"},
                                              {"--max-metadata-results", "x"},
-                                             {"--aggregate-cache-bytes", "-1"}}) {
+                                             {"--aggregate-cache-bytes", "-1"},
+                                             {"--query-cache-bytes", "-1"}}) {
     auto r = Parse(bad);
     EXPECT_FALSE(r.ok()) << bad[0];
     EXPECT_NE(r.status().message().find("invalid value for " + bad[0].substr(2)), std::string::npos)

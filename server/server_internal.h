@@ -59,6 +59,12 @@ class InflightLimiter {
 // The remote-write paths (1.0/2.0 and the Thanos/Cortex aliases).
 bool IsWritePath(const std::string& path);
 
+// Steps of a range query newer than now minus this are never kept by the
+// results cache, and appends of samples older than that bump the tenant's
+// data generation (StorageOptions::late_write_ms): VictoriaMetrics'
+// -search.cacheTimestampOffset default.
+inline constexpr int64_t kQueryCacheOffsetMs = 5 * 60 * 1000;
+
 struct MeridianServer::Impl {
   Config config;
   // Reads series ahead for large Selects (StorageOptions::read_ahead_executor)
@@ -69,6 +75,7 @@ struct MeridianServer::Impl {
   std::unique_ptr<promql::Engine> engine;
   std::unique_ptr<Metrics> metrics;
   std::unique_ptr<rules::Manager> rules;
+  std::shared_ptr<api::RangeQueryCache> query_cache;  // --query-cache-bytes; null: none
   std::unique_ptr<api::PrometheusApi> api;
   std::unique_ptr<compactor::Compactor> compactor;
   std::unique_ptr<InflightLimiter> limiter;
@@ -104,6 +111,7 @@ struct MeridianServer::Impl {
   absl::Status SetUpRules();                       // wiring_rules.cc
   absl::Status SetUpRemotes(api::ApiOptions* ao);  // wiring_remote.cc (and federation pulls)
   absl::Status SetUpApi();                         // wiring_query.cc
+  void SetUpQueryCache(api::ApiOptions* ao);       // wiring_query.cc: results cache, metrics
   absl::Status SetUpTls();                         // wiring_auth.cc
   absl::Status SetUpAuth();                        // wiring_auth.cc
   absl::Status SetUpK8s();                         // wiring_k8s.cc

@@ -48,8 +48,52 @@ absl::Status MeridianServer::Impl::SetUpApi() {
     m->ObserveRequest(handler, code, seconds);
   };
   MERIDIAN_RETURN_IF_ERROR(SetUpRemotes(&ao));
+  SetUpQueryCache(&ao);
   api = std::make_unique<api::PrometheusApi>(storage.get(), storage.get(), engine.get(), ao);
   return absl::OkStatus();
+}
+
+// The results cache of range queries (api/query_cache.h, docs/query-cache.md):
+// only over local data. A global meridian (--remote-read) has none: its
+// remotes' data has no data generation to tell it that an old step changed.
+void MeridianServer::Impl::SetUpQueryCache(api::ApiOptions* ao) {
+  if (config.query_cache_bytes > 0 && remotes.empty()) {
+    api::QueryCacheOptions qo;
+    qo.max_bytes = static_cast<size_t>(config.query_cache_bytes);
+    qo.offset_ms = kQueryCacheOffsetMs;  // storage's late_write_ms (wiring_storage.cc)
+    query_cache = std::make_shared<api::RangeQueryCache>(
+        qo, [s = storage.get()](std::string_view tenant) { return s->DataGeneration(tenant); });
+    ao->query_cache = query_cache.get();
+  }
+  auto counter = [&](const char* name, const char* help) {
+    return std::make_shared<CounterMirror>(metrics->AddCounter(name, help));
+  };
+  auto hits = counter("meridian_query_cache_hits_total",
+                      "Range queries answered from the results cache alone.");
+  auto partial = counter("meridian_query_cache_partial_hits_total",
+                         "Range queries answered from kept steps plus evaluated ones.");
+  auto misses = counter("meridian_query_cache_misses_total",
+                        "Range queries through the results cache that could use no kept step.");
+  auto invalidated = counter("meridian_query_cache_invalidations_total",
+                             "Kept answers dropped because their tenant's data changed.");
+  auto evictions =
+      counter("meridian_query_cache_evictions_total", "Kept answers dropped for memory.");
+  auto* bytes = metrics->AddGauge("meridian_query_cache_bytes",
+                                  "Estimated memory of the results cache's kept answers.");
+  auto* entries = metrics->AddGauge("meridian_query_cache_entries",
+                                    "Kept answers (one per query, step and tenant).");
+  metrics->AddCollector(
+      [c = query_cache, hits, partial, misses, invalidated, evictions, bytes, entries] {
+        if (c == nullptr) return;
+        api::QueryCacheStats s = c->Stats();
+        hits->Set(static_cast<double>(s.hits));
+        partial->Set(static_cast<double>(s.partial_hits));
+        misses->Set(static_cast<double>(s.misses));
+        invalidated->Set(static_cast<double>(s.invalidations));
+        evictions->Set(static_cast<double>(s.evictions));
+        bytes->Set(static_cast<double>(s.bytes));
+        entries->Set(static_cast<double>(s.entries));
+      });
 }
 
 }  // namespace meridian::server

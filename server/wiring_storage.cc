@@ -36,6 +36,7 @@ absl::Status MeridianServer::Impl::OpenStorage() {
   so.sync_wal = config.sync_wal;
   so.block_cache_bytes = static_cast<size_t>(config.block_cache_bytes);
   so.aggregate_cache_bytes = static_cast<size_t>(config.aggregate_cache_bytes);
+  so.late_write_ms = kQueryCacheOffsetMs;  // the results cache's offset (wiring_query.cc)
   so.max_tenants = static_cast<size_t>(config.max_tenants);
   // Large Selects decode series ahead of the evaluation on this pool: two
   // threads per core (a read-ahead thread mostly waits for its query), at

@@ -188,6 +188,7 @@ class RocksCompactionAccess : public CompactionAccess {
     if (wb.Count() == 0) return absl::OkStatus();
     absl::Status st = s_->Write(&wb, /*sync=*/false, "writing aggregates");
     s_->aggregate_cache().Invalidate();  // after the write (storage/aggregate_cache.h)
+    s_->generations_.Bump(tenant);       // after the write, as the cache's
     return st;
   }
 
@@ -213,6 +214,7 @@ class RocksCompactionAccess : public CompactionAccess {
     MERIDIAN_RETURN_IF_ERROR(s_->Write(&wb, /*sync=*/true, "writing downsample state"));
     t->downsample = ds;
     t->PublishDownsample(ds);  // the aggregates it covers are written
+    s_->generations_.Bump(tenant);
     return absl::OkStatus();
   }
 
@@ -277,6 +279,9 @@ class RocksCompactionAccess : public CompactionAccess {
     DeleteOutcome out;
     TenantHead* t = s_->FindTenant(tenant);
     if (t == nullptr) return out;
+    // Bumped once the new floor is published (reads change there), on
+    // every path out after it.
+    DataGenerations::BumpOnExit bump(&s_->generations_, tenant);
     std::string span_begin, span_end;
     rocksdb::ColumnFamilyHandle* family = r == Resolution::kRaw ? s_->chunks_ : s_->downsampled_;
     {
@@ -318,6 +323,7 @@ class RocksCompactionAccess : public CompactionAccess {
       floor = eff;
       // Queries stop reading below the new floor before anything goes.
       t->PublishDownsample(ds);
+      bump.Changed();
       rocksdb::WriteBatch wb;
       MERIDIAN_RETURN_IF_ERROR(FromRocks(
           wb.Put(s_->meta_, keys::DownsampleStateKey(t->id()), keys::EncodeDownsampleState(ds)),

@@ -836,6 +836,19 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
                                   AppendResult* result) {
   thread_local std::vector<BelowFloor> below;
   below.clear();
+  // A late write (a sample at or before now - late_write_ms) bumps the
+  // tenant's data generation once its samples are visible, on every path
+  // out (Storage::DataGeneration).
+  DataGenerations::BumpOnExit bump(&generations_, tenant);
+  const int64_t late_at = NowMs() - options_.late_write_ms;
+  for (const AppendSeries& in : batch.series) {
+    for (const Sample& x : in.samples) {
+      if (x.t_ms <= late_at) {
+        bump.Changed();
+        break;
+      }
+    }
+  }
   TenantHead* head = nullptr;
   MERIDIAN_RETURN_IF_ERROR(AppendToHead(tenant, batch, result, &head, &below));
   if (below.empty()) return absl::OkStatus();

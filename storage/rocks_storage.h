@@ -35,6 +35,7 @@
 #include "storage/aggregate_cache.h"
 #include "storage/chunk_store.h"
 #include "storage/compaction.h"
+#include "storage/data_generation.h"
 #include "storage/disk_index.h"
 #include "storage/storage.h"
 #include "storage/tenant_head.h"
@@ -76,6 +77,9 @@ class RocksStorage : public Storage {
   StorageHealth Health() const override;
   CompactionAccess* Compaction() override { return compaction_.get(); }
   CardinalityStats Cardinality(std::string_view tenant, size_t limit) const override;
+  std::optional<uint64_t> DataGeneration(std::string_view tenant) const override {
+    return generations_.Get(tenant);
+  }
 
   // For the read path: the tenant's head, or null when it has no data yet.
   TenantHead* FindTenant(std::string_view tenant) const;
@@ -219,6 +223,10 @@ class RocksStorage : public Storage {
   rocksdb::ColumnFamilyHandle* wal_ = nullptr;          // "wal"
   rocksdb::ColumnFamilyHandle* downsampled_ = nullptr;  // "downsampled"
   mutable AggregateCache aggregate_cache_;
+  // Storage::DataGeneration(): bumped after late appends (Append), the
+  // compactor's writes and deletes (compaction_access.cc, CommitStagedGroup)
+  // and retention (EnforceRetention).
+  DataGenerations generations_;
   rocksdb::ColumnFamilyHandle* index_ = nullptr;  // "index"
   std::unique_ptr<DiskIndex> disk_index_;
   std::atomic<uint64_t> series_evicted_{0};

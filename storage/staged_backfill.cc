@@ -221,6 +221,7 @@ absl::Status RocksStorage::CommitStagedGroup(TenantHead* t, const StagedGroup& g
   }
   absl::Status st = Write(&wb, /*sync=*/false, "merging staged backfill");
   aggregate_cache_.Invalidate();  // after the write (storage/aggregate_cache.h)
+  generations_.Bump(t->name());
   return st;
 }
 

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -97,6 +98,13 @@ struct StorageOptions {
   // thread. A Select whose task has not started within a moment reads on its
   // caller's thread instead, so a busy executor never stalls a query.
   std::shared_ptr<Executor> read_ahead_executor;
+  // An append with a sample at or before now - late_write_ms is a late
+  // write: it bumps the tenant's DataGeneration(), as the compactor's writes
+  // and deletes and retention do. A results cache that keeps only answers
+  // for steps at or before now - late_write_ms (api/query_cache.h) then
+  // misses after every change to what it kept. The server sets it to the
+  // cache's offset.
+  int64_t late_write_ms = 5 * 60 * 1000;
   // Wall clock, injectable for tests.
   std::function<int64_t()> now_ms;
   // The file system RocksDB writes through (tests inject faults with a
@@ -257,6 +265,19 @@ class Storage : public Appender, public TenantReader {
   // by the storage. Null when the implementation has none.
   virtual CompactionAccess* Compaction() { return nullptr; }
   virtual CardinalityStats Cardinality(std::string_view tenant, size_t limit) const = 0;
+
+  // The tenant's data generation: it changes after every change to the
+  // tenant's stored data at times older than now -
+  // StorageOptions::late_write_ms (a late or backfilled append, the
+  // compactor's downsampling and deletes, retention), once that change is
+  // visible to readers; appends of recent samples leave it. A reader that
+  // reads it before evaluating and finds it unchanged later knows that its
+  // answer for those times still holds. nullopt: this storage does not
+  // track it (nothing may be kept on its account).
+  virtual std::optional<uint64_t> DataGeneration(std::string_view tenant) const {
+    (void)tenant;
+    return std::nullopt;
+  }
 };
 
 }  // namespace meridian

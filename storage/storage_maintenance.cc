@@ -288,8 +288,10 @@ absl::Status RocksStorage::EnforceRetention() {
     MutexLock maintenance(&maintenance_mu_);
     if (cutoff <= retention_done_cutoff_) return absl::OkStatus();
     const std::vector<TenantHead*> tenants = AllTenants();
-    MERIDIAN_RETURN_IF_ERROR(DeleteExpired(tenants, cutoff, sure_cutoff, &retention_garbage_bytes_,
-                                           &retention_compact_begin_, &retention_compact_end_));
+    absl::Status deleted = DeleteExpired(tenants, cutoff, sure_cutoff, &retention_garbage_bytes_,
+                                         &retention_compact_begin_, &retention_compact_end_);
+    generations_.BumpAll();  // after the deletes, whether all of them went or not
+    MERIDIAN_RETURN_IF_ERROR(deleted);
     retention_done_cutoff_ = cutoff;
     // Space is reclaimed by compacting just the span of the deleted chunk
     // ranges, and only once they hold a fair share of the family's bytes:
