@@ -15,8 +15,15 @@
 
 namespace meridian::promql::eval {
 
-bool Extrapolate(double increase, int64_t first_t_ms, int64_t last_t_ms, double first_v, uint64_t n,
-                 int64_t range_end_ms, int64_t range_ms, bool counter, bool rate, double* out) {
+namespace {
+
+// Extrapolate's arithmetic, inlined into the window functions' step loops
+// (the same operations in the same order: the same bits).
+inline __attribute__((always_inline)) bool ExtrapolateInline(double increase, int64_t first_t_ms,
+                                                             int64_t last_t_ms, double first_v,
+                                                             uint64_t n, int64_t range_end_ms,
+                                                             int64_t range_ms, bool counter,
+                                                             bool rate, double* out) {
   const double sampled = static_cast<double>(last_t_ms - first_t_ms) / 1000;
   if (sampled <= 0) return false;
   double to_start = static_cast<double>(first_t_ms - (range_end_ms - range_ms)) / 1000;
@@ -36,6 +43,14 @@ bool Extrapolate(double increase, int64_t first_t_ms, int64_t last_t_ms, double 
   return true;
 }
 
+}  // namespace
+
+bool Extrapolate(double increase, int64_t first_t_ms, int64_t last_t_ms, double first_v, uint64_t n,
+                 int64_t range_end_ms, int64_t range_ms, bool counter, bool rate, double* out) {
+  return ExtrapolateInline(increase, first_t_ms, last_t_ms, first_v, n, range_end_ms, range_ms,
+                           counter, rate, out);
+}
+
 namespace {
 
 int64_t Mod(int64_t a, int64_t m) {
@@ -51,8 +66,10 @@ struct Prefix {
   size_t lo = 0, hi = 0;
 };
 
-bool WindowsRate(std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, bool counter,
-                 bool rate, double* out, const Prefix& pre = {}) {
+inline __attribute__((always_inline)) bool WindowsRate(std::span<const DsWindow> w,
+                                                       int64_t range_ms, int64_t end_ms,
+                                                       bool counter, bool rate, double* out,
+                                                       const Prefix& pre = {}) {
   uint64_t n = 0;
   if (pre.c != nullptr) {
     n = pre.c->pre_n[pre.hi] - pre.c->pre_n[pre.lo];
@@ -79,8 +96,8 @@ bool WindowsRate(std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, 
   } else {
     result = last.clast_v - first.first_v;
   }
-  return Extrapolate(result, first.first_t, last.clast_t, first.first_v, n, end_ms, range_ms,
-                     counter, rate, out);
+  return ExtrapolateInline(result, first.first_t, last.clast_t, first.first_v, n, end_ms, range_ms,
+                           counter, rate, out);
 }
 
 // irate/idelta: the last two samples when they are in different windows
@@ -174,8 +191,14 @@ ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> av
   return rc;
 }
 
-bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t end_ms, double* out,
-               bool* widened, WindowsCursor* cursor) {
+namespace {
+
+// WindowsFn of one function (f), inlined into the step loops below.
+template <Fn f>
+inline __attribute__((always_inline)) bool WindowsFnOf(std::span<const DsWindow> all,
+                                                       int64_t range_ms, int64_t end_ms,
+                                                       double* out, bool* widened,
+                                                       WindowsCursor* cursor) {
   auto after = [&](int64_t t) {  // index of the first window with attr > t
     return static_cast<size_t>(
         std::upper_bound(all.begin(), all.end(), t,
@@ -302,6 +325,90 @@ bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t en
       return false;
   }
 }
+
+// StepTime of the evaluator (query/eval.h), in unsigned arithmetic.
+inline int64_t StepAt(const WindowSteps& s, int i) {
+  return static_cast<int64_t>(static_cast<uint64_t>(s.start_ms) +
+                              static_cast<uint64_t>(i) * static_cast<uint64_t>(s.interval_ms));
+}
+
+template <Fn f>
+absl::Status StepsOf(std::span<const DsWindow> w, const WindowSteps& s, std::vector<Point>* out,
+                     bool* widened, absl::FunctionRef<absl::Status()> check) {
+  WindowsCursor cursor;
+  cursor.prefix = s.prefix;
+  for (int i = 0; i < s.num_steps; ++i) {
+    if ((i & 63) == 63) MERIDIAN_RETURN_IF_ERROR(check());
+    const int64_t ts = StepAt(s, i);
+    const int64_t wend = (s.has_at ? s.at_ms : ts) - s.offset_ms;
+    double v;
+    if (WindowsFnOf<f>(w, s.range_ms, wend, &v, widened, &cursor)) {
+      if (out->empty()) out->reserve(static_cast<size_t>(s.num_steps - i));
+      out->push_back(Point{ts, v});
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Calls CALL(fn) with fn the template argument for f (a window function).
+#define MERIDIAN_WINDOWS_DISPATCH(f, CALL) \
+  switch (f) {                             \
+    case Fn::kRate:                        \
+      return CALL(Fn::kRate);              \
+    case Fn::kIncrease:                    \
+      return CALL(Fn::kIncrease);          \
+    case Fn::kDelta:                       \
+      return CALL(Fn::kDelta);             \
+    case Fn::kIrate:                       \
+      return CALL(Fn::kIrate);             \
+    case Fn::kIdelta:                      \
+      return CALL(Fn::kIdelta);            \
+    case Fn::kResets:                      \
+      return CALL(Fn::kResets);            \
+    case Fn::kSumOT:                       \
+      return CALL(Fn::kSumOT);             \
+    case Fn::kAvgOT:                       \
+      return CALL(Fn::kAvgOT);             \
+    case Fn::kCountOT:                     \
+      return CALL(Fn::kCountOT);           \
+    case Fn::kMinOT:                       \
+      return CALL(Fn::kMinOT);             \
+    case Fn::kMaxOT:                       \
+      return CALL(Fn::kMaxOT);             \
+    case Fn::kLastOT:                      \
+      return CALL(Fn::kLastOT);            \
+    case Fn::kFirstOT:                     \
+      return CALL(Fn::kFirstOT);           \
+    case Fn::kTsLastOT:                    \
+      return CALL(Fn::kTsLastOT);          \
+    case Fn::kTsFirstOT:                   \
+      return CALL(Fn::kTsFirstOT);         \
+    case Fn::kPresentOT:                   \
+      return CALL(Fn::kPresentOT);         \
+    default:                               \
+      break;                               \
+  }
+
+}  // namespace
+
+bool WindowsFn(Fn f, std::span<const DsWindow> all, int64_t range_ms, int64_t end_ms, double* out,
+               bool* widened, WindowsCursor* cursor) {
+#define MERIDIAN_ONE(fn) WindowsFnOf<fn>(all, range_ms, end_ms, out, widened, cursor)
+  MERIDIAN_WINDOWS_DISPATCH(f, MERIDIAN_ONE)
+#undef MERIDIAN_ONE
+  return false;
+}
+
+absl::Status WindowsFnSteps(Fn f, std::span<const DsWindow> w, const WindowSteps& steps,
+                            std::vector<Point>* out, bool* widened,
+                            absl::FunctionRef<absl::Status()> check) {
+#define MERIDIAN_STEPS(fn) StepsOf<fn>(w, steps, out, widened, check)
+  MERIDIAN_WINDOWS_DISPATCH(f, MERIDIAN_STEPS)
+#undef MERIDIAN_STEPS
+  return absl::OkStatus();
+}
+
+#undef MERIDIAN_WINDOWS_DISPATCH
 
 std::string ResolutionText(int64_t ms) {
   if (ms <= 0) return "raw";

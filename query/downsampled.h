@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "query/eval.h"
 #include "query/functions_internal.h"
 
@@ -66,6 +68,24 @@ struct WindowsCursor {
 };
 bool WindowsFn(Fn f, std::span<const DsWindow> w, int64_t range_ms, int64_t end_ms, double* out,
                bool* widened, WindowsCursor* cursor = nullptr);
+
+// The steps of a range function: step i is at start_ms + i * interval_ms
+// (Evaluator::StepTime), its range ends at (has_at ? at_ms : step) -
+// offset_ms. `prefix`: WindowsCursor::prefix.
+struct WindowSteps {
+  int64_t start_ms = 0, interval_ms = 0;
+  int num_steps = 0;
+  bool has_at = false;
+  int64_t at_ms = 0, offset_ms = 0, range_ms = 0;
+  bool prefix = true;
+};
+// WindowsFn at every step with one cursor, as one loop per function (the
+// same code inlined: the same values); appends {step, value} for the steps
+// that have one. `check` runs every 64 steps (CheckInterrupt); its error
+// ends the loop.
+absl::Status WindowsFnSteps(Fn f, std::span<const DsWindow> w, const WindowSteps& steps,
+                            std::vector<Point>* out, bool* widened,
+                            absl::FunctionRef<absl::Status()> check);
 
 // The runs of `data` as windows sorted by attr (stale markers and windows
 // without samples dropped), pointing into `data` (no copy). Raw samples

@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstring>
 #include <deque>
+#include <random>
 #include <vector>
 
 namespace meridian::promql::eval {
@@ -107,6 +110,144 @@ TEST(WindowsFnTest, CounterAggregateAcrossResetsAndWidening) {
   EXPECT_NEAR(v, 1000.0 / 12, 2);  // per asked range
   // Nothing in range: no sample, never a widening past the window.
   EXPECT_FALSE(WindowsFn(Fn::kRate, h, k5m, t + 3 * k1h, &v, &widened));
+}
+
+// Windows of one series as storage gives them: 1h windows, then 5m ones,
+// then raw samples (windows of one), with gaps, counter resets inside and
+// between windows, NaN values, and windows of one sample.
+std::vector<DsWindow> MixedWindows(uint32_t seed, std::deque<AggregateWindow>* store) {
+  std::mt19937 rng(seed);
+  std::vector<DsWindow> out;
+  const int64_t t0 = 20000 * 86'400'000LL;
+  double c = 100;
+  auto add = [&](int64_t t, int64_t res) {
+    AggregateWindow& a = store->emplace_back();
+    const int64_t span = res == 0 ? 1 : res;
+    a.t_ms = t;
+    a.count = res == 0 ? 1 : 1 + rng() % 40;
+    a.first_t = t + (res == 0 ? 0 : static_cast<int64_t>(rng() % (span / 4)));
+    a.clast_t = a.count == 1 ? a.first_t : t + span - 1 - static_cast<int64_t>(rng() % (span / 4));
+    if (rng() % 50 == 0) c = static_cast<double>(rng() % 7);  // a reset between windows
+    a.first_v = c;
+    a.counter_inc = a.count == 1 ? 0 : static_cast<double>(rng() % 100000) / 7;
+    if (a.count > 1 && rng() % 20 == 0) {  // a reset inside the window
+      c = a.counter_inc / 3;
+    } else {
+      c += a.counter_inc;
+    }
+    a.clast_v = c;
+    a.sum = a.first_v * static_cast<double>(a.count) + 0.1;
+    a.min = a.first_v;
+    a.max = c;
+    if (rng() % 97 == 0) a.sum = a.max = std::nan("");
+    a.last_t = a.clast_t;
+    a.last_v = a.clast_v;
+    out.push_back(DsWindow{t + (res == 0 ? 0 : res - 1), res, &a});
+  };
+  int64_t t = t0;
+  for (; t < t0 + 48 * k1h; t += k1h) {
+    if (rng() % 10 != 0) add(t, k1h);  // gaps
+  }
+  for (; t < t0 + 96 * k1h; t += k5m) {
+    if (rng() % 8 != 0) add(t, k5m);
+  }
+  for (; t < t0 + 100 * k1h; t += 15'000 + static_cast<int64_t>(rng() % 2000)) add(t, 0);
+  return out;
+}
+
+bool SameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
+TEST(WindowsFnTest, StepLoopAnswersAsWindowsFnStepByStep) {
+  std::deque<AggregateWindow> store;
+  const std::vector<Fn> fns = {Fn::kRate,    Fn::kIncrease, Fn::kDelta,     Fn::kIrate,
+                               Fn::kIdelta,  Fn::kResets,   Fn::kSumOT,     Fn::kAvgOT,
+                               Fn::kCountOT, Fn::kMinOT,    Fn::kMaxOT,     Fn::kLastOT,
+                               Fn::kFirstOT, Fn::kTsLastOT, Fn::kTsFirstOT, Fn::kPresentOT};
+  const int64_t t0 = 20000 * 86'400'000LL;
+  struct Grid {
+    int64_t start, interval, range, offset;
+    int n;
+    bool has_at;
+  };
+  const std::vector<Grid> grids = {
+      {t0, k1h, k1h, 0, 100, false},                      // aligned, step = range
+      {t0 + 150'000, k1h, k5m, 0, 100, false},            // unaligned, step > range
+      {t0 + 7'000, 3 * k1h, 2 * k1h, 0, 34, false},       // step > range > 16 windows
+      {t0, k5m, 86'400'000, 0, 1200, false},              // [1d] at 5m: prefix sums
+      {t0 + 13, 7 * 60'000, 10 * 60'000, 0, 857, false},  // 7 min steps, [10m]
+      {t0 + k1h, k5m, k1h, 7 * 60'000, 900, false},       // offset 7m
+      {t0, k5m, k1h, 0, 200, true},                       // @: every step the same range
+  };
+  for (uint32_t seed = 1; seed <= 3; ++seed) {
+    const std::vector<DsWindow> w = MixedWindows(seed, &store);
+    for (const Grid& g : grids) {
+      for (bool prefix : {true, false}) {
+        WindowSteps steps;
+        steps.start_ms = g.start;
+        steps.interval_ms = g.interval;
+        steps.num_steps = g.n;
+        steps.has_at = g.has_at;
+        steps.at_ms = t0 + 60 * k1h + 1;
+        steps.offset_ms = g.offset;
+        steps.range_ms = g.range;
+        steps.prefix = prefix;
+        for (Fn f : fns) {
+          // What the step loop replaced: WindowsFn at each step, one cursor.
+          std::vector<Point> want;
+          bool want_wide = false;
+          WindowsCursor cursor;
+          cursor.prefix = prefix;
+          for (int i = 0; i < g.n; ++i) {
+            const int64_t ts = g.start + i * g.interval;
+            double v;
+            if (WindowsFn(f, w, g.range, (g.has_at ? steps.at_ms : ts) - g.offset, &v, &want_wide,
+                          &cursor)) {
+              want.push_back(Point{ts, v});
+            }
+          }
+          std::vector<Point> got;
+          bool got_wide = false;
+          int checks = 0;
+          ASSERT_TRUE(WindowsFnSteps(f, w, steps, &got, &got_wide, [&] {
+                        ++checks;
+                        return absl::OkStatus();
+                      }).ok());
+          const std::string what = "seed " + std::to_string(seed) + " fn " +
+                                   std::to_string(static_cast<int>(f)) + " step " +
+                                   std::to_string(g.interval) + " range " +
+                                   std::to_string(g.range) + " prefix " + std::to_string(prefix);
+          EXPECT_EQ(checks, g.n / 64) << what;
+          EXPECT_EQ(got_wide, want_wide) << what;
+          ASSERT_EQ(got.size(), want.size()) << what;
+          for (size_t i = 0; i < got.size(); ++i) {
+            ASSERT_EQ(got[i].t_ms, want[i].t_ms) << what << " point " << i;
+            ASSERT_TRUE(SameBits(got[i].v, want[i].v))
+                << what << " point " << i << ": " << got[i].v << " vs " << want[i].v;
+          }
+          EXPECT_FALSE(want.empty()) << what;
+        }
+      }
+    }
+  }
+}
+
+TEST(WindowsFnTest, StepLoopStopsAtTheInterruptCheck) {
+  std::deque<AggregateWindow> store;
+  const std::vector<DsWindow> w = MixedWindows(7, &store);
+  WindowSteps steps;
+  steps.start_ms = 20000 * 86'400'000LL;
+  steps.interval_ms = k5m;
+  steps.num_steps = 1000;
+  steps.range_ms = k1h;
+  std::vector<Point> out;
+  bool wide = false;
+  int checks = 0;
+  const absl::Status st = WindowsFnSteps(Fn::kRate, w, steps, &out, &wide, [&] {
+    return ++checks == 2 ? absl::CancelledError("stop") : absl::OkStatus();
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(checks, 2);
+  EXPECT_LE(out.size(), 128u);  // no step after the second check
 }
 
 }  // namespace

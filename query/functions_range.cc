@@ -347,22 +347,19 @@ absl::Status Evaluator::StreamRangeFunction(const Call& c, int matrix_arg, Serie
   // Thread-safe: reads only the function, the range and the steps.
   on_windows.compute = [&](std::span<const DsWindow> w, std::vector<Point>* pts,
                            bool* wide) -> absl::Status {
-    WindowsCursor cursor;
+    WindowSteps steps;
+    steps.start_ms = StepTime(0);
+    steps.interval_ms = interval_;
+    steps.num_steps = num_steps_;
+    steps.has_at = spec.has_at;
+    steps.at_ms = spec.at_ms;
+    steps.offset_ms = spec.offset_ms;
+    steps.range_ms = spec.range_ms;
     // Steps wider than the range: storage left out the windows no step
     // reads (SelectHints::range_ms), so no prefix sums (their rounding
     // depends on every window before).
-    cursor.prefix = spec.has_at || num_steps_ <= 1 || interval_ <= spec.range_ms;
-    for (int i = 0; i < num_steps_; ++i) {
-      if ((i & 63) == 63) MERIDIAN_RETURN_IF_ERROR(q_->CheckInterrupt());
-      const int64_t ts = StepTime(i);
-      const int64_t wend = (spec.has_at ? spec.at_ms : ts) - spec.offset_ms;
-      double v;
-      if (WindowsFn(f, w, spec.range_ms, wend, &v, wide, &cursor)) {
-        if (pts->empty()) pts->reserve(num_steps_ - i);
-        pts->push_back(Point{ts, v});
-      }
-    }
-    return absl::OkStatus();
+    steps.prefix = spec.has_at || num_steps_ <= 1 || interval_ <= spec.range_ms;
+    return WindowsFnSteps(f, w, steps, pts, wide, [&] { return q_->CheckInterrupt(); });
   };
   on_windows.emit = [&](const Labels& ls, bool wide, std::vector<Point>* pts) -> absl::Status {
     widened = widened || wide;
