@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <system_error>
 
@@ -26,15 +27,21 @@ ShortestDecimal Shortest(double v) {
   char buf[64];
   const auto res =
       std::to_chars(buf, buf + sizeof(buf), std::fabs(v), std::chars_format::scientific);
+  // "d[.ddd]e±dd": the digits into s.d, counted in a local (not through
+  // s.nd in memory: this runs for every number of an answer).
   const char* p = buf;
-  for (; p < res.ptr && *p != 'e'; ++p) {
-    if (*p != '.') s.d[s.nd++] = *p;
+  const char* const end = res.ptr;
+  int nd = 0;
+  s.d[nd++] = *p++;
+  if (p < end && *p == '.') {
+    for (++p; p < end && *p != 'e'; ++p) s.d[nd++] = *p;
   }
-  int exp = 0;
+  s.nd = nd;
   ++p;  // 'e'
   const bool exp_neg = *p == '-';
   ++p;  // sign
-  std::from_chars(p, res.ptr, exp);
+  int exp = 0;
+  for (; p < end; ++p) exp = exp * 10 + (*p - '0');
   s.dp = (exp_neg ? -exp : exp) + 1;
   return s;
 }
@@ -42,22 +49,31 @@ ShortestDecimal Shortest(double v) {
 // strconv's fmtF with the shortest precision: the integer part (zero-padded
 // past the digits), then the fraction digits if any.
 void AppendF(std::string* out, const ShortestDecimal& s) {
-  if (s.neg) out->push_back('-');
+  // At most 1 + 309 + 1 + 16 (dp > 0) or 3 + 323 + 17 (dp <= 0) characters,
+  // laid out here and appended at once.
+  char buf[352];
+  char* p = buf;
+  if (s.neg) *p++ = '-';
   if (s.dp > 0) {
     const int m = s.dp < s.nd ? s.dp : s.nd;
-    out->append(s.d, static_cast<size_t>(m));
-    out->append(static_cast<size_t>(s.dp - m), '0');
+    std::memcpy(p, s.d, static_cast<size_t>(m));
+    p += m;
+    std::memset(p, '0', static_cast<size_t>(s.dp - m));
+    p += s.dp - m;
   } else {
-    out->push_back('0');
+    *p++ = '0';
   }
   const int frac = s.nd - s.dp;  // digits after the point
   if (frac > 0) {
-    out->push_back('.');
-    for (int i = 0; i < frac; ++i) {
-      const int j = s.dp + i;
-      out->push_back(j < 0 ? '0' : s.d[j]);
-    }
+    *p++ = '.';
+    const int zeros = s.dp < 0 ? -s.dp : 0;  // 0.000ddd
+    std::memset(p, '0', static_cast<size_t>(zeros));
+    p += zeros;
+    const int from = s.dp > 0 ? s.dp : 0;
+    std::memcpy(p, s.d + from, static_cast<size_t>(s.nd - from));
+    p += s.nd - from;
   }
+  out->append(buf, static_cast<size_t>(p - buf));
 }
 
 // strconv's fmtE with the shortest precision: d[.ddd]e±dd.

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <string>
 
 namespace meridian::model {
@@ -286,6 +287,70 @@ TEST(GoFloatTest, ParseTable) {
   ASSERT_EQ(ParseGoFloat("1" + std::string(400, '0') + "e-400", &v), GoParse::kOk);
   EXPECT_EQ(v, 1);
   ASSERT_EQ(ParseGoFloat("1" + std::string(400, '0'), &v), GoParse::kRange);
+}
+
+// 'f' lays out the digits and exponent that 'e' prints (the table above
+// checks 'e' against Go): over random doubles of every magnitude, integers,
+// and decimals as scraped values look, the 'f' string without sign, point
+// and padding zeros is the 'e' mantissa's digits, at the 'e' exponent, and
+// parses back to the value.
+TEST(GoFloatTest, FHasTheDigitsOfE) {
+  std::mt19937_64 rng(8);
+  for (int i = 0; i < 300000; ++i) {
+    double v;
+    switch (i % 4) {
+      case 0:
+        v = FromBits(rng());
+        break;
+      case 1:
+        v = static_cast<double>(static_cast<int64_t>(rng() >> (rng() % 64)));
+        break;
+      case 2:
+        v = static_cast<double>(rng() % 100000000) / std::pow(10.0, static_cast<int>(rng() % 12));
+        break;
+      default:
+        v = std::ldexp(static_cast<double>(rng() % 1000000), static_cast<int>(rng() % 200) - 100);
+    }
+    if (std::isnan(v) || std::isinf(v)) continue;
+    const std::string f = FormatGoFloat(v, 'f'), e = FormatGoFloat(v, 'e');
+    SCOPED_TRACE(e);
+    double back;
+    ASSERT_EQ(ParseGoFloat(f, &back), GoParse::kOk) << f;
+    ASSERT_EQ(back, v) << f;
+    ASSERT_EQ(f[0] == '-', std::signbit(v)) << f;
+    // 'e': [-]d[.ddd]e±dd
+    std::string ed;
+    size_t k = e[0] == '-' ? 1 : 0;
+    for (; e[k] != 'e'; ++k) {
+      if (e[k] != '.') ed.push_back(e[k]);
+    }
+    const int exp = std::stoi(e.substr(k + 1));
+    // 'f': the digits without leading zeros; the exponent from the point.
+    std::string fd;
+    const size_t point = f.find('.');
+    const int int_len =
+        static_cast<int>((point == std::string::npos ? f.size() : point) - (f[0] == '-' ? 1 : 0));
+    int lead = 0;  // zeros before the first significant digit
+    bool seen = false;
+    for (size_t j = f[0] == '-' ? 1 : 0; j < f.size(); ++j) {
+      if (f[j] == '.') continue;
+      if (!seen && f[j] == '0') {
+        ++lead;
+        continue;
+      }
+      seen = true;
+      fd.push_back(f[j]);
+    }
+    if (v == 0) {
+      ASSERT_EQ(f, std::signbit(v) ? "-0" : "0");
+      continue;
+    }
+    while (fd.size() > ed.size() && fd.back() == '0') fd.pop_back();  // integer padding
+    ASSERT_EQ(fd, ed) << f;
+    // |v| >= 1: no leading zero, exponent int_len - 1; else "0.0…0d":
+    // `lead` zeros (the integer's included), exponent -lead.
+    ASSERT_EQ(lead > 0 ? -lead : int_len - 1, exp) << f;
+  }
 }
 
 }  // namespace
