@@ -27,12 +27,13 @@
 #   the middle of the backfill (see docs/benchmarks.md).
 #
 # Usage: bench/longrange_bench.sh [--days D] [--targets N] [--reps N] [--only q1,q2] [--end-ms MS]
-#                                 [--pass-alone] [--disk [--no-vm]] [--warm | --cold]
-# Caches (docs/query-cache.md): by default meridian runs with its results cache
-#   (--query-cache-bytes) and VictoriaMetrics with -search.disableCache (bench/lib.sh), so the
-#   timed passes (after an untimed warm-up pass) compare meridian's cached answers with VM's
-#   cold evaluation. --warm: VM's rollup result cache on too (both answer from their caches).
-#   --cold: neither caches (meridian's requests carry nocache=1; VM -search.disableCache).
+#                                 [--pass-alone] [--disk [--no-vm]] [--warm | --meridian-cache-only]
+# Caches of answers (docs/query-cache.md), like for like by default: neither answers from one
+#   (meridian's requests carry nocache=1, VictoriaMetrics runs with -search.disableCache,
+#   bench/lib.sh), so every timed pass evaluates. --warm: both answer from their caches
+#   (meridian's results cache, VM's rollup result cache: the timed passes follow an untimed
+#   warm-up pass). --meridian-cache-only: meridian's cache on, VM's off (not a comparison of
+#   like with like; for looking at the cache alone).
 # --pass-alone: the 30-day mode's pass runs with nothing else (its throughput is printed)
 #   instead of under the concurrent load.
 # --end-ms: the data's end (default: 10 min before now, on a whole minute).
@@ -51,7 +52,7 @@ DISK=0
 WITH_VM=1
 PASS_ALONE=0
 END_MS=""
-CACHES=default
+CACHES=cold
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --days) DAYS=$2; shift 2 ;;
@@ -63,7 +64,7 @@ while [[ $# -gt 0 ]]; do
     --pass-alone) PASS_ALONE=1; shift ;;
     --end-ms) END_MS=$2; shift 2 ;;
     --warm) CACHES=warm; shift ;;
-    --cold) CACHES=cold; shift ;;
+    --meridian-cache-only) CACHES=meridian-only; shift ;;
     *) echo "longrange_bench.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
