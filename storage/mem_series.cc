@@ -251,13 +251,14 @@ void MemSeries::Insert(const Sample& s) {
 }
 
 void MemSeries::AppendHead(const Sample& s) {
-  const size_t n = HeadSize();
+  const size_t n = head_count_;
   if (n > 0 && (n >= kChunkSamples || s.t_ms - head_min_t_ms_ >= kMaxChunkSpanMs)) {
     CutHead();
   } else if (head_.size() >= kHeadRawSamples) {
     EncodeHeadBlock();
   }
-  if (HeadSize() == 0) head_min_t_ms_ = s.t_ms;
+  if (head_count_ == 0) head_min_t_ms_ = s.t_ms;
+  ++head_count_;
   if (head_.size() == head_.capacity()) {
     // Few, geometric allocations per series; never one per sample.
     head_.reserve(std::min(kHeadRawSamples, std::max<size_t>(8, head_.capacity() * 2)));
@@ -269,11 +270,18 @@ void MemSeries::AppendHead(const Sample& s) {
 }
 
 void MemSeries::CutHead() {
-  closed_.push_back(EncodeHead());
+  // The samples not yet persisted: the last piece of the chunk, which the
+  // checkpoint merges with the pieces on disk (or, when every sample is on
+  // disk already, the pieces stay as they are).
+  if (HeadSize() > 0) {
+    closed_.push_back(EncodeHead());
+    if (head_on_disk_ > 0) closed_.back().merge_from_ms = head_min_t_ms_;
+  }
   head_.clear();                     // keeps its capacity: at most kHeadRawSamples samples
   std::string().swap(head_blocks_);  // idle series should not pin a chunk's blocks
   head_blocks_n_ = 0;
-  head_persisted_ = 0;
+  head_count_ = 0;
+  head_on_disk_ = 0;
   ++head_generation_;
 }
 
@@ -382,26 +390,56 @@ MemSeries::PersistSnapshot MemSeries::SnapshotForPersist() {
   snap.chunks = closed_;
   snap.num_closed = closed_.size();
   snap.head_generation = head_generation_;
-  if (HeadSize() > head_persisted_) {
+  if (HeadSize() > 0) {
     snap.chunks.push_back(EncodeHead());
     snap.head_samples = HeadSize();
   }
   return snap;
 }
 
-void MemSeries::MarkPersisted(const PersistSnapshot& snap) {
-  for (size_t i = 0; i < snap.num_closed; ++i) {
+MemSeries::PersistMark MemSeries::MarkOf(const PersistSnapshot& snap) {
+  PersistMark m;
+  m.num_closed = static_cast<uint32_t>(snap.num_closed);
+  m.head_samples = static_cast<uint32_t>(snap.head_samples);
+  m.head_generation = snap.head_generation;
+  for (const ClosedChunk& c : snap.chunks) {
+    m.min_t_ms = std::min(m.min_t_ms, c.min_t_ms);
+    m.max_t_ms = std::max(m.max_t_ms, c.max_t_ms);
+  }
+  if (snap.head_samples > 0) {
+    m.head_min_t_ms = snap.chunks.back().min_t_ms;
+    m.head_max_t_ms = snap.chunks.back().max_t_ms;
+  }
+  return m;
+}
+
+void MemSeries::MarkPersisted(const PersistMark& mark) {
+  for (size_t i = 0; i < mark.num_closed; ++i) {
     disk_only_min_t_ms_ = std::min(disk_only_min_t_ms_, closed_[i].min_t_ms);
     disk_only_max_t_ms_ = std::max(disk_only_max_t_ms_, closed_[i].max_t_ms);
   }
-  closed_.erase(closed_.begin(), closed_.begin() + static_cast<ptrdiff_t>(snap.num_closed));
-  if (snap.head_samples > 0 && snap.head_generation == head_generation_) {
-    head_persisted_ = snap.head_samples;
+  closed_.erase(closed_.begin(), closed_.begin() + static_cast<ptrdiff_t>(mark.num_closed));
+  if (mark.head_samples > 0 && mark.head_generation == head_generation_) {
+    // The piece is on disk: memory keeps only what was appended since.
+    if (mark.head_samples >= HeadSize()) {
+      head_.clear();
+      std::string().swap(head_blocks_);
+      head_blocks_n_ = 0;
+    } else {
+      std::vector<Sample> rest;
+      HeadSamples(&rest);
+      rest.erase(rest.begin(), rest.begin() + mark.head_samples);
+      SetHead(rest);
+    }
+    disk_only_min_t_ms_ = std::min(disk_only_min_t_ms_, mark.head_min_t_ms);
+    disk_only_max_t_ms_ = std::max(disk_only_max_t_ms_, mark.head_max_t_ms);
+    head_on_disk_ += mark.head_samples;
   }
-  for (const ClosedChunk& c : snap.chunks) {
-    persisted_min_t_ms_ = std::min(persisted_min_t_ms_, c.min_t_ms);
-    persisted_max_t_ms_ = std::max(persisted_max_t_ms_, c.max_t_ms);
-  }
+  // Otherwise the head was cut since (its samples went into a closed chunk
+  // keyed by the same first sample, which will overwrite the piece) or
+  // trimmed (persisted again as a new piece).
+  persisted_min_t_ms_ = std::min(persisted_min_t_ms_, mark.min_t_ms);
+  persisted_max_t_ms_ = std::max(persisted_max_t_ms_, mark.max_t_ms);
 }
 
 bool MemSeries::TrimBefore(int64_t cutoff_ms) {
@@ -412,21 +450,26 @@ bool MemSeries::TrimBefore(int64_t cutoff_ms) {
     std::vector<Sample> all;
     HeadSamples(&all);
     std::erase_if(all, [&](const Sample& s) { return s.t_ms < cutoff_ms; });
-    std::string().swap(head_blocks_);
-    head_blocks_n_ = 0;
-    head_.clear();
-    // Re-encodes the kept samples in blocks; the last (partial) one stays raw.
-    for (size_t i = 0; i < all.size(); i += kHeadRawSamples) {
-      const size_t end = std::min(all.size(), i + kHeadRawSamples);
-      head_.assign(all.begin() + static_cast<ptrdiff_t>(i),
-                   all.begin() + static_cast<ptrdiff_t>(end));
-      if (end < all.size()) EncodeHeadBlock();
-    }
+    SetHead(all);
     if (!all.empty()) head_min_t_ms_ = all.front().t_ms;
-    head_persisted_ = 0;  // the stored copy is keyed by the old first sample
-    ++head_generation_;
+    head_on_disk_ = 0;   // the pieces left are retention's, not merged
+    ++head_generation_;  // a snapshot taken before holds trimmed samples
   }
   return MemoryEmpty();
+}
+
+void MemSeries::SetHead(const std::vector<Sample>& samples) {
+  std::string().swap(head_blocks_);
+  head_blocks_n_ = 0;
+  head_.clear();
+  // Encodes the samples in blocks; the last (partial) one stays raw.
+  for (size_t i = 0; i < samples.size(); i += kHeadRawSamples) {
+    const size_t end = std::min(samples.size(), i + kHeadRawSamples);
+    head_.assign(samples.begin() + static_cast<ptrdiff_t>(i),
+                 samples.begin() + static_cast<ptrdiff_t>(end));
+    if (end < samples.size()) EncodeHeadBlock();
+  }
+  head_end_hint_.store(head_.data() + head_.size(), std::memory_order_relaxed);
 }
 
 void MemSeries::LoadPersistedRange(int64_t min_t_ms, int64_t max_t_ms) {

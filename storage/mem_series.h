@@ -1,6 +1,7 @@
 // MemSeries: the in-memory head of one series (like a Prometheus head
-// series): the open head chunk as plain samples, closed chunks that are
-// encoded but not yet persisted, and an out-of-order buffer. It decides
+// series): the samples of the open head chunk not yet persisted (a
+// checkpoint writes them as one piece of the chunk and drops them), closed
+// chunks that are encoded but not yet persisted, and an out-of-order buffer. It decides
 // whether an appended sample is new, a duplicate, a conflict or too old.
 //
 // Thread-safety: fields marked GUARDED_BY(mu) need `mu`; the atomics and
@@ -32,13 +33,18 @@ inline constexpr size_t kChunkSamples = 240;
 inline constexpr int64_t kMaxChunkSpanMs = 2 * 3600 * 1000;
 // The open head chunk keeps at most this many samples raw (16 bytes each);
 // older ones are encoded in blocks of this size (a few bytes per sample)
-// and merged into one chunk when the head is cut or persisted.
+// and merged into one chunk (a piece of the open chunk) when the head is
+// cut or persisted.
 inline constexpr size_t kHeadRawSamples = 16;
 
 struct ClosedChunk {
   int64_t min_t_ms;
   int64_t max_t_ms;
   std::string data;  // chunk_codec encoding
+  // The last piece of a head chunk whose earlier pieces are on disk (keyed
+  // from this time on): the checkpoint merges them into one chunk.
+  int64_t merge_from_ms = kNoMerge;
+  static constexpr int64_t kNoMerge = std::numeric_limits<int64_t>::max();
 };
 
 enum class AppendOutcome { kAppended, kDuplicate, kTooOld, kConflict };
@@ -146,7 +152,8 @@ class MemSeries {
       ABSL_SHARED_LOCKS_REQUIRED(mu);
 
   // What a checkpoint writes for this series: the closed chunks followed by
-  // the open head chunk when it changed since it was last persisted.
+  // the open head chunk's samples not yet persisted (one piece of it, keyed
+  // by its first sample), if any.
   struct PersistSnapshot {
     std::vector<ClosedChunk> chunks;
     size_t num_closed = 0;
@@ -155,10 +162,26 @@ class MemSeries {
   };
   // Closes the out-of-order buffer into chunks and copies what to persist.
   PersistSnapshot SnapshotForPersist() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // After `snap` is durable: drops its closed chunks from memory (they are
-  // readable from disk now) and widens the persisted range. REQUIRES: no
-  // TrimBefore() since the snapshot (the caller serializes them).
-  void MarkPersisted(const PersistSnapshot& snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // What MarkPersisted needs of a snapshot: a checkpoint drops the chunk
+  // bytes as soon as they are written and keeps only this until they are
+  // durable.
+  struct PersistMark {
+    uint32_t num_closed = 0;
+    uint32_t head_samples = 0;  // 0 when the head was not in the snapshot
+    uint64_t head_generation = 0;
+    int64_t min_t_ms = std::numeric_limits<int64_t>::max();  // over the snapshot's chunks
+    int64_t max_t_ms = std::numeric_limits<int64_t>::min();
+    int64_t head_min_t_ms = 0, head_max_t_ms = 0;  // of the head piece
+  };
+  static PersistMark MarkOf(const PersistSnapshot& snap);
+  // After the snapshot is durable: drops its closed chunks and its head
+  // samples from memory (they are readable from disk now; samples appended
+  // since stay) and widens the persisted range. REQUIRES: no TrimBefore()
+  // since the snapshot (the caller serializes them).
+  void MarkPersisted(const PersistMark& mark) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void MarkPersisted(const PersistSnapshot& snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    MarkPersisted(MarkOf(snap));
+  }
 
   // Retention: drops in-memory samples before `cutoff_ms`. Returns true when
   // nothing is left in memory.
@@ -207,10 +230,10 @@ class MemSeries {
   // written (storage/disk_index.h); empty when lo > hi.
   int64_t index_lo_day ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::max();
   int64_t index_hi_day ABSL_GUARDED_BY(mu) = std::numeric_limits<int64_t>::min();
-  // True when every sample in memory is also persisted and nothing is in
+  // True when every sample of the series is persisted and nothing is in
   // flight: the series can leave the head without losing anything.
   bool FullyPersisted() const ABSL_SHARED_LOCKS_REQUIRED(mu) {
-    return pending_ == nullptr && ooo_.empty() && closed_.empty() && HeadSize() == head_persisted_;
+    return pending_ == nullptr && ooo_.empty() && closed_.empty() && HeadSize() == 0;
   }
   // Approximate heap bytes held by this series' samples.
   size_t MemoryBytes() const ABSL_SHARED_LOCKS_REQUIRED(mu);
@@ -226,11 +249,15 @@ class MemSeries {
   void CutHead() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Moves the raw head samples into a new encoded block.
   void EncodeHeadBlock() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
-  // Samples of the open head chunk (blocks, then raw tail).
+  // Samples of the open head chunk in memory (blocks, then raw tail): those
+  // not yet persisted.
   size_t HeadSize() const ABSL_SHARED_LOCKS_REQUIRED(mu) { return head_blocks_n_ + head_.size(); }
-  // Appends every sample of the open head chunk to *out, in order.
+  // Appends every sample of the open head chunk in memory to *out, in order.
   void HeadSamples(std::vector<Sample>* out) const ABSL_SHARED_LOCKS_REQUIRED(mu);
-  // The open head chunk as one encoded chunk. REQUIRES: HeadSize() > 0.
+  // Replaces the head's memory by `samples` (in order): blocks, raw tail.
+  void SetHead(const std::vector<Sample>& samples) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The open head chunk's samples in memory as one encoded chunk.
+  // REQUIRES: HeadSize() > 0.
   ClosedChunk EncodeHead() const ABSL_SHARED_LOCKS_REQUIRED(mu);
   void CutOutOfOrder() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // The value stored in memory at t_ms, if any.
@@ -240,15 +267,17 @@ class MemSeries {
 
   const uint64_t id_;
   const std::string flat_labels_;  // per label: varint len, name, varint len, value
-  // The open head chunk: head_blocks_ holds its first head_blocks_n_
-  // samples as length-prefixed (uvarint) chunk_codec blocks of
-  // kHeadRawSamples each, head_ the newer ones raw.
+  // The open head chunk's samples not yet persisted: head_blocks_ holds
+  // the first head_blocks_n_ of them as length-prefixed (uvarint)
+  // chunk_codec blocks of kHeadRawSamples each, head_ the newer ones raw.
+  // The persisted ones are pieces on disk (keyed by their first sample).
   std::string head_blocks_ ABSL_GUARDED_BY(mu);
   uint32_t head_blocks_n_ ABSL_GUARDED_BY(mu) = 0;
+  uint32_t head_count_ ABSL_GUARDED_BY(mu) = 0;       // samples of the open chunk, persisted or not
+  uint32_t head_on_disk_ ABSL_GUARDED_BY(mu) = 0;     // of those, persisted as pieces
   int64_t head_min_t_ms_ ABSL_GUARDED_BY(mu) = 0;     // first sample of the open chunk
   std::vector<Sample> head_ ABSL_GUARDED_BY(mu);      // strictly increasing t, after the blocks
-  size_t head_persisted_ ABSL_GUARDED_BY(mu) = 0;     // head samples in the stored copy
-  uint64_t head_generation_ ABSL_GUARDED_BY(mu) = 0;  // bumped when head_ restarts
+  uint64_t head_generation_ ABSL_GUARDED_BY(mu) = 0;  // bumped when the head's memory restarts
   std::vector<Sample> ooo_ ABSL_GUARDED_BY(mu);       // strictly increasing t
   std::vector<ClosedChunk> closed_ ABSL_GUARDED_BY(mu);
   PendingSamples* pending_ ABSL_GUARDED_BY(mu) = nullptr;  // in-flight appends

@@ -310,10 +310,12 @@ RocksStorage::~RocksStorage() {
 absl::Status RocksStorage::OpenDb() {
   MERIDIAN_RETURN_IF_ERROR(PrepareDataDir(options_.dir));
   {
-    // A postings file a crash left before its ingestion: the checkpoint
-    // that wrote it did not finish, its next run writes the keys again.
+    // A postings or chunks file a crash left before its ingestion: the
+    // checkpoint that wrote it did not finish, its next run writes the keys
+    // again.
     std::error_code ec;
     std::filesystem::remove(options_.dir + "/" + kPostingsIngestFile, ec);
+    std::filesystem::remove(options_.dir + "/" + kChunksIngestFile, ec);
   }
   rocksdb::DBOptions db;
   std::shared_ptr<rocksdb::FileSystem> fs =

@@ -47,6 +47,7 @@ class DB;
 class Env;
 class Iterator;
 class Logger;
+class SstFileWriter;
 class Statistics;
 class Status;
 class WriteBatch;
@@ -138,6 +139,30 @@ class RocksStorage : public Storage {
   // as one ingested table file (kPostingsIngestFile while written).
   absl::Status IngestPostings(IndexBatch* batch);
   static constexpr char kPostingsIngestFile[] = "postings-ingest.sst.tmp";
+  // A checkpoint's chunks: a table file (kChunksIngestFile while written)
+  // that IngestChunks finishes and ingests into the chunks family, durably.
+  absl::StatusOr<std::unique_ptr<rocksdb::SstFileWriter>> OpenChunkFile();
+  absl::Status IngestChunks(rocksdb::SstFileWriter* file);
+  // Writes the chunks of `snap` (series `id`) to `file` in key order,
+  // merging a cut head chunk with its pieces (read through *pieces, opened
+  // on first use); widens [*pmin, *pmax] by what it writes and adds its
+  // bytes to *bytes.
+  absl::Status WriteSeriesChunks(rocksdb::SstFileWriter* file, uint64_t id,
+                                 MemSeries::PersistSnapshot* snap,
+                                 std::unique_ptr<rocksdb::Iterator>* pieces, int64_t* pmin,
+                                 int64_t* pmax, size_t* bytes);
+  // `c` is the last piece of a head chunk (c->merge_from_ms set): merges
+  // into it the chunks of series `id` keyed in [merge_from, c's first
+  // sample) that end within it (the earlier pieces, out-of-order chunks
+  // among them), read through `it`, and adds their first timestamps but the
+  // merged chunk's to *absorbed (their keys are deleted). Unreadable ones:
+  // nothing is merged.
+  absl::Status MergeHeadPieces(rocksdb::Iterator* it, uint64_t id, ClosedChunk* c,
+                               std::vector<int64_t>* absorbed);
+  // IngestChunks' way around corrupt overlapping files: the file's chunks
+  // through the memtable, unsynced.
+  absl::Status WriteChunkFile(const std::string& path);
+  static constexpr char kChunksIngestFile[] = "chunks-ingest.tmp.sst";
   // The lookup TenantHead uses to re-admit a series by its labels.
   void InstallDiskLookup(TenantHead* head);
   absl::StatusOr<TenantHead*> GetOrCreateTenant(std::string_view tenant);

@@ -25,7 +25,9 @@
 namespace meridian {
 namespace {
 
-constexpr size_t kCheckpointBatchBytes = 4 << 20;
+// Chunk bytes per table file a checkpoint writes and ingests: each file is
+// one more file of the chunks family, so few and large.
+constexpr size_t kCheckpointFileBytes = 32 << 20;
 // Postings (ids) per index table file a checkpoint writes: ~8 bytes each
 // in memory until written (docs/format/storage.md, "index family").
 constexpr size_t kIndexBatchPostings = 256 << 10;
@@ -39,9 +41,11 @@ int64_t SaturatingSub(int64_t a, int64_t b) {
   return r;
 }
 
+// A series whose chunks are in the table file being written: what
+// MarkPersisted needs once the file is ingested (the chunk bytes are gone).
 struct PendingSeries {
-  std::shared_ptr<MemSeries> series;
-  MemSeries::PersistSnapshot snap;
+  MemSeries* series;  // kept alive by the checkpoint's list of all series
+  MemSeries::PersistMark mark;
 };
 
 // Retention works in steps of cut-off: a tenth of the retention, at least a
@@ -90,22 +94,13 @@ absl::Status RocksStorage::CheckpointImpl() {
     covered = next_wal_seq_.load() - 1;
     wal_bytes_.store(0);
   }
-  // Durability comes from the final synced write.
-  rocksdb::WriteBatch wb;
-  std::vector<PendingSeries> pending;
-  auto commit = [&]() -> absl::Status {
-    if (wb.Count() > 0) MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/false, "writing chunks"));
-    // Readers holding an older iterator must refresh it before they trust
-    // that memory no longer holding these samples means disk does.
-    if (!pending.empty()) chunk_store_->BumpGeneration();
-    for (PendingSeries& p : pending) {
-      MutexLock l(&p.series->mu);
-      p.series->MarkPersisted(p.snap);
-    }
-    wb.Clear();
-    pending.clear();
-    return absl::OkStatus();
-  };
+  // The chunks go into table files that are ingested (IngestChunks), not
+  // through the chunks memtable: a checkpoint writes every changed head
+  // chunk, and in the memtable they would all sit in memory at once with
+  // the head they copy (the peak of the process). The `'r'` spans of the
+  // file's series go first (after their postings), in one synced batch (a crash between the two
+  // leaves spans wider than the chunks, which reads and duplicate checks
+  // handle; never chunks outside their series' span).
   // On-disk postings of the days the head's series opened since the last
   // checkpoint (and the label-set hash of series indexed for the first
   // time): postings lists per (tenant, day, label pair), written in batches
@@ -131,54 +126,87 @@ absl::Status RocksStorage::CheckpointImpl() {
     indexed.clear();
     return absl::OkStatus();
   };
+  rocksdb::WriteBatch wb;
+  std::vector<PendingSeries> pending;
+  std::unique_ptr<rocksdb::SstFileWriter> file;
+  size_t file_bytes = 0;
+  auto commit = [&]() -> absl::Status {
+    if (file == nullptr) return absl::OkStatus();
+    // The postings of the file's series first: a series' span names the
+    // days its postings cover once it is re-admitted (after a crash, the
+    // next checkpoint would not write them again).
+    MERIDIAN_RETURN_IF_ERROR(write_index());
+    MERIDIAN_RETURN_IF_ERROR(Write(&wb, /*sync=*/true, "writing chunk ranges"));
+    MERIDIAN_RETURN_IF_ERROR(IngestChunks(file.get()));
+    file.reset();
+    file_bytes = 0;
+    // Readers holding an older iterator must refresh it before they trust
+    // that memory no longer holding these samples means disk does.
+    chunk_store_->BumpGeneration();
+    for (PendingSeries& p : pending) {
+      MutexLock l(&p.series->mu);
+      p.series->MarkPersisted(p.mark);
+    }
+    wb.Clear();
+    pending.clear();
+    return absl::OkStatus();
+  };
+  // A table file's keys are sorted: the series of all tenants in id order
+  // (chunk keys start with the id).
+  std::vector<std::pair<TenantHead*, std::shared_ptr<MemSeries>>> all;
   for (TenantHead* t : AllTenants()) {
-    for (std::shared_ptr<MemSeries>& s : t->AllSeries()) {
-      // Samples are committed to memory only after the write that stored
-      // the series' definition, so this skips only series with no samples;
-      // no chunk ever names an id without a stored definition.
-      if (!s->definition_persisted.load(std::memory_order_acquire)) continue;
-      PendingSeries p{s, {}};
-      int64_t pmin, pmax, lo, hi;
-      {
-        MutexLock l(&s->mu);
-        p.snap = s->SnapshotForPersist();
-        pmin = s->persisted_min_t_ms();
-        pmax = s->persisted_max_t_ms();
-        lo = s->index_lo_day;
-        hi = s->index_hi_day;
-      }
-      if (s->min_t_ms() <= s->max_t_ms()) {
-        const int64_t want_lo = IndexDayOf(s->min_t_ms()), want_hi = IndexDayOf(s->max_t_ms());
-        if (lo > hi || want_lo < lo || want_hi > hi) {
-          const Labels labels = s->labels();
-          if (lo > hi) {
-            index_batch.AddDefinition(t->id(), s->id(), labels);
-            index_batch.AddDays(t->id(), s->id(), labels, want_lo, want_hi);
-          } else {
-            index_batch.AddDays(t->id(), s->id(), labels, want_lo, lo - 1);
-            index_batch.AddDays(t->id(), s->id(), labels, hi + 1, want_hi);
-          }
-          indexed.push_back({s, lo > hi ? want_lo : std::min(lo, want_lo),
-                             lo > hi ? want_hi : std::max(hi, want_hi)});
-          if (index_batch.postings() >= kIndexBatchPostings) {
-            MERIDIAN_RETURN_IF_ERROR(write_index());
-          }
+    for (std::shared_ptr<MemSeries>& s : t->AllSeries()) all.emplace_back(t, std::move(s));
+  }
+  auto by_id = [](const auto& a, const auto& b) { return a.second->id() < b.second->id(); };
+  if (!std::is_sorted(all.begin(), all.end(), by_id)) std::sort(all.begin(), all.end(), by_id);
+  pending.reserve(std::min<size_t>(all.size(), 1 << 16));
+  std::unique_ptr<rocksdb::Iterator> pieces;  // where merged pieces are read
+  for (auto& [t, s] : all) {
+    // Samples are committed to memory only after the write that stored
+    // the series' definition, so this skips only series with no samples;
+    // no chunk ever names an id without a stored definition.
+    if (!s->definition_persisted.load(std::memory_order_acquire)) continue;
+    MemSeries::PersistSnapshot snap;
+    int64_t pmin, pmax, lo, hi;
+    {
+      MutexLock l(&s->mu);
+      snap = s->SnapshotForPersist();
+      pmin = s->persisted_min_t_ms();
+      pmax = s->persisted_max_t_ms();
+      lo = s->index_lo_day;
+      hi = s->index_hi_day;
+    }
+    if (s->min_t_ms() <= s->max_t_ms()) {
+      const int64_t want_lo = IndexDayOf(s->min_t_ms()), want_hi = IndexDayOf(s->max_t_ms());
+      if (lo > hi || want_lo < lo || want_hi > hi) {
+        const Labels labels = s->labels();
+        if (lo > hi) {
+          index_batch.AddDefinition(t->id(), s->id(), labels);
+          index_batch.AddDays(t->id(), s->id(), labels, want_lo, want_hi);
+        } else {
+          index_batch.AddDays(t->id(), s->id(), labels, want_lo, lo - 1);
+          index_batch.AddDays(t->id(), s->id(), labels, hi + 1, want_hi);
+        }
+        indexed.push_back({s, lo > hi ? want_lo : std::min(lo, want_lo),
+                           lo > hi ? want_hi : std::max(hi, want_hi)});
+        if (index_batch.postings() >= kIndexBatchPostings) {
+          MERIDIAN_RETURN_IF_ERROR(write_index());
         }
       }
-      if (p.snap.chunks.empty()) continue;
-      for (const ClosedChunk& c : p.snap.chunks) {
-        MERIDIAN_RETURN_IF_ERROR(FromRocks(
-            wb.Put(chunks_, keys::ChunkKey(s->id(), c.min_t_ms), c.data), "staging chunk"));
-        pmin = std::min(pmin, c.min_t_ms);
-        pmax = std::max(pmax, c.max_t_ms);
-      }
-      MERIDIAN_RETURN_IF_ERROR(
-          FromRocks(wb.Put(meta_, keys::RangeKey(s->id()), keys::EncodeRangeValue(pmin, pmax)),
-                    "staging range"));
-      pending.push_back(std::move(p));
-      if (wb.GetDataSize() >= kCheckpointBatchBytes) MERIDIAN_RETURN_IF_ERROR(commit());
     }
+    if (snap.chunks.empty()) continue;
+    if (file == nullptr) {
+      MERIDIAN_ASSIGN_OR_RETURN(file, OpenChunkFile());
+    }
+    MERIDIAN_RETURN_IF_ERROR(
+        WriteSeriesChunks(file.get(), s->id(), &snap, &pieces, &pmin, &pmax, &file_bytes));
+    MERIDIAN_RETURN_IF_ERROR(
+        FromRocks(wb.Put(meta_, keys::RangeKey(s->id()), keys::EncodeRangeValue(pmin, pmax)),
+                  "staging range"));
+    pending.push_back({s.get(), MemSeries::MarkOf(snap)});
+    if (file_bytes >= kCheckpointFileBytes) MERIDIAN_RETURN_IF_ERROR(commit());
   }
+  all.clear();
   MERIDIAN_RETURN_IF_ERROR(commit());
   MERIDIAN_RETURN_IF_ERROR(write_index());
   if (covered == 0) return absl::OkStatus();

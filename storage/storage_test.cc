@@ -126,16 +126,6 @@ TEST(MemSeriesTest, EncodedHeadBlocks) {
   EXPECT_EQ(*s.Append(want[99], limits, nullptr), AppendOutcome::kDuplicate);
   // Far fewer than 16 bytes per head sample.
   EXPECT_LT(s.MemoryBytes(), 100 * sizeof(Sample));
-  // A persist writes the whole open chunk as one chunk.
-  MemSeries::PersistSnapshot snap = s.SnapshotForPersist();
-  ASSERT_EQ(snap.chunks.size(), 1u);
-  EXPECT_EQ(snap.head_samples, 100u);
-  got.clear();
-  ASSERT_TRUE(DecodeChunk(snap.chunks[0].data, &got).ok());
-  EXPECT_EQ(bits(got), bits(want));
-  EXPECT_EQ(snap.chunks[0].min_t_ms, want.front().t_ms);
-  EXPECT_EQ(snap.chunks[0].max_t_ms, want.back().t_ms);
-  s.MarkPersisted(snap);
   // Retention inside the encoded part keeps the rest, in blocks again.
   EXPECT_FALSE(s.TrimBefore(want[40].t_ms));
   want.erase(want.begin(), want.begin() + 40);
@@ -144,13 +134,30 @@ TEST(MemSeriesTest, EncodedHeadBlocks) {
       s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got)
           .ok());
   EXPECT_EQ(bits(got), bits(want));
-  snap = s.SnapshotForPersist();
+  // A persist writes the samples in memory as one piece of the open chunk,
+  // which then leaves memory.
+  MemSeries::PersistSnapshot snap = s.SnapshotForPersist();
   ASSERT_EQ(snap.chunks.size(), 1u);
+  EXPECT_EQ(snap.head_samples, 60u);
+  got.clear();
+  ASSERT_TRUE(DecodeChunk(snap.chunks[0].data, &got).ok());
+  EXPECT_EQ(bits(got), bits(want));
   EXPECT_EQ(snap.chunks[0].min_t_ms, want.front().t_ms);
-  // The chunk is cut at kChunkSamples, merged into one closed chunk.
-  for (int i = 100; want.size() < kChunkSamples + 5; ++i) {
+  EXPECT_EQ(snap.chunks[0].max_t_ms, want.back().t_ms);
+  s.MarkPersisted(snap);
+  EXPECT_TRUE(s.FullyPersisted());
+  EXPECT_TRUE(s.DiskOnlyOverlaps(want.back().t_ms, want.back().t_ms));
+  got.clear();
+  ASSERT_TRUE(
+      s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got)
+          .ok());
+  EXPECT_TRUE(got.empty());
+  // The chunk is cut at kChunkSamples samples in all (its persisted pieces
+  // count): its last piece becomes one closed chunk of what came since.
+  std::vector<Sample> more;
+  for (int i = 100; i < static_cast<int>(kChunkSamples) + 5; ++i) {
     Sample x{1000 + i * 15'000, i * 0.25};
-    want.push_back(x);
+    more.push_back(x);
     ASSERT_EQ(*s.Append(x, limits, nullptr), AppendOutcome::kAppended);
   }
   snap = s.SnapshotForPersist();
@@ -159,12 +166,71 @@ TEST(MemSeriesTest, EncodedHeadBlocks) {
   EXPECT_EQ(snap.head_samples, 5u);
   ChunkHeader h;
   ASSERT_TRUE(DecodeChunkHeader(snap.chunks[0].data, &h).ok());
-  EXPECT_EQ(h.num_samples, kChunkSamples);
+  EXPECT_EQ(h.num_samples, kChunkSamples - 100);
+  EXPECT_EQ(snap.chunks[0].min_t_ms, more.front().t_ms);
   got.clear();
   ASSERT_TRUE(
       s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got)
           .ok());
-  EXPECT_EQ(bits(got), bits(want));
+  EXPECT_EQ(bits(got), bits(more));
+}
+
+// Samples appended while a checkpoint writes a piece stay in memory; a head
+// cut in between keeps everything (its closed chunk has the piece's key and
+// all its samples, and overwrites it).
+TEST(MemSeriesTest, PersistedPiecesLeaveMemoryAndLaterSamplesStay) {
+  MemSeries s(1, Labels::FromSorted({{"__name__", "x"}}));
+  MutexLock l(&s.mu);
+  AppendLimits limits;
+  std::vector<Sample> all;
+  // The lambdas run under `l` (the analysis does not see into them).
+  auto append = [&](int n) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    for (int k = 0; k < n; ++k) {
+      const int i = static_cast<int>(all.size());
+      Sample x{i * 15'000LL, i * 1.5};
+      all.push_back(x);
+      ASSERT_EQ(*s.Append(x, limits, nullptr), AppendOutcome::kAppended);
+    }
+  };
+  auto memory = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    std::vector<Sample> got;
+    EXPECT_TRUE(
+        s.ReadMemory(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), &got)
+            .ok());
+    std::sort(got.begin(), got.end(),
+              [](const Sample& a, const Sample& b) { return a.t_ms < b.t_ms; });
+    std::vector<int64_t> out;
+    for (const Sample& x : got) out.push_back(x.t_ms);
+    return out;
+  };
+  auto times = [&](size_t from, size_t to) {
+    std::vector<int64_t> out;
+    for (size_t i = from; i < to; ++i) out.push_back(all[i].t_ms);
+    return out;
+  };
+  append(30);  // one block of 16 and 14 raw
+  MemSeries::PersistSnapshot snap = s.SnapshotForPersist();
+  EXPECT_EQ(snap.head_samples, 30u);
+  append(20);  // the raw tail becomes a block holding samples of both sides
+  s.MarkPersisted(snap);
+  EXPECT_EQ(memory(), times(30, 50));
+  snap = s.SnapshotForPersist();
+  ASSERT_EQ(snap.chunks.size(), 1u);
+  EXPECT_EQ(snap.chunks[0].min_t_ms, all[30].t_ms);
+  EXPECT_EQ(snap.chunks[0].max_t_ms, all[49].t_ms);
+  s.MarkPersisted(snap);
+  EXPECT_TRUE(memory().empty());
+  // A cut between a snapshot and its mark.
+  append(static_cast<int>(kChunkSamples) - 50);  // the open chunk is full
+  snap = s.SnapshotForPersist();
+  append(3);  // the first one cuts the chunk
+  s.MarkPersisted(snap);
+  EXPECT_EQ(memory(), times(50, all.size()));
+  MemSeries::PersistSnapshot next = s.SnapshotForPersist();
+  ASSERT_EQ(next.num_closed, 1u);
+  EXPECT_EQ(next.chunks[0].min_t_ms, snap.chunks[0].min_t_ms);
+  EXPECT_EQ(next.chunks[0].max_t_ms, all[kChunkSamples - 1].t_ms);
+  EXPECT_EQ(next.head_samples, 3u);
 }
 
 TEST_F(StorageTest, AppendAndSelect) {
