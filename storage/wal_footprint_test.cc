@@ -115,11 +115,13 @@ TEST(WalFootprintTest, DataDirHoldsLessThanTheWalWrittenBeforeTheFirstCheckpoint
 // memtables per family and a 4 MiB budget, ~15 MB of WAL records and series
 // definitions leave about the budget in memory once the flushes it
 // triggers are done. Without the budget every family keeps its memtable
-// until it reaches its own 64 MiB. The budget is RocksDB's soft limit: a
-// flush is triggered when the mutable memtables pass 7/8 of it or all
-// memtables pass it, so the settled total may exceed it by what the other
-// families' fresh memtables hold (a CI run under ASan settled at 10 KiB
-// over 4 MiB); the test allows an eighth.
+// until it reaches its own 64 MiB (~15 MB here). The budget is RocksDB's
+// soft limit: a write triggers a flush when the mutable memtables pass 7/8
+// of it, or all memtables pass it with the mutable ones at half, and nothing
+// triggers one once writes stop, so the settled total may exceed it (a CI
+// run under ASan settled at 10 KiB over 4 MiB, a run at load 6 above 4.5
+// MiB); the test allows twice the budget, still half of what the memtables
+// hold without one.
 TEST(MemtableBudgetTest, AllFamiliesTogetherStayWithinTheBudget) {
   TempDir dir;
   StorageOptions o;
@@ -146,7 +148,7 @@ TEST(MemtableBudgetTest, AllFamiliesTogetherStayWithinTheBudget) {
     return bytes;
   };
   // Flushes run in the background: wait for them (generously).
-  const uint64_t bound = o.memtable_budget_bytes + o.memtable_budget_bytes / 8;
+  const uint64_t bound = 2 * o.memtable_budget_bytes;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   uint64_t bytes = memtables();
   while (bytes > bound && std::chrono::steady_clock::now() < deadline) {
