@@ -843,13 +843,11 @@ absl::Status RocksStorage::Append(std::string_view tenant, const AppendBatch& ba
   // out (Storage::DataGeneration).
   DataGenerations::BumpOnExit bump(&generations_, tenant);
   const int64_t late_at = NowMs() - options_.late_write_ms;
-  for (const AppendSeries& in : batch.series) {
-    for (const Sample& x : in.samples) {
-      if (x.t_ms <= late_at) {
-        bump.Changed();
-        break;
-      }
-    }
+  const auto late = [late_at](const Sample& x) { return x.t_ms <= late_at; };
+  if (std::any_of(batch.series.begin(), batch.series.end(), [&](const AppendSeries& in) {
+        return std::any_of(in.samples.begin(), in.samples.end(), late);
+      })) {
+    bump.Changed();
   }
   TenantHead* head = nullptr;
   MERIDIAN_RETURN_IF_ERROR(AppendToHead(tenant, batch, result, &head, &below));
