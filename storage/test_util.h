@@ -6,8 +6,11 @@
 
 #include <stdlib.h>
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -41,6 +44,37 @@ inline Matcher Eq(std::string n, std::string v) {
 }
 inline Matcher Re(std::string n, std::string v) {
   return M(MatchType::kRegexMatch, std::move(n), std::move(v));
+}
+
+// Apparent bytes of the files directly in `dir` (or below it, with
+// `recursive`) whose name ends with `suffix` ("" for all). RocksDB deletes
+// files in the background (a compaction's inputs, an obsolete log), so a
+// file listed a moment ago may be gone: it counts as 0 bytes rather than
+// throwing.
+inline uint64_t FileBytes(const std::string& dir, std::string_view suffix = "",
+                          bool recursive = false) {
+  namespace fs = std::filesystem;
+  uint64_t bytes = 0;
+  auto add = [&](const fs::directory_entry& e) {
+    const std::string name = e.path().filename().string();
+    if (name.size() < suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      return;
+    }
+    std::error_code ec;
+    if (!e.is_regular_file(ec) || ec) return;
+    const uintmax_t n = fs::file_size(e.path(), ec);
+    if (!ec) bytes += n;
+  };
+  std::error_code ec;
+  if (recursive) {
+    for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      add(*it);
+    }
+  } else {
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) add(*it);
+  }
+  return bytes;
 }
 
 // One selected series with all its samples.

@@ -19,11 +19,7 @@ using storage_testing::TempDir;
 
 // Apparent bytes of every file below `dir` (what `du -b` sums).
 uint64_t DirBytes(const std::string& dir) {
-  uint64_t bytes = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) bytes += e.file_size();
-  }
-  return bytes;
+  return storage_testing::FileBytes(dir, "", /*recursive=*/true);
 }
 
 // `n` series as a scrape's: requests_total of 250 instances.
@@ -162,13 +158,7 @@ TEST(MemtableBudgetTest, AllFamiliesTogetherStayWithinTheBudget) {
 }
 
 // Bytes of RocksDB's log files (*.log) in `dir`.
-uint64_t LogBytes(const std::string& dir) {
-  uint64_t bytes = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".log") bytes += e.file_size();
-  }
-  return bytes;
-}
+uint64_t LogBytes(const std::string& dir) { return storage_testing::FileBytes(dir, ".log"); }
 
 // Once Flush() (POST /internal/force_flush) returns, every sample is in a
 // table file and no RocksDB log holds data: the settled data dir is the

@@ -56,7 +56,10 @@ TEST(HaDedupTest, APairKilledMidTestIsOneSeriesWithoutFakeResets) {
   a->Wait(std::chrono::seconds(5));
   const int64_t killed = NowMs();
   std::this_thread::sleep_for(std::chrono::seconds(9));
-  const int64_t end = NowMs() - 1500;  // B's last batch is in
+  const int64_t end = NowMs() - 1500;
+  // B's queue has sent everything up to `end` (a loaded machine holds it
+  // longer than its batch_send_deadline).
+  ASSERT_TRUE(WaitRemoteWriteSent(port_b, end)) << b->Log();
 
   auto gc = global.Client();
   auto rc = regional.Client();

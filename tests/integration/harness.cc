@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 namespace meridian::testing {
@@ -174,6 +175,32 @@ bool WaitHttpReady(int port, Process& process, std::chrono::milliseconds timeout
 
 bool Meridian::WaitReady(std::chrono::milliseconds timeout) {
   return WaitHttpReady(port_, *process_, timeout);
+}
+
+bool WaitRemoteWriteSent(int port, int64_t t_ms, std::chrono::milliseconds timeout) {
+  static constexpr std::string_view kMetric =
+      "prometheus_remote_storage_queue_highest_sent_timestamp_seconds{";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(2);
+  c.set_read_timeout(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = c.Get("/metrics");
+    if (r && r->status == 200) {
+      // One line per queue: NAME{labels} VALUE. Every queue must be past t_ms.
+      size_t queues = 0, behind = 0;
+      std::istringstream lines(r->body);
+      for (std::string line; std::getline(lines, line);) {
+        if (line.rfind(kMetric, 0) != 0) continue;
+        ++queues;
+        const double secs = std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+        if (secs * 1000 < static_cast<double>(t_ms)) ++behind;
+      }
+      if (queues > 0 && behind == 0) return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return false;
 }
 
 std::string PrometheusMissing() {

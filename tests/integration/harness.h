@@ -74,6 +74,14 @@ std::unique_ptr<Process> StartPrometheus(const std::string& dir, int port,
                                          const std::vector<std::string>& extra_args = {},
                                          const std::string& name = "prometheus");
 
+// Waits until every remote-write queue of the Prometheus on `port` has sent
+// (and had acknowledged) samples with timestamps of at least `t_ms`, read
+// from its /metrics (prometheus_remote_storage_queue_highest_sent_timestamp_seconds).
+// A loaded machine (CI runs sanitizer builds two at a time) can hold the
+// queue seconds behind its batch_send_deadline. False on timeout.
+bool WaitRemoteWriteSent(int port, int64_t t_ms,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(90));
+
 // meridian started on a free port with its own data dir (or a given one).
 class Meridian {
  public:

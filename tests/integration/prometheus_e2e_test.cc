@@ -87,67 +87,79 @@ TEST(PrometheusE2ETest, MeridianReturnsWhatPrometheusHas) {
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   const int64_t end_ms = (NowMs() / 1000 - 10) * 1000;
   ASSERT_GT(end_ms, start_ms);
-  // Let the last batches arrive (batch_send_deadline is 1s).
-  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // Let the last batches arrive: every queue has sent samples past the window
+  // (batch_send_deadline is 1s, but a loaded machine holds queues longer).
+  ASSERT_TRUE(WaitRemoteWriteSent(prom_port, end_ms + 2000)) << prom->Log();
 
   auto mc = meridian.Client();
   const std::string all = UrlEncode(R"({__name__=~".+"})");
   const int64_t range_ms = end_ms - start_ms;
 
+  // Compares one query's answers; the failures found, at most 10.
+  size_t samples = 0, series = 0;
+  auto compare = [&](const std::string& q, bool raw) {
+    std::vector<std::string> failures;
+    auto prom_ans = GetJson(pc, q);
+    auto mer_ans = GetJson(*mc, q);
+    if (prom_ans["status"] != "success" || mer_ans["status"] != "success") {
+      failures.push_back("prometheus " + prom_ans.dump().substr(0, 300) + "\n meridian " +
+                         mer_ans.dump().substr(0, 300));
+      return failures;
+    }
+    SeriesMap want = ByLabels(prom_ans["data"]["result"], false);
+    SeriesMap got = ByLabels(mer_ans["data"]["result"], true);
+    EXPECT_GT(want.size(), 100u) << "Prometheus should hold hundreds of self-scraped series";
+    if (raw) samples = 0, series = want.size();
+    for (const auto& [labels, values] : want) {
+      auto it = got.find(labels);
+      if (it == got.end()) {
+        failures.push_back("meridian lacks series " + labels);
+      } else if (it->second != values) {
+        failures.push_back("series " + labels + " differs:\n prometheus " +
+                           values.dump().substr(0, 400) + "\n meridian   " +
+                           it->second.dump().substr(0, 400));
+      }
+      if (raw) samples += values.size();
+      if (failures.size() >= 10) return failures;
+    }
+    if (got.size() != want.size()) {
+      failures.push_back("meridian has " + std::to_string(got.size()) + " series, Prometheus " +
+                         std::to_string(want.size()));
+    }
+    return failures;
+  };
+  // Each comparison is tried again for a few seconds before it fails: a
+  // queue's highest sent timestamp does not promise that the other shards
+  // sent everything older.
+  auto compare_until_equal = [&](const std::string& q, bool raw) {
+    std::vector<std::string> failures;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      failures = compare(q, raw);
+      if (failures.empty()) break;
+      std::printf("e2e: attempt %d: %zu differences, first: %s\n", attempt + 1, failures.size(),
+                  failures[0].substr(0, 300).c_str());
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+    for (const std::string& f : failures) ADD_FAILURE() << f;
+  };
+
   // 1. Raw samples: identical timestamps and values, series by series.
-  std::string raw_q =
+  const std::string raw_q =
       "/api/v1/query?query=" +
       UrlEncode(std::string(R"({__name__=~".+"}[)") + std::to_string(range_ms) + "ms]") +
       "&time=" + Secs(end_ms);
-  auto prom_raw = GetJson(pc, raw_q);
-  auto mer_raw = GetJson(*mc, raw_q);
-  ASSERT_EQ(prom_raw["status"], "success") << prom_raw.dump().substr(0, 500);
-  ASSERT_EQ(mer_raw["status"], "success") << mer_raw.dump().substr(0, 500);
-  SeriesMap want = ByLabels(prom_raw["data"]["result"], false);
-  SeriesMap got = ByLabels(mer_raw["data"]["result"], true);
-  ASSERT_GT(want.size(), 100u) << "Prometheus should hold hundreds of self-scraped series";
-  size_t samples = 0, mismatched = 0;
-  for (const auto& [labels, values] : want) {
-    auto it = got.find(labels);
-    if (it == got.end()) {
-      ADD_FAILURE() << "meridian lacks series " << labels;
-      if (++mismatched > 10) break;
-      continue;
-    }
-    samples += values.size();
-    if (it->second != values) {
-      ADD_FAILURE() << "series " << labels << " differs:\n prometheus "
-                    << values.dump().substr(0, 400) << "\n meridian   "
-                    << it->second.dump().substr(0, 400);
-      if (++mismatched > 10) break;
-    }
-  }
-  EXPECT_EQ(got.size(), want.size()) << "meridian has series Prometheus does not";
+  compare_until_equal(raw_q, true);
 
   // 2. query_range over the same window at 1s step: identical matrices.
-  std::string range_q = "/api/v1/query_range?query=" + all + "&start=" + Secs(start_ms) +
-                        "&end=" + Secs(end_ms) + "&step=1";
-  auto prom_range = GetJson(pc, range_q);
-  auto mer_range = GetJson(*mc, range_q);
-  ASSERT_EQ(prom_range["status"], "success");
-  ASSERT_EQ(mer_range["status"], "success") << mer_range.dump().substr(0, 500);
-  SeriesMap want_r = ByLabels(prom_range["data"]["result"], false);
-  SeriesMap got_r = ByLabels(mer_range["data"]["result"], true);
-  EXPECT_EQ(got_r.size(), want_r.size());
-  size_t range_mismatch = 0;
-  for (const auto& [labels, values] : want_r) {
-    auto it = got_r.find(labels);
-    if (it == got_r.end() || it->second != values) {
-      ADD_FAILURE() << "query_range differs for " << labels;
-      if (++range_mismatch > 10) break;
-    }
-  }
+  const std::string range_q = "/api/v1/query_range?query=" + all + "&start=" + Secs(start_ms) +
+                              "&end=" + Secs(end_ms) + "&step=1";
+  compare_until_equal(range_q, false);
 
   // 3. Metadata from remote-write feeds /api/v1/metadata.
   auto md = GetJson(*mc, "/api/v1/metadata?metric=prometheus_http_requests_total");
   EXPECT_EQ(md["data"]["prometheus_http_requests_total"][0]["type"], "counter") << md.dump();
 
-  std::printf("e2e: %zu series, %zu raw samples compared over %lld s\n", want.size(), samples,
+  std::printf("e2e: %zu series, %zu raw samples compared over %lld s\n", series, samples,
               static_cast<long long>(range_ms / 1000));
 }
 
