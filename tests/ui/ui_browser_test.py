@@ -398,7 +398,12 @@ def run(binary, artefacts, repo):
 
             # 2. Prometheus 3's URL with the table tab.
             expr2 = "sum by (region) (rate(ui_test_requests_total[5m]))"
-            page.goto(f"{base}/query?g0.expr={urllib.parse.quote(expr2)}&g0.tab=table&g0.range_input=1h")
+            # Evaluated at the last sample (g0.moment_input, Prometheus's name): at the
+            # wall clock, a loaded machine can be more than 1.1 scrape intervals past it,
+            # and rate() then extrapolates less than the whole window.
+            moment = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now_ms / 1000))
+            page.goto(f"{base}/query?g0.expr={urllib.parse.quote(expr2)}&g0.tab=table&g0.range_input=1h"
+                      f"&g0.moment_input={urllib.parse.quote(moment)}")
             rows = page.wait("document.querySelectorAll('table.table-result tr').length === 3 && "
                              "Array.from(document.querySelectorAll('table.table-result tr')).map(r => r.innerText)", 20)
             if not rows:
