@@ -40,7 +40,10 @@
 # Environment: MERIDIAN_BIN, GEN_BIN, VM_BIN, PROM_BIN, PROMTOOL_BIN, MERIDIAN_FLAGS,
 #   PROM_BLOCKS_CACHE=dir (keep Prometheus's blocks there and reuse them when a later run has
 #   the same --days, --targets and --end-ms: promtool is the slowest step),
-#   KEEP_DATA=1 (keep the scratch dir), JSON_OUT=prefix (write JSON results to prefix.*.json).
+#   KEEP_DATA=1 (keep the scratch dir), JSON_OUT=prefix (write JSON results to prefix.*.json),
+#   BEFORE_ITEMS_HOOK=command (run with bash -c right before the dashboard items, with
+#   MERIDIAN_URL, MERIDIAN_PID, VM_URL, PROMETHEUS_URL and BENCH_WORK exported: to inspect or
+#   profile the live servers in the state the timed passes meet; the bench waits for it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -229,6 +232,12 @@ else
     --gen "$GEN_BIN" --end "$END_S" ${JSON_OUT:+--json "$JSON_OUT.concurrent.json"}
 fi
 
+if [[ -n "${BEFORE_ITEMS_HOOK:-}" ]]; then
+  echo "== before the dashboard items: $BEFORE_ITEMS_HOOK"
+  MERIDIAN_URL="http://127.0.0.1:${PORT[meridian]}" MERIDIAN_PID=${PID[meridian]} BENCH_WORK=$WORK \
+    VM_URL="http://127.0.0.1:${PORT[vm]}" PROMETHEUS_URL="http://127.0.0.1:${PORT[prometheus]}" \
+    bash -c "$BEFORE_ITEMS_HOOK" || echo "hook failed: $?"
+fi
 echo "== dashboard items, caches: $CACHES (load average $(loadavg))"
 qargs=()
 for n in "${SERVERS[@]}"; do qargs+=(--server "$n=http://127.0.0.1:${PORT[$n]}"); done
