@@ -69,8 +69,9 @@ struct EngineOptions {
   // query's thread; may be called concurrently. Null: nothing is reported.
   std::function<void(const QueryStats&)> on_query_done;
   // Borrowed, may be null: window functions over downsampled data of many
-  // series run on two threads, this executor's and the query's (the query's
-  // thread does all the work when the executor's task has not started).
+  // series run on this executor's threads while the query's thread reads and
+  // emits the series around them (the query's thread does the work of a task
+  // that has not started).
   Executor* executor = nullptr;
 };
 

@@ -1,6 +1,7 @@
 #include "query/eval.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "query/downsampled.h"
@@ -334,7 +336,7 @@ absl::Status Evaluator::StreamVectorSelector(const VectorSelector& vs, bool want
 
 namespace {
 
-// A series with windows waiting in ForEachRangeSeries' batch.
+// A series with windows in one of ForEachRangeSeries' batches.
 struct WindowsBatchItem {
   Labels labels;
   SeriesData data;
@@ -344,44 +346,72 @@ struct WindowsBatchItem {
   bool widened = false;
   absl::Status status;
 };
-constexpr size_t kWindowsBatch = 16;
+constexpr size_t kWindowsBatch = 4;
 
-// Calls work(i) for every i in [0, n), on the calling thread and, with an
-// executor, on one of its threads at the same time; returns when all calls
-// are done. The executor's task may start late or not at all (a busy pool):
-// the calling thread then makes every call itself and does not wait for it.
-void ForEachParallel(Executor* ex, size_t n, const std::function<void(size_t)>& work) {
-  if (ex == nullptr || n < 2) {
-    for (size_t i = 0; i < n; ++i) work(i);
-    return;
+// A batch of series with windows (ForEachRangeSeries): computed on an
+// executor's thread while the query's thread reads the next series and
+// emits the batch before; when the query's thread needs the results
+// (Finish) it computes what the executor's task has not taken, and it never
+// waits for a task that has not started (a busy pool).
+class WindowsBatch {
+ public:
+  using Work = std::function<void(WindowsBatchItem&)>;
+  WindowsBatch() : items(kWindowsBatch) {}
+  WindowsBatch(const WindowsBatch&) = delete;
+  WindowsBatch& operator=(const WindowsBatch&) = delete;
+  // Waits for a running task (an early return): what no thread took yet
+  // is not computed.
+  ~WindowsBatch() {
+    if (shared_ != nullptr) shared_->next.store(shared_->n);
+    Finish();
   }
+
+  std::vector<WindowsBatchItem> items;  // never resized: a running task indexes it
+  size_t n = 0;                         // items [0, n) are in use
+
+  // Begins computing items [0, n) with `work` on `ex`'s thread (on none
+  // without an executor or with fewer than two items: Finish computes them).
+  // `work` outlives Finish.
+  void Start(Executor* ex, const Work* work) {
+    work_ = work;
+    shared_ = std::make_shared<Shared>();
+    shared_->n = n;
+    if (ex == nullptr || n < 2) return;
+    ex->Schedule([sh = shared_, items = items.data(), work] {
+      int expected = 0;
+      if (!sh->state.compare_exchange_strong(expected, 1)) return;
+      for (size_t i; (i = sh->next.fetch_add(1)) < sh->n;) (*work)(items[i]);
+      MutexLock l(&sh->mu);
+      sh->done = true;
+      sh->cv.SignalAll();
+    });
+  }
+  // Computes on this thread the items no thread took yet, then waits for
+  // the task if it started. No-op when not started.
+  void Finish() {
+    if (shared_ == nullptr) return;
+    Shared* sh = shared_.get();
+    for (size_t i; (i = sh->next.fetch_add(1)) < sh->n;) (*work_)(items[i]);
+    int expected = 0;
+    if (!sh->state.compare_exchange_strong(expected, 2)) {
+      MutexLock l(&sh->mu);
+      while (!sh->done) sh->cv.Wait(&sh->mu);
+    }
+    shared_.reset();
+  }
+
+ private:
   struct Shared {
+    size_t n = 0;
     std::atomic<size_t> next{0};
     std::atomic<int> state{0};  // 0 not started, 1 running, 2 not to run
     Mutex mu;
     CondVar cv;
     bool done ABSL_GUARDED_BY(mu) = false;
   };
-  auto shared = std::make_shared<Shared>();
-  auto loop = [&work, n](Shared* sh) {
-    for (size_t i; (i = sh->next.fetch_add(1)) < n;) work(i);
-  };
-  // The task holds `shared` only: it touches `loop` (on this stack) only
-  // when it started before this thread gave up on it.
-  ex->Schedule([shared, &loop] {
-    int expected = 0;
-    if (!shared->state.compare_exchange_strong(expected, 1)) return;
-    loop(shared.get());
-    MutexLock l(&shared->mu);
-    shared->done = true;
-    shared->cv.SignalAll();
-  });
-  loop(shared.get());
-  int expected = 0;
-  if (shared->state.compare_exchange_strong(expected, 2)) return;
-  MutexLock l(&shared->mu);
-  while (!shared->done) shared->cv.Wait(&shared->mu);
-}
+  std::shared_ptr<Shared> shared_;
+  const Work* work_ = nullptr;
+};
 
 }  // namespace
 
@@ -418,25 +448,26 @@ absl::Status Evaluator::ForEachRangeSeries(
     const int64_t fold_ms = fold_raw ? preferred_ms : 0;
     std::vector<Sample> buf;
     SeriesData data;
-    // Series with windows are evaluated in batches (on two threads with an
-    // executor), then emitted in their order; a series read raw first
-    // emits the batch before it, so the order of the series never changes.
-    std::vector<WindowsBatchItem> batch;
-    size_t n_batch = 0;
-    auto flush = [&]() -> absl::Status {
-      if (n_batch == 0) return absl::OkStatus();
-      ForEachParallel(q_->executor, n_batch, [&](size_t i) {
-        WindowsBatchItem& b = batch[i];
-        WindowsOf(b.data, fold_ms, nullptr, &b.own, &b.windows);
-        b.out.clear();
-        b.widened = false;
-        b.status = b.windows.empty() ? absl::OkStatus()
-                                     : on_windows->compute(b.windows, &b.out, &b.widened);
-      });
-      const size_t n = n_batch;
-      n_batch = 0;
+    // Series with windows are evaluated in batches, each computed on the
+    // executor's thread while this thread reads the next batch and emits the
+    // one before (and helps with what is left when it needs the results);
+    // batches are emitted in their order, and a series read raw first emits
+    // every batch before it, so the order of the series never changes.
+    const WindowsBatch::Work work = [&](WindowsBatchItem& b) {
+      WindowsOf(b.data, fold_ms, nullptr, &b.own, &b.windows);
+      b.out.clear();
+      b.widened = false;
+      b.status =
+          b.windows.empty() ? absl::OkStatus() : on_windows->compute(b.windows, &b.out, &b.widened);
+    };
+    // After `work`: destroyed first, each waiting for its task.
+    std::array<WindowsBatch, 2> batches;
+    WindowsBatch* filling = &batches[0];
+    WindowsBatch* running = nullptr;  // started; emitted before `filling`
+    auto emit = [&](WindowsBatch* batch) -> absl::Status {
+      const size_t n = std::exchange(batch->n, 0);
       for (size_t i = 0; i < n; ++i) {
-        WindowsBatchItem& b = batch[i];
+        WindowsBatchItem& b = batch->items[i];
         if (b.windows.empty()) continue;
         const auto nw = static_cast<int64_t>(b.windows.size());
         MERIDIAN_RETURN_IF_ERROR(q_->AddSamples(nw));
@@ -445,6 +476,28 @@ absl::Status Evaluator::ForEachRangeSeries(
         MERIDIAN_RETURN_IF_ERROR(st);
       }
       return absl::OkStatus();
+    };
+    // `filling` is full: it starts, the batch before it is finished and
+    // emitted while it runs, and the next series go into that one's place.
+    auto launch = [&]() -> absl::Status {
+      filling->Start(q_->executor, &work);
+      WindowsBatch* prev = std::exchange(running, filling);
+      filling = filling == &batches[0] ? &batches[1] : &batches[0];
+      if (prev == nullptr) return absl::OkStatus();
+      prev->Finish();
+      return emit(prev);
+    };
+    // Emits every batch, in order.
+    auto flush = [&]() -> absl::Status {
+      WindowsBatch* last = filling->n > 0 ? filling : nullptr;
+      if (last != nullptr) last->Start(q_->executor, &work);
+      if (WindowsBatch* prev = std::exchange(running, nullptr); prev != nullptr) {
+        prev->Finish();
+        MERIDIAN_RETURN_IF_ERROR(emit(prev));
+      }
+      if (last == nullptr) return absl::OkStatus();
+      last->Finish();
+      return emit(last);
     };
     int n_series = 0;
     while (set->Next()) {
@@ -455,11 +508,10 @@ absl::Status Evaluator::ForEachRangeSeries(
           for (const SeriesData::Run& run : data.runs) {
             if (run.end > run.begin) q_->NoteResolution(run.SourceMs());
           }
-          if (n_batch == batch.size()) batch.emplace_back();
-          WindowsBatchItem& b = batch[n_batch++];
+          WindowsBatchItem& b = filling->items[filling->n++];
           b.labels = set->labels();
           std::swap(b.data, data);
-          if (n_batch == kWindowsBatch) MERIDIAN_RETURN_IF_ERROR(flush());
+          if (filling->n == kWindowsBatch) MERIDIAN_RETURN_IF_ERROR(launch());
           continue;
         }
         MERIDIAN_RETURN_IF_ERROR(flush());

@@ -9,11 +9,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "compactor/compactor.h"
@@ -597,6 +599,66 @@ TEST(DownsampledQueryTest, WindowFunctionsOnTwoThreadsAnswerAsOnOne) {
     }
   }
   EXPECT_GT(compared, 10'000u);
+}
+
+// Many series on two threads: each batch of series is computed on the pool
+// while the query's thread reads the next one and emits the one before, and
+// the series must still reach the aggregation in the order storage gives
+// them (here the order of their names), also around series read raw (only
+// their newest minutes: no closed window to fold) that make the batches
+// before them be emitted first. stdvar's running mean depends on that order
+// in its last bits: its answer must be the one computed here from the
+// per-series answers in that order, with the arithmetic of Prometheus's
+// aggregation (count, delta, mean, value).
+TEST(DownsampledQueryTest, BatchesOnTwoThreadsKeepTheSeriesOrder) {
+  std::vector<Series> data;
+  std::vector<std::string> names;
+  for (int i = 0; i < 100; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "s%03d_total", i);
+    names.push_back(name);
+    const bool raw = i == 45 || i == 46 || i == 80;
+    const int64_t from = raw ? kEnd - 5 * kMin : kEnd - 10 * kDay;
+    data.push_back(
+        {name, Counter(from, kEnd - kMin, raw ? 20'000 : 120'000, static_cast<uint32_t>(500 + i))});
+  }
+  Store s{compactor::RetentionPolicy{}, data};
+  ThreadPool pool(2, "test");
+  std::unique_ptr<Queryable> q = s.storage->ForTenant("t");
+  size_t compared = 0;
+  for (const char* fn : {"rate", "increase"}) {
+    for (auto [from, step, range] :
+         {std::tuple{kEnd - 10 * kDay, k1h, "1h"}, std::tuple{kEnd - 2 * kDay, k5m, "5m"}}) {
+      const std::string inner = std::string(fn) + "({__name__=~\"s.*\"}[" + range + "])";
+      for (Executor* ex : {static_cast<Executor*>(nullptr), static_cast<Executor*>(&pool)}) {
+        const Result agg = QueryOn(*q, "stdvar(" + inner + ")", from, kEnd, step, ex);
+        ASSERT_EQ(agg.answer.size(), 1u) << inner;
+        std::map<int64_t, double> want;
+        std::map<int64_t, double> count, mean;
+        for (const std::string& n : names) {
+          const std::string one = std::string(fn) + "(" + n + "[" + range + "])";
+          const Result each = QueryOn(*q, one, from, kEnd, step, ex);
+          ASSERT_EQ(each.answer.size(), 1u) << one;
+          for (const auto& [t, f] : each.answer.begin()->second) {
+            if (!count.contains(t)) {
+              count[t] = 1;
+              mean[t] = f;
+              want[t] = std::isnan(f) || std::isinf(f) ? NAN : 0;
+              continue;
+            }
+            count[t]++;
+            const double delta = f - mean[t];
+            mean[t] += delta / count[t];
+            want[t] += delta * (f - mean[t]);
+          }
+        }
+        for (auto& [t, v] : want) v /= count[t];
+        compared += ExpectClose(agg.answer, {{agg.answer.begin()->first, want}}, 0,
+                                "stdvar(" + inner + ")" + (ex ? " two threads" : " one"));
+      }
+    }
+  }
+  EXPECT_GT(compared, 2'000u);
 }
 
 }  // namespace
