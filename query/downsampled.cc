@@ -477,7 +477,14 @@ void WindowsOf(const SeriesData& data, int64_t fold_ms, QueryContext* q,
       continue;
     }
     const int64_t res = run.resolution_ms;
-    for (const AggregateWindow& a : data.Windows(run)) {
+    const std::span<const AggregateWindow> ws = data.Windows(run);
+    for (size_t i = 0; i < ws.size(); ++i) {
+      if (i + 8 < ws.size()) {
+        const char* ahead = reinterpret_cast<const char*>(&ws[i + 8]);
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(ahead + 64);
+      }
+      const AggregateWindow& a = ws[i];
       if (a.count == 0) continue;  // stale markers only
       out->push_back(DsWindow{a.t_ms + res - 1, res, &a});
     }
