@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <iterator>
 #include <random>
 #include <vector>
 
@@ -229,6 +230,79 @@ TEST(WindowsFnTest, StepLoopAnswersAsWindowsFnStepByStep) {
       }
     }
   }
+}
+
+// Prometheus's extrapolatedRate (promql/functions.go, 2.42) written out
+// plainly, one scalar operation at a time: what Extrapolate must equal bit
+// for bit, whatever instructions it uses (two divisions per SSE2 division).
+bool ExtrapolateAsPrometheus(double increase, int64_t first_t, int64_t last_t, double first_v,
+                             uint64_t n, int64_t end, int64_t range, bool counter, bool rate,
+                             double* out) {
+  const double sampled = static_cast<double>(last_t - first_t) / 1000;
+  if (sampled <= 0) return false;
+  double to_start = static_cast<double>(first_t - (end - range)) / 1000;
+  double to_end = static_cast<double>(end - last_t) / 1000;
+  const double avg = sampled / static_cast<double>(n - 1);
+  if (to_start >= avg * 1.1) to_start = avg / 2;
+  if (counter) {
+    double to_zero = to_start;
+    if (increase > 0 && first_v >= 0) to_zero = sampled * (first_v / increase);
+    if (to_zero < to_start) to_start = to_zero;
+  }
+  if (to_end >= avg * 1.1) to_end = avg / 2;
+  double factor = (sampled + to_start + to_end) / sampled;
+  if (rate) factor /= static_cast<double>(range) / 1000;
+  *out = increase * factor;
+  return true;
+}
+
+TEST(ExtrapolateTest, BitForBitPrometheusArithmetic) {
+  std::mt19937_64 rng(42);
+  const double specials[] = {0.0, -0.0, 1.0, -3.5, 1e-300, 1e300, NAN, INFINITY, -INFINITY};
+  auto value = [&]() -> double {
+    switch (rng() % 4) {
+      case 0:
+        return specials[rng() % std::size(specials)];
+      case 1:
+        return static_cast<double>(static_cast<int64_t>(rng() % 2'000'000) - 1'000'000) / 8;
+      default:
+        return std::ldexp(static_cast<double>(rng() % (1ull << 52)) / (1ull << 52) + 1,
+                          static_cast<int>(rng() % 80) - 40) *
+               (rng() % 5 == 0 ? -1 : 1);
+    }
+  };
+  int compared = 0, answered = 0;
+  for (int i = 0; i < 200'000; ++i) {
+    const int64_t range = std::vector<int64_t>{60'000, k5m, k1h, 86'400'000}[rng() % 4];
+    const int64_t end = 20000 * 86'400'000LL + static_cast<int64_t>(rng() % 10'000'000);
+    // Samples inside the range, sometimes at its very ends, sometimes one.
+    int64_t first_t = end - range + 1 + static_cast<int64_t>(rng() % static_cast<uint64_t>(range));
+    int64_t last_t =
+        first_t + static_cast<int64_t>(rng() % static_cast<uint64_t>(end - first_t + 1));
+    if (rng() % 10 == 0) last_t = first_t;
+    if (rng() % 10 == 0) first_t = end - range + 1;
+    if (rng() % 10 == 0) last_t = end;
+    const uint64_t n = 2 + rng() % 400;
+    const double increase = value(), first_v = value();
+    for (bool counter : {false, true}) {
+      for (bool rate : {false, true}) {
+        double got = 0, want = 0;
+        const bool g =
+            Extrapolate(increase, first_t, last_t, first_v, n, end, range, counter, rate, &got);
+        const bool w = ExtrapolateAsPrometheus(increase, first_t, last_t, first_v, n, end, range,
+                                               counter, rate, &want);
+        ASSERT_EQ(g, w) << i;
+        ++compared;
+        if (!w) continue;
+        ++answered;
+        ASSERT_TRUE(SameBits(got, want) || (std::isnan(got) && std::isnan(want)))
+            << i << ": " << got << " vs " << want << " increase " << increase << " first_v "
+            << first_v << " n " << n << " range " << range << " to_start "
+            << first_t - (end - range) << " to_end " << end - last_t;
+      }
+    }
+  }
+  EXPECT_GT(answered, compared / 2);
 }
 
 TEST(WindowsFnTest, StepLoopStopsAtTheInterruptCheck) {
