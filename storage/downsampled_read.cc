@@ -350,7 +350,7 @@ class DownsampledSeriesSet : public SeriesSet {
       }
       PushShared(e->windows, std::max(lo, m_hi), hi, kRes5mMs, 0);
     }
-    return c_hi <= b ? ReadRawRun(s, c_hi, b) : absl::OkStatus();
+    return c_hi <= b ? ReadRawTail(s, c_hi, b) : absl::OkStatus();
   }
 
   // The folded 5m windows of a day (entry `e`) merged into 1h windows, those
@@ -498,14 +498,31 @@ class DownsampledSeriesSet : public SeriesSet {
     return reader.Read(s, out);
   }
 
+  // The raw samples after the last closed 5m window, read for every series
+  // of the set: through one reader, whose RocksDB iterator is made once
+  // instead of once a series. Once per series only (the reader's cursor
+  // skips what it already passed, which a second read of the same series
+  // could need).
+  absl::Status ReadRawTail(const MemSeries& s, int64_t a, int64_t b) {
+    tail_reader_.SetRange(a, b);
+    MERIDIAN_RETURN_IF_ERROR(tail_reader_.Read(s, &buf_));
+    PushRawRun();
+    return absl::OkStatus();
+  }
+
   absl::Status ReadRawRun(const MemSeries& s, int64_t a, int64_t b) {
     MERIDIAN_RETURN_IF_ERROR(RawRange(s, a, b, &buf_));
+    PushRawRun();
+    return absl::OkStatus();
+  }
+
+  // buf_ as a raw run.
+  void PushRawRun() {
     SeriesData::Run run;
     run.begin = data_.samples.size();
     data_.samples.insert(data_.samples.end(), buf_.begin(), buf_.end());
     run.end = data_.samples.size();
     if (run.end > run.begin) data_.runs.push_back(run);
-    return absl::OkStatus();
   }
 
   const RocksStorage* const storage_;
@@ -523,7 +540,8 @@ class DownsampledSeriesSet : public SeriesSet {
   bool step_hint_ = false;
   uint64_t generation_ = 0;  // of the cached chunks this set may use
   const ReadContext ctx_;
-  std::vector<std::unique_ptr<SeriesReader>> readers_;  // per segment; raw ones only
+  std::vector<std::unique_ptr<SeriesReader>> readers_;         // per segment; raw ones only
+  SeriesReader tail_reader_{&storage_->chunk_store(), 0, -1};  // ReadRawTail's
   std::unique_ptr<rocksdb::Iterator> it_;
   size_t pos_ = static_cast<size_t>(-1);
   int since_check_ = 0;

@@ -26,6 +26,13 @@ class SeriesReader {
   SeriesReader(const ChunkStore* store, int64_t start_ms, int64_t end_ms)
       : cursor_(store), start_ms_(start_ms), end_ms_(end_ms) {}
 
+  // The range of the next Reads: one reader (one RocksDB iterator) serves
+  // reads of different ranges one after the other.
+  void SetRange(int64_t start_ms, int64_t end_ms) {
+    start_ms_ = start_ms;
+    end_ms_ = end_ms;
+  }
+
   // Replaces *out with the samples, sorted by time, without duplicates;
   // empty when the series has none in range.
   absl::Status Read(const MemSeries& s, std::vector<Sample>* out) {
@@ -67,7 +74,7 @@ class SeriesReader {
 
  private:
   ChunkStore::Cursor cursor_;
-  const int64_t start_ms_, end_ms_;
+  int64_t start_ms_, end_ms_;
   std::vector<Sample> disk_, merged_;
 };
 
