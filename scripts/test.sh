@@ -18,7 +18,7 @@ scripts/build.sh release
 scripts/build.sh clang-tsa
 
 # ThreadSanitizer over the unit tests of model, storage, ingest, query, http,
-# api and server, then over a representative set of integration
+# api and server, the downsampled query tests, then over a representative set of integration
 # tests, with meridian built with TSan too (the harness fails a test whose
 # meridian printed a TSan report): remote-write over HTTP, queries, keep-alive,
 # remote read and the global view (a region killed with SIGKILL), rules and
@@ -60,6 +60,9 @@ if [[ "${MERIDIAN_SKIP_TSAN:-0}" != 1 ]]; then
     http/http_test --gtest_filter='-DisconnectWatchTest.*:HttpServerTest.StopReturnsWithOpenConnections'
     api/api_test
     server/server_test
+    # Window functions over downsampled data on two threads (a pipeline of
+    # batches between the query's thread and the executor's).
+    tests/downsampling/downsampled_query_test
     tests/integration/integration_test --gtest_filter="$TSAN_INTEGRATION"
   )
 fi
