@@ -18,6 +18,7 @@
 #include "storage/compaction.h"
 #include "storage/format.h"
 #include "storage/storage.h"
+#include "storage/test_util.h"
 
 namespace meridian::compactor {
 namespace {
@@ -541,15 +542,7 @@ TEST(CompactorPassTest, APassLeavesNoWritesInRocksDbsLogs) {
   auto sum = comp.RunPass(/*flush=*/false);
   ASSERT_TRUE(sum.ok());
   ASSERT_GT(sum->windows_5m, 50'000u);
-  uint64_t logs = 0;
-  std::error_code ec;  // a log RocksDB deletes meanwhile counts as 0 bytes
-  for (std::filesystem::directory_iterator it(f.dir.path(), ec), end; !ec && it != end;
-       it.increment(ec)) {
-    if (it->path().extension() != ".log") continue;
-    std::error_code size_ec;
-    const uintmax_t n = std::filesystem::file_size(it->path(), size_ec);
-    if (!size_ec) logs += n;
-  }
+  const uint64_t logs = storage_testing::FileBytes(f.dir.path(), ".log");
   EXPECT_LT(logs, 64u << 10) << "bytes in RocksDB's logs right after the pass";
 }
 
