@@ -216,10 +216,10 @@ ResolutionChoice ChooseResolution(DownsampleUse use, std::span<const int64_t> av
 namespace {
 
 // WindowsFn of one function (f), inlined into the step loops below;
-// `range_ms_s` is range_ms / 1000.
+// `range_s` is range_ms / 1000.
 template <Fn f>
 inline __attribute__((always_inline)) bool WindowsFnOf(std::span<const DsWindow> all,
-                                                       int64_t range_ms, double range_ms_s,
+                                                       int64_t range_ms, double range_s,
                                                        int64_t end_ms, double* out, bool* widened,
                                                        WindowsCursor* cursor) {
   auto after = [&](int64_t t) {  // index of the first window with attr > t
@@ -281,9 +281,8 @@ inline __attribute__((always_inline)) bool WindowsFnOf(std::span<const DsWindow>
   }
   switch (f) {
     case Fn::kRate:
-      return WindowsRate(w, range,
-                         range == range_ms ? range_ms_s : static_cast<double>(range) / 1000, end_ms,
-                         true, true, out, pre);
+      return WindowsRate(w, range, range == range_ms ? range_s : static_cast<double>(range) / 1000,
+                         end_ms, true, true, out, pre);
     case Fn::kIncrease:
     case Fn::kDelta:
       if (!WindowsRate(w, range, 0, end_ms, f == Fn::kIncrease, false, out, pre)) return false;
